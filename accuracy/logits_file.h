@@ -1,0 +1,78 @@
+// The HDF5 logits file both sides of an accuracy check use (layout in DESIGN.md):
+//   /                 attrs format="llm-logits", version=1, model, vocab_size, dtype, producer
+//   /requests/<id>/   attrs prompt_sha256, prompt_text (optional)
+//       prompt_tokens int32 [n_prompt];  tokens int32 [n_steps];  logits float32|float16 [n_steps, vocab]
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace accuracy {
+
+/// Any problem reading or writing a logits file; what() names the file and the object.
+struct LogitsFileError : std::runtime_error { using std::runtime_error::runtime_error; };
+
+struct FileInfo {
+  std::string model;
+  int vocab_size = 0;
+  std::string dtype = "float32";  ///< dtype of the stored logits: float32 | float16
+  std::string producer;           ///< e.g. "loadgen 0.1 (cpu, batch 64)"
+};
+
+struct RequestLogits {
+  std::string id;                      ///< dataset sample index as a decimal string
+  std::vector<int32_t> prompt_tokens;
+  std::vector<int32_t> tokens;         ///< [n_steps]
+  std::vector<float> logits;           ///< [n_steps * vocab], row-major
+  std::string prompt_sha256;           ///< of the int32 prompt token ids' bytes (computed by the writer when empty)
+  std::string prompt_text;             ///< optional
+  int n_steps() const { return static_cast<int>(tokens.size()); }
+};
+
+struct WriterOptions {
+  std::string dtype = "float32";  ///< float32 | float16
+  int compression = 0;            ///< gzip level 0-9 (0: none), chunked by step
+};
+
+/// Writes to "<path>.tmp" and renames to `path` in close(); a writer destroyed without close() (or a killed
+/// process) leaves nothing under `path`.
+class LogitsWriter {
+ public:
+  LogitsWriter(const std::string& path, const FileInfo& info, const WriterOptions& options = {});
+  ~LogitsWriter();
+  LogitsWriter(const LogitsWriter&) = delete;
+  LogitsWriter& operator=(const LogitsWriter&) = delete;
+  /// Adds one request (flushed to disk, not kept in memory). Throws LogitsFileError on a duplicate id.
+  void write(const RequestLogits& r);
+  void close();
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string path_;
+};
+
+class LogitsReader {
+ public:
+  explicit LogitsReader(const std::string& path);  ///< throws LogitsFileError (missing file, not llm-logits, ...)
+  ~LogitsReader();
+  const FileInfo& info() const;
+  std::vector<std::string> ids() const;            ///< sorted numerically where ids are numbers
+  bool has(const std::string& id) const;
+  RequestLogits read(const std::string& id) const; ///< logits always returned as float32
+  const std::string& path() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Lower-case hex SHA-256 of the prompt tokens' int32 little-endian bytes.
+std::string prompt_sha256(std::span<const int32_t> tokens);
+
+}  // namespace accuracy

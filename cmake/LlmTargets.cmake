@@ -1,0 +1,17 @@
+# llm_glob_library(NAME DIR ...): a static library of every .cc under DIR (recursively, minus EXCLUDE
+# regexes); an INTERFACE library while the folder has no sources yet. Helpers add files without editing CMake.
+function(llm_glob_library name dir)
+  cmake_parse_arguments(ARG "" "" "EXCLUDE" ${ARGN})
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS "${dir}/*.cc")
+  list(FILTER srcs EXCLUDE REGEX ".*/main\\.cc$")
+  foreach(rx IN LISTS ARG_EXCLUDE)
+    list(FILTER srcs EXCLUDE REGEX "${rx}")
+  endforeach()
+  if(srcs)
+    add_library(${name} STATIC ${srcs})
+    set(${name}_KIND PUBLIC PARENT_SCOPE)
+  else()
+    add_library(${name} INTERFACE)
+    set(${name}_KIND INTERFACE PARENT_SCOPE)
+  endif()
+endfunction()
