@@ -51,6 +51,10 @@ class Backend {
   virtual void forward(const StepBatch& batch, float* logits) = 0;
   /// As forward, but only the argmax id of each want_logits row crosses back (GPU backends override).
   virtual void forward_argmax(const StepBatch& batch, int32_t* token_ids);
+  /// Columns of forward()'s logits rows (the loaded model's vocabulary); 0 before load(). The default
+  /// forward_argmax sizes its host buffer with it. (Addition by the model/CPU-backend work; default keeps
+  /// existing backends compiling.)
+  virtual int vocab_size() const { return 0; }
 };
 
 /// "cpu" or "cuda" (when built with LLM_ENABLE_CUDA). Throws ModelLoadError for an unknown/unbuilt name.

@@ -1,0 +1,61 @@
+// One generation request as the server sees it: the engine's events (from its StreamSink) turned into the
+// bytes of the chosen API — SSE events for a stream, one JSON body otherwise — plus its metrics. Owned by
+// a shared_ptr that the connection's content provider and the engine's sink reference outlive together.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api_format.h"
+#include "request_parser.h"
+#include "stream_sink.h"
+
+namespace server {
+
+class ServerMetrics;
+
+class Generation {
+ public:
+  Generation(ParsedRequest parsed, std::string route, engine::Clock::time_point received, int eos_id,
+             int64_t created_unix);
+  /// The engine's id, known once submitted.
+  void set_id(uint64_t id);
+
+  /// Turns `items` into stream bytes appended to `out` (stream) or into the accumulated answer.
+  /// Returns true once the finish event was consumed.
+  bool consume(std::vector<StreamSink::Item>& items, std::string& out);
+
+  bool finished() const { return finish_.has_value(); }
+  /// After finished(): the non-streamed answer's HTTP status and body (in the request's API dialect).
+  int response_status() const;
+  std::string response_body() const;
+  /// The logical status of a finished request: 200, or 500 (engine error) / 503 (aborted by shutdown).
+  int final_status() const { return response_status(); }
+  void record_metrics(ServerMetrics& m) const;
+
+  const ParsedRequest& parsed() const { return parsed_; }
+  const std::string& route() const { return route_; }
+  uint64_t id() const { return id_; }
+  std::shared_ptr<StreamSink> sink = std::make_shared<StreamSink>();
+
+ private:
+  void on_token(const engine::TokenEvent& t, std::string& out);
+  void on_finish(const engine::FinishEvent& f, std::string& out);
+  std::string tgi_event(const engine::TokenEvent& t) const;
+
+  ParsedRequest parsed_;
+  std::string route_;
+  engine::Clock::time_point received_;
+  int eos_id_;
+  uint64_t id_ = 0;
+  OpenAIMeta meta_;
+  std::string text_;                            ///< generated text so far
+  int tokens_ = 0;
+  std::optional<engine::Clock::time_point> first_, last_;
+  std::optional<engine::TokenEvent> held_;      ///< TGI: the last token, sent together with the final event
+  std::optional<engine::FinishEvent> finish_;
+};
+
+}  // namespace server

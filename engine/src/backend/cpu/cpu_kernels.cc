@@ -1,0 +1,150 @@
+// Float32 kernels of the CPU backend. Loops over tokens/heads run on OpenMP threads; inner loops use
+// `omp simd` reductions so the compiler may vectorize the sums without -ffast-math.
+#include "backend/cpu/cpu_kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace engine::cpu {
+
+void rmsnorm(float* out, const float* x, const float* w, int T, int dim, float eps) {
+#pragma omp parallel for schedule(static) if (int64_t(T) * dim > 32768)
+  for (int t = 0; t < T; ++t) {
+    const float* xr = x + int64_t(t) * dim;
+    float* o = out + int64_t(t) * dim;
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (int i = 0; i < dim; ++i) ss += xr[i] * xr[i];
+    const float r = 1.0f / std::sqrt(ss / float(dim) + eps);
+    for (int i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * r);
+  }
+}
+
+void RopeTable::init(int head_dim, int max_pos_, float theta) {
+  half = head_dim / 2;
+  max_pos = max_pos_;
+  cos.assign(size_t(max_pos) * half, 0.0f);
+  sin.assign(size_t(max_pos) * half, 0.0f);
+  std::vector<float> inv(half);
+  for (int i = 0; i < half; ++i) inv[i] = 1.0f / std::pow(theta, float(2 * i) / float(head_dim));
+  for (int p = 0; p < max_pos; ++p)
+    for (int i = 0; i < half; ++i) {
+      const float angle = float(p) * inv[i];
+      cos[size_t(p) * half + i] = float(std::cos(double(angle)));
+      sin[size_t(p) * half + i] = float(std::sin(double(angle)));
+    }
+}
+
+void rope(float* v, int n_heads, int hd, const float* c, const float* s) {
+  const int half = hd / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* a = v + int64_t(h) * hd;
+    float* b = a + half;
+#pragma omp simd
+    for (int i = 0; i < half; ++i) {
+      const float x0 = a[i], x1 = b[i];
+      a[i] = x0 * c[i] - x1 * s[i];
+      b[i] = x1 * c[i] + x0 * s[i];
+    }
+  }
+}
+
+void silu_mul(float* out, const float* gate_up, int T, int hidden) {
+#pragma omp parallel for schedule(static) if (int64_t(T) * hidden > 32768)
+  for (int t = 0; t < T; ++t) {
+    const float* g = gate_up + int64_t(t) * 2 * hidden;
+    const float* u = g + hidden;
+    float* o = out + int64_t(t) * hidden;
+    for (int i = 0; i < hidden; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  }
+}
+
+void write_kv(float* k_pool, float* v_pool, const KvLayout& kv, const StepBatch& batch, const float* k,
+              const float* v, int64_t kv_stride) {
+  const size_t row_bytes = sizeof(float) * size_t(kv.token_stride());
+  for (const SeqSlice& s : batch.seqs) {
+    const int32_t* table = batch.block_tables.data() + s.block_table_start;
+    for (int j = 0; j < s.query_len; ++j) {
+      const int t = s.query_start + j;
+      const int64_t off = kv.offset(table, batch.positions[t]);
+      std::memcpy(k_pool + off, k + t * kv_stride, row_bytes);
+      std::memcpy(v_pool + off, v + t * kv_stride, row_bytes);
+    }
+  }
+}
+
+namespace {
+
+/// One query token, one KV head and the `group` query heads that share it (GQA): scores for all heads are
+/// computed while each K row is in cache, then each V row is read once for all heads.
+/// q: [group, hd] (consecutive heads); out: [group, hd]; sc: [group, n_ctx] scratch.
+void attend_group(float* out, const float* q, int group, int hd, int n_ctx, const float* k_pool,
+                  const float* v_pool, const KvLayout& kv, const int32_t* table, int kv_head, float* sc) {
+  const float scale = 1.0f / std::sqrt(float(hd));
+  for (int j = 0; j < n_ctx; ++j) {
+    const float* kr = k_pool + kv.offset(table, j) + int64_t(kv_head) * hd;
+    for (int g = 0; g < group; ++g) {
+      const float* qg = q + int64_t(g) * hd;
+      float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+      for (int d = 0; d < hd; ++d) dot += qg[d] * kr[d];
+      sc[int64_t(g) * n_ctx + j] = dot * scale;
+    }
+  }
+  for (int g = 0; g < group; ++g) {
+    float* s = sc + int64_t(g) * n_ctx;
+    float mx = s[0];
+    for (int j = 1; j < n_ctx; ++j) mx = std::max(mx, s[j]);
+    float sum = 0.0f;
+    for (int j = 0; j < n_ctx; ++j) {
+      s[j] = std::exp(s[j] - mx);
+      sum += s[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < n_ctx; ++j) s[j] *= inv;
+  }
+  std::fill(out, out + int64_t(group) * hd, 0.0f);
+  for (int j = 0; j < n_ctx; ++j) {
+    const float* vr = v_pool + kv.offset(table, j) + int64_t(kv_head) * hd;
+    for (int g = 0; g < group; ++g) {
+      const float p = sc[int64_t(g) * n_ctx + j];
+      float* o = out + int64_t(g) * hd;
+#pragma omp simd
+      for (int d = 0; d < hd; ++d) o[d] += p * vr[d];
+    }
+  }
+}
+
+}  // namespace
+
+void paged_attention(float* out, const float* q, int64_t q_stride, const float* k_pool, const float* v_pool,
+                     const KvLayout& kv, int n_heads, const StepBatch& batch, AttentionScratch& scratch) {
+  const int T = batch.num_tokens();
+  const int hd = kv.head_dim, n_kv = kv.n_kv_heads, group = n_heads / n_kv;
+  int max_ctx = 1;
+  for (const SeqSlice& s : batch.seqs) max_ctx = std::max(max_ctx, s.context_len);
+  const int n_threads = omp_get_max_threads();
+  const size_t per_thread = size_t(group) * max_ctx;
+  if (scratch.scores.size() < per_thread * n_threads) scratch.scores.resize(per_thread * n_threads);
+  // token -> its sequence, so (token, kv head) work items spread evenly over threads whether the step is
+  // one long prefill or many single-token decodes.
+  if (scratch.token_seq.size() < size_t(T)) scratch.token_seq.resize(T);
+  for (size_t si = 0; si < batch.seqs.size(); ++si)
+    for (int j = 0; j < batch.seqs[si].query_len; ++j) scratch.token_seq[batch.seqs[si].query_start + j] = int(si);
+
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int64_t item = 0; item < int64_t(T) * n_kv; ++item) {
+    const int t = int(item / n_kv), kh = int(item % n_kv);
+    const SeqSlice& s = batch.seqs[scratch.token_seq[t]];
+    const int32_t* table = batch.block_tables.data() + s.block_table_start;
+    float* sc = scratch.scores.data() + per_thread * omp_get_thread_num();
+    const int n_ctx = batch.positions[t] + 1;  // causal: positions 0..pos
+    attend_group(out + int64_t(t) * n_heads * hd + int64_t(kh) * group * hd,
+                 q + t * q_stride + int64_t(kh) * group * hd, group, hd, n_ctx, k_pool, v_pool, kv, table, kh, sc);
+  }
+}
+
+}  // namespace engine::cpu

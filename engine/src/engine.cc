@@ -1,0 +1,467 @@
+// Engine and Engine::Impl: loading (model, tokenizer, backend, KV pool), request intake and validation, and
+// the engine step: Scheduler::schedule() -> ModelRunner::run() -> sample/force -> Scheduler::postprocess()
+// -> sink events. Threading: submit/abort/stats take `mu`; everything else runs on the engine thread (or
+// the caller's, with background_thread = false).
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "backend/backend.h"
+#include "model/model.h"
+#include "model_runner.h"
+#include "sampling/sampler.h"
+#include "scheduler/scheduler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace engine {
+
+const char* to_string(FinishReason r) {
+  switch (r) {
+    case FinishReason::kLength: return "length";
+    case FinishReason::kEos: return "eos";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kAborted: return "aborted";
+    case FinishReason::kError: return "error";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// <model dir>/tokenizer.model when it exists (a directory model, or the folder of a model file); else "".
+std::string default_tokenizer_path(const std::string& model) {
+  if (model.rfind("dummy:", 0) == 0) return "";
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p(model);
+  fs::path dir = fs::is_directory(p, ec) ? p : p.parent_path();
+  fs::path t = dir / "tokenizer.model";
+  return fs::exists(t, ec) ? t.string() : "";
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("EngineConfig: " + what);
+}
+
+// The one on_finish of a sequence (a throwing sink is reported, never propagated).
+void send_finish(const Sequence& seq) {
+  FinishEvent ev;
+  ev.reason = seq.finish_reason;
+  ev.message = seq.finish_message;
+  ev.prompt_tokens = seq.num_prompt_tokens();
+  ev.output_tokens = seq.num_output_tokens();
+  ev.num_preemptions = seq.num_preemptions;
+  ev.time = Clock::now();
+  try {
+    seq.sink->on_finish(ev);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "engine: on_finish of request %llu threw: %s\n", static_cast<unsigned long long>(seq.id), e.what());
+  }
+}
+
+std::string request_name(const Request& r) { return r.tag.empty() ? std::string("request") : "request '" + r.tag + "'"; }
+
+}  // namespace
+
+struct Engine::Impl {
+  EngineConfig config;
+  EngineInfo info;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<ModelRunner> runner;
+
+  // shared with submit/abort/stats callers, under mu
+  mutable std::mutex mu;
+  std::condition_variable work_cv;  ///< the engine thread sleeps here when idle
+  std::condition_variable idle_cv;  ///< run_until_idle waits here
+  std::vector<std::unique_ptr<Sequence>> incoming;
+  std::vector<uint64_t> aborts;
+  bool stopping = false;
+  bool busy = false;  ///< the engine thread holds unfinished sequences
+  uint64_t next_id = 1;
+  EngineStats snapshot;
+  std::thread thread;
+
+  // engine thread only
+  std::deque<std::pair<Clock::time_point, int64_t>> rate_window;  ///< (step end, tokens emitted)
+  int64_t generated_total = 0, prompt_total = 0, steps = 0;
+
+  explicit Impl(const EngineConfig& c);
+  uint64_t submit(Request r, std::shared_ptr<RequestSink> sink);
+  bool step_once();
+  void run_batch(const ScheduledBatch& batch);
+  void emit_token(Sequence& seq, int32_t tok, Clock::time_point now);
+  void update_stats(int64_t emitted);
+  void loop();
+  void shutdown();
+};
+
+Engine::Impl::Impl(const EngineConfig& c) : config(c) {
+  require(c.max_num_seqs >= 1, "max_num_seqs must be >= 1, got " + std::to_string(c.max_num_seqs));
+  require(c.max_num_batched_tokens >= 1, "max_num_batched_tokens must be >= 1, got " + std::to_string(c.max_num_batched_tokens));
+  require(c.block_size >= 1, "block_size must be >= 1, got " + std::to_string(c.block_size));
+  require(c.num_kv_blocks >= 0, "num_kv_blocks must be >= 0, got " + std::to_string(c.num_kv_blocks));
+  require(c.kv_memory_bytes >= 0, "kv_memory_bytes must be >= 0, got " + std::to_string(c.kv_memory_bytes));
+  require(c.max_model_len >= 0, "max_model_len must be >= 0, got " + std::to_string(c.max_model_len));
+  require(c.max_waiting >= 0, "max_waiting must be >= 0, got " + std::to_string(c.max_waiting));
+
+  ModelWeights weights = load_model(c.model, c.dummy_seed);
+  const ModelConfig& mc = weights.config;
+
+  std::string tok_path = c.tokenizer.empty() ? default_tokenizer_path(c.model) : c.tokenizer;
+  tokenizer = load_tokenizer(tok_path);
+  if (tokenizer->vocab_size() > mc.vocab_size)
+    throw ModelLoadError("tokenizer " + tokenizer->describe() + " has " + std::to_string(tokenizer->vocab_size()) +
+                         " tokens but model " + c.model + " has a vocabulary of " + std::to_string(mc.vocab_size));
+
+  int max_model_len = c.max_model_len > 0 ? c.max_model_len : mc.max_seq_len;
+  require(max_model_len <= mc.max_seq_len, "max_model_len " + std::to_string(max_model_len) +
+                                               " exceeds the context length " + std::to_string(mc.max_seq_len) +
+                                               " of " + c.model);
+  require(c.enable_chunked_prefill || c.max_num_batched_tokens >= max_model_len,
+          "without chunked prefill max_num_batched_tokens (" + std::to_string(c.max_num_batched_tokens) +
+              ") must be >= max_model_len (" + std::to_string(max_model_len) + ")");
+
+  backend = make_backend(c);
+  backend->load(weights);
+
+  // KV pool: an explicit block count, else the memory budget, capped at what max_num_seqs sequences of
+  // max_model_len tokens could ever use (memory past that would never be touched).
+  int64_t num_blocks = c.num_kv_blocks;
+  if (num_blocks == 0) {
+    int64_t budget = c.kv_memory_bytes > 0 ? c.kv_memory_bytes : backend->default_kv_budget_bytes();
+    int64_t per_block = backend->kv_bytes_per_token() * c.block_size;
+    num_blocks = per_block > 0 ? budget / per_block : 0;
+    int64_t useful = static_cast<int64_t>(c.max_num_seqs) * ((max_model_len + c.block_size - 1) / c.block_size);
+    num_blocks = std::min(num_blocks, useful);
+    if (num_blocks < 1)
+      throw std::invalid_argument("EngineConfig: a KV budget of " + std::to_string(budget) + " bytes holds no block of " +
+                                  std::to_string(c.block_size) + " tokens (" + std::to_string(per_block) + " bytes)");
+  }
+  backend->allocate_kv_cache(num_blocks, c.block_size);
+
+  SchedulerConfig sc;
+  sc.max_num_seqs = c.max_num_seqs;
+  sc.max_num_batched_tokens = c.max_num_batched_tokens;
+  sc.enable_chunked_prefill = c.enable_chunked_prefill;
+  sc.eos_id = tokenizer->eos_id();
+  sc.num_kv_blocks = num_blocks;
+  sc.block_size = c.block_size;
+  scheduler = std::make_unique<Scheduler>(sc);
+  runner = std::make_unique<ModelRunner>(*backend, mc.vocab_size, c.block_size);
+
+  info.model = c.model;
+  info.backend = backend->name();
+  info.dtype = backend->dtype();
+  info.vocab_size = mc.vocab_size;
+  info.max_model_len = max_model_len;
+  info.bos_id = tokenizer->bos_id();
+  info.eos_id = tokenizer->eos_id();
+  info.max_num_seqs = c.max_num_seqs;
+  info.max_num_batched_tokens = c.max_num_batched_tokens;
+  info.block_size = c.block_size;
+  info.num_kv_blocks = num_blocks;
+  info.num_params = mc.num_params();
+  info.tokenizer = tokenizer->describe();
+  snapshot.kv_blocks_total = num_blocks;
+}
+
+uint64_t Engine::Impl::submit(Request r, std::shared_ptr<RequestSink> sink) {
+  const std::string who = request_name(r);
+  if (!sink) throw InvalidRequestError(who + ": no sink");
+  std::vector<int32_t> prompt = r.prompt_tokens.empty() ? tokenizer->encode(r.prompt, r.add_bos) : std::move(r.prompt_tokens);
+  if (prompt.empty()) throw InvalidRequestError(who + ": empty prompt");
+  auto check_ids = [&](const std::vector<int32_t>& ids, const char* field) {
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (ids[i] < 0 || ids[i] >= info.vocab_size)
+        throw InvalidRequestError(who + ": " + field + "[" + std::to_string(i) + "] = " + std::to_string(ids[i]) +
+                                  " is outside the vocabulary [0, " + std::to_string(info.vocab_size) + ")");
+  };
+  check_ids(prompt, "prompt_tokens");
+  check_ids(r.forced_tokens, "forced_tokens");
+  const SamplingParams& sp = r.sampling;
+  if (sp.max_new_tokens < 1) throw InvalidRequestError(who + ": max_new_tokens must be >= 1, got " + std::to_string(sp.max_new_tokens));
+  if (!(sp.temperature >= 0.0f) || !std::isfinite(sp.temperature))
+    throw InvalidRequestError(who + ": temperature must be a finite number >= 0, got " + std::to_string(sp.temperature));
+  if (sp.top_k < 0) throw InvalidRequestError(who + ": top_k must be >= 0, got " + std::to_string(sp.top_k));
+  if (!(sp.top_p > 0.0f && sp.top_p <= 1.0f)) throw InvalidRequestError(who + ": top_p must be in (0, 1], got " + std::to_string(sp.top_p));
+  for (const auto& s : sp.stop)
+    if (s.empty()) throw InvalidRequestError(who + ": empty stop string");
+  if (r.capture_logits_steps < 0) throw InvalidRequestError(who + ": capture_logits_steps must be >= 0");
+  const int64_t total = static_cast<int64_t>(prompt.size()) + sp.max_new_tokens;
+  if (total > info.max_model_len)
+    throw InvalidRequestError(who + ": prompt of " + std::to_string(prompt.size()) + " tokens + max_new_tokens " +
+                              std::to_string(sp.max_new_tokens) + " = " + std::to_string(total) +
+                              " tokens exceeds max_model_len " + std::to_string(info.max_model_len));
+  const int64_t blocks = scheduler->block_manager().blocks_for(total);
+  if (blocks > info.num_kv_blocks)
+    throw InvalidRequestError(who + ": " + std::to_string(total) + " tokens need " + std::to_string(blocks) +
+                              " KV blocks but the pool has only " + std::to_string(info.num_kv_blocks));
+
+  auto seq = std::make_unique<Sequence>();
+  seq->prompt_tokens = std::move(prompt);
+  seq->forced_tokens = std::move(r.forced_tokens);
+  seq->sampling = std::move(r.sampling);
+  seq->capture_logits_steps = r.capture_logits_steps;
+  seq->tag = std::move(r.tag);
+  seq->sink = std::move(sink);
+  seq->decoder = std::make_unique<StreamDecoder>(*tokenizer);
+  seq->stop_matcher = StopMatcher(seq->sampling.stop);
+  seq->rng.seed(seq->sampling.seed);
+  seq->arrival_time = Clock::now();
+
+  std::lock_guard<std::mutex> lk(mu);
+  if (stopping) throw QueueFullError("engine is shutting down");
+  const int waiting = snapshot.waiting + static_cast<int>(incoming.size());
+  if (config.max_waiting > 0 && waiting >= config.max_waiting)
+    throw QueueFullError(who + ": " + std::to_string(waiting) + " requests are waiting (max_waiting " +
+                         std::to_string(config.max_waiting) + ")");
+  const uint64_t id = next_id++;
+  seq->id = id;
+  seq->arrival = id;
+  incoming.push_back(std::move(seq));
+  work_cv.notify_one();
+  return id;
+}
+
+// One engine step. Returns whether there was anything to do.
+bool Engine::Impl::step_once() {
+  std::vector<std::unique_ptr<Sequence>> fresh;
+  std::vector<uint64_t> to_abort;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    fresh.swap(incoming);
+    to_abort.swap(aborts);
+    if (!fresh.empty()) busy = true;
+  }
+  for (auto& seq : fresh) {
+    prompt_total += seq->num_prompt_tokens();
+    scheduler->add(std::move(seq));  // checked in submit(): cannot throw here
+  }
+  for (uint64_t id : to_abort)
+    if (Sequence* s = scheduler->find(id)) scheduler->finish(s, FinishReason::kAborted, "aborted by the caller");
+
+  ScheduledBatch batch = scheduler->schedule();
+  int64_t emitted_before = generated_total;
+  if (!batch.empty()) {
+    try {
+      run_batch(batch);
+    } catch (const std::exception& e) {
+      // A failure past the forward pass (a bug): end what the step touched rather than leave it half done.
+      for (const ScheduledSeq& entry : batch.seqs)
+        if (!entry.seq->is_finished()) scheduler->finish(entry.seq, FinishReason::kError, std::string("engine step failed: ") + e.what());
+    }
+    steps++;
+  }
+  bool finished_any = false;
+  {
+    auto done = scheduler->take_finished();
+    finished_any = !done.empty();
+    for (auto& seq : done) {
+      send_finish(*seq);
+    }
+  }
+  update_stats(generated_total - emitted_before);
+  return !batch.empty() || finished_any || !fresh.empty();
+}
+
+void Engine::Impl::run_batch(const ScheduledBatch& batch) {
+  // Full logits rows cross back only when someone needs them: a sampled (non-greedy) step or a capture.
+  bool need_logits = false;
+  for (const ScheduledSeq& e : batch.seqs) {
+    if (!e.want_logits) continue;
+    const Sequence& s = *e.seq;
+    const int step = s.next_step();
+    bool forced = step < static_cast<int>(s.forced_tokens.size());
+    if (step < s.capture_logits_steps || (!forced && s.sampling.temperature > 0.0f)) need_logits = true;
+  }
+  try {
+    runner->run(batch, need_logits);
+  } catch (const std::exception& e) {
+    for (const ScheduledSeq& entry : batch.seqs)
+      scheduler->finish(entry.seq, FinishReason::kError, std::string("backend ") + backend->name() + " failed: " + e.what());
+    return;
+  }
+
+  std::vector<int32_t> tokens(batch.seqs.size(), -1);
+  int row = 0;
+  for (size_t i = 0; i < batch.seqs.size(); ++i) {
+    const ScheduledSeq& e = batch.seqs[i];
+    if (!e.want_logits) continue;
+    Sequence& s = *e.seq;
+    const int step = s.next_step();
+    const bool forced = step < static_cast<int>(s.forced_tokens.size());
+    if (need_logits) {
+      std::span<const float> logits = runner->logits_row(row);
+      if (step < s.capture_logits_steps) {
+        try {
+          s.sink->on_logits(step, logits);
+        } catch (const std::exception& ex) {
+          std::fprintf(stderr, "engine: on_logits of request %llu threw: %s\n", static_cast<unsigned long long>(s.id), ex.what());
+        }
+      }
+      tokens[i] = forced ? s.forced_tokens[step] : Sampler::sample(logits, s.sampling, s.rng);
+    } else {
+      tokens[i] = forced ? s.forced_tokens[step] : runner->argmax_ids()[row];
+    }
+    row++;
+  }
+  scheduler->postprocess(batch, tokens);
+  const Clock::time_point now = Clock::now();
+  for (size_t i = 0; i < batch.seqs.size(); ++i)
+    if (batch.seqs[i].want_logits) emit_token(*batch.seqs[i].seq, tokens[i], now);
+}
+
+// Sends one token's event: its text delta (stop strings held back/cut), then ends the sequence if a stop
+// string matched. eos and stop token ids that end a sequence carry no text.
+void Engine::Impl::emit_token(Sequence& s, int32_t tok, Clock::time_point now) {
+  generated_total++;
+  const bool ended_by_token =
+      s.is_finished() && (s.finish_reason == FinishReason::kEos || s.finish_reason == FinishReason::kStop);
+  std::string text;
+  if (!ended_by_token) text = s.stop_matcher.push(s.decoder->push(tok));
+  if (s.is_finished() && !s.stop_matcher.matched()) {
+    text += s.stop_matcher.push(s.decoder->flush());
+    text += s.stop_matcher.flush();
+  }
+  if (s.stop_matcher.matched()) {
+    if (!s.is_finished()) scheduler->finish(&s, FinishReason::kStop);
+    else if (s.finish_reason == FinishReason::kLength) s.finish_reason = FinishReason::kStop;
+  }
+  TokenEvent ev;
+  ev.token = tok;
+  ev.index = s.num_output_tokens() - 1;
+  ev.text = std::move(text);
+  ev.time = now;
+  try {
+    s.sink->on_token(ev);
+  } catch (const std::exception& e) {
+    if (!s.is_finished()) scheduler->finish(&s, FinishReason::kError, std::string("on_token threw: ") + e.what());
+  }
+}
+
+void Engine::Impl::update_stats(int64_t emitted) {
+  const Clock::time_point now = Clock::now();
+  rate_window.emplace_back(now, emitted);
+  constexpr auto kWindow = std::chrono::seconds(5);
+  while (rate_window.size() > 1 && now - rate_window.front().first > kWindow) rate_window.pop_front();
+  int64_t tokens = 0;
+  for (size_t i = 1; i < rate_window.size(); ++i) tokens += rate_window[i].second;
+  double span = std::chrono::duration<double>(now - rate_window.front().first).count();
+
+  std::lock_guard<std::mutex> lk(mu);
+  snapshot.running = scheduler->num_running();
+  snapshot.waiting = scheduler->num_waiting();
+  snapshot.kv_blocks_used = scheduler->block_manager().num_used_blocks();
+  snapshot.steps = steps;
+  snapshot.prompt_tokens_total = prompt_total;
+  snapshot.generated_tokens_total = generated_total;
+  snapshot.preemptions_total = scheduler->num_preemptions();
+  snapshot.tokens_per_s = span > 0 ? tokens / span : 0.0;
+  busy = scheduler->has_unfinished();
+  if (!busy && incoming.empty()) idle_cv.notify_all();
+}
+
+void Engine::Impl::loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(mu);
+      work_cv.wait(lk, [&] { return stopping || !incoming.empty() || !aborts.empty() || busy; });
+      if (stopping) return;
+    }
+    try {
+      step_once();
+    } catch (const std::exception& e) {
+      // Nothing may escape the engine thread: end every request rather than hang their callers.
+      std::fprintf(stderr, "engine: step failed: %s\n", e.what());
+      try {
+        for (Sequence* s : scheduler->unfinished()) scheduler->finish(s, FinishReason::kError, e.what());
+        step_once();  // delivers the on_finish events
+      } catch (...) {
+      }
+    }
+  }
+}
+
+void Engine::Impl::shutdown() {
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    stopping = true;
+  }
+  work_cv.notify_all();
+  if (thread.joinable()) thread.join();
+  std::vector<std::unique_ptr<Sequence>> fresh;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    fresh.swap(incoming);
+    aborts.clear();
+  }
+  for (auto& seq : fresh) scheduler->add(std::move(seq));
+  for (Sequence* s : scheduler->unfinished()) scheduler->finish(s, FinishReason::kAborted, "engine shut down");
+  for (auto& seq : scheduler->take_finished()) send_finish(*seq);
+  std::lock_guard<std::mutex> lk(mu);
+  idle_cv.notify_all();
+}
+
+// ---------------------------------------------------------------- Engine
+
+Engine::Engine(const EngineConfig& config) : impl_(std::make_unique<Impl>(config)) {
+  if (config.background_thread) impl_->thread = std::thread([this] { impl_->loop(); });
+}
+
+Engine::~Engine() { impl_->shutdown(); }
+
+uint64_t Engine::submit(Request request, std::shared_ptr<RequestSink> sink) {
+  return impl_->submit(std::move(request), std::move(sink));
+}
+
+void Engine::abort(uint64_t id) {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  impl_->aborts.push_back(id);
+  impl_->work_cv.notify_one();
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  EngineStats s = impl_->snapshot;
+  s.waiting += static_cast<int>(impl_->incoming.size());
+  return s;
+}
+
+const EngineInfo& Engine::info() const { return impl_->info; }
+
+std::vector<int32_t> Engine::tokenize(const std::string& text, bool add_bos) const {
+  return impl_->tokenizer->encode(text, add_bos);
+}
+
+std::string Engine::detokenize(std::span<const int32_t> tokens) const { return impl_->tokenizer->decode(tokens); }
+
+bool Engine::step() {
+  if (impl_->config.background_thread)
+    throw std::logic_error("Engine::step: the engine steps on its own thread (background_thread = true)");
+  return impl_->step_once();
+}
+
+void Engine::run_until_idle() {
+  if (impl_->config.background_thread) {
+    std::unique_lock<std::mutex> lk(impl_->mu);
+    impl_->idle_cv.wait(lk, [&] { return impl_->stopping || (impl_->incoming.empty() && !impl_->busy); });
+    return;
+  }
+  for (;;) {
+    bool did = impl_->step_once();
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    if (impl_->incoming.empty() && !impl_->busy && impl_->aborts.empty()) return;
+    if (!did) throw std::logic_error("Engine::run_until_idle: requests are queued but none can be scheduled");
+  }
+}
+
+}  // namespace engine

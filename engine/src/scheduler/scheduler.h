@@ -1,0 +1,87 @@
+// Iteration-level continuous batching (FCFS). Each step the scheduler picks which sequences run and how many
+// of their tokens: running sequences first (one token each when decoding, the next chunk of a prompt being
+// prefilled), then waiting sequences are admitted while the batch has room. It owns the BlockManager: when a
+// running sequence cannot get the block it needs, the most recently admitted running sequence is preempted
+// (its blocks freed, itself put back at the front of the waiting queue to recompute later).
+// Not thread-safe: the engine thread owns it.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kv/block_manager.h"
+#include "scheduler/sequence.h"
+
+namespace engine {
+
+struct SchedulerConfig {
+  int max_num_seqs = 64;              ///< most running sequences (the decode batch size)
+  int max_num_batched_tokens = 2048;  ///< most tokens fed to the model in one step
+  bool enable_chunked_prefill = true; ///< false: a prompt is prefilled whole in one step or waits
+  int eos_id = 2;
+  int64_t num_kv_blocks = 1024;
+  int block_size = 16;
+};
+
+/// One sequence's share of a step: tokens [num_computed_tokens, num_computed_tokens + num_tokens).
+struct ScheduledSeq {
+  Sequence* seq = nullptr;
+  int num_tokens = 0;
+  bool want_logits = false;  ///< the chunk reaches the last known token: this step yields the next token
+};
+
+struct ScheduledBatch {
+  std::vector<ScheduledSeq> seqs;
+  int num_tokens = 0;
+  bool empty() const { return seqs.empty(); }
+};
+
+class Scheduler {
+ public:
+  /// Throws std::invalid_argument for a non-positive setting.
+  explicit Scheduler(const SchedulerConfig& config);
+
+  /// Queues a sequence at the back of the waiting queue. Throws std::invalid_argument if it could never be
+  /// scheduled (its prompt + max_new_tokens needs more blocks than the pool has, or, without chunked
+  /// prefill, more tokens than max_num_batched_tokens).
+  void add(std::unique_ptr<Sequence> seq);
+
+  /// Picks this step's batch and allocates the blocks it needs (preempting if it must).
+  ScheduledBatch schedule();
+  /// After the model ran: tokens[i] is the token chosen for batch.seqs[i] (read only where want_logits).
+  /// Advances num_computed_tokens, appends the tokens, and finishes sequences that hit max_new_tokens
+  /// (kLength), eos unless ignore_eos (kEos) or a stop token id (kStop).
+  void postprocess(const ScheduledBatch& batch, std::span<const int32_t> tokens);
+
+  /// Ends a waiting or running sequence: frees its blocks and moves it to the finished list.
+  void finish(Sequence* seq, FinishReason reason, std::string message = {});
+  /// The unfinished sequence with this id, or nullptr.
+  Sequence* find(uint64_t id);
+  /// Finished sequences since the last call, in the order they finished (the caller sends on_finish).
+  std::vector<std::unique_ptr<Sequence>> take_finished();
+
+  bool has_unfinished() const { return !waiting_.empty() || !running_.empty(); }
+  int num_waiting() const { return static_cast<int>(waiting_.size()); }
+  int num_running() const { return static_cast<int>(running_.size()); }
+  int64_t num_preemptions() const { return num_preemptions_; }
+  const BlockManager& block_manager() const { return blocks_; }
+  const SchedulerConfig& config() const { return config_; }
+  /// All unfinished sequences, running first (for aborting everything at shutdown).
+  std::vector<Sequence*> unfinished() const;
+
+ private:
+  void preempt_last_running();
+
+  SchedulerConfig config_;
+  BlockManager blocks_;
+  std::deque<std::unique_ptr<Sequence>> waiting_;
+  std::deque<std::unique_ptr<Sequence>> running_;  ///< in admission order: back = most recently admitted
+  std::vector<std::unique_ptr<Sequence>> finished_;
+  int64_t num_preemptions_ = 0;
+};
+
+}  // namespace engine

@@ -1,0 +1,30 @@
+// Arrival schedules, computed up front (MLPerf LoadGen's Server scenario, vLLM's get_request): times in
+// seconds from the run start, the first at 0. Each schedule has its own seeded random stream.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loadgen {
+
+enum class ArrivalKind { kPoisson, kConstant, kGamma };
+
+/// "poisson" | "constant" | "gamma"; throws std::invalid_argument naming --arrival.
+ArrivalKind parse_arrival_kind(const std::string& s);
+const char* to_string(ArrivalKind k);
+
+struct ArrivalOptions {
+  double rate = 5.0;        ///< requests/s; +inf: every request at t = 0 (offline throughput test)
+  ArrivalKind kind = ArrivalKind::kPoisson;
+  double burstiness = 1.0;  ///< gamma shape k (1 = Poisson, < 1 burstier, > 1 more regular); gaps have mean 1/rate
+  uint64_t seed = 0;        ///< seed of the gap stream only
+};
+
+/// Gaps between consecutive arrivals: exponential(rate), 1/rate, or Gamma(k, 1/(rate·k)). n gaps.
+std::vector<double> arrival_gaps(int64_t n, const ArrivalOptions& options);
+
+/// n arrival times: 0, g0, g0+g1, ...; all zeros for rate = +inf.
+std::vector<double> arrival_times(int64_t n, const ArrivalOptions& options);
+
+}  // namespace loadgen

@@ -1,0 +1,53 @@
+// Alpaca-style datasets: the JSON array [{instruction, input, output}], JSON lines of the same (extra fields
+// such as alpaca-libre's "status" ignored unless asked), and Self-Instruct seed tasks ({instruction,
+// instances: [{input, output}]}). Files may be gzip-compressed. Bad records are reported by file and
+// line/record number; the caller chooses to stop at the first or to skip them and count.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace loadgen {
+
+/// A dataset file could not be read or holds a bad record (under on_bad = fail); what() names file, where, why.
+struct DatasetError : std::runtime_error { using std::runtime_error::runtime_error; };
+
+struct Sample {
+  int64_t id = 0;           ///< stable index in the file: array position, JSON-lines record number, or seed instance number
+  std::string instruction;
+  std::string input;        ///< may be empty
+  std::string output;       ///< the reference answer (its token length sets max_new_tokens by default)
+};
+
+enum class OnBadRecord { kFail, kSkip };
+
+struct DatasetOptions {
+  bool status_ok_only = false;          ///< JSON lines: keep only records whose "status" is "ok" (alpaca-libre)
+  OnBadRecord on_bad = OnBadRecord::kFail;
+};
+
+struct BadRecord {
+  std::string where;   ///< "line 2279" (JSON lines) or "record 17" (JSON array)
+  std::string reason;
+};
+
+struct Dataset {
+  std::string path;
+  std::string format;               ///< alpaca-json | jsonl | seed-tasks
+  std::vector<Sample> samples;
+  std::vector<BadRecord> skipped;   ///< bad records skipped under on_bad = skip
+  int64_t filtered = 0;             ///< records dropped by status_ok_only
+};
+
+/// Reads the whole file (gzip detected by its magic bytes). Throws DatasetError.
+Dataset load_dataset(const std::string& path, const DatasetOptions& options = {});
+
+/// Parses text already in memory; `name` is used in messages. Throws DatasetError.
+Dataset parse_dataset(const std::string& text, const std::string& name, const DatasetOptions& options = {});
+
+/// "fail" | "skip" → OnBadRecord; throws std::invalid_argument naming --on-bad-record.
+OnBadRecord parse_on_bad_record(const std::string& s);
+
+}  // namespace loadgen

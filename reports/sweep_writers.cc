@@ -1,0 +1,160 @@
+#include "reports/sweep_writers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "reports/svg_chart.h"
+
+namespace reports {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const SweepCell* find_cell(const SweepData& s, int batch_size, double qps) {
+  // The last cell wins: an auto search may probe the same rate twice only by mistake, but a repeated
+  // grid cell (none today) should show its latest result.
+  const SweepCell* found = nullptr;
+  for (const SweepCell& c : s.cells)
+    if (c.batch_size == batch_size && std::fabs(c.qps - qps) <= 1e-9 * std::max(1.0, qps)) found = &c;
+  return found;
+}
+
+std::string pad_left(const std::string& s, size_t width) {
+  // Width in characters, counting a UTF-8 sequence once.
+  size_t chars = 0;
+  for (unsigned char c : s) chars += (c & 0xC0) != 0x80;
+  return chars >= width ? s : std::string(width - chars, ' ') + s;
+}
+
+// A JSON number exactly as the summary holds it (nlohmann prints the shortest round-trip form).
+std::string csv_number(const json& summary, const char* key) {
+  auto it = summary.find(key);
+  if (it == summary.end() || it->is_null()) return "";
+  if (it->is_number()) return it->dump();
+  if (it->is_string()) return it->get<std::string>();  // "inf"
+  return "";
+}
+
+std::string csv_quote(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+bool kept_up(const json& summary) {
+  auto it = summary.find("kept_up");
+  return it == summary.end() || !it->is_boolean() || it->get<bool>();
+}
+
+}  // namespace
+
+std::string qps_label(double qps) { return std::isinf(qps) ? "inf" : svg::format_number(qps, 6); }
+
+std::string batch_size_label(int batch_size) { return batch_size > 0 ? std::to_string(batch_size) : "server"; }
+
+std::string sweep_table(const SweepData& s) {
+  // Column contents first, so every column is as wide as its widest cell.
+  std::vector<std::string> heads = {"batch size"};
+  for (double q : s.qps) heads.push_back(qps_label(q) + " QPS");
+  std::vector<std::vector<std::string>> rows;
+  bool any_lagging = false;
+  for (int bs : s.batch_sizes) {
+    std::vector<std::string> row = {batch_size_label(bs)};
+    for (double q : s.qps) {
+      const SweepCell* c = find_cell(s, bs, q);
+      if (!c) {
+        row.push_back("-");
+      } else if (c->status != "ok") {
+        row.push_back("failed");
+      } else {
+        std::string cell = svg::format_number(summary_number(c->summary, "duration"), 4) + " s / " +
+                           svg::format_number(summary_number(c->summary, "p99_ttft_ms"), 4) + " ms";
+        if (!kept_up(c->summary)) cell += "*", any_lagging = true;
+        row.push_back(cell);
+      }
+    }
+    rows.push_back(row);
+  }
+  std::vector<size_t> width(heads.size());
+  for (size_t i = 0; i < heads.size(); ++i) {
+    width[i] = heads[i].size();
+    for (const auto& r : rows) width[i] = std::max(width[i], r[i].size());
+  }
+  std::ostringstream o;
+  o << "Total time (s) / p99 TTFT (ms) per batch size (rows) and target rate (columns)\n";
+  for (size_t i = 0; i < heads.size(); ++i) o << (i ? " | " : "") << pad_left(heads[i], width[i]);
+  o << "\n";
+  for (size_t i = 0; i < heads.size(); ++i) o << (i ? "-+-" : "") << std::string(width[i], '-');
+  o << "\n";
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) o << (i ? " | " : "") << pad_left(r[i], width[i]);
+    o << "\n";
+  }
+  if (any_lagging) o << "* the run did not keep up with its schedule (see its summary's kept_up notes)\n";
+  for (const SweepCell& c : s.cells)
+    if (c.status != "ok")
+      o << "failed: batch size " << batch_size_label(c.batch_size) << ", " << qps_label(c.qps)
+        << " QPS: " << c.error << "\n";
+  return o.str();
+}
+
+std::string auto_table(const SweepData& s) {
+  if (!s.autoq) return "";
+  const AutoResult& a = *s.autoq;
+  std::ostringstream o;
+  o << "Max sustainable QPS with p99 TTFT <= "
+    << (a.slo_ttft_ms > 0 ? svg::format_number(a.slo_ttft_ms) + " ms" : std::string("(no limit)"))
+    << " and p99 TPOT <= "
+    << (a.slo_tpot_ms > 0 ? svg::format_number(a.slo_tpot_ms) + " ms" : std::string("(no limit)")) << "\n";
+  for (size_t i = 0; i < s.batch_sizes.size() && i < a.max_qps.size(); ++i)
+    o << "  batch size " << pad_left(batch_size_label(s.batch_sizes[i]), 6) << ": "
+      << (a.max_qps[i] > 0 ? qps_label(a.max_qps[i]) + " QPS" : std::string("none (the lowest probe failed)"))
+      << "\n";
+  o << "Probes, in the order they ran:\n";
+  o << "  batch size |      QPS | p99 TTFT ms | p99 TPOT ms | meets SLO\n";
+  for (const AutoProbe& p : a.probes)
+    o << "  " << pad_left(batch_size_label(p.batch_size), 10) << " | " << pad_left(qps_label(p.qps), 8) << " | "
+      << pad_left(svg::format_number(p.p99_ttft_ms), 11) << " | " << pad_left(svg::format_number(p.p99_tpot_ms), 11)
+      << " | " << (p.ok ? "yes" : "no") << "\n";
+  return o.str();
+}
+
+std::string sweep_csv(const SweepData& s) {
+  std::ostringstream o;
+  o << "batch_size,qps,status,duration,completed,failed,request_throughput,output_throughput,p99_ttft_ms,"
+       "p99_tpot_ms,mean_e2el_ms\n";
+  for (const SweepCell& c : s.cells) {
+    o << c.batch_size << "," << json(c.qps).dump() << "," << csv_quote(c.status);
+    for (const char* key : {"duration", "completed", "failed", "request_throughput", "output_throughput",
+                            "p99_ttft_ms", "p99_tpot_ms", "mean_e2el_ms"})
+      o << "," << csv_number(c.summary, key);
+    o << "\n";
+  }
+  return o.str();
+}
+
+void write_file_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error(tmp.string() + ": cannot open for writing");
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error(tmp.string() + ": write failed");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw std::runtime_error(path.string() + ": cannot rename from " + tmp.string() + ": " + ec.message());
+}
+
+void write_sweep_files(const SweepData& s, const fs::path& dir) {
+  write_file_atomically(dir / "sweep.csv", sweep_csv(s));
+  write_file_atomically(dir / "sweep.json", to_json(s).dump(2) + "\n");
+}
+
+}  // namespace reports

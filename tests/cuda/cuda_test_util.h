@@ -1,0 +1,80 @@
+// Helpers of the CUDA tests: device buffers, bf16 conversion, random data, relative error.
+#pragma once
+
+#ifdef LLM_HAVE_CUDA
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace cuda_test {
+
+using bf16 = __nv_bfloat16;
+
+inline bool have_device() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+#define SKIP_WITHOUT_DEVICE() \
+  do { if (!cuda_test::have_device()) GTEST_SKIP() << "no CUDA device"; } while (0)
+
+#define CK(call) ASSERT_EQ((call), cudaSuccess) << #call
+
+/// A device copy of a host vector; download() reads it back.
+template <typename T>
+struct DevBuf {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit DevBuf(size_t count) : n(count) {
+    if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(n, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
+  }
+  explicit DevBuf(const std::vector<T>& h) : DevBuf(h.size()) { upload(h); }
+  ~DevBuf() { cudaFree(p); }
+  DevBuf(const DevBuf&) = delete;
+  void upload(const std::vector<T>& h) { cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice); }
+  std::vector<T> download() const {
+    std::vector<T> h(n);
+    cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
+    return h;
+  }
+  /// Fills every byte with 0xff: NaN in bf16 and f32, so an element the kernel skips shows up.
+  void poison() { cudaMemset(p, 0xff, n * sizeof(T)); }
+};
+
+inline float f(bf16 x) { return __bfloat162float(x); }
+inline bf16 b(float x) { return __float2bfloat16(x); }
+
+inline std::vector<bf16> rand_bf16(size_t n, std::mt19937_64& rng, float amp = 1.f) {
+  std::uniform_real_distribution<float> d(-amp, amp);
+  std::vector<bf16> v(n);
+  for (auto& x : v) x = b(d(rng));
+  return v;
+}
+inline std::vector<float> rand_f32(size_t n, std::mt19937_64& rng, float lo = -1.f, float hi = 1.f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+/// ||out - ref|| / ||ref||; infinite when out has a NaN/inf or sizes differ.
+template <typename T>
+double rel_err(const std::vector<T>& out, const std::vector<double>& ref) {
+  if (out.size() != ref.size()) return INFINITY;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double o = static_cast<double>(static_cast<float>(out[i]));
+    if (!std::isfinite(o)) return INFINITY;
+    num += (o - ref[i]) * (o - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+}  // namespace cuda_test
+#endif  // LLM_HAVE_CUDA

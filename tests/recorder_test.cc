@@ -1,0 +1,106 @@
+// test-deps: loadgen_lib
+// The recorder under concurrent callbacks: every request ends in exactly one record, token totals add up,
+// duplicates are ignored and counted, unfinished requests come out failed with the reason.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "loadgen/metrics.h"
+#include "loadgen/recorder.h"
+
+namespace loadgen {
+namespace {
+
+TEST(RecorderTest, ConcurrentCallbacksEndInExactlyOneRecordEach) {
+  const int n = 4000, threads = 4;
+  std::vector<int64_t> ids(n);
+  std::vector<double> sched(n);
+  std::vector<int> plen(n, 3), expect(n);
+  for (int i = 0; i < n; ++i) {
+    ids[i] = 1000 + i;
+    sched[i] = i * 0.001;
+    expect[i] = 1 + i % 7;
+  }
+  const auto t0 = Clock::now();
+  Recorder rec(t0, ids, sched, plen, expect);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (int i = t; i < n; i += threads) {
+        rec.on_sent(i, Clock::now());
+        for (int k = 0; k < expect[i]; ++k) rec.on_chunk(i, 1, "x", Clock::now());
+        Outcome o;
+        if (i % 10 == 9) {
+          o.status = Status::kRejected;
+          o.reason = "queue full";
+        } else {
+          o.output_tokens = expect[i];
+        }
+        rec.on_done(i, o, Clock::now());
+        if (i % 100 == 0) rec.on_done(i, o, Clock::now());  // a misbehaving client: second done ignored
+      }
+    });
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(rec.done(), n);
+  EXPECT_EQ(rec.sent(), n);
+  EXPECT_EQ(rec.duplicate_done(), n / 100);
+  int64_t chunk_tokens = 0;
+  for (int i = 0; i < n; ++i) chunk_tokens += expect[i];
+  EXPECT_EQ(rec.tokens(), chunk_tokens);
+
+  auto records = rec.records("unfinished");
+  ASSERT_EQ(records.size(), static_cast<size_t>(n));
+  int64_t out_ok = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto& r = records[i];
+    EXPECT_EQ(r.index, static_cast<uint64_t>(i));
+    EXPECT_EQ(r.sample_id, 1000 + i);
+    EXPECT_TRUE(r.done);
+    EXPECT_EQ(r.chunk_times_s.size(), static_cast<size_t>(expect[i]));
+    if (r.status == Status::kOk) out_ok += r.output_tokens;
+  }
+  Summary s = summarize(records, MetricsOptions{});
+  EXPECT_EQ(s.completed + s.failed + s.rejected, n);
+  EXPECT_EQ(s.rejected, n / 10);
+  EXPECT_TRUE(s.accounted);
+  EXPECT_EQ(s.total_output_tokens, out_ok);
+  EXPECT_EQ(s.total_input_tokens, 3 * s.completed);
+}
+
+TEST(RecorderTest, UnfinishedRequestsBecomeFailedWithTheReason) {
+  const auto t0 = Clock::now();
+  Recorder rec(t0, {7, 8, 9}, {0, 0.1, 0.2}, {1, 1, 1}, {2, 2, 2});
+  rec.on_sent(0, t0);
+  rec.on_chunk(0, 2, "ab", t0 + std::chrono::milliseconds(5));
+  Outcome o;  // output_tokens unknown (-1): counted from the chunks
+  rec.on_done(0, o, t0 + std::chrono::milliseconds(6));
+  rec.fail(1, "client.send threw: boom", t0);
+  auto r = rec.records("not finished within the timeout");
+  EXPECT_EQ(r[0].status, Status::kOk);
+  EXPECT_EQ(r[0].output_tokens, 2);
+  EXPECT_EQ(r[0].count_source, TokenCountSource::kChunks);
+  EXPECT_EQ(r[1].status, Status::kFailed);
+  EXPECT_EQ(r[1].reason, "client.send threw: boom");
+  EXPECT_FALSE(r[2].done);
+  EXPECT_EQ(r[2].status, Status::kFailed);
+  EXPECT_EQ(r[2].reason, "not finished within the timeout");
+  Summary s = summarize(r, MetricsOptions{});
+  EXPECT_FALSE(s.drained);
+  EXPECT_TRUE(s.accounted);
+  EXPECT_EQ(s.failed, 2);
+}
+
+TEST(RecorderTest, WaitDoneAtLeastWakesOnCompletion) {
+  const auto t0 = Clock::now();
+  Recorder rec(t0, {0, 1}, {0, 0}, {1, 1}, {1, 1});
+  EXPECT_FALSE(rec.wait_done_at_least(1, Clock::now() + std::chrono::milliseconds(10)));
+  std::thread th([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    rec.on_done(1, Outcome{}, Clock::now());
+  });
+  EXPECT_TRUE(rec.wait_done_at_least(1, Clock::now() + std::chrono::seconds(10)));
+  th.join();
+}
+
+}  // namespace
+}  // namespace loadgen
