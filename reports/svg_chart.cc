@@ -304,6 +304,7 @@ std::string render(const Chart& chart) {
       << "\" text-anchor=\"middle\" fill=\"#999\">no data</text>\n";
 
   // Series, clipped to the plot area.
+  std::ostringstream markers;
   o << "<g clip-path=\"url(#" << id << "-clip)\" fill=\"none\" stroke-width=\"1.6\">\n";
   for (const ReferenceLine& r : chart.reference_lines) {
     const double y = sy(r.y);
@@ -334,13 +335,13 @@ std::string render(const Chart& chart) {
       if (run.empty()) continue;
       o << "<path d=\"" << path_data(decimate(run, plot_w)) << "\" stroke=\"" << colour << "\"" << dash
         << "/>\n";
-      if (s.style == SeriesStyle::kMarkers)
+      if (s.style == SeriesStyle::kMarkers)  // unclipped: a point on the axis stays a whole dot
         for (const Point& p : run)
-          o << "<circle cx=\"" << px(p.x) << "\" cy=\"" << px(p.y) << "\" r=\"3\" fill=\"" << colour
+          markers << "<circle cx=\"" << px(p.x) << "\" cy=\"" << px(p.y) << "\" r=\"3\" fill=\"" << colour
             << "\" stroke=\"none\"/>\n";
     }
   }
-  o << "</g>\n";
+  o << "</g>\n" << markers.str();
 
   // Legend: one row per named series, to the right of the plot.
   if (has_legend) {

@@ -49,7 +49,7 @@ class AccAllcloseCli : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(testing_paths::binary("accuracy/acc_allclose")))
-      GTEST_SKIP() << "acc_allclose not built at " << testing_paths::binary("accuracy/acc_allclose");
+      GTEST_FAIL() << "acc_allclose is not built (build the acc_allclose target) at " << testing_paths::binary("accuracy/acc_allclose");
     dir_ = fs::temp_directory_path() /
            (std::string("acc_allclose_cli_") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
             std::to_string(::getpid()));

@@ -241,6 +241,10 @@ TEST(LogitsFile, RoundTripFloat16) {
   hid_t t = H5Dget_type(ds);
   EXPECT_EQ(H5Tget_class(t), H5T_FLOAT);
   EXPECT_EQ(H5Tget_size(t), 2u);
+  // HDF5's own float16 → float conversion (what h5py/numpy rely on) reads the same values as ours.
+  std::vector<float> via_hdf5(r.logits.size());
+  ASSERT_GE(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, via_hdf5.data()), 0);
+  for (size_t i = 1; i < via_hdf5.size(); ++i) ASSERT_EQ(via_hdf5[i], r.logits[i]) << i;
   H5Tclose(t); H5Dclose(ds); H5Fclose(f);
   fs::remove_all(dir);
 }

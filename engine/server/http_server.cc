@@ -226,7 +226,7 @@ void HttpServer::Impl::install_routes() {
     if (!res.body.empty()) return;
     std::string msg = res.status == 404   ? "no route " + req.method + " " + req.path
                       : res.status == 413 ? "body larger than " + std::to_string(opt.max_body_bytes) + " bytes"
-                                          : std::string(httplib::detail::status_message(res.status));
+                                          : "HTTP " + std::to_string(res.status);
     res.set_content(openai_error_body(msg, res.status == 404 ? "not_found" : "invalid_request_error", ""), "application/json");
     metrics.count_request(res.status == 404 ? "unknown" : req.path, res.status);
   });

@@ -14,8 +14,14 @@ std::string num(double v) {
 }
 void line(std::string& out, const std::string& name, const std::string& labels, double v) {
   out += name;
-  if (!labels.empty()) out += "{" + labels + "}";
-  out += " " + num(v) + "\n";
+  if (!labels.empty()) {
+    out.push_back('{');
+    out += labels;
+    out.push_back('}');
+  }
+  out.push_back(' ');
+  out += num(v);
+  out.push_back('\n');
 }
 // Label values escape \\, " and newlines (a model path may hold any of them).
 std::string esc(const std::string& v) {

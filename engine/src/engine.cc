@@ -244,7 +244,13 @@ bool Engine::Impl::step_once() {
   }
   for (auto& seq : fresh) {
     prompt_total += seq->num_prompt_tokens();
-    scheduler->add(std::move(seq));  // checked in submit(): cannot throw here
+    try {
+      scheduler->add(std::move(seq));  // submit() checked what add() checks: this should not throw
+    } catch (const std::exception& e) {  // add() refused it: `seq` still owns it
+      seq->finish_reason = FinishReason::kError;
+      seq->finish_message = e.what();
+      send_finish(*seq);
+    }
   }
   for (uint64_t id : to_abort)
     if (Sequence* s = scheduler->find(id)) scheduler->finish(s, FinishReason::kAborted, "aborted by the caller");
@@ -404,9 +410,13 @@ void Engine::Impl::shutdown() {
     fresh.swap(incoming);
     aborts.clear();
   }
-  for (auto& seq : fresh) scheduler->add(std::move(seq));
   for (Sequence* s : scheduler->unfinished()) scheduler->finish(s, FinishReason::kAborted, "engine shut down");
   for (auto& seq : scheduler->take_finished()) send_finish(*seq);
+  for (auto& seq : fresh) {  // submitted but never taken in by a step
+    seq->finish_reason = FinishReason::kAborted;
+    seq->finish_message = "engine shut down";
+    send_finish(*seq);
+  }
   std::lock_guard<std::mutex> lk(mu);
   idle_cv.notify_all();
 }

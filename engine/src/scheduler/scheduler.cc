@@ -28,7 +28,7 @@ Scheduler::Scheduler(const SchedulerConfig& config)
   check_positive("max_num_batched_tokens", config.max_num_batched_tokens);
 }
 
-void Scheduler::add(std::unique_ptr<Sequence> seq) {
+void Scheduler::add(std::unique_ptr<Sequence>&& seq) {
   int64_t longest = static_cast<int64_t>(seq->num_prompt_tokens()) + seq->sampling.max_new_tokens;
   if (blocks_.blocks_for(longest) > blocks_.num_blocks())
     throw std::invalid_argument("sequence " + std::to_string(seq->id) + " needs " + std::to_string(longest) +

@@ -47,8 +47,8 @@ class Scheduler {
 
   /// Queues a sequence at the back of the waiting queue. Throws std::invalid_argument if it could never be
   /// scheduled (its prompt + max_new_tokens needs more blocks than the pool has, or, without chunked
-  /// prefill, more tokens than max_num_batched_tokens).
-  void add(std::unique_ptr<Sequence> seq);
+  /// prefill, more tokens than max_num_batched_tokens); `seq` then still owns it.
+  void add(std::unique_ptr<Sequence>&& seq);
 
   /// Picks this step's batch and allocates the blocks it needs (preempting if it must).
   ScheduledBatch schedule();

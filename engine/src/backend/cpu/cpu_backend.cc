@@ -202,7 +202,7 @@ void CpuBackend::forward(const StepBatch& b, float* logits) {
 
     rmsnorm(xn, x, w.attn_norm, T, dim, cfg_.norm_eps);
     linear(qkv, xn, w.wqkv, T, qkv_dim_, dim, 0.0f);
-#pragma omp parallel for schedule(static) if (T > 8)
+#pragma omp parallel for schedule(static) if (int64_t(T) * qkv_dim_ > 32768)
     for (int t = 0; t < T; ++t) {
       float* row = qkv + size_t(t) * qkv_dim_;
       const int pos = b.positions[t];

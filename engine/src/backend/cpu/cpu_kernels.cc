@@ -132,10 +132,16 @@ void paged_attention(float* out, const float* q, int64_t q_stride, const float* 
   // token -> its sequence, so (token, kv head) work items spread evenly over threads whether the step is
   // one long prefill or many single-token decodes.
   if (scratch.token_seq.size() < size_t(T)) scratch.token_seq.resize(T);
+  int64_t work = 0;  // multiply-adds, to keep tiny steps off the thread team (a fork/join costs ~10 us idle,
+                     // far more when the cores are oversubscribed)
   for (size_t si = 0; si < batch.seqs.size(); ++si)
-    for (int j = 0; j < batch.seqs[si].query_len; ++j) scratch.token_seq[batch.seqs[si].query_start + j] = int(si);
+    for (int j = 0; j < batch.seqs[si].query_len; ++j) {
+      const int t = batch.seqs[si].query_start + j;
+      scratch.token_seq[t] = int(si);
+      work += int64_t(batch.positions[t] + 1) * n_heads * hd * 2;
+    }
 
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) if (work > (1 << 16))
   for (int64_t item = 0; item < int64_t(T) * n_kv; ++item) {
     const int t = int(item / n_kv), kh = int(item % n_kv);
     const SeqSlice& s = batch.seqs[scratch.token_seq[t]];

@@ -55,7 +55,7 @@ __device__ float block_reduce(float v, float* red, bool is_max) {
 }
 
 template <int HD>
-__global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionArgs a) {
+__global__ void __launch_bounds__(kThreads, HD <= 128 ? 8 : 4) attention_kernel(const AttentionArgs a) {
   using K = Cfg<HD>;
   __shared__ float s_p[kTile];
   __shared__ float s_red[kThreads / 32];

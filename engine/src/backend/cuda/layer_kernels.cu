@@ -56,6 +56,62 @@ __global__ void add_rmsnorm_kernel(float* __restrict__ x, const bf16* __restrict
   }
 }
 
+// The same for dim % 8 == 0 and dim <= 8 * kNormThreads * kMaxChunks: each thread keeps its chunks of 8
+// values in registers, so x and delta are read once (16-byte loads) and the second pass touches only w.
+constexpr int kMaxChunks = 4;
+__global__ void add_rmsnorm_vec8_kernel(float* __restrict__ x, const bf16* __restrict__ delta,
+                                        const float* __restrict__ w, bf16* __restrict__ out,
+                                        const int32_t* __restrict__ rows, int dim, float eps, bool write_back) {
+  __shared__ float red[kNormThreads / 32];
+  const int r = blockIdx.x;
+  const int64_t src = rows ? rows[r] : r;
+  float* xr = x + src * dim;
+  const bf16* dr = delta ? delta + src * dim : nullptr;
+  const int chunks = dim / 8;
+  float v[kMaxChunks][8];
+  float ss = 0.f;
+#pragma unroll
+  for (int k = 0; k < kMaxChunks; ++k) {
+    const int c = threadIdx.x + k * kNormThreads;
+    if (c >= chunks) break;
+    float4* xp = reinterpret_cast<float4*>(xr + c * 8);
+    const float4 a = xp[0], b = xp[1];
+    v[k][0] = a.x; v[k][1] = a.y; v[k][2] = a.z; v[k][3] = a.w;
+    v[k][4] = b.x; v[k][5] = b.y; v[k][6] = b.z; v[k][7] = b.w;
+    if (dr) {
+      const uint4 d4 = *reinterpret_cast<const uint4*>(dr + c * 8);
+      const __nv_bfloat162* d = reinterpret_cast<const __nv_bfloat162*>(&d4);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float2 f = __bfloat1622float2(d[j]);
+        v[k][2 * j] += f.x;
+        v[k][2 * j + 1] += f.y;
+      }
+      if (write_back) {
+        xp[0] = make_float4(v[k][0], v[k][1], v[k][2], v[k][3]);
+        xp[1] = make_float4(v[k][4], v[k][5], v[k][6], v[k][7]);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) ss += v[k][j] * v[k][j];
+  }
+  const float inv = rsqrtf(block_sum(ss, red) / dim + eps);
+  bf16* o = out + static_cast<int64_t>(r) * dim;
+#pragma unroll
+  for (int k = 0; k < kMaxChunks; ++k) {
+    const int c = threadIdx.x + k * kNormThreads;
+    if (c >= chunks) break;
+    const float4 wa = reinterpret_cast<const float4*>(w + c * 8)[0], wb = reinterpret_cast<const float4*>(w + c * 8)[1];
+    const float wv[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+    uint4 o4;
+    __nv_bfloat162* op = reinterpret_cast<__nv_bfloat162*>(&o4);
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      op[j] = __floats2bfloat162_rn(v[k][2 * j] * inv * wv[2 * j], v[k][2 * j + 1] * inv * wv[2 * j + 1]);
+    *reinterpret_cast<uint4*>(o + c * 8) = o4;
+  }
+}
+
 // Eight outputs per thread when hidden % 8 == 0 (16-byte loads and stores), else one.
 __global__ void swiglu_vec8_kernel(const bf16* __restrict__ gu, bf16* __restrict__ out, int T, int hidden) {
   const int64_t chunks_per_row = hidden / 8;
@@ -104,7 +160,10 @@ void embedding(const int32_t* tokens, const bf16* table, float* x, int T, int di
 void add_rmsnorm(float* x, const bf16* delta, const float* w, bf16* out, const int32_t* rows, int n_rows,
                  int dim, float eps, bool write_back, cudaStream_t s) {
   if (n_rows == 0) return;
-  add_rmsnorm_kernel<<<n_rows, kNormThreads, 0, s>>>(x, delta, w, out, rows, dim, eps, write_back);
+  if (dim % 8 == 0 && dim <= 8 * kNormThreads * kMaxChunks)
+    add_rmsnorm_vec8_kernel<<<n_rows, kNormThreads, 0, s>>>(x, delta, w, out, rows, dim, eps, write_back);
+  else
+    add_rmsnorm_kernel<<<n_rows, kNormThreads, 0, s>>>(x, delta, w, out, rows, dim, eps, write_back);
   LLM_CUDA_LAUNCHED(add_rmsnorm_kernel);
 }
 

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The CUDA backend's device script: builds with -DCMAKE_CUDA_ARCHITECTURES=90a, runs the kernel and
+# whole-model checks, then the benchmarks, and prints one table. Usable on any machine with an NVIDIA GPU
+# (sm_90a build: H100/H200; set CUDA_ARCH=native or e.g. 80 elsewhere).
+#
+#   bench/gpu/run.sh [stage...]      stages: build check accuracy bench loadgen peer table   (default: all)
+#
+# Environment:
+#   LLM_SHARED_DIR   shared assets (datasets/, models/): default <repo>/../shared
+#   BUILD            build folder (default <repo>/build/gpu);  OUT: logs and results (default $BUILD/out)
+#   LLM_CUDA_TEST_7B=1   also compare dummy:llama-2-7b with the CPU backend (~45 GB host memory)
+#   LOADGEN_N (1500)  LOADGEN_BATCH (256)  ONLINE_T (300)  PEER_BATCHES (0 = all 24 batches of 64)
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build/gpu}
+OUT=${OUT:-$BUILD/out}
+SHARED=${LLM_SHARED_DIR:-$ROOT/../shared}
+export LLM_SHARED_DIR=$SHARED
+mkdir -p "$OUT"
+STAGES=${*:-build check accuracy bench loadgen peer table}
+DATASET=$SHARED/datasets/alpaca_200.json
+TOKENIZER=$SHARED/models/llama2-tokenizer/tokenizer.model
+N=${LOADGEN_N:-1500}
+BATCH=${LOADGEN_BATCH:-256}
+log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/run.log"; }
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+
+if has build; then
+  log "build: cmake (CUDA arch ${CUDA_ARCH:-90a}) + ninja"
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLM_ENABLE_CUDA=ON \
+        -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90a}" -DLLM_SHARED_DIR="$SHARED" >"$OUT/build.log" 2>&1 \
+    || { log "cmake failed"; tail -30 "$OUT/build.log"; exit 1; }
+  targets="cuda_kernels_test cuda_backend_test cuda_decode_bench"
+  [[ -f $ROOT/loadgen/main.cc ]] && targets+=" loadgen"
+  [[ -f $ROOT/accuracy/main.cc ]] && targets+=" acc_allclose"
+  cmake --build "$BUILD" --target $targets -j"$(nproc)" >>"$OUT/build.log" 2>&1 \
+    || { log "build failed"; grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
+  log "build ok: $targets"
+fi
+
+if has check; then
+  for t in cuda_kernels_test cuda_backend_test; do
+    log "check: $t"
+    "$BUILD/tests/$t" --gtest_brief=0 >"$OUT/$t.log" 2>&1
+    rc=$?
+    grep -E "^\[  (PASSED|FAILED|SKIPPED) |OK \]|FAILED \]|cuda vs cpu|Failure|Expected|Which is|rel_err|error" "$OUT/$t.log" | head -60
+    log "$t exit $rc"
+  done
+fi
+
+if has accuracy; then
+  # Teacher-forced replay of the shared tiny-llama reference (transformers, f32 math on bf16 weights), then
+  # acc_allclose at the bf16 tolerance (rtol = atol = 2e-2).
+  REF=$SHARED/references/tiny-llama_visible.h5
+  if [[ -x $BUILD/loadgen/loadgen && -f $REF ]]; then
+    log "accuracy: tiny-llama teacher-forced vs $REF"
+    "$BUILD/loadgen/loadgen" --reference "$REF" --model "$SHARED/models/tiny-llama" --tokenizer "$TOKENIZER" \
+      --backend cuda --dump-logits "$OUT/tiny_cuda.h5" --out "$OUT/lg_accuracy" --quiet >"$OUT/accuracy.log" 2>&1
+    log "loadgen --reference exit $?"
+    "$BUILD/accuracy/acc_allclose" "$REF" "$OUT/tiny_cuda.h5" --rtol 2e-2 --atol 2e-2 --json "$OUT/allclose.json" \
+      >>"$OUT/accuracy.log" 2>&1
+    log "acc_allclose exit $?"; tail -20 "$OUT/accuracy.log"
+  else
+    log "accuracy: needs loadgen, acc_allclose and $REF; skipped"
+  fi
+fi
+
+if has bench; then
+  log "bench: cuda_decode_bench (dummy:llama-2-7b, ${LLM_BENCH_CONTEXT:-300}-token contexts)"
+  "$BUILD/engine/cuda_decode_bench" --benchmark_out="$OUT/decode_bench.json" --benchmark_out_format=json \
+    >"$OUT/decode_bench.log" 2>&1
+  log "cuda_decode_bench exit $?"
+  cat "$OUT/decode_bench.log" | grep -v "^\*\*\*" | tail -25
+fi
+
+if has loadgen; then
+  LG=$BUILD/loadgen/loadgen
+  if [[ ! -x $LG ]]; then
+    log "loadgen: no loadgen binary, skipped"
+  else
+    common=(--dataset "$DATASET" --tokenizer "$TOKENIZER" --model dummy:llama-2-7b --backend cuda
+            --batch-size "$BATCH" --quiet)
+    log "loadgen: -X inf -n $N"
+    "$LG" -X inf -n "$N" "${common[@]}" --out "$OUT/lg_offline" >"$OUT/lg_offline.log" 2>&1
+    log "loadgen offline exit $?"; tail -25 "$OUT/lg_offline.log"
+    log "loadgen: -X 5 -T ${ONLINE_T:-300}"
+    "$LG" -X 5 -T "${ONLINE_T:-300}" "${common[@]}" --out "$OUT/lg_online" >"$OUT/lg_online.log" 2>&1
+    log "loadgen online exit $?"; tail -25 "$OUT/lg_online.log"
+  fi
+fi
+
+if has peer; then
+  log "peer: transformers generate, static batches of 64 (batches: ${PEER_BATCHES:-0}, 0 = all)"
+  python3 "$ROOT/bench/gpu/hf_peer.py" --dataset "$DATASET" --tokenizer "$TOKENIZER" -n "$N" --batch 64 \
+    --max-batches "${PEER_BATCHES:-0}" >"$OUT/peer.json" 2>"$OUT/peer.log"
+  log "peer exit $?"; cat "$OUT/peer.json"; tail -5 "$OUT/peer.log"
+fi
+
+if has table; then
+  python3 "$ROOT/bench/gpu/table.py" "$OUT" | tee "$OUT/table.txt"
+fi

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Prints bench/gpu/run.sh's one table from what its stages left in OUT: decode steps vs their floor
+(decode_bench.json), the loadgen runs (lg_offline/, lg_online/ summary.json), and the transformers peer
+(peer.json). Missing pieces are reported as missing."""
+import glob
+import json
+import os
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def find(d, *names):
+    """First value found under any of the dotted names (summary layouts differ between versions)."""
+    for n in names:
+        cur = d
+        for part in n.split("."):
+            if isinstance(cur, dict) and part in cur:
+                cur = cur[part]
+            else:
+                cur = None
+                break
+        if cur is not None:
+            return cur
+    return None
+
+
+def main(out):
+    print("=" * 78)
+    bench = load(os.path.join(out, "decode_bench.json"))
+    if bench:
+        ctx = bench.get("context", {})
+        print(f"decode step, dummy:llama-2-7b bf16, ~300-token contexts ({ctx.get('host_name', '')})")
+        print(f"{'batch':>6} {'step ms':>9} {'floor ms':>9} {'floor/step':>10} {'GB/step':>8} {'tok/s':>9}")
+        for b in bench.get("benchmarks", []):
+            if not b["name"].startswith("BM_DecodeStep"):
+                continue
+            ms = b["real_time"] if b.get("time_unit") == "ms" else b["real_time"] / 1e6
+            print(f"{int(b['batch']):>6} {ms:>9.3f} {b['floor_ms']:>9.3f} {100 * b['floor_ms'] / ms:>9.1f}% "
+                  f"{b['GB_per_step']:>8.2f} {int(b['batch']) / ms * 1e3:>9.0f}")
+        copy = [b["copy_GBps"] for b in bench.get("benchmarks", []) if "copy_GBps" in b]
+        if copy:
+            print(f"floor = (weights + KV bytes read) / measured copy bandwidth {copy[0]:.0f} GB/s (read + write)")
+        for b in bench.get("benchmarks", []):
+            if b["name"].startswith("BM_PrefillStep"):
+                print(f"prefill of one {int(b['tokens'])}-token prompt: {b['real_time']:.2f} ms")
+    else:
+        print("decode bench: missing")
+    print("-" * 78)
+    offline_tps = None
+    for name, label in (("lg_offline", "loadgen -X inf"), ("lg_online", "loadgen -X 5")):
+        cands = glob.glob(os.path.join(out, name, "**", "summary.json"), recursive=True)
+        s = load(cands[0]) if cands else None
+        if not s:
+            print(f"{label}: missing")
+            continue
+        total = find(s, "duration_s", "total_time_s", "elapsed_s", "metrics.duration_s")
+        tps = find(s, "output_tokens_per_s", "output_throughput", "metrics.output_tokens_per_s")
+        if name == "lg_offline":
+            offline_tps = tps
+        line = f"{label}: total {total} s, output tok/s {tps}"
+        for m in ("ttft", "tpot"):
+            p50 = find(s, f"{m}.p50", f"{m}_s.p50", f"metrics.{m}.p50", f"{m}_p50")
+            p99 = find(s, f"{m}.p99", f"{m}_s.p99", f"metrics.{m}.p99", f"{m}_p99")
+            if p50 is not None:
+                line += f", {m.upper()} p50 {p50} p99 {p99}"
+        print(line)
+    peer = load(os.path.join(out, "peer.json"))
+    if peer:
+        print(f"peer ({peer['peer']}): {peer['requests']} requests in {peer['batches']} static batches of "
+              f"{peer['batch_size']}: {peer['seconds']} s, {peer['useful_tok_per_s']} useful output tok/s "
+              f"({peer['generated_tok_per_s']} generated)")
+        if offline_tps:
+            print(f"ratio ours / peer (output tok/s): {float(offline_tps) / peer['useful_tok_per_s']:.1f}x")
+    else:
+        print("peer: missing")
+    print("=" * 78)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else ".")

@@ -1,0 +1,43 @@
+// One benchmark run, reusable (the sweep calls it per cell): workload → schedule → dispatch → records →
+// summary. No command-line parsing and no printing here beyond the optional `log` stream.
+#pragma once
+
+#include <ostream>
+#include <vector>
+
+#include "loadgen/arrival.h"
+#include "loadgen/metrics.h"
+#include "loadgen/recorder.h"
+#include "loadgen/results.h"
+#include "loadgen/settings.h"
+#include "loadgen/system_under_test.h"
+
+namespace loadgen {
+
+struct RunResult {
+  Summary summary;
+  std::vector<RequestRecord> records;
+  std::vector<RequestRow> rows;
+  int64_t logits_written = 0;   ///< requests written to --dump-logits
+};
+
+/// How a prepared schedule is run (the part of the settings the timing loop needs).
+struct RunPlan {
+  int max_concurrency = 0;
+  double drain_timeout_s = 3600;
+  bool progress = false;          ///< the live stderr line
+  MetricsOptions metrics;
+};
+
+/// Runs `items` at `arrival_s` against `client` and returns the records and computed summary (no run
+/// metadata). `observer` (may be null) also sees logits and completions. Never leaves callbacks dangling:
+/// when requests are still in flight after the drain timeout, the recorder is kept alive on purpose.
+RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const std::vector<int>& prompt_lens,
+                       const std::vector<double>& arrival_s, const RunPlan& plan, RequestObserver* observer);
+
+/// The whole run from validated settings: dataset (or --reference) → workload → arrivals → run_schedule →
+/// summary with the run's metadata, effective settings and workload notes; --dump-logits written and closed.
+/// Throws (DatasetError, std::invalid_argument, accuracy::LogitsFileError) naming file or option.
+RunResult run_benchmark(const RunSettings& settings, SystemUnderTest& sut, std::ostream* log = nullptr);
+
+}  // namespace loadgen

@@ -1,0 +1,95 @@
+// One plain struct of run settings, a default and a one-line doc each (MLPerf LoadGen's TestSettings).
+// Filled from the command line (CLI11) over an optional --config FILE (YAML or JSON), validated once;
+// the effective settings go into summary.json.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace CLI { class App; }
+
+namespace loadgen {
+
+struct RunSettings {
+  // ---- workload
+  std::string dataset;              ///< Alpaca JSON / JSON lines / seed tasks (.gz ok); default: datasets/sample_alpaca.json
+  std::string on_bad_record = "fail";  ///< fail | skip
+  bool status_ok_only = false;      ///< JSON lines: keep only status == "ok"
+  std::string prompt_template = "alpaca";  ///< alpaca | raw
+  int max_new_tokens = 512;         ///< clamp of each request's reference output length
+  int output_len = 0;               ///< > 0: every request generates exactly N tokens
+  bool no_ignore_eos = false;       ///< let the model stop at eos
+  std::string reorder = "none";     ///< none | length-asc | length-desc
+  float temperature = 0.0f;         ///< sampling temperature (0: greedy)
+  // ---- load
+  std::string rate;                 ///< -X requests/s or "inf"; empty: 5 (inf with --reference)
+  double duration_s = 60;           ///< -T seconds of arrivals: N = round(X·T)
+  int64_t num_requests = 0;         ///< -n N (overrides X·T); 0: from X·T (all of BASE with --reference)
+  std::string arrival = "poisson";  ///< poisson | constant | gamma
+  double burstiness = 1.0;          ///< gamma shape (1 = Poisson)
+  int max_concurrency = 0;          ///< cap of requests in flight; 0: none
+  uint64_t seed = 0;                ///< base seed of the random streams below
+  int64_t arrival_seed = -1;        ///< arrival gaps; -1: seed
+  int64_t sample_seed = -1;         ///< which records, in which order; -1: seed + 1
+  int64_t sampling_seed = -1;       ///< per-request token sampling; -1: seed + 2
+  double drain_timeout_s = 3600;    ///< after the last send, wait this long for completions
+  // ---- measuring and output
+  std::string slo;                  ///< e.g. "ttft=200ms,tpot=50ms" (goodput)
+  bool failures_as_inf = false;     ///< count failed requests as +inf latency in the percentiles
+  std::string out;                  ///< output dir; default reports/runs/<timestamp>
+  std::string label;                ///< free text for reports
+  bool quiet = false;               ///< no progress line
+  // ---- in-process engine
+  std::string model = "dummy:tiny"; ///< llama2.c .bin, HF dir, or dummy:<preset>
+  std::string tokenizer;            ///< tokenizer.model (engine's; also for counting with --endpoint)
+  int batch_size = 64;              ///< max_num_seqs
+  int max_batched_tokens = 2048;    ///< tokens per step
+  int64_t kv_blocks = 0;            ///< KV pool blocks; 0: from --kv-memory
+  std::string kv_memory;            ///< e.g. 512MiB, 2GiB; empty: engine default
+  int block_size = 16;              ///< tokens per KV block
+  std::string backend = "cpu";      ///< cpu | cuda
+  int threads = 0;                  ///< cpu threads; 0: OpenMP default
+  std::string dtype = "auto";       ///< auto | f32 | bf16
+  int max_model_len = 0;            ///< 0: model's context
+  bool deterministic = false;       ///< batch-invariant kernels
+  uint64_t dummy_seed = 0;          ///< weights of dummy:<preset>
+  // ---- remote
+  std::string endpoint;             ///< http://host:port: measure a server instead
+  std::string api = "openai";       ///< openai | tgi | llm-serving
+  std::string model_name = "llama2";///< model name in the request
+  double request_timeout_s = 600;   ///< per request (remote)
+  // ---- logits (accuracy)
+  std::string dump_logits;          ///< write per-request logits to this .h5
+  int logits_steps = 100;           ///< steps captured per request
+  std::string logits_dtype = "float32";  ///< float32 | float16
+  std::string reference;            ///< BASE.h5: replay its requests with its tokens forced
+  std::string config;               ///< YAML/JSON file of these settings (the command line wins)
+};
+
+/// Adds every run option to `app`, bound to `s` (used by `loadgen` and `loadgen sweep`).
+void add_run_options(CLI::App& app, RunSettings& s);
+
+/// Turns a YAML/JSON config file into option tokens ("--batch-size", "16", ...) to parse before the command
+/// line (so the command line wins). Throws std::invalid_argument naming the file and the key.
+std::vector<std::string> config_file_args(const std::string& path, const CLI::App& app);
+
+/// Parses argv (with --config FILE expanded first) into settings. Throws CLI::ParseError for --help and
+/// errors (the caller uses app.exit()).
+void parse_run_args(CLI::App& app, RunSettings& s, int argc, char** argv);
+
+/// Checks ranges and enumerations once; throws std::invalid_argument naming the option.
+void validate(const RunSettings& s);
+
+/// Effective values: rate, seeds, N, default dataset resolved.
+double effective_rate(const RunSettings& s);  ///< +inf for "inf"
+int64_t effective_num_requests(const RunSettings& s);  ///< 0 when it must come from elsewhere (--reference)
+uint64_t effective_seed(int64_t explicit_seed, uint64_t base, uint64_t offset);
+std::string effective_dataset(const RunSettings& s);
+/// "512MiB", "2GiB", "1000000" → bytes; throws std::invalid_argument naming --kv-memory.
+int64_t parse_bytes(const std::string& s);
+
+nlohmann::json to_json(const RunSettings& s);
+
+}  // namespace loadgen

@@ -1,0 +1,303 @@
+// test-deps: engine
+// Each CUDA kernel against a float64 CPU reference on random inputs: GQA, odd lengths and head dims,
+// block tables with gaps, several context splits. Outputs are poisoned (NaN) before each run, so an
+// element the kernel fails to write fails the check. Skips when no CUDA device is present.
+#include <gtest/gtest.h>
+
+#ifdef LLM_HAVE_CUDA
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "backend/cuda/kernels.h"
+#include "cuda/cuda_test_util.h"
+
+namespace ec = engine::cuda;
+using namespace cuda_test;
+
+namespace {
+
+TEST(CudaKernels, EmbeddingCopiesRows) {
+  SKIP_WITHOUT_DEVICE();
+  std::mt19937_64 rng(1);
+  const int vocab = 301, dim = 72, T = 13;
+  const auto table = rand_bf16(size_t(vocab) * dim, rng);
+  std::vector<int32_t> tok(T);
+  for (auto& t : tok) t = int32_t(rng() % vocab);
+  DevBuf<bf16> dt(table);
+  DevBuf<int32_t> dtok(tok);
+  DevBuf<float> dx(size_t(T) * dim);
+  dx.poison();
+  ec::embedding(dtok.p, dt.p, dx.p, T, dim, nullptr);
+  CK(cudaDeviceSynchronize());
+  const auto x = dx.download();
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < dim; ++i) ASSERT_EQ(x[t * dim + i], f(table[size_t(tok[t]) * dim + i])) << t << "," << i;
+}
+
+void check_add_rmsnorm(int dim, bool with_delta, bool write_back, bool with_rows) {
+  std::mt19937_64 rng(dim + with_delta + 2 * write_back + 4 * with_rows);
+  const int T = 7;
+  const float eps = 1e-5f;
+  const auto x0 = rand_f32(size_t(T) * dim, rng, -3, 3);
+  const auto delta = rand_bf16(size_t(T) * dim, rng, 2.f);
+  const auto w = rand_f32(dim, rng, 0.5f, 1.5f);
+  std::vector<int32_t> rows = {5, 0, 3};
+  const int n_rows = with_rows ? 3 : T;
+  DevBuf<float> dx(x0), dw(w);
+  DevBuf<bf16> dd(delta), dout(size_t(n_rows) * dim);
+  DevBuf<int32_t> drows(rows);
+  dout.poison();
+  ec::add_rmsnorm(dx.p, with_delta ? dd.p : nullptr, dw.p, dout.p, with_rows ? drows.p : nullptr, n_rows, dim, eps,
+                  write_back, nullptr);
+  CK(cudaDeviceSynchronize());
+  std::vector<double> ref(size_t(n_rows) * dim), xref(x0.begin(), x0.end());
+  for (int r = 0; r < n_rows; ++r) {
+    const int src = with_rows ? rows[r] : r;
+    std::vector<double> v(dim);
+    double ss = 0;
+    for (int i = 0; i < dim; ++i) {
+      v[i] = double(x0[size_t(src) * dim + i]) + (with_delta ? double(f(delta[size_t(src) * dim + i])) : 0.0);
+      ss += v[i] * v[i];
+    }
+    const double inv = 1.0 / std::sqrt(ss / dim + eps);
+    for (int i = 0; i < dim; ++i) {
+      ref[size_t(r) * dim + i] = v[i] * inv * w[i];
+      if (write_back) xref[size_t(src) * dim + i] = v[i];
+    }
+  }
+  EXPECT_LT(rel_err(dout.download(), ref), 5e-3) << "dim " << dim;
+  EXPECT_LT(rel_err(dx.download(), xref), 1e-6) << "dim " << dim;
+}
+
+TEST(CudaKernels, AddRmsNormMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  // 4136: the 16-byte register path (dim % 8 == 0), not a multiple of the block; 4100: the scalar path.
+  for (int dim : {4136, 4100, 96}) {
+    check_add_rmsnorm(dim, true, true, false);
+    check_add_rmsnorm(dim, false, true, false);
+    check_add_rmsnorm(dim, true, false, true);
+  }
+}
+
+TEST(CudaKernels, SwigluMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  for (int hidden : {256, 172}) {  // 16-byte path and scalar path
+    std::mt19937_64 rng(hidden);
+    const int T = 9;
+    const auto gu = rand_bf16(size_t(T) * 2 * hidden, rng, 4.f);
+    DevBuf<bf16> dgu(gu), dout(size_t(T) * hidden);
+    dout.poison();
+    ec::swiglu(dgu.p, dout.p, T, hidden, nullptr);
+    CK(cudaDeviceSynchronize());
+    std::vector<double> ref(size_t(T) * hidden);
+    for (int t = 0; t < T; ++t)
+      for (int j = 0; j < hidden; ++j) {
+        const double g = f(gu[size_t(t) * 2 * hidden + j]), u = f(gu[size_t(t) * 2 * hidden + hidden + j]);
+        ref[size_t(t) * hidden + j] = g / (1 + std::exp(-g)) * u;
+      }
+    EXPECT_LT(rel_err(dout.download(), ref), 5e-3) << "hidden " << hidden;
+  }
+}
+
+TEST(CudaKernels, RopeKvWriteMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  std::mt19937_64 rng(3);
+  const int nh = 4, nkv = 2, hd = 24, bs = 5, num_blocks = 11, T = 9, rope_len = 1000;
+  const int row = (nh + 2 * nkv) * hd, half = hd / 2;
+  const double theta = 10000.0;
+  const auto qkv0 = rand_bf16(size_t(T) * row, rng);
+  std::vector<int32_t> pos(T), slots(T);
+  std::vector<int> perm(num_blocks * bs);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  for (int t = 0; t < T; ++t) {
+    pos[t] = int32_t(rng() % rope_len);
+    slots[t] = perm[t];
+  }
+  slots[4] = -1;  // a padding row: must write nothing
+  std::vector<float2> rope(size_t(rope_len) * half);
+  for (int p = 0; p < rope_len; ++p)
+    for (int i = 0; i < half; ++i) {
+      const double a = p * std::pow(theta, -2.0 * i / hd);
+      rope[size_t(p) * half + i] = make_float2(float(std::cos(a)), float(std::sin(a)));
+    }
+  const size_t cache_n = size_t(num_blocks) * nkv * bs * hd;
+  DevBuf<bf16> dqkv(qkv0), dk(cache_n), dv(cache_n);
+  DevBuf<int32_t> dpos(pos), dslots(slots);
+  DevBuf<float2> drope(rope);
+  dk.poison();
+  dv.poison();
+  ec::rope_kv_write(dqkv.p, dpos.p, dslots.p, drope.p, dk.p, dv.p, T, nh, nkv, hd, bs, nullptr);
+  CK(cudaDeviceSynchronize());
+  const auto qkv = dqkv.download(), kc = dk.download(), vc = dv.download();
+  std::vector<double> qref, qout, kref, kout, vref, vout;
+  auto rot = [&](const bf16* x, int i, int p, bool second) {
+    const double a = p * std::pow(theta, -2.0 * i / hd), c = std::cos(a), s = std::sin(a);
+    const double x1 = f(x[i]), x2 = f(x[i + half]);
+    return second ? x2 * c + x1 * s : x1 * c - x2 * s;
+  };
+  for (int t = 0; t < T; ++t) {
+    for (int h = 0; h < nh; ++h)
+      for (int d = 0; d < hd; ++d) {
+        qref.push_back(rot(&qkv0[size_t(t) * row + h * hd], d % half, pos[t], d >= half));
+        qout.push_back(f(qkv[size_t(t) * row + h * hd + d]));
+      }
+    if (slots[t] < 0) continue;
+    const int blk = slots[t] / bs, off = slots[t] % bs;
+    for (int h = 0; h < nkv; ++h)
+      for (int d = 0; d < hd; ++d) {
+        const size_t at = ((size_t(blk) * nkv + h) * bs + off) * hd + d;
+        kref.push_back(rot(&qkv0[size_t(t) * row + (nh + h) * hd], d % half, pos[t], d >= half));
+        kout.push_back(f(kc[at]));
+        vref.push_back(f(qkv0[size_t(t) * row + (nh + nkv + h) * hd + d]));
+        vout.push_back(f(vc[at]));
+      }
+  }
+  EXPECT_LT(rel_err(qout, qref), 5e-3);
+  EXPECT_LT(rel_err(kout, kref), 5e-3);
+  EXPECT_EQ(rel_err(vout, vref), 0.0);
+  // Slots nobody wrote keep the poison: 9 tokens minus the padding row wrote 8 of 55 slots.
+  size_t written = 0;
+  for (size_t i = 0; i < cache_n; ++i) written += std::isfinite(f(kc[i])) ? 1 : 0;
+  EXPECT_EQ(written, size_t(8) * nkv * hd);
+}
+
+struct AttnCase {
+  int nh, nkv, hd, bs;
+  std::vector<int> ctx;    // context length of each sequence after this step
+  std::vector<int> qlen;   // query tokens of each sequence (the last qlen positions)
+  int splits;
+};
+
+void check_attention(const AttnCase& c, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const int nseq = int(c.ctx.size());
+  const int row = (c.nh + 2 * c.nkv) * c.hd;
+  // Block tables drawn from a shuffled pool twice as large as needed: gaps and any order.
+  int need = 0;
+  for (int L : c.ctx) need += (L + c.bs - 1) / c.bs;
+  const int num_blocks = 2 * need + 3;
+  std::vector<int> pool(num_blocks);
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  std::vector<int32_t> bt, pos, bt_start;
+  std::vector<int> tok_seq;
+  int used = 0;
+  for (int s = 0; s < nseq; ++s) {
+    const int nb = (c.ctx[s] + c.bs - 1) / c.bs, start = int(bt.size());
+    for (int i = 0; i < nb; ++i) bt.push_back(pool[used++]);
+    for (int j = 0; j < c.qlen[s]; ++j) {
+      pos.push_back(c.ctx[s] - c.qlen[s] + j);
+      bt_start.push_back(start);
+      tok_seq.push_back(s);
+    }
+  }
+  const int T = int(pos.size());
+  const size_t cache_n = size_t(num_blocks) * c.nkv * c.bs * c.hd;
+  const auto kc = rand_bf16(cache_n, rng, 2.f), vc = rand_bf16(cache_n, rng);
+  const auto q = rand_bf16(size_t(T) * row, rng, 2.f);
+  DevBuf<bf16> dq(q), dk(kc), dv(vc), dout(size_t(T) * c.nh * c.hd);
+  DevBuf<int32_t> dpos(pos), dbts(bt_start), dbt(bt);
+  DevBuf<float> dpart(size_t(T) * c.nh * c.splits * (c.hd + 2));
+  dout.poison();
+  ec::AttentionArgs a;
+  a.q = dq.p;
+  a.q_stride = row;
+  a.k_cache = dk.p;
+  a.v_cache = dv.p;
+  a.positions = dpos.p;
+  a.bt_start = dbts.p;
+  a.block_tables = dbt.p;
+  a.out = dout.p;
+  a.part = dpart.p;
+  a.T = T;
+  a.nh = c.nh;
+  a.nkv = c.nkv;
+  a.hd = c.hd;
+  a.block_size = c.bs;
+  a.num_splits = c.splits;
+  a.scale = 1.0f / std::sqrt(float(c.hd));
+  ec::paged_attention(a, nullptr);
+  CK(cudaDeviceSynchronize());
+  const auto out = dout.download();
+  std::vector<double> ref(out.size());
+  const int group = c.nh / c.nkv;
+  for (int t = 0; t < T; ++t) {
+    const int len = pos[t] + 1;
+    for (int h = 0; h < c.nh; ++h) {
+      const int kvh = h / group;
+      std::vector<double> sc(len);
+      double mx = -INFINITY;
+      auto at = [&](int tok) {
+        const int blk = bt[bt_start[t] + tok / c.bs];
+        return ((size_t(blk) * c.nkv + kvh) * c.bs + tok % c.bs) * c.hd;
+      };
+      for (int j = 0; j < len; ++j) {
+        double d = 0;
+        for (int i = 0; i < c.hd; ++i) d += double(f(q[size_t(t) * row + h * c.hd + i])) * f(kc[at(j) + i]);
+        sc[j] = d / std::sqrt(double(c.hd));
+        mx = std::max(mx, sc[j]);
+      }
+      double sum = 0;
+      for (double& s : sc) sum += (s = std::exp(s - mx));
+      for (int i = 0; i < c.hd; ++i) {
+        double o = 0;
+        for (int j = 0; j < len; ++j) o += sc[j] * f(vc[at(j) + i]);
+        ref[(size_t(t) * c.nh + h) * c.hd + i] = o / sum;
+      }
+    }
+  }
+  EXPECT_LT(rel_err(out, ref), 1e-2) << "nh " << c.nh << " nkv " << c.nkv << " hd " << c.hd << " bs " << c.bs
+                                     << " splits " << c.splits;
+}
+
+TEST(CudaKernels, PagedAttentionDecodeMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  // Decode: one query token per sequence; odd context lengths, one longer than a 256-token tile.
+  check_attention({32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, 1}, 10);
+  check_attention({32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, 5}, 11);
+  check_attention({4, 2, 24, 16, {3, 45, 290}, {1, 1, 1}, 1}, 12);
+  check_attention({4, 2, 24, 16, {3, 45, 290}, {1, 1, 1}, 16}, 13);
+  check_attention({8, 4, 8, 5, {7, 64, 129}, {1, 1, 1}, 3}, 14);
+  check_attention({8, 1, 64, 7, {100, 33}, {1, 1}, 2}, 15);
+}
+
+TEST(CudaKernels, PagedAttentionPrefillMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  // Prefill (whole prompts) and chunked prefill (a chunk after cached tokens) mixed with a decode.
+  check_attention({32, 32, 128, 16, {37, 300, 5}, {37, 20, 1}, 1}, 20);
+  check_attention({4, 2, 24, 16, {61, 1, 300}, {61, 1, 33}, 1}, 21);
+  check_attention({8, 4, 8, 5, {23, 9}, {23, 4}, 2}, 22);
+}
+
+TEST(CudaKernels, ArgmaxPicksLowestIndexOfMaximum) {
+  SKIP_WITHOUT_DEVICE();
+  std::mt19937_64 rng(5);
+  const int rows = 6, vocab = 32000;
+  auto logits = rand_f32(size_t(rows) * vocab, rng, -10, 10);
+  std::vector<int32_t> want(rows);
+  for (int r = 0; r < rows; ++r) {
+    float* row = logits.data() + size_t(r) * vocab;
+    const int a = int(rng() % vocab), b2 = int(rng() % vocab);
+    row[a] = row[b2] = 50.f;  // a tie: the lower index wins
+    want[r] = std::min(a, b2);
+  }
+  logits[size_t(2) * vocab + 7] = NAN;        // NaN never wins
+  logits[size_t(3) * vocab + vocab - 1] = INFINITY;
+  want[3] = vocab - 1;
+  DevBuf<float> dl(logits);
+  DevBuf<int32_t> ids(rows);
+  ids.poison();
+  ec::argmax_rows(dl.p, ids.p, rows, vocab, nullptr);
+  CK(cudaDeviceSynchronize());
+  EXPECT_EQ(ids.download(), want);
+}
+
+}  // namespace
+
+#else
+TEST(CudaKernels, SkippedWithoutCudaBuild) { GTEST_SKIP() << "built without LLM_ENABLE_CUDA"; }
+#endif

@@ -1,0 +1,591 @@
+// test-deps: loadgen_lib llm_server_lib
+// loadgen's HTTP client: the SSE parser, the API dialects, HttpResponse on raw bytes, and make_http_client
+// against small cpp-httplib servers written here (streams, HTTP errors, timeouts, refused and reset
+// connections, 1,000 concurrent streams).
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "loadgen/http_api.h"
+#include "loadgen/http_client.h"
+#include "loadgen/http_response.h"
+#include "loadgen/sse_parser.h"
+#include "test_paths.h"
+
+using namespace loadgen;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// ---------------------------------------------------------------- a ClientCallbacks that keeps everything
+
+struct Rec {
+  int sent = 0, done = 0;
+  std::vector<int> chunk_tokens;
+  std::vector<std::string> chunk_text;
+  std::vector<Clock::time_point> chunk_times;
+  Clock::time_point sent_at{}, done_at{};
+  Outcome outcome;
+};
+
+class Collector : public ClientCallbacks {
+ public:
+  void on_sent(uint64_t i, Clock::time_point t) override {
+    std::lock_guard<std::mutex> l(mu);
+    recs[i].sent++;
+    recs[i].sent_at = t;
+  }
+  void on_chunk(uint64_t i, int n, std::string_view text, Clock::time_point t) override {
+    std::lock_guard<std::mutex> l(mu);
+    recs[i].chunk_tokens.push_back(n);
+    recs[i].chunk_text.emplace_back(text);
+    recs[i].chunk_times.push_back(t);
+  }
+  void on_done(uint64_t i, const Outcome& o, Clock::time_point t) override {
+    std::lock_guard<std::mutex> l(mu);
+    recs[i].done++;
+    recs[i].outcome = o;
+    recs[i].done_at = t;
+  }
+  Rec get(uint64_t i) {
+    std::lock_guard<std::mutex> l(mu);
+    return recs[i];
+  }
+  std::mutex mu;
+  std::map<uint64_t, Rec> recs;
+};
+
+// ---------------------------------------------------------------- a test server on a free loopback port
+
+class TestServer {
+ public:
+  explicit TestServer(int threads = 16) {
+    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    std::signal(SIGPIPE, SIG_IGN);
+  }
+  ~TestServer() { stop(); }
+  void start() {
+    int fd = -1;
+    http.set_socket_options([&fd](int s) {
+      int yes = 1;
+      setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      fd = s;
+    });
+    port = http.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port, 0);
+    ::listen(fd, SOMAXCONN);  // httplib's compiled backlog is 5
+    thread = std::thread([this] { http.listen_after_bind(); });
+    while (!http.is_running()) std::this_thread::sleep_for(1ms);
+  }
+  void stop() {
+    if (thread.joinable()) {
+      http.stop();
+      thread.join();
+    }
+  }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port); }
+  httplib::Server http;
+  int port = -1;
+  std::thread thread;
+};
+
+std::string openai_chunk(const std::string& text) {
+  return "data: " + json({{"choices", {{{"index", 0}, {"text", text}, {"finish_reason", nullptr}}}}}).dump() + "\n\n";
+}
+
+WorkItem item(uint64_t index, int max_new = 8) {
+  WorkItem w;
+  w.index = index;
+  w.prompt = "Say something";
+  w.max_new_tokens = max_new;
+  return w;
+}
+
+std::unique_ptr<Client> client_for(const std::string& endpoint, const std::string& api, double timeout_s = 30) {
+  HttpClientOptions o;
+  o.endpoint = endpoint;
+  o.api = api;
+  o.request_timeout_s = timeout_s;
+  return make_http_client(o);
+}
+
+int free_port() {
+  // Bind port 0, read it, close: nothing listens there afterwards.
+  httplib::Server s;
+  int p = s.bind_to_any_port("127.0.0.1");
+  return p;
+}
+
+}  // namespace
+
+// ================================================================ SSE parser
+
+TEST(SseParser, EventsSplitAtEveryByteGiveTheSameEvents) {
+  const std::string stream =
+      ": keep-alive comment\r\n\r\n"
+      "data: {\"a\":1}\r\n\r\n"
+      "event: message\ndata:{\"b\":2}\n\n"
+      "data: line1\ndata: line2\r\r"
+      "data: [DONE]\n\n";
+  std::vector<std::pair<std::string, std::string>> whole, split;
+  SseParser p1;
+  p1.feed(stream, [&](std::string_view t, std::string_view d) { whole.emplace_back(t, d); });
+  ASSERT_EQ(whole.size(), 4u);
+  EXPECT_EQ(whole[0].second, "{\"a\":1}");
+  EXPECT_EQ(whole[1].first, "message");
+  EXPECT_EQ(whole[1].second, "{\"b\":2}");
+  EXPECT_EQ(whole[2].second, "line1\nline2");
+  EXPECT_EQ(whole[3].second, "[DONE]");
+  // Every split point, including between CR and LF.
+  for (size_t cut = 0; cut <= stream.size(); ++cut) {
+    split.clear();
+    SseParser p;
+    auto fn = [&](std::string_view t, std::string_view d) { split.emplace_back(t, d); };
+    p.feed(std::string_view(stream).substr(0, cut), fn);
+    p.feed(std::string_view(stream).substr(cut), fn);
+    EXPECT_EQ(split, whole) << "split at " << cut;
+  }
+}
+
+TEST(SseParser, RandomFragmentationAndByteAtATime) {
+  std::string stream;
+  for (int i = 0; i < 200; ++i) stream += (i % 3 == 0 ? "data: " : "data:") + std::to_string(i) + (i % 2 ? "\r\n\r\n" : "\n\n");
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    SseParser p;
+    std::vector<std::string> got;
+    size_t pos = 0;
+    while (pos < stream.size()) {
+      size_t n = std::min(stream.size() - pos, size_t(rng() % 9));
+      p.feed(std::string_view(stream).substr(pos, n), [&](std::string_view, std::string_view d) { got.emplace_back(d); });
+      pos += n;
+    }
+    ASSERT_EQ(got.size(), 200u);
+    for (int i = 0; i < 200; ++i) ASSERT_EQ(got[i], std::to_string(i));
+  }
+}
+
+TEST(SseParser, FinalEventWithoutBlankLineIsDispatchedAtEnd) {
+  SseParser p;
+  std::vector<std::string> got;
+  auto fn = [&](std::string_view, std::string_view d) { got.emplace_back(d); };
+  p.feed("data: a\n\ndata: b", fn);
+  EXPECT_EQ(got.size(), 1u);
+  p.finish(fn);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1], "b");
+}
+
+TEST(SseParser, OversizedEventStopsParsing) {
+  SseParser p(64);
+  int n = 0;
+  EXPECT_FALSE(p.feed("data: " + std::string(100, 'x') + "\n\n", [&](auto, auto) { ++n; }));
+  EXPECT_TRUE(p.overflowed());
+  EXPECT_EQ(n, 0);
+}
+
+// ================================================================ API dialects
+
+TEST(HttpApi, ParsesNamesAndRejectsUnknown) {
+  EXPECT_EQ(parse_http_api("openai"), HttpApi::kOpenAI);
+  EXPECT_EQ(parse_http_api("tgi"), HttpApi::kTgi);
+  EXPECT_EQ(parse_http_api("llm-serving"), HttpApi::kLlmServing);
+  try {
+    parse_http_api("vllm");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--api"), std::string::npos);
+  }
+  EXPECT_EQ(request_path(HttpApi::kLlmServing, "llama2"), "/models/llama2/generate");
+  EXPECT_EQ(request_path(HttpApi::kTgi, "x"), "/generate_stream");
+}
+
+TEST(HttpApi, RequestBodies) {
+  WorkItem w = item(0, 77);
+  w.seed = 5;
+  json o = json::parse(request_body(HttpApi::kOpenAI, "m", w));
+  EXPECT_EQ(o["prompt"], "Say something");
+  EXPECT_EQ(o["max_tokens"], 77);
+  EXPECT_EQ(o["stream"], true);
+  EXPECT_EQ(o["ignore_eos"], true);
+  EXPECT_EQ(o["seed"], 5);
+  EXPECT_EQ(o["model"], "m");
+  json t = json::parse(request_body(HttpApi::kLlmServing, "llama2", w));
+  EXPECT_EQ(t["inputs"], "Say something");
+  EXPECT_EQ(t["stream"], true);
+  EXPECT_EQ(t["parameters"]["max_new_tokens"], 77);
+  EXPECT_EQ(t["parameters"]["do_sample"], false);
+  EXPECT_FALSE(t["parameters"].contains("temperature"));  // TGI refuses temperature 0
+  w.temperature = 0.7f;
+  w.top_p = 0.9f;
+  t = json::parse(request_body(HttpApi::kTgi, "x", w));
+  EXPECT_EQ(t["parameters"]["do_sample"], true);
+  EXPECT_NEAR(t["parameters"]["temperature"].get<double>(), 0.7, 1e-6);
+}
+
+TEST(HttpApi, DecodesOpenAIAndTgiEvents) {
+  ApiEvent e = decode_api_event(R"({"choices":[{"index":0,"text":"Hi","finish_reason":null}]})");
+  EXPECT_TRUE(e.is_token);
+  EXPECT_EQ(e.text, "Hi");
+  e = decode_api_event(R"({"choices":[{"text":"","finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":9}})");
+  EXPECT_FALSE(e.is_token);
+  EXPECT_EQ(e.finish_reason, "length");
+  EXPECT_EQ(e.completion_tokens, 9);
+  EXPECT_EQ(e.prompt_tokens, 3);
+  e = decode_api_event(R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}})");  // vLLM's usage chunk
+  EXPECT_FALSE(e.is_token);
+  EXPECT_EQ(e.completion_tokens, 4);
+  EXPECT_TRUE(decode_api_event("[DONE]").done);
+  e = decode_api_event(R"({"token":{"id":5,"text":" a","logprob":-0.1,"special":false},"generated_text":null,"details":null})");
+  EXPECT_TRUE(e.is_token);
+  EXPECT_EQ(e.text, " a");
+  EXPECT_FALSE(e.done);
+  e = decode_api_event(R"({"token":{"id":2,"text":"</s>","special":true},"generated_text":"x a","details":{"finish_reason":"eos_token","generated_tokens":2}})");
+  EXPECT_TRUE(e.is_token);
+  EXPECT_EQ(e.text, "");  // special tokens carry no text
+  EXPECT_TRUE(e.done);
+  EXPECT_EQ(e.full_text, "x a");
+  EXPECT_EQ(e.finish_reason, "eos");
+  EXPECT_EQ(e.completion_tokens, 2);
+  EXPECT_EQ(decode_api_event(R"({"error":"boom","error_type":"generation"})").error, "boom");
+  EXPECT_EQ(decode_api_event(R"({"error":{"message":"bad"}})").error, "bad");
+  EXPECT_FALSE(decode_api_event("{not json").error.empty());
+  EXPECT_TRUE(decode_api_event(R"({"token":{"special":"yes"}})").is_token);  // wrong types do not throw
+}
+
+// ================================================================ HttpResponse on raw bytes
+
+TEST(HttpResponse, EmptyTextTokensJoinTheNextChunk) {
+  Collector c;
+  HttpResponse r(3, &c, nullptr);
+  r.on_headers(200, "text/event-stream");
+  const auto t0 = Clock::now();
+  r.on_body(openai_chunk("") + openai_chunk("\xC3\xA9") + openai_chunk("x"), t0);
+  r.on_body("data: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":3}}\n\n", t0);
+  r.on_body("data: [DONE]\n\n", t0);
+  Outcome o = r.finish(Clock::now());
+  Rec rec = c.get(3);
+  ASSERT_EQ(rec.chunk_tokens, (std::vector<int>{2, 1}));
+  EXPECT_EQ(rec.chunk_text[0], "\xC3\xA9");
+  EXPECT_EQ(o.status, Status::kOk);
+  EXPECT_EQ(o.output_tokens, 3);
+  EXPECT_EQ(o.prompt_tokens, 4);
+  EXPECT_EQ(o.count_source, TokenCountSource::kUsage);
+  EXPECT_EQ(o.finish_reason, "length");
+  EXPECT_EQ(o.text, "\xC3\xA9x");
+}
+
+TEST(HttpResponse, HttpErrorKeepsBodyInReason) {
+  Collector c;
+  HttpResponse r(0, &c, nullptr);
+  r.on_headers(503, "application/json");
+  r.on_body("{\"error\":\"queue full\"}", Clock::now());
+  Outcome o = r.finish(Clock::now());
+  EXPECT_EQ(o.status, Status::kFailed);
+  EXPECT_EQ(o.reason, "HTTP 503: {\"error\":\"queue full\"}");
+}
+
+TEST(HttpResponse, StreamErrorEventFailsTheRequest) {
+  Collector c;
+  HttpResponse r(0, &c, nullptr);
+  r.on_headers(200, "text/event-stream");
+  r.on_body(openai_chunk("a") + "data: {\"error\":{\"message\":\"aborted\"}}\n\ndata: [DONE]\n\n", Clock::now());
+  Outcome o = r.finish(Clock::now());
+  EXPECT_EQ(o.status, Status::kFailed);
+  EXPECT_EQ(o.reason, "server error: aborted");
+}
+
+TEST(HttpResponse, NonStreamedJsonAnswerIsUnderstood) {
+  Collector c;
+  HttpResponse r(0, &c, nullptr);
+  r.on_headers(200, "application/json");
+  r.on_body(R"({"generated_text":"hello there","details":{"finish_reason":"length","generated_tokens":2}})", Clock::now());
+  Outcome o = r.finish(Clock::now());
+  EXPECT_EQ(o.status, Status::kOk);
+  EXPECT_EQ(o.text, "hello there");
+  EXPECT_EQ(o.output_tokens, 2);
+  EXPECT_EQ(c.get(0).chunk_tokens, std::vector<int>{2});
+}
+
+TEST(HttpResponse, EmptyStreamFails) {
+  Collector c;
+  HttpResponse r(0, &c, nullptr);
+  r.on_headers(200, "text/event-stream");
+  r.on_body(": ping\n\n", Clock::now());
+  EXPECT_EQ(r.finish(Clock::now()).status, Status::kFailed);
+}
+
+// ================================================================ the client against live servers
+
+TEST(HttpClient, RejectsBadOptions) {
+  HttpClientOptions o;
+  o.endpoint = "127.0.0.1:80";
+  EXPECT_THROW(make_http_client(o), std::invalid_argument);
+  o.endpoint = "http://127.0.0.1:80/v1";
+  EXPECT_THROW(make_http_client(o), std::invalid_argument);
+  o.endpoint = "http://127.0.0.1:80";
+  o.api = "grpc";
+  EXPECT_THROW(make_http_client(o), std::invalid_argument);
+}
+
+// An OpenAI-style server streaming 5 tokens 20 ms apart: chunk times follow the server's pacing.
+TEST(HttpClient, StreamsOpenAIChunksWithTheirArrivalTimes) {
+  TestServer s;
+  std::atomic<int> requests{0};
+  s.http.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    ++requests;
+    json body = json::parse(req.body);
+    const int n = body["max_tokens"];
+    res.set_chunked_content_provider("text/event-stream", [n](size_t, httplib::DataSink& sink) {
+      for (int i = 0; i < n; ++i) {
+        std::this_thread::sleep_for(20ms);
+        std::string c = openai_chunk("t" + std::to_string(i));
+        sink.write(c.data(), c.size());
+      }
+      std::string fin = "data: " + json({{"choices", {{{"text", ""}, {"finish_reason", "length"}}}},
+                                          {"usage", {{"prompt_tokens", 2}, {"completion_tokens", n}}}}).dump() +
+                        "\n\ndata: [DONE]\n\n";
+      sink.write(fin.data(), fin.size());
+      sink.done();
+      return true;
+    });
+  });
+  s.start();
+  Collector c;
+  auto client = client_for(s.endpoint(), "openai");
+  client->start(&c);
+  for (uint64_t i = 0; i < 4; ++i) client->send(item(i, 5));
+  ASSERT_TRUE(client->wait_all(20s));
+  EXPECT_EQ(requests.load(), 4);
+  for (uint64_t i = 0; i < 4; ++i) {
+    Rec r = c.get(i);
+    EXPECT_EQ(r.sent, 1);
+    EXPECT_EQ(r.done, 1);
+    EXPECT_EQ(r.outcome.status, Status::kOk) << r.outcome.reason;
+    EXPECT_EQ(r.outcome.output_tokens, 5);
+    EXPECT_EQ(r.outcome.count_source, TokenCountSource::kUsage);
+    EXPECT_EQ(r.outcome.text, "t0t1t2t3t4");
+    ASSERT_EQ(r.chunk_times.size(), 5u);
+    // Streamed, not buffered: the chunks arrived spread over the server's ~80 ms of pacing.
+    const double spread = std::chrono::duration<double>(r.chunk_times.back() - r.chunk_times.front()).count();
+    EXPECT_GT(spread, 0.05);
+    EXPECT_LE(r.sent_at, r.chunk_times.front());
+  }
+}
+
+// TGI events without details and no usage: counted by re-tokenizing with --tokenizer, else by chunks.
+TEST(HttpClient, CountsByTokenizerOrChunksWithoutUsage) {
+  REQUIRE_SHARED("models/llama2-tokenizer/tokenizer.model");
+  TestServer s;
+  s.http.Post("/generate_stream", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("text/event-stream", [](size_t, httplib::DataSink& sink) {
+      const char* words[] = {"Hello", " world", ",", " again"};
+      for (int i = 0; i < 4; ++i) {
+        json ev = {{"token", {{"id", i}, {"text", words[i]}, {"special", false}}},
+                   {"generated_text", i == 3 ? json("Hello world, again") : json(nullptr)}};
+        std::string e = "data:" + ev.dump() + "\n\n";
+        sink.write(e.data(), e.size());
+      }
+      sink.done();
+      return true;
+    });
+  });
+  s.start();
+  for (bool with_tokenizer : {false, true}) {
+    HttpClientOptions o;
+    o.endpoint = s.endpoint();
+    o.api = "tgi";
+    if (with_tokenizer) o.tokenizer = testing_paths::shared("models/llama2-tokenizer/tokenizer.model").string();
+    Collector c;
+    auto client = make_http_client(o);
+    client->start(&c);
+    client->send(item(0));
+    ASSERT_TRUE(client->wait_all(10s));
+    Rec r = c.get(0);
+    ASSERT_EQ(r.outcome.status, Status::kOk) << r.outcome.reason;
+    EXPECT_EQ(r.outcome.text, "Hello world, again");
+    if (with_tokenizer) {
+      EXPECT_EQ(r.outcome.count_source, TokenCountSource::kRetokenized);
+      EXPECT_EQ(r.outcome.output_tokens, 4);  // ▁Hello ▁world , ▁again
+    } else {
+      EXPECT_EQ(r.outcome.count_source, TokenCountSource::kChunks);
+      EXPECT_EQ(r.outcome.output_tokens, 4);
+    }
+  }
+}
+
+TEST(HttpClient, HttpErrorsAreFailedWithStatusAndBody) {
+  TestServer s;
+  s.http.Post(R"(/models/([^/]+)/generate)", [&](const httplib::Request& req, httplib::Response& res) {
+    json b = json::parse(req.body);
+    EXPECT_EQ(req.matches[1], "llama2");
+    EXPECT_EQ(b["stream"], true);
+    if (b["parameters"]["max_new_tokens"] == 1) {
+      res.status = 503;
+      res.set_content(R"({"error":"queue full"})", "application/json");
+    } else {
+      res.status = 400;
+      res.set_content(R"({"error":"inputs: required"})", "application/json");
+    }
+  });
+  s.start();
+  Collector c;
+  auto client = client_for(s.endpoint(), "llm-serving");
+  client->start(&c);
+  client->send(item(0, 1));
+  client->send(item(1, 2));
+  ASSERT_TRUE(client->wait_all(10s));
+  EXPECT_EQ(c.get(0).outcome.status, Status::kFailed);
+  EXPECT_EQ(c.get(0).outcome.reason, R"(HTTP 503: {"error":"queue full"})");
+  EXPECT_EQ(c.get(1).outcome.reason, R"(HTTP 400: {"error":"inputs: required"})");
+  EXPECT_TRUE(c.get(1).chunk_tokens.empty());
+}
+
+TEST(HttpClient, RequestTimeoutEndsTheRequest) {
+  TestServer s;
+  std::atomic<bool> release{false};
+  s.http.Post("/v1/completions", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("text/event-stream", [&](size_t, httplib::DataSink& sink) {
+      std::string c = openai_chunk("a");
+      sink.write(c.data(), c.size());
+      for (int i = 0; i < 500 && !release; ++i) std::this_thread::sleep_for(10ms);  // then stalls
+      return false;
+    });
+  });
+  s.start();
+  Collector c;
+  auto client = client_for(s.endpoint(), "openai", /*timeout_s=*/0.5);
+  client->start(&c);
+  const auto t0 = Clock::now();
+  client->send(item(0));
+  ASSERT_TRUE(client->wait_all(10s));
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  release = true;
+  Rec r = c.get(0);
+  EXPECT_EQ(r.outcome.status, Status::kFailed);
+  EXPECT_EQ(r.outcome.reason, "timeout after 0.5 s");
+  EXPECT_EQ(r.chunk_tokens.size(), 1u);  // what arrived before the timeout is kept
+  EXPECT_LT(took, 3.0);
+}
+
+TEST(HttpClient, ConnectionRefused) {
+  const int port = free_port();
+  Collector c;
+  auto client = client_for("http://127.0.0.1:" + std::to_string(port), "tgi");
+  client->start(&c);
+  for (uint64_t i = 0; i < 3; ++i) client->send(item(i));
+  ASSERT_TRUE(client->wait_all(10s));
+  for (uint64_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.get(i).outcome.status, Status::kFailed);
+    EXPECT_EQ(c.get(i).outcome.reason, "connection refused");
+    EXPECT_EQ(c.get(i).sent, 1);
+    EXPECT_EQ(c.get(i).done, 1);
+  }
+}
+
+// The server drops the connection after two tokens (chunked body never terminated): "connection reset".
+TEST(HttpClient, ServerDroppingTheStreamIsConnectionReset) {
+  TestServer s;
+  s.http.Post("/v1/completions", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("text/event-stream", [](size_t, httplib::DataSink& sink) {
+      std::string c = openai_chunk("a") + openai_chunk("b");
+      sink.write(c.data(), c.size());
+      std::this_thread::sleep_for(50ms);
+      return false;  // httplib closes the socket mid-body
+    });
+  });
+  s.start();
+  Collector c;
+  auto client = client_for(s.endpoint(), "openai");
+  client->start(&c);
+  client->send(item(0));
+  ASSERT_TRUE(client->wait_all(10s));
+  Rec r = c.get(0);
+  EXPECT_EQ(r.outcome.status, Status::kFailed);
+  EXPECT_EQ(r.outcome.reason, "connection reset");
+  EXPECT_EQ(r.outcome.text, "ab");
+}
+
+// 1,000 streams open at the same time on one client thread: the server holds every stream until all
+// 1,000 are connected, then answers each with 4 tokens at once.
+TEST(HttpClient, ThousandConcurrentStreams) {
+  constexpr int kStreams = 1000;
+  TestServer s(kStreams + 50);
+  std::mutex mu;
+  std::condition_variable cv;
+  int connected = 0;
+  s.http.Post("/generate_stream", [&](const httplib::Request&, httplib::Response& res) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      ++connected;
+    }
+    cv.notify_all();
+    res.set_chunked_content_provider("text/event-stream", [&](size_t, httplib::DataSink& sink) {
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait_for(l, 60s, [&] { return connected >= kStreams; });
+      }
+      std::string out;
+      for (int i = 0; i < 4; ++i)
+        out += "data:" + json({{"token", {{"id", i}, {"text", "x"}, {"special", false}}},
+                                {"generated_text", i == 3 ? json("xxxx") : json(nullptr)},
+                                {"details", i == 3 ? json({{"generated_tokens", 4}}) : json(nullptr)}}).dump() + "\n\n";
+      sink.write(out.data(), out.size());
+      sink.done();
+      return true;
+    });
+  });
+  s.start();
+  Collector c;
+  auto client = client_for(s.endpoint(), "tgi", 120);
+  client->start(&c);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < kStreams; ++i) client->send(item(i, 4));
+  ASSERT_TRUE(client->wait_all(120s));
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  int ok = 0;
+  std::map<std::string, int> reasons;
+  for (int i = 0; i < kStreams; ++i) {
+    Rec r = c.get(i);
+    EXPECT_EQ(r.done, 1);
+    if (r.outcome.status == Status::kOk && r.outcome.output_tokens == 4) ++ok;
+    else reasons[r.outcome.reason]++;
+  }
+  EXPECT_EQ(ok, kStreams);
+  for (auto& [why, n] : reasons) ADD_FAILURE() << n << " x " << why;
+  EXPECT_EQ(connected, kStreams);
+  std::printf("[ info ] %d concurrent streams, all ok, in %.3f s\n", kStreams, took);
+}
+
+TEST(HttpClient, DestroyingTheClientEndsEveryRequest) {
+  TestServer s;
+  std::atomic<bool> release{false};
+  s.http.Post("/v1/completions", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("text/event-stream", [&](size_t, httplib::DataSink& sink) {
+      for (int i = 0; i < 300 && !release; ++i) std::this_thread::sleep_for(10ms);
+      return false;
+    });
+  });
+  s.start();
+  Collector c;
+  {
+    auto client = client_for(s.endpoint(), "openai");
+    client->start(&c);
+    for (uint64_t i = 0; i < 5; ++i) client->send(item(i));
+    std::this_thread::sleep_for(100ms);
+  }
+  release = true;
+  for (uint64_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(c.get(i).done, 1);
+    EXPECT_EQ(c.get(i).outcome.status, Status::kFailed);
+  }
+}

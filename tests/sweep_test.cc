@@ -1,0 +1,194 @@
+// The sweep: the max-QPS search, the cell bookkeeping (order, directories, a failed cell recorded and the sweep
+// going on), the writers (terminal table, sweep.csv, sweep.json) and, end to end, a real 2 × 2 sweep on
+// stories260K whose table, csv, json and html carry exactly the numbers of the cells' own summary.json.
+#include "loadgen/sweep.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "report_fixtures.h"
+#include "reports/html_report.h"
+#include "reports/svg_chart.h"
+#include "reports/sweep_writers.h"
+#include "xml_wellformed.h"
+
+namespace fs = std::filesystem;
+namespace rf = report_fixtures;
+using nlohmann::json;
+
+namespace {
+
+// A system whose p99 TTFT passes exactly up to `capacity` requests/s.
+struct Threshold {
+  double capacity;
+  int calls = 0;
+  loadgen::ProbeResult operator()(double q) {
+    ++calls;
+    return {q <= capacity, q <= capacity ? 10.0 : 1000.0, 5.0};
+  }
+};
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> out(1);
+  for (char c : line) {
+    if (c == ',') out.emplace_back();
+    else out.back().push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(SearchMaxQps, BracketsThenBisectsToTheResolution) {
+  for (double capacity : {0.7, 3.7, 5.0, 11.3, 40.0}) {
+    Threshold sys{capacity};
+    loadgen::AutoSearch s;
+    s.start_qps = 0.5;
+    s.max_qps = 64;
+    s.resolution = 0.05;
+    s.max_probes = 30;
+    std::vector<double> rates;
+    const double found = loadgen::search_max_qps(s, std::ref(sys), &rates);
+    EXPECT_LE(found, capacity) << capacity;
+    EXPECT_GE(found, capacity / 1.05 - 1e-9) << capacity;
+    // Bracketing doubles from the start: 0.5, 1, 2, ... up to the first failure.
+    EXPECT_DOUBLE_EQ(rates[0], 0.5);
+    EXPECT_DOUBLE_EQ(rates[1], 1.0);
+    EXPECT_LT(sys.calls, 16) << capacity;  // bisection, not a scan
+  }
+}
+
+TEST(SearchMaxQps, EdgesAndLimits) {
+  loadgen::AutoSearch s;
+  s.start_qps = 1;
+  s.max_qps = 8;
+  Threshold everything{1e9};
+  std::vector<double> rates;
+  EXPECT_DOUBLE_EQ(loadgen::search_max_qps(s, std::ref(everything), &rates), 8);  // capped at --qps-max
+  EXPECT_EQ(rates, (std::vector<double>{1, 2, 4, 8}));
+
+  Threshold slow{0.1};  // the first probe fails: search downwards
+  rates.clear();
+  const double found = loadgen::search_max_qps(s, std::ref(slow), &rates);
+  EXPECT_LE(found, 0.1);
+  EXPECT_GE(found, 0.1 / 1.05);
+  EXPECT_DOUBLE_EQ(rates[1], 0.5);
+
+  Threshold nothing{0};
+  EXPECT_EQ(loadgen::search_max_qps(s, std::ref(nothing), nullptr), 0);
+  EXPECT_LE(nothing.calls, s.max_probes);
+
+  s.max_probes = 3;
+  Threshold capped{3.3};
+  loadgen::search_max_qps(s, std::ref(capped), nullptr);
+  EXPECT_EQ(capped.calls, 3);
+}
+
+TEST(MeetsSlo, AllRequestsAndBothPercentiles) {
+  json ok = {{"num_prompts", 10}, {"completed", 10}, {"p99_ttft_ms", 150.0}, {"p99_tpot_ms", 40.0}};
+  EXPECT_TRUE(loadgen::meets_slo(ok, {200, 50}));
+  EXPECT_FALSE(loadgen::meets_slo(ok, {100, 50}));
+  EXPECT_FALSE(loadgen::meets_slo(ok, {200, 30}));
+  EXPECT_TRUE(loadgen::meets_slo(ok, {0, 50}));  // no TTFT limit
+  json lost = ok;
+  lost["completed"] = 9;  // one failure fails the probe even with fine percentiles
+  EXPECT_FALSE(loadgen::meets_slo(lost, {200, 50}));
+  json inf = ok;
+  inf["p99_ttft_ms"] = "inf";
+  EXPECT_FALSE(loadgen::meets_slo(inf, {200, 50}));
+}
+
+TEST(CellNames, InProcessAndRemote) {
+  EXPECT_EQ(loadgen::cell_dir_name(16, 0.5), "bs16_qps0.5");
+  EXPECT_EQ(loadgen::cell_dir_name(1, 3), "bs1_qps3");
+  EXPECT_EQ(loadgen::cell_dir_name(0, 2.8125), "qps2.8125");
+  EXPECT_DOUBLE_EQ(loadgen::round_rate(2.81254), 2.813);
+}
+
+// The sweep's bookkeeping, with cells that write simulated run directories (the engine-backed cells are in
+// the end-to-end test below): order, a cell that throws, and the files rewritten after every cell.
+TEST(RunSweep, OrderFailuresAndFiles) {
+  const fs::path dir = rf::fresh_dir("sweep_bookkeeping");
+  loadgen::SweepSpec spec;
+  spec.batch_sizes = {1, 16};
+  spec.qps = {0.5, 3};
+  spec.out_dir = dir;
+  spec.settings = {{"seed", 0}};
+  std::vector<std::string> order;
+  auto cell = [&](int bs, double q, const fs::path& cell_dir) {
+    order.push_back(cell_dir.filename().string());
+    if (bs == 16 && q == 0.5) throw std::runtime_error("out of KV blocks");
+    rf::write_run(cell_dir, 12, q, 0.01 * bs, 7, cell_dir.filename().string());
+    return loadgen::CellOutcome{true, "", rf::read_json(cell_dir / "summary.json")};
+  };
+  std::ostringstream log;
+  const reports::SweepData s = loadgen::run_sweep(spec, cell, &log);
+  EXPECT_EQ(order, (std::vector<std::string>{"bs1_qps0.5", "bs1_qps3", "bs16_qps0.5", "bs16_qps3"}));
+  ASSERT_EQ(s.cells.size(), 4u);
+  EXPECT_EQ(s.cells[2].status, "failed");
+  EXPECT_EQ(s.cells[2].error, "out of KV blocks");
+  EXPECT_EQ(s.cells[3].status, "ok");  // the sweep went on
+  EXPECT_NE(log.str().find("FAILED: out of KV blocks"), std::string::npos);
+  const reports::SweepData back = reports::load_sweep(dir);
+  ASSERT_EQ(back.cells.size(), 4u);
+  EXPECT_EQ(back.cells[2].error, "out of KV blocks");
+  EXPECT_EQ(back.cells[3].summary, s.cells[3].summary);
+  const std::string table = reports::sweep_table(s);
+  EXPECT_NE(table.find("failed"), std::string::npos);
+  EXPECT_NE(table.find("failed: batch size 16, 0.5 QPS: out of KV blocks"), std::string::npos);
+}
+
+TEST(RunSweep, AutoSearchRecordsEveryProbe) {
+  const fs::path dir = rf::fresh_dir("sweep_auto");
+  loadgen::SweepSpec spec;
+  spec.batch_sizes = {8};
+  spec.out_dir = dir;
+  loadgen::AutoSearch a;
+  a.slo = {50, 0};
+  a.start_qps = 1;
+  a.max_qps = 16;
+  spec.auto_search = a;
+  // Simulated cells whose p99 TTFT grows with the rate past 4.5 QPS.
+  auto cell = [&](int bs, double q, const fs::path& cell_dir) {
+    rf::write_run(cell_dir, 10, q, 0.01, 3, cell_dir.filename().string());
+    json summary = rf::read_json(cell_dir / "summary.json");
+    summary["completed"] = summary["num_prompts"];
+    summary["p99_ttft_ms"] = q <= 4.5 ? 20.0 : 20.0 * q;
+    return loadgen::CellOutcome{true, "", summary};
+  };
+  const reports::SweepData s = loadgen::run_sweep(spec, cell, nullptr);
+  ASSERT_TRUE(s.autoq.has_value());
+  ASSERT_EQ(s.autoq->max_qps.size(), 1u);
+  EXPECT_LE(s.autoq->max_qps[0], 4.5);
+  EXPECT_GE(s.autoq->max_qps[0], 4.5 / 1.05);
+  EXPECT_EQ(s.autoq->probes.size(), s.cells.size());
+  const reports::SweepData back = reports::load_sweep(dir);
+  ASSERT_TRUE(back.autoq.has_value());
+  EXPECT_DOUBLE_EQ(back.autoq->max_qps[0], s.autoq->max_qps[0]);
+  EXPECT_EQ(back.autoq->probes.size(), s.autoq->probes.size());
+  const json j = rf::read_json(dir / "sweep.json");
+  EXPECT_DOUBLE_EQ(j["auto"]["max_qps"].get<double>(), s.autoq->max_qps[0]);
+  EXPECT_DOUBLE_EQ(j["auto"]["slo"]["ttft_ms"].get<double>(), 50);
+  const std::string table = reports::auto_table(s);
+  EXPECT_NE(table.find("batch size      8: " + reports::qps_label(s.autoq->max_qps[0]) + " QPS"), std::string::npos)
+      << table;
+}
+
+TEST(SweepWriters, CsvQuotesAndEmptyCells) {
+  reports::SweepData s;
+  s.batch_sizes = {2};
+  s.qps = {1.5};
+  s.cells.push_back({2, 1.5, "failed", "boom, \"bad\"", "bs2_qps1.5", json::object()});
+  const std::vector<std::string> lines = split_lines(reports::sweep_csv(s));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1], "2,1.5,failed,,,,,,,,");
+}
