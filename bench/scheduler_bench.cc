@@ -28,7 +28,7 @@ void BM_DecodeStep(benchmark::State& state) {
   cfg.block_size = 16;
   Scheduler sched(cfg);
   uint64_t next = 0;
-  for (int i = 0; i < n; ++i) sched.add(make_seq(next++, 64, 1 << 30));
+  for (int i = 0; i < n; ++i) sched.add(make_seq(next++, 64, 4000));
   std::vector<int32_t> toks;
   for (auto _ : state) {
     ScheduledBatch b = sched.schedule();
@@ -38,7 +38,7 @@ void BM_DecodeStep(benchmark::State& state) {
       state.PauseTiming();
       for (Sequence* s : sched.unfinished()) sched.finish(s, FinishReason::kLength);
       sched.take_finished();
-      for (int i = 0; i < n; ++i) sched.add(make_seq(next++, 64, 1 << 30));
+      for (int i = 0; i < n; ++i) sched.add(make_seq(next++, 64, 4000));
       state.ResumeTiming();
     }
   }

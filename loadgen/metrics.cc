@@ -195,6 +195,10 @@ Summary summarize(const std::vector<RequestRecord>& records, const MetricsOption
     if (s.send_lag_p99_ms > o.max_send_lag_p99_ms)
       notes.push_back("requests went out late: send lag p99 " + fmt(s.send_lag_p99_ms) + " ms > " +
                       fmt(o.max_send_lag_p99_ms, 0) + " ms");
+    const double offered = std::min(o.target_rate, s.achieved_request_rate);
+    if (offered > 0 && s.request_throughput < o.min_throughput_fraction * offered)
+      notes.push_back("completions (" + fmt(s.request_throughput, 2) + " req/s over the run) fell short of arrivals (" +
+                      fmt(offered, 2) + " req/s): " + fmt(s.drain_s, 1) + " s of draining after the last arrival");
     if (s.e2el_trend > o.max_e2el_trend)
       notes.push_back("the engine fell behind: the last quarter's median E2E is " + fmt(s.e2el_trend, 1) +
                       "x the first quarter's");

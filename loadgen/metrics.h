@@ -19,6 +19,9 @@ struct MetricsOptions {
   double max_send_lag_p99_ms = 50;  ///< above this the client did not keep up with the schedule
   double max_e2el_trend = 2.0;      ///< last-quarter / first-quarter median E2E above this: the engine fell behind
   double min_rate_fraction = 0.95;  ///< achieved rate below this fraction of the target: not kept up
+  /// Completions per second over the run below this fraction of the arrival rate: the engine did not keep up
+  /// (the drain after the last arrival was long). Short runs weigh the drain more: use -T of a minute or more.
+  double min_throughput_fraction = 0.8;
 };
 
 /// numpy.percentile(values, p) with linear interpolation; `sorted` ascending, non-empty.

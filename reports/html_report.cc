@@ -29,6 +29,9 @@ td.failed{color:#b00;text-align:left}td.lag{background:#fff4e0}td.ok{color:#070}
 .scroll{overflow-x:auto}.charts{display:flex;flex-wrap:wrap;gap:12px}
 .swatch{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}
+.kv{column-count:3;column-gap:28px;font-size:13px;margin:6px 0}
+.kv div{break-inside:avoid;padding:1px 0;border-bottom:1px solid #eee;overflow-wrap:anywhere}
+.kv .k{color:#666;display:inline-block;min-width:160px}
 )";
 
 std::string h(const std::string& s) { return escape_xml(s); }
@@ -53,13 +56,16 @@ void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std
   }
 }
 
+// Settings as a compact multi-column list of "key value" lines; empty values are left out.
 std::string settings_table(const json& obj) {
   std::vector<std::pair<std::string, std::string>> rows;
   flatten(obj, "", &rows);
   std::ostringstream o;
-  o << "<table><tr><th class=\"key\">setting</th><th class=\"key\">value</th></tr>\n";
-  for (const auto& [k, v] : rows) o << "<tr><td class=\"key\">" << h(k) << "</td><td class=\"key\">" << h(v) << "</td></tr>\n";
-  o << "</table>\n";
+  o << "<div class=\"kv\">\n";
+  for (const auto& [k, v] : rows)
+    if (!v.empty() && v != "\"\"" && v != "null")
+      o << "<div><span class=\"k\">" << h(k) << "</span> " << h(v) << "</div>\n";
+  o << "</div>\n";
   return o.str();
 }
 
@@ -112,6 +118,7 @@ std::string sweep_html_table(const SweepData& s) {
 svg::Chart sweep_chart(const SweepData& s, const std::string& id, const std::string& title, const std::string& key,
                        const std::string& y_label) {
   svg::Chart c = make_chart(id, title, "target QPS", y_label);
+  c.x_from_zero = true;
   for (int bs : s.batch_sizes) {
     std::vector<std::pair<double, double>> pts;
     for (const SweepCell& cell : s.cells)

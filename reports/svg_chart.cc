@@ -260,6 +260,7 @@ std::string render(const Chart& chart) {
   if (!std::isfinite(ymin)) ymin = 0, ymax = 1;
   if (!has_data) xmin = chart.log_x ? 1 : 0, xmax = chart.log_x ? 10 : 1;
   if (chart.y_from_zero && ymin > 0) ymin = 0;
+  if (chart.x_from_zero && !chart.log_x && xmin > 0) xmin = 0;
   if (chart.y_max > 0) ymax = chart.y_max;
 
   const Ticks xt = chart.log_x ? log_ticks(xmin, xmax) : nice_ticks(xmin, xmax, 6);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "report_fixtures.h"
+#include "test_paths.h"
 #include "reports/html_report.h"
 #include "reports/svg_chart.h"
 #include "reports/sweep_writers.h"
@@ -191,4 +192,115 @@ TEST(SweepWriters, CsvQuotesAndEmptyCells) {
   const std::vector<std::string> lines = split_lines(reports::sweep_csv(s));
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[1], "2,1.5,failed,,,,,,,,");
+}
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const size_t a = s.find_first_not_of(' '), b = s.find_last_not_of(' ');
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+std::vector<std::string> split_cells(const std::string& row) {
+  std::vector<std::string> out;
+  size_t p = 0;
+  for (size_t q; (q = row.find(" | ", p)) != std::string::npos; p = q + 3) out.push_back(trim(row.substr(p, q - p)));
+  out.push_back(trim(row.substr(p)));
+  return out;
+}
+
+}  // namespace
+
+// Must-show 1: a real 2 x 2 sweep on stories260K (in-process engine, a fresh one per cell) produces the table,
+// sweep.csv, sweep.json and report.html, and the numbers in each are the cells' own summary.json numbers.
+TEST(SweepEndToEnd, Stories260KTwoByTwo) {
+  REQUIRE_SHARED("models/stories260K/stories260K.bin");
+  REQUIRE_SHARED("datasets/alpaca_200.json");
+  const fs::path dir = rf::fresh_dir("sweep_e2e");
+  loadgen::RunSettings s;
+  s.model = testing_paths::shared("models/stories260K/stories260K.bin").string();
+  s.dataset = testing_paths::shared("datasets/alpaca_200.json").string();
+  s.num_requests = 6;
+  s.output_len = 8;
+  s.quiet = true;
+  s.seed = 3;
+  loadgen::SweepSpec spec;
+  spec.batch_sizes = {1, 4};
+  spec.qps = {4, 16};
+  spec.out_dir = dir;
+  spec.settings = loadgen::to_json(s);
+  const reports::SweepData sweep = loadgen::run_sweep(spec, loadgen::benchmark_cell_runner(s, nullptr), nullptr);
+  ASSERT_EQ(sweep.cells.size(), 4u);
+
+  // Each cell: ok, its run directory complete, and the sweep's copy of the summary equal to the file.
+  std::vector<json> summaries;
+  std::vector<int64_t> first_samples;
+  for (const reports::SweepCell& c : sweep.cells) {
+    ASSERT_EQ(c.status, "ok") << c.dir << ": " << c.error;
+    const json on_disk = rf::read_json(dir / c.dir / "summary.json");
+    EXPECT_EQ(c.summary, on_disk) << c.dir;
+    EXPECT_EQ(on_disk["completed"].get<int>(), 6) << c.dir;
+    EXPECT_EQ(on_disk["engine"]["batch_size"].get<int>(), c.batch_size) << c.dir;
+    EXPECT_DOUBLE_EQ(reports::summary_number(on_disk, "request_rate"), c.qps) << c.dir;
+    summaries.push_back(on_disk);
+    // The same seed in every cell: the same requests in the same order.
+    const reports::RunData run = reports::load_run(dir / c.dir);
+    std::vector<int64_t> ids;
+    for (const auto& r : run.requests) ids.push_back(r.sample_id);
+    if (first_samples.empty()) first_samples = ids;
+    EXPECT_EQ(ids, first_samples) << c.dir;
+  }
+
+  // The terminal table: rows batch size, columns QPS, "total time / p99 TTFT" from each cell's summary.
+  const std::vector<std::string> lines = split_lines(reports::sweep_table(sweep));
+  ASSERT_GE(lines.size(), 5u);
+  EXPECT_EQ(split_cells(lines[1]), (std::vector<std::string>{"batch size", "4 QPS", "16 QPS"}));
+  for (size_t i = 0; i < sweep.cells.size(); ++i) {
+    const reports::SweepCell& c = sweep.cells[i];
+    const std::vector<std::string> row = split_cells(lines[3 + i / 2]);
+    ASSERT_EQ(row.size(), 3u);
+    EXPECT_EQ(row[0], std::to_string(c.batch_size));
+    std::string cell = row[1 + i % 2];
+    if (!cell.empty() && cell.back() == '*') cell.pop_back();  // did not keep up: still the same numbers
+    EXPECT_EQ(cell, reports::svg::format_number(reports::summary_number(summaries[i], "duration")) + " s / " +
+                        reports::svg::format_number(reports::summary_number(summaries[i], "p99_ttft_ms")) + " ms");
+  }
+
+  // sweep.csv: every number exactly the summary's.
+  const std::vector<std::string> csv = split_lines(reports::read_text_file(dir / "sweep.csv"));
+  ASSERT_EQ(csv.size(), 5u);
+  const std::vector<std::string> header = split_csv(csv[0]);
+  for (size_t i = 0; i < sweep.cells.size(); ++i) {
+    const std::vector<std::string> row = split_csv(csv[1 + i]);
+    ASSERT_EQ(row.size(), header.size());
+    EXPECT_EQ(std::stoi(row[0]), sweep.cells[i].batch_size);
+    EXPECT_EQ(std::stod(row[1]), sweep.cells[i].qps);
+    EXPECT_EQ(row[2], "ok");
+    for (size_t k = 3; k < header.size(); ++k)
+      EXPECT_EQ(std::stod(row[k]), summaries[i][header[k]].get<double>()) << header[k] << " of " << sweep.cells[i].dir;
+  }
+
+  // sweep.json: the cells with their summaries, as on disk.
+  const json j = rf::read_json(dir / "sweep.json");
+  EXPECT_EQ(j["batch_sizes"], json({1, 4}));
+  EXPECT_EQ(j["qps"], json({4.0, 16.0}));
+  ASSERT_EQ(j["cells"].size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(j["cells"][i]["summary"], summaries[i]);
+    EXPECT_EQ(j["cells"][i]["dir"], sweep.cells[i].dir);
+  }
+
+  // report.html: well-formed, and its sweep table and summary table show the summaries' numbers.
+  const reports::ReportInput in = reports::load_report_input({dir});
+  reports::write_html_report(in, dir / "report.html");
+  const std::string html = reports::read_text_file(dir / "report.html");
+  EXPECT_EQ(xml_check::check(html), "");
+  for (const json& sm : summaries) {
+    EXPECT_NE(html.find(reports::svg::format_number(reports::summary_number(sm, "duration")) + " s / " +
+                        reports::svg::format_number(reports::summary_number(sm, "p99_ttft_ms")) + " ms</td>"),
+              std::string::npos);
+    EXPECT_NE(html.find("<td>" + reports::svg::format_number(reports::summary_number(sm, "p99_tpot_ms")) + "</td>"),
+              std::string::npos);
+  }
+  fs::remove_all(dir);
 }

@@ -60,16 +60,15 @@ def main(out):
         if not s:
             print(f"{label}: missing")
             continue
-        total = find(s, "duration_s", "total_time_s", "elapsed_s", "metrics.duration_s")
-        tps = find(s, "output_tokens_per_s", "output_throughput", "metrics.output_tokens_per_s")
+        total = find(s, "duration", "duration_s")
+        tps = find(s, "output_throughput", "output_tokens_per_s")
         if name == "lg_offline":
             offline_tps = tps
-        line = f"{label}: total {total} s, output tok/s {tps}"
-        for m in ("ttft", "tpot"):
-            p50 = find(s, f"{m}.p50", f"{m}_s.p50", f"metrics.{m}.p50", f"{m}_p50")
-            p99 = find(s, f"{m}.p99", f"{m}_s.p99", f"metrics.{m}.p99", f"{m}_p99")
-            if p50 is not None:
-                line += f", {m.upper()} p50 {p50} p99 {p99}"
+        line = (f"{label}: {s.get('completed')} requests, total {total:.1f} s, output {s.get('total_output_tokens')} "
+                f"tokens, {tps:.0f} output tok/s")
+        if name == "lg_online":
+            line += (f"\n    TTFT p50 {s['median_ttft_ms']:.1f} ms p99 {s['p99_ttft_ms']:.1f} ms; "
+                     f"TPOT p50 {s['median_tpot_ms']:.2f} ms p99 {s['p99_tpot_ms']:.2f} ms; kept up: {s.get('kept_up')}")
         print(line)
     peer = load(os.path.join(out, "peer.json"))
     if peer:

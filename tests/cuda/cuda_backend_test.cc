@@ -199,6 +199,7 @@ TEST(CudaBackend, RandomModelMatchesFloat64Reference) {
   const int C = plan.add(random_tokens(3, 300, rng));
   steps.push_back({{A, 1}, {B, 1}, {C, 3}});
   steps.push_back({{A, 1}, {B, 1}, {C, 1}});  // batch 3 padded to 4
+  int exact_rows = 0, rows_checked = 0;
   for (size_t si = 0; si < steps.size(); ++si) {
     const engine::StepBatch batch = plan.step(steps[si]);
     std::vector<float> logits(size_t(batch.num_logits()) * 300);
@@ -213,7 +214,12 @@ TEST(CudaBackend, RandomModelMatchesFloat64Reference) {
       // Against pure float64: the cost of bf16 activations (reported; this random model has peaky softmax).
       const double e_f64 = rel_err(row, reference_logits(w, plan.context(s), false));
       std::printf("step %zu seq %d: rel err vs bf16-point f64 %.2e, vs pure f64 %.2e\n", si, s, e_emul, e_f64);
-      EXPECT_LT(e_emul, 3e-3) << "step " << si << " seq " << s;
+      // Usually every bf16 rounding lands the same way (error ~1e-7); now and then an f32-vs-f64 sum sits on
+      // a rounding boundary and one value flips by one bf16 ulp, which the softmax carries to ~5e-3.
+      // A wrong index or a missed term shows in every row and far above both.
+      exact_rows += e_emul < 1e-5 ? 1 : 0;
+      ++rows_checked;
+      EXPECT_LT(e_emul, 1e-2) << "step " << si << " seq " << s;
       EXPECT_LT(e_f64, 5e-2) << "step " << si << " seq " << s;
       ++r;
     }
@@ -226,6 +232,7 @@ TEST(CudaBackend, RandomModelMatchesFloat64Reference) {
     }
     plan.commit(steps[si], ids);
   }
+  EXPECT_GE(exact_rows * 2, rows_checked) << "most rows must match the bf16-point reference to ~1e-7";
 }
 
 TEST(CudaBackend, TinyLlamaMatchesCpuBackend) {

@@ -63,6 +63,12 @@ void paged_attention(const AttentionArgs& a, cudaStream_t s);
 /// True when paged_attention has a kernel for this head dimension.
 bool attention_supports_head_dim(int hd);
 
+/// y[m, n] = sum_k x[m, k] * w[n, k] for a few rows (decode at batch <= kGemvMaxM), f32 accumulation.
+/// x: bf16 [M, K]; w: bf16 [N, K]; y: [M, N], f32 when y_f32 else bf16. Needs gemv_supported(M, K).
+constexpr int kGemvMaxM = 4;
+bool gemv_supported(int M, int K);
+void gemv(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
+
 /// ids[r] = argmax_j logits[r, j] (lowest index among equal maxima; NaN never wins). logits: f32 [rows, vocab]
 void argmax_rows(const float* logits, int32_t* ids, int rows, int vocab, cudaStream_t s);
 

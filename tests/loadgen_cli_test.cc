@@ -1,0 +1,270 @@
+// test-deps: loadgen_lib
+// End to end through the built binary: `loadgen -X 5 -T 60 --model stories260K.bin --dataset alpaca_200.json`
+// runs to the end and its summary.json agrees with requests.csv / requests.jsonl recomputed here from
+// scratch; plus bad datasets, the config file, seeds and reorder as a user sees them.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "test_paths.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Run {
+  int exit_code = -1;
+  std::string output;  ///< stdout + stderr
+  fs::path dir;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+Run run_loadgen(const std::string& name, const std::string& args) {
+  Run r;
+  r.dir = fs::temp_directory_path() / ("loadgen_cli_test_" + std::to_string(::getpid())) / name;
+  fs::remove_all(r.dir);
+  fs::create_directories(r.dir.parent_path());
+  const fs::path log = r.dir.string() + ".log";
+  const std::string cmd = testing_paths::binary("loadgen/loadgen").string() + " --quiet --out " + r.dir.string() + " " +
+                          args + " > " + log.string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  r.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  r.output = slurp(log);
+  return r;
+}
+
+/// requests.csv as rows of column -> text (no quoted fields expected in successful runs' numeric columns).
+std::vector<std::map<std::string, std::string>> read_csv(const fs::path& p) {
+  std::ifstream f(p);
+  std::string line;
+  std::getline(f, line);
+  std::vector<std::string> head;
+  std::stringstream hs(line);
+  for (std::string c; std::getline(hs, c, ',');) head.push_back(c);
+  std::vector<std::map<std::string, std::string>> rows;
+  while (std::getline(f, line)) {
+    std::vector<std::string> cells;
+    std::string cell;
+    bool quoted = false;
+    for (char ch : line) {
+      if (ch == '"') quoted = !quoted;
+      else if (ch == ',' && !quoted) { cells.push_back(cell); cell.clear(); }
+      else cell += ch;
+    }
+    cells.push_back(cell);
+    EXPECT_EQ(cells.size(), head.size()) << line;
+    std::map<std::string, std::string> row;
+    for (size_t i = 0; i < head.size() && i < cells.size(); ++i) row[head[i]] = cells[i];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+double pct(std::vector<double> v, double p) {  // numpy.percentile, linear
+  std::sort(v.begin(), v.end());
+  const double pos = p / 100 * (v.size() - 1);
+  const size_t lo = static_cast<size_t>(pos), hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s / v.size();
+}
+
+/// Recomputes summary.json's numbers from requests.csv (and ITL from requests.jsonl) and compares.
+void check_summary_matches_requests(const fs::path& dir) {
+  const json s = json::parse(slurp(dir / "summary.json"));
+  const auto rows = read_csv(dir / "requests.csv");
+  ASSERT_EQ(static_cast<int64_t>(rows.size()), s["num_prompts"].get<int64_t>());
+  int64_t ok = 0, failed = 0, rejected = 0, in_tok = 0, out_tok = 0;
+  double first_sched = 1e300, last_end = -1e300;
+  std::vector<double> ttft, tpot, e2el;
+  for (const auto& r : rows) {
+    first_sched = std::min(first_sched, std::stod(r.at("scheduled_s")));
+    if (!r.at("end_s").empty()) last_end = std::max(last_end, std::stod(r.at("end_s")));
+    const std::string& st = r.at("status");
+    if (st == "failed") ++failed;
+    else if (st == "rejected") ++rejected;
+    ASSERT_TRUE(st == "ok" || st == "failed" || st == "rejected") << st;
+    if (st != "ok") continue;
+    ++ok;
+    in_tok += std::stoll(r.at("prompt_tokens"));
+    const int out = std::stoi(r.at("output_tokens"));
+    out_tok += out;
+    // TTFT and E2E from the time columns, TPOT from them and the token count.
+    const double sched = std::stod(r.at("scheduled_s"));
+    const double t = (std::stod(r.at("first_token_s")) - sched) * 1000, e = (std::stod(r.at("end_s")) - sched) * 1000;
+    EXPECT_NEAR(t, std::stod(r.at("ttft_ms")), 2e-3);
+    EXPECT_NEAR(e, std::stod(r.at("e2el_ms")), 2e-3);
+    ttft.push_back(std::stod(r.at("ttft_ms")));
+    e2el.push_back(std::stod(r.at("e2el_ms")));
+    if (out > 1) {
+      EXPECT_NEAR((e - t) / (out - 1), std::stod(r.at("tpot_ms")), 2e-3);
+      tpot.push_back(std::stod(r.at("tpot_ms")));
+    }
+  }
+  EXPECT_EQ(ok, s["completed"].get<int64_t>());
+  EXPECT_EQ(failed, s["failed"].get<int64_t>());
+  EXPECT_EQ(rejected, s["rejected"].get<int64_t>());
+  EXPECT_EQ(ok + failed + rejected, s["num_prompts"].get<int64_t>());
+  EXPECT_TRUE(s["accounted"].get<bool>());
+  EXPECT_EQ(in_tok, s["total_input_tokens"].get<int64_t>());
+  EXPECT_EQ(out_tok, s["total_output_tokens"].get<int64_t>());
+  const double duration = last_end - first_sched;
+  EXPECT_NEAR(duration, s["duration"].get<double>(), 2e-6);
+  EXPECT_NEAR(ok / duration, s["request_throughput"].get<double>(), 1e-4);
+  EXPECT_NEAR(out_tok / duration, s["output_throughput"].get<double>(), 1e-3);
+  EXPECT_NEAR((in_tok + out_tok) / duration, s["total_token_throughput"].get<double>(), 1e-3);
+  ASSERT_FALSE(ttft.empty());
+  const double tol = 1e-3;  // ms: the CSV keeps nanoseconds
+  for (auto [name, v] : {std::pair{"ttft", &ttft}, {"tpot", &tpot}, {"e2el", &e2el}}) {
+    if (v->empty()) continue;
+    const std::string k = std::string("_") + name + "_ms";
+    EXPECT_NEAR(mean(*v), s["mean" + k].get<double>(), tol) << name;
+    EXPECT_NEAR(pct(*v, 50), s["median" + k].get<double>(), tol) << name;
+    EXPECT_NEAR(pct(*v, 90), s["p90" + k].get<double>(), tol) << name;
+    EXPECT_NEAR(pct(*v, 99), s["p99" + k].get<double>(), tol) << name;
+    EXPECT_NEAR(*std::max_element(v->begin(), v->end()), s["max" + k].get<double>(), tol) << name;
+  }
+  // ITL from the chunk times in requests.jsonl; every ok request's tokens add up to its output count.
+  std::ifstream jl(dir / "requests.jsonl");
+  std::vector<double> itl;
+  int64_t lines = 0;
+  for (std::string line; std::getline(jl, line); ++lines) {
+    const json r = json::parse(line);
+    if (r["status"] != "ok") continue;
+    const auto times = r["chunk_times_s"].get<std::vector<double>>();
+    const auto toks = r["chunk_tokens"].get<std::vector<int>>();
+    int sum = 0;
+    for (int k : toks) sum += k;
+    EXPECT_EQ(sum, r["output_tokens"].get<int>()) << "request " << r["index"];
+    for (size_t i = 1; i < times.size(); ++i)
+      for (int j = 0; j < toks[i]; ++j) itl.push_back((times[i] - times[i - 1]) * 1000 / toks[i]);
+  }
+  EXPECT_EQ(lines, s["num_prompts"].get<int64_t>());
+  if (!itl.empty()) {
+    EXPECT_NEAR(mean(itl), s["mean_itl_ms"].get<double>(), 1e-3);
+    EXPECT_NEAR(pct(itl, 99), s["p99_itl_ms"].get<double>(), 1e-3);
+  }
+}
+
+std::string stories() { return testing_paths::shared("models/stories260K/stories260K.bin").string(); }
+std::string alpaca200() { return testing_paths::shared("datasets/alpaca_200.json").string(); }
+
+TEST(LoadgenCliTest, MustShow1_Poisson5For60sOnStories260K) {
+  REQUIRE_SHARED("models/stories260K/stories260K.bin");
+  REQUIRE_SHARED("datasets/alpaca_200.json");
+  Run r = run_loadgen("x5_t60", "-X 5 -T 60 --model " + stories() + " --dataset " + alpaca200());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Exec Time (s):"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("all accounted for"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Kept up:"), std::string::npos) << r.output;
+  check_summary_matches_requests(r.dir);
+  const json s = json::parse(slurp(r.dir / "summary.json"));
+  // N = round(5 * 60) drawn; those longer than the model's 512-token context are counted, not dropped silently.
+  EXPECT_EQ(s["workload"]["requested"].get<int64_t>(), 300);
+  EXPECT_EQ(s["num_prompts"].get<int64_t>() + s["workload"]["too_long_skipped"].get<int64_t>(), 300);
+  EXPECT_EQ(s["engine"]["max_model_len"].get<int>(), 512);
+  EXPECT_EQ(s["settings"]["rate"].get<double>(), 5.0);
+  EXPECT_EQ(s["output_token_source"], "engine");
+}
+
+TEST(LoadgenCliTest, ShortRunAndOfflineRunOnDummyTiny) {
+  Run r = run_loadgen("x10_t3", "-X 10 -T 3 --model dummy:tiny --output-len 16 --slo ttft=5s,tpot=1s");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  check_summary_matches_requests(r.dir);
+  const json s = json::parse(slurp(r.dir / "summary.json"));
+  EXPECT_EQ(s["num_prompts"].get<int64_t>(), 30);
+  EXPECT_EQ(s["total_output_tokens"].get<int64_t>(), 16 * s["completed"].get<int64_t>());
+  EXPECT_FALSE(s["request_goodput"].is_null());
+  Run inf = run_loadgen("xinf", "-X inf -n 24 --model dummy:tiny --output-len 8");
+  ASSERT_EQ(inf.exit_code, 0) << inf.output;
+  check_summary_matches_requests(inf.dir);
+  const json si = json::parse(slurp(inf.dir / "summary.json"));
+  EXPECT_EQ(si["request_rate"], "inf");
+  for (const auto& row : read_csv(inf.dir / "requests.csv")) EXPECT_EQ(row.at("scheduled_s"), "0.000000");
+}
+
+TEST(LoadgenCliTest, SeededRunsChooseTheSameRequestsInTheSameOrder) {
+  const std::string args = "-X inf -n 30 --model dummy:tiny --output-len 4 --seed 9";
+  Run a = run_loadgen("seed_a", args), b = run_loadgen("seed_b", args), c = run_loadgen("seed_c", args + "0");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  auto ids = [](const Run& r) {
+    std::vector<std::string> v;
+    for (const auto& row : read_csv(r.dir / "requests.csv")) v.push_back(row.at("sample_id"));
+    return v;
+  };
+  EXPECT_EQ(ids(a), ids(b));
+  EXPECT_NE(ids(a), ids(c)) << "seed 90 should choose differently from seed 9";
+}
+
+TEST(LoadgenCliTest, ReorderLengthDescSortsTheSchedule) {
+  Run r = run_loadgen("desc", "-X inf -n 40 --model dummy:tiny --max-new-tokens 24 --reorder length-desc");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<int> len;
+  for (const auto& row : read_csv(r.dir / "requests.csv"))
+    len.push_back(std::stoi(row.at("prompt_tokens")) + std::stoi(row.at("output_tokens")));
+  EXPECT_TRUE(std::is_sorted(len.rbegin(), len.rend()));
+}
+
+TEST(LoadgenCliTest, BadDatasetLinesAreReported) {
+  REQUIRE_SHARED("datasets/alpaca_libre_tasks_v2.jsonl");
+  const std::string ds = testing_paths::shared("datasets/alpaca_libre_tasks_v2.jsonl").string();
+  Run fail = run_loadgen("bad_fail", "-n 4 -X inf --model dummy:tiny --output-len 2 --dataset " + ds);
+  EXPECT_EQ(fail.exit_code, 2);
+  EXPECT_NE(fail.output.find("line 2279: not valid JSON"), std::string::npos) << fail.output;
+  Run skip = run_loadgen("bad_skip", "-n 4 -X inf --model dummy:tiny --output-len 2 --on-bad-record skip --dataset " + ds);
+  ASSERT_EQ(skip.exit_code, 0) << skip.output;
+  EXPECT_NE(skip.output.find("skipped 14 bad records"), std::string::npos) << skip.output;
+  const json s = json::parse(slurp(skip.dir / "summary.json"));
+  EXPECT_EQ(s["workload"]["bad_records_skipped"].get<int>(), 14);
+  EXPECT_EQ(s["workload"]["bad_records"][0]["where"], "line 2279");
+}
+
+TEST(LoadgenCliTest, ConfigFileWithCommandLineWinning) {
+  const fs::path cfg = fs::temp_directory_path() / ("loadgen_cli_cfg_" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(cfg) << "batch_size: 8\nrate: 20\nnum-requests: 6\noutput_len: 3\nmodel: dummy:tiny\n";
+  Run r = run_loadgen("cfg", "--config " + cfg.string() + " -X 40");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json s = json::parse(slurp(r.dir / "summary.json"));
+  EXPECT_EQ(s["settings"]["batch_size"].get<int>(), 8);
+  EXPECT_EQ(s["engine"]["batch_size"].get<int>(), 8);
+  EXPECT_EQ(s["settings"]["rate"].get<double>(), 40.0);
+  EXPECT_EQ(s["num_prompts"].get<int>(), 6);
+  std::ofstream(cfg) << "batch_sise: 8\n";
+  Run bad = run_loadgen("cfg_bad", "--config " + cfg.string());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("unknown setting 'batch_sise'"), std::string::npos) << bad.output;
+  fs::remove(cfg);
+}
+
+TEST(LoadgenCliTest, BadArgumentsAreNamed) {
+  Run r = run_loadgen("badx", "-X fast");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("-X/--rate"), std::string::npos) << r.output;
+  Run inf = run_loadgen("badinf", "-X inf");
+  EXPECT_EQ(inf.exit_code, 2);
+  EXPECT_NE(inf.output.find("-X inf needs -n"), std::string::npos) << inf.output;
+  Run kv = run_loadgen("badkv", "--kv-memory 12parsecs");
+  EXPECT_EQ(kv.exit_code, 2);
+  EXPECT_NE(kv.output.find("--kv-memory"), std::string::npos) << kv.output;
+}
+
+}  // namespace
