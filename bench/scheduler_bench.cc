@@ -24,21 +24,21 @@ void BM_DecodeStep(benchmark::State& state) {
   SchedulerConfig cfg;
   cfg.max_num_seqs = n;
   cfg.max_num_batched_tokens = 8192;
-  cfg.num_kv_blocks = int64_t(n) * 256;
+  cfg.num_kv_blocks = int64_t(n) * 256;  // 4096 tokens each: recycled (below) before max_new_tokens
   cfg.block_size = 16;
   Scheduler sched(cfg);
   uint64_t next = 0;
-  for (int i = 0; i < n; ++i) sched.add(make_seq(next++, 64, 4000));
+  for (int i = 0; i < n; ++i) sched.add(make_seq(next++, 64, 4090 - 64));
   std::vector<int32_t> toks;
   for (auto _ : state) {
     ScheduledBatch b = sched.schedule();
     toks.assign(b.seqs.size(), 7);
     sched.postprocess(b, toks);
-    if (sched.block_manager().num_free_blocks() < n) {  // recycle before the pool runs dry
+    if (sched.block_manager().num_free_blocks() < n || !sched.has_unfinished()) {  // recycle: never run dry
       state.PauseTiming();
       for (Sequence* s : sched.unfinished()) sched.finish(s, FinishReason::kLength);
       sched.take_finished();
-      for (int i = 0; i < n; ++i) sched.add(make_seq(next++, 64, 4000));
+      for (int i = 0; i < n; ++i) sched.add(make_seq(next++, 64, 4090 - 64));
       state.ResumeTiming();
     }
   }
@@ -64,6 +64,7 @@ void BM_ChurnStep(benchmark::State& state) {
     sched.postprocess(b, toks);
     sched.take_finished();
   }
+  state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ChurnStep)->Arg(8)->Arg(64)->Arg(256);
 

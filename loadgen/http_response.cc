@@ -40,30 +40,17 @@ void HttpResponse::on_event(std::string_view data, Clock::time_point t) {
     return;
   }
   if (ev.is_token) {
+    // Every token is a chunk at its arrival time, also when its text is empty (a byte of a multi-byte
+    // character, or a model whose tokenizer has no text for it): that is what the in-process client
+    // reports, so TTFT and ITL mean the same in both.
     ++token_events_;
-    if (ev.text.empty()) {
-      // A token that completes no character yet (a byte of a multi-byte UTF-8 character, or a special
-      // token): it is reported with the next chunk that has text, as one chunk of several tokens.
-      ++pending_tokens_;
-      pending_time_ = t;
-    } else {
-      const int n = pending_tokens_ + 1;
-      pending_tokens_ = 0;
-      text_ += ev.text;
-      callbacks_->on_chunk(index_, n, ev.text, t);
-    }
+    text_ += ev.text;
+    callbacks_->on_chunk(index_, 1, ev.text, t);
   }
   if (ev.completion_tokens >= 0) usage_completion_ = ev.completion_tokens;
   if (ev.prompt_tokens >= 0) usage_prompt_ = ev.prompt_tokens;
   if (!ev.finish_reason.empty()) finish_reason_ = ev.finish_reason;
   if (ev.done) done_marker_ = true;
-}
-
-void HttpResponse::flush_pending() {
-  if (pending_tokens_ > 0) {
-    callbacks_->on_chunk(index_, pending_tokens_, "", pending_time_);
-    pending_tokens_ = 0;
-  }
 }
 
 void HttpResponse::count_tokens(Outcome& out) const {
@@ -104,7 +91,6 @@ Outcome HttpResponse::finish(Clock::time_point t) {
     if (out.output_tokens > 0) callbacks_->on_chunk(index_, out.output_tokens, text_, t);
   } else {
     sse_.finish([&](std::string_view, std::string_view data) { on_event(data, t); });
-    flush_pending();
     count_tokens(out);
     if (!stream_error_.empty()) {
       out.status = Status::kFailed;
@@ -123,7 +109,6 @@ Outcome HttpResponse::finish(Clock::time_point t) {
 }
 
 Outcome HttpResponse::fail(std::string reason) {
-  flush_pending();
   Outcome out;
   count_tokens(out);
   out.status = Status::kFailed;

@@ -35,7 +35,6 @@ class HttpResponse {
 
  private:
   void on_event(std::string_view data, Clock::time_point t);
-  void flush_pending();
   void count_tokens(Outcome& out) const;
 
   uint64_t index_;
@@ -48,8 +47,6 @@ class HttpResponse {
   std::string raw_;             ///< non-streamed body (JSON answer or error text), bounded
   std::string text_;            ///< generated text so far
   int token_events_ = 0;        ///< token events seen
-  int pending_tokens_ = 0;      ///< tokens whose text was empty, not yet reported as a chunk
-  Clock::time_point pending_time_{};
   bool done_marker_ = false;    ///< [DONE] or TGI's final event
   int usage_prompt_ = -1, usage_completion_ = -1;
   std::string finish_reason_;

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <optional>
 
+#include "test_paths.h"
+
 namespace engine {
 namespace {
 
@@ -231,6 +233,25 @@ TEST(Engine, RejectsBadSettings) {
   cfg = tiny();
   cfg.model = "dummy:no-such-preset";
   EXPECT_THROW(Engine{cfg}, ModelLoadError);
+  cfg = tiny();
+  cfg.max_model_len = 100;  // a shorter limit than the model's is honoured
+  Engine short_eng(cfg);
+  EXPECT_EQ(short_eng.info().max_model_len, 100);
+  EXPECT_THROW(short_eng.submit(greedy(std::vector<int32_t>(90, 5), 11), std::make_shared<Recorder>()),
+               InvalidRequestError);
+  EXPECT_NO_THROW(short_eng.submit(greedy(std::vector<int32_t>(90, 5), 10), std::make_shared<Recorder>()));
+}
+
+TEST(Engine, RejectsATokenizerLargerThanTheModelVocabulary) {
+  REQUIRE_SHARED("models/llama2-tokenizer/tokenizer.model");
+  EngineConfig cfg = tiny();  // 512 ids; the Llama 2 tokenizer needs 32000
+  cfg.tokenizer = testing_paths::shared("models/llama2-tokenizer/tokenizer.model").string();
+  try {
+    Engine eng(cfg);
+    FAIL() << "accepted a 32000-token tokenizer for a 512-token model";
+  } catch (const ModelLoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("32000"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Engine, AbortFinishesTheRequestAndFreesItsBlocks) {

@@ -42,7 +42,8 @@ void expect_self_contained(const std::string& html) {
 }  // namespace
 
 TEST(RunData, LoadsWhatTheWritersWrote) {
-  const fs::path dir = rf::fresh_dir("load");
+  const rf::TempDir tmp("load");
+  const fs::path& dir = tmp.path;
   const rf::SimulatedRun sim = rf::write_run(dir / "a", 40, 5.0, 0.01, 1, "stories bs16");
   const reports::RunData run = reports::load_run(dir / "a");
   EXPECT_EQ(run.label, "stories bs16");
@@ -78,7 +79,8 @@ TEST(RunData, CsvFallbackWithQuotedFields) {
 }
 
 TEST(RunData, ErrorsNameTheFileAndLine) {
-  const fs::path dir = rf::fresh_dir("errors");
+  const rf::TempDir tmp("errors");
+  const fs::path& dir = tmp.path;
   rf::write_run(dir / "run", 10, 5.0, 0.01, 2, "x");
   // A broken third line.
   std::string text = reports::read_text_file(dir / "run" / "requests.jsonl");
@@ -132,7 +134,8 @@ TEST(InFlight, TokensAndRequestsFromChunkTimes) {
 }
 
 TEST(HtmlReport, TwoRunsSideBySide) {
-  const fs::path dir = rf::fresh_dir("two_runs");
+  const rf::TempDir tmp("two_runs");
+  const fs::path& dir = tmp.path;
   const rf::SimulatedRun a = rf::write_run(dir / "a", 60, 4.0, 0.012, 3, "batch <16> & co");
   const rf::SimulatedRun b = rf::write_run(dir / "b", 60, 4.0, 0.020, 4, "batch 64");
   const reports::ReportInput in = reports::load_report_input({dir / "a", dir / "b"});
@@ -156,7 +159,8 @@ TEST(HtmlReport, TwoRunsSideBySide) {
 }
 
 TEST(HtmlReport, SweepWithAFailedCell) {
-  const fs::path dir = rf::fresh_dir("sweep");
+  const rf::TempDir tmp("sweep");
+  const fs::path& dir = tmp.path;
   reports::SweepData s;
   s.dir = dir;
   s.batch_sizes = {1, 16};
@@ -200,7 +204,8 @@ TEST(HtmlReport, SweepWithAFailedCell) {
 }
 
 TEST(HtmlReport, MissingCellDirectoryIsAWarningNotAFailure) {
-  const fs::path dir = rf::fresh_dir("sweep_missing");
+  const rf::TempDir tmp("sweep_missing");
+  const fs::path& dir = tmp.path;
   reports::SweepData s;
   s.dir = dir;
   s.batch_sizes = {4};

@@ -120,9 +120,16 @@ std::unique_ptr<Client> client_for(const std::string& endpoint, const std::strin
 
 int free_port() {
   // Bind port 0, read it, close: nothing listens there afterwards.
-  httplib::Server s;
-  int p = s.bind_to_any_port("127.0.0.1");
-  return p;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
 }
 
 }  // namespace
@@ -264,7 +271,8 @@ TEST(HttpApi, DecodesOpenAIAndTgiEvents) {
 
 // ================================================================ HttpResponse on raw bytes
 
-TEST(HttpResponse, EmptyTextTokensJoinTheNextChunk) {
+// A token whose text is empty (half of a UTF-8 character, or no text at all) is still a chunk at its time.
+TEST(HttpResponse, EveryTokenIsAChunkEvenWithEmptyText) {
   Collector c;
   HttpResponse r(3, &c, nullptr);
   r.on_headers(200, "text/event-stream");
@@ -274,8 +282,9 @@ TEST(HttpResponse, EmptyTextTokensJoinTheNextChunk) {
   r.on_body("data: [DONE]\n\n", t0);
   Outcome o = r.finish(Clock::now());
   Rec rec = c.get(3);
-  ASSERT_EQ(rec.chunk_tokens, (std::vector<int>{2, 1}));
-  EXPECT_EQ(rec.chunk_text[0], "\xC3\xA9");
+  ASSERT_EQ(rec.chunk_tokens, (std::vector<int>{1, 1, 1}));
+  EXPECT_EQ(rec.chunk_text[0], "");
+  EXPECT_EQ(rec.chunk_text[1], "\xC3\xA9");
   EXPECT_EQ(o.status, Status::kOk);
   EXPECT_EQ(o.output_tokens, 3);
   EXPECT_EQ(o.prompt_tokens, 4);
@@ -348,7 +357,9 @@ TEST(HttpClient, StreamsOpenAIChunksWithTheirArrivalTimes) {
     res.set_chunked_content_provider("text/event-stream", [n](size_t, httplib::DataSink& sink) {
       for (int i = 0; i < n; ++i) {
         std::this_thread::sleep_for(20ms);
-        std::string c = openai_chunk("t" + std::to_string(i));
+        std::string t = "t";
+        t += std::to_string(i);
+        std::string c = openai_chunk(t);
         sink.write(c.data(), c.size());
       }
       std::string fin = "data: " + json({{"choices", {{{"text", ""}, {"finish_reason", "length"}}}},
@@ -524,11 +535,12 @@ TEST(HttpClient, ThousandConcurrentStreams) {
   std::condition_variable cv;
   int connected = 0;
   s.http.Post("/generate_stream", [&](const httplib::Request&, httplib::Response& res) {
+    bool all = false;
     {
       std::lock_guard<std::mutex> l(mu);
-      ++connected;
+      all = ++connected == kStreams;
     }
-    cv.notify_all();
+    if (all) cv.notify_all();  // once: 1,000 waiters woken per connect would be a million wake-ups
     res.set_chunked_content_provider("text/event-stream", [&](size_t, httplib::DataSink& sink) {
       {
         std::unique_lock<std::mutex> l(mu);

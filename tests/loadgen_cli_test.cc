@@ -20,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Run {
+struct CliRun {
   int exit_code = -1;
   std::string output;  ///< stdout + stderr
   fs::path dir;
@@ -33,8 +33,8 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-Run run_loadgen(const std::string& name, const std::string& args) {
-  Run r;
+CliRun run_loadgen(const std::string& name, const std::string& args) {
+  CliRun r;
   r.dir = fs::temp_directory_path() / ("loadgen_cli_test_" + std::to_string(::getpid())) / name;
   fs::remove_all(r.dir);
   fs::create_directories(r.dir.parent_path());
@@ -169,7 +169,7 @@ std::string alpaca200() { return testing_paths::shared("datasets/alpaca_200.json
 TEST(LoadgenCliTest, MustShow1_Poisson5For60sOnStories260K) {
   REQUIRE_SHARED("models/stories260K/stories260K.bin");
   REQUIRE_SHARED("datasets/alpaca_200.json");
-  Run r = run_loadgen("x5_t60", "-X 5 -T 60 --model " + stories() + " --dataset " + alpaca200());
+  CliRun r = run_loadgen("x5_t60", "-X 5 -T 60 --model " + stories() + " --dataset " + alpaca200());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("Exec Time (s):"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("all accounted for"), std::string::npos) << r.output;
@@ -185,14 +185,14 @@ TEST(LoadgenCliTest, MustShow1_Poisson5For60sOnStories260K) {
 }
 
 TEST(LoadgenCliTest, ShortRunAndOfflineRunOnDummyTiny) {
-  Run r = run_loadgen("x10_t3", "-X 10 -T 3 --model dummy:tiny --output-len 16 --slo ttft=5s,tpot=1s");
+  CliRun r = run_loadgen("x10_t3", "-X 10 -T 3 --model dummy:tiny --kv-memory 64MiB --output-len 16 --slo ttft=5s,tpot=1s");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   check_summary_matches_requests(r.dir);
   const json s = json::parse(slurp(r.dir / "summary.json"));
   EXPECT_EQ(s["num_prompts"].get<int64_t>(), 30);
   EXPECT_EQ(s["total_output_tokens"].get<int64_t>(), 16 * s["completed"].get<int64_t>());
   EXPECT_FALSE(s["request_goodput"].is_null());
-  Run inf = run_loadgen("xinf", "-X inf -n 24 --model dummy:tiny --output-len 8");
+  CliRun inf = run_loadgen("xinf", "-X inf -n 24 --model dummy:tiny --kv-memory 64MiB --prompt-template raw --output-len 8");
   ASSERT_EQ(inf.exit_code, 0) << inf.output;
   check_summary_matches_requests(inf.dir);
   const json si = json::parse(slurp(inf.dir / "summary.json"));
@@ -201,12 +201,12 @@ TEST(LoadgenCliTest, ShortRunAndOfflineRunOnDummyTiny) {
 }
 
 TEST(LoadgenCliTest, SeededRunsChooseTheSameRequestsInTheSameOrder) {
-  const std::string args = "-X inf -n 30 --model dummy:tiny --output-len 4 --seed 9";
-  Run a = run_loadgen("seed_a", args), b = run_loadgen("seed_b", args), c = run_loadgen("seed_c", args + "0");
+  const std::string args = "-X inf -n 12 --model dummy:tiny --kv-memory 64MiB --prompt-template raw --output-len 4 --seed 9";
+  CliRun a = run_loadgen("seed_a", args), b = run_loadgen("seed_b", args), c = run_loadgen("seed_c", args + "0");
   ASSERT_EQ(a.exit_code, 0) << a.output;
   ASSERT_EQ(b.exit_code, 0) << b.output;
   ASSERT_EQ(c.exit_code, 0) << c.output;
-  auto ids = [](const Run& r) {
+  auto ids = [](const CliRun& r) {
     std::vector<std::string> v;
     for (const auto& row : read_csv(r.dir / "requests.csv")) v.push_back(row.at("sample_id"));
     return v;
@@ -216,7 +216,7 @@ TEST(LoadgenCliTest, SeededRunsChooseTheSameRequestsInTheSameOrder) {
 }
 
 TEST(LoadgenCliTest, ReorderLengthDescSortsTheSchedule) {
-  Run r = run_loadgen("desc", "-X inf -n 40 --model dummy:tiny --max-new-tokens 24 --reorder length-desc");
+  CliRun r = run_loadgen("desc", "-X inf -n 16 --model dummy:tiny --kv-memory 64MiB --prompt-template raw --max-new-tokens 24 --reorder length-desc");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::vector<int> len;
   for (const auto& row : read_csv(r.dir / "requests.csv"))
@@ -227,10 +227,10 @@ TEST(LoadgenCliTest, ReorderLengthDescSortsTheSchedule) {
 TEST(LoadgenCliTest, BadDatasetLinesAreReported) {
   REQUIRE_SHARED("datasets/alpaca_libre_tasks_v2.jsonl");
   const std::string ds = testing_paths::shared("datasets/alpaca_libre_tasks_v2.jsonl").string();
-  Run fail = run_loadgen("bad_fail", "-n 4 -X inf --model dummy:tiny --output-len 2 --dataset " + ds);
+  CliRun fail = run_loadgen("bad_fail", "-n 4 -X inf --model dummy:tiny --kv-memory 64MiB --output-len 2 --dataset " + ds);
   EXPECT_EQ(fail.exit_code, 2);
   EXPECT_NE(fail.output.find("line 2279: not valid JSON"), std::string::npos) << fail.output;
-  Run skip = run_loadgen("bad_skip", "-n 4 -X inf --model dummy:tiny --output-len 2 --on-bad-record skip --dataset " + ds);
+  CliRun skip = run_loadgen("bad_skip", "-n 4 -X inf --model dummy:tiny --kv-memory 64MiB --output-len 2 --on-bad-record skip --dataset " + ds);
   ASSERT_EQ(skip.exit_code, 0) << skip.output;
   EXPECT_NE(skip.output.find("skipped 14 bad records"), std::string::npos) << skip.output;
   const json s = json::parse(slurp(skip.dir / "summary.json"));
@@ -240,8 +240,8 @@ TEST(LoadgenCliTest, BadDatasetLinesAreReported) {
 
 TEST(LoadgenCliTest, ConfigFileWithCommandLineWinning) {
   const fs::path cfg = fs::temp_directory_path() / ("loadgen_cli_cfg_" + std::to_string(::getpid()) + ".yaml");
-  std::ofstream(cfg) << "batch_size: 8\nrate: 20\nnum-requests: 6\noutput_len: 3\nmodel: dummy:tiny\n";
-  Run r = run_loadgen("cfg", "--config " + cfg.string() + " -X 40");
+  std::ofstream(cfg) << "batch_size: 8\nrate: 20\nnum-requests: 6\noutput_len: 3\nmodel: dummy:tiny\nkv_memory: 64MiB\n";
+  CliRun r = run_loadgen("cfg", "--config " + cfg.string() + " -X 40");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const json s = json::parse(slurp(r.dir / "summary.json"));
   EXPECT_EQ(s["settings"]["batch_size"].get<int>(), 8);
@@ -249,20 +249,20 @@ TEST(LoadgenCliTest, ConfigFileWithCommandLineWinning) {
   EXPECT_EQ(s["settings"]["rate"].get<double>(), 40.0);
   EXPECT_EQ(s["num_prompts"].get<int>(), 6);
   std::ofstream(cfg) << "batch_sise: 8\n";
-  Run bad = run_loadgen("cfg_bad", "--config " + cfg.string());
+  CliRun bad = run_loadgen("cfg_bad", "--config " + cfg.string());
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.output.find("unknown setting 'batch_sise'"), std::string::npos) << bad.output;
   fs::remove(cfg);
 }
 
 TEST(LoadgenCliTest, BadArgumentsAreNamed) {
-  Run r = run_loadgen("badx", "-X fast");
+  CliRun r = run_loadgen("badx", "-X fast");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("-X/--rate"), std::string::npos) << r.output;
-  Run inf = run_loadgen("badinf", "-X inf");
+  CliRun inf = run_loadgen("badinf", "-X inf");
   EXPECT_EQ(inf.exit_code, 2);
   EXPECT_NE(inf.output.find("-X inf needs -n"), std::string::npos) << inf.output;
-  Run kv = run_loadgen("badkv", "--kv-memory 12parsecs");
+  CliRun kv = run_loadgen("badkv", "--kv-memory 12parsecs");
   EXPECT_EQ(kv.exit_code, 2);
   EXPECT_NE(kv.output.find("--kv-memory"), std::string::npos) << kv.output;
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -152,12 +153,22 @@ inline nlohmann::json read_json(const fs::path& path) {
   return nlohmann::json::parse(in);
 }
 
-/// A fresh, empty directory under the system's temp dir.
-inline fs::path fresh_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("llm_report_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+/// A fresh, empty directory under the system's temp dir, removed again when the test ends (pass or fail;
+/// set LLM_KEEP_TEST_DIRS=1 to keep it for a look).
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name)
+      : path(fs::temp_directory_path() / ("llm_report_test_" + name + "_" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    const char* keep = std::getenv("LLM_KEEP_TEST_DIRS");
+    std::error_code ec;
+    if (!keep || std::string(keep) != "1") fs::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
 
 }  // namespace report_fixtures

@@ -118,7 +118,8 @@ TEST(CellNames, InProcessAndRemote) {
 // The sweep's bookkeeping, with cells that write simulated run directories (the engine-backed cells are in
 // the end-to-end test below): order, a cell that throws, and the files rewritten after every cell.
 TEST(RunSweep, OrderFailuresAndFiles) {
-  const fs::path dir = rf::fresh_dir("sweep_bookkeeping");
+  const rf::TempDir tmp("sweep_bookkeeping");
+  const fs::path& dir = tmp.path;
   loadgen::SweepSpec spec;
   spec.batch_sizes = {1, 16};
   spec.qps = {0.5, 3};
@@ -149,7 +150,8 @@ TEST(RunSweep, OrderFailuresAndFiles) {
 }
 
 TEST(RunSweep, AutoSearchRecordsEveryProbe) {
-  const fs::path dir = rf::fresh_dir("sweep_auto");
+  const rf::TempDir tmp("sweep_auto");
+  const fs::path& dir = tmp.path;
   loadgen::SweepSpec spec;
   spec.batch_sizes = {8};
   spec.out_dir = dir;
@@ -216,7 +218,8 @@ std::vector<std::string> split_cells(const std::string& row) {
 TEST(SweepEndToEnd, Stories260KTwoByTwo) {
   REQUIRE_SHARED("models/stories260K/stories260K.bin");
   REQUIRE_SHARED("datasets/alpaca_200.json");
-  const fs::path dir = rf::fresh_dir("sweep_e2e");
+  const rf::TempDir tmp("sweep_e2e");
+  const fs::path& dir = tmp.path;
   loadgen::RunSettings s;
   s.model = testing_paths::shared("models/stories260K/stories260K.bin").string();
   s.dataset = testing_paths::shared("datasets/alpaca_200.json").string();
@@ -239,7 +242,9 @@ TEST(SweepEndToEnd, Stories260KTwoByTwo) {
     ASSERT_EQ(c.status, "ok") << c.dir << ": " << c.error;
     const json on_disk = rf::read_json(dir / c.dir / "summary.json");
     EXPECT_EQ(c.summary, on_disk) << c.dir;
-    EXPECT_EQ(on_disk["completed"].get<int>(), 6) << c.dir;
+    // Prompts longer than stories260K's 512-token context are skipped (and counted) by the workload.
+    EXPECT_GT(on_disk["completed"].get<int>(), 0) << c.dir;
+    EXPECT_EQ(on_disk["completed"], on_disk["num_prompts"]) << c.dir;
     EXPECT_EQ(on_disk["engine"]["batch_size"].get<int>(), c.batch_size) << c.dir;
     EXPECT_DOUBLE_EQ(reports::summary_number(on_disk, "request_rate"), c.qps) << c.dir;
     summaries.push_back(on_disk);
@@ -302,5 +307,4 @@ TEST(SweepEndToEnd, Stories260KTwoByTwo) {
     EXPECT_NE(html.find("<td>" + reports::svg::format_number(reports::summary_number(sm, "p99_tpot_ms")) + "</td>"),
               std::string::npos);
   }
-  fs::remove_all(dir);
 }

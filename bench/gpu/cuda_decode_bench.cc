@@ -127,7 +127,7 @@ void BM_DecodeStep(benchmark::State& state) {
   for (const auto& [n, ms] : stages) std::fprintf(stderr, " %s %.3f", n.c_str(), ms);
   std::fprintf(stderr, "\n");
 }
-BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(16)->Arg(64)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)
     ->MinTime(1.0);
 
 // Prefill of one prompt (eager path, no graph): the cost behind TTFT.

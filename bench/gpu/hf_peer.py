@@ -6,7 +6,7 @@ Requests: alpaca_200.json cycled in file order; prompt = the Stanford Alpaca tem
 it) tokenized with the Llama 2 SentencePiece tokenizer plus bos; output length = the reference answer's
 token count clamped to [1, 512] (as loadgen's workload does). A static batch generates max(out_len) tokens
 for every member (min_new_tokens = max_new_tokens, no eos), which is what static batching costs; the
-useful output is sum(out_len). Prints one JSON line.
+useful output is sum(out_len). Prints a cumulative JSON line after each batch.
 """
 import argparse
 import json
@@ -76,21 +76,22 @@ def main() -> None:
     run([(reqs[0][0], 4), (reqs[1][0], 4)])  # warm-up
     torch.cuda.synchronize()
     t0 = time.perf_counter()
-    generated = useful = 0
-    for b in batches:
+    generated = useful = nreq = 0
+    for i, b in enumerate(batches):
         got, new = run(b)
         assert got == new, (got, new)
         generated += got * len(b)
         useful += sum(o for _, o in b)
-    torch.cuda.synchronize()
-    dt = time.perf_counter() - t0
-    nreq = sum(len(b) for b in batches)
-    print(json.dumps({"peer": "transformers " + __import__("transformers").__version__ + " torch " + torch.__version__,
-                      "device": torch.cuda.get_device_name(), "requests": nreq, "batches": len(batches),
-                      "batch_size": args.batch, "seconds": round(dt, 3), "useful_output_tokens": useful,
-                      "generated_tokens": generated, "useful_tok_per_s": round(useful / dt, 1),
-                      "generated_tok_per_s": round(generated / dt, 1)}))
-
+        nreq += len(b)
+        torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        # One cumulative line per batch, so a run cut short by a time limit still reports what it measured.
+        print(json.dumps({"peer": "transformers " + __import__("transformers").__version__ + " torch " +
+                          torch.__version__, "device": torch.cuda.get_device_name(), "requests": nreq,
+                          "batches": i + 1, "batch_size": args.batch, "seconds": round(dt, 3),
+                          "useful_output_tokens": useful, "generated_tokens": generated,
+                          "useful_tok_per_s": round(useful / dt, 1), "generated_tok_per_s": round(generated / dt, 1)}),
+              flush=True)
 
 if __name__ == "__main__":
     main()

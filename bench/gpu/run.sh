@@ -10,7 +10,7 @@
 #   BUILD            build folder (default <repo>/build/gpu);  OUT: logs and results (default $BUILD/out)
 #   LLM_CUDA_TEST_7B=1   also compare dummy:llama-2-7b with the CPU backend (~45 GB host memory)
 #   LOADGEN_N (1500)  LOADGEN_BATCH (256)  ONLINE_T (300; 0 skips the online run)
-#   PEER_BATCHES (0 = all 24 static batches of 64; K = time the first K only)
+#   PEER_BATCHES (0 = all 24 static batches of 64; K = time the first K only)  PEER_TIMEOUT (s, 3600)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build/gpu}
@@ -78,6 +78,11 @@ if has bench; then
   "$BUILD/engine/cuda_decode_bench" --benchmark_out="$OUT/decode_bench.json" --benchmark_out_format=json \
     >"$OUT/decode_bench.log" 2>&1
   log "cuda_decode_bench exit $?"
+  # What the small-M GEMV and the CUDA graphs each buy, at batch 1 (and 4 for the GEMV): same machine, same run.
+  LLM_CUDA_GEMV=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/(1|4)/' \
+    --benchmark_out="$OUT/decode_bench_nogemv.json" --benchmark_out_format=json >"$OUT/decode_bench_ablate.log" 2>&1
+  LLM_CUDA_GRAPHS=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/1/' \
+    --benchmark_out="$OUT/decode_bench_nographs.json" --benchmark_out_format=json >>"$OUT/decode_bench_ablate.log" 2>&1
   cat "$OUT/decode_bench.log" | grep -v "^\*\*\*" | tail -25
 fi
 
@@ -101,9 +106,9 @@ fi
 
 if has peer; then
   log "peer: transformers generate, static batches of 64 (batches: ${PEER_BATCHES:-0}, 0 = all)"
-  python3 "$ROOT/bench/gpu/hf_peer.py" --dataset "$DATASET" --tokenizer "$TOKENIZER" -n "$N" --batch 64 \
+  timeout "${PEER_TIMEOUT:-3600}" python3 "$ROOT/bench/gpu/hf_peer.py" --dataset "$DATASET" --tokenizer "$TOKENIZER" -n "$N" --batch 64 \
     --max-batches "${PEER_BATCHES:-0}" >"$OUT/peer.json" 2>"$OUT/peer.log"
-  log "peer exit $?"; cat "$OUT/peer.json"; tail -5 "$OUT/peer.log"
+  log "peer exit $? (124: stopped by PEER_TIMEOUT; the last line counts)"; tail -2 "$OUT/peer.json"; tail -5 "$OUT/peer.log"
 fi
 
 if has table; then

@@ -47,6 +47,13 @@ def main(out):
         copy = [b["copy_GBps"] for b in bench.get("benchmarks", []) if "copy_GBps" in b]
         if copy:
             print(f"floor = (weights + KV bytes read) / measured copy bandwidth {copy[0]:.0f} GB/s (read + write)")
+        for fname, what in (("decode_bench_nogemv.json", "cuBLAS instead of the small-M GEMV"),
+                            ("decode_bench_nographs.json", "eager launches instead of a CUDA graph")):
+            ab = load(os.path.join(out, fname))
+            for b in (ab or {}).get("benchmarks", []):
+                if b["name"].startswith("BM_DecodeStep"):
+                    print(f"  batch {int(b['batch'])} with {what}: {b['real_time']:.3f} ms "
+                          f"({100 * b['floor_ms'] / b['real_time']:.1f}% of floor)")
         for b in bench.get("benchmarks", []):
             if b["name"].startswith("BM_PrefillStep"):
                 print(f"prefill of one {int(b['tokens'])}-token prompt: {b['real_time']:.2f} ms")
@@ -70,7 +77,13 @@ def main(out):
             line += (f"\n    TTFT p50 {s['median_ttft_ms']:.1f} ms p99 {s['p99_ttft_ms']:.1f} ms; "
                      f"TPOT p50 {s['median_tpot_ms']:.2f} ms p99 {s['p99_tpot_ms']:.2f} ms; kept up: {s.get('kept_up')}")
         print(line)
-    peer = load(os.path.join(out, "peer.json"))
+    peer = None
+    try:
+        with open(os.path.join(out, "peer.json")) as f:
+            lines = [l for l in f.read().splitlines() if l.strip()]
+        peer = json.loads(lines[-1]) if lines else None  # cumulative lines: the last one counts
+    except (OSError, ValueError):
+        pass
     if peer:
         print(f"peer ({peer['peer']}): {peer['requests']} requests in {peer['batches']} static batches of "
               f"{peer['batch_size']}: {peer['seconds']} s, {peer['useful_tok_per_s']} useful output tok/s "

@@ -1,29 +1,46 @@
 // llm-serve: loads one model into engine::Engine and serves it over HTTP until SIGTERM/SIGINT.
 // Prints "listening on http://HOST:PORT" once the socket is bound (scripts and tests wait for that line).
-#include <pthread.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 #include <thread>
 
 #include "http_server.h"
 #include "server_options.h"
 
+namespace {
+
+// Self-pipe: the handler only writes the signal number; a normal thread reads it and stops the server.
+// (Masking the signals instead is not enough: libraries such as OpenBLAS start threads before main().)
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_signal(int sig) {
+  const unsigned char b = static_cast<unsigned char>(sig);
+  [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &b, 1);
+}
+
+void install_handlers() {
+  if (pipe(g_signal_pipe) != 0) throw std::runtime_error("pipe() failed");
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   int code = 0;
   auto settings = server::parse_serve_command_line(argc, argv, &code);
   if (!settings) return code;
-
-  // Block the shutdown signals in every thread (the engine's and httplib's inherit this mask); one thread
-  // waits for them with sigwait and stops the server from ordinary code, not from a signal handler.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-
   try {
+    install_handlers();
     std::fprintf(stderr, "llm-serve: loading %s\n", server::describe(*settings).c_str());
     engine::Engine engine(settings->engine);
     const auto& info = engine.info();
@@ -34,21 +51,20 @@ int main(int argc, char** argv) {
     const int port = http.bind();
 
     std::thread watcher([&] {
-      int sig = 0;
-      sigwait(&sigs, &sig);
-      std::fprintf(stderr, "llm-serve: %s, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      http.stop();
+      unsigned char sig = 0;
+      while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+      }
+      if (sig != 0) std::fprintf(stderr, "llm-serve: %s, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      http.stop();  // refuse new requests, abort those in flight, close the listener
     });
 
     std::printf("listening on http://%s:%d\n", settings->server.host.c_str(), port);
     std::fflush(stdout);
     http.run();
-    http.stop();  // run() also returns if the listener failed; make sure the watcher is not needed
-    // Wake the watcher if no signal came (run() ended some other way).
-    if (watcher.joinable()) {
-      pthread_kill(watcher.native_handle(), SIGTERM);
-      watcher.join();
-    }
+    // run() returned: by a signal (the watcher is done or finishing), or the listener failed: wake it.
+    const unsigned char zero = 0;
+    [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &zero, 1);
+    watcher.join();
     std::fprintf(stderr, "llm-serve: stopped\n");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "llm-serve: %s\n", e.what());

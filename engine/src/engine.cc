@@ -88,6 +88,7 @@ struct Engine::Impl {
   bool busy = false;  ///< the engine thread holds unfinished sequences
   uint64_t next_id = 1;
   EngineStats snapshot;
+  Clock::time_point snapshot_time = Clock::now();
   std::thread thread;
 
   // engine thread only
@@ -372,6 +373,7 @@ void Engine::Impl::update_stats(int64_t emitted) {
   snapshot.generated_tokens_total = generated_total;
   snapshot.preemptions_total = scheduler->num_preemptions();
   snapshot.tokens_per_s = span > 0 ? tokens / span : 0.0;
+  snapshot_time = now;
   busy = scheduler->has_unfinished();
   if (!busy && incoming.empty()) idle_cv.notify_all();
 }
@@ -443,6 +445,7 @@ EngineStats Engine::stats() const {
   std::lock_guard<std::mutex> lk(impl_->mu);
   EngineStats s = impl_->snapshot;
   s.waiting += static_cast<int>(impl_->incoming.size());
+  if (Clock::now() - impl_->snapshot_time > std::chrono::seconds(5)) s.tokens_per_s = 0;  // idle since
   return s;
 }
 

@@ -273,6 +273,36 @@ TEST(CudaKernels, PagedAttentionPrefillMatchesFloat64) {
   check_attention({8, 4, 8, 5, {23, 9}, {23, 4}, 2}, 22);
 }
 
+TEST(CudaKernels, GemvMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  // N odd; K a multiple of 8 but not of a warp's 256-element stride (partial last iteration).
+  const int N = 77, K = 1000;
+  for (int M = 1; M <= ec::kGemvMaxM; ++M) {
+    for (bool f32 : {false, true}) {
+      std::mt19937_64 rng(100 + M * 2 + f32);
+      ASSERT_TRUE(ec::gemv_supported(M, K));
+      const auto x = rand_bf16(size_t(M) * K, rng), w = rand_bf16(size_t(N) * K, rng);
+      DevBuf<bf16> dx(x), dw(w), dyb(size_t(M) * N);
+      DevBuf<float> dyf(size_t(M) * N);
+      dyb.poison();
+      dyf.poison();
+      ec::gemv(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, M, N, K, nullptr);
+      CK(cudaDeviceSynchronize());
+      std::vector<double> ref(size_t(M) * N);
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n) {
+          double acc = 0;
+          for (int k = 0; k < K; ++k) acc += double(f(x[size_t(m) * K + k])) * f(w[size_t(n) * K + k]);
+          ref[size_t(m) * N + n] = acc;
+        }
+      if (f32) EXPECT_LT(rel_err(dyf.download(), ref), 1e-5) << "M " << M;
+      else EXPECT_LT(rel_err(dyb.download(), ref), 5e-3) << "M " << M;
+    }
+  }
+  EXPECT_FALSE(ec::gemv_supported(ec::kGemvMaxM + 1, K));
+  EXPECT_FALSE(ec::gemv_supported(1, 1001));
+}
+
 TEST(CudaKernels, ArgmaxPicksLowestIndexOfMaximum) {
   SKIP_WITHOUT_DEVICE();
   std::mt19937_64 rng(5);

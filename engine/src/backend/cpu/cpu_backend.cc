@@ -21,18 +21,36 @@ namespace engine::cpu {
 namespace {
 
 /// C[M, N] = A[M, K] · W[N, K]^T + beta · C   (W in PyTorch Linear layout [out, in]).
-/// A single row goes through sgemv: OpenBLAS's sgemm has no fast path for M = 1.
+/// The N output columns are split over the OpenMP team, each thread running a single-threaded OpenBLAS call
+/// on its slice of W. One thread pool for everything: OpenBLAS's own pthreads spin-wait between calls and
+/// fight the OpenMP team for the cores (measured: a 2-core box was up to 30x slower with both pools active).
+/// A single row goes through sgemv (sgemm has no fast path for M = 1).
 void linear(float* C, const float* A, const float* W, int M, int N, int K, float beta) {
-  if (M == 1)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, W, K, A, 1, beta, C, 1);
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, W, K, beta, C, N);
+  // Below ~2 MFLOP (~0.1 ms on one core) a fork/join costs more than it saves, and far more when the cores
+  // are oversubscribed.
+  const int64_t flops = int64_t(2) * M * N * K;
+  const int team = flops < (int64_t(1) << 21) ? 1 : std::min(omp_get_max_threads(), std::max(1, N / 64));
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    // Slices of whole 16-column groups, so each thread's W rows start on a fresh cache line.
+    const int groups = (N + 15) / 16;
+    const int g0 = int(int64_t(groups) * id / nt), g1 = int(int64_t(groups) * (id + 1) / nt);
+    const int n0 = std::min(N, g0 * 16), n1 = std::min(N, g1 * 16);
+    if (n1 > n0) {
+      if (M == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n1 - n0, K, 1.0f, W + int64_t(n0) * K, K, A, 1, beta, C + n0, 1);
+      else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, A, K, W + int64_t(n0) * K, K, beta,
+                    C + n0, N);
+    }
+  }
 }
 
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int num_threads) : num_threads_(num_threads) {
-    if (num_threads_ > 0) openblas_set_num_threads(num_threads_);
+    openblas_set_num_threads(1);  // GEMMs are split over the OpenMP team instead (see linear())
   }
   std::string name() const override { return "cpu"; }
   std::string dtype() const override { return "f32"; }
@@ -202,7 +220,7 @@ void CpuBackend::forward(const StepBatch& b, float* logits) {
 
     rmsnorm(xn, x, w.attn_norm, T, dim, cfg_.norm_eps);
     linear(qkv, xn, w.wqkv, T, qkv_dim_, dim, 0.0f);
-#pragma omp parallel for schedule(static) if (int64_t(T) * qkv_dim_ > 32768)
+#pragma omp parallel for schedule(static) if (int64_t(T) * qkv_dim_ > (1 << 16))
     for (int t = 0; t < T; ++t) {
       float* row = qkv + size_t(t) * qkv_dim_;
       const int pos = b.positions[t];

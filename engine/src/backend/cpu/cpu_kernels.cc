@@ -11,7 +11,7 @@
 namespace engine::cpu {
 
 void rmsnorm(float* out, const float* x, const float* w, int T, int dim, float eps) {
-#pragma omp parallel for schedule(static) if (int64_t(T) * dim > 32768)
+#pragma omp parallel for schedule(static) if (int64_t(T) * dim > (1 << 16))
   for (int t = 0; t < T; ++t) {
     const float* xr = x + int64_t(t) * dim;
     float* o = out + int64_t(t) * dim;
@@ -53,7 +53,7 @@ void rope(float* v, int n_heads, int hd, const float* c, const float* s) {
 }
 
 void silu_mul(float* out, const float* gate_up, int T, int hidden) {
-#pragma omp parallel for schedule(static) if (int64_t(T) * hidden > 32768)
+#pragma omp parallel for schedule(static) if (int64_t(T) * hidden > (1 << 16))
   for (int t = 0; t < T; ++t) {
     const float* g = gate_up + int64_t(t) * 2 * hidden;
     const float* u = g + hidden;
@@ -141,7 +141,7 @@ void paged_attention(float* out, const float* q, int64_t q_stride, const float* 
       work += int64_t(batch.positions[t] + 1) * n_heads * hd * 2;
     }
 
-#pragma omp parallel for schedule(dynamic, 4) if (work > (1 << 16))
+#pragma omp parallel for schedule(dynamic, 4) if (work > (1 << 20))
   for (int64_t item = 0; item < int64_t(T) * n_kv; ++item) {
     const int t = int(item / n_kv), kh = int(item % n_kv);
     const SeqSlice& s = batch.seqs[scratch.token_seq[t]];

@@ -58,7 +58,9 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg) {
   LLM_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
   LLM_CUDA_CHECK(cudaMalloc(&cublas_ws_, kCublasWorkspace));
   LLM_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspace));
+  // Switches for measuring what each part buys: LLM_CUDA_GRAPHS=0 (eager decode), LLM_CUDA_GEMV=0 (cuBLAS at M <= 4).
   if (const char* g = std::getenv("LLM_CUDA_GRAPHS"); g && std::string(g) == "0") use_graphs_ = false;
+  if (const char* g = std::getenv("LLM_CUDA_GEMV"); g && std::string(g) == "0") use_gemv_ = false;
 }
 
 CudaBackend::~CudaBackend() {
@@ -227,7 +229,11 @@ CudaBackend::Step CudaBackend::stage_inputs(const StepBatch& b, int pad_to) {
 }
 
 void CudaBackend::gemm(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K) {
-  // Row-major y[M,N] = x[M,K] @ w[N,K]^T is column-major y^T[N,M] = w^T... : op(A)=T on w, op(B)=N on x.
+  if (use_gemv_ && gemv_supported(M, K)) {  // decode at batch <= 4: a weight stream, see gemv.cu
+    cuda::gemv(x, w, y, y_f32, M, N, K, stream_);
+    return;
+  }
+  // Row-major y[M,N] = x[M,K] @ w[N,K]^T is, column-major, y^T[N,M] = op(w)[N,K] @ x^T[K,M] with op = T.
   const float alpha = 1.f, beta = 0.f;
   LLM_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, w, CUDA_R_16BF, K, x,
                                 CUDA_R_16BF, K, &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N,

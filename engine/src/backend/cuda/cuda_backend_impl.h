@@ -88,6 +88,7 @@ class CudaBackend final : public Backend {
   cublasHandle_t cublas_ = nullptr;
   void* cublas_ws_ = nullptr;
   bool use_graphs_ = true;
+  bool use_gemv_ = true;
 
   bf16* kv_ = nullptr;
   int64_t num_blocks_ = 0;

@@ -1,0 +1,144 @@
+// loadgen's own overhead: with a system under test that answers instantly, how many requests/s the
+// dispatcher + recorder can schedule and record, and how late requests go out (send lag) at 1,000 req/s.
+// The instrument is InstantClient below: a real Client whose own thread emits each request's chunks and
+// done the moment it is sent, so every cost measured is loadgen's (and this thread's hand-off).
+#include <benchmark/benchmark.h>
+
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "loadgen/arrival.h"
+#include "loadgen/recorder.h"
+#include "loadgen/run.h"
+
+namespace {
+
+using loadgen::Clock;
+
+class InstantClient : public loadgen::Client {
+ public:
+  explicit InstantClient(int tokens_per_request) : tokens_(tokens_per_request) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~InstantClient() override {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void start(loadgen::ClientCallbacks* cb) override { cb_ = cb; }
+  void send(const loadgen::WorkItem& item) override {
+    cb_->on_sent(item.index, Clock::now());
+    std::lock_guard lk(mu_);
+    queue_.push_back(item.index);
+    ++in_flight_;
+    cv_.notify_one();
+  }
+  bool wait_all(std::chrono::milliseconds timeout) override {
+    std::unique_lock lk(mu_);
+    return idle_cv_.wait_for(lk, timeout, [&] { return in_flight_ == 0; });
+  }
+  std::string describe() const override { return "instant"; }
+
+ private:
+  void loop() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      const uint64_t index = queue_.front();
+      queue_.pop_front();
+      lk.unlock();
+      for (int k = 0; k < tokens_; ++k) cb_->on_chunk(index, 1, "x", Clock::now());
+      loadgen::Outcome o;
+      o.output_tokens = tokens_;
+      cb_->on_done(index, o, Clock::now());
+      lk.lock();
+      if (--in_flight_ == 0) idle_cv_.notify_all();
+    }
+  }
+  int tokens_;
+  loadgen::ClientCallbacks* cb_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_, idle_cv_;
+  std::deque<uint64_t> queue_;
+  int64_t in_flight_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::vector<loadgen::WorkItem> make_items(int n, int tokens) {
+  std::vector<loadgen::WorkItem> items(n);
+  for (int i = 0; i < n; ++i) {
+    items[i].index = i;
+    items[i].sample_id = i;
+    items[i].prompt = "instant";
+    items[i].max_new_tokens = tokens;
+  }
+  return items;
+}
+
+loadgen::RunResult run(int n, int tokens, double rate, uint64_t seed) {
+  InstantClient client(tokens);
+  auto items = make_items(n, tokens);
+  std::vector<int> plen(n, 8);
+  loadgen::ArrivalOptions a;
+  a.rate = rate;
+  a.seed = seed;
+  loadgen::RunPlan plan;
+  plan.metrics.target_rate = rate;
+  return loadgen::run_schedule(client, items, plen, loadgen::arrival_times(n, a), plan, nullptr);
+}
+
+/// Everything at t = 0: the rate at which loadgen can hand requests over and record their events.
+void BM_ScheduleAndRecordAllAtOnce(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0)), tokens = static_cast<int>(state.range(1));
+  double lag_p99 = 0;
+  for (auto _ : state) {
+    auto r = run(n, tokens, std::numeric_limits<double>::infinity(), 0);
+    if (r.summary.completed != n) state.SkipWithError("not every request completed");
+    lag_p99 = r.summary.send_lag_p99_ms;
+  }
+  state.SetItemsProcessed(state.iterations() * n);  // items_per_second = requests scheduled + recorded per s
+  state.counters["tokens_per_request"] = tokens;
+  state.counters["send_lag_p99_ms"] = lag_p99;
+}
+BENCHMARK(BM_ScheduleAndRecordAllAtOnce)->Args({20000, 1})->Args({20000, 16})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// Poisson at 1,000 req/s for 5 s: how late requests go out (send lag) when loadgen is the only cost.
+void BM_SendLagAtPoisson1000(benchmark::State& state) {
+  const int tokens = static_cast<int>(state.range(0));
+  loadgen::Summary s;
+  for (auto _ : state) s = run(5000, tokens, 1000.0, 1).summary;
+  state.counters["send_lag_p50_ms"] = s.send_lag_p50_ms;
+  state.counters["send_lag_p99_ms"] = s.send_lag_p99_ms;
+  state.counters["send_lag_max_ms"] = s.send_lag_max_ms;
+  state.counters["achieved_rate"] = s.achieved_request_rate;
+  state.counters["kept_up"] = s.kept_up;
+}
+BENCHMARK(BM_SendLagAtPoisson1000)->Arg(16)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// One recorder callback (uncontended): the cost a client's thread pays per streamed token.
+void BM_RecorderOnChunk(benchmark::State& state) {
+  const int n = 1024;
+  std::vector<int64_t> ids(n, 0);
+  std::vector<double> sched(n, 0);
+  std::vector<int> plen(n, 1), expect(n, 1 << 14);
+  loadgen::Recorder rec(Clock::now(), ids, sched, plen, expect);
+  uint64_t i = 0, calls = 0;
+  const auto t = Clock::now();
+  for (auto _ : state) {
+    rec.on_chunk(i, 1, "x", t);
+    if (++calls % 16000 == 0) i = (i + 1) % n;  // stay within the reserved capacity
+  }
+}
+BENCHMARK(BM_RecorderOnChunk);
+
+}  // namespace
+
+BENCHMARK_MAIN();
