@@ -44,7 +44,7 @@ std::string default_sweep_dir() {
   localtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-  return std::string("reports/sweeps/") + buf;
+  return std::string("reports/runs/sweep-") + buf;  // under reports/runs/, which git ignores
 }
 
 }  // namespace
@@ -53,7 +53,7 @@ int sweep_main(int argc, char** argv) {
   CLI::App app{"loadgen sweep: one run per batch size x target QPS cell (the competition's Table 1), or the\n"
                "highest QPS meeting --slo with --qps auto. Every run option applies to each cell; -X and\n"
                "--batch-size are set per cell. Writes one run directory per cell under --out, then sweep.csv,\n"
-               "sweep.json and report.html."};
+               "sweep.json and report.html (default --out: reports/runs/sweep-<timestamp>)."};
   RunSettings s;
   add_run_options(app, s);
   std::string batch_sizes_arg = "1,16,32,64", qps_arg = "0.5,3,4,5";

@@ -162,6 +162,9 @@ Mismatch run_case(const Case& c, const Schedule& sched) {
   return m;
 }
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const Schedule& s, std::ostream* os) { *os << s.name; }
+
 class CpuReference : public ::testing::TestWithParam<std::tuple<Case, Schedule>> {};
 
 TEST_P(CpuReference, MatchesTransformersLogits) {

@@ -70,6 +70,7 @@ class TestServer {
  public:
   explicit TestServer(int threads = 16) {
     http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http.set_tcp_nodelay(true);
     std::signal(SIGPIPE, SIG_IGN);
   }
   ~TestServer() { stop(); }

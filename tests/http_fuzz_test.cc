@@ -87,6 +87,7 @@ TEST(HttpFuzz, OnlyClientErrorsNeverServerErrors) {
   httplib::Client cli("127.0.0.1", port);
   cli.set_read_timeout(60, 0);
   cli.set_keep_alive(true);
+  cli.set_tcp_nodelay(true);
   std::mt19937 rng(12345);
   std::map<int, int> statuses;
   int sent = 0;
@@ -97,7 +98,9 @@ TEST(HttpFuzz, OnlyClientErrorsNeverServerErrors) {
     statuses[r->status]++;
     EXPECT_TRUE((r->status >= 400 && r->status < 500) || r->status == 200)
         << r->status << " for " << route << " body " << body.substr(0, 200) << " → " << r->body.substr(0, 300);
-    if (r->status >= 400) EXPECT_TRUE(json::accept(r->body)) << "error body is not JSON: " << r->body.substr(0, 200);
+    if (r->status >= 400) {
+      EXPECT_TRUE(json::accept(r->body)) << "error body is not JSON: " << r->body.substr(0, 200);
+    }
   };
 
   for (const char* route : kRoutes) {

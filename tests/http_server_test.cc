@@ -89,6 +89,7 @@ TEST(RequestParser, OpenAIErrorsNameTheField) {
   EXPECT_EQ(openai_bad_field(R"({"prompt":"x","max_tokens":0})"), "max_tokens");
   EXPECT_EQ(openai_bad_field(R"({"prompt":"x","max_tokens":2049})"), "max_tokens");
   EXPECT_EQ(openai_bad_field(R"({"prompt":"x","max_tokens":1e30})"), "max_tokens");
+  EXPECT_EQ(openai_bad_field(R"({"prompt":"x","max_tokens":1e999})"), "body");  // overflows a double
   EXPECT_EQ(openai_bad_field(R"({"prompt":"x","max_tokens":99999999999999999999999})"), "max_tokens");
   EXPECT_EQ(openai_bad_field(R"({"prompt":"x","max_tokens":2.5})"), "max_tokens");
   EXPECT_EQ(openai_bad_field(R"({"prompt":"x","max_tokens":4.0})"), "");  // integral floats are integers
@@ -280,6 +281,7 @@ class ServerFixture : public ::testing::Test {
     thread_ = std::thread([this] { server_->run(); });
     cli_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     cli_->set_read_timeout(30, 0);
+    cli_->set_tcp_nodelay(true);
   }
   void TearDown() override {
     if (server_) server_->stop();
@@ -508,8 +510,7 @@ TEST_F(ServerFixture, QueueFullIs503AndStopAbortsInFlight) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   EXPECT_NE(r->body.find("queue full"), std::string::npos) << r->body;
-  server_->stop();
-  // Caller-stepped engine: the abort is carried out at the next step.
+  // Caller-stepped engine: the abort is carried out at the next step, so keep stepping while stopping.
   std::atomic<bool> joined{false};
   std::thread stepper([&] {
     while (!joined) {
@@ -517,6 +518,7 @@ TEST_F(ServerFixture, QueueFullIs503AndStopAbortsInFlight) {
       std::this_thread::sleep_for(2ms);
     }
   });
+  server_->stop();
   first.join();
   joined = true;
   stepper.join();

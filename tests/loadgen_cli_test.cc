@@ -10,9 +10,16 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <csignal>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "accuracy/logits_file.h"
 #include "test_paths.h"
 
 namespace {
@@ -265,6 +272,91 @@ TEST(LoadgenCliTest, BadArgumentsAreNamed) {
   CliRun kv = run_loadgen("badkv", "--kv-memory 12parsecs");
   EXPECT_EQ(kv.exit_code, 2);
   EXPECT_NE(kv.output.find("--kv-memory"), std::string::npos) << kv.output;
+}
+
+// ---------------------------------------------------------------- logits (#4)
+
+TEST(LoadgenCliTest, TeacherForcedReplayOfAReferenceMatchesIt) {
+  REQUIRE_SHARED("references/stories260K_visible.h5");
+  REQUIRE_SHARED("models/stories260K/stories260K.bin");
+  const std::string base = testing_paths::shared("references/stories260K_visible.h5").string();
+  const fs::path out = fs::temp_directory_path() / ("loadgen_cli_ref_" + std::to_string(::getpid()) + ".h5");
+  fs::remove(out);
+  // Batch size 3 and a Poisson schedule: the forced replay must not depend on how requests are batched.
+  CliRun r = run_loadgen("ref260", "--model " + stories() + " --kv-memory 64MiB --batch-size 3 -X 20 --reference " +
+                                    base + " --dump-logits " + out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(fs::exists(out)) << r.output;
+  EXPECT_FALSE(fs::exists(out.string() + ".tmp"));
+  accuracy::LogitsReader ref(base), got(out.string());
+  EXPECT_EQ(got.ids(), ref.ids());
+  for (const auto& id : ref.ids()) {
+    auto a = ref.read(id), b = got.read(id);
+    EXPECT_EQ(a.prompt_tokens, b.prompt_tokens) << id;
+    EXPECT_EQ(a.tokens, b.tokens) << id;
+    ASSERT_EQ(a.logits.size(), b.logits.size()) << id;
+    double worst = 0;
+    for (size_t i = 0; i < a.logits.size(); ++i)
+      worst = std::max(worst, std::abs(double(a.logits[i]) - b.logits[i]) / (1e-4 + 1e-4 * std::abs(a.logits[i])));
+    EXPECT_LE(worst, 1.0) << "request " << id << ": not allclose(rtol 1e-4, atol 1e-4)";
+  }
+  const fs::path acc = testing_paths::binary("accuracy/acc_allclose");
+  if (fs::exists(acc)) {
+    const std::string cmd = acc.string() + " " + base + " " + out.string() + " --rtol 1e-4 --atol 1e-4 > " +
+                            r.dir.string() + ".acc 2>&1";
+    const int rc = std::system(cmd.c_str());
+    EXPECT_EQ(WEXITSTATUS(rc), 0) << slurp(r.dir.string() + ".acc");
+    EXPECT_NE(slurp(r.dir.string() + ".acc").find("passed 8/8"), std::string::npos) << slurp(r.dir.string() + ".acc");
+  }
+  fs::remove(out);
+}
+
+TEST(LoadgenCliTest, DumpLogitsWritesEveryCompletedRequestBySampleId) {
+  const fs::path out = fs::temp_directory_path() / ("loadgen_cli_dump_" + std::to_string(::getpid()) + ".h5");
+  fs::remove(out);
+  CliRun r = run_loadgen("dump", "-X inf -n 6 --model dummy:tiny --kv-memory 64MiB --prompt-template raw --output-len 5 "
+                                 "--logits-steps 3 --logits-dtype float16 --dump-logits " + out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  accuracy::LogitsReader f(out.string());
+  EXPECT_EQ(f.info().dtype, "float16");
+  const auto rows = read_csv(r.dir / "requests.csv");
+  std::set<std::string> ids;
+  for (const auto& row : rows) ids.insert(row.at("sample_id"));
+  const auto got = f.ids();
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), ids);
+  for (const auto& id : got) {
+    auto q = f.read(id);
+    EXPECT_EQ(q.n_steps(), 3);
+    EXPECT_EQ(q.logits.size(), static_cast<size_t>(3 * f.info().vocab_size));
+    EXPECT_EQ(q.prompt_sha256, accuracy::prompt_sha256(q.prompt_tokens));
+  }
+  fs::remove(out);
+}
+
+TEST(LoadgenCliTest, KilledRunLeavesNoLogitsFileUnderTheFinalName) {
+  const fs::path out = fs::temp_directory_path() / ("loadgen_cli_kill_" + std::to_string(::getpid()) + ".h5");
+  fs::remove(out);
+  const fs::path dir = fs::temp_directory_path() / ("loadgen_cli_kill_" + std::to_string(::getpid()));
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string bin = testing_paths::binary("loadgen/loadgen").string();
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(bin.c_str(), bin.c_str(), "--quiet", "-X", "2", "-n", "200", "--model", "dummy:tiny", "--kv-memory", "64MiB",
+          "--output-len", "8", "--dump-logits", out.c_str(), "--out", dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until the run has written something to its temporary file, then kill it hard.
+  for (int i = 0; i < 600 && !fs::exists(out.string() + ".tmp"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_FALSE(fs::exists(out)) << "a killed run must not leave a file under the final name";
+  fs::remove(out.string() + ".tmp");
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -448,6 +448,18 @@ TEST(HfLoaderErrors, SafetensorsProblemsAreNamed) {
   notjson += "{\"a\": [1, 2, 3 oops}";
   write_text(st, notjson);
   expect_load_error(src, {st, "not valid JSON"});
+  // A shape whose element count would overflow 64 bits.
+  write_text(st, [] {
+    const std::string js = R"({"model.norm.weight": {"dtype": "BF16", "shape": [4294967296, 4294967296, 16],
+                              "data_offsets": [0, 2]}})";
+    std::string f(8, '\0');
+    const uint64_t n = js.size();
+    std::memcpy(f.data(), &n, 8);
+    return f + js + "xx";
+  }());
+  expect_load_error(src, {st, "model.norm.weight", "bad shape"});
+  // One file of the directory instead of the directory.
+  expect_load_error(st, {st, "pass the HF model directory"});
 }
 
 TEST(ModelLoadErrors, UnknownDummyPresetListsTheKnownOnes) {

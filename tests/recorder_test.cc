@@ -5,7 +5,14 @@
 
 #include <thread>
 
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+
+#include "loadgen/arrival.h"
 #include "loadgen/metrics.h"
+#include "loadgen/run.h"
 #include "loadgen/recorder.h"
 
 namespace loadgen {
@@ -100,6 +107,110 @@ TEST(RecorderTest, WaitDoneAtLeastWakesOnCompletion) {
   });
   EXPECT_TRUE(rec.wait_done_at_least(1, Clock::now() + std::chrono::seconds(10)));
   th.join();
+}
+
+/// A Client whose thread serves one request at a time, taking `service` each: an engine of batch size 1.
+class SerialClient : public Client {
+ public:
+  explicit SerialClient(std::chrono::milliseconds service) : service_(service), thread_([this] { loop(); }) {}
+  ~SerialClient() override {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void start(ClientCallbacks* cb) override { cb_ = cb; }
+  void send(const WorkItem& item) override {
+    cb_->on_sent(item.index, Clock::now());
+    std::lock_guard lk(mu_);
+    queue_.push_back(item.index);
+    max_in_flight_ = std::max<int64_t>(max_in_flight_, ++in_flight_);
+    cv_.notify_all();
+  }
+  bool wait_all(std::chrono::milliseconds timeout) override {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, timeout, [&] { return in_flight_ == 0; });
+  }
+  std::string describe() const override { return "serial"; }
+  int64_t max_in_flight() {
+    std::lock_guard lk(mu_);
+    return max_in_flight_;
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      uint64_t i = queue_.front();
+      queue_.pop_front();
+      lk.unlock();
+      std::this_thread::sleep_for(service_);
+      cb_->on_chunk(i, 1, "a", Clock::now());
+      cb_->on_chunk(i, 1, "b", Clock::now());
+      Outcome o;
+      o.output_tokens = 2;
+      cb_->on_done(i, o, Clock::now());
+      lk.lock();
+      --in_flight_;
+      cv_.notify_all();
+    }
+  }
+  std::chrono::milliseconds service_;
+  ClientCallbacks* cb_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<uint64_t> queue_;
+  int64_t in_flight_ = 0, max_in_flight_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+TEST(DispatchTest, MaxConcurrencyCapsInFlightAndLatencyStillCountsFromTheSchedule) {
+  const int n = 12;
+  SerialClient client(std::chrono::milliseconds(30));
+  std::vector<WorkItem> items(n);
+  for (int i = 0; i < n; ++i) {
+    items[i].index = i;
+    items[i].sample_id = i;
+    items[i].max_new_tokens = 2;
+  }
+  ArrivalOptions a;
+  a.rate = std::numeric_limits<double>::infinity();  // all due at t = 0
+  RunPlan plan;
+  plan.max_concurrency = 2;
+  plan.drain_timeout_s = 60;
+  plan.metrics.target_rate = a.rate;
+  RunResult r = run_schedule(client, items, std::vector<int>(n, 4), arrival_times(n, a), plan, nullptr);
+  EXPECT_LE(client.max_in_flight(), 2);
+  EXPECT_EQ(r.summary.completed, n);
+  EXPECT_TRUE(r.summary.accounted);
+  // Request i waits for about i - 1 earlier ones: its send lag and its E2E (from t = 0) grow with i.
+  ASSERT_TRUE(r.rows[n - 1].e2el_ms && r.rows[n - 1].send_s);
+  EXPECT_GT(*r.rows[n - 1].e2el_ms, (n - 1) * 30.0 * 0.9);
+  EXPECT_GT(*r.rows[n - 1].send_s * 1000, (n - 3) * 30.0 * 0.9);
+  EXPECT_GT(r.summary.send_lag_max_ms, (n - 3) * 30.0 * 0.9);
+}
+
+TEST(DispatchTest, OpenLoopSendsOnScheduleAndCountsQueueingAsLatency) {
+  // Arrivals every 10 ms, service 30 ms each: the queue grows; latency must show it, send lag must not.
+  const int n = 10;
+  SerialClient client(std::chrono::milliseconds(30));
+  std::vector<WorkItem> items(n);
+  for (int i = 0; i < n; ++i) items[i].index = i;
+  ArrivalOptions a;
+  a.rate = 100;
+  a.kind = ArrivalKind::kConstant;
+  RunPlan plan;
+  plan.metrics.target_rate = 100;
+  RunResult r = run_schedule(client, items, std::vector<int>(n, 4), arrival_times(n, a), plan, nullptr);
+  EXPECT_EQ(r.summary.completed, n);
+  EXPECT_LT(r.summary.send_lag_p50_ms, 5.0);
+  EXPECT_GT(*r.rows[n - 1].ttft_ms, (n * 30 - (n - 1) * 10) * 0.9);  // waited behind the others
+  EXPECT_FALSE(r.summary.kept_up);
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ struct Cli {
   std::string out, err;
 };
 
-Cli loadgen(const std::string& args, const fs::path& tmp) {
+Cli run_loadgen(const std::string& args, const fs::path& tmp) {
   const fs::path out = tmp / "stdout.txt", err = tmp / "stderr.txt";
   const std::string cmd = testing_paths::binary("loadgen/loadgen").string() + " " + args + " > " + out.string() +
                           " 2> " + err.string();
@@ -54,7 +54,7 @@ TEST(LoadgenSweepCli, GridThenReportFromSavedDirectories) {
   REQUIRE_SHARED("datasets/alpaca_200.json");
   const rf::TempDir tmp("cli_grid");
   const fs::path sweep = tmp.path / "sweep";
-  const Cli r = loadgen("sweep --batch-sizes 1,4 --qps 4,16 " + stories_args() + " --out " + sweep.string(), tmp.path);
+  const Cli r = run_loadgen("sweep --batch-sizes 1,4 --qps 4,16 " + stories_args() + " --out " + sweep.string(), tmp.path);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("batch size |"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("4 QPS |"), std::string::npos) << r.out;
@@ -68,7 +68,7 @@ TEST(LoadgenSweepCli, GridThenReportFromSavedDirectories) {
 
   // The page again from two saved cells, compared side by side, and from the sweep directory.
   const fs::path page = tmp.path / "two.html";
-  const Cli rep = loadgen("report " + (sweep / "bs1_qps4").string() + " " + (sweep / "bs4_qps16").string() +
+  const Cli rep = run_loadgen("report " + (sweep / "bs1_qps4").string() + " " + (sweep / "bs4_qps16").string() +
                               " --title 'bs1 vs bs4' -o " + page.string(),
                           tmp.path);
   ASSERT_EQ(rep.exit_code, 0) << rep.out << rep.err;
@@ -81,7 +81,7 @@ TEST(LoadgenSweepCli, GridThenReportFromSavedDirectories) {
   EXPECT_NE(two.find("bs4_qps16"), std::string::npos);
 
   fs::remove(sweep / "report.html");
-  const Cli again = loadgen("report " + sweep.string(), tmp.path);
+  const Cli again = run_loadgen("report " + sweep.string(), tmp.path);
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_TRUE(fs::exists(sweep / "report.html"));
   EXPECT_NE(again.out.find("batch size |"), std::string::npos);  // the sweep table, printed again
@@ -93,7 +93,7 @@ TEST(LoadgenSweepCli, AutoSearchFindsARate) {
   const rf::TempDir tmp("cli_auto");
   const fs::path sweep = tmp.path / "auto";
   // A loose SLO and few probes: this checks the plumbing, not the machine's speed.
-  const Cli r = loadgen("sweep --batch-sizes 4 --qps auto --slo ttft=60s,tpot=10s --qps-start 1 --qps-max 4 " +
+  const Cli r = run_loadgen("sweep --batch-sizes 4 --qps auto --slo ttft=60s,tpot=10s --qps-start 1 --qps-max 4 " +
                             stories_args() + " --out " + sweep.string(),
                         tmp.path);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -115,7 +115,7 @@ TEST(LoadgenSweepCli, BadArgumentsAreNamed) {
                         Case{"sweep --batch-sizes 0,4", "--batch-sizes"}, Case{"sweep --qps auto", "--slo"},
                         Case{"sweep --batch-size 8", "--batch-sizes"},
                         Case{"report " + (tmp.path / "nowhere").string(), "nowhere"}}) {
-    const Cli r = loadgen(c.args, tmp.path);
+    const Cli r = run_loadgen(c.args, tmp.path);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.needle), std::string::npos) << c.args << "\n" << r.err;
   }

@@ -130,6 +130,48 @@ void BM_DecodeStep(benchmark::State& state) {
 BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)
     ->MinTime(1.0);
 
+// A step like the offline run's steady state: 192 decodes at 120-token contexts plus 28 prompts of 65
+// tokens prefilled in the same step (2,012 tokens, eager path). GEMM work dominates: tflops says how well.
+void BM_MixedStep(benchmark::State& state) {
+  Fixture& f = fx();
+  const int n_dec = 192, dec_ctx = 120, n_pre = 28, pre_len = 65;
+  engine::StepBatch b;
+  auto add = [&](int seq, int ctx, int qlen) {
+    engine::SeqSlice s;
+    s.query_start = b.num_tokens();
+    s.query_len = qlen;
+    s.context_len = ctx;
+    s.block_table_start = int(b.block_tables.size());
+    s.num_blocks = (ctx + kBlock - 1) / kBlock;
+    s.want_logits = true;
+    for (int k = 0; k < s.num_blocks; ++k) b.block_tables.push_back(seq * f.blocks_per_seq + k);
+    for (int j = 0; j < qlen; ++j) {
+      b.tokens.push_back(int32_t((seq * 131 + j * 7) % f.mc.vocab_size));
+      b.positions.push_back(ctx - qlen + j);
+    }
+    b.seqs.push_back(s);
+  };
+  for (int i = 0; i < n_dec; ++i) add(i, dec_ctx, 1);
+  for (int j = 0; j < n_pre; ++j) add(n_dec + j, pre_len, pre_len);
+  std::vector<int32_t> ids(b.seqs.size());
+  f.be->forward_argmax(b, ids.data());
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f.be->forward_argmax(b, ids.data());
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const double params = f.weight_bytes / 2 - double(f.mc.vocab_size) * f.mc.dim;  // matrices but lm_head
+  state.counters["tokens"] = b.num_tokens();
+  state.counters["gemm_tflop"] = 2.0 * params * b.num_tokens() / 1e12;
+  const auto stages = engine::cuda_profile_forward(*f.be, b);
+  double total = 0;
+  for (const auto& [n, ms] : stages) total += ms;
+  std::fprintf(stderr, "profile mixed step (%d tokens, eager, events): total %.3f ms |", b.num_tokens(), total);
+  for (const auto& [n, ms] : stages) std::fprintf(stderr, " %s %.3f", n.c_str(), ms);
+  std::fprintf(stderr, "\n");
+}
+BENCHMARK(BM_MixedStep)->UseManualTime()->Unit(benchmark::kMillisecond);
+
 // Prefill of one prompt (eager path, no graph): the cost behind TTFT.
 void BM_PrefillStep(benchmark::State& state) {
   Fixture& f = fx();

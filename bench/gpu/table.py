@@ -55,13 +55,18 @@ def main(out):
                     print(f"  batch {int(b['batch'])} with {what}: {b['real_time']:.3f} ms "
                           f"({100 * b['floor_ms'] / b['real_time']:.1f}% of floor)")
         for b in bench.get("benchmarks", []):
+            if b["name"].startswith("BM_MixedStep"):
+                print(f"mixed step, {int(b['tokens'])} tokens (192 decodes + 28 prompts of 65): {b['real_time']:.2f} ms, "
+                      f"matrix work {b['gemm_tflop'] / b['real_time'] * 1e3:.0f} TFLOP/s")
+        for b in bench.get("benchmarks", []):
             if b["name"].startswith("BM_PrefillStep"):
                 print(f"prefill of one {int(b['tokens'])}-token prompt: {b['real_time']:.2f} ms")
     else:
         print("decode bench: missing")
     print("-" * 78)
     offline_tps = None
-    for name, label in (("lg_offline", "loadgen -X inf"), ("lg_online", "loadgen -X 5")):
+    for name, label in (("lg_offline", "loadgen -X inf"), ("lg_offline_desc", "loadgen -X inf --reorder length-desc"),
+                        ("lg_online", "loadgen -X 5")):
         cands = glob.glob(os.path.join(out, name, "**", "summary.json"), recursive=True)
         s = load(cands[0]) if cands else None
         if not s:

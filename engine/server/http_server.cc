@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -48,6 +49,8 @@ int64_t unix_now() {
 // How long a streaming worker waits for the engine before writing an SSE comment: a write is the only way
 // to notice that the client has gone away while its request still waits for a batch slot.
 constexpr auto kPingInterval = std::chrono::milliseconds(1000);
+// How long stop() waits for aborted requests to send their last event before closing connections.
+constexpr auto kDrainTimeout = std::chrono::milliseconds(5000);
 
 }  // namespace
 
@@ -76,9 +79,11 @@ struct HttpServer::Impl {
   void generate(const httplib::Request& req, httplib::Response& res, Route route);
   void stream(std::shared_ptr<Generation> g, httplib::Response& res);
   void wait_answer(const std::shared_ptr<Generation>& g, httplib::Response& res);
+  std::condition_variable drained;  ///< signalled as `active` empties
   void release(uint64_t id) {
     std::lock_guard<std::mutex> lock(mu);
     active.erase(id);
+    if (active.empty()) drained.notify_all();
   }
 };
 
@@ -184,6 +189,9 @@ void HttpServer::Impl::install_routes() {
   http.new_task_queue = [n = opt.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
   http.set_payload_max_length(opt.max_body_bytes);
   http.set_keep_alive_max_count(100000);
+  // Each SSE event is a small write; with Nagle's algorithm it would wait for the previous one's delayed
+  // ACK (~40 ms), which a client would measure as the server's inter-token latency.
+  http.set_tcp_nodelay(true);
 
   http.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& s) { generate(q, s, Route::kOpenAI); });
   http.Post("/generate", [this](const httplib::Request& q, httplib::Response& s) { generate(q, s, Route::kTgiGenerate); });
@@ -293,6 +301,12 @@ void HttpServer::stop() {
     ids.assign(m.active.begin(), m.active.end());
   }
   for (uint64_t id : ids) m.engine.abort(id);
+  {
+    // Let the aborted streams write their closing error event: once httplib is stopped it cuts every
+    // chunked response short, which a client would record as "connection reset" instead of "aborted".
+    std::unique_lock<std::mutex> lock(m.mu);
+    m.drained.wait_for(lock, kDrainTimeout, [&] { return m.active.empty(); });
+  }
   // run() may be between its check and httplib's loop start: keep trying until the loop runs or is over.
   for (;;) {
     if (m.http.is_running()) {

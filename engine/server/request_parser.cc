@@ -44,7 +44,7 @@ json parse_object(std::string_view body, const ParseLimits& limits) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
     throw BadRequest("body", std::string("invalid JSON: ") + e.what());
   }
   if (!j.is_object()) throw BadRequest("body", std::string("must be a JSON object, got ") + type_name(j));

@@ -97,6 +97,9 @@ ModelWeights load_model(const std::string& source, uint64_t dummy_seed) {
   if (fs::is_directory(source, ec)) return model_detail::load_hf_dir(source);
   if (!fs::exists(source, ec)) fail(source, "no such file or directory (expected a llama2.c .bin, an HF directory "
                                             "with config.json, or dummy:<preset>)");
+  const std::string ext = fs::path(source).extension().string();
+  if (ext == ".safetensors" || ext == ".json")
+    fail(source, "pass the HF model directory (with config.json and the .safetensors files), not one file in it");
   return model_detail::load_llama2c(source);
 }
 

@@ -58,9 +58,10 @@ void SafetensorsSet::add_file(const std::string& path) {
     for (const auto& s : t["shape"]) {
       if (!s.is_number_integer() || s.get<int64_t>() < 0 || s.get<int64_t>() > (int64_t(1) << 40))
         bad("bad shape " + t["shape"].dump());
-      e.shape.push_back(s.get<int64_t>());
-      numel *= e.shape.back();
-      if (numel > (int64_t(1) << 40)) bad("bad shape " + t["shape"].dump());
+      const int64_t dim = s.get<int64_t>();
+      if (dim > 0 && numel > (int64_t(1) << 40) / dim) bad("bad shape " + t["shape"].dump());  // before it overflows
+      e.shape.push_back(dim);
+      numel *= dim;
     }
     const json& off = t["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())

@@ -22,8 +22,9 @@ namespace {
 
 /// C[M, N] = A[M, K] · W[N, K]^T + beta · C   (W in PyTorch Linear layout [out, in]).
 /// The N output columns are split over the OpenMP team, each thread running a single-threaded OpenBLAS call
-/// on its slice of W. One thread pool for everything: OpenBLAS's own pthreads spin-wait between calls and
-/// fight the OpenMP team for the cores (measured: a 2-core box was up to 30x slower with both pools active).
+/// on its slice of W. One thread pool for everything: this OpenBLAS build runs its own pthreads, which
+/// busy-wait after each call and would take the cores away from the OpenMP team of the attention and
+/// elementwise loops that follow (OpenBLAS's docs warn against mixing the two pools).
 /// A single row goes through sgemv (sgemm has no fast path for M = 1).
 void linear(float* C, const float* A, const float* W, int M, int N, int K, float beta) {
   // Below ~2 MFLOP (~0.1 ms on one core) a fork/join costs more than it saves, and far more when the cores

@@ -229,7 +229,9 @@ CudaBackend::Step CudaBackend::stage_inputs(const StepBatch& b, int pad_to) {
 }
 
 void CudaBackend::gemm(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K) {
-  if (use_gemv_ && gemv_supported(M, K)) {  // decode at batch <= 4: a weight stream, see gemv.cu
+  // Decode at batch 1: the GEMV streams the weights at ~5% more bandwidth than cuBLAS. At M = 4 it was 42%
+  // slower than cuBLAS (x re-read from L1 per weight chunk; docs/cuda-notes.md), so only M = 1 takes it.
+  if (use_gemv_ && M == 1 && gemv_supported(M, K)) {
     cuda::gemv(x, w, y, y_f32, M, N, K, stream_);
     return;
   }

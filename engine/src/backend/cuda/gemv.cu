@@ -1,6 +1,8 @@
 // Matrix-vector products for decode steps of a few tokens: y[m, n] = sum_k x[m, k] * w[n, k] for M <= 4.
 // At such M a GEMM is a pure stream over the weights; one warp per weight row with 16-byte loads, four
-// in flight per lane, keeps more bytes moving than the general GEMM kernels do at M = 1.
+// in flight per lane, keeps more bytes moving than the general GEMM kernels do at M = 1 (measured: 5.59 vs
+// 5.87 ms per 7B decode step on an H100). Every row of x is re-read per weight chunk, so at M = 4 it loses
+// to cuBLAS (8.46 vs 5.96 ms); the backend uses it for M = 1 only.
 #include <cuda_bf16.h>
 
 #include <stdexcept>
