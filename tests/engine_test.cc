@@ -297,6 +297,31 @@ TEST(Engine, AbortFromAnotherThreadAndShutdownInFlight) {
   EXPECT_LT(b->finish->output_tokens, 1500);
 }
 
+// A sink that throws ends its own request with kError; the engine and the other requests go on.
+struct ThrowingSink : Recorder {
+  void on_token(const TokenEvent& ev) override {
+    Recorder::on_token(ev);
+    if (ev.index == 2) throw std::runtime_error("sink broke");
+  }
+};
+
+TEST(Engine, AThrowingSinkEndsOnlyItsOwnRequest) {
+  Engine eng(tiny(/*background=*/true));
+  auto bad = std::make_shared<ThrowingSink>();
+  auto good = std::make_shared<Recorder>();
+  eng.submit(greedy({1, 10, 11}, 8), bad);
+  eng.submit(greedy({1, 12, 13}, 8), good);
+  eng.run_until_idle();
+  ASSERT_EQ(bad->num_finish, 1);
+  EXPECT_EQ(bad->finish->reason, FinishReason::kError);
+  EXPECT_NE(bad->finish->message.find("sink broke"), std::string::npos) << bad->finish->message;
+  EXPECT_EQ(bad->tokens.size(), 3u);
+  ASSERT_EQ(good->num_finish, 1);
+  EXPECT_EQ(good->finish->reason, FinishReason::kLength);
+  EXPECT_EQ(good->tokens.size(), 8u);
+  EXPECT_EQ(eng.stats().kv_blocks_used, 0);
+}
+
 TEST(Engine, SameSeedSameTokensWhateverTheBatch) {
   auto sampled = [](uint64_t seed) {
     Request r = greedy({1, 40, 41, 42}, 24);

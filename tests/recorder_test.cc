@@ -126,7 +126,8 @@ class SerialClient : public Client {
     cb_->on_sent(item.index, Clock::now());
     std::lock_guard lk(mu_);
     queue_.push_back(item.index);
-    max_in_flight_ = std::max<int64_t>(max_in_flight_, ++in_flight_);
+    ++in_flight_;
+    max_in_flight_ = std::max<int64_t>(max_in_flight_, ++active_);
     cv_.notify_all();
   }
   bool wait_all(std::chrono::milliseconds timeout) override {
@@ -153,6 +154,10 @@ class SerialClient : public Client {
       cb_->on_chunk(i, 1, "b", Clock::now());
       Outcome o;
       o.output_tokens = 2;
+      {
+        std::lock_guard g(mu_);
+        --active_;  // over before its done is delivered (in_flight_ drops after, for wait_all)
+      }
       cb_->on_done(i, o, Clock::now());
       lk.lock();
       --in_flight_;
@@ -164,7 +169,7 @@ class SerialClient : public Client {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<uint64_t> queue_;
-  int64_t in_flight_ = 0, max_in_flight_ = 0;
+  int64_t in_flight_ = 0, active_ = 0, max_in_flight_ = 0;
   bool stop_ = false;
   std::thread thread_;
 };
