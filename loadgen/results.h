@@ -61,6 +61,8 @@ struct Summary {
   // Did the run keep up?
   double send_lag_p50_ms = 0, send_lag_p99_ms = 0, send_lag_max_ms = 0;
   double achieved_request_rate = 0;     ///< (N-1) / (last send - first send); inf when all sent at once
+  double scheduled_request_rate = 0;    ///< (N-1) / (last - first scheduled arrival): the drawn schedule's own
+                                        ///< rate (differs from the target by Poisson noise); inf for -X inf
   double last_arrival_s = 0;            ///< last scheduled arrival
   double drain_s = 0;                   ///< last completion - last scheduled arrival
   double e2el_trend = 0;                ///< median E2E of the last quarter of requests / of the first quarter

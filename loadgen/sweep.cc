@@ -83,7 +83,17 @@ CellRunner benchmark_cell_runner(const RunSettings& base, std::ostream* log) {
     write_run_dir(cell_dir, r);
     CellOutcome out;
     out.summary = json::parse(reports::read_text_file(cell_dir / "summary.json"));
-    out.ok = true;  // the run completed; failed requests are results, counted in its summary
+    // The run completed; failed requests are results, counted in its summary. A run in which no request
+    // completed measured nothing, though: that cell failed, with the reasons.
+    out.ok = r.summary.completed > 0;
+    if (!out.ok) {
+      std::string reasons;
+      for (const auto& [reason, n] : r.summary.failures_by_reason) {
+        if (reasons.size() > 300) break;
+        reasons += (reasons.empty() ? "" : "; ") + reason + " (" + std::to_string(n) + ")";
+      }
+      out.error = "no request completed" + (reasons.empty() ? std::string() : ": " + reasons);
+    }
     return out;
   };
 }

@@ -25,7 +25,7 @@ h3{font-size:15px;margin:18px 0 6px}p.meta{color:#666;margin:2px 0}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap}
 th{background:#f4f4f4}td.key,th.key{text-align:left}
-td.failed{color:#b00;text-align:left}td.lag{background:#fff4e0}td.ok{color:#070}td.bad{color:#b00}
+td.failed{color:#b00;text-align:left}.bad{color:#b00}td.lag{background:#fff4e0}td.ok{color:#070}td.bad{color:#b00}
 .scroll{overflow-x:auto}.charts{display:flex;flex-wrap:wrap;gap:12px}
 .swatch{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}
@@ -104,7 +104,10 @@ std::string sweep_html_table(const SweepData& s) {
       } else {
         const bool lag = cell->summary.value("kept_up", true) == false;
         o << "<td" << (lag ? " class=\"lag\" title=\"did not keep up with the schedule\"" : "") << ">"
-          << num(cell->summary, "duration") << " s / " << num(cell->summary, "p99_ttft_ms") << " ms</td>";
+          << num(cell->summary, "duration") << " s / " << num(cell->summary, "p99_ttft_ms") << " ms";
+        const double lost = summary_number(cell->summary, "failed") + summary_number(cell->summary, "rejected");
+        if (lost > 0) o << " <span class=\"bad\">(" << format_number(lost) << " lost)</span>";
+        o << "</td>";
       }
     }
     o << "</tr>\n";

@@ -73,6 +73,7 @@ json summary_to_json(const loadgen::Summary& s) {
   j["send_lag_p99_ms"] = number(s.send_lag_p99_ms);
   j["send_lag_max_ms"] = number(s.send_lag_max_ms);
   j["achieved_request_rate"] = number(s.achieved_request_rate);
+  j["scheduled_request_rate"] = number(s.scheduled_request_rate);
   j["last_arrival_s"] = s.last_arrival_s;
   j["drain_s"] = s.drain_s;
   j["e2el_trend"] = s.e2el_trend;

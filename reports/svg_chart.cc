@@ -312,7 +312,8 @@ std::string render(const Chart& chart) {
     if (!std::isfinite(y)) continue;
     o << "<line x1=\"" << px(left) << "\" y1=\"" << px(y) << "\" x2=\"" << px(left + plot_w) << "\" y2=\"" << px(y)
       << "\" stroke=\"#c00\" stroke-dasharray=\"6 4\"/>\n";
-    o << "<text x=\"" << px(left + plot_w - 4) << "\" y=\"" << px(y - 4)
+    const double label_y = y - 4 < top + 12 ? y + 13 : y - 4;  // below the line when it is at the top edge
+    o << "<text x=\"" << px(left + plot_w - 4) << "\" y=\"" << px(label_y)
       << "\" text-anchor=\"end\" fill=\"#c00\" stroke=\"none\">" << escape_xml(r.label) << "</text>\n";
   }
   for (size_t si = 0; si < chart.series.size(); ++si) {

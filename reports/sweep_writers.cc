@@ -62,7 +62,7 @@ std::string sweep_table(const SweepData& s) {
   std::vector<std::string> heads = {"batch size"};
   for (double q : s.qps) heads.push_back(qps_label(q) + " QPS");
   std::vector<std::vector<std::string>> rows;
-  bool any_lagging = false;
+  bool any_lagging = false, any_lost = false;
   for (int bs : s.batch_sizes) {
     std::vector<std::string> row = {batch_size_label(bs)};
     for (double q : s.qps) {
@@ -75,6 +75,8 @@ std::string sweep_table(const SweepData& s) {
         std::string cell = svg::format_number(summary_number(c->summary, "duration"), 4) + " s / " +
                            svg::format_number(summary_number(c->summary, "p99_ttft_ms"), 4) + " ms";
         if (!kept_up(c->summary)) cell += "*", any_lagging = true;
+        if (summary_number(c->summary, "failed") + summary_number(c->summary, "rejected") > 0)
+          cell += "!", any_lost = true;
         row.push_back(cell);
       }
     }
@@ -96,6 +98,7 @@ std::string sweep_table(const SweepData& s) {
     o << "\n";
   }
   if (any_lagging) o << "* the run did not keep up with its schedule (see its summary's kept_up notes)\n";
+  if (any_lost) o << "! some requests failed or were rejected (sweep.csv's failed column, the summary's reasons)\n";
   for (const SweepCell& c : s.cells)
     if (c.status != "ok")
       o << "failed: batch size " << batch_size_label(c.batch_size) << ", " << qps_label(c.qps)

@@ -44,7 +44,9 @@ void write_summary_table(std::ostream& out, const loadgen::Summary& s) {
   line(out, "Requests:", std::to_string(s.num_prompts) + " scheduled = " + std::to_string(s.completed) +
                              " completed + " + std::to_string(s.failed) + " failed + " + std::to_string(s.rejected) +
                              " rejected  (" + (s.accounted ? "all accounted for" : "NOT ACCOUNTED FOR") + ")");
-  std::string target = std::isinf(s.request_rate) ? "inf (all at t = 0)" : f(s.request_rate) + " req/s";
+  std::string target = std::isinf(s.request_rate)
+                           ? "inf (all at t = 0)"
+                           : f(s.request_rate) + " req/s (this schedule: " + f(s.scheduled_request_rate) + " req/s)";
   if (s.max_concurrency > 0) target += ", max concurrency " + std::to_string(s.max_concurrency);
   line(out, "Target request rate:", target);
   line(out, "Achieved send rate:", f(s.achieved_request_rate) + " req/s");

@@ -162,6 +162,9 @@ TEST(EngineReference, Stories260K) {
   check_reference("references/stories260K_visible.h5", "models/stories260K/stories260K.bin", "");
 }
 
+// Fails as of 2026-11-25: a plain float64 Llama forward on the stored bf16 weights misses this reference by
+// the same ~0.2 (RMS 0.044) as the engine, and perturbing those weights by bf16-rounding-sized noise moves
+// the logits by the same amount, so the reference looks computed from weights other than the stored ones.
 TEST(EngineReference, TinyLlama) {
   REQUIRE_SHARED("references/tiny-llama_visible.h5");
   REQUIRE_SHARED("models/tiny-llama/config.json");

@@ -141,10 +141,18 @@ TEST(MetricsTest, KeptUpNeedsRateLagDrainAndNoGrowingBacklog) {
   EXPECT_EQ(u.failed, 1);
   EXPECT_TRUE(u.accounted);
 
-  // Sent at half the target rate.
+  // Scheduled at 10/s but sent at 5/s (the client fell behind its own schedule).
+  std::vector<RequestRecord> late;
+  for (int i = 0; i < 40; ++i)
+    late.push_back(ok_record(i, i * 0.1, i * 0.2, {i * 0.2 + 0.05, i * 0.2 + 0.1}, {1, 1}, i * 0.2 + 0.1));
   MetricsOptions fast = o;
   fast.target_rate = 10;
-  EXPECT_FALSE(summarize(steady, fast).kept_up);
+  Summary l = summarize(late, fast);
+  EXPECT_NEAR(l.scheduled_request_rate, 10.0, 1e-9);
+  EXPECT_NEAR(l.achieved_request_rate, 5.0, 1e-9);
+  EXPECT_FALSE(l.kept_up);
+  ASSERT_FALSE(l.kept_up_notes.empty());
+  EXPECT_NE(l.kept_up_notes[0].find("below the schedule's 10.00/s"), std::string::npos) << l.kept_up_notes[0];
 }
 
 TEST(MetricsTest, SloParsing) {

@@ -10,6 +10,7 @@
 #   BUILD            build folder (default <repo>/build/gpu);  OUT: logs and results (default $BUILD/out)
 #   LLM_CUDA_TEST_7B=1   also compare dummy:llama-2-7b with the CPU backend (~45 GB host memory)
 #   LOADGEN_N (1500)  LOADGEN_BATCH (256)  ONLINE_T (300; 0 skips the online run)
+#   ABLATE (1; 0 skips the batch-1 runs without GEMV / without graphs)
 #   PEER_BATCHES (0 = all 24 static batches of 64; K = time the first K only)  PEER_TIMEOUT (s, 3600)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -79,9 +80,9 @@ if has bench; then
     >"$OUT/decode_bench.log" 2>&1
   log "cuda_decode_bench exit $?"
   # What the small-M GEMV and the CUDA graphs each buy, at batch 1 (and 4 for the GEMV): same machine, same run.
-  LLM_CUDA_GEMV=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/(1|4)/' \
+  [[ ${ABLATE:-1} == 1 ]] && LLM_CUDA_GEMV=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/(1|4)/' \
     --benchmark_out="$OUT/decode_bench_nogemv.json" --benchmark_out_format=json >"$OUT/decode_bench_ablate.log" 2>&1
-  LLM_CUDA_GRAPHS=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/1/' \
+  [[ ${ABLATE:-1} == 1 ]] && LLM_CUDA_GRAPHS=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/1/' \
     --benchmark_out="$OUT/decode_bench_nographs.json" --benchmark_out_format=json >>"$OUT/decode_bench_ablate.log" 2>&1
   cat "$OUT/decode_bench.log" | grep -v "^\*\*\*" | tail -25
 fi
