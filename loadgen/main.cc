@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "report") == 0) return loadgen::report_main(argc - 1, argv + 1);
 
   CLI::App app{"loadgen: Poisson replay of an Alpaca-style dataset against an LLM engine, with per-request records.\n"
-               "Subcommands: loadgen sweep --help, loadgen report DIR..."};
+               "Subcommands: loadgen sweep --help, loadgen report DIR...",
+               "loadgen"};
   loadgen::RunSettings s;
   loadgen::add_run_options(app, s);
   try {

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <optional>
 
+#include "backend/backend.h"
+#include "model_runner.h"
 #include "test_paths.h"
 
 namespace engine {
@@ -115,6 +117,69 @@ std::vector<std::vector<int32_t>> run_all(EngineConfig cfg, int max_new, int64_t
   EXPECT_EQ(eng.stats().kv_blocks_used, 0);
   if (preemptions) *preemptions = pre;
   return out;
+}
+
+// The runner's flat batch for a step that mixes a decode, a whole prompt and a prompt chunk.
+TEST(ModelRunner, BuildsTheFlatStepBatch) {
+  SchedulerConfig sc;
+  sc.max_num_seqs = 8;
+  sc.max_num_batched_tokens = 30;
+  sc.num_kv_blocks = 64;
+  sc.block_size = 4;
+  Scheduler sched(sc);
+  auto seq = [](uint64_t id, int n, int first) {
+    auto s = std::make_unique<Sequence>();
+    s->id = id;
+    for (int i = 0; i < n; ++i) s->prompt_tokens.push_back(first + i);
+    s->sampling.max_new_tokens = 10;
+    return s;
+  };
+  sched.add(seq(1, 6, 100));
+  ScheduledBatch b0 = sched.schedule();
+  sched.postprocess(b0, std::vector<int32_t>{400});  // seq 1: 6 computed, then token 400
+  sched.add(seq(2, 9, 200));
+  sched.add(seq(3, 40, 300));
+  ScheduledBatch b = sched.schedule();  // 1 decode + 9 + a 20-token chunk of seq 3
+  ASSERT_EQ(b.seqs.size(), 3u);
+
+  std::unique_ptr<Backend> be = make_backend(EngineConfig{});
+  ModelRunner runner(*be, 512, 4);
+  const StepBatch& sb = runner.prepare(b);
+  ASSERT_EQ(sb.num_tokens(), 30);
+  ASSERT_EQ(sb.seqs.size(), 3u);
+  EXPECT_EQ(sb.num_logits(), 2);
+  EXPECT_EQ(sb.tokens[0], 400);  // seq 1's last token at position 6
+  EXPECT_EQ(sb.positions[0], 6);
+  const SeqSlice& d = sb.seqs[0];
+  EXPECT_EQ(d.query_start, 0);
+  EXPECT_EQ(d.query_len, 1);
+  EXPECT_EQ(d.context_len, 7);
+  EXPECT_EQ(d.num_blocks, 2);
+  EXPECT_TRUE(d.want_logits);
+  const SeqSlice& p = sb.seqs[1];
+  EXPECT_EQ(p.query_start, 1);
+  EXPECT_EQ(p.query_len, 9);
+  EXPECT_EQ(p.context_len, 9);
+  EXPECT_EQ(p.num_blocks, 3);
+  EXPECT_TRUE(p.want_logits);
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_EQ(sb.tokens[1 + i], 200 + i);
+    EXPECT_EQ(sb.positions[1 + i], i);
+  }
+  const SeqSlice& c = sb.seqs[2];
+  EXPECT_EQ(c.query_start, 10);
+  EXPECT_EQ(c.query_len, 20);
+  EXPECT_EQ(c.context_len, 20);
+  EXPECT_EQ(c.num_blocks, 5);
+  EXPECT_FALSE(c.want_logits);
+  EXPECT_EQ(sb.tokens[29], 319);
+  // each slice's block ids are that sequence's table
+  ASSERT_EQ(sb.block_tables.size(), 2u + 3u + 5u);
+  for (size_t k = 0; k < 3; ++k) {
+    const Sequence& s = *b.seqs[k].seq;
+    for (int j = 0; j < sb.seqs[k].num_blocks; ++j)
+      EXPECT_EQ(sb.block_tables[sb.seqs[k].block_table_start + j], s.block_table[j]);
+  }
 }
 
 TEST(Engine, StreamsTokensInOrderThenFinishesOnce) {

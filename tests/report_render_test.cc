@@ -120,3 +120,26 @@ TEST(LoadgenSweepCli, BadArgumentsAreNamed) {
     EXPECT_NE(r.err.find(c.needle), std::string::npos) << c.args << "\n" << r.err;
   }
 }
+
+// A cell in which no request can complete (a KV pool of one block) is recorded as failed with the reasons, the
+// sweep goes on to the next cell, and the exit status says that something failed.
+TEST(LoadgenSweepCli, CellsThatMeasureNothingAreFailedCells) {
+  REQUIRE_SHARED("models/stories260K/stories260K.bin");
+  REQUIRE_SHARED("datasets/alpaca_200.json");
+  const rf::TempDir tmp("cli_failed");
+  const fs::path sweep = tmp.path / "failed";
+  const Cli r = run_loadgen("sweep --batch-sizes 1,2 --qps 50 --kv-blocks 1 " + stories_args() + " --out " +
+                                sweep.string(),
+                            tmp.path);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("[sweep 2/2]"), std::string::npos) << r.err;  // went on after the first failure
+  EXPECT_NE(r.out.find("failed: batch size 2, 50 QPS: no request completed: "), std::string::npos) << r.out;
+  const nlohmann::json j = rf::read_json(sweep / "sweep.json");
+  ASSERT_EQ(j["cells"].size(), 2u);
+  for (const auto& c : j["cells"]) {
+    EXPECT_EQ(c["status"], "failed");
+    EXPECT_NE(c["error"].get<std::string>().find("KV"), std::string::npos) << c["error"];
+    EXPECT_EQ(c["summary"]["completed"], 0);  // the cell's summary is kept for a look
+  }
+  EXPECT_TRUE(fs::exists(sweep / "report.html"));
+}

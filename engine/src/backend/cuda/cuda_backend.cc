@@ -28,6 +28,9 @@ namespace {
 constexpr size_t kCublasWorkspace = 32u << 20;
 constexpr int kMaxSplits = 16;
 constexpr int64_t kReserveBytes = 512ll << 20;  // cuBLAS, graphs, allocator slack beyond our buffers
+// Input sections of tok_cap_ int32 each: tokens, positions, slots, bt_start, logit rows; the block tables
+// follow.
+constexpr int kSections = 5;
 }  // namespace
 
 // Profiling: one event after each named stage; times are summed per name.
@@ -159,7 +162,7 @@ void CudaBackend::ensure_capacity(int tokens, int64_t bt_entries) {
   ids_ = static_cast<int32_t*>(alloc(T * 4));
   // Splits are used only while T*nh*splits stays under ~16 blocks per SM (splits_for).
   part_ = static_cast<float*>(alloc(size_t(16 * num_sms_ + kMaxSplits * mc_.n_heads) * (hd + 2) * 4));
-  const size_t in_ints = 5 * T + static_cast<size_t>(bc);
+  const size_t in_ints = kSections * T + static_cast<size_t>(bc);
   in_dev_ = static_cast<int32_t*>(alloc(in_ints * 4));
   LLM_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&in_host_), in_ints * 4));
   LLM_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&ids_host_), T * 4));
@@ -191,7 +194,7 @@ CudaBackend::Step CudaBackend::stage_inputs(const StepBatch& b, int pad_to) {
   int32_t* slot = in_host_ + 2 * cap;
   int32_t* bts = in_host_ + 3 * cap;
   int32_t* rows = in_host_ + 4 * cap;
-  int32_t* bt = in_host_ + 5 * cap;
+  int32_t* bt = in_host_ + kSections * cap;
   const int nbt = static_cast<int>(b.block_tables.size());
   std::memcpy(bt, b.block_tables.data(), nbt * sizeof(int32_t));
   bt[nbt] = 0;  // padding rows attend to block 0 (results discarded)
@@ -220,7 +223,8 @@ CudaBackend::Step CudaBackend::stage_inputs(const StepBatch& b, int pad_to) {
   }
   for (int i = n_logits; i < (pad_to > T ? padded : n_logits); ++i) rows[i] = i;
   // One copy: the five token sections plus the used part of the block tables.
-  LLM_CUDA_CHECK(cudaMemcpyAsync(in_dev_, in_host_, (5 * size_t(cap) + nbt + 1) * 4, cudaMemcpyHostToDevice, stream_));
+  LLM_CUDA_CHECK(cudaMemcpyAsync(in_dev_, in_host_, (kSections * size_t(cap) + nbt + 1) * 4,
+                                 cudaMemcpyHostToDevice, stream_));
   Step st;
   st.T = padded;
   st.n_logits = pad_to > T ? padded : n_logits;
@@ -252,7 +256,7 @@ void CudaBackend::run_layers(const Step& st, Marks* mk) {
   const int32_t* slot = in_dev_ + 2 * cap;
   const int32_t* bts = in_dev_ + 3 * cap;
   const int32_t* rows = in_dev_ + 4 * cap;
-  const int32_t* bt = in_dev_ + 5 * cap;
+  const int32_t* bt = in_dev_ + kSections * cap;
   auto mark = [&](const char* n) { if (mk) mk->mark(n); };
 
   embedding(tok, w_.tok_emb, x_, T, dim, stream_);

@@ -94,8 +94,8 @@ class CudaBackend final : public Backend {
   int64_t num_blocks_ = 0;
   int block_size_ = 0;
 
-  // Activations for up to tok_cap_ tokens; inputs in one int32 buffer of sections
-  // [tokens | positions | slots | bt_start | logit_rows] (tok_cap_ each) then block_tables (bt_cap_).
+  // Activations for up to tok_cap_ tokens; inputs in one int32 buffer of sections (tok_cap_ each,
+  // cuda_backend.cc: kSections) then block_tables (bt_cap_).
   int tok_cap_ = 0;
   int64_t bt_cap_ = 0;
   std::vector<void*> act_allocs_;
