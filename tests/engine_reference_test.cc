@@ -13,6 +13,7 @@
 
 #include "accuracy/logits_file.h"
 #include "engine/engine.h"
+#include "known_asset_issues.h"
 #include "test_paths.h"
 
 namespace engine {
@@ -162,10 +163,10 @@ TEST(EngineReference, Stories260K) {
   check_reference("references/stories260K_visible.h5", "models/stories260K/stories260K.bin", "");
 }
 
-// Fails as of 2026-11-25: a plain float64 Llama forward on the stored bf16 weights misses this reference by
-// the same ~0.2 (RMS 0.044) as the engine, and perturbing those weights by bf16-rounding-sized noise moves
-// the logits by the same amount, so the reference looks computed from weights other than the stored ones.
+// The shipped reference is not reproducible from the shipped weights (tests/known_asset_issues.h); the engine's
+// tiny-llama numbers are checked against a float64 transcription of transformers in cpu_backend_reference_test.
 TEST(EngineReference, TinyLlama) {
+  SKIP_UNREPRODUCIBLE_TINY_LLAMA_REFERENCE();
   REQUIRE_SHARED("references/tiny-llama_visible.h5");
   REQUIRE_SHARED("models/tiny-llama/config.json");
   REQUIRE_SHARED("models/llama2-tokenizer/tokenizer.model");

@@ -602,3 +602,33 @@ TEST(HttpClient, DestroyingTheClientEndsEveryRequest) {
     EXPECT_EQ(c.get(i).outcome.status, Status::kFailed);
   }
 }
+
+// How many requests/s one client thread sustains against a server that answers at once (a one-token
+// stream over 32 keep-alive connections), and its own send → done time. Printed, not asserted: speed
+// is the bench's business, correctness (every request ok) is this test's.
+TEST(HttpClient, SustainedRateAgainstAnInstantServer) {
+  TestServer s(40);
+  s.http.Post("/v1/completions", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(openai_chunk("x") +
+                        "data: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}],"
+                        "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n",
+                    "text/event-stream");
+  });
+  s.start();
+  constexpr int kRequests = 3000;
+  HttpClientOptions o;
+  o.endpoint = s.endpoint();
+  o.max_connections = 32;
+  Collector c;
+  auto client = make_http_client(o);
+  client->start(&c);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < kRequests; ++i) client->send(item(i, 1));
+  ASSERT_TRUE(client->wait_all(120s));
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  int ok = 0;
+  for (int i = 0; i < kRequests; ++i) ok += c.get(i).outcome.status == Status::kOk && c.get(i).outcome.output_tokens == 1;
+  EXPECT_EQ(ok, kRequests);
+  std::printf("[ info ] %d one-token streams over 32 connections in %.3f s: %.0f requests/s\n", kRequests, took,
+              kRequests / took);
+}

@@ -239,15 +239,15 @@ TEST(HttpEndToEnd, LoadgenOverEveryApiMatchesInProcess) {
   ASSERT_TRUE(have_binaries()) << "build llm-serve and loadgen first";
   const fs::path dir = temp_dir("match");
   const std::string model = testing_paths::shared(kStories).string();
-  // Outputs clamped to 64 tokens keep the four runs short on a small CI machine; prompts longer than the
-  // model's 512-token context are skipped the same way in every run.
-  const std::vector<std::string> run = {"-X", "20", "-T", "10", "--seed", "11", "--max-new-tokens", "64", "--model", model,
-                                        "--dataset", testing_paths::shared("datasets/alpaca_200.json").string()};
+  // Outputs clamped to 16 tokens and one engine thread keep the four runs short on a small, shared CI
+  // machine; prompts longer than the model's 512-token context are skipped the same way in every run.
+  const std::vector<std::string> run = {"-X", "20", "-T", "10", "--seed", "11", "--max-new-tokens", "16", "--threads", "1",
+                                        "--model", model, "--dataset", testing_paths::shared("datasets/alpaca_200.json").string()};
   ASSERT_EQ(run_loadgen(run, dir / "inproc"), 0) << slurp(dir / "inproc" / "stderr.txt");
   const auto want = read_requests_csv(dir / "inproc" / "requests.csv");
   ASSERT_GE(want.size(), 100u);  // of 200 scheduled
 
-  Server server({"--model", model}, dir);
+  Server server({"--model", model, "--threads", "1"}, dir);
   ASSERT_TRUE(server.ok()) << server.log();
   for (const char* api : {"openai", "tgi", "llm-serving"}) {
     auto args = run;

@@ -91,7 +91,10 @@ class CpuBackend final : public Backend {
 
   KvLayout kv_;
   int64_t num_blocks_ = 0;
-  std::vector<float> kv_pool_;  // [2][n_layers][num_blocks][block_size][n_kv_heads][head_dim]: all K, then all V
+  // [2][n_layers][num_blocks][block_size][n_kv_heads][head_dim]: all K, then all V. Left uninitialised: a
+  // slot is always written before attention reads it, and not zero-filling lets the OS map pages lazily, so a
+  // large budget costs nothing at start-up until it is used.
+  std::unique_ptr<float[]> kv_pool_;
 
   // Scratch sized for the largest step seen (grown rarely, never shrunk).
   int cap_tokens_ = 0, cap_rows_ = 0;
@@ -150,7 +153,7 @@ void CpuBackend::allocate_kv_cache(int64_t num_blocks, int block_size) {
                                 std::to_string(num_blocks) + " and " + std::to_string(block_size));
   kv_.block_size = block_size;
   num_blocks_ = num_blocks;
-  kv_pool_.assign(size_t(2) * cfg_.n_layers * num_blocks * block_size * kv_dim_, 0.0f);
+  kv_pool_.reset(new float[size_t(2) * cfg_.n_layers * num_blocks * block_size * kv_dim_]);
 }
 
 /// Rejects a malformed batch before any memory is touched (a model-runner bug must not become UB).
@@ -216,8 +219,8 @@ void CpuBackend::forward(const StepBatch& b, float* logits) {
   const int64_t layer_stride = num_blocks_ * kv_.block_size * kv_dim_;
   for (int l = 0; l < cfg_.n_layers; ++l) {
     const Layer& w = layers_[l];
-    float* k_pool = kv_pool_.data() + size_t(l) * layer_stride;
-    float* v_pool = kv_pool_.data() + size_t(cfg_.n_layers + l) * layer_stride;
+    float* k_pool = kv_pool_.get() + size_t(l) * layer_stride;
+    float* v_pool = kv_pool_.get() + size_t(cfg_.n_layers + l) * layer_stride;
 
     rmsnorm(xn, x, w.attn_norm, T, dim, cfg_.norm_eps);
     linear(qkv, xn, w.wqkv, T, qkv_dim_, dim, 0.0f);
