@@ -45,9 +45,16 @@ int main(int argc, char** argv) {
     std::cout << "Results: " << dir << "/{summary.json,requests.csv,requests.jsonl}";
     if (!s.dump_logits.empty()) std::cout << "  logits: " << s.dump_logits << " (" << r.logits_written << " requests)";
     std::cout << '\n';
-    // Exit status: 0 when every request is accounted for and none is left unfinished; failed requests are
-    // results, reported in the table, not errors of the tool.
-    return r.summary.accounted && r.summary.drained ? 0 : 1;
+    // Exit status: 1 when a request is unaccounted for or was left unfinished; 3 when every request ended but
+    // some failed or were rejected (the table lists them by reason), so scripts cannot mistake such a run for
+    // a clean one; 0 otherwise.
+    if (!(r.summary.accounted && r.summary.drained)) return 1;
+    if (r.summary.failed + r.summary.rejected > 0) {
+      std::cerr << "loadgen: " << r.summary.failed << " failed and " << r.summary.rejected << " rejected of "
+                << r.summary.num_prompts << " requests\n";
+      return 3;
+    }
+    return 0;
   } catch (const std::exception& e) {
     std::cerr << "loadgen: " << e.what() << '\n';
     return 2;

@@ -175,6 +175,15 @@ std::string sweep_section(const LoadedSweep& ls, size_t index) {
       sweep_chart(s, id + "-rtp", "Request throughput against rate", "request_throughput", "requests/s"),
       sweep_chart(s, id + "-ttft", "p99 TTFT against rate", "p99_ttft_ms", "ms"),
       sweep_chart(s, id + "-tpot", "p99 TPOT against rate", "p99_tpot_ms", "ms")};
+  // p99 latencies of an overloaded cell run to minutes while a healthy one's are milliseconds: a log axis
+  // keeps both readable once the values span more than two decades.
+  for (svg::Chart* c : {&charts[3], &charts[4]}) {
+    double lo = INFINITY, hi = 0;
+    for (const svg::Series& se : c->series)
+      for (double y : se.y)
+        if (y > 0 && std::isfinite(y)) lo = std::min(lo, y), hi = std::max(hi, y);
+    if (hi > 100 * lo) c->log_y = true, c->y_label += " (log scale)";
+  }
   if (s.autoq && s.autoq->slo_ttft_ms > 0) charts[3].reference_lines.push_back({s.autoq->slo_ttft_ms, "SLO"});
   if (s.autoq && s.autoq->slo_tpot_ms > 0) charts[4].reference_lines.push_back({s.autoq->slo_tpot_ms, "SLO"});
   o << "<div class=\"charts\">\n";

@@ -249,24 +249,24 @@ std::string render(const Chart& chart) {
   for (const Series& s : chart.series) {
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
       const double x = s.x[i], y = s.y[i];
-      if (!std::isfinite(x) || !std::isfinite(y) || (chart.log_x && x <= 0)) continue;
+      if (!std::isfinite(x) || !std::isfinite(y) || (chart.log_x && x <= 0) || (chart.log_y && y <= 0)) continue;
       xmin = std::min(xmin, x), xmax = std::max(xmax, x);
       ymin = std::min(ymin, y), ymax = std::max(ymax, y);
     }
   }
   const bool has_data = std::isfinite(xmin);
   for (const ReferenceLine& r : chart.reference_lines)
-    if (std::isfinite(r.y)) ymin = std::min(ymin, r.y), ymax = std::max(ymax, r.y);
-  if (!std::isfinite(ymin)) ymin = 0, ymax = 1;
+    if (std::isfinite(r.y) && (!chart.log_y || r.y > 0)) ymin = std::min(ymin, r.y), ymax = std::max(ymax, r.y);
+  if (!std::isfinite(ymin)) ymin = chart.log_y ? 1 : 0, ymax = chart.log_y ? 10 : 1;
   if (!has_data) xmin = chart.log_x ? 1 : 0, xmax = chart.log_x ? 10 : 1;
-  if (chart.y_from_zero && ymin > 0) ymin = 0;
+  if (chart.y_from_zero && !chart.log_y && ymin > 0) ymin = 0;
   if (chart.x_from_zero && !chart.log_x && xmin > 0) xmin = 0;
   if (chart.y_max > 0) ymax = chart.y_max;
 
   const Ticks xt = chart.log_x ? log_ticks(xmin, xmax) : nice_ticks(xmin, xmax, 6);
-  const Ticks yt = nice_ticks(ymin, ymax, 5);
+  const Ticks yt = chart.log_y ? log_ticks(ymin, ymax) : nice_ticks(ymin, ymax, 5);
   const Scale sx(xt.lo, xt.hi, left, left + plot_w, chart.log_x);
-  const Scale sy(yt.lo, yt.hi, top + plot_h, top, false);
+  const Scale sy(yt.lo, yt.hi, top + plot_h, top, chart.log_y);
 
   std::ostringstream o;
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << width << "\" height=\"" << height
@@ -292,7 +292,7 @@ std::string render(const Chart& chart) {
       << escape_xml(chart.log_x ? format_number(v, 3) : format_tick(v, xt.step)) << "</text>\n";
   for (double v : yt.values)
     o << "<text x=\"" << px(left - 6) << "\" y=\"" << px(sy(v) + 4) << "\" text-anchor=\"end\">"
-      << escape_xml(format_tick(v, yt.step)) << "</text>\n";
+      << escape_xml(chart.log_y ? format_number(v, 3) : format_tick(v, yt.step)) << "</text>\n";
   o << "</g>\n";
   o << "<rect x=\"" << px(left) << "\" y=\"" << px(top) << "\" width=\"" << px(plot_w) << "\" height=\""
     << px(plot_h) << "\" fill=\"none\" stroke=\"#888\"/>\n";
@@ -348,7 +348,7 @@ std::string render(const Chart& chart) {
   // Legend: one row per named series, to the right of the plot.
   if (has_legend) {
     const double lx = left + plot_w + 12;
-    const size_t rows = static_cast<size_t>(std::max(1.0, (plot_h - 4) / 16));
+    const size_t rows = static_cast<size_t>(std::max(1.0, (plot_h - 4) / 14));
     const size_t named = static_cast<size_t>(std::count_if(chart.series.begin(), chart.series.end(),
                                                            [](const Series& s) { return !s.name.empty(); }));
     const size_t capacity = named <= rows ? named : rows - 1;  // else the last row says "+k more"
@@ -356,7 +356,7 @@ std::string render(const Chart& chart) {
     o << "<g>\n";
     for (size_t si = 0; si < chart.series.size() && shown < capacity; ++si) {
       if (chart.series[si].name.empty()) continue;
-      const double y = top + 8 + 16 * shown++;
+      const double y = top + 8 + 14 * shown++;
       o << "<line x1=\"" << px(lx) << "\" y1=\"" << px(y) << "\" x2=\"" << px(lx + 18) << "\" y2=\"" << px(y)
         << "\" stroke=\"" << series_colour(si) << "\" stroke-width=\"3\""
         << (si >= kPaletteSize ? " stroke-dasharray=\"5 3\"" : "") << "/>\n";
@@ -364,7 +364,7 @@ std::string render(const Chart& chart) {
         << escape_xml(truncate_label(chart.series[si].name, 24)) << "</text>\n";
     }
     if (shown < named)
-      o << "<text x=\"" << px(lx) << "\" y=\"" << px(top + 12 + 16 * shown) << "\" fill=\"#666\">+"
+      o << "<text x=\"" << px(lx) << "\" y=\"" << px(top + 12 + 14 * shown) << "\" fill=\"#666\">+"
         << (named - shown) << " more</text>\n";
     o << "</g>\n";
   }

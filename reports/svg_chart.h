@@ -69,6 +69,7 @@ struct Chart {
   std::string title, x_label, y_label;
   int width = 640, height = 340;
   bool log_x = false;
+  bool log_y = false;       ///< log10 y axis (latencies spanning decades); non-positive values are dropped
   bool y_from_zero = true;  ///< start the y axis at 0 when all values are positive
   bool x_from_zero = false; ///< the same for x (linear axes only)
   double y_max = 0;         ///< when > 0, fixes the top of the y axis (1 for a CDF)

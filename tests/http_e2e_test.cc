@@ -319,6 +319,7 @@ TEST(HttpEndToEnd, LoadgenRunSurvivesTheServerDying) {
   killer.join();
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_GE(code, 0) << "loadgen hung";
+  EXPECT_EQ(code, 3) << "a run with failed requests must exit 3\n" << slurp(dir / "run" / "stderr.txt");
   const auto rows = read_requests_csv(dir / "run" / "requests.csv");
   ASSERT_EQ(rows.size(), 50u) << slurp(dir / "run" / "stderr.txt");
   std::map<std::string, int> by_reason;

@@ -239,3 +239,17 @@ TEST(XmlCheck, CatchesBrokenMarkup) {
   EXPECT_NE(xml_check::check("<svg><path d=\"M1 2L-nan 3\"/></svg>"), "");
   EXPECT_NE(xml_check::check("<svg/><svg/>"), "");
 }
+
+TEST(Render, LogYDropsNonPositiveValuesAndLabelsDecades) {
+  svg::Chart c;
+  c.title = "p99 TTFT";
+  c.log_y = true;
+  c.series.push_back({"batch 1", {0.5, 3, 4}, {11000, 165000, 0}, svg::SeriesStyle::kMarkers});
+  c.series.push_back({"batch 64", {0.5, 3, 4}, {800, 400, 450}, svg::SeriesStyle::kMarkers});
+  c.reference_lines.push_back({2000, "SLO"});
+  const std::string out = svg::render(c);
+  EXPECT_EQ(xml_check::check(out), "") << out;
+  EXPECT_EQ(count(out, "<circle"), 5u);  // the 0 cannot sit on a log axis
+  EXPECT_NE(out.find(">1000</text>"), std::string::npos);
+  EXPECT_NE(out.find(">100000</text>"), std::string::npos);
+}
