@@ -12,37 +12,19 @@
 #include <string>
 
 #include "accuracy/logits_file.h"
+#include "process_util.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int rc = -1;
-  std::string output;  // stdout and stderr together
-  std::string last_line() const {
-    std::string s = output;
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    size_t nl = s.rfind('\n');
-    return nl == std::string::npos ? s : s.substr(nl + 1);
-  }
-};
+using Result = process_util::CommandResult;
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
+std::string quote(const std::string& s) { return process_util::shell_quote(s); }
 
 Result run(const std::string& args) {
-  const std::string exe = testing_paths::binary("accuracy/acc_allclose").string();
-  std::string cmd = quote(exe) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return process_util::run_shell(process_util::shell_quote(testing_paths::binary("accuracy/acc_allclose")) + " " + args);
 }
 
 class AccAllcloseCli : public ::testing::Test {

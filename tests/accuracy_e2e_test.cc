@@ -16,42 +16,17 @@
 
 #include "accuracy/logits_file.h"
 #include "known_asset_issues.h"
+#include "process_util.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int rc = -1;
-  std::string output;
-  std::string last_line() const {
-    std::string s = output;
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    size_t nl = s.rfind('\n');
-    return nl == std::string::npos ? s : s.substr(nl + 1);
-  }
-};
+using Result = process_util::CommandResult;
 
-// For the shell: '...' (the paths in these tests hold no quote characters).
-std::string quote(const fs::path& p) {
-  std::string s = "'";
-  s += p.string();
-  s += '\'';
-  return s;
-}
-
-Result run(const std::string& cmd) {
-  Result r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+std::string quote(const fs::path& p) { return process_util::shell_quote(p); }
+Result run(const std::string& cmd) { return process_util::run_shell(cmd); }
 
 class AccuracyE2E : public ::testing::Test {
  protected:
