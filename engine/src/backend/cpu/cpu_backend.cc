@@ -26,10 +26,13 @@ namespace {
 /// busy-wait after each call and would take the cores away from the OpenMP team of the attention and
 /// elementwise loops that follow (OpenBLAS's docs warn against mixing the two pools).
 /// A single row goes through sgemv (sgemm has no fast path for M = 1).
-void linear(float* C, const float* A, const float* W, int M, int N, int K, float beta) {
+/// `batch_invariant`: every row goes through the same sgemv and the column split ignores M, so a row's result
+/// does not depend on which other rows share the step (sgemm's blocking, and the switch between sgemv and
+/// sgemm, change the order of the K-sums with M). Slower at large M; this is EngineConfig::deterministic.
+void linear(float* C, const float* A, const float* W, int M, int N, int K, float beta, bool batch_invariant) {
   // Below ~2 MFLOP (~0.1 ms on one core) a fork/join costs more than it saves, and far more when the cores
   // are oversubscribed.
-  const int64_t flops = int64_t(2) * M * N * K;
+  const int64_t flops = int64_t(2) * (batch_invariant ? 1 : M) * N * K;
   const int team = flops < (int64_t(1) << 21) ? 1 : std::min(omp_get_max_threads(), std::max(1, N / 64));
 #pragma omp parallel num_threads(team) if (team > 1)
   {
@@ -38,7 +41,11 @@ void linear(float* C, const float* A, const float* W, int M, int N, int K, float
     const int groups = (N + 15) / 16;
     const int g0 = int(int64_t(groups) * id / nt), g1 = int(int64_t(groups) * (id + 1) / nt);
     const int n0 = std::min(N, g0 * 16), n1 = std::min(N, g1 * 16);
-    if (n1 > n0) {
+    if (n1 > n0 && batch_invariant) {
+      for (int m = 0; m < M; ++m)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n1 - n0, K, 1.0f, W + int64_t(n0) * K, K, A + int64_t(m) * K, 1,
+                    beta, C + int64_t(m) * N + n0, 1);
+    } else if (n1 > n0) {
       if (M == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, n1 - n0, K, 1.0f, W + int64_t(n0) * K, K, A, 1, beta, C + n0, 1);
       else
@@ -50,7 +57,7 @@ void linear(float* C, const float* A, const float* W, int M, int N, int K, float
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int num_threads) : num_threads_(num_threads) {
+  CpuBackend(int num_threads, bool deterministic) : num_threads_(num_threads), deterministic_(deterministic) {
     openblas_set_num_threads(1);  // GEMMs are split over the OpenMP team instead (see linear())
   }
   std::string name() const override { return "cpu"; }
@@ -79,6 +86,7 @@ class CpuBackend final : public Backend {
   void ensure_scratch(int T, int rows);
 
   int num_threads_;
+  bool deterministic_;  // batch-invariant GEMMs (see linear())
   ModelConfig cfg_;
   int q_dim_ = 0, kv_dim_ = 0, qkv_dim_ = 0;
   std::vector<std::shared_ptr<const void>> storage_;  // mappings that f32 weights are used from in place
@@ -223,7 +231,7 @@ void CpuBackend::forward(const StepBatch& b, float* logits) {
     float* v_pool = kv_pool_.get() + size_t(cfg_.n_layers + l) * layer_stride;
 
     rmsnorm(xn, x, w.attn_norm, T, dim, cfg_.norm_eps);
-    linear(qkv, xn, w.wqkv, T, qkv_dim_, dim, 0.0f);
+    linear(qkv, xn, w.wqkv, T, qkv_dim_, dim, 0.0f, deterministic_);
 #pragma omp parallel for schedule(static) if (int64_t(T) * qkv_dim_ > (1 << 16))
     for (int t = 0; t < T; ++t) {
       float* row = qkv + size_t(t) * qkv_dim_;
@@ -233,12 +241,12 @@ void CpuBackend::forward(const StepBatch& b, float* logits) {
     }
     write_kv(k_pool, v_pool, kv_, b, qkv + q_dim_, qkv + q_dim_ + kv_dim_, qkv_dim_);
     paged_attention(att, qkv, qkv_dim_, k_pool, v_pool, kv_, cfg_.n_heads, b, attn_scratch_);
-    linear(x, att, w.wo, T, dim, q_dim_, 1.0f);  // x += att · Wo^T
+    linear(x, att, w.wo, T, dim, q_dim_, 1.0f, deterministic_);  // x += att · Wo^T
 
     rmsnorm(xn, x, w.ffn_norm, T, dim, cfg_.norm_eps);
-    linear(gu_.data(), xn, w.w_gate_up, T, 2 * hid, dim, 0.0f);
+    linear(gu_.data(), xn, w.w_gate_up, T, 2 * hid, dim, 0.0f, deterministic_);
     silu_mul(act_.data(), gu_.data(), T, hid);
-    linear(x, act_.data(), w.w_down, T, dim, hid, 1.0f);  // x += act · Wdown^T
+    linear(x, act_.data(), w.w_down, T, dim, hid, 1.0f, deterministic_);  // x += act · Wdown^T
   }
   if (rows == 0) return;
 
@@ -249,13 +257,13 @@ void CpuBackend::forward(const StepBatch& b, float* logits) {
       std::memcpy(xs_.data() + size_t(r++) * dim, x + size_t(s.query_start + s.query_len - 1) * dim,
                   sizeof(float) * dim);
   rmsnorm(xs_.data(), xs_.data(), final_norm_, rows, dim, cfg_.norm_eps);
-  linear(logits, xs_.data(), lm_head_, rows, cfg_.vocab_size, dim, 0.0f);
+  linear(logits, xs_.data(), lm_head_, rows, cfg_.vocab_size, dim, 0.0f, deterministic_);
 }
 
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(const EngineConfig& config) {
-  return std::make_unique<CpuBackend>(config.num_threads);
+  return std::make_unique<CpuBackend>(config.num_threads, config.deterministic);
 }
 
 }  // namespace engine::cpu
