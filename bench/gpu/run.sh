@@ -36,7 +36,7 @@ if has build; then
   cmake --build "$BUILD" --target $targets -j"$(nproc)" >>"$OUT/build.log" 2>&1 \
     || { log "build failed"; grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
   # The end-to-end tools are other modules: a failure there skips the stages that need them.
-  for t in loadgen acc_allclose; do
+  for t in loadgen acc_allclose bf16_error_budget; do
     cmake --build "$BUILD" --target $t -j"$(nproc)" >>"$OUT/build.log" 2>&1 && targets+=" $t" \
       || log "could not build $t (stages that need it are skipped)"
   done
@@ -54,20 +54,40 @@ if has check; then
 fi
 
 if has accuracy; then
-  # Teacher-forced replay of the shared tiny-llama reference (transformers, f32 math on bf16 weights), then
-  # acc_allclose at the bf16 tolerance (rtol = atol = 2e-2).
+  # Teacher-forced replays of the shared tiny-llama reference's requests (same prompts, same forced tokens):
+  #   CPU backend (f32) = the baseline; CUDA f32 must match it within acc_allclose 1e-4; CUDA bf16 is scored
+  #   at the bf16 tolerance 2e-2, next to what bf16 itself costs on this model (bf16_error_budget, float64).
+  # Then all three against the file itself, with transformers' own f32/bf16 as the yardstick.
   REF=$SHARED/references/tiny-llama_visible.h5
   if [[ -x $BUILD/loadgen/loadgen && -f $REF ]]; then
-    log "accuracy: tiny-llama teacher-forced vs $REF"
-    "$BUILD/loadgen/loadgen" --reference "$REF" --model "$SHARED/models/tiny-llama" --tokenizer "$TOKENIZER" \
-      --backend cuda --dump-logits "$OUT/tiny_cuda.h5" --out "$OUT/lg_accuracy" --quiet >"$OUT/accuracy.log" 2>&1
-    log "loadgen --reference exit $?"
-    "$BUILD/accuracy/acc_allclose" "$REF" "$OUT/tiny_cuda.h5" --rtol 2e-2 --atol 2e-2 --json "$OUT/allclose.json" \
-      >>"$OUT/accuracy.log" 2>&1
-    log "acc_allclose exit $?"; tail -20 "$OUT/accuracy.log"
-    # The yardstick: transformers itself in bf16 against the same file, scored the same way.
-    python3 "$ROOT/bench/gpu/hf_bf16_yardstick.py" "$REF" "$SHARED/models/tiny-llama" "$OUT/tiny_cuda.h5" \
-      >"$OUT/yardstick.json" 2>"$OUT/yardstick.log"
+    lg_ref() {  # name, loadgen options...
+      local name=$1; shift
+      "$BUILD/loadgen/loadgen" --reference "$REF" --model "$SHARED/models/tiny-llama" --tokenizer "$TOKENIZER" \
+        --dump-logits "$OUT/tiny_$name.h5" --out "$OUT/lg_accuracy_$name" --quiet "$@" >>"$OUT/accuracy.log" 2>&1
+      log "loadgen --reference ($name) exit $?"
+    }
+    allclose() {  # base, new, tol
+      echo "--- acc_allclose $(basename "$1") $(basename "$2") --rtol $3 --atol $3" | tee -a "$OUT/accuracy.log"
+      "$BUILD/accuracy/acc_allclose" "$1" "$2" --rtol "$3" --atol "$3" --json "$OUT/allclose_$(basename "$2" .h5)_$3.json" \
+        >"$OUT/allclose.tmp" 2>&1
+      local rc=$?
+      cat "$OUT/allclose.tmp" >>"$OUT/accuracy.log"; grep -E "passed|top-1|worst|^ *[0-9]+ " "$OUT/allclose.tmp" | head -14
+      log "acc_allclose exit $rc"
+    }
+    log "accuracy: tiny-llama teacher-forced, CPU f32 vs CUDA f32 vs CUDA bf16"
+    lg_ref cpu --backend cpu
+    lg_ref cuda_f32 --backend cuda --dtype f32
+    lg_ref cuda_bf16 --backend cuda
+    allclose "$OUT/tiny_cpu.h5" "$OUT/tiny_cuda_f32.h5" 1e-4
+    allclose "$OUT/tiny_cpu.h5" "$OUT/tiny_cuda_bf16.h5" 2e-2
+    if [[ -x $BUILD/bench/bf16_error_budget ]]; then
+      log "bf16_error_budget: tiny-llama (float64; what each bf16 rounding point costs at 2e-2)"
+      "$BUILD/bench/bf16_error_budget" "$SHARED/models/tiny-llama" --tokens 40 --prompts 3 --last 8 \
+        | tee "$OUT/bf16_budget_tiny.txt"
+    fi
+    # The yardstick: transformers itself in f32 and bf16 against the file, scored the same way as ours.
+    python3 "$ROOT/bench/gpu/hf_bf16_yardstick.py" "$REF" "$SHARED/models/tiny-llama" "$OUT/tiny_cuda_bf16.h5" \
+      "$OUT/tiny_cuda_f32.h5" "$OUT/tiny_cpu.h5" >"$OUT/yardstick.json" 2>"$OUT/yardstick.log"
     log "yardstick exit $?"; cat "$OUT/yardstick.json"; tail -3 "$OUT/yardstick.log"
   else
     log "accuracy: needs loadgen, acc_allclose and $REF; skipped"
