@@ -3,9 +3,12 @@
 // LLM_BENCH_CONTEXT (default 300) tokens in the cache, filled with random values. One step = one
 // forward_argmax (graph replay after the first step of each batch size), timed on the host around a call
 // that ends with the token ids on the host. Also prints per-stage event timings of one eager step.
+// LLM_BENCH_DTYPE (default auto = bf16; f32 times the f32 reference mode: twice the bytes per weight and
+// KV value, plain f32 GEMMs).
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +36,7 @@ struct Fixture {
   double copy_gbps = 0;          // device copy bandwidth, bytes read + written per second / 1e9
   double weight_bytes = 0;       // matrices read by one decode step (all layers + lm_head)
   int blocks_per_seq = 0;
+  int max_seqs = 0;              // sequences whose KV fits (kMaxBatch in bf16; fewer for a 7B model in f32)
 
   Fixture() {
     const char* m = std::getenv("LLM_BENCH_MODEL");
@@ -40,16 +44,27 @@ struct Fixture {
     mc = w.config;
     engine::EngineConfig cfg;
     cfg.backend = "cuda";
+    if (const char* d = std::getenv("LLM_BENCH_DTYPE")) cfg.dtype = d;
     cfg.max_num_seqs = kMaxBatch;
     cfg.max_num_batched_tokens = 2048;
     cfg.block_size = kBlock;
     be = engine::make_backend(cfg);
     be->load(w);
     blocks_per_seq = (context_len() + 1 + kBlock - 1) / kBlock;
-    be->allocate_kv_cache(int64_t(kMaxBatch) * blocks_per_seq + 1, kBlock);
+    // Every sequence owns blocks_per_seq blocks; in f32 the 7B model's KV for 256 sequences (78 GB) does not
+    // fit next to its 27 GB of weights, so the pool holds as many sequences as the device has room for and
+    // larger batches are skipped.
+    const int64_t seq_bytes = int64_t(blocks_per_seq) * kBlock * be->kv_bytes_per_token();
+    max_seqs = int(std::min<int64_t>(kMaxBatch, (be->default_kv_budget_bytes() - seq_bytes) / seq_bytes));
+    if (max_seqs < 1) {
+      std::fprintf(stderr, "cuda_decode_bench: no room for the KV cache of one sequence\n");
+      std::exit(1);
+    }
+    be->allocate_kv_cache(int64_t(max_seqs) * blocks_per_seq + 1, kBlock);
     engine::cuda_fill_kv_cache(*be, 1.0f, 42);
     const double d = mc.dim, q = double(mc.n_heads) * mc.head_dim, kv = double(mc.n_kv_heads) * mc.head_dim;
-    weight_bytes = 2.0 * (mc.n_layers * ((q + 2 * kv) * d + d * q + 3.0 * mc.hidden_dim * d) + double(mc.vocab_size) * d);
+    const double elem = be->dtype() == "f32" ? 4.0 : 2.0;
+    weight_bytes = elem * (mc.n_layers * ((q + 2 * kv) * d + d * q + 3.0 * mc.hidden_dim * d) + double(mc.vocab_size) * d);
     copy_gbps = measure_copy();
   }
 
@@ -103,6 +118,10 @@ Fixture& fx() {
 void BM_DecodeStep(benchmark::State& state) {
   Fixture& f = fx();
   const int B = int(state.range(0));
+  if (B > f.max_seqs) {
+    state.SkipWithError(("KV cache of " + std::to_string(B) + " sequences does not fit (" + f.be->dtype() + ")").c_str());
+    return;
+  }
   const engine::StepBatch batch = f.decode_batch(B);
   std::vector<int32_t> ids(B);
   for (int i = 0; i < 3; ++i) f.be->forward_argmax(batch, ids.data());  // capture + warm-up
@@ -135,6 +154,10 @@ BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Arg(128)->Arg(256)->
 void BM_MixedStep(benchmark::State& state) {
   Fixture& f = fx();
   const int n_dec = 192, dec_ctx = 120, n_pre = 28, pre_len = 65;
+  if (n_dec + n_pre > f.max_seqs) {
+    state.SkipWithError("KV cache of 220 sequences does not fit");
+    return;
+  }
   engine::StepBatch b;
   auto add = [&](int seq, int ctx, int qlen) {
     engine::SeqSlice s;
@@ -160,7 +183,8 @@ void BM_MixedStep(benchmark::State& state) {
     f.be->forward_argmax(b, ids.data());
     state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  const double params = f.weight_bytes / 2 - double(f.mc.vocab_size) * f.mc.dim;  // matrices but lm_head
+  const double elem = f.be->dtype() == "f32" ? 4.0 : 2.0;
+  const double params = f.weight_bytes / elem - double(f.mc.vocab_size) * f.mc.dim;  // matrices but lm_head
   state.counters["tokens"] = b.num_tokens();
   state.counters["gemm_tflop"] = 2.0 * params * b.num_tokens() / 1e12;
   const auto stages = engine::cuda_profile_forward(*f.be, b);

@@ -1,7 +1,8 @@
 // test-deps: engine
 // Each CUDA kernel against a float64 CPU reference on random inputs: GQA, odd lengths and head dims,
-// block tables with gaps, several context splits. Outputs are poisoned (NaN) before each run, so an
-// element the kernel fails to write fails the check. Skips when no CUDA device is present.
+// block tables with gaps, several context splits; every kernel templated on the storage type in both bf16
+// and float. Outputs are poisoned (NaN) before each run, so an element the kernel fails to write fails the
+// check. Skips when no CUDA device is present.
 #include <gtest/gtest.h>
 
 #ifdef LLM_HAVE_CUDA
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cuda/kernels.h"
@@ -19,14 +21,17 @@ using namespace cuda_test;
 
 namespace {
 
-TEST(CudaKernels, EmbeddingCopiesRows) {
-  SKIP_WITHOUT_DEVICE();
+// Every templated kernel runs in both storage types: bf16 (the fast path) against bf16-level bounds, float
+// (the f32 reference mode) against ~1e-5, tight enough that only f32 arithmetic is left.
+
+template <typename E>
+void check_embedding() {
   std::mt19937_64 rng(1);
   const int vocab = 301, dim = 72, T = 13;
-  const auto table = rand_bf16(size_t(vocab) * dim, rng);
+  const auto table = rand_vals<E>(size_t(vocab) * dim, rng);
   std::vector<int32_t> tok(T);
   for (auto& t : tok) t = int32_t(rng() % vocab);
-  DevBuf<bf16> dt(table);
+  DevBuf<E> dt(table);
   DevBuf<int32_t> dtok(tok);
   DevBuf<float> dx(size_t(T) * dim);
   dx.poison();
@@ -34,20 +39,28 @@ TEST(CudaKernels, EmbeddingCopiesRows) {
   CK(cudaDeviceSynchronize());
   const auto x = dx.download();
   for (int t = 0; t < T; ++t)
-    for (int i = 0; i < dim; ++i) ASSERT_EQ(x[t * dim + i], f(table[size_t(tok[t]) * dim + i])) << t << "," << i;
+    for (int i = 0; i < dim; ++i)
+      ASSERT_EQ(x[t * dim + i], f(table[size_t(tok[t]) * dim + i])) << type_name<E>() << " " << t << "," << i;
 }
 
+TEST(CudaKernels, EmbeddingCopiesRows) {
+  SKIP_WITHOUT_DEVICE();
+  check_embedding<bf16>();
+  check_embedding<float>();
+}
+
+template <typename E>
 void check_add_rmsnorm(int dim, bool with_delta, bool write_back, bool with_rows) {
   std::mt19937_64 rng(dim + with_delta + 2 * write_back + 4 * with_rows);
   const int T = 7;
   const float eps = 1e-5f;
   const auto x0 = rand_f32(size_t(T) * dim, rng, -3, 3);
-  const auto delta = rand_bf16(size_t(T) * dim, rng, 2.f);
+  const auto delta = rand_f32(size_t(T) * dim, rng, -2, 2);  // f32 in both modes (O / down GEMM output)
   const auto w = rand_f32(dim, rng, 0.5f, 1.5f);
   std::vector<int32_t> rows = {5, 0, 3};
   const int n_rows = with_rows ? 3 : T;
-  DevBuf<float> dx(x0), dw(w);
-  DevBuf<bf16> dd(delta), dout(size_t(n_rows) * dim);
+  DevBuf<float> dx(x0), dw(w), dd(delta);
+  DevBuf<E> dout(size_t(n_rows) * dim);
   DevBuf<int32_t> drows(rows);
   dout.poison();
   ec::add_rmsnorm(dx.p, with_delta ? dd.p : nullptr, dw.p, dout.p, with_rows ? drows.p : nullptr, n_rows, dim, eps,
@@ -59,7 +72,7 @@ void check_add_rmsnorm(int dim, bool with_delta, bool write_back, bool with_rows
     std::vector<double> v(dim);
     double ss = 0;
     for (int i = 0; i < dim; ++i) {
-      v[i] = double(x0[size_t(src) * dim + i]) + (with_delta ? double(f(delta[size_t(src) * dim + i])) : 0.0);
+      v[i] = double(x0[size_t(src) * dim + i]) + (with_delta ? double(delta[size_t(src) * dim + i]) : 0.0);
       ss += v[i] * v[i];
     }
     const double inv = 1.0 / std::sqrt(ss / dim + eps);
@@ -68,47 +81,56 @@ void check_add_rmsnorm(int dim, bool with_delta, bool write_back, bool with_rows
       if (write_back) xref[size_t(src) * dim + i] = v[i];
     }
   }
-  EXPECT_LT(rel_err(dout.download(), ref), 5e-3) << "dim " << dim;
-  EXPECT_LT(rel_err(dx.download(), xref), 1e-6) << "dim " << dim;
+  EXPECT_LT(rel_err(dout.download(), ref), bound<E>(5e-3)) << type_name<E>() << " dim " << dim;
+  EXPECT_LT(rel_err(dx.download(), xref), 1e-6) << type_name<E>() << " dim " << dim;
 }
 
 TEST(CudaKernels, AddRmsNormMatchesFloat64) {
   SKIP_WITHOUT_DEVICE();
   // 4136: the 16-byte register path (dim % 8 == 0), not a multiple of the block; 4100: the scalar path.
   for (int dim : {4136, 4100, 96}) {
-    check_add_rmsnorm(dim, true, true, false);
-    check_add_rmsnorm(dim, false, true, false);
-    check_add_rmsnorm(dim, true, false, true);
+    check_add_rmsnorm<bf16>(dim, true, true, false);
+    check_add_rmsnorm<bf16>(dim, false, true, false);
+    check_add_rmsnorm<bf16>(dim, true, false, true);
+    check_add_rmsnorm<float>(dim, true, true, false);
+    check_add_rmsnorm<float>(dim, false, true, false);
+    check_add_rmsnorm<float>(dim, true, false, true);
   }
+}
+
+template <typename E>
+void check_swiglu(int hidden) {
+  std::mt19937_64 rng(hidden);
+  const int T = 9;
+  const auto gu = rand_vals<E>(size_t(T) * 2 * hidden, rng, 4.f);
+  DevBuf<E> dgu(gu), dout(size_t(T) * hidden);
+  dout.poison();
+  ec::swiglu(dgu.p, dout.p, T, hidden, nullptr);
+  CK(cudaDeviceSynchronize());
+  std::vector<double> ref(size_t(T) * hidden);
+  for (int t = 0; t < T; ++t)
+    for (int j = 0; j < hidden; ++j) {
+      const double g = f(gu[size_t(t) * 2 * hidden + j]), u = f(gu[size_t(t) * 2 * hidden + hidden + j]);
+      ref[size_t(t) * hidden + j] = g / (1 + std::exp(-g)) * u;
+    }
+  EXPECT_LT(rel_err(dout.download(), ref), bound<E>(5e-3)) << type_name<E>() << " hidden " << hidden;
 }
 
 TEST(CudaKernels, SwigluMatchesFloat64) {
   SKIP_WITHOUT_DEVICE();
   for (int hidden : {256, 172}) {  // 16-byte path and scalar path
-    std::mt19937_64 rng(hidden);
-    const int T = 9;
-    const auto gu = rand_bf16(size_t(T) * 2 * hidden, rng, 4.f);
-    DevBuf<bf16> dgu(gu), dout(size_t(T) * hidden);
-    dout.poison();
-    ec::swiglu(dgu.p, dout.p, T, hidden, nullptr);
-    CK(cudaDeviceSynchronize());
-    std::vector<double> ref(size_t(T) * hidden);
-    for (int t = 0; t < T; ++t)
-      for (int j = 0; j < hidden; ++j) {
-        const double g = f(gu[size_t(t) * 2 * hidden + j]), u = f(gu[size_t(t) * 2 * hidden + hidden + j]);
-        ref[size_t(t) * hidden + j] = g / (1 + std::exp(-g)) * u;
-      }
-    EXPECT_LT(rel_err(dout.download(), ref), 5e-3) << "hidden " << hidden;
+    check_swiglu<bf16>(hidden);
+    check_swiglu<float>(hidden);
   }
 }
 
-TEST(CudaKernels, RopeKvWriteMatchesFloat64) {
-  SKIP_WITHOUT_DEVICE();
+template <typename E>
+void check_rope_kv() {
   std::mt19937_64 rng(3);
   const int nh = 4, nkv = 2, hd = 24, bs = 5, num_blocks = 11, T = 9, rope_len = 1000;
-  const int row = (nh + 2 * nkv) * hd, half = hd / 2;
+  const int row = (nh + 2 * nkv) * hd, qd = nh * hd, half = hd / 2;
   const double theta = 10000.0;
-  const auto qkv0 = rand_bf16(size_t(T) * row, rng);
+  const auto qkv0 = rand_f32(size_t(T) * row, rng);  // the f32 QKV GEMM output, in both modes
   std::vector<int32_t> pos(T), slots(T);
   std::vector<int> perm(num_blocks * bs);
   std::iota(perm.begin(), perm.end(), 0);
@@ -117,7 +139,7 @@ TEST(CudaKernels, RopeKvWriteMatchesFloat64) {
     pos[t] = int32_t(rng() % rope_len);
     slots[t] = perm[t];
   }
-  slots[4] = -1;  // a padding row: must write nothing
+  slots[4] = -1;  // a padding row: must write no K/V (its q is still written)
   std::vector<float2> rope(size_t(rope_len) * half);
   for (int p = 0; p < rope_len; ++p)
     for (int i = 0; i < half; ++i) {
@@ -125,25 +147,28 @@ TEST(CudaKernels, RopeKvWriteMatchesFloat64) {
       rope[size_t(p) * half + i] = make_float2(float(std::cos(a)), float(std::sin(a)));
     }
   const size_t cache_n = size_t(num_blocks) * nkv * bs * hd;
-  DevBuf<bf16> dqkv(qkv0), dk(cache_n), dv(cache_n);
+  DevBuf<float> dqkv(qkv0);
+  DevBuf<E> dq(size_t(T) * qd), dk(cache_n), dv(cache_n);
   DevBuf<int32_t> dpos(pos), dslots(slots);
   DevBuf<float2> drope(rope);
+  dq.poison();
   dk.poison();
   dv.poison();
-  ec::rope_kv_write(dqkv.p, dpos.p, dslots.p, drope.p, dk.p, dv.p, T, nh, nkv, hd, bs, nullptr);
+  ec::rope_kv_write(dqkv.p, dpos.p, dslots.p, drope.p, dq.p, dk.p, dv.p, T, nh, nkv, hd, bs, nullptr);
   CK(cudaDeviceSynchronize());
-  const auto qkv = dqkv.download(), kc = dk.download(), vc = dv.download();
+  const auto qo = dq.download(), kc = dk.download(), vc = dv.download();
+  EXPECT_EQ(dqkv.download(), qkv0) << "qkv is an input only";
   std::vector<double> qref, qout, kref, kout, vref, vout;
-  auto rot = [&](const bf16* x, int i, int p, bool second) {
+  auto rot = [&](const float* x, int i, int p, bool second) {
     const double a = p * std::pow(theta, -2.0 * i / hd), c = std::cos(a), s = std::sin(a);
-    const double x1 = f(x[i]), x2 = f(x[i + half]);
+    const double x1 = x[i], x2 = x[i + half];
     return second ? x2 * c + x1 * s : x1 * c - x2 * s;
   };
   for (int t = 0; t < T; ++t) {
     for (int h = 0; h < nh; ++h)
       for (int d = 0; d < hd; ++d) {
         qref.push_back(rot(&qkv0[size_t(t) * row + h * hd], d % half, pos[t], d >= half));
-        qout.push_back(f(qkv[size_t(t) * row + h * hd + d]));
+        qout.push_back(f(qo[size_t(t) * qd + h * hd + d]));
       }
     if (slots[t] < 0) continue;
     const int blk = slots[t] / bs, off = slots[t] % bs;
@@ -152,17 +177,31 @@ TEST(CudaKernels, RopeKvWriteMatchesFloat64) {
         const size_t at = ((size_t(blk) * nkv + h) * bs + off) * hd + d;
         kref.push_back(rot(&qkv0[size_t(t) * row + (nh + h) * hd], d % half, pos[t], d >= half));
         kout.push_back(f(kc[at]));
-        vref.push_back(f(qkv0[size_t(t) * row + (nh + nkv + h) * hd + d]));
+        vref.push_back(qkv0[size_t(t) * row + (nh + nkv + h) * hd + d]);
         vout.push_back(f(vc[at]));
       }
   }
-  EXPECT_LT(rel_err(qout, qref), 5e-3);
-  EXPECT_LT(rel_err(kout, kref), 5e-3);
-  EXPECT_EQ(rel_err(vout, vref), 0.0);
+  // The (cos, sin) table is f32: ~6e-8 relative per value against the float64 angles.
+  EXPECT_LT(rel_err(qout, qref), bound<E>(5e-3, 1e-6)) << type_name<E>();
+  EXPECT_LT(rel_err(kout, kref), bound<E>(5e-3, 1e-6)) << type_name<E>();
+  // v is copied: exact in float, rounded once (to nearest even) in bf16.
+  ASSERT_EQ(vout.size(), vref.size());
+  for (size_t i = 0; i < vout.size(); ++i)
+    ASSERT_EQ(vout[i], double(f(static_cast<E>(float(vref[i]))))) << type_name<E>() << " v " << i;
   // Slots nobody wrote keep the poison: 9 tokens minus the padding row wrote 8 of 55 slots.
-  size_t written = 0;
-  for (size_t i = 0; i < cache_n; ++i) written += std::isfinite(f(kc[i])) ? 1 : 0;
-  EXPECT_EQ(written, size_t(8) * nkv * hd);
+  size_t written_k = 0, written_v = 0;
+  for (size_t i = 0; i < cache_n; ++i) {
+    written_k += std::isfinite(f(kc[i])) ? 1 : 0;
+    written_v += std::isfinite(f(vc[i])) ? 1 : 0;
+  }
+  EXPECT_EQ(written_k, size_t(8) * nkv * hd) << type_name<E>();
+  EXPECT_EQ(written_v, size_t(8) * nkv * hd) << type_name<E>();
+}
+
+TEST(CudaKernels, RopeKvWriteMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  check_rope_kv<bf16>();
+  check_rope_kv<float>();
 }
 
 struct AttnCase {
@@ -170,12 +209,14 @@ struct AttnCase {
   std::vector<int> ctx;    // context length of each sequence after this step
   std::vector<int> qlen;   // query tokens of each sequence (the last qlen positions)
   int splits;
+  int q_pad = 0;           // q_stride = nh*hd + q_pad (the backend passes 0; a multiple of 8)
 };
 
+template <typename E>
 void check_attention(const AttnCase& c, uint64_t seed) {
   std::mt19937_64 rng(seed);
   const int nseq = int(c.ctx.size());
-  const int row = (c.nh + 2 * c.nkv) * c.hd;
+  const int row = c.nh * c.hd + c.q_pad;
   // Block tables drawn from a shuffled pool twice as large as needed: gaps and any order.
   int need = 0;
   for (int L : c.ctx) need += (L + c.bs - 1) / c.bs;
@@ -197,13 +238,13 @@ void check_attention(const AttnCase& c, uint64_t seed) {
   }
   const int T = int(pos.size());
   const size_t cache_n = size_t(num_blocks) * c.nkv * c.bs * c.hd;
-  const auto kc = rand_bf16(cache_n, rng, 2.f), vc = rand_bf16(cache_n, rng);
-  const auto q = rand_bf16(size_t(T) * row, rng, 2.f);
-  DevBuf<bf16> dq(q), dk(kc), dv(vc), dout(size_t(T) * c.nh * c.hd);
+  const auto kc = rand_vals<E>(cache_n, rng, 2.f), vc = rand_vals<E>(cache_n, rng);
+  const auto q = rand_vals<E>(size_t(T) * row, rng, 2.f);
+  DevBuf<E> dq(q), dk(kc), dv(vc), dout(size_t(T) * c.nh * c.hd);
   DevBuf<int32_t> dpos(pos), dbts(bt_start), dbt(bt);
   DevBuf<float> dpart(size_t(T) * c.nh * c.splits * (c.hd + 2));
   dout.poison();
-  ec::AttentionArgs a;
+  ec::AttentionArgs<E> a;
   a.q = dq.p;
   a.q_stride = row;
   a.k_cache = dk.p;
@@ -250,27 +291,32 @@ void check_attention(const AttnCase& c, uint64_t seed) {
       }
     }
   }
-  EXPECT_LT(rel_err(out, ref), 1e-2) << "nh " << c.nh << " nkv " << c.nkv << " hd " << c.hd << " bs " << c.bs
-                                     << " splits " << c.splits;
+  EXPECT_LT(rel_err(out, ref), bound<E>(1e-2)) << type_name<E>() << " nh " << c.nh << " nkv " << c.nkv << " hd "
+                                              << c.hd << " bs " << c.bs << " splits " << c.splits;
+}
+
+void check_attention_both(const AttnCase& c, uint64_t seed) {
+  check_attention<bf16>(c, seed);
+  check_attention<float>(c, seed);
 }
 
 TEST(CudaKernels, PagedAttentionDecodeMatchesFloat64) {
   SKIP_WITHOUT_DEVICE();
   // Decode: one query token per sequence; odd context lengths, one longer than a 256-token tile.
-  check_attention({32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, 1}, 10);
-  check_attention({32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, 5}, 11);
-  check_attention({4, 2, 24, 16, {3, 45, 290}, {1, 1, 1}, 1}, 12);
-  check_attention({4, 2, 24, 16, {3, 45, 290}, {1, 1, 1}, 16}, 13);
-  check_attention({8, 4, 8, 5, {7, 64, 129}, {1, 1, 1}, 3}, 14);
-  check_attention({8, 1, 64, 7, {100, 33}, {1, 1}, 2}, 15);
+  check_attention_both({32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, 1}, 10);
+  check_attention_both({32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, 5}, 11);
+  check_attention_both({4, 2, 24, 16, {3, 45, 290}, {1, 1, 1}, 1}, 12);
+  check_attention_both({4, 2, 24, 16, {3, 45, 290}, {1, 1, 1}, 16, 2 * 2 * 24}, 13);  // q inside a qkv row
+  check_attention_both({8, 4, 8, 5, {7, 64, 129}, {1, 1, 1}, 3}, 14);
+  check_attention_both({8, 1, 64, 7, {100, 33}, {1, 1}, 2}, 15);
 }
 
 TEST(CudaKernels, PagedAttentionPrefillMatchesFloat64) {
   SKIP_WITHOUT_DEVICE();
   // Prefill (whole prompts) and chunked prefill (a chunk after cached tokens) mixed with a decode.
-  check_attention({32, 32, 128, 16, {37, 300, 5}, {37, 20, 1}, 1}, 20);
-  check_attention({4, 2, 24, 16, {61, 1, 300}, {61, 1, 33}, 1}, 21);
-  check_attention({8, 4, 8, 5, {23, 9}, {23, 4}, 2}, 22);
+  check_attention_both({32, 32, 128, 16, {37, 300, 5}, {37, 20, 1}, 1}, 20);
+  check_attention_both({4, 2, 24, 16, {61, 1, 300}, {61, 1, 33}, 1, 8}, 21);
+  check_attention_both({8, 4, 8, 5, {23, 9}, {23, 4}, 2}, 22);
 }
 
 TEST(CudaKernels, GemvMatchesFloat64) {
@@ -324,6 +370,31 @@ TEST(CudaKernels, ArgmaxPicksLowestIndexOfMaximum) {
   ec::argmax_rows(dl.p, ids.p, rows, vocab, nullptr);
   CK(cudaDeviceSynchronize());
   EXPECT_EQ(ids.download(), want);
+}
+
+TEST(CudaKernels, FillUniformSameValuesInBothTypes) {
+  SKIP_WITHOUT_DEVICE();
+  // One f32 value per index, stored as E: the bf16 fill is the f32 fill rounded (what the benchmark's KV
+  // contents are in either mode), inside (-amp, amp), and not constant.
+  const int64_t n = 100003;
+  const float amp = 1.5f;
+  DevBuf<bf16> db(n);
+  DevBuf<float> df(n);
+  db.poison();
+  df.poison();
+  ec::fill_uniform(db.p, n, amp, 42, nullptr);
+  ec::fill_uniform(df.p, n, amp, 42, nullptr);
+  CK(cudaDeviceSynchronize());
+  const auto vb = db.download();
+  const auto vf = df.download();
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(vf[i] >= -amp && vf[i] <= amp) << i << ": " << vf[i];
+    ASSERT_EQ(f(vb[i]), f(b(vf[i]))) << i;
+    sum += vf[i];
+  }
+  EXPECT_LT(std::fabs(sum / n), 0.02);
+  EXPECT_NE(vf[0], vf[1]);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// Helpers of the CUDA tests: device buffers, bf16 conversion, random data, relative error.
+// Helpers of the CUDA tests: device buffers, bf16 conversion, random data of either storage type (bf16 or
+// float), relative error and its bounds.
 #pragma once
 
 #ifdef LLM_HAVE_CUDA
@@ -6,9 +7,11 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 namespace cuda_test {
@@ -47,6 +50,7 @@ struct DevBuf {
 };
 
 inline float f(bf16 x) { return __bfloat162float(x); }
+inline float f(float x) { return x; }
 inline bf16 b(float x) { return __float2bfloat16(x); }
 
 inline std::vector<bf16> rand_bf16(size_t n, std::mt19937_64& rng, float amp = 1.f) {
@@ -60,6 +64,26 @@ inline std::vector<float> rand_f32(size_t n, std::mt19937_64& rng, float lo = -1
   std::vector<float> v(n);
   for (auto& x : v) x = d(rng);
   return v;
+}
+
+/// n random values of the storage type E (bf16 or float), uniform in (-amp, amp).
+template <typename E>
+std::vector<E> rand_vals(size_t n, std::mt19937_64& rng, float amp = 1.f) {
+  if constexpr (std::is_same_v<E, float>) return rand_f32(n, rng, -amp, amp);
+  else return rand_bf16(n, rng, amp);
+}
+
+template <typename E>
+const char* type_name() {
+  return std::is_same_v<E, float> ? "f32" : "bf16";
+}
+
+/// A relative-error bound for an output stored as E: `bf16_bound` for bf16 outputs (one rounding to 8
+/// mantissa bits, ~2e-3, dominates), `f32_bound` for float outputs (only f32 arithmetic and fast-math
+/// intrinsics against float64: ~1e-6 seen on such sizes, so a missed term or wrong index shows far above).
+template <typename E>
+double bound(double bf16_bound, double f32_bound = 1e-5) {
+  return std::is_same_v<E, float> ? f32_bound : bf16_bound;
 }
 
 /// ||out - ref|| / ||ref||; infinite when out has a NaN/inf or sizes differ.

@@ -1,5 +1,7 @@
 // Paged attention: each query token attends to its sequence's cached K/V (positions 0 .. its own),
 // read through the block table. One thread block per (query head, query token, context split).
+// Templated on the storage type E of q, the cache and the output (bf16 or float, kernels.h); the math is
+// f32 in both. A "chunk" is 8 elements: 16 bytes in bf16, 32 bytes (two float4) in float.
 //
 // Within a block the context is walked in tiles of kTile tokens with an online softmax:
 //   scores:  s_j = (q . k_j) / sqrt(hd)            TG threads per key token, 16-byte loads, shuffles
@@ -14,6 +16,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
 namespace {
@@ -23,23 +26,13 @@ constexpr int kTile = 256;
 
 template <int HD>
 struct Cfg {
-  static_assert(HD % 8 == 0, "head_dim must be a multiple of 8 (16-byte rows)");
-  static constexpr int C = HD / 8;  // 16-byte chunks per K/V row
+  static_assert(HD % 8 == 0, "head_dim must be a multiple of 8 (rows of whole 8-element chunks)");
+  static constexpr int C = HD / 8;  // 8-element chunks per K/V row
   // Threads per key token in the score phase: a power of two dividing C, at most 8.
   static constexpr int TG = (C % 8 == 0 && C >= 32) ? 8 : (C % 4 == 0) ? 4 : (C % 2 == 0) ? 2 : 1;
   static constexpr int CPT = C / TG;         // chunks per thread in the score phase
   static constexpr int TL = kThreads / C;    // value rows processed at once in the value phase
 };
-
-__device__ __forceinline__ void bf16x8_to_f32(const uint4& v, float* f) {
-  const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&v);
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const float2 x = __bfloat1622float2(p[k]);
-    f[2 * k] = x.x;
-    f[2 * k + 1] = x.y;
-  }
-}
 
 __device__ float block_reduce(float v, float* red, bool is_max) {
   for (int o = 16; o > 0; o >>= 1) {
@@ -54,8 +47,15 @@ __device__ float block_reduce(float v, float* red, bool is_max) {
   return r;
 }
 
-template <int HD>
-__global__ void __launch_bounds__(kThreads, HD <= 128 ? 8 : 4) attention_kernel(const AttentionArgs a) {
+// Blocks per SM asked of the register allocator: bf16 needs at most 64 registers per thread at HD <= 128
+// (8 blocks); float holds twice the bytes per chunk in flight, so it gets twice the registers (no spills).
+template <typename E, int HD>
+constexpr int min_blocks() {
+  return (sizeof(E) == 2 ? 8 : 4) / (HD <= 128 ? 1 : 2);
+}
+
+template <typename E, int HD>
+__global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kernel(const AttentionArgs<E> a) {
   using K = Cfg<HD>;
   __shared__ float s_p[kTile];
   __shared__ float s_red[kThreads / 32];
@@ -71,9 +71,9 @@ __global__ void __launch_bounds__(kThreads, HD <= 128 ? 8 : 4) attention_kernel(
   const int tok1 = min(len, (split + 1) * bps * bs);
   const int32_t* __restrict__ bt = a.block_tables + a.bt_start[t];
   const int64_t tile_stride = static_cast<int64_t>(bs) * HD;  // one (block, kv head) tile
-  const bf16* __restrict__ kc = a.k_cache;
-  const bf16* __restrict__ vc = a.v_cache;
-  auto row = [&](const bf16* cache, int tok) {
+  const E* __restrict__ kc = a.k_cache;
+  const E* __restrict__ vc = a.v_cache;
+  auto row = [&](const E* cache, int tok) {
     const int64_t blk = bt[tok / bs];
     return cache + (blk * a.nkv + kvh) * tile_stride + static_cast<int64_t>(tok % bs) * HD;
   };
@@ -81,10 +81,10 @@ __global__ void __launch_bounds__(kThreads, HD <= 128 ? 8 : 4) attention_kernel(
   // Score phase: thread g of a token group holds q chunks g, g + TG, ... (pre-scaled).
   const int g = threadIdx.x % K::TG, tlane = threadIdx.x / K::TG;
   float q[K::CPT][8];
-  const bf16* qrow = a.q + static_cast<int64_t>(t) * a.q_stride + h * HD;
+  const E* qrow = a.q + static_cast<int64_t>(t) * a.q_stride + h * HD;
 #pragma unroll
   for (int i = 0; i < K::CPT; ++i) {
-    bf16x8_to_f32(*reinterpret_cast<const uint4*>(qrow + (i * K::TG + g) * 8), q[i]);
+    load8(qrow + (i * K::TG + g) * 8, q[i]);
 #pragma unroll
     for (int k = 0; k < 8; ++k) q[i][k] *= a.scale;
   }
@@ -101,14 +101,14 @@ __global__ void __launch_bounds__(kThreads, HD <= 128 ? 8 : 4) attention_kernel(
       const int j = j0 + tlane;
       float dot = 0.f;
       if (j < n) {
-        const bf16* kp = row(kc, base + j);
-        uint4 kv[K::CPT];
+        const E* kp = row(kc, base + j);
+        Pack8<E> kv[K::CPT];
 #pragma unroll
-        for (int i = 0; i < K::CPT; ++i) kv[i] = *reinterpret_cast<const uint4*>(kp + (i * K::TG + g) * 8);
+        for (int i = 0; i < K::CPT; ++i) kv[i] = ld8(kp + (i * K::TG + g) * 8);
 #pragma unroll
         for (int i = 0; i < K::CPT; ++i) {
           float kf[8];
-          bf16x8_to_f32(kv[i], kf);
+          unpack8(kv[i], kf);
 #pragma unroll
           for (int k = 0; k < 8; ++k) dot = fmaf(q[i][k], kf[k], dot);
         }
@@ -137,19 +137,19 @@ __global__ void __launch_bounds__(kThreads, HD <= 128 ? 8 : 4) attention_kernel(
       int j = vlane;
       // Two rows per iteration: both loads issue before either is used.
       for (; j + K::TL < n; j += 2 * K::TL) {
-        const uint4 v0 = *reinterpret_cast<const uint4*>(row(vc, base + j) + c * 8);
-        const uint4 v1 = *reinterpret_cast<const uint4*>(row(vc, base + j + K::TL) + c * 8);
+        const Pack8<E> v0 = ld8(row(vc, base + j) + c * 8);
+        const Pack8<E> v1 = ld8(row(vc, base + j + K::TL) + c * 8);
         const float p0 = s_p[j], p1 = s_p[j + K::TL];
         float f0[8], f1[8];
-        bf16x8_to_f32(v0, f0);
-        bf16x8_to_f32(v1, f1);
+        unpack8(v0, f0);
+        unpack8(v1, f1);
 #pragma unroll
         for (int k = 0; k < 8; ++k) acc[k] = fmaf(p1, f1[k], fmaf(p0, f0[k], acc[k]));
       }
       if (j < n) {
-        const uint4 v0 = *reinterpret_cast<const uint4*>(row(vc, base + j) + c * 8);
+        const Pack8<E> v0 = ld8(row(vc, base + j) + c * 8);
         float f0[8];
-        bf16x8_to_f32(v0, f0);
+        unpack8(v0, f0);
 #pragma unroll
         for (int k = 0; k < 8; ++k) acc[k] = fmaf(s_p[j], f0[k], acc[k]);
       }
@@ -167,7 +167,7 @@ __global__ void __launch_bounds__(kThreads, HD <= 128 ? 8 : 4) attention_kernel(
 #pragma unroll 4
     for (int r = 0; r < K::TL; ++r) sum += s_acc[r * HD + d];
     if (a.num_splits == 1) {
-      a.out[static_cast<int64_t>(t) * a.nh * HD + h * HD + d] = __float2bfloat16(sum / l);
+      a.out[static_cast<int64_t>(t) * a.nh * HD + h * HD + d] = from_f32<E>(sum / l);
     } else {
       float* p = a.part + ((static_cast<int64_t>(t) * a.nh + h) * a.num_splits + split) * (HD + 2);
       p[d] = sum;
@@ -180,7 +180,8 @@ __global__ void __launch_bounds__(kThreads, HD <= 128 ? 8 : 4) attention_kernel(
 }
 
 // Merges the splits of one (head, token): out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
-__global__ void combine_splits_kernel(const float* __restrict__ part, bf16* __restrict__ out, int nh, int hd,
+template <typename E>
+__global__ void combine_splits_kernel(const float* __restrict__ part, E* __restrict__ out, int nh, int hd,
                                       int num_splits) {
   const int h = blockIdx.x, t = blockIdx.y;
   const float* base = part + (static_cast<int64_t>(t) * nh + h) * num_splits * (hd + 2);
@@ -197,14 +198,14 @@ __global__ void combine_splits_kernel(const float* __restrict__ part, bf16* __re
         den += w * p[hd + 1];
       }
     }
-    out[static_cast<int64_t>(t) * nh * hd + h * hd + d] = __float2bfloat16(num / den);
+    out[static_cast<int64_t>(t) * nh * hd + h * hd + d] = from_f32<E>(num / den);
   }
 }
 
-template <int HD>
-void launch(const AttentionArgs& a, cudaStream_t s) {
+template <typename E, int HD>
+void launch(const AttentionArgs<E>& a, cudaStream_t s) {
   const dim3 grid(a.nh, a.T, a.num_splits);
-  attention_kernel<HD><<<grid, kThreads, 0, s>>>(a);
+  attention_kernel<E, HD><<<grid, kThreads, 0, s>>>(a);
   LLM_CUDA_LAUNCHED(attention_kernel);
 }
 
@@ -219,30 +220,34 @@ bool attention_supports_head_dim(int hd) {
   }
 }
 
-void paged_attention(const AttentionArgs& a, cudaStream_t s) {
+template <typename E>
+void paged_attention(const AttentionArgs<E>& a, cudaStream_t s) {
   if (a.T == 0) return;
   if (a.num_splits < 1 || (a.num_splits > 1 && a.part == nullptr))
     throw std::invalid_argument("paged_attention: num_splits > 1 needs a partials buffer");
   switch (a.hd) {
-    case 8: launch<8>(a, s); break;
-    case 16: launch<16>(a, s); break;
-    case 24: launch<24>(a, s); break;
-    case 32: launch<32>(a, s); break;
-    case 48: launch<48>(a, s); break;
-    case 64: launch<64>(a, s); break;
-    case 80: launch<80>(a, s); break;
-    case 96: launch<96>(a, s); break;
-    case 112: launch<112>(a, s); break;
-    case 128: launch<128>(a, s); break;
-    case 256: launch<256>(a, s); break;
+    case 8: launch<E, 8>(a, s); break;
+    case 16: launch<E, 16>(a, s); break;
+    case 24: launch<E, 24>(a, s); break;
+    case 32: launch<E, 32>(a, s); break;
+    case 48: launch<E, 48>(a, s); break;
+    case 64: launch<E, 64>(a, s); break;
+    case 80: launch<E, 80>(a, s); break;
+    case 96: launch<E, 96>(a, s); break;
+    case 112: launch<E, 112>(a, s); break;
+    case 128: launch<E, 128>(a, s); break;
+    case 256: launch<E, 256>(a, s); break;
     default:
       throw std::invalid_argument("paged_attention: head_dim " + std::to_string(a.hd) +
                                   " has no kernel (multiples of 8: 8..128 listed, 256)");
   }
   if (a.num_splits > 1) {
-    combine_splits_kernel<<<dim3(a.nh, a.T), 128, 0, s>>>(a.part, a.out, a.nh, a.hd, a.num_splits);
+    combine_splits_kernel<E><<<dim3(a.nh, a.T), 128, 0, s>>>(a.part, a.out, a.nh, a.hd, a.num_splits);
     LLM_CUDA_LAUNCHED(combine_splits_kernel);
   }
 }
+
+template void paged_attention<bf16>(const AttentionArgs<bf16>&, cudaStream_t);
+template void paged_attention<float>(const AttentionArgs<float>&, cudaStream_t);
 
 }  // namespace engine::cuda

@@ -3,6 +3,9 @@
 // gate/up GEMM, SwiGLU, down GEMM; then final norm of the rows that want logits, lm_head GEMM (f32
 // logits) and argmax. Decode-only steps run as a CUDA graph captured per padded batch size: all inputs
 // sit in fixed device buffers, so a replay only needs the one input copy before it.
+// Two modes (EngineConfig::dtype): bf16 (auto, bf16) stores weights, KV cache and activations in bf16;
+// f32 stores everything in float and runs every GEMM as a plain f32 SGEMM (a reference mode that matches
+// the CPU backend). The pass is one template, run_layers_as<E>, over the storage type E.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -51,8 +54,9 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg) {
   if (e != cudaSuccess || n == 0)
     throw ModelLoadError(std::string("--backend cuda: no usable CUDA device (") +
                          (e != cudaSuccess ? cudaGetErrorString(e) : "0 devices") + ")");
-  if (cfg.dtype != "auto" && cfg.dtype != "bf16")
-    throw ModelLoadError("--backend cuda: dtype '" + cfg.dtype + "' is not supported (auto or bf16)");
+  if (cfg.dtype != "auto" && cfg.dtype != "bf16" && cfg.dtype != "f32")
+    throw ModelLoadError("--backend cuda: --dtype '" + cfg.dtype + "' is not supported (auto, bf16 or f32)");
+  f32_ = cfg.dtype == "f32";
   cudaDeviceProp prop{};
   LLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   num_sms_ = prop.multiProcessorCount;
@@ -61,6 +65,11 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg) {
   LLM_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
   LLM_CUDA_CHECK(cudaMalloc(&cublas_ws_, kCublasWorkspace));
   LLM_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspace));
+  // The default math mode (what a new handle has; set so that nothing inherited can change it) allows no
+  // TF32 or BF16x9 emulation for f32 inputs. The f32 mode also asks for CUBLAS_COMPUTE_32F_PEDANTIC (gemm()),
+  // which keeps f32 arithmetic whatever the math mode or the environment (NVIDIA_TF32_OVERRIDE, emulation
+  // strategy) say. bf16 inputs use the tensor cores with f32 accumulation in either math mode.
+  LLM_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
   // Switches for measuring what each part buys: LLM_CUDA_GRAPHS=0 (eager decode), LLM_CUDA_GEMV=0 (cuBLAS at M <= 4).
   if (const char* g = std::getenv("LLM_CUDA_GRAPHS"); g && std::string(g) == "0") use_graphs_ = false;
   if (const char* g = std::getenv("LLM_CUDA_GEMV"); g && std::string(g) == "0") use_gemv_ = false;
@@ -80,7 +89,7 @@ CudaBackend::~CudaBackend() {
 void CudaBackend::load(const ModelWeights& w) {
   mc_ = w.config;
   const int max_len = std::max({mc_.max_seq_len, cfg_.max_model_len, 1});
-  w_ = upload_weights(w, max_len);
+  w_ = upload_weights(w, max_len, f32_);
   loaded_ = true;
   const int64_t max_blocks_per_seq = (max_len + cfg_.block_size - 1) / std::max(cfg_.block_size, 1);
   ensure_capacity(std::max({cfg_.max_num_batched_tokens, graph_size_for(cfg_.max_num_seqs), 1}),
@@ -88,7 +97,7 @@ void CudaBackend::load(const ModelWeights& w) {
 }
 
 int64_t CudaBackend::kv_bytes_per_token() const {
-  return 2ll * mc_.n_layers * mc_.n_kv_heads * mc_.head_dim * 2;
+  return 2ll * mc_.n_layers * mc_.n_kv_heads * mc_.head_dim * static_cast<int64_t>(elem_bytes());
 }
 
 int64_t CudaBackend::default_kv_budget_bytes() const {
@@ -109,17 +118,18 @@ void CudaBackend::allocate_kv_cache(int64_t num_blocks, int block_size) {
   num_blocks_ = num_blocks;
   block_size_ = block_size;
   const size_t bytes = static_cast<size_t>(num_blocks) * block_size * kv_bytes_per_token();
-  LLM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&kv_), bytes));
+  LLM_CUDA_CHECK(cudaMalloc(&kv_, bytes));
   LLM_CUDA_CHECK(cudaMemset(kv_, 0, bytes));  // padding rows of graphs read block 0
 }
 
-bf16* CudaBackend::k_cache(int layer) const {
-  const int64_t layer_elems = num_blocks_ * block_size_ * int64_t{mc_.n_kv_heads} * mc_.head_dim;
-  return kv_ + (2 * int64_t{layer}) * layer_elems;
+// Per layer: K cache then V cache, each E [num_blocks, nkv, block_size, hd].
+void* CudaBackend::k_cache(int layer) const {
+  const int64_t layer_bytes = num_blocks_ * block_size_ * int64_t{mc_.n_kv_heads} * mc_.head_dim * elem_bytes();
+  return static_cast<char*>(kv_) + (2 * int64_t{layer}) * layer_bytes;
 }
-bf16* CudaBackend::v_cache(int layer) const {
-  const int64_t layer_elems = num_blocks_ * block_size_ * int64_t{mc_.n_kv_heads} * mc_.head_dim;
-  return kv_ + (2 * int64_t{layer} + 1) * layer_elems;
+void* CudaBackend::v_cache(int layer) const {
+  const int64_t layer_bytes = num_blocks_ * block_size_ * int64_t{mc_.n_kv_heads} * mc_.head_dim * elem_bytes();
+  return static_cast<char*>(kv_) + (2 * int64_t{layer} + 1) * layer_bytes;
 }
 
 void CudaBackend::free_activations() {
@@ -149,15 +159,16 @@ void CudaBackend::ensure_capacity(int tokens, int64_t bt_entries) {
     return p;
   };
   const size_t T = tc, dim = mc_.dim, hd = mc_.head_dim, qkv = size_t(mc_.n_heads + 2 * mc_.n_kv_heads) * hd,
-               qd = size_t(mc_.n_heads) * hd, hid = mc_.hidden_dim, V = mc_.vocab_size;
+               qd = size_t(mc_.n_heads) * hd, hid = mc_.hidden_dim, V = mc_.vocab_size, E = elem_bytes();
   x_ = static_cast<float*>(alloc(T * dim * 4));
-  h_ = static_cast<bf16*>(alloc(T * dim * 2));
-  qkv_ = static_cast<bf16*>(alloc(T * qkv * 2));
-  attn_ = static_cast<bf16*>(alloc(T * qd * 2));
-  delta_ = static_cast<bf16*>(alloc(T * dim * 2));
-  gu_ = static_cast<bf16*>(alloc(T * 2 * hid * 2));
-  act_ = static_cast<bf16*>(alloc(T * hid * 2));
-  hf_ = static_cast<bf16*>(alloc(T * dim * 2));
+  h_ = alloc(T * dim * E);
+  qkv_ = static_cast<float*>(alloc(T * qkv * 4));
+  q_ = alloc(T * qd * E);
+  attn_ = alloc(T * qd * E);
+  delta_ = static_cast<float*>(alloc(T * dim * 4));
+  gu_ = alloc(T * 2 * hid * E);
+  act_ = alloc(T * hid * E);
+  hf_ = alloc(T * dim * E);
   logits_ = static_cast<float*>(alloc(T * V * 4));
   ids_ = static_cast<int32_t*>(alloc(T * 4));
   // Splits are used only while T*nh*splits stays under ~16 blocks per SM (splits_for).
@@ -232,21 +243,31 @@ CudaBackend::Step CudaBackend::stage_inputs(const StepBatch& b, int pad_to) {
   return st;
 }
 
-void CudaBackend::gemm(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K) {
-  // Decode at batch 1: the GEMV streams the weights at ~5% more bandwidth than cuBLAS. At M = 4 it was 42%
-  // slower than cuBLAS (x re-read from L1 per weight chunk; docs/cuda-notes.md), so only M = 1 takes it.
-  if (use_gemv_ && M == 1 && gemv_supported(M, K)) {
-    cuda::gemv(x, w, y, y_f32, M, N, K, stream_);
+// x: E [M, K], w: E [N, K] -> y [M, N]: f32 when y_f32 (always in the f32 mode), else E.
+void CudaBackend::gemm(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) {
+  // Decode at batch 1 (bf16 mode): the GEMV streams the weights at ~5% more bandwidth than cuBLAS. At M = 4
+  // it was 42% slower than cuBLAS (x re-read from L1 per weight chunk; docs/cuda-notes.md), so only M = 1
+  // takes it. The GEMV is bf16-only: the f32 mode uses cuBLAS at every M.
+  if (!f32_ && use_gemv_ && M == 1 && gemv_supported(M, K)) {
+    cuda::gemv(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
     return;
   }
   // Row-major y[M,N] = x[M,K] @ w[N,K]^T is, column-major, y^T[N,M] = op(w)[N,K] @ x^T[K,M] with op = T.
+  // f32 mode: f32 x f32 -> f32 with CUBLAS_COMPUTE_32F_PEDANTIC: standard f32 arithmetic, never TF32 (see
+  // the constructor). bf16 mode: bf16 x bf16 -> bf16 or f32, f32 accumulation on the tensor cores.
+  const cudaDataType in_t = f32_ ? CUDA_R_32F : CUDA_R_16BF;
+  const cudaDataType out_t = (f32_ || y_f32) ? CUDA_R_32F : CUDA_R_16BF;
+  const cublasComputeType_t compute = f32_ ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
   const float alpha = 1.f, beta = 0.f;
-  LLM_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, w, CUDA_R_16BF, K, x,
-                                CUDA_R_16BF, K, &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N,
-                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  LLM_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, w, in_t, K, x, in_t, K, &beta, y,
+                                out_t, N, compute, CUBLAS_GEMM_DEFAULT));
 }
 
-void CudaBackend::run_layers(const Step& st, Marks* mk) {
+// One step's pass with storage type E. Each stage's shapes are in kernels.h (layouts); what is f32 in both
+// modes: the residual x, the QKV GEMM output (RoPE reads it before any rounding) and delta, the O and down
+// GEMM outputs (added to x in f32 by add_rmsnorm).
+template <typename E>
+void CudaBackend::run_layers_as(const Step& st, Marks* mk) {
   const int T = st.T, dim = mc_.dim, nh = mc_.n_heads, nkv = mc_.n_kv_heads, hd = mc_.head_dim;
   const int qkv_dim = (nh + 2 * nkv) * hd, hid = mc_.hidden_dim;
   const float eps = mc_.norm_eps;
@@ -257,27 +278,35 @@ void CudaBackend::run_layers(const Step& st, Marks* mk) {
   const int32_t* bts = in_dev_ + 3 * cap;
   const int32_t* rows = in_dev_ + 4 * cap;
   const int32_t* bt = in_dev_ + kSections * cap;
+  E* h = static_cast<E*>(h_);
+  E* q = static_cast<E*>(q_);
+  E* attn = static_cast<E*>(attn_);
+  E* gu = static_cast<E*>(gu_);
+  E* act = static_cast<E*>(act_);
+  E* hf = static_cast<E*>(hf_);
   auto mark = [&](const char* n) { if (mk) mk->mark(n); };
 
-  embedding(tok, w_.tok_emb, x_, T, dim, stream_);
+  embedding<E>(tok, static_cast<const E*>(w_.tok_emb), x_, T, dim, stream_);
   mark("embedding");
   for (int l = 0; l < mc_.n_layers; ++l) {
     const DeviceLayer& L = w_.layers[l];
-    add_rmsnorm(x_, l == 0 ? nullptr : delta_, L.attn_norm, h_, nullptr, T, dim, eps, true, stream_);
+    E* kc = static_cast<E*>(k_cache(l));
+    E* vc = static_cast<E*>(v_cache(l));
+    add_rmsnorm<E>(x_, l == 0 ? nullptr : delta_, L.attn_norm, h, nullptr, T, dim, eps, true, stream_);
     mark("add_rmsnorm");
-    gemm(h_, L.wqkv, qkv_, false, T, qkv_dim, dim);
+    gemm(h, L.wqkv, qkv_, true, T, qkv_dim, dim);
     mark("qkv_gemm");
-    rope_kv_write(qkv_, pos, slot, w_.rope, k_cache(l), v_cache(l), T, nh, nkv, hd, block_size_, stream_);
+    rope_kv_write<E>(qkv_, pos, slot, w_.rope, q, kc, vc, T, nh, nkv, hd, block_size_, stream_);
     mark("rope_kv_write");
-    AttentionArgs a;
-    a.q = qkv_;
-    a.q_stride = qkv_dim;
-    a.k_cache = k_cache(l);
-    a.v_cache = v_cache(l);
+    AttentionArgs<E> a;
+    a.q = q;
+    a.q_stride = nh * hd;
+    a.k_cache = kc;
+    a.v_cache = vc;
     a.positions = pos;
     a.bt_start = bts;
     a.block_tables = bt;
-    a.out = attn_;
+    a.out = attn;
     a.part = part_;
     a.T = T;
     a.nh = nh;
@@ -288,24 +317,29 @@ void CudaBackend::run_layers(const Step& st, Marks* mk) {
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
     paged_attention(a, stream_);
     mark("attention");
-    gemm(attn_, L.wo, delta_, false, T, dim, nh * hd);
+    gemm(attn, L.wo, delta_, true, T, dim, nh * hd);
     mark("o_gemm");
-    add_rmsnorm(x_, delta_, L.ffn_norm, h_, nullptr, T, dim, eps, true, stream_);
+    add_rmsnorm<E>(x_, delta_, L.ffn_norm, h, nullptr, T, dim, eps, true, stream_);
     mark("add_rmsnorm");
-    gemm(h_, L.wgu, gu_, false, T, 2 * hid, dim);
+    gemm(h, L.wgu, gu, false, T, 2 * hid, dim);
     mark("gate_up_gemm");
-    swiglu(gu_, act_, T, hid, stream_);
+    swiglu<E>(gu, act, T, hid, stream_);
     mark("swiglu");
-    gemm(act_, L.wd, delta_, false, T, dim, hid);
+    gemm(act, L.wd, delta_, true, T, dim, hid);
     mark("down_gemm");
   }
-  add_rmsnorm(x_, mc_.n_layers > 0 ? delta_ : nullptr, w_.final_norm, hf_, rows, st.n_logits, dim, eps, false,
-              stream_);
+  add_rmsnorm<E>(x_, mc_.n_layers > 0 ? delta_ : nullptr, w_.final_norm, hf, rows, st.n_logits, dim, eps, false,
+                 stream_);
   mark("final_norm");
-  gemm(hf_, w_.lm_head, logits_, true, st.n_logits, mc_.vocab_size, dim);
+  gemm(hf, w_.lm_head, logits_, true, st.n_logits, mc_.vocab_size, dim);
   mark("lm_head_gemm");
   argmax_rows(logits_, ids_, st.n_logits, mc_.vocab_size, stream_);
   mark("argmax");
+}
+
+void CudaBackend::run_layers(const Step& st, Marks* mk) {
+  if (f32_) run_layers_as<float>(st, mk);
+  else run_layers_as<bf16>(st, mk);
 }
 
 CudaBackend::Step CudaBackend::run(const StepBatch& b) {
@@ -382,7 +416,10 @@ std::vector<std::pair<std::string, double>> CudaBackend::profile(const StepBatch
 }
 
 void CudaBackend::fill_kv(float amp, uint64_t seed) {
-  fill_uniform_bf16(kv_, num_blocks_ * block_size_ * kv_bytes_per_token() / 2, amp, seed, stream_);
+  if (!kv_) throw std::logic_error("cuda backend: fill_kv before allocate_kv_cache");
+  const int64_t n = num_blocks_ * block_size_ * kv_bytes_per_token() / static_cast<int64_t>(elem_bytes());
+  if (f32_) fill_uniform(static_cast<float*>(kv_), n, amp, seed, stream_);
+  else fill_uniform(static_cast<bf16*>(kv_), n, amp, seed, stream_);
   LLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 

@@ -15,11 +15,13 @@
 
 namespace engine::cuda {
 
+/// Matrices are stored in the mode's element type E (bf16, or float in the f32 mode): `void*` here, typed
+/// where a kernel needs them; cuBLAS takes them as they are.
 struct DeviceLayer {
-  bf16* wqkv = nullptr;   ///< [(nh + 2*nkv)*hd, dim]: wq, wk, wv rows concatenated (one GEMM)
-  bf16* wo = nullptr;     ///< [dim, nh*hd]
-  bf16* wgu = nullptr;    ///< [2*hidden, dim]: w_gate rows, then w_up rows (one GEMM)
-  bf16* wd = nullptr;     ///< [dim, hidden]
+  void* wqkv = nullptr;   ///< E [(nh + 2*nkv)*hd, dim]: wq, wk, wv rows concatenated (one GEMM)
+  void* wo = nullptr;     ///< E [dim, nh*hd]
+  void* wgu = nullptr;    ///< E [2*hidden, dim]: w_gate rows, then w_up rows (one GEMM)
+  void* wd = nullptr;     ///< E [dim, hidden]
   float* attn_norm = nullptr;  ///< [dim]
   float* ffn_norm = nullptr;   ///< [dim]
 };
@@ -27,8 +29,9 @@ struct DeviceLayer {
 /// All weights on the device. `allocations` owns every pointer above.
 struct DeviceWeights {
   ModelConfig cfg;
-  bf16* tok_emb = nullptr;     ///< [vocab, dim]
-  bf16* lm_head = nullptr;     ///< [vocab, dim]; == tok_emb when tied
+  bool f32 = false;            ///< matrices in float (dtype f32) rather than bf16
+  void* tok_emb = nullptr;     ///< E [vocab, dim]
+  void* lm_head = nullptr;     ///< E [vocab, dim]; == tok_emb when tied
   float* final_norm = nullptr; ///< [dim]
   float2* rope = nullptr;      ///< [rope_len, hd/2] (cos, sin)
   int rope_len = 0;
@@ -39,16 +42,17 @@ struct DeviceWeights {
   void free_all();
 };
 
-/// Converts (f32/f16/bf16 -> bf16 matrices, f32 norms) and uploads `w`; rope table for `rope_len`
-/// positions. Throws ModelLoadError naming the tensor whose shape does not match the config.
-DeviceWeights upload_weights(const ModelWeights& w, int rope_len);
+/// Converts (f32/f16/bf16 -> bf16, or -> f32 when `f32`, for matrices; f32 norms) and uploads `w`; rope
+/// table for `rope_len` positions. Throws ModelLoadError naming the tensor whose shape does not match the
+/// config.
+DeviceWeights upload_weights(const ModelWeights& w, int rope_len, bool f32);
 
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const EngineConfig& cfg);
   ~CudaBackend() override;
   std::string name() const override { return "cuda"; }
-  std::string dtype() const override { return "bf16"; }
+  std::string dtype() const override { return f32_ ? "f32" : "bf16"; }
   void load(const ModelWeights& w) override;
   int64_t kv_bytes_per_token() const override;
   int64_t default_kv_budget_bytes() const override;
@@ -70,14 +74,17 @@ class CudaBackend final : public Backend {
   struct Marks;  // profiling events, cuda_backend.cc
   Step stage_inputs(const StepBatch& b, int pad_to);
   void run_layers(const Step& st, Marks* marks);
+  template <typename E>
+  void run_layers_as(const Step& st, Marks* marks);  ///< the pass with storage type E (cuda_backend.cc)
   Step run(const StepBatch& b);
   void ensure_capacity(int tokens, int64_t bt_entries);
   void free_activations();
   int splits_for(int T) const;
   int graph_size_for(int T) const;
-  void gemm(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K);
-  bf16* k_cache(int layer) const;
-  bf16* v_cache(int layer) const;
+  void gemm(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K);
+  size_t elem_bytes() const { return f32_ ? 4 : 2; }
+  void* k_cache(int layer) const;  ///< E [num_blocks, nkv, block_size, hd]
+  void* v_cache(int layer) const;
 
   EngineConfig cfg_;
   ModelConfig mc_;
@@ -89,8 +96,9 @@ class CudaBackend final : public Backend {
   void* cublas_ws_ = nullptr;
   bool use_graphs_ = true;
   bool use_gemv_ = true;
+  bool f32_ = false;  ///< dtype f32: weights, KV cache and activations in float, no GEMV, pedantic f32 GEMMs
 
-  bf16* kv_ = nullptr;
+  void* kv_ = nullptr;  ///< E: per layer the K cache, then the V cache
   int64_t num_blocks_ = 0;
   int block_size_ = 0;
 
@@ -99,9 +107,11 @@ class CudaBackend final : public Backend {
   int tok_cap_ = 0;
   int64_t bt_cap_ = 0;
   std::vector<void*> act_allocs_;
-  float* x_ = nullptr;
-  bf16 *h_ = nullptr, *qkv_ = nullptr, *attn_ = nullptr, *delta_ = nullptr, *gu_ = nullptr, *act_ = nullptr,
-       *hf_ = nullptr;
+  // f32 in both modes: residual x [T, dim], qkv [T, (nh+2nkv)*hd] (GEMM output before RoPE), delta [T, dim]
+  // (O and down GEMM outputs). E: h [T, dim], q [T, nh*hd] (rotated), attn [T, nh*hd], gu [T, 2*hidden],
+  // act [T, hidden], hf [T, dim] (final norm rows). kernels.h has the full layout.
+  float *x_ = nullptr, *qkv_ = nullptr, *delta_ = nullptr;
+  void *h_ = nullptr, *q_ = nullptr, *attn_ = nullptr, *gu_ = nullptr, *act_ = nullptr, *hf_ = nullptr;
   float* logits_ = nullptr;
   int32_t* ids_ = nullptr;
   float* part_ = nullptr;

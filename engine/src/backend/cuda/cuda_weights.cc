@@ -1,6 +1,6 @@
-// Weight upload for the CUDA backend: every matrix becomes bf16 on the device (whatever dtype the
-// loader produced), wq/wk/wv and w_gate/w_up are concatenated so each pair/triple is one GEMM, norm
-// weights stay f32, and the RoPE (cos, sin) table is computed in double on the host.
+// Weight upload for the CUDA backend: every matrix becomes bf16 on the device (or f32 in the f32 mode),
+// whatever dtype the loader produced; wq/wk/wv and w_gate/w_up are concatenated so each pair/triple is one
+// GEMM, norm weights stay f32, and the RoPE (cos, sin) table is computed in double on the host.
 #include <cuda_runtime_api.h>
 
 #include <cmath>
@@ -47,9 +47,15 @@ int64_t numel_of(const Tensor& t) {
 
 void check_shape(const Tensor& t, std::vector<int64_t> want, const std::string& name) {
   if (t.data == nullptr || t.shape != want) {
-    std::string got, exp;
-    for (int64_t d : t.shape) got += (got.empty() ? "" : "x") + std::to_string(d);
-    for (int64_t d : want) exp += (exp.empty() ? "" : "x") + std::to_string(d);
+    auto dims = [](const std::vector<int64_t>& shape) {
+      std::string out;
+      for (int64_t d : shape) {
+        if (!out.empty()) out += 'x';
+        out += std::to_string(d);
+      }
+      return out;
+    };
+    const std::string got = dims(t.shape), exp = dims(want);
     throw ModelLoadError("cuda backend: weight " + name + " has shape [" + got + "], expected [" + exp + "]" +
                          (t.data ? "" : " (no data)"));
   }
@@ -78,16 +84,32 @@ void append_bf16(const Tensor& t, std::vector<uint16_t>& out) {
   }
 }
 
-std::vector<float> as_f32(const Tensor& t) {
+/// Appends `t` as f32 (exact for every source dtype).
+void append_f32(const Tensor& t, std::vector<float>& out) {
   const int64_t n = numel_of(t);
-  std::vector<float> out(n);
-  for (int64_t i = 0; i < n; ++i) {
-    switch (t.dtype) {
-      case DType::kF32: out[i] = static_cast<const float*>(t.data)[i]; break;
-      case DType::kBF16: out[i] = bf16_bits_to_f32(static_cast<const uint16_t*>(t.data)[i]); break;
-      case DType::kF16: out[i] = f16_bits_to_f32(static_cast<const uint16_t*>(t.data)[i]); break;
+  const size_t at = out.size();
+  out.resize(at + n);
+  float* dst = out.data() + at;
+  switch (t.dtype) {
+    case DType::kF32:
+      std::memcpy(dst, t.data, n * 4);
+      break;
+    case DType::kBF16: {
+      const uint16_t* src = static_cast<const uint16_t*>(t.data);
+      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_bits_to_f32(src[i]);
+      break;
+    }
+    case DType::kF16: {
+      const uint16_t* src = static_cast<const uint16_t*>(t.data);
+      for (int64_t i = 0; i < n; ++i) dst[i] = f16_bits_to_f32(src[i]);
+      break;
     }
   }
+}
+
+std::vector<float> as_f32(const Tensor& t) {
+  std::vector<float> out;
+  append_f32(t, out);
   return out;
 }
 
@@ -101,10 +123,22 @@ T* upload(DeviceWeights& dw, const void* src, size_t bytes) {
   return static_cast<T*>(p);
 }
 
-bf16* upload_matrices(DeviceWeights& dw, std::initializer_list<const Tensor*> parts, std::vector<uint16_t>& staging) {
-  staging.clear();
-  for (const Tensor* t : parts) append_bf16(*t, staging);
-  return upload<bf16>(dw, staging.data(), staging.size() * 2);
+/// Host staging for one matrix (or a concatenation) in the device element type.
+struct Staging {
+  std::vector<uint16_t> bf16_bits;
+  std::vector<float> f32;
+};
+
+/// Concatenates `parts` row-wise (they share the column count) in the device element type and uploads them.
+void* upload_matrices(DeviceWeights& dw, std::initializer_list<const Tensor*> parts, Staging& staging) {
+  if (dw.f32) {
+    staging.f32.clear();
+    for (const Tensor* t : parts) append_f32(*t, staging.f32);
+    return upload<void>(dw, staging.f32.data(), staging.f32.size() * 4);
+  }
+  staging.bf16_bits.clear();
+  for (const Tensor* t : parts) append_bf16(*t, staging.bf16_bits);
+  return upload<void>(dw, staging.bf16_bits.data(), staging.bf16_bits.size() * 2);
 }
 
 float* upload_norm(DeviceWeights& dw, const Tensor& t) {
@@ -121,7 +155,7 @@ void DeviceWeights::free_all() {
   bytes = 0;
 }
 
-DeviceWeights upload_weights(const ModelWeights& w, int rope_len) {
+DeviceWeights upload_weights(const ModelWeights& w, int rope_len, bool f32) {
   const ModelConfig& c = w.config;
   const int64_t dim = c.dim, hd = c.head_dim, q_dim = int64_t{c.n_heads} * hd, kv_dim = int64_t{c.n_kv_heads} * hd;
   if (hd % 2 != 0) throw ModelLoadError("cuda backend: head_dim " + std::to_string(hd) + " must be even (RoPE)");
@@ -135,8 +169,10 @@ DeviceWeights upload_weights(const ModelWeights& w, int rope_len) {
 
   DeviceWeights dw;
   dw.cfg = c;
+  dw.f32 = f32;
+  const int64_t elem = f32 ? 4 : 2;
   try {
-    std::vector<uint16_t> staging;
+    Staging staging;
     check_shape(w.tok_embeddings, {c.vocab_size, dim}, "tok_embeddings");
     dw.tok_emb = upload_matrices(dw, {&w.tok_embeddings}, staging);
     if (w.lm_head.data == w.tok_embeddings.data && w.lm_head.dtype == w.tok_embeddings.dtype) {
@@ -147,7 +183,7 @@ DeviceWeights upload_weights(const ModelWeights& w, int rope_len) {
     }
     check_shape(w.final_norm, {dim}, "final_norm");
     dw.final_norm = upload_norm(dw, w.final_norm);
-    int64_t per_step = int64_t{c.vocab_size} * dim * 2;
+    int64_t per_step = int64_t{c.vocab_size} * dim * elem;
     for (int l = 0; l < c.n_layers; ++l) {
       const ModelWeights::Layer& L = w.layers[l];
       const std::string p = "layers." + std::to_string(l) + ".";
@@ -168,7 +204,7 @@ DeviceWeights upload_weights(const ModelWeights& w, int rope_len) {
       d.wgu = upload_matrices(dw, {&L.w_gate, &L.w_up}, staging);
       d.wd = upload_matrices(dw, {&L.w_down}, staging);
       dw.layers.push_back(d);
-      per_step += 2 * ((q_dim + 2 * kv_dim) * dim + dim * q_dim + 3 * int64_t{c.hidden_dim} * dim);
+      per_step += elem * ((q_dim + 2 * kv_dim) * dim + dim * q_dim + 3 * int64_t{c.hidden_dim} * dim);
     }
     dw.bytes_read_per_token_step = per_step;
 

@@ -6,6 +6,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
 namespace {
@@ -51,12 +52,13 @@ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-__global__ void fill_uniform_kernel(bf16* p, int64_t n, float amp, uint64_t seed) {
+template <typename E>
+__global__ void fill_uniform_kernel(E* p, int64_t n, float amp, uint64_t seed) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const uint64_t r = mix64(seed * 0x632be59bd9b4e019ull + static_cast<uint64_t>(i));
     const float u = static_cast<float>(r >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-    p[i] = __float2bfloat16((2.f * u - 1.f) * amp);
+    p[i] = from_f32<E>((2.f * u - 1.f) * amp);
   }
 }
 
@@ -68,10 +70,14 @@ void argmax_rows(const float* logits, int32_t* ids, int rows, int vocab, cudaStr
   LLM_CUDA_LAUNCHED(argmax_kernel);
 }
 
-void fill_uniform_bf16(bf16* p, int64_t n, float amp, uint64_t seed, cudaStream_t s) {
+template <typename E>
+void fill_uniform(E* p, int64_t n, float amp, uint64_t seed, cudaStream_t s) {
   if (n == 0) return;
-  fill_uniform_kernel<<<1024, 256, 0, s>>>(p, n, amp, seed);
+  fill_uniform_kernel<E><<<1024, 256, 0, s>>>(p, n, amp, seed);
   LLM_CUDA_LAUNCHED(fill_uniform_kernel);
 }
+
+template void fill_uniform<bf16>(bf16*, int64_t, float, uint64_t, cudaStream_t);
+template void fill_uniform<float>(float*, int64_t, float, uint64_t, cudaStream_t);
 
 }  // namespace engine::cuda
