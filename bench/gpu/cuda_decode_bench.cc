@@ -4,7 +4,8 @@
 // forward_argmax (graph replay after the first step of each batch size), timed on the host around a call
 // that ends with the token ids on the host. Also prints per-stage event timings of one eager step.
 // LLM_BENCH_DTYPE (default auto = bf16; f32 times the f32 reference mode: twice the bytes per weight and
-// KV value, plain f32 GEMMs).
+// KV value, plain f32 GEMMs). LLM_BENCH_DETERMINISTIC=1 times the batch-invariant mode (fixed-row GEMMs,
+// unsplit attention).
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
@@ -45,6 +46,7 @@ struct Fixture {
     engine::EngineConfig cfg;
     cfg.backend = "cuda";
     if (const char* d = std::getenv("LLM_BENCH_DTYPE")) cfg.dtype = d;
+    if (const char* d = std::getenv("LLM_BENCH_DETERMINISTIC")) cfg.deterministic = std::string(d) == "1";
     cfg.max_num_seqs = kMaxBatch;
     cfg.max_num_batched_tokens = 2048;
     cfg.block_size = kBlock;

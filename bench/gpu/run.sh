@@ -32,7 +32,7 @@ if has build; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLM_ENABLE_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90a}" -DLLM_SHARED_DIR="$SHARED" >"$OUT/build.log" 2>&1 \
     || { log "cmake failed"; tail -30 "$OUT/build.log"; exit 1; }
-  targets="cuda_kernels_test cuda_backend_test cuda_decode_bench"
+  targets="cuda_kernels_test cuda_backend_test cuda_batch_invariance_test cuda_decode_bench"
   cmake --build "$BUILD" --target $targets -j"$(nproc)" >>"$OUT/build.log" 2>&1 \
     || { log "build failed"; grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
   # The end-to-end tools are other modules: a failure there skips the stages that need them.
@@ -44,11 +44,11 @@ if has build; then
 fi
 
 if has check; then
-  for t in cuda_kernels_test cuda_backend_test; do
+  for t in cuda_kernels_test cuda_backend_test cuda_batch_invariance_test; do
     log "check: $t"
     "$BUILD/tests/$t" --gtest_brief=0 >"$OUT/$t.log" 2>&1
     rc=$?
-    grep -E "^\[  (PASSED|FAILED|SKIPPED) |OK \]|FAILED \]|cuda vs cpu|rel err vs|Failure|Expected|Which is|rel_err|error" "$OUT/$t.log" | head -60
+    grep -E "^\[  (PASSED|FAILED|SKIPPED) |OK \]|FAILED \]|cuda vs cpu|rel err vs|Failure|Expected|Which is|rel_err|error|batch 1 vs" "$OUT/$t.log" | head -60
     log "$t exit $rc"
   done
 fi
@@ -80,6 +80,20 @@ if has accuracy; then
     lg_ref cuda_bf16 --backend cuda
     allclose "$OUT/tiny_cpu.h5" "$OUT/tiny_cuda_f32.h5" 1e-4
     allclose "$OUT/tiny_cpu.h5" "$OUT/tiny_cuda_bf16.h5" 2e-2
+    # Batch invariance end to end (the README's precision workflow on the GPU): 16 requests alone at batch
+    # size 1, then at batch size 64 under 5 req/s fed the same tokens; --deterministic must be bit-identical.
+    for mode in deterministic default; do
+      flag=(); [[ $mode == deterministic ]] && flag=(--deterministic)
+      common_acc=(--model "$SHARED/models/tiny-llama" --tokenizer "$TOKENIZER" --backend "${INV_BACKEND:-cuda}"
+                  --quiet "${flag[@]}")
+      "$BUILD/loadgen/loadgen" "${common_acc[@]}" --dataset "$DATASET" -n 16 -X inf --batch-size 1 \
+        --dump-logits "$OUT/inv_${mode}_b1.h5" \
+        --out "$OUT/lg_inv_${mode}_b1" >>"$OUT/accuracy.log" 2>&1
+      "$BUILD/loadgen/loadgen" "${common_acc[@]}" -X 5 --batch-size 64 --reference "$OUT/inv_${mode}_b1.h5" \
+        --dump-logits "$OUT/inv_${mode}_b64.h5" --out "$OUT/lg_inv_${mode}_b64" >>"$OUT/accuracy.log" 2>&1
+      log "batch invariance ($mode): batch 1 vs batch 64"
+      allclose "$OUT/inv_${mode}_b1.h5" "$OUT/inv_${mode}_b64.h5" 0
+    done
     if [[ -x $BUILD/bench/bf16_error_budget ]]; then
       log "bf16_error_budget: tiny-llama (float64; what each bf16 rounding point costs at 2e-2)"
       "$BUILD/bench/bf16_error_budget" "$SHARED/models/tiny-llama" --tokens 40 --prompts 3 --last 8 \
@@ -104,6 +118,10 @@ if has bench; then
     --benchmark_out="$OUT/decode_bench_nogemv.json" --benchmark_out_format=json >"$OUT/decode_bench_ablate.log" 2>&1
   [[ ${ABLATE:-1} == 1 ]] && LLM_CUDA_GRAPHS=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/1/' \
     --benchmark_out="$OUT/decode_bench_nographs.json" --benchmark_out_format=json >>"$OUT/decode_bench_ablate.log" 2>&1
+  # What batch invariance (--deterministic) costs: the same steps with 128-row GEMMs and unsplit attention.
+  [[ ${DETBENCH:-1} == 1 ]] && LLM_BENCH_DETERMINISTIC=1 "$BUILD/engine/cuda_decode_bench" \
+    --benchmark_filter='BM_DecodeStep/(1|16|64|128|256)/|BM_MixedStep' \
+    --benchmark_out="$OUT/decode_bench_det.json" --benchmark_out_format=json >"$OUT/decode_bench_det.log" 2>&1
   cat "$OUT/decode_bench.log" | grep -v "^\*\*\*" | tail -25
 fi
 

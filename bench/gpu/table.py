@@ -54,6 +54,15 @@ def main(out):
                 if b["name"].startswith("BM_DecodeStep"):
                     print(f"  batch {int(b['batch'])} with {what}: {b['real_time']:.3f} ms "
                           f"({100 * b['floor_ms'] / b['real_time']:.1f}% of floor)")
+        det = load(os.path.join(out, "decode_bench_det.json"))
+        if det:
+            base = {b["name"]: b for b in bench.get("benchmarks", [])}
+            print("--deterministic (128-row GEMMs, unsplit attention) vs default, same steps:")
+            for b in det.get("benchmarks", []):
+                ref = base.get(b["name"])
+                if ref and b["name"].startswith(("BM_DecodeStep", "BM_MixedStep")):
+                    print(f"  {b['name'].split('/manual_time')[0]:<22} {b['real_time']:>8.3f} ms vs {ref['real_time']:>8.3f} ms "
+                          f"({100 * (b['real_time'] / ref['real_time'] - 1):+.1f}%)")
         for b in bench.get("benchmarks", []):
             if b["name"].startswith("BM_MixedStep"):
                 print(f"mixed step, {int(b['tokens'])} tokens (192 decodes + 28 prompts of 65): {b['real_time']:.2f} ms, "

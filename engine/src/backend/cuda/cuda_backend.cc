@@ -73,6 +73,13 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg) {
   // Switches for measuring what each part buys: LLM_CUDA_GRAPHS=0 (eager decode), LLM_CUDA_GEMV=0 (cuBLAS at M <= 4).
   if (const char* g = std::getenv("LLM_CUDA_GRAPHS"); g && std::string(g) == "0") use_graphs_ = false;
   if (const char* g = std::getenv("LLM_CUDA_GEMV"); g && std::string(g) == "0") use_gemv_ = false;
+  if (cfg.deterministic) {
+    // 128 rows: decode steps of up to 128 sequences and every prefill chunk of 128 tokens cost one pass over
+    // the weights (docs/cuda-notes.md has what it costs). LLM_CUDA_DET_ROWS changes it for measurements.
+    det_rows_ = 128;
+    if (const char* r = std::getenv("LLM_CUDA_DET_ROWS")) det_rows_ = std::max(1, std::atoi(r));
+    use_gemv_ = false;  // a GEMV at one row and cuBLAS at more would sum in different orders
+  }
 }
 
 CudaBackend::~CudaBackend() {
@@ -147,7 +154,8 @@ void CudaBackend::ensure_capacity(int tokens, int64_t bt_entries) {
   LLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
   for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);  // they point at the old buffers
   graphs_.clear();
-  const int tc = std::max(tokens, tok_cap_);
+  int tc = std::max(tokens, tok_cap_);
+  if (det_rows_ > 0) tc = (tc + det_rows_ - 1) / det_rows_ * det_rows_;  // room for the padded GEMM rows
   const int64_t bc = std::max(bt_entries, bt_cap_);
   free_activations();
   tok_cap_ = tc;
@@ -155,6 +163,7 @@ void CudaBackend::ensure_capacity(int tokens, int64_t bt_entries) {
   auto alloc = [&](size_t bytes) {
     void* p = nullptr;
     LLM_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(bytes, 16)));
+    LLM_CUDA_CHECK(cudaMemset(p, 0, std::max<size_t>(bytes, 16)));  // padding rows hold zeros, never NaN
     act_allocs_.push_back(p);
     return p;
   };
@@ -180,6 +189,7 @@ void CudaBackend::ensure_capacity(int tokens, int64_t bt_entries) {
 }
 
 int CudaBackend::splits_for(int T) const {
+  if (det_rows_ > 0) return 1;  // split boundaries would depend on T, and with them the order of the sums
   const int blocks = T * mc_.n_heads;
   const int want = (8 * num_sms_ + blocks - 1) / blocks;
   return std::clamp(want, 1, kMaxSplits);
@@ -259,6 +269,17 @@ void CudaBackend::gemm(const void* x, const void* w, void* y, bool y_f32, int M,
   const cudaDataType out_t = (f32_ || y_f32) ? CUDA_R_32F : CUDA_R_16BF;
   const cublasComputeType_t compute = f32_ ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
   const float alpha = 1.f, beta = 0.f;
+  if (det_rows_ > 0) {
+    // Deterministic: always det_rows_ rows per call (rows past M are padding in buffers sized for it), so
+    // cuBLAS sees one shape whatever the batch; a row's result depends only on that row of x.
+    const size_t in_b = f32_ ? 4 : 2, out_b = out_t == CUDA_R_32F ? 4 : 2;
+    for (int m0 = 0; m0 < M; m0 += det_rows_)
+      LLM_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, det_rows_, K, &alpha, w, in_t, K,
+                                    static_cast<const char*>(x) + size_t(m0) * K * in_b, in_t, K, &beta,
+                                    static_cast<char*>(y) + size_t(m0) * N * out_b, out_t, N, compute,
+                                    CUBLAS_GEMM_DEFAULT));
+    return;
+  }
   LLM_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, w, in_t, K, x, in_t, K, &beta, y,
                                 out_t, N, compute, CUBLAS_GEMM_DEFAULT));
 }

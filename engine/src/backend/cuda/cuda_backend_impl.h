@@ -97,6 +97,10 @@ class CudaBackend final : public Backend {
   bool use_graphs_ = true;
   bool use_gemv_ = true;
   bool f32_ = false;  ///< dtype f32: weights, KV cache and activations in float, no GEMV, pedantic f32 GEMMs
+  /// EngineConfig::deterministic (batch invariance): > 0 runs every GEMM as cuBLAS calls of exactly this many
+  /// rows (the last one padded), so the kernel cuBLAS picks, and with it each row's order of sums, never depends
+  /// on how many tokens share the step; attention then runs unsplit. 0: the fastest kernels for each shape.
+  int det_rows_ = 0;
 
   void* kv_ = nullptr;  ///< E: per layer the K cache, then the V cache
   int64_t num_blocks_ = 0;
