@@ -247,14 +247,15 @@ TEST(CudaBackend, RandomModelMatchesFloat64Reference) {
     // When every bf16 rounding lands the same way the row matches to ~1e-7. But each row rests on ~1e3
     // rounded values per token of its context (all layers), and an f32 result within ~1e-7 of a bf16
     // rounding boundary flips by one ulp (which the softmax carries to 1-5e-3): a 25-token context has about
-    // one such flip on average, a 4-token one rarely. Seen on an H100: 6 of 13 rows exact, the short
-    // sequences'. A wrong index, a missed term or a rounding point that differs shows in every row.
+    // one such flip on average, a 4-token one rarely. Seen on H100s: 6 and 3 of 13 rows exact (which rows
+    // flip depends on the cuBLAS kernel's order of sums). A wrong index, a missed term or a rounding point that
+    // differs shows in every row, so two exact rows are proof enough.
     exact_rows += e_emul < 1e-5 ? 1 : 0;
     ++rows_checked;
     EXPECT_LT(e_emul, 1e-2) << "step " << si << " seq " << s;
     EXPECT_LT(e_f64, 5e-2) << "step " << si << " seq " << s;
   });
-  EXPECT_GE(exact_rows, 3) << "rows without a boundary flip must match the bf16-point reference to ~1e-7";
+  EXPECT_GE(exact_rows, 2) << "rows without a boundary flip must match the bf16-point reference to ~1e-7";
 }
 
 TEST(CudaBackend, RandomModelFloat32MatchesFloat64) {
