@@ -212,8 +212,11 @@ struct AttnCase {
   int q_pad = 0;           // q_stride = nh*hd + q_pad (the backend passes 0; a multiple of 8)
 };
 
+// tiled: the backend's split of a mixed step: every sequence with more than one query token through the
+// prefill kernel (tiles of up to kPrefillTileQ tokens), the others through the paged kernel over a token
+// list (with c.splits), both writing rows of the same output.
 template <typename E>
-void check_attention(const AttnCase& c, uint64_t seed) {
+void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false) {
   std::mt19937_64 rng(seed);
   const int nseq = int(c.ctx.size());
   const int row = c.nh * c.hd + c.q_pad;
@@ -261,8 +264,29 @@ void check_attention(const AttnCase& c, uint64_t seed) {
   a.block_size = c.bs;
   a.num_splits = c.splits;
   a.scale = 1.0f / std::sqrt(float(c.hd));
-  ec::paged_attention(a, nullptr);
-  CK(cudaDeviceSynchronize());
+  std::vector<int32_t> tiles, dec;
+  if (tiled) {
+    int t = 0;
+    for (int s = 0; s < nseq; ++s) {
+      if (c.qlen[s] > 1) {
+        for (int j0 = 0; j0 < c.qlen[s]; j0 += ec::kPrefillTileQ)
+          tiles.push_back(ec::prefill_tile(t + j0, std::min(ec::kPrefillTileQ, c.qlen[s] - j0)));
+      } else {
+        for (int j = 0; j < c.qlen[s]; ++j) dec.push_back(t + j);
+      }
+      t += c.qlen[s];
+    }
+    // The launch order of the backend: prefill tiles, then the decode list.
+    DevBuf<int32_t> dtiles(tiles), ddec(dec);
+    ec::paged_attention_prefill(a, dtiles.p, int(tiles.size()), nullptr);
+    a.tokens = ddec.p;
+    a.T = int(dec.size());
+    ec::paged_attention(a, nullptr);
+    CK(cudaDeviceSynchronize());
+  } else {
+    ec::paged_attention(a, nullptr);
+    CK(cudaDeviceSynchronize());
+  }
   const auto out = dout.download();
   std::vector<double> ref(out.size());
   const int group = c.nh / c.nkv;
@@ -292,7 +316,19 @@ void check_attention(const AttnCase& c, uint64_t seed) {
     }
   }
   EXPECT_LT(rel_err(out, ref), bound<E>(1e-2)) << type_name<E>() << " nh " << c.nh << " nkv " << c.nkv << " hd "
-                                              << c.hd << " bs " << c.bs << " splits " << c.splits;
+                                              << c.hd << " bs " << c.bs << " splits " << c.splits
+                                              << (tiled ? " tiled" : "");
+  if (tiled) {
+    // Row by row too: a wrong row of one short sequence hides in the norm of the whole output.
+    for (int t = 0; t < T; ++t) {
+      const size_t w = size_t(c.nh) * c.hd;
+      std::vector<E> o(out.begin() + t * w, out.begin() + (t + 1) * w);
+      std::vector<double> r(ref.begin() + t * w, ref.begin() + (t + 1) * w);
+      ASSERT_LT(rel_err(o, r), bound<E>(2e-2, 5e-5)) << type_name<E>() << " tiled, token " << t << " position "
+                                                     << pos[t] << " nh " << c.nh << " nkv " << c.nkv << " hd "
+                                                     << c.hd << " bs " << c.bs;
+    }
+  }
 }
 
 void check_attention_both(const AttnCase& c, uint64_t seed) {
@@ -317,6 +353,36 @@ TEST(CudaKernels, PagedAttentionPrefillMatchesFloat64) {
   check_attention_both({32, 32, 128, 16, {37, 300, 5}, {37, 20, 1}, 1}, 20);
   check_attention_both({4, 2, 24, 16, {61, 1, 300}, {61, 1, 33}, 1, 8}, 21);
   check_attention_both({8, 4, 8, 5, {23, 9}, {23, 4}, 2}, 22);
+}
+
+TEST(CudaKernels, PrefillTileAttentionMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  ASSERT_TRUE(ec::prefill_attention_supports_head_dim(64));
+  ASSERT_TRUE(ec::prefill_attention_supports_head_dim(128));
+  ASSERT_TRUE(ec::prefill_attention_supports_head_dim(24));
+  ASSERT_FALSE(ec::prefill_attention_supports_head_dim(256));
+  uint64_t seed = 300;
+  // 64, 128: every thread busy; 24, 80: partial column groups and partial staging rounds.
+  for (int hd : {64, 128, 24, 80}) {
+    for (auto [nh, nkv] : {std::pair{8, 4}, std::pair{8, 1}, std::pair{4, 4}}) {
+      for (int bs : {7, 16}) {
+        // Whole prompts (lengths 1 .. 300, not multiples of the tile) with decodes among them (split 3).
+        AttnCase whole{nh, nkv, hd, bs, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3};
+        check_attention<bf16>(whole, seed, true);
+        check_attention<float>(whole, seed++, true);
+        // Chunked prefill: chunks starting at positions > 0 (the earlier context already cached), one of
+        // them not tile-aligned and spanning several key tiles; a decode without splits.
+        AttnCase chunked{nh, nkv, hd, bs, {70, 300, 129, 2}, {37, 20, 1, 2}, 1};
+        check_attention<bf16>(chunked, seed, true);
+        check_attention<float>(chunked, seed++, true);
+      }
+    }
+  }
+  // Prefill only (an empty decode list), MHA at 32 heads; head dim 8 (staging by 32 of 128 threads).
+  check_attention<bf16>({32, 32, 128, 16, {65, 65, 16}, {65, 65, 16}, 1}, seed, true);
+  check_attention<float>({32, 32, 128, 16, {65, 65, 16}, {65, 65, 16}, 1}, seed++, true);
+  check_attention<bf16>({4, 2, 8, 5, {23, 50}, {23, 20}, 1}, seed, true);
+  check_attention<float>({4, 2, 8, 5, {23, 50}, {23, 20}, 1}, seed++, true);
 }
 
 TEST(CudaKernels, GemvMatchesFloat64) {

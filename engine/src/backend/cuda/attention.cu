@@ -1,5 +1,7 @@
 // Paged attention: each query token attends to its sequence's cached K/V (positions 0 .. its own),
-// read through the block table. One thread block per (query head, query token, context split).
+// read through the block table. One thread block per (query head, query token, context split). With a
+// token list (AttentionArgs::tokens) grid.y walks the list: the backend sends decode rows here and the
+// prefill tiles to attention_prefill.cu.
 // Templated on the storage type E of q, the cache and the output (bf16 or float, kernels.h); the math is
 // f32 in both. A "chunk" is 8 elements: 16 bytes in bf16, 32 bytes (two float4) in float.
 //
@@ -61,7 +63,9 @@ __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kerne
   __shared__ float s_red[kThreads / 32];
   __shared__ float s_acc[K::TL * HD];
 
-  const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
+  // i: this block's entry (grid.y); t: its token, through the optional token list.
+  const int h = blockIdx.x, i_tok = blockIdx.y, split = blockIdx.z;
+  const int t = a.tokens ? a.tokens[i_tok] : i_tok;
   const int kvh = h / (a.nh / a.nkv);
   const int bs = a.block_size;
   const int len = a.positions[t] + 1;
@@ -169,7 +173,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kerne
     if (a.num_splits == 1) {
       a.out[static_cast<int64_t>(t) * a.nh * HD + h * HD + d] = from_f32<E>(sum / l);
     } else {
-      float* p = a.part + ((static_cast<int64_t>(t) * a.nh + h) * a.num_splits + split) * (HD + 2);
+      float* p = a.part + ((static_cast<int64_t>(i_tok) * a.nh + h) * a.num_splits + split) * (HD + 2);
       p[d] = sum;
       if (d == 0) {
         p[HD] = m;
@@ -182,9 +186,10 @@ __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kerne
 // Merges the splits of one (head, token): out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
 template <typename E>
 __global__ void combine_splits_kernel(const float* __restrict__ part, E* __restrict__ out, int nh, int hd,
-                                      int num_splits) {
-  const int h = blockIdx.x, t = blockIdx.y;
-  const float* base = part + (static_cast<int64_t>(t) * nh + h) * num_splits * (hd + 2);
+                                      int num_splits, const int32_t* __restrict__ tokens) {
+  const int h = blockIdx.x, i_tok = blockIdx.y;
+  const int t = tokens ? tokens[i_tok] : i_tok;
+  const float* base = part + (static_cast<int64_t>(i_tok) * nh + h) * num_splits * (hd + 2);
   float M = -INFINITY;
   for (int s = 0; s < num_splits; ++s)
     if (base[s * (hd + 2) + hd + 1] > 0.f) M = fmaxf(M, base[s * (hd + 2) + hd]);
@@ -242,7 +247,8 @@ void paged_attention(const AttentionArgs<E>& a, cudaStream_t s) {
                                   " has no kernel (multiples of 8: 8..128 listed, 256)");
   }
   if (a.num_splits > 1) {
-    combine_splits_kernel<E><<<dim3(a.nh, a.T), 128, 0, s>>>(a.part, a.out, a.nh, a.hd, a.num_splits);
+    combine_splits_kernel<E><<<dim3(a.nh, a.T), 128, 0, s>>>(a.part, a.out, a.nh, a.hd, a.num_splits,
+                                                                 a.tokens);
     LLM_CUDA_LAUNCHED(combine_splits_kernel);
   }
 }

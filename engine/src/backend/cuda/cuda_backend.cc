@@ -1,8 +1,11 @@
 // The CUDA backend's forward pass. One step = the inputs staged into one pinned buffer and copied in one
 // transfer, then per layer: add+RMSNorm, QKV GEMM, RoPE+KV write, paged attention, O GEMM, add+RMSNorm,
 // gate/up GEMM, SwiGLU, down GEMM; then final norm of the rows that want logits, lm_head GEMM (f32
-// logits) and argmax. Decode-only steps run as a CUDA graph captured per padded batch size: all inputs
-// sit in fixed device buffers, so a replay only needs the one input copy before it.
+// logits) and argmax. Attention: steps with a prompt chunk (a slice of query_len > 1) send those slices
+// through the tiled prefill kernel (attention_prefill.cu) and the rest through the paged kernel over a token
+// list; other steps (and the deterministic mode) run the paged kernel over all tokens. Decode-only steps
+// run as a CUDA graph captured per padded batch size: all inputs sit in fixed device buffers, so a replay
+// only needs the one input copy before it.
 // Two modes (EngineConfig::dtype): bf16 (auto, bf16) stores weights, KV cache and activations in bf16;
 // f32 stores everything in float and runs every GEMM as a plain f32 SGEMM (a reference mode that matches
 // the CPU backend). The pass is one template, run_layers_as<E>, over the storage type E.
@@ -31,9 +34,10 @@ namespace {
 constexpr size_t kCublasWorkspace = 32u << 20;
 constexpr int kMaxSplits = 16;
 constexpr int64_t kReserveBytes = 512ll << 20;  // cuBLAS, graphs, allocator slack beyond our buffers
-// Input sections of tok_cap_ int32 each: tokens, positions, slots, bt_start, logit rows; the block tables
-// follow.
-constexpr int kSections = 5;
+// Input sections of tok_cap_ int32 each: tokens, positions, slots, bt_start, logit rows, attention lists
+// (n_tiles packed prefill tiles, then n_dec decode token indices: at most T entries, as every tile holds at
+// least one token); the block tables follow.
+constexpr int kSections = 6;
 }  // namespace
 
 // Profiling: one event after each named stage; times are summed per name.
@@ -73,12 +77,18 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg) {
   // Switches for measuring what each part buys: LLM_CUDA_GRAPHS=0 (eager decode), LLM_CUDA_GEMV=0 (cuBLAS at M <= 4).
   if (const char* g = std::getenv("LLM_CUDA_GRAPHS"); g && std::string(g) == "0") use_graphs_ = false;
   if (const char* g = std::getenv("LLM_CUDA_GEMV"); g && std::string(g) == "0") use_gemv_ = false;
+  // LLM_CUDA_PREFILL_KERNEL=0: prefill tokens through the per-token paged kernel (A/B timing).
+  if (const char* g = std::getenv("LLM_CUDA_PREFILL_KERNEL"); g && std::string(g) == "0") use_prefill_kernel_ = false;
   if (cfg.deterministic) {
     // 128 rows: decode steps of up to 128 sequences and every prefill chunk of 128 tokens cost one pass over
     // the weights (docs/cuda-notes.md has what it costs). LLM_CUDA_DET_ROWS changes it for measurements.
     det_rows_ = 128;
     if (const char* r = std::getenv("LLM_CUDA_DET_ROWS")) det_rows_ = std::max(1, std::atoi(r));
     use_gemv_ = false;  // a GEMV at one row and cuBLAS at more would sum in different orders
+    // A token's attention must take the same path whatever else is in the step; the prefill kernel sums in
+    // another order than the paged kernel, and a tile's boundaries depend on the chunking of the prompt, so
+    // this mode keeps the paged kernel for every token.
+    use_prefill_kernel_ = false;
   }
 }
 
@@ -215,6 +225,7 @@ CudaBackend::Step CudaBackend::stage_inputs(const StepBatch& b, int pad_to) {
   int32_t* slot = in_host_ + 2 * cap;
   int32_t* bts = in_host_ + 3 * cap;
   int32_t* rows = in_host_ + 4 * cap;
+  int32_t* lists = in_host_ + 5 * cap;
   int32_t* bt = in_host_ + kSections * cap;
   const int nbt = static_cast<int>(b.block_tables.size());
   std::memcpy(bt, b.block_tables.data(), nbt * sizeof(int32_t));
@@ -222,7 +233,20 @@ CudaBackend::Step CudaBackend::stage_inputs(const StepBatch& b, int pad_to) {
   std::memcpy(tok, b.tokens.data(), T * sizeof(int32_t));
   std::memcpy(pos, b.positions.data(), T * sizeof(int32_t));
   int r = 0;
+  // Prefill tiles: slices with query_len > 1 in tiles of up to kPrefillTileQ tokens; every other token goes
+  // to the decode list. Both only when some slice has more than one query token (else the step keeps the
+  // paged kernel over all tokens, which is what graphs capture).
+  const bool tiles_on = use_prefill_kernel_ && prefill_attention_supports_head_dim(mc_.head_dim) &&
+                        std::any_of(b.seqs.begin(), b.seqs.end(), [](const SeqSlice& s) { return s.query_len > 1; });
+  int n_tiles = 0;
+  if (tiles_on)
+    for (const SeqSlice& s : b.seqs)
+      if (s.query_len > 1)
+        for (int j0 = 0; j0 < s.query_len; j0 += kPrefillTileQ)
+          lists[n_tiles++] = prefill_tile(s.query_start + j0, std::min(kPrefillTileQ, s.query_len - j0));
+  int n_dec = 0;
   for (const SeqSlice& s : b.seqs) {
+    if (tiles_on && s.query_len == 1) lists[n_tiles + n_dec++] = s.query_start;
     for (int j = 0; j < s.query_len; ++j) {
       const int t = s.query_start + j;
       const int p = b.positions[t];
@@ -250,6 +274,11 @@ CudaBackend::Step CudaBackend::stage_inputs(const StepBatch& b, int pad_to) {
   st.T = padded;
   st.n_logits = pad_to > T ? padded : n_logits;
   st.num_splits = splits_for(padded);
+  if (tiles_on) {
+    st.n_tiles = n_tiles;
+    st.n_dec = n_dec;
+    st.num_splits = n_dec > 0 ? splits_for(n_dec) : 1;  // part_ is indexed by decode-list entry
+  }
   return st;
 }
 
@@ -298,6 +327,7 @@ void CudaBackend::run_layers_as(const Step& st, Marks* mk) {
   const int32_t* slot = in_dev_ + 2 * cap;
   const int32_t* bts = in_dev_ + 3 * cap;
   const int32_t* rows = in_dev_ + 4 * cap;
+  const int32_t* lists = in_dev_ + 5 * cap;
   const int32_t* bt = in_dev_ + kSections * cap;
   E* h = static_cast<E*>(h_);
   E* q = static_cast<E*>(q_);
@@ -336,6 +366,12 @@ void CudaBackend::run_layers_as(const Step& st, Marks* mk) {
     a.block_size = block_size_;
     a.num_splits = st.num_splits;
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    if (st.n_tiles > 0) {
+      // Prefill tiles and decode rows write disjoint rows of attn.
+      paged_attention_prefill(a, lists, st.n_tiles, stream_);
+      a.tokens = lists + st.n_tiles;
+      a.T = st.n_dec;
+    }
     paged_attention(a, stream_);
     mark("attention");
     gemm(attn, L.wo, delta_, true, T, dim, nh * hd);

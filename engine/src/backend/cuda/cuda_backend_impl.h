@@ -69,7 +69,12 @@ class CudaBackend final : public Backend {
   struct Step {
     int T = 0;          ///< query tokens (padded for graphs)
     int n_logits = 0;   ///< rows of logits
-    int num_splits = 1; ///< attention context splits
+    int num_splits = 1; ///< attention context splits (of the decode list when n_tiles > 0)
+    /// Prefill tiles (attention_prefill.cu) in the attention-lists input section: n_tiles packed tiles, then n_dec
+    /// decode token indices for the paged kernel. n_tiles == 0: the paged kernel runs over all T tokens
+    /// (decode-only steps, graphs, deterministic mode, LLM_CUDA_PREFILL_KERNEL=0).
+    int n_tiles = 0;
+    int n_dec = 0;
   };
   struct Marks;  // profiling events, cuda_backend.cc
   Step stage_inputs(const StepBatch& b, int pad_to);
@@ -96,6 +101,7 @@ class CudaBackend final : public Backend {
   void* cublas_ws_ = nullptr;
   bool use_graphs_ = true;
   bool use_gemv_ = true;
+  bool use_prefill_kernel_ = true;  ///< prefill slices through attention_prefill.cu (LLM_CUDA_PREFILL_KERNEL=0: off)
   bool f32_ = false;  ///< dtype f32: weights, KV cache and activations in float, no GEMV, pedantic f32 GEMMs
   /// EngineConfig::deterministic (batch invariance): > 0 runs every GEMM as cuBLAS calls of exactly this many
   /// rows (the last one padded), so the kernel cuBLAS picks, and with it each row's order of sums, never depends

@@ -70,6 +70,9 @@ struct AttentionArgs {
   float* part = nullptr;      ///< [T, nh, num_splits, hd + 2]; needed when num_splits > 1
   int T = 0, nh = 0, nkv = 0, hd = 0, block_size = 0, num_splits = 1;
   float scale = 1.0f;         ///< softmax scale, 1/sqrt(hd)
+  /// paged_attention only: when set, the kernel runs over the T token indices tokens[0 .. T-1] (rows of q,
+  /// positions, bt_start and out) instead of tokens 0 .. T-1; `part` is then indexed by list entry.
+  const int32_t* tokens = nullptr;
 };
 /// Throws std::invalid_argument for a head_dim without a kernel (attention_supports_head_dim).
 /// Any block_size works.
@@ -77,6 +80,21 @@ template <typename E>
 void paged_attention(const AttentionArgs<E>& a, cudaStream_t s);
 /// True when paged_attention has a kernel for this head dimension.
 bool attention_supports_head_dim(int hd);
+
+/// Prefill attention (attention_prefill.cu): the same result as paged_attention for the query tokens of
+/// `tiles`, but one thread block per (query head, tile of up to kPrefillTileQ tokens of ONE sequence) that
+/// stages the sequence's K/V in shared memory once for all the tile's queries. A tile is packed in one
+/// int32 by prefill_tile(t0, n): tokens t0 .. t0+n-1, which must share bt_start (one sequence); their
+/// positions are read from a.positions (causal: each attends to 0 .. its own position). Uses q, q_stride,
+/// k_cache, v_cache, positions, bt_start, block_tables, out, nh, nkv, hd, block_size, scale of `a` (not T,
+/// num_splits, part or tokens). Head dims: multiples of 8 up to 128; throws std::invalid_argument for
+/// others (!prefill_attention_supports_head_dim(hd)).
+constexpr int kPrefillTileQ = 16;
+constexpr int kPrefillTileShift = 5;  ///< tile = (t0 << shift) | (n - 1); n - 1 < 2^shift
+inline int32_t prefill_tile(int t0, int n) { return (t0 << kPrefillTileShift) | (n - 1); }
+bool prefill_attention_supports_head_dim(int hd);
+template <typename E>
+void paged_attention_prefill(const AttentionArgs<E>& a, const int32_t* tiles, int n_tiles, cudaStream_t s);
 
 /// y[m, n] = sum_k x[m, k] * w[n, k] for a few rows (decode at batch <= kGemvMaxM), f32 accumulation.
 /// x: bf16 [M, K]; w: bf16 [N, K]; y: [M, N], f32 when y_f32 else bf16. Needs gemv_supported(M, K).
