@@ -22,7 +22,7 @@
 // HD = 64: 24,128 bytes.
 //
 // Traffic and time (prediction for the mixed step of 2,012 tokens = 192 decodes + 28 prompts of 65 tokens,
-// Llama-3-8B shapes nh 32, nkv 8, hd 128, bf16, 32 layers, H100):
+// Llama-2-7B shapes nh = nkv = 32, hd 128, bf16, 32 layers, H100):
 //   K/V rows read by the prefill queries per (sequence, head): per-token kernel sum_{p<65} (p+1) = 2,145;
 //   this kernel, tiles of 16 (keys 0..15, ..31, ..47, ..63, ..64) = 16+32+48+64+65 = 225 loaded (in
 //   1+1+2+2+3 = 9 key tiles of 32), 9.5x fewer. Per layer 28*32*2,145*512 B = 0.98 GB of L2->SM traffic
