@@ -11,59 +11,26 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
-#include <span>
 #include <string>
 #include <vector>
 
 #include "cuda/cuda_test_util.h"
-#include "engine/engine.h"
+#include "batch_invariance_util.h"
 
 namespace {
 
-struct LogitsSink : engine::RequestSink {
-  std::vector<std::vector<float>> steps;
-  std::vector<int32_t> tokens;
-  void on_token(const engine::TokenEvent& ev) override { tokens.push_back(ev.token); }
-  void on_logits(int step, std::span<const float> logits) override {
-    if (int(steps.size()) <= step) steps.resize(step + 1);
-    steps[step].assign(logits.begin(), logits.end());
-  }
-  void on_finish(const engine::FinishEvent&) override {}
-};
+using namespace batch_invariance;
 
-const std::vector<std::string> kPrompts = {
-    "Name three primary colors.", "Write a haiku about a quiet harbor at dawn.", "What is 17 times 23?",
-    "Give two tips for learning to juggle.", "Summarize the plot of a heist story in one sentence.",
-    "Translate 'good morning' into French and Spanish.", "List the planets closest to the sun.",
-    "Explain in plain words why bread rises."};
 constexpr int kSteps = 20;
 
-using Logs = std::vector<std::shared_ptr<LogitsSink>>;
-
-/// Runs `order` (indices into kPrompts) through one CUDA engine; returns each prompt's captured logits.
 Logs run(const std::string& model, bool deterministic, int max_num_seqs, int max_batched_tokens,
-        const std::vector<int>& order) {
+         const std::vector<int>& order) {
   engine::EngineConfig cfg;
   cfg.model = model;
   cfg.backend = "cuda";
   cfg.deterministic = deterministic;
-  cfg.background_thread = false;
-  cfg.max_num_seqs = max_num_seqs;
-  cfg.max_num_batched_tokens = max_batched_tokens;
   cfg.kv_memory_bytes = 256 << 20;
-  engine::Engine eng(cfg);
-  Logs sinks(kPrompts.size());
-  for (int i : order) {
-    engine::Request r;
-    r.prompt = kPrompts[i];
-    r.sampling.max_new_tokens = kSteps;
-    r.sampling.ignore_eos = true;
-    r.capture_logits_steps = kSteps;
-    sinks[i] = std::make_shared<LogitsSink>();
-    eng.submit(std::move(r), sinks[i]);
-  }
-  eng.run_until_idle();
-  return sinks;
+  return batch_invariance::run(cfg, max_num_seqs, max_batched_tokens, order, kSteps);
 }
 
 struct Diff {

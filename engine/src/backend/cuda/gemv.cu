@@ -9,22 +9,13 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
 namespace {
 
 constexpr int kWarps = 8;     // rows per block
 constexpr int kUnroll = 4;    // 16-byte weight loads in flight per lane
-
-__device__ __forceinline__ void to_f32(const uint4& v, float* f) {
-  const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&v);
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const float2 x = __bfloat1622float2(p[k]);
-    f[2 * k] = x.x;
-    f[2 * k + 1] = x.y;
-  }
-}
 
 __device__ __forceinline__ void store(float* y, float v) { *y = v; }
 __device__ __forceinline__ void store(bf16* y, float v) { *y = __float2bfloat16(v); }
@@ -52,11 +43,11 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* __restric
       const int k = k0 + u * kStep;
       if (k >= K) break;
       float wf[8];
-      to_f32(wv[u], wf);
+      bf16x8_to_f32(wv[u], wf);
 #pragma unroll
       for (int m = 0; m < M; ++m) {
         float xf[8];
-        to_f32(*reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * K + k), xf);
+        bf16x8_to_f32(*reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * K + k), xf);
 #pragma unroll
         for (int j = 0; j < 8; ++j) acc[m] = fmaf(wf[j], xf[j], acc[m]);
       }

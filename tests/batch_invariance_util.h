@@ -1,0 +1,55 @@
+// Shared by the batch-invariance tests (CPU: batch_invariance_test.cc; CUDA: cuda/cuda_batch_invariance_test.cc):
+// eight prompts run through one Engine in a given order, every step's logits captured per prompt.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace batch_invariance {
+
+struct LogitsSink : engine::RequestSink {
+  std::vector<std::vector<float>> steps;
+  std::vector<int32_t> tokens;
+  void on_token(const engine::TokenEvent& ev) override { tokens.push_back(ev.token); }
+  void on_logits(int step, std::span<const float> logits) override {
+    if (int(steps.size()) <= step) steps.resize(step + 1);
+    steps[step].assign(logits.begin(), logits.end());
+  }
+  void on_finish(const engine::FinishEvent&) override {}
+};
+
+inline const std::vector<std::string> kPrompts = {
+    "Name three primary colors.", "Write a haiku about a quiet harbor at dawn.", "What is 17 times 23?",
+    "Give two tips for learning to juggle.", "Summarize the plot of a heist story in one sentence.",
+    "Translate 'good morning' into French and Spanish.", "List the planets closest to the sun.",
+    "Explain in plain words why bread rises."};
+
+using Logs = std::vector<std::shared_ptr<LogitsSink>>;
+
+/// Submits `order` (indices into kPrompts; `steps` greedy tokens each, eos ignored, logits of every step
+/// captured) to one engine built from `cfg` and runs it to idle. Result is indexed by prompt.
+inline Logs run(engine::EngineConfig cfg, int max_num_seqs, int max_batched_tokens, const std::vector<int>& order,
+                int steps) {
+  cfg.background_thread = false;
+  cfg.max_num_seqs = max_num_seqs;
+  cfg.max_num_batched_tokens = max_batched_tokens;
+  engine::Engine eng(cfg);
+  Logs sinks(kPrompts.size());
+  for (int i : order) {
+    engine::Request r;
+    r.prompt = kPrompts[i];
+    r.sampling.max_new_tokens = steps;
+    r.sampling.ignore_eos = true;
+    r.capture_logits_steps = steps;
+    sinks[i] = std::make_shared<LogitsSink>();
+    eng.submit(std::move(r), sinks[i]);
+  }
+  eng.run_until_idle();
+  return sinks;
+}
+
+}  // namespace batch_invariance
