@@ -23,28 +23,6 @@ uint16_t f32_to_bf16_bits(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
-float bf16_bits_to_f32(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-float f16_bits_to_f32(uint16_t h) {
-  const uint32_t sign = (h >> 15) & 1u, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-  float v;
-  if (exp == 0) v = std::ldexp(static_cast<float>(man), -24);
-  else if (exp == 31) v = man ? NAN : INFINITY;
-  else v = std::ldexp(static_cast<float>(man | 0x400u), static_cast<int>(exp) - 25);
-  return sign ? -v : v;
-}
-
-int64_t numel_of(const Tensor& t) {
-  int64_t n = 1;
-  for (int64_t d : t.shape) n *= d;
-  return n;
-}
-
 void check_shape(const Tensor& t, std::vector<int64_t> want, const std::string& name) {
   if (t.data == nullptr || t.shape != want) {
     auto dims = [](const std::vector<int64_t>& shape) {
@@ -61,56 +39,24 @@ void check_shape(const Tensor& t, std::vector<int64_t> want, const std::string& 
   }
 }
 
-/// Appends `t` as bf16 bits.
+/// Appends `t` as bf16 bits: bf16 sources are copied, others go through Tensor::to_f32 (exact) and are
+/// rounded to nearest even.
 void append_bf16(const Tensor& t, std::vector<uint16_t>& out) {
-  const int64_t n = numel_of(t);
   const size_t at = out.size();
-  out.resize(at + n);
+  out.resize(at + static_cast<size_t>(t.numel()));
   uint16_t* dst = out.data() + at;
-  switch (t.dtype) {
-    case DType::kBF16:
-      std::memcpy(dst, t.data, n * 2);
-      break;
-    case DType::kF32: {
-      const float* src = static_cast<const float*>(t.data);
-      for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16_bits(src[i]);
-      break;
-    }
-    case DType::kF16: {
-      const uint16_t* src = static_cast<const uint16_t*>(t.data);
-      for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16_bits(f16_bits_to_f32(src[i]));
-      break;
-    }
+  if (t.dtype == DType::kBF16) {
+    std::memcpy(dst, t.data, static_cast<size_t>(t.numel()) * 2);
+    return;
   }
+  const std::vector<float> f = t.to_f32();
+  for (size_t i = 0; i < f.size(); ++i) dst[i] = f32_to_bf16_bits(f[i]);
 }
 
 /// Appends `t` as f32 (exact for every source dtype).
 void append_f32(const Tensor& t, std::vector<float>& out) {
-  const int64_t n = numel_of(t);
-  const size_t at = out.size();
-  out.resize(at + n);
-  float* dst = out.data() + at;
-  switch (t.dtype) {
-    case DType::kF32:
-      std::memcpy(dst, t.data, n * 4);
-      break;
-    case DType::kBF16: {
-      const uint16_t* src = static_cast<const uint16_t*>(t.data);
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_bits_to_f32(src[i]);
-      break;
-    }
-    case DType::kF16: {
-      const uint16_t* src = static_cast<const uint16_t*>(t.data);
-      for (int64_t i = 0; i < n; ++i) dst[i] = f16_bits_to_f32(src[i]);
-      break;
-    }
-  }
-}
-
-std::vector<float> as_f32(const Tensor& t) {
-  std::vector<float> out;
-  append_f32(t, out);
-  return out;
+  const std::vector<float> f = t.to_f32();
+  out.insert(out.end(), f.begin(), f.end());
 }
 
 template <typename T>
@@ -142,7 +88,7 @@ void* upload_matrices(DeviceWeights& dw, std::initializer_list<const Tensor*> pa
 }
 
 float* upload_norm(DeviceWeights& dw, const Tensor& t) {
-  const std::vector<float> f = as_f32(t);
+  const std::vector<float> f = t.to_f32();
   return upload<float>(dw, f.data(), f.size() * 4);
 }
 
