@@ -32,11 +32,7 @@ class AccAllcloseCli : public ::testing::Test {
   void SetUp() override {
     if (!fs::exists(testing_paths::binary("accuracy/acc_allclose")))
       GTEST_FAIL() << "acc_allclose is not built (build the acc_allclose target) at " << testing_paths::binary("accuracy/acc_allclose");
-    dir_ = fs::temp_directory_path() /
-           (std::string("acc_allclose_cli_") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-            std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing_paths::fresh_test_dir("acc_allclose_cli_");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

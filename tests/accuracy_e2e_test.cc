@@ -33,11 +33,7 @@ class AccuracyE2E : public ::testing::Test {
   void SetUp() override {
     for (const char* exe : {"loadgen/loadgen", "accuracy/acc_allclose"})
       if (!fs::exists(testing_paths::binary(exe))) GTEST_FAIL() << "not built: " << testing_paths::binary(exe);
-    dir_ = fs::temp_directory_path() /
-           (std::string("accuracy_e2e_") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-            std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing_paths::fresh_test_dir("accuracy_e2e_");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

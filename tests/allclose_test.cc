@@ -21,11 +21,7 @@ namespace {
 class AllcloseTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           (std::string("allclose_test_") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-            std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing_paths::fresh_test_dir("allclose_test_");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

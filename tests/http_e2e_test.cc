@@ -210,10 +210,25 @@ class Outcomes : public ClientCallbacks {
     std::lock_guard<std::mutex> l(mu);
     return chunks[i];
   }
+  /// Waits up to 2 s for request i's first streamed token; true when it came.
+  bool wait_first_chunk(uint64_t i) {
+    for (int n = 0; n < 2000 && chunks_of(i) == 0; ++n) std::this_thread::sleep_for(1ms);
+    return chunks_of(i) > 0;
+  }
   std::mutex mu;
   std::map<uint64_t, int> chunks;
   std::map<uint64_t, Outcome> done;
 };
+
+/// An HTTP client for `api` against `endpoint`, started with `cb` as its callbacks.
+std::unique_ptr<Client> started_client(const std::string& endpoint, const char* api, Outcomes& cb) {
+  HttpClientOptions o;
+  o.endpoint = endpoint;
+  o.api = api;
+  auto client = make_http_client(o);
+  client->start(&cb);
+  return client;
+}
 
 WorkItem work(uint64_t i, int max_new) {
   WorkItem w;
@@ -277,14 +292,9 @@ TEST(HttpEndToEnd, ServerKilledMidStream) {
   Server server({"--model", testing_paths::shared(kStories).string(), "--batch-size", "2"}, dir);
   ASSERT_TRUE(server.ok()) << server.log();
   Outcomes cb;
-  HttpClientOptions o;
-  o.endpoint = server.endpoint();
-  o.api = "openai";
-  auto client = make_http_client(o);
-  client->start(&cb);
+  auto client = started_client(server.endpoint(), "openai", cb);
   for (uint64_t i = 0; i < 6; ++i) client->send(work(i, 480));
-  for (int i = 0; i < 2000 && cb.chunks_of(0) == 0; ++i) std::this_thread::sleep_for(1ms);
-  ASSERT_GT(cb.chunks_of(0), 0) << "no token streamed";
+  ASSERT_TRUE(cb.wait_first_chunk(0)) << "no token streamed";
   server.signal(SIGKILL);
   EXPECT_EQ(server.wait(10s), 128 + SIGKILL);
   ASSERT_TRUE(client->wait_all(30s)) << "requests hang after the server died";
@@ -343,13 +353,9 @@ TEST(HttpEndToEnd, SigtermAbortsInFlightAndExitsZero) {
   Server server({"--model", testing_paths::shared(kStories).string(), "--batch-size", "2"}, dir);
   ASSERT_TRUE(server.ok()) << server.log();
   Outcomes cb;
-  HttpClientOptions o;
-  o.endpoint = server.endpoint();
-  o.api = "tgi";
-  auto client = make_http_client(o);
-  client->start(&cb);
+  auto client = started_client(server.endpoint(), "tgi", cb);
   for (uint64_t i = 0; i < 4; ++i) client->send(work(i, 480));
-  for (int i = 0; i < 2000 && cb.chunks_of(0) == 0; ++i) std::this_thread::sleep_for(1ms);
+  cb.wait_first_chunk(0);  // SIGTERM while streams are in flight (whether or not a token came yet)
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait(20s), 0) << server.log();
   ASSERT_TRUE(client->wait_all(30s));
@@ -371,11 +377,7 @@ TEST(HttpEndToEnd, QueueFullAndTooLongAreRecordedWithBodies) {
   Server server({"--model", testing_paths::shared(kStories).string(), "--batch-size", "1", "--max-waiting", "1"}, dir);
   ASSERT_TRUE(server.ok()) << server.log();
   Outcomes cb;
-  HttpClientOptions o;
-  o.endpoint = server.endpoint();
-  o.api = "llm-serving";
-  auto client = make_http_client(o);
-  client->start(&cb);
+  auto client = started_client(server.endpoint(), "llm-serving", cb);
   for (uint64_t i = 0; i < 12; ++i) client->send(work(i, 300));
   client->send(work(100, 100000));  // far past max_model_len
   ASSERT_TRUE(client->wait_all(120s));

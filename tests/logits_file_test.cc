@@ -25,14 +25,7 @@ using namespace accuracy;
 namespace {
 
 // A fresh empty folder per test.
-fs::path temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::temp_directory_path() /
-                 (std::string("logits_file_test_") + info->name() + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path temp_dir() { return testing_paths::fresh_test_dir("logits_file_test_"); }
 
 RequestLogits make_request(const std::string& id, int n_prompt, int n_steps, int vocab, uint32_t seed) {
   std::mt19937 rng(seed);

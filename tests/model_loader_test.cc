@@ -313,8 +313,6 @@ std::vector<StTensor> small_tensors(const std::string& dt) {
   return t;
 }
 
-size_t elem_size(const std::string& dt) { return dt == "F32" ? 4 : dt == "I8" ? 1 : 2; }
-
 /// Writes a safetensors file; element k of every tensor holds the value 0.25 * (k % 8) in its dtype.
 void write_safetensors(const fs::path& p, const std::vector<StTensor>& ts) {
   nlohmann::json h = {{"__metadata__", {{"format", "pt"}}}};

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -18,6 +20,16 @@ inline std::filesystem::path shared_dir() {
 inline std::filesystem::path shared(const std::string& rel) { return shared_dir() / rel; }
 inline std::filesystem::path source(const std::string& rel) { return std::filesystem::path(LLM_SOURCE_DIR) / rel; }
 inline std::filesystem::path binary(const std::string& rel) { return std::filesystem::path(LLM_BINARY_DIR) / rel; }
+
+/// An empty scratch directory for the running test: <tmp>/<prefix><test name>_<pid> (emptied if it exists).
+inline std::filesystem::path fresh_test_dir(const std::string& prefix) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+      (prefix + (info ? info->name() : "no_test") + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
 
 /// True when the shared assets are there. CI sets LLM_REQUIRE_SHARED=1 so a missing asset fails instead.
 inline bool have_shared(const std::string& rel) {
