@@ -51,6 +51,9 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_option("--max-batched-tokens", s.max_batched_tokens, "max tokens per step")->capture_default_str()->group(e);
   app.add_option("--kv-blocks", s.kv_blocks, "KV cache blocks (0: from --kv-memory)")->group(e);
   app.add_option("--kv-memory", s.kv_memory, "KV cache size, e.g. 512MiB")->group(e);
+  app.add_option("--gpu-memory-utilization", s.gpu_memory_utilization,
+                 "cuda: fraction of device memory for weights + KV cache + activations (KV gets the rest)")
+      ->capture_default_str()->group(e);
   app.add_option("--block-size", s.block_size, "tokens per KV block")->capture_default_str()->group(e);
   app.add_option("--backend", s.backend, "cpu | cuda")->capture_default_str()->group(e);
   app.add_option("--threads", s.threads, "cpu threads (0: OpenMP default)")->group(e);
@@ -199,6 +202,8 @@ void validate(const RunSettings& s) {
   need(s.batch_size > 0, "--batch-size must be > 0");
   need(s.max_batched_tokens > 0, "--max-batched-tokens must be > 0");
   need(s.kv_blocks >= 0, "--kv-blocks must be >= 0");
+  need(s.gpu_memory_utilization > 0 && s.gpu_memory_utilization <= 1,
+       "--gpu-memory-utilization: expected a fraction in (0, 1], got " + std::to_string(s.gpu_memory_utilization));
   need(s.block_size > 0, "--block-size must be > 0");
   need(s.backend == "cpu" || s.backend == "cuda", "--backend: expected cpu or cuda, got '" + s.backend + "'");
   need(s.threads >= 0, "--threads must be >= 0");
@@ -253,6 +258,7 @@ nlohmann::json to_json(const RunSettings& s) {
   j["max_batched_tokens"] = s.max_batched_tokens;
   j["kv_blocks"] = s.kv_blocks;
   j["kv_memory"] = s.kv_memory;
+  j["gpu_memory_utilization"] = s.gpu_memory_utilization;
   j["block_size"] = s.block_size;
   j["backend"] = s.backend;
   j["threads"] = s.threads;

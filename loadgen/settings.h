@@ -48,6 +48,7 @@ struct RunSettings {
   int max_batched_tokens = 2048;    ///< tokens per step
   int64_t kv_blocks = 0;            ///< KV pool blocks; 0: from --kv-memory
   std::string kv_memory;            ///< e.g. 512MiB, 2GiB; empty: engine default
+  double gpu_memory_utilization = 0.9;  ///< cuda, no --kv-memory/--kv-blocks: device memory fraction for the engine
   int block_size = 16;              ///< tokens per KV block
   std::string backend = "cpu";      ///< cpu | cuda
   int threads = 0;                  ///< cpu threads; 0: OpenMP default

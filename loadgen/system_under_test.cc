@@ -20,6 +20,7 @@ engine::EngineConfig engine_config(const RunSettings& s) {
   c.block_size = s.block_size;
   c.num_kv_blocks = s.kv_blocks;
   if (!s.kv_memory.empty()) c.kv_memory_bytes = parse_bytes(s.kv_memory);
+  c.gpu_memory_utilization = s.gpu_memory_utilization;
   c.max_model_len = s.max_model_len;
   c.deterministic = s.deterministic;
   c.num_threads = s.threads;

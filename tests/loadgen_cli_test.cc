@@ -274,6 +274,9 @@ TEST(LoadgenCliTest, BadArgumentsAreNamed) {
   CliRun kv = run_loadgen("badkv", "--kv-memory 12parsecs");
   EXPECT_EQ(kv.exit_code, 2);
   EXPECT_NE(kv.output.find("--kv-memory"), std::string::npos) << kv.output;
+  CliRun gpu = run_loadgen("badgpu", "--gpu-memory-utilization 1.5");
+  EXPECT_EQ(gpu.exit_code, 2);
+  EXPECT_NE(gpu.output.find("--gpu-memory-utilization: expected a fraction in (0, 1]"), std::string::npos) << gpu.output;
 }
 
 // ---------------------------------------------------------------- logits (#4)
