@@ -628,13 +628,18 @@ TEST(HttpClient, SustainedRateAgainstAnInstantServer) {
   ASSERT_TRUE(client->wait_all(120s));
   const double took = std::chrono::duration<double>(Clock::now() - t0).count();
   int ok = 0;
+  std::string first_failure;  // request index and reason of the first one not ok, for the failure message
   std::vector<double> first_ms;  // sent (connection ready) -> first token chunk: the HTTP round trip
   for (int i = 0; i < kRequests; ++i) {
     Rec r = c.get(i);
-    ok += r.outcome.status == Status::kOk && r.outcome.output_tokens == 1;
+    const bool good = r.outcome.status == Status::kOk && r.outcome.output_tokens == 1;
+    ok += good;
+    if (!good && first_failure.empty())
+      first_failure = "request " + std::to_string(i) + ": " + r.outcome.reason + " (" +
+                      std::to_string(r.outcome.output_tokens) + " tokens)";
     if (!r.chunk_times.empty()) first_ms.push_back(std::chrono::duration<double, std::milli>(r.chunk_times[0] - r.sent_at).count());
   }
-  EXPECT_EQ(ok, kRequests);
+  EXPECT_EQ(ok, kRequests) << "first failure: " << first_failure << "; took " << took << " s";
   std::sort(first_ms.begin(), first_ms.end());
   std::printf("[ info ] %d one-token streams over 32 connections in %.3f s: %.0f requests/s; sent->first chunk "
               "p50 %.3f ms p99 %.3f ms\n", kRequests, took, kRequests / took, first_ms[first_ms.size() / 2],
