@@ -17,6 +17,8 @@
 //   kv    K (after RoPE) and V as stored in the cache      delta O and down GEMM outputs before the residual add
 //   gu    gate/up GEMM outputs                            w     the weights themselves (a no-op for bf16 checkpoints)
 // h+att+act+hf are unavoidable with bf16 tensor-core GEMMs; kv is what a bf16 KV cache costs.
+// The forward pass is engine::reference::llama_f64_logits (engine/src/backend/llama_f64.h), the same float64
+// Llama the backends' tests compare against.
 #include <omp.h>
 
 #include <algorithm>
@@ -28,135 +30,13 @@
 #include <string>
 #include <vector>
 
+#include "backend/llama_f64.h"
 #include "model/model.h"
 
 namespace {
 
-enum Point : unsigned { kH = 1, kAtt = 2, kAct = 4, kHf = 8, kQkv = 16, kQ = 32, kKv = 64, kDelta = 128, kGu = 256, kW = 512 };
-constexpr unsigned kGemmInputs = kH | kAtt | kAct | kHf;
-
-double bf16_round(double x) {  // round to nearest even, like __float2bfloat16
-  float f = static_cast<float>(x);
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7f800000u) == 0x7f800000u) return f;  // inf/NaN unchanged
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-using Mat = std::vector<std::vector<double>>;  // [tokens][features]
-
-std::vector<double> to_f64(const engine::Tensor& t, bool round) {
-  const std::vector<float> f = t.to_f32();
-  std::vector<double> d(f.size());
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < int64_t(f.size()); ++i) d[size_t(i)] = round ? bf16_round(f[size_t(i)]) : f[size_t(i)];
-  return d;
-}
-
-/// y[p] = W x[p] for every token p; W [rows, cols] row-major. Each weight row is read once for all tokens.
-Mat matmul(const std::vector<double>& W, const Mat& x) {
-  const size_t cols = x[0].size(), rows = W.size() / cols;
-  Mat y(x.size(), std::vector<double>(rows));
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < int64_t(rows); ++r) {
-    const double* w = W.data() + size_t(r) * cols;
-    for (size_t p = 0; p < x.size(); ++p) {
-      const double* v = x[p].data();
-      double s = 0;
-      for (size_t i = 0; i < cols; ++i) s += w[i] * v[i];
-      y[p][size_t(r)] = s;
-    }
-  }
-  return y;
-}
-
-/// Logits [positions first..P-1][vocab] of one prompt with the rounding points in `pts`.
-Mat forward(const engine::ModelWeights& w, const std::vector<int32_t>& tokens, int first, unsigned pts) {
-  const auto& c = w.config;
-  const int D = c.dim, hd = c.head_dim, H = c.n_heads, KV = c.n_kv_heads, P = int(tokens.size());
-  // Matrices only: the CUDA backend keeps norm weights in f32.
-  auto mat = [&](const engine::Tensor& t) { return to_f64(t, pts & kW); };
-  auto vec = [&](const engine::Tensor& t) { return to_f64(t, false); };
-  auto round_if = [&](Mat& m, unsigned bit) {
-    if (pts & bit)
-      for (auto& row : m)
-        for (double& a : row) a = bf16_round(a);
-  };
-  auto rms = [&](const Mat& x, const std::vector<double>& g) {
-    Mat o(x.size(), std::vector<double>(size_t(D)));
-    for (size_t p = 0; p < x.size(); ++p) {
-      double ss = 0;
-      for (double a : x[p]) ss += a * a;
-      const double r = 1.0 / std::sqrt(ss / D + c.norm_eps);
-      for (int i = 0; i < D; ++i) o[p][size_t(i)] = g[size_t(i)] * x[p][size_t(i)] * r;
-    }
-    return o;
-  };
-  auto rope = [&](std::vector<double>& v, int pos) {  // HF half pairing (i, i + hd/2)
-    for (size_t h = 0; h < v.size() / size_t(hd); ++h)
-      for (int i = 0; i < hd / 2; ++i) {
-        const double a = pos * std::pow(double(c.rope_theta), -2.0 * i / hd);
-        double& x0 = v[h * hd + size_t(i)];
-        double& x1 = v[h * hd + size_t(i + hd / 2)];
-        const double a0 = x0, a1 = x1;
-        x0 = a0 * std::cos(a) - a1 * std::sin(a);
-        x1 = a1 * std::cos(a) + a0 * std::sin(a);
-      }
-  };
-  Mat x(static_cast<size_t>(P));
-  {
-    const std::vector<double> emb = mat(w.tok_embeddings);
-    for (int p = 0; p < P; ++p)
-      x[size_t(p)].assign(emb.begin() + size_t(tokens[size_t(p)]) * D, emb.begin() + size_t(tokens[size_t(p)] + 1) * D);
-  }
-  for (const auto& L : w.layers) {
-    Mat h = rms(x, vec(L.attn_norm));
-    round_if(h, kH);
-    Mat q = matmul(mat(L.wq), h), k = matmul(mat(L.wk), h), v = matmul(mat(L.wv), h);
-    round_if(q, kQkv), round_if(k, kQkv), round_if(v, kQkv);
-    for (int p = 0; p < P; ++p) rope(q[size_t(p)], p), rope(k[size_t(p)], p);
-    round_if(q, kQ), round_if(k, kKv), round_if(v, kKv);
-    Mat att(size_t(P), std::vector<double>(size_t(H) * hd, 0.0));
-#pragma omp parallel for collapse(2) schedule(dynamic)
-    for (int p = 0; p < P; ++p)
-      for (int hh = 0; hh < H; ++hh) {
-        const int kh = hh / (H / KV);
-        std::vector<double> sc(size_t(p) + 1);
-        double mx = -INFINITY, sum = 0;
-        for (int j = 0; j <= p; ++j) {
-          double d = 0;
-          for (int i = 0; i < hd; ++i) d += q[size_t(p)][size_t(hh * hd + i)] * k[size_t(j)][size_t(kh * hd + i)];
-          mx = std::max(mx, sc[size_t(j)] = d / std::sqrt(double(hd)));
-        }
-        for (double& s : sc) sum += (s = std::exp(s - mx));
-        for (int j = 0; j <= p; ++j)
-          for (int i = 0; i < hd; ++i) att[size_t(p)][size_t(hh * hd + i)] += sc[size_t(j)] / sum * v[size_t(j)][size_t(kh * hd + i)];
-      }
-    round_if(att, kAtt);
-    Mat o = matmul(mat(L.wo), att);
-    round_if(o, kDelta);
-    for (int p = 0; p < P; ++p)
-      for (int i = 0; i < D; ++i) x[size_t(p)][size_t(i)] += o[size_t(p)][size_t(i)];
-    Mat h2 = rms(x, vec(L.ffn_norm));
-    round_if(h2, kH);
-    Mat g = matmul(mat(L.w_gate), h2), u = matmul(mat(L.w_up), h2);
-    round_if(g, kGu), round_if(u, kGu);
-    for (size_t p = 0; p < g.size(); ++p)
-      for (size_t i = 0; i < g[p].size(); ++i) g[p][i] = g[p][i] / (1.0 + std::exp(-g[p][i])) * u[p][i];
-    round_if(g, kAct);
-    Mat dn = matmul(mat(L.w_down), g);
-    round_if(dn, kDelta);
-    for (int p = 0; p < P; ++p)
-      for (int i = 0; i < D; ++i) x[size_t(p)][size_t(i)] += dn[size_t(p)][size_t(i)];
-  }
-  Mat last(x.begin() + first, x.end());
-  Mat hf = rms(last, vec(w.final_norm));
-  round_if(hf, kHf);
-  return matmul(mat(w.lm_head), hf);
-}
+using namespace engine::reference;
+using Mat = std::vector<std::vector<double>>;  // [positions][vocab]
 
 struct Variant {
   std::string name;
@@ -166,16 +46,16 @@ struct Variant {
 const std::vector<Variant>& variants() {
   static const std::vector<Variant> v = {
       {"none (float64)", 0},
-      {"h", kH},
-      {"att", kAtt},
-      {"act", kAct},
-      {"hf", kHf},
-      {"kv", kKv},
+      {"h", kNormOut},
+      {"att", kAttnOut},
+      {"act", kActOut},
+      {"hf", kFinalNormOut},
+      {"kv", kKvCache},
       {"h+att+act+hf (GEMM inputs)", kGemmInputs},
-      {"GEMM inputs+kv", kGemmInputs | kKv},
-      {"w", kW},
-      {"GEMM inputs+kv+q+gu+w (CUDA bf16)", kGemmInputs | kKv | kQ | kGu | kW},
-      {"... +qkv+delta (CUDA v4 bf16)", kGemmInputs | kKv | kQ | kGu | kQkv | kDelta | kW},
+      {"GEMM inputs+kv", kGemmInputs | kKvCache},
+      {"w", kWeights},
+      {"GEMM inputs+kv+q+gu+w (CUDA bf16)", kCudaBf16 | kWeights},
+      {"... +qkv+delta (CUDA v4 bf16)", kCudaBf16 | kQkvOut | kDelta | kWeights},
   };
   return v;
 }
@@ -240,7 +120,7 @@ int main(int argc, char** argv) {
               "atol %g; %d threads\n", model.c_str(), w.config.n_layers, w.config.dim, nprompts, P, last, rtol, atol,
               omp_get_max_threads());
   std::vector<Mat> base;
-  for (const auto& p : prompts) base.push_back(forward(w, p, P - last, 0));
+  for (const auto& p : prompts) base.push_back(llama_f64_logits(w, p, P - last, 0));
   std::printf("   %-36s %9s %10s %12s %8s\n", "bf16 rounding points", "allclose", "max|diff|", "max row rel", "top-1");
   for (size_t vi = 0; vi < variants().size(); ++vi) {
     if (!want[vi]) continue;
@@ -249,7 +129,7 @@ int main(int argc, char** argv) {
     double max_abs = 0, max_rel = 0;
     int top = 0, rows = 0;
     for (size_t i = 0; i < prompts.size(); ++i) {
-      const Mat l = v.pts ? forward(w, prompts[i], P - last, v.pts) : base[i];
+      const Mat l = v.pts ? llama_f64_logits(w, prompts[i], P - last, v.pts) : base[i];
       for (size_t r = 0; r < l.size(); ++r) {
         const std::vector<double>& ref = base[i][r];
         double num = 0, den = 0;

@@ -15,6 +15,7 @@
 
 #include "accuracy/logits_file.h"
 #include "backend/backend.h"
+#include "backend/llama_f64.h"
 #include "model/model.h"
 #include "known_asset_issues.h"
 #include "test_paths.h"
@@ -192,87 +193,11 @@ INSTANTIATE_TEST_SUITE_P(Models, CpuReference,
                          });
 
 // ---------------------------------------------------------------- against a plain float64 Llama
-// Independent of the reference files: the same weights through a direct float64 transcription of
-// transformers' LlamaForCausalLM (one sequence, no cache), compared after the prompt and after each decode.
+// Independent of the reference files: the same weights through engine::reference::llama_f64_logits, a direct
+// float64 transcription of transformers' LlamaForCausalLM (one sequence, no cache), compared after the
+// prompt and after each decode.
 
-struct F64Model {
-  const engine::ModelWeights& w;
-  std::vector<double> t(const engine::Tensor& x) const {
-    std::vector<float> f = x.to_f32();
-    return {f.begin(), f.end()};
-  }
-  /// Logits [vocab] after each position in [first, tokens.size()).
-  std::vector<std::vector<double>> logits(const std::vector<int32_t>& tokens, int first) const {
-    const auto& c = w.config;
-    const int D = c.dim, hd = c.head_dim, H = c.n_heads, KV = c.n_kv_heads, P = int(tokens.size());
-    const std::vector<double> emb = t(w.tok_embeddings);
-    std::vector<std::vector<double>> x(P);
-    for (int p = 0; p < P; ++p) x[p].assign(emb.begin() + size_t(tokens[p]) * D, emb.begin() + size_t(tokens[p] + 1) * D);
-    auto rms = [&](const std::vector<double>& v, const std::vector<double>& g) {
-      double ss = 0;
-      for (double a : v) ss += a * a;
-      const double r = 1.0 / std::sqrt(ss / v.size() + c.norm_eps);
-      std::vector<double> o(v.size());
-      for (size_t i = 0; i < v.size(); ++i) o[i] = g[i] * v[i] * r;
-      return o;
-    };
-    auto mv = [](const std::vector<double>& W, const std::vector<double>& v) {
-      std::vector<double> o(W.size() / v.size(), 0.0);
-      for (size_t r = 0; r < o.size(); ++r)
-        for (size_t i = 0; i < v.size(); ++i) o[r] += W[r * v.size() + i] * v[i];
-      return o;
-    };
-    auto rope = [&](std::vector<double>& v, int p) {
-      for (size_t h = 0; h < v.size() / hd; ++h)
-        for (int i = 0; i < hd / 2; ++i) {
-          const double a = p * std::pow(double(c.rope_theta), -2.0 * i / hd);
-          const double x0 = v[h * hd + i], x1 = v[h * hd + hd / 2 + i];
-          v[h * hd + i] = x0 * std::cos(a) - x1 * std::sin(a);
-          v[h * hd + hd / 2 + i] = x1 * std::cos(a) + x0 * std::sin(a);
-        }
-    };
-    for (const auto& L : w.layers) {
-      const auto n1 = t(L.attn_norm), n2 = t(L.ffn_norm), wq = t(L.wq), wk = t(L.wk), wv = t(L.wv), wo = t(L.wo);
-      const auto wg = t(L.w_gate), wu = t(L.w_up), wd = t(L.w_down);
-      std::vector<std::vector<double>> q(P), k(P), v(P);
-      for (int p = 0; p < P; ++p) {
-        const auto xn = rms(x[p], n1);
-        q[p] = mv(wq, xn), k[p] = mv(wk, xn), v[p] = mv(wv, xn);
-        rope(q[p], p), rope(k[p], p);
-      }
-      for (int p = 0; p < P; ++p) {
-        std::vector<double> att(size_t(H) * hd, 0.0);
-        for (int h = 0; h < H; ++h) {
-          const int kh = h / (H / KV);
-          std::vector<double> sc(p + 1);
-          double mx = -INFINITY, sum = 0;
-          for (int j = 0; j <= p; ++j) {
-            double d = 0;
-            for (int i = 0; i < hd; ++i) d += q[p][h * hd + i] * k[j][kh * hd + i];
-            mx = std::max(mx, sc[j] = d / std::sqrt(double(hd)));
-          }
-          for (auto& s : sc) sum += (s = std::exp(s - mx));
-          for (int j = 0; j <= p; ++j)
-            for (int i = 0; i < hd; ++i) att[h * hd + i] += sc[j] / sum * v[j][kh * hd + i];
-        }
-        const auto o = mv(wo, att);
-        for (int i = 0; i < D; ++i) x[p][i] += o[i];
-        const auto xn = rms(x[p], n2);
-        auto g = mv(wg, xn);
-        const auto u = mv(wu, xn);
-        for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
-        const auto dn = mv(wd, g);
-        for (int i = 0; i < D; ++i) x[p][i] += dn[i];
-      }
-    }
-    const auto fn = t(w.final_norm), head = t(w.lm_head);
-    std::vector<std::vector<double>> out;
-    for (int p = first; p < P; ++p) out.push_back(mv(head, rms(x[p], fn)));
-    return out;
-  }
-};
-
-/// Prompt as one prefill, then `decodes` single-token steps; each step's logits against F64Model.
+/// Prompt as one prefill, then `decodes` single-token steps; each step's logits against the float64 Llama.
 void check_against_f64(const std::string& source, const std::vector<int32_t>& prompt, const std::vector<int32_t>& next) {
   const engine::ModelWeights w = engine::load_model(source, 5);
   std::unique_ptr<Backend> be = engine::make_backend(engine::EngineConfig{});
@@ -280,7 +205,7 @@ void check_against_f64(const std::string& source, const std::vector<int32_t>& pr
   be->allocate_kv_cache(16, 8);
   std::vector<int32_t> all = prompt;
   all.insert(all.end(), next.begin(), next.end());
-  const auto ref = F64Model{w}.logits(all, int(prompt.size()) - 1);
+  const auto ref = engine::reference::llama_f64_logits(w, all, int(prompt.size()) - 1);
   const std::vector<int32_t> table = {9, 3, 14, 0, 7, 12, 1, 5, 2, 11};  // scattered block ids
   std::vector<float> lg(w.config.vocab_size);
   int fed = 0;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/llama_f64.h"
 #include "cuda/cuda_backend_compare.h"
 #include "cuda/cuda_test_util.h"
 #include "model/model.h"
@@ -28,11 +29,6 @@ using engine::ModelWeights;
 namespace {
 
 // ---------------------------------------------------------------- a random model and its float64 forward
-
-struct RandomModel {
-  ModelWeights w;
-  std::vector<std::vector<float>> keep;  // bf16-rounded values, as float, in tensor order
-};
 
 engine::Tensor make_tensor(ModelWeights& w, std::vector<int64_t> shape, std::mt19937_64& rng, float lo, float hi) {
   size_t n = 1;
@@ -82,98 +78,16 @@ ModelWeights random_model(uint64_t seed) {
   return w;
 }
 
-std::vector<double> as_f64(const engine::Tensor& t) {
-  const bf16* p = static_cast<const bf16*>(t.data);
-  size_t n = 1;
-  for (int64_t d : t.shape) n *= size_t(d);
-  std::vector<double> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = f(p[i]);
-  return v;
-}
-
-/// Float64 Llama: logits of the last position of `tokens` (full causal recompute, no cache). With
-/// `bf16_points`, values are rounded to bf16 where the CUDA backend's bf16 mode stores bf16 (kernels.h):
-/// norm outputs, q and k after RoPE, v (once), the attention output, the gate/up GEMM output and the SwiGLU
-/// output. The QKV GEMM output (before RoPE), the O and down GEMM outputs (delta, added to the f32 residual)
-/// and the logits stay f32 there, so they are not rounded here. What remains between the two is
-/// accumulation order, so a wrong index or a missed term stands out far above it.
+/// Float64 logits of the last position of `tokens` (engine::reference::llama_f64_logits: a full causal
+/// recompute, no cache). With `bf16_points`, values are rounded to bf16 where the CUDA backend's bf16 mode
+/// stores bf16 (reference::kCudaBf16): norm outputs, q and k after RoPE, v, the attention output, the
+/// gate/up GEMM outputs and the SwiGLU output. The QKV GEMM output (before RoPE), the O and down GEMM outputs
+/// (added to the f32 residual) and the logits stay f32 there. What remains between the two is accumulation
+/// order, so a wrong index or a missed term stands out far above it.
 std::vector<double> reference_logits(const ModelWeights& w, const std::vector<int32_t>& tokens,
                                      bool bf16_points = false) {
-  const auto& c = w.config;
-  auto r = [&](double v) { return bf16_points ? double(f(b(float(v)))) : v; };
-  auto rv = [&](std::vector<double> v) {
-    for (double& e : v) e = r(e);
-    return v;
-  };
-  const int n = int(tokens.size()), d = c.dim, hd = c.head_dim, nh = c.n_heads, nkv = c.n_kv_heads, hid = c.hidden_dim;
-  auto matvec = [](const std::vector<double>& W, const std::vector<double>& x, int rows) {
-    const size_t cols = x.size();
-    std::vector<double> y(rows);
-    for (int r = 0; r < rows; ++r) {
-      double s = 0;
-      for (size_t i = 0; i < cols; ++i) s += W[r * cols + i] * x[i];
-      y[r] = s;
-    }
-    return y;
-  };
-  auto rmsnorm = [&](const std::vector<double>& x, const std::vector<double>& g) {
-    double ss = 0;
-    for (double v : x) ss += v * v;
-    const double inv = 1 / std::sqrt(ss / x.size() + c.norm_eps);
-    std::vector<double> y(x.size());
-    for (size_t i = 0; i < x.size(); ++i) y[i] = r(x[i] * inv * g[i]);
-    return y;
-  };
-  auto rope = [&](std::vector<double>& v, int heads, int pos) {
-    for (int h = 0; h < heads; ++h)
-      for (int i = 0; i < hd / 2; ++i) {
-        const double ang = pos * std::pow(double(c.rope_theta), -2.0 * i / hd);
-        const double x1 = v[h * hd + i], x2 = v[h * hd + i + hd / 2];
-        v[h * hd + i] = r(x1 * std::cos(ang) - x2 * std::sin(ang));
-        v[h * hd + i + hd / 2] = r(x2 * std::cos(ang) + x1 * std::sin(ang));
-      }
-  };
-  const auto emb = as_f64(w.tok_embeddings);
-  std::vector<std::vector<double>> x(n);
-  for (int t = 0; t < n; ++t) x[t].assign(emb.begin() + size_t(tokens[t]) * d, emb.begin() + size_t(tokens[t] + 1) * d);
-  for (const auto& L : w.layers) {
-    const auto an = as_f64(L.attn_norm), wq = as_f64(L.wq), wk = as_f64(L.wk), wv = as_f64(L.wv), wo = as_f64(L.wo),
-               fn = as_f64(L.ffn_norm), wg = as_f64(L.w_gate), wu = as_f64(L.w_up), wd = as_f64(L.w_down);
-    std::vector<std::vector<double>> q(n), k(n), v(n);
-    for (int t = 0; t < n; ++t) {
-      const auto h = rmsnorm(x[t], an);
-      q[t] = matvec(wq, h, nh * hd);  // rope() rounds the rotated values
-      k[t] = matvec(wk, h, nkv * hd);
-      v[t] = rv(matvec(wv, h, nkv * hd));
-      rope(q[t], nh, t);
-      rope(k[t], nkv, t);
-    }
-    for (int t = 0; t < n; ++t) {
-      std::vector<double> att(nh * hd, 0.0);
-      for (int h = 0; h < nh; ++h) {
-        const int kh = h / (nh / nkv);
-        std::vector<double> s(t + 1);
-        double mx = -INFINITY, sum = 0;
-        for (int j = 0; j <= t; ++j) {
-          double dot = 0;
-          for (int i = 0; i < hd; ++i) dot += q[t][h * hd + i] * k[j][kh * hd + i];
-          mx = std::max(mx, s[j] = dot / std::sqrt(double(hd)));
-        }
-        for (double& e : s) sum += (e = std::exp(e - mx));
-        for (int j = 0; j <= t; ++j)
-          for (int i = 0; i < hd; ++i) att[h * hd + i] += s[j] / sum * v[j][kh * hd + i];
-      }
-      const auto o = matvec(wo, rv(att), d);
-      for (int i = 0; i < d; ++i) x[t][i] += o[i];
-      const auto h2 = rmsnorm(x[t], fn);
-      const auto g = rv(matvec(wg, h2, hid)), u = rv(matvec(wu, h2, hid));
-      std::vector<double> a(hid);
-      for (int i = 0; i < hid; ++i) a[i] = r(g[i] / (1 + std::exp(-g[i])) * u[i]);
-      const auto dn = matvec(wd, a, d);
-      for (int i = 0; i < d; ++i) x[t][i] += dn[i];
-    }
-  }
-  return matvec(as_f64(w.lm_head), rmsnorm(x[n - 1], as_f64(w.final_norm)), c.vocab_size);
+  namespace ref = engine::reference;
+  return ref::llama_f64_logits(w, tokens, int(tokens.size()) - 1, bf16_points ? ref::kCudaBf16 : 0u)[0];
 }
 
 engine::EngineConfig cuda_config(int block_size, const std::string& dtype = "auto") {
