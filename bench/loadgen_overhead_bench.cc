@@ -1,76 +1,21 @@
 // loadgen's own overhead: with a system under test that answers instantly, how many requests/s the
 // dispatcher + recorder can schedule and record, and how late requests go out (send lag) at 1,000 req/s.
-// The instrument is InstantClient below: a real Client whose own thread emits each request's chunks and
-// done the moment it is sent, so every cost measured is loadgen's (and this thread's hand-off).
+// The instrument is tests/serial_client.h with no service time: a real Client whose own thread emits each
+// request's chunks and done the moment it is sent, so every cost measured is loadgen's (and that thread's
+// hand-off).
 #include <benchmark/benchmark.h>
 
-#include <condition_variable>
-#include <deque>
+#include <chrono>
 #include <limits>
-#include <mutex>
-#include <thread>
 
 #include "loadgen/arrival.h"
 #include "loadgen/recorder.h"
 #include "loadgen/run.h"
+#include "tests/serial_client.h"
 
 namespace {
 
 using loadgen::Clock;
-
-class InstantClient : public loadgen::Client {
- public:
-  explicit InstantClient(int tokens_per_request) : tokens_(tokens_per_request) {
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~InstantClient() override {
-    {
-      std::lock_guard lk(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  void start(loadgen::ClientCallbacks* cb) override { cb_ = cb; }
-  void send(const loadgen::WorkItem& item) override {
-    cb_->on_sent(item.index, Clock::now());
-    std::lock_guard lk(mu_);
-    queue_.push_back(item.index);
-    ++in_flight_;
-    cv_.notify_one();
-  }
-  bool wait_all(std::chrono::milliseconds timeout) override {
-    std::unique_lock lk(mu_);
-    return idle_cv_.wait_for(lk, timeout, [&] { return in_flight_ == 0; });
-  }
-  std::string describe() const override { return "instant"; }
-
- private:
-  void loop() {
-    std::unique_lock lk(mu_);
-    for (;;) {
-      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      const uint64_t index = queue_.front();
-      queue_.pop_front();
-      lk.unlock();
-      for (int k = 0; k < tokens_; ++k) cb_->on_chunk(index, 1, "x", Clock::now());
-      loadgen::Outcome o;
-      o.output_tokens = tokens_;
-      cb_->on_done(index, o, Clock::now());
-      lk.lock();
-      if (--in_flight_ == 0) idle_cv_.notify_all();
-    }
-  }
-  int tokens_;
-  loadgen::ClientCallbacks* cb_ = nullptr;
-  std::mutex mu_;
-  std::condition_variable cv_, idle_cv_;
-  std::deque<uint64_t> queue_;
-  int64_t in_flight_ = 0;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 std::vector<loadgen::WorkItem> make_items(int n, int tokens) {
   std::vector<loadgen::WorkItem> items(n);
@@ -84,7 +29,7 @@ std::vector<loadgen::WorkItem> make_items(int n, int tokens) {
 }
 
 loadgen::RunResult run(int n, int tokens, double rate, uint64_t seed) {
-  InstantClient client(tokens);
+  testing_support::SerialClient client(std::chrono::microseconds(0), tokens);
   auto items = make_items(n, tokens);
   std::vector<int> plen(n, 8);
   loadgen::ArrivalOptions a;

@@ -6,14 +6,13 @@
 #include <thread>
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
 #include <limits>
 
 #include "loadgen/arrival.h"
 #include "loadgen/metrics.h"
 #include "loadgen/run.h"
 #include "loadgen/recorder.h"
+#include "serial_client.h"
 
 namespace loadgen {
 namespace {
@@ -109,74 +108,9 @@ TEST(RecorderTest, WaitDoneAtLeastWakesOnCompletion) {
   th.join();
 }
 
-/// A Client whose thread serves one request at a time, taking `service` each: an engine of batch size 1.
-class SerialClient : public Client {
- public:
-  explicit SerialClient(std::chrono::milliseconds service) : service_(service), thread_([this] { loop(); }) {}
-  ~SerialClient() override {
-    {
-      std::lock_guard lk(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  void start(ClientCallbacks* cb) override { cb_ = cb; }
-  void send(const WorkItem& item) override {
-    cb_->on_sent(item.index, Clock::now());
-    std::lock_guard lk(mu_);
-    queue_.push_back(item.index);
-    ++in_flight_;
-    max_in_flight_ = std::max<int64_t>(max_in_flight_, ++active_);
-    cv_.notify_all();
-  }
-  bool wait_all(std::chrono::milliseconds timeout) override {
-    std::unique_lock lk(mu_);
-    return cv_.wait_for(lk, timeout, [&] { return in_flight_ == 0; });
-  }
-  std::string describe() const override { return "serial"; }
-  int64_t max_in_flight() {
-    std::lock_guard lk(mu_);
-    return max_in_flight_;
-  }
-
- private:
-  void loop() {
-    std::unique_lock lk(mu_);
-    for (;;) {
-      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      uint64_t i = queue_.front();
-      queue_.pop_front();
-      lk.unlock();
-      std::this_thread::sleep_for(service_);
-      cb_->on_chunk(i, 1, "a", Clock::now());
-      cb_->on_chunk(i, 1, "b", Clock::now());
-      Outcome o;
-      o.output_tokens = 2;
-      {
-        std::lock_guard g(mu_);
-        --active_;  // over before its done is delivered (in_flight_ drops after, for wait_all)
-      }
-      cb_->on_done(i, o, Clock::now());
-      lk.lock();
-      --in_flight_;
-      cv_.notify_all();
-    }
-  }
-  std::chrono::milliseconds service_;
-  ClientCallbacks* cb_ = nullptr;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<uint64_t> queue_;
-  int64_t in_flight_ = 0, active_ = 0, max_in_flight_ = 0;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
 TEST(DispatchTest, MaxConcurrencyCapsInFlightAndLatencyStillCountsFromTheSchedule) {
   const int n = 12;
-  SerialClient client(std::chrono::milliseconds(30));
+  testing_support::SerialClient client(std::chrono::milliseconds(30), 2);  // batch size 1, 30 ms each
   std::vector<WorkItem> items(n);
   for (int i = 0; i < n; ++i) {
     items[i].index = i;
@@ -203,7 +137,7 @@ TEST(DispatchTest, MaxConcurrencyCapsInFlightAndLatencyStillCountsFromTheSchedul
 TEST(DispatchTest, OpenLoopSendsOnScheduleAndCountsQueueingAsLatency) {
   // Arrivals every 10 ms, service 30 ms each: the queue grows; latency must show it, send lag must not.
   const int n = 10;
-  SerialClient client(std::chrono::milliseconds(30));
+  testing_support::SerialClient client(std::chrono::milliseconds(30), 2);  // batch size 1, 30 ms each
   std::vector<WorkItem> items(n);
   for (int i = 0; i < n; ++i) items[i].index = i;
   ArrivalOptions a;
