@@ -65,6 +65,8 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_option("--api", s.api, "openai | tgi | llm-serving")->capture_default_str()->group(r);
   app.add_option("--model-name", s.model_name, "model name sent to the server")->capture_default_str()->group(r);
   app.add_option("--request-timeout", s.request_timeout_s, "seconds per request")->capture_default_str()->group(r);
+  app.add_flag("!--no-preflight", s.preflight,
+               "skip the one-token check request sent (and not recorded) before the run")->group(r);
   app.add_option("--dump-logits", s.dump_logits, "write per-request logits to FILE.h5")->group(a);
   app.add_option("--logits-steps", s.logits_steps, "steps captured per request")->capture_default_str()->group(a);
   app.add_option("--logits-dtype", s.logits_dtype, "float32 | float16")->capture_default_str()->group(a);
@@ -270,6 +272,7 @@ nlohmann::json to_json(const RunSettings& s) {
   j["api"] = s.api;
   j["model_name"] = s.model_name;
   j["request_timeout_s"] = s.request_timeout_s;
+  j["preflight"] = s.preflight;
   j["dump_logits"] = s.dump_logits;
   j["logits_steps"] = s.logits_steps;
   j["logits_dtype"] = s.logits_dtype;

@@ -61,6 +61,7 @@ struct RunSettings {
   std::string api = "openai";       ///< openai | tgi | llm-serving
   std::string model_name = "llama2";///< model name in the request
   double request_timeout_s = 600;   ///< per request (remote)
+  bool preflight = true;            ///< one unrecorded request before the run: fail fast on a wrong endpoint
   // ---- logits (accuracy)
   std::string dump_logits;          ///< write per-request logits to this .h5
   int logits_steps = 100;           ///< steps captured per request

@@ -1,5 +1,11 @@
 #include "loadgen/system_under_test.h"
 
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
 #include "engine/engine.h"
 #include "loadgen/client_inprocess.h"
 #include "loadgen/http_client.h"
@@ -56,6 +62,35 @@ SystemUnderTest in_process(const RunSettings& s) {
   return sut;
 }
 
+/// Sends one short request through a client of its own and waits for it, so that a server that is down, a
+/// wrong --api or --model-name, or a server that cannot generate at all stops the run before it starts,
+/// with the reason, instead of after the whole schedule as N failed requests. Not recorded.
+void preflight(const HttpClientOptions& o) {
+  struct Last : ClientCallbacks {
+    std::mutex mu;
+    std::optional<Outcome> outcome;
+    void on_sent(uint64_t, Clock::time_point) override {}
+    void on_chunk(uint64_t, int, std::string_view, Clock::time_point) override {}
+    void on_done(uint64_t, const Outcome& o, Clock::time_point) override {
+      std::lock_guard<std::mutex> l(mu);
+      outcome = o;
+    }
+  } last;
+  std::unique_ptr<Client> client = make_http_client(o);
+  client->start(&last);
+  WorkItem w;
+  w.prompt = "Hello";
+  w.max_new_tokens = 1;
+  client->send(w);
+  const double wait_s = (o.request_timeout_s > 0 ? o.request_timeout_s : 600.0) + 5.0;
+  const bool ended = client->wait_all(std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)));
+  std::lock_guard<std::mutex> l(last.mu);
+  const std::string what = "--endpoint " + o.endpoint + " (--api " + o.api + "): the check request before the run ";
+  const std::string skip = " (--no-preflight runs anyway)";
+  if (!ended || !last.outcome) throw std::runtime_error(what + "had no answer in " + std::to_string(int(wait_s)) + " s" + skip);
+  if (last.outcome->status != Status::kOk) throw std::runtime_error(what + "failed: " + last.outcome->reason + skip);
+}
+
 SystemUnderTest remote(const RunSettings& s) {
   SystemUnderTest sut;
   HttpClientOptions o;
@@ -64,6 +99,7 @@ SystemUnderTest remote(const RunSettings& s) {
   o.model_name = s.model_name;
   o.request_timeout_s = s.request_timeout_s;
   o.tokenizer = s.tokenizer;
+  if (s.preflight) preflight(o);
   sut.client = make_http_client(o);
   // Lengths are measured with --tokenizer (the server's own tokenizer.model); without one, bytes.
   std::shared_ptr<engine::Tokenizer> tok = engine::load_tokenizer(s.tokenizer);

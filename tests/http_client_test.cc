@@ -70,20 +70,6 @@ std::unique_ptr<Client> client_for(const std::string& endpoint, const std::strin
   return make_http_client(o);
 }
 
-int free_port() {
-  // Bind port 0, read it, close: nothing listens there afterwards.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 }  // namespace
 
 // ================================================================ the client against live servers
@@ -242,7 +228,7 @@ TEST(HttpClient, RequestTimeoutEndsTheRequest) {
 }
 
 TEST(HttpClient, ConnectionRefused) {
-  const int port = free_port();
+  const int port = free_loopback_port();
   Collector c;
   auto client = client_for("http://127.0.0.1:" + std::to_string(port), "tgi");
   client->start(&c);

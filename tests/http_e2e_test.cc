@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "http_test_util.h"
 #include "loadgen/http_client.h"
 #include "test_paths.h"
 
@@ -309,6 +310,27 @@ TEST(HttpEndToEnd, ServerKilledMidStream) {
   for (uint64_t i = 6; i < 9; ++i) client->send(work(i, 4));
   ASSERT_TRUE(client->wait_all(30s));
   for (uint64_t i = 6; i < 9; ++i) EXPECT_EQ(cb.done.at(i).reason, "connection refused") << i;
+}
+
+// Nothing listens at --endpoint: loadgen says so before the run (exit 2, naming the endpoint and the reason)
+// instead of sending the whole schedule into it; with --no-preflight every request is recorded as failed.
+TEST(HttpEndToEnd, LoadgenChecksTheEndpointBeforeTheRun) {
+  ASSERT_TRUE(have_binaries());
+  const fs::path dir = temp_dir("preflight");
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(http_test::free_loopback_port());
+  const std::vector<std::string> run = {"-X", "20", "-n", "10", "--endpoint", endpoint, "--max-model-len", "512"};
+  EXPECT_EQ(run_loadgen(run, dir / "checked"), 2);
+  const std::string err = slurp(dir / "checked" / "stderr.txt");
+  EXPECT_NE(err.find("--endpoint " + endpoint), std::string::npos) << err;
+  EXPECT_NE(err.find("connection refused"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(dir / "checked" / "requests.csv"));
+
+  std::vector<std::string> unchecked = run;
+  unchecked.push_back("--no-preflight");
+  EXPECT_EQ(run_loadgen(unchecked, dir / "unchecked"), 3) << slurp(dir / "unchecked" / "stderr.txt");
+  const auto rows = read_requests_csv(dir / "unchecked" / "requests.csv");
+  ASSERT_EQ(rows.size(), 10u);
+  for (const auto& r : rows) EXPECT_EQ(r.at("error"), "connection refused");
 }
 
 // The same through the loadgen binary: the run ends (nothing hangs) and its records name both failures.

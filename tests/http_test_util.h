@@ -1,8 +1,12 @@
-// What the HTTP client tests share: a ClientCallbacks that keeps every call, an OpenAI stream chunk, and a
-// work item.
+// What the HTTP client tests share: a ClientCallbacks that keeps every call, an OpenAI stream chunk, a work
+// item, and a loopback port nothing listens on.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <map>
@@ -66,6 +70,20 @@ inline WorkItem item(uint64_t index, int max_new = 8) {
   w.prompt = "Say something";
   w.max_new_tokens = max_new;
   return w;
+}
+
+/// Binds port 0, reads the port, closes: nothing listens there afterwards (connecting is refused).
+inline int free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
 }
 
 }  // namespace http_test
