@@ -1,6 +1,7 @@
 #include "loadgen/run.h"
 
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <memory>
 #include <thread>
@@ -10,9 +11,16 @@
 #include "loadgen/logits_dump.h"
 #include "loadgen/progress.h"
 #include "loadgen/reference.h"
+#include "loadgen/warmup.h"
 
 namespace loadgen {
 namespace {
+
+std::string format_fixed(double v, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
 
 std::string now_date() {
   std::time_t t = std::time(nullptr);
@@ -98,11 +106,20 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
     ids[i] = items[i].sample_id;
     expect[i] = items[i].max_new_tokens;
   }
+  auto router = std::make_unique<WarmupRouter>();
+  client.start(router.get());
+  WarmupResult warmup;
+  try {
+    warmup = router->run(client, items, plan.warmup, plan.drain_timeout_s);
+  } catch (...) {
+    router.release();  // warm-up requests still in flight will call back into it
+    throw;
+  }
   // The schedule starts a little after now so the first send is not already late.
   const Clock::time_point t0 = Clock::now() + std::chrono::milliseconds(20);
   auto recorder = std::make_unique<Recorder>(t0, ids, arrival_s, prompt_lens, expect);
   recorder->set_observer(observer);
-  client.start(recorder.get());
+  router->attach(recorder.get());
   const double span = arrival_s.empty() ? 0.0 : arrival_s.back();
   ProgressLine progress(*recorder, static_cast<int64_t>(n), span, plan.progress);
   DispatchOptions dopt;
@@ -123,8 +140,12 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
                                              : "not finished within --drain-timeout");
   result.summary = summarize(result.records, plan.metrics);
   result.rows = request_rows(result.records);
+  result.warmup = warmup;
   // Requests still in flight will call back into the recorder later: keep it alive rather than dangle.
-  if (!drained) recorder.release();
+  if (!drained) {
+    recorder.release();
+    router.release();
+  }
   return result;
 }
 
@@ -166,6 +187,7 @@ RunResult run_benchmark(const RunSettings& s, SystemUnderTest& sut, std::ostream
   plan.max_concurrency = s.max_concurrency;
   plan.drain_timeout_s = s.drain_timeout_s;
   plan.progress = ProgressLine::wanted(s.quiet) && (std::isinf(rate) || w.items.size() / rate > 3.0);
+  plan.warmup = s.warmup;
   plan.metrics.target_rate = rate;
   if (!s.slo.empty()) plan.metrics.slo = parse_slo(s.slo);
   plan.metrics.failures_as_inf = s.failures_as_inf;
@@ -187,6 +209,14 @@ RunResult run_benchmark(const RunSettings& s, SystemUnderTest& sut, std::ostream
   sm.engine = sut.engine;
   sm.settings = to_json(s);
   sm.workload = p.notes;
+  if (s.warmup > 0) {
+    const WarmupResult& wu = r.warmup;
+    sm.workload["warmup"] = {{"requests", wu.requests}, {"ok", wu.ok}, {"seconds", wu.seconds},
+                             {"first_failure", wu.first_failure}};
+    if (log)
+      *log << "warm-up: " << wu.ok << " of " << wu.requests << " requests ok in " << format_fixed(wu.seconds, 2) << " s"
+           << (wu.first_failure.empty() ? "" : " (first failure: " + wu.first_failure + ")") << '\n';
+  }
   return r;
 }
 

@@ -14,11 +14,19 @@
 
 namespace loadgen {
 
+/// What the warm-up did: its requests are not in the records or the summary's figures.
+struct WarmupResult {
+  int requests = 0, ok = 0;
+  double seconds = 0;           ///< first send -> last done
+  std::string first_failure;    ///< reason of the first request that was not ok
+};
+
 struct RunResult {
   Summary summary;
   std::vector<RequestRecord> records;
   std::vector<RequestRow> rows;
   int64_t logits_written = 0;   ///< requests written to --dump-logits
+  WarmupResult warmup;
 };
 
 /// How a prepared schedule is run (the part of the settings the timing loop needs).
@@ -26,11 +34,13 @@ struct RunPlan {
   int max_concurrency = 0;
   double drain_timeout_s = 3600;
   bool progress = false;          ///< the live stderr line
+  int warmup = 0;                 ///< requests (copies of the first items, cycled) run before the schedule
   MetricsOptions metrics;
 };
 
 /// Runs `items` at `arrival_s` against `client` and returns the records and computed summary (no run
-/// metadata). `observer` (may be null) also sees logits and completions. Never leaves callbacks dangling:
+/// metadata). With plan.warmup > 0, that many copies of the first items are first sent at once and waited
+/// for (at most drain_timeout_s; throws if they do not finish); the schedule's clock starts after them. `observer` (may be null) also sees logits and completions. Never leaves callbacks dangling:
 /// when requests are still in flight after the drain timeout, the recorder is kept alive on purpose.
 RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const std::vector<int>& prompt_lens,
                        const std::vector<double>& arrival_s, const RunPlan& plan, RequestObserver* observer);

@@ -40,6 +40,8 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_option("--sample-seed", s.sample_seed, "seed of the record choice [seed + 1]")->group(l);
   app.add_option("--sampling-seed", s.sampling_seed, "seed of token sampling [seed + 2]")->group(l);
   app.add_option("--drain-timeout", s.drain_timeout_s, "seconds to wait for completions after the last send")->capture_default_str()->group(l);
+  app.add_option("--warmup", s.warmup, "requests (the workload's first) sent at once and finished before the timed run; not recorded")
+      ->capture_default_str()->group(l);
   app.add_option("--slo", s.slo, "goodput SLO, e.g. ttft=200ms,tpot=50ms")->group(m);
   app.add_flag("--failures-as-inf", s.failures_as_inf, "count failures as +inf latency in the percentiles")->group(m);
   app.add_option("--out", s.out, "output directory [reports/runs/<timestamp>]")->group(m);
@@ -201,6 +203,7 @@ void validate(const RunSettings& s) {
   need(s.burstiness > 0, "--burstiness must be > 0");
   need(s.max_concurrency >= 0, "--max-concurrency must be >= 0");
   need(s.drain_timeout_s > 0, "--drain-timeout must be > 0");
+  need(s.warmup >= 0, "--warmup must be >= 0");
   need(s.batch_size > 0, "--batch-size must be > 0");
   need(s.max_batched_tokens > 0, "--max-batched-tokens must be > 0");
   need(s.kv_blocks >= 0, "--kv-blocks must be >= 0");
@@ -250,6 +253,7 @@ nlohmann::json to_json(const RunSettings& s) {
   j["sample_seed"] = effective_seed(s.sample_seed, s.seed, 1);
   j["sampling_seed"] = effective_seed(s.sampling_seed, s.seed, 2);
   j["drain_timeout_s"] = s.drain_timeout_s;
+  j["warmup"] = s.warmup;
   j["slo"] = s.slo;
   j["failures_as_inf"] = s.failures_as_inf;
   j["out"] = s.out;

@@ -35,6 +35,7 @@ struct RunSettings {
   int64_t sample_seed = -1;         ///< which records, in which order; -1: seed + 1
   int64_t sampling_seed = -1;       ///< per-request token sampling; -1: seed + 2
   double drain_timeout_s = 3600;    ///< after the last send, wait this long for completions
+  int warmup = 0;                   ///< requests sent at once and finished before the timed run; not recorded
   // ---- measuring and output
   std::string slo;                  ///< e.g. "ttft=200ms,tpot=50ms" (goodput)
   bool failures_as_inf = false;     ///< count failed requests as +inf latency in the percentiles

@@ -201,11 +201,18 @@ TEST(LoadgenCliTest, ShortRunAndOfflineRunOnDummyTiny) {
   EXPECT_EQ(s["num_prompts"].get<int64_t>(), 30);
   EXPECT_EQ(s["total_output_tokens"].get<int64_t>(), 16 * s["completed"].get<int64_t>());
   EXPECT_FALSE(s["request_goodput"].is_null());
-  CliRun inf = run_loadgen("xinf", "-X inf -n 24 --model dummy:tiny --kv-memory 64MiB --prompt-template raw --output-len 8");
+  // With a warm-up of 5 (more than nothing, fewer than the run): the records and figures are the 24 only.
+  CliRun inf = run_loadgen("xinf", "-X inf -n 24 --model dummy:tiny --kv-memory 64MiB --prompt-template raw "
+                                   "--output-len 8 --warmup 5");
   ASSERT_EQ(inf.exit_code, 0) << inf.output;
   check_summary_matches_requests(inf.dir);
   const json si = json::parse(slurp(inf.dir / "summary.json"));
   EXPECT_EQ(si["request_rate"], "inf");
+  EXPECT_EQ(si["num_prompts"].get<int64_t>(), 24);
+  EXPECT_EQ(si["total_output_tokens"].get<int64_t>(), 24 * 8);
+  EXPECT_EQ(si["workload"]["warmup"]["requests"].get<int>(), 5);
+  EXPECT_EQ(si["workload"]["warmup"]["ok"].get<int>(), 5);
+  EXPECT_NE(inf.output.find("warm-up: 5 of 5 requests ok"), std::string::npos) << inf.output;
   for (const auto& row : read_csv(inf.dir / "requests.csv")) EXPECT_EQ(row.at("scheduled_s"), "0.000000");
 }
 
@@ -277,6 +284,9 @@ TEST(LoadgenCliTest, BadArgumentsAreNamed) {
   CliRun gpu = run_loadgen("badgpu", "--gpu-memory-utilization 1.5");
   EXPECT_EQ(gpu.exit_code, 2);
   EXPECT_NE(gpu.output.find("--gpu-memory-utilization: expected a fraction in (0, 1]"), std::string::npos) << gpu.output;
+  CliRun warm = run_loadgen("badwarm", "--warmup -2");
+  EXPECT_EQ(warm.exit_code, 2);
+  EXPECT_NE(warm.output.find("--warmup must be >= 0"), std::string::npos) << warm.output;
 }
 
 // ---------------------------------------------------------------- logits (#4)
