@@ -284,6 +284,10 @@ TEST(LoadgenCliTest, BadArgumentsAreNamed) {
   CliRun gpu = run_loadgen("badgpu", "--gpu-memory-utilization 1.5");
   EXPECT_EQ(gpu.exit_code, 2);
   EXPECT_NE(gpu.output.find("--gpu-memory-utilization: expected a fraction in (0, 1]"), std::string::npos) << gpu.output;
+  CliRun tiny_kv = run_loadgen("tinykv", "-n 2 --model dummy:tiny --kv-memory 1KiB");
+  EXPECT_EQ(tiny_kv.exit_code, 2);
+  EXPECT_NE(tiny_kv.output.find("KV cache: --kv-memory gives 1024 bytes, which hold no block of 16 tokens"),
+            std::string::npos) << tiny_kv.output;
   CliRun warm = run_loadgen("badwarm", "--warmup -2");
   EXPECT_EQ(warm.exit_code, 2);
   EXPECT_NE(warm.output.find("--warmup must be >= 0"), std::string::npos) << warm.output;

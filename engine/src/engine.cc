@@ -143,9 +143,16 @@ Engine::Impl::Impl(const EngineConfig& c) : config(c) {
     num_blocks = per_block > 0 ? budget / per_block : 0;
     int64_t useful = static_cast<int64_t>(c.max_num_seqs) * ((max_model_len + c.block_size - 1) / c.block_size);
     num_blocks = std::min(num_blocks, useful);
-    if (num_blocks < 1)
-      throw std::invalid_argument("EngineConfig: a KV budget of " + std::to_string(budget) + " bytes holds no block of " +
-                                  std::to_string(c.block_size) + " tokens (" + std::to_string(per_block) + " bytes)");
+    if (num_blocks < 1) {
+      std::string from = "the default KV budget";
+      if (c.kv_memory_bytes > 0) from = "--kv-memory";
+      else if (backend->name() == "cuda")
+        from = "--gpu-memory-utilization " + std::to_string(c.gpu_memory_utilization) +
+               " (what it leaves after weights and activations)";
+      throw std::invalid_argument("KV cache: " + from + " gives " + std::to_string(budget) +
+                                  " bytes, which hold no block of " + std::to_string(c.block_size) + " tokens (" +
+                                  std::to_string(per_block) + " bytes)");
+    }
   }
   backend->allocate_kv_cache(num_blocks, c.block_size);
 
