@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "loadgen/dataset.h"
@@ -11,6 +12,7 @@
 #include "loadgen/logits_dump.h"
 #include "loadgen/progress.h"
 #include "loadgen/reference.h"
+#include "loadgen/trace.h"
 #include "loadgen/warmup.h"
 
 namespace loadgen {
@@ -37,14 +39,14 @@ struct Prepared {
   nlohmann::json notes = nlohmann::json::object();
 };
 
-Prepared prepare_dataset(const RunSettings& s, const SystemUnderTest& sut) {
+Prepared prepare_dataset(const RunSettings& s, const SystemUnderTest& sut, int64_t num_requests) {
   Prepared p;
   DatasetOptions dopt;
   dopt.status_ok_only = s.status_ok_only;
   dopt.on_bad = parse_on_bad_record(s.on_bad_record);
   Dataset ds = load_dataset(effective_dataset(s), dopt);
   WorkloadOptions w;
-  w.num_requests = effective_num_requests(s);
+  w.num_requests = num_requests;
   w.sample_seed = effective_seed(s.sample_seed, s.seed, 1);
   w.sampling_seed = effective_seed(s.sampling_seed, s.seed, 2);
   w.prompt_template = parse_prompt_template(s.prompt_template);
@@ -150,7 +152,11 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
 }
 
 RunResult run_benchmark(const RunSettings& s, SystemUnderTest& sut, std::ostream* log) {
-  Prepared p = s.reference.empty() ? prepare_dataset(s, sut) : prepare_reference(s, sut);
+  std::optional<Trace> trace;
+  if (!s.trace.empty()) trace = load_trace(s.trace);
+  const int64_t n_asked = trace && s.num_requests == 0 ? static_cast<int64_t>(trace->times.size())
+                                                      : effective_num_requests(s);
+  Prepared p = s.reference.empty() ? prepare_dataset(s, sut, n_asked) : prepare_reference(s, sut);
   Workload& w = p.workload;
   if (log) {
     if (p.notes.value("bad_records_skipped", 0) > 0)
@@ -162,13 +168,23 @@ RunResult run_benchmark(const RunSettings& s, SystemUnderTest& sut, std::ostream
            << p.notes["max_model_len"] << " and are skipped\n";
   }
   if (w.items.empty()) throw std::invalid_argument("no requests left to run (all longer than the model's context?)");
-  const double rate = effective_rate(s);
-  ArrivalOptions a;
-  a.rate = rate;
-  a.kind = parse_arrival_kind(s.arrival);
-  a.burstiness = s.burstiness;
-  a.seed = effective_seed(s.arrival_seed, s.seed, 0);
-  const std::vector<double> arrivals = arrival_times(static_cast<int64_t>(w.items.size()), a);
+  const int64_t n = static_cast<int64_t>(w.items.size());
+  double rate = effective_rate(s);
+  std::vector<double> arrivals;
+  if (trace) {
+    // Requests over max_model_len were dropped from the workload: the trace's first n times serve the rest.
+    arrivals = trace_times(*trace, n, s.rate.empty() ? 0.0 : rate);
+    rate = s.rate.empty() ? trace_rate(*trace, n) : rate;
+    p.notes["trace"] = {{"path", trace->path}, {"format", trace->format}, {"arrivals", trace->times.size()},
+                        {"used", n}, {"recorded_rate", trace_rate(*trace, n)}, {"span_s", arrivals.back()}};
+  } else {
+    ArrivalOptions a;
+    a.rate = rate;
+    a.kind = parse_arrival_kind(s.arrival);
+    a.burstiness = s.burstiness;
+    a.seed = effective_seed(s.arrival_seed, s.seed, 0);
+    arrivals = arrival_times(n, a);
+  }
 
   std::unique_ptr<LogitsDump> dump;
   if (!s.dump_logits.empty()) {

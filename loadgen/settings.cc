@@ -34,6 +34,9 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_option("-n,--num-requests", s.num_requests, "number of requests (overrides X*T)")->group(l);
   app.add_option("--arrival", s.arrival, "poisson | constant | gamma")->capture_default_str()->group(l);
   app.add_option("--burstiness", s.burstiness, "gamma shape (1 = Poisson, < 1 burstier)")->capture_default_str()->group(l);
+  app.add_option("--trace", s.trace,
+                 "arrival times from FILE (seconds per line, or JSON lines with \"timestamp\" in ms) instead of "
+                 "--arrival; -X rescales them to that mean rate; N = -n or the trace's length")->group(l);
   app.add_option("--max-concurrency", s.max_concurrency, "cap of requests in flight (0: none)")->group(l);
   app.add_option("--seed", s.seed, "base seed of the random streams")->capture_default_str()->group(l);
   app.add_option("--arrival-seed", s.arrival_seed, "seed of the arrival gaps [seed]")->group(l);
@@ -145,7 +148,7 @@ double effective_rate(const RunSettings& s) {
 
 int64_t effective_num_requests(const RunSettings& s) {
   if (s.num_requests > 0) return s.num_requests;
-  if (!s.reference.empty()) return 0;
+  if (!s.reference.empty() || !s.trace.empty()) return 0;
   const double x = effective_rate(s);
   if (std::isinf(x)) throw std::invalid_argument("-X inf needs -n N (the number of requests)");
   const int64_t n = std::llround(x * s.duration_s);
@@ -194,6 +197,9 @@ void validate(const RunSettings& s) {
   parse_arrival_kind(s.arrival);
   effective_rate(s);
   effective_num_requests(s);
+  need(s.trace.empty() || s.reference.empty(), "--trace and --reference are exclusive (a reference replays its own requests)");
+  need(s.trace.empty() || s.rate.empty() || !std::isinf(effective_rate(s)),
+       "--trace with -X inf: give a rate to rescale the trace to, or no -X for its own times");
   if (!s.slo.empty()) parse_slo(s.slo);
   if (!s.kv_memory.empty()) parse_bytes(s.kv_memory);
   need(s.max_new_tokens > 0, "--max-new-tokens must be > 0");
@@ -242,11 +248,14 @@ nlohmann::json to_json(const RunSettings& s) {
   j["reorder"] = s.reorder;
   j["temperature"] = s.temperature;
   const double x = effective_rate(s);
-  j["rate"] = std::isinf(x) ? nlohmann::json("inf") : nlohmann::json(x);
+  j["rate"] = !s.trace.empty() && s.rate.empty() ? nlohmann::json("trace")
+              : std::isinf(x)                    ? nlohmann::json("inf")
+                                                 : nlohmann::json(x);
   j["duration_s"] = s.duration_s;
   j["num_requests"] = s.num_requests;
   j["arrival"] = s.arrival;
   j["burstiness"] = s.burstiness;
+  j["trace"] = s.trace;
   j["max_concurrency"] = s.max_concurrency;
   j["seed"] = s.seed;
   j["arrival_seed"] = effective_seed(s.arrival_seed, s.seed, 0);

@@ -28,6 +28,7 @@ struct RunSettings {
   double duration_s = 60;           ///< -T seconds of arrivals: N = round(X·T)
   int64_t num_requests = 0;         ///< -n N (overrides X·T); 0: from X·T (all of BASE with --reference)
   std::string arrival = "poisson";  ///< poisson | constant | gamma
+  std::string trace;                ///< arrival times from this file instead (loadgen/trace.h); -X rescales
   double burstiness = 1.0;          ///< gamma shape (1 = Poisson)
   int max_concurrency = 0;          ///< cap of requests in flight; 0: none
   uint64_t seed = 0;                ///< base seed of the random streams below
@@ -87,7 +88,7 @@ void validate(const RunSettings& s);
 
 /// Effective values: rate, seeds, N, default dataset resolved.
 double effective_rate(const RunSettings& s);  ///< +inf for "inf"
-int64_t effective_num_requests(const RunSettings& s);  ///< 0 when it must come from elsewhere (--reference)
+int64_t effective_num_requests(const RunSettings& s);  ///< 0 when it must come from elsewhere (--reference, --trace)
 uint64_t effective_seed(int64_t explicit_seed, uint64_t base, uint64_t offset);
 std::string effective_dataset(const RunSettings& s);
 /// "512MiB", "2GiB", "1000000" → bytes; throws std::invalid_argument naming --kv-memory.

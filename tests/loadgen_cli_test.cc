@@ -240,6 +240,42 @@ TEST(LoadgenCliTest, ReorderLengthDescSortsTheSchedule) {
   EXPECT_TRUE(std::is_sorted(len.rbegin(), len.rend()));
 }
 
+// Trace replay: the schedule is the trace's times from 0, its rate the trace's own; with -X the same shape
+// rescaled to that mean rate; and the combinations that cannot work are named.
+TEST(LoadgenCliTest, TraceReplaySendsOnTheTracesTimes) {
+  const fs::path trace = fs::temp_directory_path() / ("loadgen_cli_trace_" + std::to_string(::getpid()) + ".txt");
+  std::ofstream(trace) << "# seconds\n100.0\n100.2\n100.2\n100.9\n101.0\n";
+  const std::string common = "--model dummy:tiny --kv-memory 64MiB --prompt-template raw --output-len 2 --trace " + trace.string();
+  CliRun r = run_loadgen("trace", common);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  check_summary_matches_requests(r.dir);
+  std::vector<std::string> sched;
+  for (const auto& row : read_csv(r.dir / "requests.csv")) sched.push_back(row.at("scheduled_s"));
+  EXPECT_EQ(sched, (std::vector<std::string>{"0.000000", "0.200000", "0.200000", "0.900000", "1.000000"}));
+  const json s = json::parse(slurp(r.dir / "summary.json"));
+  EXPECT_DOUBLE_EQ(s["request_rate"].get<double>(), 4.0);  // 4 gaps over 1 s
+  EXPECT_EQ(s["workload"]["trace"]["used"].get<int>(), 5);
+
+  CliRun x = run_loadgen("trace_x", common + " -X 8 -n 3");
+  ASSERT_EQ(x.exit_code, 0) << x.output;
+  sched.clear();
+  for (const auto& row : read_csv(x.dir / "requests.csv")) sched.push_back(row.at("scheduled_s"));
+  EXPECT_EQ(sched, (std::vector<std::string>{"0.000000", "0.250000", "0.250000"}));  // 2 gaps at 8 req/s
+
+  CliRun too_many = run_loadgen("trace_n", common + " -n 9");
+  EXPECT_EQ(too_many.exit_code, 2);
+  EXPECT_NE(too_many.output.find("holds 5 arrivals, fewer than the 9 requests asked for"), std::string::npos)
+      << too_many.output;
+  CliRun inf = run_loadgen("trace_inf", common + " -X inf");
+  EXPECT_EQ(inf.exit_code, 2);
+  EXPECT_NE(inf.output.find("--trace with -X inf"), std::string::npos) << inf.output;
+  CliRun missing = run_loadgen("trace_missing", "--model dummy:tiny --trace /nonexistent/trace.txt");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.output.find("/nonexistent/trace.txt: cannot open the trace file"), std::string::npos)
+      << missing.output;
+  fs::remove(trace);
+}
+
 TEST(LoadgenCliTest, BadDatasetLinesAreReported) {
   REQUIRE_SHARED("datasets/alpaca_libre_tasks_v2.jsonl");
   const std::string ds = testing_paths::shared("datasets/alpaca_libre_tasks_v2.jsonl").string();
