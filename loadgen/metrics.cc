@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "loadgen/parse_number.h"
+
 namespace loadgen {
 namespace {
 
@@ -223,14 +225,9 @@ Slo parse_slo(const std::string& text) {
     double scale = 1.0;
     if (val.size() > 2 && val.substr(val.size() - 2) == "ms") val.resize(val.size() - 2);
     else if (!val.empty() && val.back() == 's') { val.pop_back(); scale = 1000.0; }
-    double v = 0;
-    try {
-      size_t used = 0;
-      v = std::stod(val, &used) * scale;
-      if (used != val.size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-      throw std::invalid_argument("--slo: '" + part + "' is not a number with ms or s");
-    }
+    const std::optional<double> number = parse_double(val);
+    if (!number) throw std::invalid_argument("--slo: '" + part + "' is not a number with ms or s");
+    const double v = *number * scale;
     if (!(v > 0)) throw std::invalid_argument("--slo: '" + part + "' must be > 0");
     if (key == "ttft") slo.ttft_ms = v;
     else if (key == "tpot") slo.tpot_ms = v;

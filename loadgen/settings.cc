@@ -10,6 +10,7 @@
 #include "loadgen/arrival.h"
 #include "loadgen/dataset.h"
 #include "loadgen/metrics.h"
+#include "loadgen/parse_number.h"
 #include "loadgen/prompt.h"
 #include "loadgen/workload.h"
 
@@ -135,15 +136,9 @@ double effective_rate(const RunSettings& s) {
   std::string r = s.rate;
   if (r.empty()) return s.reference.empty() ? 5.0 : std::numeric_limits<double>::infinity();
   if (r == "inf" || r == "Inf" || r == "INF") return std::numeric_limits<double>::infinity();
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(r, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != r.size() || !(v > 0)) throw std::invalid_argument("-X/--rate: expected a number > 0 or inf, got '" + r + "'");
-  return v;
+  const std::optional<double> v = parse_double(r);
+  if (!v || !(*v > 0)) throw std::invalid_argument("-X/--rate: expected a number > 0 or inf, got '" + r + "'");
+  return *v;
 }
 
 int64_t effective_num_requests(const RunSettings& s) {
@@ -195,10 +190,10 @@ void validate(const RunSettings& s) {
   parse_prompt_template(s.prompt_template);
   parse_reorder(s.reorder);
   parse_arrival_kind(s.arrival);
-  effective_rate(s);
+  const double rate = effective_rate(s);
   effective_num_requests(s);
   need(s.trace.empty() || s.reference.empty(), "--trace and --reference are exclusive (a reference replays its own requests)");
-  need(s.trace.empty() || s.rate.empty() || !std::isinf(effective_rate(s)),
+  need(s.trace.empty() || s.rate.empty() || !std::isinf(rate),
        "--trace with -X inf: give a rate to rescale the trace to, or no -X for its own times");
   if (!s.slo.empty()) parse_slo(s.slo);
   if (!s.kv_memory.empty()) parse_bytes(s.kv_memory);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "loadgen/metrics.h"
+#include "loadgen/parse_number.h"
 #include "loadgen/subcommands.h"
 #include "loadgen/sweep.h"
 #include "reports/html_report.h"
@@ -21,14 +22,8 @@ std::vector<T> parse_list(const std::string& text, const std::string& option) {
   std::vector<T> out;
   std::stringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
-    size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || !(v > 0) || !std::isfinite(v))
+    const double v = parse_double(item).value_or(0.0);
+    if (!(v > 0) || !std::isfinite(v))
       throw std::invalid_argument(option + ": expected a comma-separated list of numbers > 0, got '" + text + "'");
     if (std::is_integral_v<T> && v != std::floor(v))
       throw std::invalid_argument(option + ": '" + item + "' is not a whole number");

@@ -7,6 +7,8 @@
 #include <limits>
 #include <sstream>
 
+#include "loadgen/parse_number.h"
+
 namespace loadgen {
 namespace {
 
@@ -42,13 +44,9 @@ Trace parse_trace(const std::string& text, const std::string& name) {
     } else {
       if (t.format.empty()) t.format = "seconds";
       if (t.format != "seconds") throw TraceError(where + "a plain time in a file of JSON lines");
-      size_t used = 0;
-      try {
-        v = std::stod(line, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != line.size()) throw TraceError(where + "expected a time in seconds, got '" + line + "'");
+      const std::optional<double> number = parse_double(line);
+      if (!number) throw TraceError(where + "expected a time in seconds, got '" + line + "'");
+      v = *number;
     }
     if (!std::isfinite(v)) throw TraceError(where + "the time is not finite");
     if (v < last) throw TraceError(where + "time " + std::to_string(v) + " s is earlier than the line before");
