@@ -5,6 +5,7 @@
 #include <ctime>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include "loadgen/dataset.h"
@@ -110,12 +111,12 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   }
   auto router = std::make_unique<WarmupRouter>();
   client.start(router.get());
-  WarmupResult warmup;
-  try {
-    warmup = router->run(client, items, plan.warmup, plan.drain_timeout_s);
-  } catch (...) {
+  const WarmupResult warmup = router->run(client, items, plan.warmup, plan.drain_timeout_s);
+  if (warmup.done < warmup.requests) {
     router.release();  // warm-up requests still in flight will call back into it
-    throw;
+    throw std::runtime_error("--warmup: " + std::to_string(warmup.requests - warmup.done) + " of " +
+                             std::to_string(warmup.requests) + " warm-up requests did not finish within --drain-timeout (" +
+                             std::to_string(static_cast<int64_t>(plan.drain_timeout_s)) + " s)");
   }
   // The schedule starts a little after now so the first send is not already late.
   const Clock::time_point t0 = Clock::now() + std::chrono::milliseconds(20);

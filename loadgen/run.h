@@ -16,7 +16,7 @@ namespace loadgen {
 
 /// What the warm-up did: its requests are not in the records or the summary's figures.
 struct WarmupResult {
-  int requests = 0, ok = 0;
+  int requests = 0, done = 0, ok = 0;  ///< sent; ended (ok or not) within the timeout; ok
   double seconds = 0;           ///< first send -> last done
   std::string first_failure;    ///< reason of the first request that was not ok
 };
@@ -40,8 +40,9 @@ struct RunPlan {
 
 /// Runs `items` at `arrival_s` against `client` and returns the records and computed summary (no run
 /// metadata). With plan.warmup > 0, that many copies of the first items are first sent at once and waited
-/// for (at most drain_timeout_s; throws if they do not finish); the schedule's clock starts after them. `observer` (may be null) also sees logits and completions. Never leaves callbacks dangling:
-/// when requests are still in flight after the drain timeout, the recorder is kept alive on purpose.
+/// for (at most drain_timeout_s; throws if they do not finish); the schedule's clock starts after them.
+/// `observer` (may be null) also sees logits and completions. Never leaves callbacks dangling: when
+/// requests are still in flight after the drain timeout, the recorder is kept alive on purpose.
 RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const std::vector<int>& prompt_lens,
                        const std::vector<double>& arrival_s, const RunPlan& plan, RequestObserver* observer);
 

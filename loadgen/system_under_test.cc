@@ -1,14 +1,12 @@
 #include "loadgen/system_under_test.h"
 
-#include <chrono>
-#include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "engine/engine.h"
 #include "loadgen/client_inprocess.h"
 #include "loadgen/http_client.h"
+#include "loadgen/warmup.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loadgen {
@@ -66,29 +64,18 @@ SystemUnderTest in_process(const RunSettings& s) {
 /// wrong --api or --model-name, or a server that cannot generate at all stops the run before it starts,
 /// with the reason, instead of after the whole schedule as N failed requests. Not recorded.
 void preflight(const HttpClientOptions& o) {
-  struct Last : ClientCallbacks {
-    std::mutex mu;
-    std::optional<Outcome> outcome;
-    void on_sent(uint64_t, Clock::time_point) override {}
-    void on_chunk(uint64_t, int, std::string_view, Clock::time_point) override {}
-    void on_done(uint64_t, const Outcome& o, Clock::time_point) override {
-      std::lock_guard<std::mutex> l(mu);
-      outcome = o;
-    }
-  } last;
+  WarmupRouter check;  // declared first: the client may still call it while it shuts down
   std::unique_ptr<Client> client = make_http_client(o);
-  client->start(&last);
+  client->start(&check);
   WorkItem w;
   w.prompt = "Hello";
   w.max_new_tokens = 1;
-  client->send(w);
   const double wait_s = (o.request_timeout_s > 0 ? o.request_timeout_s : 600.0) + 5.0;
-  const bool ended = client->wait_all(std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)));
-  std::lock_guard<std::mutex> l(last.mu);
+  const WarmupResult r = check.run(*client, {w}, 1, wait_s);
   const std::string what = "--endpoint " + o.endpoint + " (--api " + o.api + "): the check request before the run ";
   const std::string skip = " (--no-preflight runs anyway)";
-  if (!ended || !last.outcome) throw std::runtime_error(what + "had no answer in " + std::to_string(int(wait_s)) + " s" + skip);
-  if (last.outcome->status != Status::kOk) throw std::runtime_error(what + "failed: " + last.outcome->reason + skip);
+  if (r.done < 1) throw std::runtime_error(what + "had no answer in " + std::to_string(int(wait_s)) + " s" + skip);
+  if (r.ok < 1) throw std::runtime_error(what + "failed: " + r.first_failure + skip);
 }
 
 SystemUnderTest remote(const RunSettings& s) {

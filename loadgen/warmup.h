@@ -3,7 +3,8 @@
 //
 // A Client is started once with one ClientCallbacks, so WarmupRouter stands in front of the recorder: events
 // of warm-up requests (indices from kWarmupIndexBase) are tallied and dropped, all others go to the
-// recorder, which is attached only once the warm-up is over.
+// recorder, which is attached only once the warm-up is over. With no recorder at all it is also how the
+// endpoint check before a remote run sends its one request.
 #pragma once
 
 #include <atomic>
@@ -28,8 +29,8 @@ class WarmupRouter final : public ClientCallbacks {
   void on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) override;
 
   /// Sends `n` copies of items[0], items[1], ... (cycled; no logits capture) at once through `client`,
-  /// which must have been started with this router, and waits for all of them, at most `timeout_s`.
-  /// Throws std::runtime_error when they do not all finish (the router must then outlive the client).
+  /// which must have been started with this router, and waits for all of them, at most `timeout_s`. When
+  /// result.done < n some are still in flight, and the router must outlive the client.
   WarmupResult run(Client& client, const std::vector<WorkItem>& items, int n, double timeout_s);
 
  private:
