@@ -14,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -130,12 +129,6 @@ class Server {
   bool reaped_ = false;
 };
 
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("llm_http_e2e_" + std::to_string(getpid()) + "_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 // ---------------------------------------------------------------- requests.csv
 
@@ -194,35 +187,8 @@ int run_loadgen(const std::vector<std::string>& extra, const fs::path& out_dir, 
   return code;
 }
 
-// ---------------------------------------------------------------- a ClientCallbacks that keeps outcomes
-
-class Outcomes : public ClientCallbacks {
- public:
-  void on_sent(uint64_t, Clock::time_point) override {}
-  void on_chunk(uint64_t i, int n, std::string_view, Clock::time_point) override {
-    std::lock_guard<std::mutex> l(mu);
-    chunks[i] += n;
-  }
-  void on_done(uint64_t i, const Outcome& o, Clock::time_point) override {
-    std::lock_guard<std::mutex> l(mu);
-    done[i] = o;
-  }
-  int chunks_of(uint64_t i) {
-    std::lock_guard<std::mutex> l(mu);
-    return chunks[i];
-  }
-  /// Waits up to 2 s for request i's first streamed token; true when it came.
-  bool wait_first_chunk(uint64_t i) {
-    for (int n = 0; n < 2000 && chunks_of(i) == 0; ++n) std::this_thread::sleep_for(1ms);
-    return chunks_of(i) > 0;
-  }
-  std::mutex mu;
-  std::map<uint64_t, int> chunks;
-  std::map<uint64_t, Outcome> done;
-};
-
 /// An HTTP client for `api` against `endpoint`, started with `cb` as its callbacks.
-std::unique_ptr<Client> started_client(const std::string& endpoint, const char* api, Outcomes& cb) {
+std::unique_ptr<Client> started_client(const std::string& endpoint, const char* api, ClientCallbacks& cb) {
   HttpClientOptions o;
   o.endpoint = endpoint;
   o.api = api;
@@ -253,7 +219,7 @@ TEST(HttpEndToEnd, LoadgenOverEveryApiMatchesInProcess) {
   REQUIRE_SHARED(kStories);
   REQUIRE_SHARED("datasets/alpaca_200.json");
   ASSERT_TRUE(have_binaries()) << "build llm-serve and loadgen first";
-  const fs::path dir = temp_dir("match");
+  const fs::path dir = testing_paths::fresh_test_dir("llm_http_e2e_");
   const std::string model = testing_paths::shared(kStories).string();
   // Outputs clamped to 16 tokens and one engine thread keep the four runs short on a small, shared CI
   // machine; prompts longer than the model's 512-token context are skipped the same way in every run.
@@ -289,10 +255,10 @@ TEST(HttpEndToEnd, LoadgenOverEveryApiMatchesInProcess) {
 TEST(HttpEndToEnd, ServerKilledMidStream) {
   REQUIRE_SHARED(kStories);
   ASSERT_TRUE(have_binaries());
-  const fs::path dir = temp_dir("kill");
+  const fs::path dir = testing_paths::fresh_test_dir("llm_http_e2e_");
   Server server({"--model", testing_paths::shared(kStories).string(), "--batch-size", "2"}, dir);
   ASSERT_TRUE(server.ok()) << server.log();
-  Outcomes cb;
+  http_test::Collector cb;
   auto client = started_client(server.endpoint(), "openai", cb);
   for (uint64_t i = 0; i < 6; ++i) client->send(work(i, 480));
   ASSERT_TRUE(cb.wait_first_chunk(0)) << "no token streamed";
@@ -301,7 +267,7 @@ TEST(HttpEndToEnd, ServerKilledMidStream) {
   ASSERT_TRUE(client->wait_all(30s)) << "requests hang after the server died";
   int reset = 0;
   for (uint64_t i = 0; i < 6; ++i) {
-    const Outcome& out = cb.done.at(i);
+    const Outcome& out = cb.outcome(i);
     if (out.status == Status::kOk) continue;  // finished before the kill (unlikely at 480 tokens)
     EXPECT_EQ(out.reason, "connection reset") << i;
     ++reset;
@@ -309,14 +275,14 @@ TEST(HttpEndToEnd, ServerKilledMidStream) {
   EXPECT_GE(reset, 1);
   for (uint64_t i = 6; i < 9; ++i) client->send(work(i, 4));
   ASSERT_TRUE(client->wait_all(30s));
-  for (uint64_t i = 6; i < 9; ++i) EXPECT_EQ(cb.done.at(i).reason, "connection refused") << i;
+  for (uint64_t i = 6; i < 9; ++i) EXPECT_EQ(cb.outcome(i).reason, "connection refused") << i;
 }
 
 // Nothing listens at --endpoint: loadgen says so before the run (exit 2, naming the endpoint and the reason)
 // instead of sending the whole schedule into it; with --no-preflight every request is recorded as failed.
 TEST(HttpEndToEnd, LoadgenChecksTheEndpointBeforeTheRun) {
   ASSERT_TRUE(have_binaries());
-  const fs::path dir = temp_dir("preflight");
+  const fs::path dir = testing_paths::fresh_test_dir("llm_http_e2e_");
   const std::string endpoint = "http://127.0.0.1:" + std::to_string(http_test::free_loopback_port());
   const std::vector<std::string> run = {"-X", "20", "-n", "10", "--endpoint", endpoint, "--max-model-len", "512"};
   EXPECT_EQ(run_loadgen(run, dir / "checked"), 2);
@@ -336,7 +302,7 @@ TEST(HttpEndToEnd, LoadgenChecksTheEndpointBeforeTheRun) {
 // The same through the loadgen binary: the run ends (nothing hangs) and its records name both failures.
 TEST(HttpEndToEnd, LoadgenRunSurvivesTheServerDying) {
   ASSERT_TRUE(have_binaries());
-  const fs::path dir = temp_dir("kill_loadgen");
+  const fs::path dir = testing_paths::fresh_test_dir("llm_http_e2e_");
   // dummy:tiny (context 2048): 400-token answers keep requests in flight when the server dies.
   Server server({"--model", "dummy:tiny", "--kv-memory", "64M", "--batch-size", "4"}, dir);
   ASSERT_TRUE(server.ok()) << server.log();
@@ -371,10 +337,10 @@ TEST(HttpEndToEnd, LoadgenRunSurvivesTheServerDying) {
 TEST(HttpEndToEnd, SigtermAbortsInFlightAndExitsZero) {
   REQUIRE_SHARED(kStories);
   ASSERT_TRUE(have_binaries());
-  const fs::path dir = temp_dir("term");
+  const fs::path dir = testing_paths::fresh_test_dir("llm_http_e2e_");
   Server server({"--model", testing_paths::shared(kStories).string(), "--batch-size", "2"}, dir);
   ASSERT_TRUE(server.ok()) << server.log();
-  Outcomes cb;
+  http_test::Collector cb;
   auto client = started_client(server.endpoint(), "tgi", cb);
   for (uint64_t i = 0; i < 4; ++i) client->send(work(i, 480));
   cb.wait_first_chunk(0);  // SIGTERM while streams are in flight (whether or not a token came yet)
@@ -383,7 +349,7 @@ TEST(HttpEndToEnd, SigtermAbortsInFlightAndExitsZero) {
   ASSERT_TRUE(client->wait_all(30s));
   int aborted = 0;
   for (uint64_t i = 0; i < 4; ++i) {
-    const Outcome& out = cb.done.at(i);
+    const Outcome& out = cb.outcome(i);
     if (out.status == Status::kOk) continue;
     EXPECT_EQ(out.reason.rfind("server error: aborted", 0), 0u) << out.reason;
     ++aborted;
@@ -395,24 +361,24 @@ TEST(HttpEndToEnd, SigtermAbortsInFlightAndExitsZero) {
 TEST(HttpEndToEnd, QueueFullAndTooLongAreRecordedWithBodies) {
   REQUIRE_SHARED(kStories);
   ASSERT_TRUE(have_binaries());
-  const fs::path dir = temp_dir("503");
+  const fs::path dir = testing_paths::fresh_test_dir("llm_http_e2e_");
   Server server({"--model", testing_paths::shared(kStories).string(), "--batch-size", "1", "--max-waiting", "1"}, dir);
   ASSERT_TRUE(server.ok()) << server.log();
-  Outcomes cb;
+  http_test::Collector cb;
   auto client = started_client(server.endpoint(), "llm-serving", cb);
   for (uint64_t i = 0; i < 12; ++i) client->send(work(i, 300));
   client->send(work(100, 100000));  // far past max_model_len
   ASSERT_TRUE(client->wait_all(120s));
   int ok = 0, full = 0;
   for (uint64_t i = 0; i < 12; ++i) {
-    const Outcome& out = cb.done.at(i);
+    const Outcome& out = cb.outcome(i);
     if (out.status == Status::kOk) ++ok;
     else if (out.reason.rfind("HTTP 503: ", 0) == 0 && out.reason.find("queue full") != std::string::npos) ++full;
     else ADD_FAILURE() << out.reason;
   }
   EXPECT_GE(ok, 1);
   EXPECT_GE(full, 1);
-  const Outcome& big = cb.done.at(100);
+  const Outcome& big = cb.outcome(100);
   EXPECT_EQ(big.status, Status::kFailed);
   EXPECT_EQ(big.reason.rfind("HTTP 400: ", 0), 0u) << big.reason;
   EXPECT_NE(big.reason.find("parameters.max_new_tokens"), std::string::npos) << big.reason;

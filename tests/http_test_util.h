@@ -8,11 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "loadgen/client.h"
@@ -55,6 +58,21 @@ class Collector : public ClientCallbacks {
   Rec get(uint64_t i) {
     std::lock_guard<std::mutex> l(mu);
     return recs[i];
+  }
+  /// Request i's outcome; throws std::logic_error unless it ended exactly once.
+  Outcome outcome(uint64_t i) {
+    std::lock_guard<std::mutex> l(mu);
+    const auto it = recs.find(i);
+    if (it == recs.end() || it->second.done != 1)
+      throw std::logic_error("request " + std::to_string(i) + " ended " +
+                             std::to_string(it == recs.end() ? 0 : it->second.done) + " times");
+    return it->second.outcome;
+  }
+  /// Waits up to 2 s for request i's first streamed chunk; true when it came.
+  bool wait_first_chunk(uint64_t i) {
+    for (int n = 0; n < 2000 && get(i).chunk_tokens.empty(); ++n)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return !get(i).chunk_tokens.empty();
   }
   std::mutex mu;
   std::map<uint64_t, Rec> recs;

@@ -243,7 +243,7 @@ TEST(LoadgenCliTest, ReorderLengthDescSortsTheSchedule) {
 // Trace replay: the schedule is the trace's times from 0, its rate the trace's own; with -X the same shape
 // rescaled to that mean rate; and the combinations that cannot work are named.
 TEST(LoadgenCliTest, TraceReplaySendsOnTheTracesTimes) {
-  const fs::path trace = fs::temp_directory_path() / ("loadgen_cli_trace_" + std::to_string(::getpid()) + ".txt");
+  const fs::path trace = testing_paths::fresh_test_dir("loadgen_cli_") / "trace.txt";
   std::ofstream(trace) << "# seconds\n100.0\n100.2\n100.2\n100.9\n101.0\n";
   const std::string common = "--model dummy:tiny --kv-memory 64MiB --prompt-template raw --output-len 2 --trace " + trace.string();
   CliRun r = run_loadgen("trace", common);
@@ -273,7 +273,7 @@ TEST(LoadgenCliTest, TraceReplaySendsOnTheTracesTimes) {
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.output.find("/nonexistent/trace.txt: cannot open the trace file"), std::string::npos)
       << missing.output;
-  fs::remove(trace);
+  fs::remove_all(trace.parent_path());
 }
 
 TEST(LoadgenCliTest, BadDatasetLinesAreReported) {
