@@ -1,7 +1,11 @@
 // Shared by the batch-invariance tests (CPU: batch_invariance_test.cc; CUDA: cuda/cuda_batch_invariance_test.cc):
-// eight prompts run through one Engine in a given order, every step's logits captured per prompt.
+// eight prompts run through one Engine in a given order, every step's logits captured per prompt, and the
+// bitwise comparison of two such runs.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -50,6 +54,30 @@ inline Logs run(engine::EngineConfig cfg, int max_num_seqs, int max_batched_toke
   }
   eng.run_until_idle();
   return sinks;
+}
+
+/// Each prompt run alone, in an engine of batch size 1.
+inline Logs run_alone(const engine::EngineConfig& cfg, int steps) {
+  Logs out;
+  for (size_t i = 0; i < kPrompts.size(); ++i) out.push_back(run(cfg, 1, 2048, {int(i)}, steps)[i]);
+  return out;
+}
+
+/// Fails unless, for every prompt, `other` has the same tokens as `alone` and every one of its `steps`
+/// steps has logits bitwise equal to `alone`'s. `label` names `other` in the messages.
+inline void expect_bitwise_equal(const Logs& alone, const Logs& other, int steps, const std::string& label) {
+  for (size_t i = 0; i < kPrompts.size(); ++i) {
+    ASSERT_EQ(alone[i]->steps.size(), size_t(steps)) << "alone: request " << i;
+    ASSERT_EQ(other[i]->steps.size(), size_t(steps)) << label << ": request " << i;
+    EXPECT_EQ(other[i]->tokens, alone[i]->tokens) << label << ": request " << i;
+    for (int s = 0; s < steps; ++s) {
+      const auto& a = alone[i]->steps[s];
+      const auto& b = other[i]->steps[s];
+      ASSERT_EQ(a.size(), b.size());
+      EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
+          << label << ": request " << i << " step " << s << ": logits differ bitwise from the batch-size-1 run";
+    }
+  }
 }
 
 }  // namespace batch_invariance

@@ -23,14 +23,13 @@ using namespace batch_invariance;
 
 constexpr int kSteps = 20;
 
-Logs run(const std::string& model, bool deterministic, int max_num_seqs, int max_batched_tokens,
-         const std::vector<int>& order) {
+engine::EngineConfig config(const std::string& model, bool deterministic) {
   engine::EngineConfig cfg;
   cfg.model = model;
   cfg.backend = "cuda";
   cfg.deterministic = deterministic;
   cfg.kv_memory_bytes = 256 << 20;
-  return batch_invariance::run(cfg, max_num_seqs, max_batched_tokens, order, kSteps);
+  return cfg;
 }
 
 struct Diff {
@@ -55,31 +54,17 @@ class CudaBatchInvariance : public testing::TestWithParam<std::string> {};
 TEST_P(CudaBatchInvariance, DeterministicLogitsDoNotDependOnBatchSizeOrOrder) {
   SKIP_WITHOUT_DEVICE();
   const std::string model = GetParam();
-  auto alone = [&](bool det) {
-    Logs out;
-    for (size_t i = 0; i < kPrompts.size(); ++i) out.push_back(run(model, det, 1, 2048, {int(i)})[i]);
-    return out;
-  };
-  const Logs det_alone = alone(true);
-  const Logs det_batched = run(model, true, 8, 16, {0, 1, 2, 3, 4, 5, 6, 7});  // 16-token budget: chunked prefill
-  const Logs det_reversed = run(model, true, 8, 64, {7, 6, 5, 4, 3, 2, 1, 0});
-  for (size_t i = 0; i < kPrompts.size(); ++i) {
-    ASSERT_EQ(det_alone[i]->steps.size(), size_t(kSteps)) << i;
-    for (const Logs* other : {&det_batched, &det_reversed}) {
-      ASSERT_EQ((*other)[i]->steps.size(), size_t(kSteps)) << i;
-      EXPECT_EQ((*other)[i]->tokens, det_alone[i]->tokens) << "request " << i;
-      for (int s = 0; s < kSteps; ++s) {
-        const auto& a = det_alone[i]->steps[s];
-        const auto& b = (*other)[i]->steps[s];
-        ASSERT_EQ(a.size(), b.size());
-        EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
-            << model << " request " << i << " step " << s << ": logits differ bitwise from the batch-size-1 run";
-      }
-    }
-  }
+  const engine::EngineConfig det = config(model, true), fast = config(model, false);
+  const Logs det_alone = run_alone(det, kSteps);
+  const Logs det_batched = run(det, 8, 16, {0, 1, 2, 3, 4, 5, 6, 7}, kSteps);  // 16-token budget: chunked prefill
+  const Logs det_reversed = run(det, 8, 64, {7, 6, 5, 4, 3, 2, 1, 0}, kSteps);
+  ASSERT_NO_FATAL_FAILURE(
+      expect_bitwise_equal(det_alone, det_batched, kSteps, model + ", batch size 8, chunked prefill"));
+  ASSERT_NO_FATAL_FAILURE(
+      expect_bitwise_equal(det_alone, det_reversed, kSteps, model + ", batch size 8, reversed order"));
   // The same comparison without the flag: how far apart the default (fastest) kernels put the runs.
-  const Logs fast_alone = alone(false);
-  const Logs fast_batched = run(model, false, 8, 16, {0, 1, 2, 3, 4, 5, 6, 7});
+  const Logs fast_alone = run_alone(fast, kSteps);
+  const Logs fast_batched = run(fast, 8, 16, {0, 1, 2, 3, 4, 5, 6, 7}, kSteps);
   const Diff fd = compare(fast_alone, fast_batched), dd = compare(det_alone, det_batched);
   std::printf("%s: batch 1 vs batch 8 (chunked prefill): default kernels %d/%zu steps differ (max |diff| %.3g); "
               "deterministic %d differ\n", model.c_str(), fd.differing_steps, kPrompts.size() * kSteps, fd.max_abs,
