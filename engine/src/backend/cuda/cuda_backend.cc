@@ -301,7 +301,7 @@ void CudaBackend::gemm(const void* x, const void* w, void* y, bool y_f32, int M,
   if (det_rows_ > 0) {
     // Deterministic: always det_rows_ rows per call (rows past M are padding in buffers sized for it), so
     // cuBLAS sees one shape whatever the batch; a row's result depends only on that row of x.
-    const size_t in_b = f32_ ? 4 : 2, out_b = out_t == CUDA_R_32F ? 4 : 2;
+    const size_t in_b = elem_bytes(), out_b = out_t == CUDA_R_32F ? 4 : 2;
     for (int m0 = 0; m0 < M; m0 += det_rows_)
       LLM_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, det_rows_, K, &alpha, w, in_t, K,
                                     static_cast<const char*>(x) + size_t(m0) * K * in_b, in_t, K, &beta,
