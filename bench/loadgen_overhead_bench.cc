@@ -8,10 +8,10 @@
 #include <chrono>
 #include <limits>
 
-#include "loadgen/arrival.h"
-#include "loadgen/recorder.h"
-#include "loadgen/run.h"
-#include "tests/serial_client.h"
+#include "loadgen/workload/arrival.h"
+#include "loadgen/run/recorder.h"
+#include "loadgen/run/run.h"
+#include "tests/support/serial_client.h"
 
 namespace {
 
@@ -58,7 +58,7 @@ BENCHMARK(BM_ScheduleAndRecordAllAtOnce)->Args({20000, 1})->Args({20000, 16})->U
 /// Poisson at 1,000 req/s for 5 s: how late requests go out (send lag) when loadgen is the only cost.
 void BM_SendLagAtPoisson1000(benchmark::State& state) {
   const int tokens = static_cast<int>(state.range(0));
-  loadgen::Summary s;
+  results::Summary s;
   for (auto _ : state) s = run(5000, tokens, 1000.0, 1).summary;
   state.counters["send_lag_p50_ms"] = s.send_lag_p50_ms;
   state.counters["send_lag_p99_ms"] = s.send_lag_p99_ms;

@@ -7,13 +7,25 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "reports/sweep_writers.h"
+#include "results/files.h"
+#include "results/sweep_json.h"
 
 namespace reports {
 namespace fs = std::filesystem;
 using nlohmann::json;
+using results::AutoProbe;
+using results::AutoResult;
+using results::batch_size_label;
+using results::qps_label;
+using results::RequestRow;
+using results::Status;
+using results::Summary;
+using results::SweepCell;
 using svg::escape_xml;
 using svg::format_number;
+
+/// One number of a summary, for tables and charts.
+using SummaryField = double (*)(const Summary&);
 
 namespace {
 
@@ -36,8 +48,10 @@ details{margin:6px 0}summary{cursor:pointer;font-weight:600}
 
 std::string h(const std::string& s) { return escape_xml(s); }
 
-std::string num(const json& summary, const std::string& key, int significant = 4) {
-  return format_number(summary_number(summary, key), significant);
+// Infinite values (a rate of inf, latencies under --failures-as-inf) read "inf" rather than format_number's "-".
+std::string num(double v, int significant = 4) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return format_number(v, significant);
 }
 
 std::string json_value_text(const json& v) {
@@ -98,14 +112,14 @@ std::string sweep_html_table(const SweepData& s) {
         if (c.batch_size == bs && std::fabs(c.qps - q) <= 1e-9 * std::max(1.0, q)) cell = &c;
       if (!cell) {
         o << "<td>-</td>";
-      } else if (cell->status != "ok") {
+      } else if (cell->status != Status::kOk || !cell->summary) {
         o << "<td class=\"failed\" title=\"" << h(cell->error) << "\">failed: " << h(cell->error.substr(0, 60))
           << "</td>";
       } else {
-        const bool lag = cell->summary.value("kept_up", true) == false;
-        o << "<td" << (lag ? " class=\"lag\" title=\"did not keep up with the schedule\"" : "") << ">"
-          << num(cell->summary, "duration") << " s / " << num(cell->summary, "p99_ttft_ms") << " ms";
-        const double lost = summary_number(cell->summary, "failed") + summary_number(cell->summary, "rejected");
+        const Summary& sm = *cell->summary;
+        o << "<td" << (!sm.kept_up ? " class=\"lag\" title=\"did not keep up with the schedule\"" : "") << ">"
+          << num(sm.duration) << " s / " << num(sm.ttft.p99) << " ms";
+        const double lost = static_cast<double>(sm.failed + sm.rejected);
         if (lost > 0) o << " <span class=\"bad\">(" << format_number(lost) << " lost)</span>";
         o << "</td>";
       }
@@ -118,15 +132,15 @@ std::string sweep_html_table(const SweepData& s) {
 }
 
 // One series per batch size over the target rates, from each ok cell's summary.
-svg::Chart sweep_chart(const SweepData& s, const std::string& id, const std::string& title, const std::string& key,
+svg::Chart sweep_chart(const SweepData& s, const std::string& id, const std::string& title, SummaryField field,
                        const std::string& y_label) {
   svg::Chart c = make_chart(id, title, "target QPS", y_label);
   c.x_from_zero = true;
   for (int bs : s.batch_sizes) {
     std::vector<std::pair<double, double>> pts;
     for (const SweepCell& cell : s.cells)
-      if (cell.batch_size == bs && cell.status == "ok" && std::isfinite(cell.qps))
-        pts.emplace_back(cell.qps, summary_number(cell.summary, key));
+      if (cell.batch_size == bs && cell.status == Status::kOk && cell.summary && std::isfinite(cell.qps))
+        pts.emplace_back(cell.qps, field(*cell.summary));
     std::sort(pts.begin(), pts.end());
     svg::Series series{bs > 0 ? "batch " + std::to_string(bs) : "server", {}, {}, svg::SeriesStyle::kMarkers};
     for (auto [x, y] : pts) series.x.push_back(x), series.y.push_back(y);
@@ -140,8 +154,8 @@ std::string auto_section(const SweepData& s, const std::string& id) {
   const AutoResult& a = *s.autoq;
   std::ostringstream o;
   o << "<h3>Max sustainable QPS</h3>\n<p>SLO: p99 TTFT &lt;= "
-    << (a.slo_ttft_ms > 0 ? format_number(a.slo_ttft_ms) + " ms" : std::string("(none)")) << ", p99 TPOT &lt;= "
-    << (a.slo_tpot_ms > 0 ? format_number(a.slo_tpot_ms) + " ms" : std::string("(none)")) << "</p>\n<table><tr>"
+    << (a.slo.ttft_ms > 0 ? format_number(a.slo.ttft_ms) + " ms" : std::string("(none)")) << ", p99 TPOT &lt;= "
+    << (a.slo.tpot_ms > 0 ? format_number(a.slo.tpot_ms) + " ms" : std::string("(none)")) << "</p>\n<table><tr>"
     << "<th class=\"key\">batch size</th><th>max QPS meeting the SLO</th></tr>\n";
   for (size_t i = 0; i < s.batch_sizes.size() && i < a.max_qps.size(); ++i)
     o << "<tr><td class=\"key\">" << h(batch_size_label(s.batch_sizes[i])) << "</td><td><b>"
@@ -162,7 +176,7 @@ std::string sweep_section(const LoadedSweep& ls, size_t index) {
   const SweepData& s = ls.sweep;
   const std::string id = "sweep" + std::to_string(index);
   size_t failed = 0;
-  for (const SweepCell& c : s.cells) failed += c.status != "ok";
+  for (const SweepCell& c : s.cells) failed += c.status != Status::kOk;
   std::ostringstream o;
   o << "<h2>Sweep " << h(s.dir.filename().empty() ? s.dir.parent_path().filename().string() : s.dir.filename().string())
     << "</h2>\n<p class=\"meta\">" << h(s.dir.string()) << ": " << s.cells.size() << " cells, " << failed
@@ -170,11 +184,13 @@ std::string sweep_section(const LoadedSweep& ls, size_t index) {
   if (!s.batch_sizes.empty() && !s.qps.empty()) o << sweep_html_table(s);
   o << auto_section(s, id);
   std::vector<svg::Chart> charts = {
-      sweep_chart(s, id + "-dur", "Total time against rate", "duration", "seconds"),
-      sweep_chart(s, id + "-otp", "Output throughput against rate", "output_throughput", "tokens/s"),
-      sweep_chart(s, id + "-rtp", "Request throughput against rate", "request_throughput", "requests/s"),
-      sweep_chart(s, id + "-ttft", "p99 TTFT against rate", "p99_ttft_ms", "ms"),
-      sweep_chart(s, id + "-tpot", "p99 TPOT against rate", "p99_tpot_ms", "ms")};
+      sweep_chart(s, id + "-dur", "Total time against rate", [](const Summary& m) { return m.duration; }, "seconds"),
+      sweep_chart(s, id + "-otp", "Output throughput against rate",
+                  [](const Summary& m) { return m.output_throughput; }, "tokens/s"),
+      sweep_chart(s, id + "-rtp", "Request throughput against rate",
+                  [](const Summary& m) { return m.request_throughput; }, "requests/s"),
+      sweep_chart(s, id + "-ttft", "p99 TTFT against rate", [](const Summary& m) { return m.ttft.p99; }, "ms"),
+      sweep_chart(s, id + "-tpot", "p99 TPOT against rate", [](const Summary& m) { return m.tpot.p99; }, "ms")};
   // p99 latencies of an overloaded cell run to minutes while a healthy one's are milliseconds: a log axis
   // keeps both readable once the values span more than two decades.
   for (svg::Chart* c : {&charts[3], &charts[4]}) {
@@ -184,8 +200,8 @@ std::string sweep_section(const LoadedSweep& ls, size_t index) {
         if (y > 0 && std::isfinite(y)) lo = std::min(lo, y), hi = std::max(hi, y);
     if (hi > 100 * lo) c->log_y = true, c->y_label += " (log scale)";
   }
-  if (s.autoq && s.autoq->slo_ttft_ms > 0) charts[3].reference_lines.push_back({s.autoq->slo_ttft_ms, "SLO"});
-  if (s.autoq && s.autoq->slo_tpot_ms > 0) charts[4].reference_lines.push_back({s.autoq->slo_tpot_ms, "SLO"});
+  if (s.autoq && s.autoq->slo.ttft_ms > 0) charts[3].reference_lines.push_back({s.autoq->slo.ttft_ms, "SLO"});
+  if (s.autoq && s.autoq->slo.tpot_ms > 0) charts[4].reference_lines.push_back({s.autoq->slo.tpot_ms, "SLO"});
   o << "<div class=\"charts\">\n";
   for (const svg::Chart& c : charts) o << chart_div(c);
   o << "</div>\n<details open=\"open\"><summary>Sweep settings</summary>\n" << settings_table(s.settings)
@@ -197,28 +213,46 @@ std::string sweep_section(const LoadedSweep& ls, size_t index) {
 
 struct Row {
   const char* title;
-  const char* key;  // summary key; nullptr for a heading row
+  SummaryField field;  // nullptr for a heading row
   int significant;
 };
-constexpr Row kSummaryRows[] = {
-    {"Target rate (req/s)", "request_rate", 4},     {"Achieved rate (req/s)", "achieved_request_rate", 4},
-    {"Requests", "num_prompts", 9},                 {"Completed", "completed", 9},
-    {"Failed", "failed", 9},                        {"Rejected", "rejected", 9},
-    {"Total time (s)", "duration", 5},              {"Request throughput (req/s)", "request_throughput", 4},
-    {"Request goodput (req/s)", "request_goodput", 4}, {"Output throughput (tok/s)", "output_throughput", 5},
-    {"Total token throughput (tok/s)", "total_token_throughput", 5},
-    {"Input tokens", "total_input_tokens", 9},      {"Output tokens", "total_output_tokens", 9},
-    {"TTFT", nullptr, 0},                           {"mean (ms)", "mean_ttft_ms", 4},
-    {"median (ms)", "median_ttft_ms", 4},           {"p99 (ms)", "p99_ttft_ms", 4},
-    {"max (ms)", "max_ttft_ms", 4},                 {"TPOT", nullptr, 0},
-    {"mean (ms)", "mean_tpot_ms", 4},               {"median (ms)", "median_tpot_ms", 4},
-    {"p99 (ms)", "p99_tpot_ms", 4},                 {"ITL", nullptr, 0},
-    {"mean (ms)", "mean_itl_ms", 4},                {"p99 (ms)", "p99_itl_ms", 4},
-    {"E2E latency", nullptr, 0},                    {"mean (ms)", "mean_e2el_ms", 4},
-    {"median (ms)", "median_e2el_ms", 4},           {"p99 (ms)", "p99_e2el_ms", 4},
-    {"Did the run keep up?", nullptr, 0},           {"send lag p99 (ms)", "send_lag_p99_ms", 4},
-    {"send lag max (ms)", "send_lag_max_ms", 4},
+#define LLM_FIELD(expr) [](const Summary& m) { return static_cast<double>(m.expr); }
+const Row kSummaryRows[] = {
+    {"Target rate (req/s)", LLM_FIELD(request_rate), 4},
+    {"Achieved rate (req/s)", LLM_FIELD(achieved_request_rate), 4},
+    {"Requests", LLM_FIELD(num_prompts), 9},
+    {"Completed", LLM_FIELD(completed), 9},
+    {"Failed", LLM_FIELD(failed), 9},
+    {"Rejected", LLM_FIELD(rejected), 9},
+    {"Total time (s)", LLM_FIELD(duration), 5},
+    {"Request throughput (req/s)", LLM_FIELD(request_throughput), 4},
+    {"Request goodput (req/s)",
+     [](const Summary& m) { return m.request_goodput.value_or(std::numeric_limits<double>::quiet_NaN()); }, 4},
+    {"Output throughput (tok/s)", LLM_FIELD(output_throughput), 5},
+    {"Total token throughput (tok/s)", LLM_FIELD(total_token_throughput), 5},
+    {"Input tokens", LLM_FIELD(total_input_tokens), 9},
+    {"Output tokens", LLM_FIELD(total_output_tokens), 9},
+    {"TTFT", nullptr, 0},
+    {"mean (ms)", LLM_FIELD(ttft.mean), 4},
+    {"median (ms)", LLM_FIELD(ttft.median), 4},
+    {"p99 (ms)", LLM_FIELD(ttft.p99), 4},
+    {"max (ms)", LLM_FIELD(ttft.max), 4},
+    {"TPOT", nullptr, 0},
+    {"mean (ms)", LLM_FIELD(tpot.mean), 4},
+    {"median (ms)", LLM_FIELD(tpot.median), 4},
+    {"p99 (ms)", LLM_FIELD(tpot.p99), 4},
+    {"ITL", nullptr, 0},
+    {"mean (ms)", LLM_FIELD(itl.mean), 4},
+    {"p99 (ms)", LLM_FIELD(itl.p99), 4},
+    {"E2E latency", nullptr, 0},
+    {"mean (ms)", LLM_FIELD(e2el.mean), 4},
+    {"median (ms)", LLM_FIELD(e2el.median), 4},
+    {"p99 (ms)", LLM_FIELD(e2el.p99), 4},
+    {"Did the run keep up?", nullptr, 0},
+    {"send lag p99 (ms)", LLM_FIELD(send_lag_p99_ms), 4},
+    {"send lag max (ms)", LLM_FIELD(send_lag_max_ms), 4},
 };
+#undef LLM_FIELD
 
 std::string summary_table(const std::vector<const RunData*>& runs) {
   std::ostringstream o;
@@ -228,34 +262,33 @@ std::string summary_table(const std::vector<const RunData*>& runs) {
       << h(runs[i]->label) << "</th>";
   o << "</tr>\n";
   for (const Row& r : kSummaryRows) {
-    if (!r.key) {
+    if (!r.field) {
       o << "<tr><th class=\"key\" colspan=\"" << runs.size() + 1 << "\">" << h(r.title) << "</th></tr>\n";
       continue;
     }
     o << "<tr><td class=\"key\">" << h(r.title) << "</td>";
-    for (const RunData* run : runs) {
-      const json& s = run->summary;
-      const bool text_inf = s.contains(r.key) && s[r.key].is_string();
-      o << "<td>" << (text_inf ? h(s[r.key].get<std::string>()) : num(s, r.key, r.significant)) << "</td>";
-    }
+    for (const RunData* run : runs) o << "<td>" << num(r.field(run->summary), r.significant) << "</td>";
     o << "</tr>\n";
   }
-  for (const char* flag : {"kept_up", "drained", "accounted"}) {
-    o << "<tr><td class=\"key\">" << flag << "</td>";
-    for (const RunData* run : runs) {
-      auto it = run->summary.find(flag);
-      if (it == run->summary.end() || !it->is_boolean()) o << "<td>-</td>";
-      else o << "<td class=\"" << (it->get<bool>() ? "ok\">yes" : "bad\">no") << "</td>";
-    }
+  struct Flag {
+    const char* name;
+    bool Summary::*value;
+  };
+  for (const Flag& flag : {Flag{"kept_up", &Summary::kept_up}, Flag{"drained", &Summary::drained},
+                           Flag{"accounted", &Summary::accounted}}) {
+    o << "<tr><td class=\"key\">" << flag.name << "</td>";
+    for (const RunData* run : runs)
+      o << "<td class=\"" << (run->summary.*flag.value ? "ok\">yes" : "bad\">no") << "</td>";
     o << "</tr>\n";
   }
   o << "<tr><td class=\"key\">output token count from</td>";
-  for (const RunData* run : runs) o << "<td>" << h(run->summary.value("output_token_source", std::string("-"))) << "</td>";
+  for (const RunData* run : runs)
+    o << "<td>" << h(run->summary.output_token_source.empty() ? "-" : run->summary.output_token_source) << "</td>";
   o << "</tr>\n<tr><td class=\"key\">failures</td>";
   for (const RunData* run : runs) {
     std::string text;
-    if (auto f = run->summary.find("failures_by_reason"); f != run->summary.end() && f->is_object())
-      for (auto it = f->begin(); it != f->end(); ++it) text += (text.empty() ? "" : "; ") + it.key() + ": " + it.value().dump();
+    for (const auto& [reason, n] : run->summary.failures_by_reason)
+      text += (text.empty() ? "" : "; ") + reason + ": " + std::to_string(n);
     o << "<td class=\"key\">" << h(text.empty() ? "none" : text) << "</td>";
   }
   o << "</tr>\n</table></div>\n";
@@ -291,9 +324,10 @@ std::string runs_section(const std::vector<const RunData*>& runs, bool settings_
   for (const svg::Chart& c : charts) o << chart_div(c);
   o << "</div>\n<h3>Settings</h3>\n";
   for (const RunData* run : runs) {
-    json settings = json::object();
-    for (const char* key : {"date", "backend", "model_id", "tokenizer_id", "engine", "slo", "settings"})
-      if (run->summary.contains(key)) settings[key] = run->summary[key];
+    const Summary& sm = run->summary;
+    json settings = {{"date", sm.date}, {"backend", sm.backend}, {"model_id", sm.model_id},
+                     {"tokenizer_id", sm.tokenizer_id}, {"engine", sm.engine}, {"settings", sm.settings}};
+    if (sm.slo) settings["slo"] = {{"ttft_ms", sm.slo->ttft_ms}, {"tpot_ms", sm.slo->tpot_ms}};
     o << "<details" << (settings_open ? " open=\"open\"" : "") << "><summary>" << h(run->label) << " ("
       << h(run->dir.string()) << ")</summary>\n" << settings_table(settings) << "</details>\n";
   }
@@ -309,8 +343,8 @@ std::string cell_label(const SweepCell& c) {
 
 std::vector<double> ok_latencies_ms(const RunData& run, const std::string& metric) {
   std::vector<double> v;
-  for (const loadgen::RequestRow& r : run.requests) {
-    if (r.status != "ok") continue;
+  for (const RequestRow& r : run.requests) {
+    if (r.status != Status::kOk) continue;
     const std::optional<double>& x = metric == "ttft" ? r.ttft_ms : metric == "tpot" ? r.tpot_ms : r.e2el_ms;
     if (x && std::isfinite(*x)) v.push_back(*x);
   }
@@ -337,7 +371,7 @@ static svg::Series step_from_events(std::string name, std::vector<std::pair<doub
 svg::Series tokens_in_flight(const RunData& run) {
   std::vector<std::pair<double, double>> ev;
   if (run.has_chunks) {
-    for (const loadgen::RequestRow& r : run.requests) {
+    for (const RequestRow& r : run.requests) {
       if (!r.send_s || !std::isfinite(*r.send_s)) continue;
       const double prompt = r.prompt_tokens.value_or(0);
       double held = prompt;
@@ -356,7 +390,7 @@ svg::Series tokens_in_flight(const RunData& run) {
 
 svg::Series requests_in_flight(const RunData& run) {
   std::vector<std::pair<double, double>> ev;
-  for (const loadgen::RequestRow& r : run.requests) {
+  for (const RequestRow& r : run.requests) {
     if (!r.send_s || !std::isfinite(*r.send_s) || !r.end_s) continue;
     ev.emplace_back(*r.send_s, 1);
     ev.emplace_back(*r.end_s, -1);
@@ -367,12 +401,12 @@ svg::Series requests_in_flight(const RunData& run) {
 ReportInput load_report_input(const std::vector<fs::path>& dirs, std::vector<std::string>* warnings) {
   ReportInput in;
   for (const fs::path& dir : dirs) {
-    if (is_sweep_dir(dir)) {
-      LoadedSweep ls{load_sweep(dir), {}};
+    if (results::is_sweep_dir(dir)) {
+      LoadedSweep ls{results::load_sweep(dir), {}};
       for (const SweepCell& c : ls.sweep.cells) {
-        if (c.status != "ok" || c.dir.empty()) continue;
+        if (c.status != Status::kOk || c.dir.empty()) continue;
         try {
-          RunData run = load_run(dir / c.dir);
+          RunData run = results::load_run(dir / c.dir);
           run.label = cell_label(c);
           ls.cells.push_back(std::move(run));
         } catch (const std::exception& e) {
@@ -380,8 +414,8 @@ ReportInput load_report_input(const std::vector<fs::path>& dirs, std::vector<std
         }
       }
       in.sweeps.push_back(std::move(ls));
-    } else if (is_run_dir(dir)) {
-      in.runs.push_back(load_run(dir));
+    } else if (results::is_run_dir(dir)) {
+      in.runs.push_back(results::load_run(dir));
     } else {
       throw std::runtime_error(dir.string() + ": neither a run directory (summary.json) nor a sweep (sweep.json)");
     }
@@ -414,7 +448,7 @@ std::string render_html_report(const ReportInput& in) {
 }
 
 void write_html_report(const ReportInput& input, const fs::path& path) {
-  write_file_atomically(path, render_html_report(input));
+  results::write_file_atomically(path, render_html_report(input));
 }
 
 }  // namespace reports

@@ -10,10 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "reports/run_data.h"
 #include "reports/svg_chart.h"
+#include "results/run_dir.h"
+#include "results/sweep.h"
 
 namespace reports {
+
+using results::RunData;
+using results::SweepData;
 
 struct LoadedSweep {
   SweepData sweep;

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/format_number.h"
+
 namespace reports::svg {
 
 /// Escapes text for XML text nodes and attribute values (& < > " '); control characters other than
@@ -30,9 +32,8 @@ Ticks log_ticks(double lo, double hi);
 /// stay unambiguous when copied out of the page).
 std::string format_tick(double value, double step);
 
-/// A number for a table or a label: up to `significant` significant digits, no trailing zeros, no exponent
-/// for ordinary magnitudes. Non-finite values print as "-".
-std::string format_number(double value, int significant = 4);
+/// A number for a table or a label (common/format_number.h).
+using common::format_number;
 
 /// Maps data values onto pixels, linearly or by log10. A value outside the domain maps outside the range
 /// (the chart clips); a non-positive value on a log scale maps to NaN (the point is dropped).

@@ -21,7 +21,7 @@ void line(std::ostream& out, const char* key, const std::string& value) {
   out << buf << value << '\n';
 }
 
-void dist_row(std::ostream& out, const char* name, const loadgen::Distribution& d) {
+void dist_row(std::ostream& out, const char* name, const results::Distribution& d) {
   char buf[256];
   if (d.count == 0) {
     std::snprintf(buf, sizeof buf, "%-6s %9s  (no values)\n", name, "-");
@@ -35,7 +35,7 @@ void dist_row(std::ostream& out, const char* name, const loadgen::Distribution& 
 
 }  // namespace
 
-void write_summary_table(std::ostream& out, const loadgen::Summary& s) {
+void write_summary_table(std::ostream& out, const results::Summary& s) {
   const std::string rule(86, '=');
   const std::string thin(86, '-');
   out << rule << '\n';

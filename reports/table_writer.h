@@ -4,10 +4,10 @@
 
 #include <ostream>
 
-#include "loadgen/results.h"
+#include "results/summary.h"
 
 namespace reports {
 
-void write_summary_table(std::ostream& out, const loadgen::Summary& s);
+void write_summary_table(std::ostream& out, const results::Summary& s);
 
 }  // namespace reports

@@ -1,0 +1,85 @@
+// The one interface loadgen talks to what it measures through (MLPerf LoadGen's SUT, narrowed to LLMs):
+// send a request, get its events back. InProcessClient (our engine) and HttpClient (any server) implement it;
+// loadgen knows nothing of models.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/enum_names.h"
+#include "results/status.h"
+
+namespace loadgen {
+
+using Clock = std::chrono::steady_clock;
+
+/// One request as loadgen sends it.
+struct WorkItem {
+  uint64_t index = 0;            ///< position in the run's schedule (0..N-1)
+  int64_t sample_id = 0;         ///< the dataset record it came from (the logits file's request id)
+  std::string prompt;            ///< full prompt text (template applied)
+  std::vector<int32_t> prompt_tokens;  ///< when non-empty, sent as token ids (in-process; teacher forcing)
+  int max_new_tokens = 128;
+  bool ignore_eos = true;
+  float temperature = 0.0f;
+  int top_k = 0;
+  float top_p = 1.0f;
+  uint64_t seed = 0;
+  std::vector<int32_t> forced_tokens;  ///< teacher forcing (in-process only)
+  int capture_logits_steps = 0;        ///< in-process only
+};
+
+/// How a request ended (results/status.h: the one name table, shared with the files and reports).
+using results::Status;
+using results::to_string;
+
+/// Where an output token count came from: the engine itself, the server's usage field, or re-tokenizing text.
+enum class TokenCountSource { kEngine, kUsage, kRetokenized, kChunks };
+inline constexpr auto kTokenCountSourceNames = common::enum_names<TokenCountSource>(
+    {{TokenCountSource::kEngine, "engine"}, {TokenCountSource::kUsage, "usage"},
+     {TokenCountSource::kRetokenized, "retokenized"}, {TokenCountSource::kChunks, "chunks"}});
+inline const char* to_string(TokenCountSource s) { return kTokenCountSourceNames.name(s); }
+
+struct Outcome {
+  Status status = Status::kOk;
+  std::string reason;            ///< for kRejected/kFailed: e.g. "HTTP 503: {...}", "connection reset"
+  std::string finish_reason;     ///< length | eos | stop | aborted (when the server says)
+  int prompt_tokens = -1;        ///< -1: unknown
+  int output_tokens = -1;        ///< -1: unknown (the recorder then counts chunks or re-tokenizes)
+  TokenCountSource count_source = TokenCountSource::kEngine;
+  std::string text;              ///< generated text, when the client has it
+};
+
+/// Receives each request's events. Called from the client's own thread(s); implementations must be
+/// thread-safe and cheap.
+class ClientCallbacks {
+ public:
+  virtual ~ClientCallbacks() = default;
+  /// The request left the client (after connection setup for HTTP).
+  virtual void on_sent(uint64_t index, Clock::time_point t) = 0;
+  /// A streamed chunk holding `n_tokens` tokens (1 for the in-process engine) and its text.
+  virtual void on_chunk(uint64_t index, int n_tokens, std::string_view text, Clock::time_point t) = 0;
+  /// Raw logits of one step (only when capture_logits_steps > 0).
+  virtual void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) {}
+  /// Exactly once per request, last.
+  virtual void on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) = 0;
+};
+
+class Client {
+ public:
+  virtual ~Client() = default;
+  /// Called once before the first send.
+  virtual void start(ClientCallbacks* callbacks) = 0;
+  /// Hands one request over without blocking on its completion.
+  virtual void send(const WorkItem& item) = 0;
+  /// Blocks until every sent request has had on_done (or `timeout` passed: returns false).
+  virtual bool wait_all(std::chrono::milliseconds timeout) = 0;
+  /// One line: what is being measured ("in-process cpu dummy:tiny batch 64", "http openai http://...").
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace loadgen

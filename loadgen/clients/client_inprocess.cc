@@ -1,0 +1,125 @@
+#include "loadgen/clients/client_inprocess.h"
+
+#include <vector>
+
+namespace loadgen {
+
+/// One request's sink. Runs on the engine thread: forwards each event at once and returns. With a logits
+/// capture it pairs each step's logits (copied, [vocab]) with that step's token, whichever comes first.
+class InProcessClient::Sink : public engine::RequestSink {
+ public:
+  Sink(InProcessClient* owner, uint64_t index, bool capture) : owner_(owner), index_(index), capture_(capture) {}
+
+  void on_token(const engine::TokenEvent& ev) override {
+    if (capture_) {
+      if (logits_step_ == ev.index) {
+        owner_->callbacks_->on_logits(index_, ev.index, ev.token, logits_);
+        logits_step_ = -1;
+      } else {
+        token_step_ = ev.index;
+        token_ = ev.token;
+      }
+    }
+    owner_->callbacks_->on_chunk(index_, 1, ev.text, ev.time);
+  }
+
+  void on_logits(int step, std::span<const float> logits) override {
+    if (!capture_) return;
+    if (token_step_ == step) {  // the token came first
+      owner_->callbacks_->on_logits(index_, step, token_, logits);
+      token_step_ = -1;
+      return;
+    }
+    logits_.assign(logits.begin(), logits.end());
+    logits_step_ = step;
+  }
+
+  void on_finish(const engine::FinishEvent& ev) override {
+    Outcome o;
+    o.finish_reason = engine::to_string(ev.reason);
+    const bool ok = ev.reason == engine::FinishReason::kLength || ev.reason == engine::FinishReason::kEos ||
+                    ev.reason == engine::FinishReason::kStop;
+    o.status = ok ? Status::kOk : Status::kFailed;
+    if (!ok) o.reason = o.finish_reason + (ev.message.empty() ? "" : ": " + ev.message);
+    o.prompt_tokens = ev.prompt_tokens;
+    o.output_tokens = ev.output_tokens;
+    o.count_source = TokenCountSource::kEngine;
+    owner_->callbacks_->on_done(index_, o, ev.time);
+    owner_->finished();
+  }
+
+ private:
+  InProcessClient* owner_;
+  uint64_t index_;
+  bool capture_;
+  std::vector<float> logits_;
+  int logits_step_ = -1, token_step_ = -1;
+  int32_t token_ = 0;
+};
+
+InProcessClient::InProcessClient(const engine::EngineConfig& config)
+    : config_(config), engine_(std::make_unique<engine::Engine>(config)) {}
+
+InProcessClient::~InProcessClient() {
+  engine_.reset();  // aborts what is left; sinks still call back, so callbacks_ must outlive this client
+}
+
+void InProcessClient::start(ClientCallbacks* callbacks) { callbacks_ = callbacks; }
+
+void InProcessClient::finished() {
+  std::lock_guard lk(mu_);
+  if (--in_flight_ == 0) cv_.notify_all();
+}
+
+void InProcessClient::send(const WorkItem& item) {
+  engine::Request r;
+  if (item.prompt_tokens.empty()) {
+    r.prompt = item.prompt;
+  } else {
+    r.prompt_tokens = item.prompt_tokens;  // already holds bos
+    r.add_bos = false;
+  }
+  r.sampling.max_new_tokens = item.max_new_tokens;
+  r.sampling.temperature = item.temperature;
+  r.sampling.top_k = item.top_k;
+  r.sampling.top_p = item.top_p;
+  r.sampling.seed = item.seed;
+  r.sampling.ignore_eos = item.ignore_eos;
+  r.forced_tokens = item.forced_tokens;
+  r.capture_logits_steps = item.capture_logits_steps;
+  r.tag = std::to_string(item.sample_id);
+  auto sink = std::make_shared<Sink>(this, item.index, item.capture_logits_steps > 0);
+  {
+    std::lock_guard lk(mu_);
+    ++in_flight_;
+  }
+  Outcome refused;
+  callbacks_->on_sent(item.index, Clock::now());
+  try {
+    engine_->submit(std::move(r), std::move(sink));
+    return;
+  } catch (const engine::InvalidRequestError& e) {
+    refused.status = Status::kRejected;
+    refused.reason = std::string("invalid request: ") + e.what();
+  } catch (const engine::QueueFullError& e) {
+    refused.status = Status::kRejected;
+    refused.reason = std::string("queue full: ") + e.what();
+  } catch (const std::exception& e) {
+    refused.status = Status::kFailed;
+    refused.reason = std::string("submit failed: ") + e.what();
+  }
+  callbacks_->on_done(item.index, refused, Clock::now());
+  finished();
+}
+
+bool InProcessClient::wait_all(std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  return cv_.wait_for(lk, timeout, [&] { return in_flight_ == 0; });
+}
+
+std::string InProcessClient::describe() const {
+  const auto& i = engine_->info();
+  return "in-process " + i.backend + " " + i.model + " batch " + std::to_string(i.max_num_seqs);
+}
+
+}  // namespace loadgen

@@ -1,0 +1,180 @@
+#include "loadgen/clients/http_api.h"
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace loadgen {
+
+using nlohmann::json;
+
+HttpApi parse_http_api(const std::string& name) {
+  if (name == "openai") return HttpApi::kOpenAI;
+  if (name == "tgi") return HttpApi::kTgi;
+  if (name == "llm-serving") return HttpApi::kLlmServing;
+  throw std::invalid_argument("--api: unknown API '" + name + "' (expected openai, tgi or llm-serving)");
+}
+
+const char* to_string(HttpApi api) {
+  switch (api) {
+    case HttpApi::kOpenAI: return "openai";
+    case HttpApi::kTgi: return "tgi";
+    case HttpApi::kLlmServing: return "llm-serving";
+  }
+  return "?";
+}
+
+std::string request_path(HttpApi api, const std::string& model_name) {
+  switch (api) {
+    case HttpApi::kOpenAI: return "/v1/completions";
+    case HttpApi::kTgi: return "/generate_stream";
+    case HttpApi::kLlmServing: return "/models/" + model_name + "/generate";
+  }
+  return "/";
+}
+
+namespace {
+
+// TGI-style "parameters": TGI rejects temperature <= 0 and top_p >= 1, so greedy is do_sample=false with
+// neither field, and sampling knobs are sent only when they are on.
+json tgi_parameters(const WorkItem& item) {
+  json p = json::object();
+  p["max_new_tokens"] = item.max_new_tokens;
+  const bool sample = item.temperature > 0.0f;
+  p["do_sample"] = sample;
+  if (sample) {
+    p["temperature"] = item.temperature;
+    if (item.top_k > 0) p["top_k"] = item.top_k;
+    if (item.top_p > 0.0f && item.top_p < 1.0f) p["top_p"] = item.top_p;
+  }
+  p["seed"] = item.seed;
+  p["details"] = true;  // the last event then carries generated_tokens: the server's own count
+  if (item.ignore_eos) p["ignore_eos"] = true;
+  return p;
+}
+
+std::string normalise_finish(const std::string& r) {
+  if (r == "eos_token") return "eos";
+  if (r == "stop_sequence") return "stop";
+  return r;
+}
+
+int int_field(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number_integer()) return -1;
+  const int64_t v = it->get<int64_t>();
+  return v < 0 || v > INT32_MAX ? -1 : static_cast<int>(v);
+}
+
+std::string error_text(const json& err) {
+  if (err.is_string()) return err.get<std::string>();
+  if (err.is_object()) {
+    auto m = err.find("message");
+    if (m != err.end() && m->is_string()) return m->get<std::string>();
+  }
+  return err.dump();
+}
+
+void decode_openai(const json& j, ApiEvent& ev) {
+  auto choices = j.find("choices");
+  if (choices != j.end() && choices->is_array() && !choices->empty() && (*choices)[0].is_object()) {
+    const json& c = (*choices)[0];
+    bool has_text = false;
+    if (auto t = c.find("text"); t != c.end() && t->is_string()) {
+      ev.text = t->get<std::string>();
+      has_text = true;
+    } else if (auto d = c.find("delta"); d != c.end() && d->is_object()) {  // chat completions
+      if (auto t2 = d->find("content"); t2 != d->end() && t2->is_string()) ev.text = t2->get<std::string>(), has_text = true;
+    } else if (auto m = c.find("message"); m != c.end() && m->is_object()) {
+      if (auto t2 = m->find("content"); t2 != m->end() && t2->is_string()) ev.text = t2->get<std::string>(), has_text = true;
+    }
+    bool finished = false;
+    if (auto f = c.find("finish_reason"); f != c.end() && f->is_string()) {
+      ev.finish_reason = normalise_finish(f->get<std::string>());
+      finished = true;
+    }
+    // A chunk is a token when it has text, or when it is a mid-stream chunk (an empty text delta is a
+    // token whose bytes finish a character later). The closing chunk with finish_reason and empty text is not.
+    ev.is_token = has_text && (!ev.text.empty() || !finished);
+  }
+  if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
+    ev.prompt_tokens = int_field(*u, "prompt_tokens");
+    ev.completion_tokens = int_field(*u, "completion_tokens");
+  }
+}
+
+void decode_tgi(const json& j, ApiEvent& ev) {
+  if (auto t = j.find("token"); t != j.end() && t->is_object()) {
+    ev.is_token = true;
+    auto sp = t->find("special");
+    const bool special = sp != t->end() && sp->is_boolean() && sp->get<bool>();
+    if (auto tx = t->find("text"); !special && tx != t->end() && tx->is_string()) ev.text = tx->get<std::string>();
+  }
+  if (auto g = j.find("generated_text"); g != j.end() && g->is_string()) {
+    ev.done = true;
+    ev.has_full_text = true;
+    ev.full_text = g->get<std::string>();
+  }
+  if (auto d = j.find("details"); d != j.end() && d->is_object()) {
+    if (auto f = d->find("finish_reason"); f != d->end() && f->is_string())
+      ev.finish_reason = normalise_finish(f->get<std::string>());
+    ev.completion_tokens = int_field(*d, "generated_tokens");
+    ev.prompt_tokens = int_field(*d, "prompt_tokens");  // our server's addition; absent from TGI itself
+  }
+}
+
+}  // namespace
+
+std::string request_body(HttpApi api, const std::string& model_name, const WorkItem& item) {
+  json body;
+  if (api == HttpApi::kOpenAI) {
+    body["model"] = model_name;
+    body["prompt"] = item.prompt;
+    body["max_tokens"] = item.max_new_tokens;
+    body["temperature"] = item.temperature;
+    if (item.top_p > 0.0f && item.top_p < 1.0f) body["top_p"] = item.top_p;
+    if (item.top_k > 0) body["top_k"] = item.top_k;
+    body["seed"] = item.seed;
+    if (item.ignore_eos) body["ignore_eos"] = true;
+    body["stream"] = true;
+    body["stream_options"] = {{"include_usage", true}};  // vLLM: usage in a last chunk
+  } else {
+    body["inputs"] = item.prompt;
+    body["parameters"] = tgi_parameters(item);
+    body["stream"] = true;  // /generate_stream ignores it; /models/<name>/generate needs it
+  }
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+ApiEvent decode_api_event(std::string_view data) {
+  ApiEvent ev;
+  std::string_view trimmed = data;
+  while (!trimmed.empty() && (trimmed.back() == ' ' || trimmed.back() == '\n' || trimmed.back() == '\r'))
+    trimmed.remove_suffix(1);
+  while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\n')) trimmed.remove_prefix(1);
+  if (trimmed == "[DONE]") {
+    ev.done = true;
+    return ev;
+  }
+  json j = json::parse(trimmed, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    ev.error = "malformed event: " + std::string(trimmed.substr(0, 200));
+    return ev;
+  }
+  if (j.is_array() && !j.empty()) j = j[0];  // TGI's non-streamed "/" route answers [{generated_text}]
+  if (!j.is_object()) {
+    ev.error = "unexpected event: " + std::string(trimmed.substr(0, 200));
+    return ev;
+  }
+  if (auto e = j.find("error"); e != j.end() && !e->is_null()) {
+    ev.error = error_text(*e);
+    return ev;
+  }
+  if (j.contains("choices") || j.contains("usage")) {
+    decode_openai(j, ev);
+  } else {
+    decode_tgi(j, ev);
+  }
+  return ev;
+}
+
+}  // namespace loadgen

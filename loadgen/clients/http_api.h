@@ -1,0 +1,44 @@
+// What the HTTP client says to, and hears from, each kind of server: the request (path + JSON body) built
+// from a WorkItem, and the meaning of one streamed event (or a whole non-streamed JSON body). No sockets
+// here, so every server dialect is unit-tested on strings.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "loadgen/clients/client.h"
+
+namespace loadgen {
+
+enum class HttpApi { kOpenAI, kTgi, kLlmServing };
+
+/// "openai" | "tgi" | "llm-serving"; throws std::invalid_argument naming --api otherwise.
+HttpApi parse_http_api(const std::string& name);
+const char* to_string(HttpApi api);
+
+/// Path of the streaming generate route: /v1/completions, /generate_stream, /models/<model>/generate.
+std::string request_path(HttpApi api, const std::string& model_name);
+
+/// JSON body asking for a streamed completion of `item`. Greedy (temperature 0) is sent as TGI expects it
+/// (do_sample false, no temperature), and ignore_eos as the vLLM/our-server extension field.
+std::string request_body(HttpApi api, const std::string& model_name, const WorkItem& item);
+
+/// The meaning of one event, whatever dialect it is in (OpenAI completion chunks, TGI stream events, TGI
+/// or OpenAI non-streamed bodies): the dialect is recognised from the JSON itself, so a server that
+/// answers the "wrong" way is still understood.
+struct ApiEvent {
+  bool is_token = false;        ///< carries one generated token (its text may be empty)
+  std::string text;             ///< text delta of this event
+  bool has_full_text = false;   ///< TGI generated_text / a non-streamed body: the whole output is here
+  std::string full_text;
+  bool done = false;            ///< OpenAI's [DONE], or TGI's final event (generated_text set)
+  std::string finish_reason;    ///< normalised: length | eos | stop | aborted | <as sent>
+  int prompt_tokens = -1;       ///< from usage / details, when present
+  int completion_tokens = -1;   ///< from usage / details.generated_tokens, when present
+  std::string error;            ///< the server reported an error in the stream; the request failed
+};
+
+/// Decodes one SSE data payload or one response body. Malformed JSON becomes `error`.
+ApiEvent decode_api_event(std::string_view data);
+
+}  // namespace loadgen

@@ -1,0 +1,336 @@
+// HttpClient: libcurl's multi interface driven by ONE event-loop thread. send() only queues the WorkItem
+// and wakes the loop (curl_multi_wakeup); the loop turns queued items into easy handles, lets curl move
+// every transfer forward, and hands response bytes to each request's HttpResponse (SSE parsing, chunk
+// times). Thousands of concurrent streams are thousands of sockets in one poll set, not threads.
+#include "loadgen/clients/http_client.h"
+
+#include <curl/curl.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "loadgen/clients/http_api.h"
+#include "loadgen/clients/http_response.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loadgen {
+namespace {
+
+void global_init_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("curl_global_init failed");
+  });
+}
+
+// Each stream holds a socket; the default soft limit (1024) would cap a run at ~1,000 concurrent streams.
+void raise_open_files_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const rlim_t want = lim.rlim_max == RLIM_INFINITY ? rlim_t(1) << 20 : lim.rlim_max;
+  if (lim.rlim_cur < want) {
+    lim.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+std::string format_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", s);
+  return buf;
+}
+
+/// Short, countable reasons: the summary groups failures by this string.
+std::string transport_reason(CURLcode code, long os_errno, const char* errbuf, double timeout_s) {
+  switch (code) {
+    case CURLE_COULDNT_CONNECT:
+      if (os_errno == ECONNREFUSED) return "connection refused";
+      return std::string("could not connect: ") + (errbuf[0] ? errbuf : curl_easy_strerror(code));
+    case CURLE_OPERATION_TIMEDOUT:
+      return "timeout after " + format_seconds(timeout_s);
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:   // the body ended before its chunked/length end: the server went away
+    case CURLE_GOT_NOTHING:    // connection closed before any response
+      return "connection reset";
+    default:
+      return std::string("curl error ") + std::to_string(static_cast<int>(code)) + ": " +
+             (errbuf[0] ? errbuf : curl_easy_strerror(code));
+  }
+}
+
+class HttpClient final : public Client {
+ public:
+  explicit HttpClient(const HttpClientOptions& options);
+  ~HttpClient() override;
+
+  void start(ClientCallbacks* callbacks) override;
+  void send(const WorkItem& item) override;
+  bool wait_all(std::chrono::milliseconds timeout) override;
+  std::string describe() const override;
+
+ private:
+  struct Transfer {
+    Transfer(HttpClient* c, uint64_t index) : client(c), index(index), response(index, c->callbacks_, c->tokenizer_.get()) {}
+    HttpClient* client;
+    uint64_t index;
+    CURL* easy = nullptr;
+    std::string body;
+    HttpResponse response;
+    Clock::time_point added{};
+    bool sent_reported = false;
+    char errbuf[CURL_ERROR_SIZE] = {0};
+  };
+
+  static size_t write_cb(char* data, size_t size, size_t nmemb, void* userp);
+  static int prereq_cb(void* clientp, char*, char*, int, int);
+  void loop();
+  void add_transfer(const WorkItem& item);
+  void complete(Transfer* tr, CURLcode code);
+  void finished_one();
+
+  HttpClientOptions options_;
+  HttpApi api_;
+  std::string url_;
+  std::unique_ptr<engine::Tokenizer> tokenizer_;
+  ClientCallbacks* callbacks_ = nullptr;
+
+  CURLM* multi_ = nullptr;
+  curl_slist* headers_ = nullptr;
+  std::vector<CURL*> idle_easy_;   ///< finished handles, reset and reused (loop thread only)
+  std::unordered_map<CURL*, std::unique_ptr<Transfer>> active_;  ///< loop thread only
+  std::thread thread_;
+
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  std::deque<WorkItem> queue_;     ///< sent, not yet picked up by the loop
+  bool stopping_ = false;
+  int64_t outstanding_ = 0;        ///< sent and not yet on_done
+};
+
+HttpClient::HttpClient(const HttpClientOptions& options) : options_(options), api_(parse_http_api(options.api)) {
+  std::string ep = options.endpoint;
+  if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0)
+    throw std::invalid_argument("--endpoint: '" + ep + "' must start with http:// or https://");
+  while (!ep.empty() && ep.back() == '/') ep.pop_back();
+  if (ep.find('/', ep.find("//") + 2) != std::string::npos)
+    throw std::invalid_argument("--endpoint: '" + options.endpoint + "' must be http://host:port with no path");
+  if (ep.size() <= ep.find("//") + 2) throw std::invalid_argument("--endpoint: '" + options.endpoint + "' has no host");
+  if (api_ == HttpApi::kLlmServing && options.model_name.empty())
+    throw std::invalid_argument("--model-name: empty (the <name> of POST /models/<name>/generate)");
+  if (options.request_timeout_s < 0) throw std::invalid_argument("--request-timeout: must be >= 0");
+  if (options.max_connections < 0) throw std::invalid_argument("--max-connections: must be >= 0");
+  url_ = ep + request_path(api_, options.model_name);
+  if (!options.tokenizer.empty()) tokenizer_ = engine::load_tokenizer(options.tokenizer);
+
+  global_init_once();
+  raise_open_files_limit();
+  multi_ = curl_multi_init();
+  if (!multi_) throw std::runtime_error("curl_multi_init failed");
+  if (options.max_connections > 0) {
+    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options.max_connections));
+  }
+  headers_ = curl_slist_append(headers_, "Content-Type: application/json");
+  headers_ = curl_slist_append(headers_, "Accept: text/event-stream");
+  headers_ = curl_slist_append(headers_, "Expect:");  // no 100-continue round trip for bodies > 1 KiB
+}
+
+HttpClient::~HttpClient() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) {
+    curl_multi_wakeup(multi_);
+    thread_.join();
+  }
+  for (CURL* e : idle_easy_) curl_easy_cleanup(e);
+  curl_slist_free_all(headers_);
+  curl_multi_cleanup(multi_);
+}
+
+void HttpClient::start(ClientCallbacks* callbacks) {
+  if (thread_.joinable()) throw std::logic_error("HttpClient::start called twice");
+  callbacks_ = callbacks;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void HttpClient::send(const WorkItem& item) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!callbacks_) throw std::logic_error("HttpClient::send before start");
+    queue_.push_back(item);
+    ++outstanding_;
+  }
+  curl_multi_wakeup(multi_);
+}
+
+bool HttpClient::wait_all(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return done_cv_.wait_for(lock, timeout, [&] { return outstanding_ == 0; });
+}
+
+std::string HttpClient::describe() const {
+  std::string d = std::string("http ") + to_string(api_) + " " + url_;
+  if (api_ == HttpApi::kOpenAI) d += " (model " + options_.model_name + ")";
+  return d;
+}
+
+size_t HttpClient::write_cb(char* data, size_t size, size_t nmemb, void* userp) {
+  auto* tr = static_cast<Transfer*>(userp);
+  const auto t = Clock::now();
+  const size_t n = size * nmemb;
+  if (!tr->response.headers_seen()) {
+    long status = 0;
+    char* ctype = nullptr;
+    curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(tr->easy, CURLINFO_CONTENT_TYPE, &ctype);
+    tr->response.on_headers(status, ctype ? ctype : "");
+  }
+  tr->response.on_body(std::string_view(data, n), t);
+  return n;
+}
+
+// Called once the connection is up, right before the request goes out: the honest "sent" time.
+int HttpClient::prereq_cb(void* clientp, char*, char*, int, int) {
+  auto* tr = static_cast<Transfer*>(clientp);
+  if (!tr->sent_reported) {
+    tr->sent_reported = true;
+    tr->client->callbacks_->on_sent(tr->index, Clock::now());
+  }
+  return CURL_PREREQFUNC_OK;
+}
+
+void HttpClient::add_transfer(const WorkItem& item) {
+  auto tr = std::make_unique<Transfer>(this, item.index);
+  tr->body = request_body(api_, options_.model_name, item);
+  CURL* e;
+  if (!idle_easy_.empty()) {
+    e = idle_easy_.back();
+    idle_easy_.pop_back();
+    curl_easy_reset(e);
+  } else {
+    e = curl_easy_init();
+  }
+  tr->easy = e;
+  curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, tr->body.data());
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(tr->body.size()));
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpClient::write_cb);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, tr.get());
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &HttpClient::prereq_cb);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, tr.get());
+  curl_easy_setopt(e, CURLOPT_PRIVATE, tr.get());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, tr->errbuf);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout_s * 1000.0));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_s * 1000.0));
+  tr->added = Clock::now();
+  if (CURLMcode mc = curl_multi_add_handle(multi_, e); mc != CURLM_OK) {
+    Transfer* raw = tr.get();
+    active_.emplace(e, std::move(tr));
+    tr = nullptr;
+    std::snprintf(raw->errbuf, sizeof raw->errbuf, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+    complete(raw, CURLE_FAILED_INIT);
+    return;
+  }
+  active_.emplace(e, std::move(tr));
+}
+
+void HttpClient::complete(Transfer* tr, CURLcode code) {
+  const auto t = Clock::now();
+  if (!tr->sent_reported) {
+    // Never got a connection: it "left" when we tried, so send lag still shows.
+    tr->sent_reported = true;
+    callbacks_->on_sent(tr->index, tr->added);
+  }
+  if (!tr->response.headers_seen() && code == CURLE_OK) {
+    long status = 0;
+    char* ctype = nullptr;
+    curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(tr->easy, CURLINFO_CONTENT_TYPE, &ctype);
+    tr->response.on_headers(status, ctype ? ctype : "");
+  }
+  Outcome out;
+  if (code == CURLE_OK) {
+    out = tr->response.finish(t);
+  } else {
+    long os_errno = 0;
+    curl_easy_getinfo(tr->easy, CURLINFO_OS_ERRNO, &os_errno);
+    out = tr->response.fail(transport_reason(code, os_errno, tr->errbuf, options_.request_timeout_s));
+  }
+  const uint64_t index = tr->index;
+  CURL* e = tr->easy;
+  curl_multi_remove_handle(multi_, e);
+  idle_easy_.push_back(e);
+  active_.erase(e);  // destroys tr
+  callbacks_->on_done(index, out, t);
+  finished_one();
+}
+
+void HttpClient::finished_one() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--outstanding_ == 0) done_cv_.notify_all();
+}
+
+void HttpClient::loop() {
+  std::deque<WorkItem> batch;
+  for (;;) {
+    bool stopping;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      batch.swap(queue_);
+      stopping = stopping_;
+    }
+    if (stopping) {
+      // The client is being destroyed: every request still owes its on_done.
+      for (const WorkItem& item : batch) {
+        HttpResponse r(item.index, callbacks_, nullptr);
+        callbacks_->on_sent(item.index, Clock::now());
+        callbacks_->on_done(item.index, r.fail("client stopped"), Clock::now());
+        finished_one();
+      }
+      while (!active_.empty()) {
+        Transfer* tr = active_.begin()->second.get();
+        std::snprintf(tr->errbuf, sizeof tr->errbuf, "client stopped");
+        complete(tr, CURLE_ABORTED_BY_CALLBACK);
+      }
+      return;
+    }
+    for (const WorkItem& item : batch) add_transfer(item);
+    batch.clear();
+
+    int running = 0;
+    curl_multi_perform(multi_, &running);
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      void* priv = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+      complete(static_cast<Transfer*>(priv), msg->data.result);
+    }
+    // Sleeps until a socket is ready, curl's next timeout, or send()/~HttpClient wakes us.
+    curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Client> make_http_client(const HttpClientOptions& options) {
+  return std::make_unique<HttpClient>(options);
+}
+
+}  // namespace loadgen

@@ -1,0 +1,25 @@
+// Client for remote engines over HTTP: OpenAI /v1/completions (SSE), TGI /generate_stream (SSE), and the
+// competition's POST /models/<name>/generate. libcurl multi interface on one event-loop thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "loadgen/clients/client.h"
+
+namespace loadgen {
+
+struct HttpClientOptions {
+  std::string endpoint;          ///< http://host:port (no trailing path)
+  std::string api = "openai";    ///< openai | tgi | llm-serving
+  std::string model_name = "llama2";  ///< OpenAI "model" field; the <name> of /models/<name>/generate
+  double request_timeout_s = 600;     ///< whole-request timeout; 0: none
+  double connect_timeout_s = 10;
+  int max_connections = 0;       ///< 0: unlimited (one connection per in-flight stream)
+  std::string tokenizer;         ///< tokenizer.model to count output tokens when the server gives no usage
+};
+
+/// Throws std::invalid_argument naming the option when the endpoint or api is malformed.
+std::unique_ptr<Client> make_http_client(const HttpClientOptions& options);
+
+}  // namespace loadgen

@@ -1,0 +1,121 @@
+#include "loadgen/clients/http_response.h"
+
+#include "tokenizer/tokenizer.h"
+#include "loadgen/clients/http_api.h"
+
+namespace loadgen {
+
+namespace {
+constexpr size_t kMaxRawBody = 64u << 20;   // a non-streamed answer larger than this is not an LLM answer
+constexpr size_t kMaxReasonBody = 500;      // how much of an error body goes into the reason
+
+std::string one_line(std::string_view s, size_t max) {
+  std::string out;
+  for (char c : s.substr(0, max)) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (s.size() > max) out += "...";
+  return out;
+}
+}  // namespace
+
+void HttpResponse::on_headers(long http_status, std::string_view content_type) {
+  headers_seen_ = true;
+  status_ = http_status;
+  streamed_ = http_status >= 200 && http_status < 300 &&
+              content_type.find("text/event-stream") != std::string_view::npos;
+}
+
+void HttpResponse::on_body(std::string_view bytes, Clock::time_point t) {
+  if (!streamed_) {
+    if (raw_.size() < kMaxRawBody) raw_.append(bytes.substr(0, kMaxRawBody - raw_.size()));
+    return;
+  }
+  sse_.feed(bytes, [&](std::string_view, std::string_view data) { on_event(data, t); });
+}
+
+void HttpResponse::on_event(std::string_view data, Clock::time_point t) {
+  ApiEvent ev = decode_api_event(data);
+  if (!ev.error.empty()) {
+    if (stream_error_.empty()) stream_error_ = ev.error;
+    return;
+  }
+  if (ev.is_token) {
+    // Every token is a chunk at its arrival time, also when its text is empty (a byte of a multi-byte
+    // character, or a model whose tokenizer has no text for it): that is what the in-process client
+    // reports, so TTFT and ITL mean the same in both.
+    ++token_events_;
+    text_ += ev.text;
+    callbacks_->on_chunk(index_, 1, ev.text, t);
+  }
+  if (ev.completion_tokens >= 0) usage_completion_ = ev.completion_tokens;
+  if (ev.prompt_tokens >= 0) usage_prompt_ = ev.prompt_tokens;
+  if (!ev.finish_reason.empty()) finish_reason_ = ev.finish_reason;
+  if (ev.done) done_marker_ = true;
+}
+
+void HttpResponse::count_tokens(Outcome& out) const {
+  out.prompt_tokens = usage_prompt_;
+  if (usage_completion_ >= 0) {
+    out.output_tokens = usage_completion_;
+    out.count_source = TokenCountSource::kUsage;
+  } else if (tokenizer_ != nullptr) {
+    out.output_tokens = static_cast<int>(tokenizer_->encode(text_, /*add_bos=*/false).size());
+    out.count_source = TokenCountSource::kRetokenized;
+  } else {
+    out.output_tokens = token_events_;
+    out.count_source = TokenCountSource::kChunks;
+  }
+}
+
+Outcome HttpResponse::finish(Clock::time_point t) {
+  Outcome out;
+  if (status_ < 200 || status_ >= 300) {
+    out.status = Status::kFailed;
+    out.reason = "HTTP " + std::to_string(status_) + ": " + one_line(raw_, kMaxReasonBody);
+    return out;
+  }
+  if (!streamed_) {
+    // A whole JSON answer (a server that does not stream, or ignored "stream": true).
+    ApiEvent ev = decode_api_event(raw_);
+    if (!ev.error.empty()) {
+      out.status = Status::kFailed;
+      out.reason = "server error: " + one_line(ev.error, kMaxReasonBody);
+      return out;
+    }
+    text_ = ev.has_full_text ? ev.full_text : ev.text;
+    usage_completion_ = ev.completion_tokens;
+    usage_prompt_ = ev.prompt_tokens;
+    finish_reason_ = ev.finish_reason;
+    token_events_ = text_.empty() ? 0 : 1;
+    count_tokens(out);
+    if (out.output_tokens > 0) callbacks_->on_chunk(index_, out.output_tokens, text_, t);
+  } else {
+    sse_.finish([&](std::string_view, std::string_view data) { on_event(data, t); });
+    count_tokens(out);
+    if (!stream_error_.empty()) {
+      out.status = Status::kFailed;
+      out.reason = "server error: " + one_line(stream_error_, kMaxReasonBody);
+    } else if (sse_.overflowed()) {
+      out.status = Status::kFailed;
+      out.reason = "malformed stream: an event larger than 16 MiB";
+    } else if (token_events_ == 0 && !done_marker_) {
+      out.status = Status::kFailed;
+      out.reason = "empty stream: no token and no end marker";
+    }
+  }
+  out.finish_reason = finish_reason_;
+  out.text = std::move(text_);
+  return out;
+}
+
+Outcome HttpResponse::fail(std::string reason) {
+  Outcome out;
+  count_tokens(out);
+  out.status = Status::kFailed;
+  out.reason = std::move(reason);
+  out.finish_reason = finish_reason_;
+  out.text = std::move(text_);
+  return out;
+}
+
+}  // namespace loadgen

@@ -1,0 +1,56 @@
+// One HTTP response as the client receives it: status and content type, then the body in arbitrary pieces.
+// A streamed (text/event-stream) body is parsed as it arrives and each token chunk is reported at its
+// arrival time; any other body (a non-streamed JSON answer or an HTTP error) is kept and judged at the
+// end. Turns all of it into the request's Outcome. No sockets here: tests feed it bytes directly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "loadgen/clients/client.h"
+#include "loadgen/clients/sse_parser.h"
+
+namespace engine { class Tokenizer; }
+
+namespace loadgen {
+
+class HttpResponse {
+ public:
+  /// `tokenizer` (may be null) counts output tokens when the server gives no usage.
+  HttpResponse(uint64_t index, ClientCallbacks* callbacks, const engine::Tokenizer* tokenizer)
+      : index_(index), callbacks_(callbacks), tokenizer_(tokenizer) {}
+
+  /// Before the first body byte (or at the end, for an empty body).
+  void on_headers(long http_status, std::string_view content_type);
+  bool headers_seen() const { return headers_seen_; }
+  /// The next body bytes, received at `t`.
+  void on_body(std::string_view bytes, Clock::time_point t);
+  /// The transfer completed without a transport error: the Outcome from what was received.
+  Outcome finish(Clock::time_point t);
+  /// The transfer failed (timeout, reset, refused...): the Outcome with `reason`, keeping what arrived.
+  Outcome fail(std::string reason);
+
+  int token_events() const { return token_events_; }
+
+ private:
+  void on_event(std::string_view data, Clock::time_point t);
+  void count_tokens(Outcome& out) const;
+
+  uint64_t index_;
+  ClientCallbacks* callbacks_;
+  const engine::Tokenizer* tokenizer_;
+  bool headers_seen_ = false;
+  long status_ = 0;
+  bool streamed_ = false;       ///< text/event-stream with a 2xx status
+  SseParser sse_;
+  std::string raw_;             ///< non-streamed body (JSON answer or error text), bounded
+  std::string text_;            ///< generated text so far
+  int token_events_ = 0;        ///< token events seen
+  bool done_marker_ = false;    ///< [DONE] or TGI's final event
+  int usage_prompt_ = -1, usage_completion_ = -1;
+  std::string finish_reason_;
+  std::string stream_error_;
+};
+
+}  // namespace loadgen

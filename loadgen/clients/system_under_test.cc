@@ -1,0 +1,109 @@
+#include "loadgen/clients/system_under_test.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "engine/engine.h"
+#include "loadgen/clients/client_inprocess.h"
+#include "loadgen/clients/http_client.h"
+#include "loadgen/run/warmup.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loadgen {
+namespace {
+
+engine::EngineConfig engine_config(const RunSettings& s) {
+  engine::EngineConfig c;
+  c.model = s.model;
+  c.dummy_seed = s.dummy_seed;
+  c.tokenizer = s.tokenizer;
+  c.backend = s.backend;
+  c.dtype = s.dtype;
+  c.max_num_seqs = s.batch_size;
+  c.max_num_batched_tokens = s.max_batched_tokens;
+  c.block_size = s.block_size;
+  c.num_kv_blocks = s.kv_blocks;
+  if (!s.kv_memory.empty()) c.kv_memory_bytes = parse_bytes(s.kv_memory);
+  c.gpu_memory_utilization = s.gpu_memory_utilization;
+  c.max_model_len = s.max_model_len;
+  c.deterministic = s.deterministic;
+  c.num_threads = s.threads;
+  return c;
+}
+
+SystemUnderTest in_process(const RunSettings& s) {
+  SystemUnderTest sut;
+  auto client = std::make_unique<InProcessClient>(engine_config(s));
+  engine::Engine* eng = &client->engine();
+  const engine::EngineInfo& info = eng->info();
+  sut.tokenize = [eng](const std::string& text, bool add_bos) { return eng->tokenize(text, add_bos); };
+  sut.max_model_len = info.max_model_len;
+  sut.in_process = true;
+  sut.vocab_size = info.vocab_size;
+  sut.backend = "in-process " + info.backend;
+  sut.model_id = info.model;
+  sut.tokenizer_id = info.tokenizer;
+  sut.engine = {{"model", info.model},
+                {"backend", info.backend},
+                {"dtype", info.dtype},
+                {"batch_size", info.max_num_seqs},
+                {"max_num_batched_tokens", info.max_num_batched_tokens},
+                {"block_size", info.block_size},
+                {"num_kv_blocks", info.num_kv_blocks},
+                {"max_model_len", info.max_model_len},
+                {"vocab_size", info.vocab_size},
+                {"num_params", info.num_params},
+                {"tokenizer", info.tokenizer},
+                {"deterministic", s.deterministic},
+                {"threads", s.threads}};
+  sut.client = std::move(client);
+  return sut;
+}
+
+/// Sends one short request through a client of its own and waits for it, so that a server that is down, a
+/// wrong --api or --model-name, or a server that cannot generate at all stops the run before it starts,
+/// with the reason, instead of after the whole schedule as N failed requests. Not recorded.
+void preflight(const HttpClientOptions& o) {
+  WarmupRouter check;  // declared first: the client may still call it while it shuts down
+  std::unique_ptr<Client> client = make_http_client(o);
+  client->start(&check);
+  WorkItem w;
+  w.prompt = "Hello";
+  w.max_new_tokens = 1;
+  const double wait_s = (o.request_timeout_s > 0 ? o.request_timeout_s : 600.0) + 5.0;
+  const WarmupResult r = check.run(*client, {w}, 1, wait_s);
+  const std::string what = "--endpoint " + o.endpoint + " (--api " + o.api + "): the check request before the run ";
+  const std::string skip = " (--no-preflight runs anyway)";
+  if (r.done < 1) throw std::runtime_error(what + "had no answer in " + std::to_string(int(wait_s)) + " s" + skip);
+  if (r.ok < 1) throw std::runtime_error(what + "failed: " + r.first_failure + skip);
+}
+
+SystemUnderTest remote(const RunSettings& s) {
+  SystemUnderTest sut;
+  HttpClientOptions o;
+  o.endpoint = s.endpoint;
+  o.api = s.api;
+  o.model_name = s.model_name;
+  o.request_timeout_s = s.request_timeout_s;
+  o.tokenizer = s.tokenizer;
+  if (s.preflight) preflight(o);
+  sut.client = make_http_client(o);
+  // Lengths are measured with --tokenizer (the server's own tokenizer.model); without one, bytes.
+  std::shared_ptr<engine::Tokenizer> tok = engine::load_tokenizer(s.tokenizer);
+  sut.tokenize = [tok](const std::string& text, bool add_bos) { return tok->encode(text, add_bos); };
+  sut.max_model_len = s.max_model_len;
+  sut.vocab_size = tok->vocab_size();
+  sut.backend = s.api;
+  sut.model_id = s.model_name;
+  sut.tokenizer_id = tok->describe();
+  sut.engine = {{"endpoint", s.endpoint}, {"api", s.api}, {"model", s.model_name}};
+  return sut;
+}
+
+}  // namespace
+
+SystemUnderTest make_system_under_test(const RunSettings& s) {
+  return s.endpoint.empty() ? in_process(s) : remote(s);
+}
+
+}  // namespace loadgen

@@ -1,0 +1,112 @@
+#include "loadgen/run/recorder.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace loadgen {
+
+Recorder::Recorder(Clock::time_point t0, std::vector<int64_t> sample_ids, std::vector<double> scheduled_s,
+                   std::vector<int> prompt_lens, std::vector<int> expected_tokens)
+    : t0_(t0) {
+  const size_t n = scheduled_s.size();
+  if (sample_ids.size() != n || prompt_lens.size() != n || expected_tokens.size() != n)
+    throw std::invalid_argument("Recorder: per-request vectors differ in length");
+  slots_.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto s = std::make_unique<Slot>();
+    s->rec.index = i;
+    s->rec.sample_id = sample_ids[i];
+    s->rec.scheduled_s = scheduled_s[i];
+    s->rec.prompt_tokens = prompt_lens[i];
+    s->rec.chunk_times_s.reserve(static_cast<size_t>(std::max(expected_tokens[i], 0)) + 1);
+    s->rec.chunk_tokens.reserve(static_cast<size_t>(std::max(expected_tokens[i], 0)) + 1);
+    slots_.push_back(std::move(s));
+  }
+}
+
+void Recorder::on_sent(uint64_t index, Clock::time_point t) {
+  if (index >= slots_.size()) return;
+  Slot& s = *slots_[index];
+  {
+    std::lock_guard lk(s.mu);
+    if (!std::isnan(s.rec.send_s)) return;
+    s.rec.send_s = secs(t);
+  }
+  sent_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Recorder::on_chunk(uint64_t index, int n_tokens, std::string_view, Clock::time_point t) {
+  if (index >= slots_.size()) return;
+  Slot& s = *slots_[index];
+  {
+    std::lock_guard lk(s.mu);
+    if (s.rec.done) return;
+    s.rec.chunk_times_s.push_back(secs(t));
+    s.rec.chunk_tokens.push_back(n_tokens);
+  }
+  tokens_.fetch_add(n_tokens, std::memory_order_relaxed);
+}
+
+void Recorder::on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) {
+  if (observer_) observer_->on_logits(index, step, token, logits);
+}
+
+void Recorder::on_done(uint64_t index, const Outcome& o, Clock::time_point t) {
+  if (index >= slots_.size()) return;
+  Slot& s = *slots_[index];
+  {
+    std::lock_guard lk(s.mu);
+    if (s.rec.done) {  // a client bug: keep the first outcome, count the violation
+      duplicate_done_.fetch_add(1);
+      return;
+    }
+    RequestRecord& r = s.rec;
+    r.done = true;
+    r.end_s = secs(t);
+    r.status = o.status;
+    r.reason = o.reason;
+    r.finish_reason = o.finish_reason;
+    if (o.prompt_tokens >= 0) r.prompt_tokens = o.prompt_tokens;
+    if (o.output_tokens >= 0) {
+      r.output_tokens = o.output_tokens;
+      r.count_source = o.count_source;
+    } else {
+      int sum = 0;
+      for (int k : r.chunk_tokens) sum += k;
+      r.output_tokens = sum;
+      r.count_source = TokenCountSource::kChunks;
+    }
+  }
+  if (observer_) observer_->on_done(index, o);
+  done_.fetch_add(1, std::memory_order_relaxed);
+  { std::lock_guard lk(done_mu_); }
+  done_cv_.notify_all();
+}
+
+void Recorder::fail(uint64_t index, const std::string& reason, Clock::time_point t) {
+  Outcome o;
+  o.status = Status::kFailed;
+  o.reason = reason;
+  on_done(index, o, t);
+}
+
+bool Recorder::wait_done_at_least(int64_t n, Clock::time_point deadline) {
+  std::unique_lock lk(done_mu_);
+  return done_cv_.wait_until(lk, deadline, [&] { return done_.load() >= n; });
+}
+
+std::vector<RequestRecord> Recorder::records(const std::string& unfinished_reason) const {
+  std::vector<RequestRecord> out;
+  out.reserve(slots_.size());
+  for (const auto& s : slots_) {
+    std::lock_guard lk(s->mu);
+    out.push_back(s->rec);
+    if (!out.back().done) {
+      out.back().status = Status::kFailed;
+      out.back().reason = unfinished_reason;
+    }
+  }
+  return out;
+}
+
+}  // namespace loadgen

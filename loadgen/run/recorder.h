@@ -1,0 +1,87 @@
+// The recorder: one raw record per scheduled request, filled from the client's callbacks (any thread).
+// Callbacks only append to that request's own record under its own uncontended lock, plus a few atomic
+// counters for the progress line; nothing is computed here (metrics.cc does that afterwards).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "loadgen/clients/client.h"
+
+namespace loadgen {
+
+struct RequestRecord {
+  uint64_t index = 0;
+  int64_t sample_id = 0;
+  double scheduled_s = 0;
+  double send_s = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> chunk_times_s;
+  std::vector<int> chunk_tokens;
+  double end_s = std::numeric_limits<double>::quiet_NaN();
+  bool done = false;
+  Status status = Status::kFailed;
+  std::string reason;
+  std::string finish_reason;
+  int prompt_tokens = -1;          ///< the client's count, else the workload's
+  int output_tokens = -1;          ///< the client's count, else the sum of chunk tokens
+  TokenCountSource count_source = TokenCountSource::kChunks;
+};
+
+/// Optional second listener for the logits capture (e.g. the HDF5 dump); called on the client's thread.
+class RequestObserver {
+ public:
+  virtual ~RequestObserver() = default;
+  virtual void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) = 0;
+  virtual void on_done(uint64_t index, const Outcome& outcome) = 0;
+};
+
+class Recorder : public ClientCallbacks {
+ public:
+  /// `scheduled_s[i]`: arrival of request i (s from t0); `prompt_lens[i]`: the workload's prompt length;
+  /// `expected_tokens[i]`: chunk capacity reserved up front so callbacks do not allocate.
+  Recorder(Clock::time_point t0, std::vector<int64_t> sample_ids, std::vector<double> scheduled_s,
+           std::vector<int> prompt_lens, std::vector<int> expected_tokens);
+
+  void set_observer(RequestObserver* o) { observer_ = o; }
+
+  void on_sent(uint64_t index, Clock::time_point t) override;
+  void on_chunk(uint64_t index, int n_tokens, std::string_view text, Clock::time_point t) override;
+  void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) override;
+  void on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) override;
+
+  /// The dispatcher's own failure to hand a request over (client.send threw): ends it as failed.
+  void fail(uint64_t index, const std::string& reason, Clock::time_point t);
+
+  size_t size() const { return slots_.size(); }
+  int64_t sent() const { return sent_.load(std::memory_order_relaxed); }
+  int64_t done() const { return done_.load(std::memory_order_relaxed); }
+  int64_t tokens() const { return tokens_.load(std::memory_order_relaxed); }
+  int64_t duplicate_done() const { return duplicate_done_.load(); }
+  /// Waits until at least `n` requests are done or `deadline` passes; true if reached.
+  bool wait_done_at_least(int64_t n, Clock::time_point deadline);
+
+  /// Copies out the records; requests without on_done become failed with `unfinished_reason`.
+  std::vector<RequestRecord> records(const std::string& unfinished_reason) const;
+  Clock::time_point t0() const { return t0_; }
+
+ private:
+  double secs(Clock::time_point t) const { return std::chrono::duration<double>(t - t0_).count(); }
+  struct Slot {
+    mutable std::mutex mu;
+    RequestRecord rec;
+  };
+  Clock::time_point t0_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  RequestObserver* observer_ = nullptr;
+  std::atomic<int64_t> sent_{0}, done_{0}, tokens_{0}, duplicate_done_{0};
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+};
+
+}  // namespace loadgen

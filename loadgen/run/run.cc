@@ -1,0 +1,232 @@
+#include "loadgen/run/run.h"
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include "common/timestamp.h"
+#include "loadgen/workload/dataset.h"
+#include "loadgen/run/dispatcher.h"
+#include "loadgen/run/logits_dump.h"
+#include "loadgen/run/progress.h"
+#include "loadgen/workload/reference.h"
+#include "loadgen/workload/trace.h"
+#include "loadgen/run/warmup.h"
+
+namespace loadgen {
+namespace {
+
+std::string format_fixed(double v, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+/// A workload built from the settings, plus what the summary should say about it.
+struct Prepared {
+  Workload workload;
+  nlohmann::json notes = nlohmann::json::object();
+};
+
+Prepared prepare_dataset(const RunSettings& s, const SystemUnderTest& sut, int64_t num_requests) {
+  Prepared p;
+  DatasetOptions dopt;
+  dopt.status_ok_only = s.status_ok_only;
+  dopt.on_bad = parse_on_bad_record(s.on_bad_record);
+  Dataset ds = load_dataset(effective_dataset(s), dopt);
+  WorkloadOptions w;
+  w.num_requests = num_requests;
+  w.sample_seed = effective_seed(s.sample_seed, s.seed, 1);
+  w.sampling_seed = effective_seed(s.sampling_seed, s.seed, 2);
+  w.prompt_template = parse_prompt_template(s.prompt_template);
+  w.max_new_tokens = s.max_new_tokens;
+  w.output_len = s.output_len;
+  w.ignore_eos = !s.no_ignore_eos;
+  w.max_model_len = s.max_model_len > 0 ? s.max_model_len : sut.max_model_len;
+  w.reorder = parse_reorder(s.reorder);
+  w.send_prompt_tokens = sut.in_process;
+  w.temperature = s.temperature;
+  p.workload = build_workload(ds, w, sut.tokenize);
+  if (!s.dump_logits.empty())
+    for (auto& item : p.workload.items) item.capture_logits_steps = std::min(s.logits_steps, item.max_new_tokens);
+  nlohmann::json bad = nlohmann::json::array();
+  for (size_t i = 0; i < ds.skipped.size() && i < 20; ++i)
+    bad.push_back({{"where", ds.skipped[i].where}, {"reason", ds.skipped[i].reason}});
+  nlohmann::json too_long = nlohmann::json::array();
+  for (size_t i = 0; i < p.workload.too_long.size() && i < 20; ++i) {
+    const auto& t = p.workload.too_long[i];
+    too_long.push_back({{"sample_id", t.sample_id}, {"prompt_tokens", t.prompt_tokens}, {"output_tokens", t.output_tokens}});
+  }
+  p.notes = {{"dataset", ds.path},
+             {"format", ds.format},
+             {"records", ds.samples.size()},
+             {"bad_records_skipped", ds.skipped.size()},
+             {"bad_records", bad},
+             {"filtered_by_status", ds.filtered},
+             {"requested", p.workload.requested},
+             {"too_long_skipped", p.workload.too_long.size()},
+             {"too_long", too_long},
+             {"max_model_len", w.max_model_len},
+             {"prompt_template", s.prompt_template},
+             {"reorder", s.reorder}};
+  return p;
+}
+
+Prepared prepare_reference(const RunSettings& s, const SystemUnderTest& sut) {
+  if (!sut.in_process) throw std::invalid_argument("--reference needs the in-process engine (teacher forcing)");
+  ReferenceWorkload ref = load_reference_workload(s.reference, s.num_requests, effective_seed(s.sample_seed, s.seed, 1),
+                                                  parse_reorder(s.reorder));
+  if (sut.vocab_size > 0 && ref.vocab_size != sut.vocab_size)
+    throw std::invalid_argument("--reference " + s.reference + ": vocab size " + std::to_string(ref.vocab_size) +
+                                " differs from the model's " + std::to_string(sut.vocab_size));
+  Prepared p;
+  p.workload = std::move(ref.workload);
+  p.notes = {{"reference", s.reference}, {"reference_model", ref.model}, {"requested", p.workload.requested},
+             {"too_long_skipped", 0}, {"reorder", s.reorder}};
+  return p;
+}
+
+}  // namespace
+
+RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const std::vector<int>& prompt_lens,
+                       const std::vector<double>& arrival_s, const RunPlan& plan, RequestObserver* observer) {
+  const size_t n = items.size();
+  std::vector<int64_t> ids(n);
+  std::vector<int> expect(n);
+  for (size_t i = 0; i < n; ++i) {
+    ids[i] = items[i].sample_id;
+    expect[i] = items[i].max_new_tokens;
+  }
+  auto router = std::make_unique<WarmupRouter>();
+  client.start(router.get());
+  const WarmupResult warmup = router->run(client, items, plan.warmup, plan.drain_timeout_s);
+  if (warmup.done < warmup.requests) {
+    router.release();  // warm-up requests still in flight will call back into it
+    throw std::runtime_error("--warmup: " + std::to_string(warmup.requests - warmup.done) + " of " +
+                             std::to_string(warmup.requests) + " warm-up requests did not finish within --drain-timeout (" +
+                             std::to_string(static_cast<int64_t>(plan.drain_timeout_s)) + " s)");
+  }
+  // The schedule starts a little after now so the first send is not already late.
+  const Clock::time_point t0 = Clock::now() + std::chrono::milliseconds(20);
+  auto recorder = std::make_unique<Recorder>(t0, ids, arrival_s, prompt_lens, expect);
+  recorder->set_observer(observer);
+  router->attach(recorder.get());
+  const double span = arrival_s.empty() ? 0.0 : arrival_s.back();
+  ProgressLine progress(*recorder, static_cast<int64_t>(n), span, plan.progress);
+  DispatchOptions dopt;
+  dopt.max_concurrency = plan.max_concurrency;
+  std::atomic<bool> stop{false};
+  int64_t sent = 0;
+  std::thread dispatcher([&] { sent = dispatch(client, *recorder, items, arrival_s, t0, dopt, &stop); });
+  // With a concurrency cap the dispatcher itself may wait for completions: bound the whole run.
+  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(span + plan.drain_timeout_s));
+  if (plan.max_concurrency > 0 && !recorder->wait_done_at_least(static_cast<int64_t>(n), deadline)) stop = true;
+  dispatcher.join();
+  const auto left = std::max(deadline - Clock::now(), Clock::duration(std::chrono::seconds(1)));
+  const bool drained = client.wait_all(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+  progress.stop();
+  RunResult result;
+  result.records = recorder->records(drained ? "not sent (the run stopped)"
+                                             : "not finished within --drain-timeout");
+  result.summary = summarize(result.records, plan.metrics);
+  result.rows = request_rows(result.records);
+  result.warmup = warmup;
+  // Requests still in flight will call back into the recorder later: keep it alive rather than dangle.
+  if (!drained) {
+    recorder.release();
+    router.release();
+  }
+  return result;
+}
+
+RunResult run_benchmark(const RunSettings& s, SystemUnderTest& sut, std::ostream* log) {
+  std::optional<Trace> trace;
+  if (!s.trace.empty()) trace = load_trace(s.trace);
+  const int64_t n_asked = trace && s.num_requests == 0 ? static_cast<int64_t>(trace->times.size())
+                                                      : effective_num_requests(s);
+  Prepared p = s.reference.empty() ? prepare_dataset(s, sut, n_asked) : prepare_reference(s, sut);
+  Workload& w = p.workload;
+  if (log) {
+    if (p.notes.value("bad_records_skipped", 0) > 0)
+      *log << "dataset: skipped " << p.notes["bad_records_skipped"] << " bad records (first: "
+           << p.notes["bad_records"][0]["where"].get<std::string>() << ": "
+           << p.notes["bad_records"][0]["reason"].get<std::string>() << ")\n";
+    if (!w.too_long.empty())
+      *log << "workload: " << w.too_long.size() << " of " << w.requested << " requests are longer than max_model_len "
+           << p.notes["max_model_len"] << " and are skipped\n";
+  }
+  if (w.items.empty()) throw std::invalid_argument("no requests left to run (all longer than the model's context?)");
+  const int64_t n = static_cast<int64_t>(w.items.size());
+  double rate = effective_rate(s);
+  std::vector<double> arrivals;
+  if (trace) {
+    // Requests over max_model_len were dropped from the workload: the trace's first n times serve the rest.
+    arrivals = trace_times(*trace, n, s.rate.empty() ? 0.0 : rate);
+    rate = s.rate.empty() ? trace_rate(*trace, n) : rate;
+    p.notes["trace"] = {{"path", trace->path}, {"format", trace->format}, {"arrivals", trace->times.size()},
+                        {"used", n}, {"recorded_rate", trace_rate(*trace, n)}, {"span_s", arrivals.back()}};
+  } else {
+    ArrivalOptions a;
+    a.rate = rate;
+    a.kind = parse_arrival_kind(s.arrival);
+    a.burstiness = s.burstiness;
+    a.seed = effective_seed(s.arrival_seed, s.seed, 0);
+    arrivals = arrival_times(n, a);
+  }
+
+  std::unique_ptr<LogitsDump> dump;
+  if (!s.dump_logits.empty()) {
+    if (!sut.in_process) throw std::invalid_argument("--dump-logits needs the in-process engine");
+    accuracy::FileInfo info;
+    info.model = sut.model_id;
+    info.vocab_size = sut.vocab_size;
+    info.dtype = s.logits_dtype;
+    info.producer = "loadgen (" + sut.client->describe() + ")";
+    accuracy::WriterOptions wo;
+    wo.dtype = s.logits_dtype;
+    dump = std::make_unique<LogitsDump>(s.dump_logits, info, wo, w.items);
+  }
+
+  RunPlan plan;
+  plan.max_concurrency = s.max_concurrency;
+  plan.drain_timeout_s = s.drain_timeout_s;
+  plan.progress = ProgressLine::wanted(s.quiet) && (std::isinf(rate) || w.items.size() / rate > 3.0);
+  plan.warmup = s.warmup;
+  plan.metrics.target_rate = rate;
+  if (!s.slo.empty()) plan.metrics.slo = parse_slo(s.slo);
+  plan.metrics.failures_as_inf = s.failures_as_inf;
+  RunResult r = run_schedule(*sut.client, w.items, w.prompt_lens, arrivals, plan, dump.get());
+  if (dump) {
+    dump->close();
+    r.logits_written = dump->written();
+    p.notes["logits_file"] = s.dump_logits;
+    p.notes["logits_written"] = r.logits_written;
+  }
+  results::Summary& sm = r.summary;
+  sm.date = common::local_timestamp();
+  sm.backend = sut.backend;
+  sm.label = s.label.empty() ? sut.client->describe() : s.label;
+  sm.model_id = sut.model_id;
+  sm.tokenizer_id = sut.tokenizer_id;
+  sm.burstiness = s.arrival == "gamma" ? s.burstiness : 1.0;
+  sm.max_concurrency = s.max_concurrency;
+  sm.engine = sut.engine;
+  sm.settings = to_json(s);
+  sm.workload = p.notes;
+  if (s.warmup > 0) {
+    const WarmupResult& wu = r.warmup;
+    sm.workload["warmup"] = {{"requests", wu.requests}, {"ok", wu.ok}, {"seconds", wu.seconds},
+                             {"first_failure", wu.first_failure}};
+    if (log)
+      *log << "warm-up: " << wu.ok << " of " << wu.requests << " requests ok in " << format_fixed(wu.seconds, 2) << " s"
+           << (wu.first_failure.empty() ? "" : " (first failure: " + wu.first_failure + ")") << '\n';
+  }
+  return r;
+}
+
+}  // namespace loadgen

@@ -1,0 +1,55 @@
+// One benchmark run, reusable (the sweep calls it per cell): workload → schedule → dispatch → records →
+// summary. No command-line parsing and no printing here beyond the optional `log` stream.
+#pragma once
+
+#include <ostream>
+#include <vector>
+
+#include "loadgen/workload/arrival.h"
+#include "loadgen/run/metrics.h"
+#include "loadgen/run/recorder.h"
+#include "results/request_row.h"
+#include "results/summary.h"
+#include "loadgen/cli/settings.h"
+#include "loadgen/clients/system_under_test.h"
+
+namespace loadgen {
+
+/// What the warm-up did: its requests are not in the records or the summary's figures.
+struct WarmupResult {
+  int requests = 0, done = 0, ok = 0;  ///< sent; ended (ok or not) within the timeout; ok
+  double seconds = 0;           ///< first send -> last done
+  std::string first_failure;    ///< reason of the first request that was not ok
+};
+
+struct RunResult {
+  results::Summary summary;
+  std::vector<RequestRecord> records;
+  std::vector<results::RequestRow> rows;
+  int64_t logits_written = 0;   ///< requests written to --dump-logits
+  WarmupResult warmup;
+};
+
+/// How a prepared schedule is run (the part of the settings the timing loop needs).
+struct RunPlan {
+  int max_concurrency = 0;
+  double drain_timeout_s = 3600;
+  bool progress = false;          ///< the live stderr line
+  int warmup = 0;                 ///< requests (copies of the first items, cycled) run before the schedule
+  MetricsOptions metrics;
+};
+
+/// Runs `items` at `arrival_s` against `client` and returns the records and computed summary (no run
+/// metadata). With plan.warmup > 0, that many copies of the first items are first sent at once and waited
+/// for (at most drain_timeout_s; throws if they do not finish); the schedule's clock starts after them.
+/// `observer` (may be null) also sees logits and completions. Never leaves callbacks dangling: when
+/// requests are still in flight after the drain timeout, the recorder is kept alive on purpose.
+RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const std::vector<int>& prompt_lens,
+                       const std::vector<double>& arrival_s, const RunPlan& plan, RequestObserver* observer);
+
+/// The whole run from validated settings: dataset (or --reference) → workload → arrivals → run_schedule →
+/// summary with the run's metadata, effective settings and workload notes; --dump-logits written and closed.
+/// Throws (DatasetError, std::invalid_argument, accuracy::LogitsFileError) naming file or option.
+RunResult run_benchmark(const RunSettings& settings, SystemUnderTest& sut, std::ostream* log = nullptr);
+
+}  // namespace loadgen

@@ -1,0 +1,21 @@
+// summary.json <-> Summary (docs/formats.md): keys named as in vLLM's benchmark result where the meaning is
+// the same. Readers get the typed Summary back; a field missing from an older file keeps its default.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "results/summary.h"
+
+namespace results {
+
+nlohmann::json summary_to_json(const Summary& s);
+/// Throws std::runtime_error "<where>: field \"...\" is not a number" (and so on) for a field of the wrong type.
+Summary summary_from_json(const nlohmann::json& j, const std::string& where);
+
+/// Writes / reads summary.json; errors name the file.
+void write_summary_json(const std::filesystem::path& path, const Summary& s);
+Summary read_summary_json(const std::filesystem::path& path);
+
+}  // namespace results

@@ -1,0 +1,470 @@
+// test-deps: engine
+// Each CUDA kernel against a float64 CPU reference on random inputs: GQA, odd lengths and head dims,
+// block tables with gaps, several context splits; every kernel templated on the storage type in both bf16
+// and float. Outputs are poisoned (NaN) before each run, so an element the kernel fails to write fails the
+// check. Skips when no CUDA device is present.
+#include <gtest/gtest.h>
+
+#ifdef LLM_HAVE_CUDA
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <type_traits>
+#include <vector>
+
+#include "backend/cuda/kernels.h"
+#include "support/cuda_test_util.h"
+
+namespace ec = engine::cuda;
+using namespace cuda_test;
+
+namespace {
+
+// Every templated kernel runs in both storage types: bf16 (the fast path) against bf16-level bounds, float
+// (the f32 reference mode) against ~1e-5, tight enough that only f32 arithmetic is left.
+
+template <typename E>
+void check_embedding() {
+  std::mt19937_64 rng(1);
+  const int vocab = 301, dim = 72, T = 13;
+  const auto table = rand_vals<E>(size_t(vocab) * dim, rng);
+  std::vector<int32_t> tok(T);
+  for (auto& t : tok) t = int32_t(rng() % vocab);
+  DevBuf<E> dt(table);
+  DevBuf<int32_t> dtok(tok);
+  DevBuf<float> dx(size_t(T) * dim);
+  dx.poison();
+  ec::embedding(dtok.p, dt.p, dx.p, T, dim, nullptr);
+  CK(cudaDeviceSynchronize());
+  const auto x = dx.download();
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < dim; ++i)
+      ASSERT_EQ(x[t * dim + i], f(table[size_t(tok[t]) * dim + i])) << type_name<E>() << " " << t << "," << i;
+}
+
+TEST(CudaKernels, EmbeddingCopiesRows) {
+  SKIP_WITHOUT_DEVICE();
+  check_embedding<bf16>();
+  check_embedding<float>();
+}
+
+template <typename E>
+void check_add_rmsnorm(int dim, bool with_delta, bool write_back, bool with_rows) {
+  std::mt19937_64 rng(dim + with_delta + 2 * write_back + 4 * with_rows);
+  const int T = 7;
+  const float eps = 1e-5f;
+  const auto x0 = rand_f32(size_t(T) * dim, rng, -3, 3);
+  const auto delta = rand_f32(size_t(T) * dim, rng, -2, 2);  // f32 in both modes (O / down GEMM output)
+  const auto w = rand_f32(dim, rng, 0.5f, 1.5f);
+  std::vector<int32_t> rows = {5, 0, 3};
+  const int n_rows = with_rows ? 3 : T;
+  DevBuf<float> dx(x0), dw(w), dd(delta);
+  DevBuf<E> dout(size_t(n_rows) * dim);
+  DevBuf<int32_t> drows(rows);
+  dout.poison();
+  ec::add_rmsnorm(dx.p, with_delta ? dd.p : nullptr, dw.p, dout.p, with_rows ? drows.p : nullptr, n_rows, dim, eps,
+                  write_back, nullptr);
+  CK(cudaDeviceSynchronize());
+  std::vector<double> ref(size_t(n_rows) * dim), xref(x0.begin(), x0.end());
+  for (int r = 0; r < n_rows; ++r) {
+    const int src = with_rows ? rows[r] : r;
+    std::vector<double> v(dim);
+    double ss = 0;
+    for (int i = 0; i < dim; ++i) {
+      v[i] = double(x0[size_t(src) * dim + i]) + (with_delta ? double(delta[size_t(src) * dim + i]) : 0.0);
+      ss += v[i] * v[i];
+    }
+    const double inv = 1.0 / std::sqrt(ss / dim + eps);
+    for (int i = 0; i < dim; ++i) {
+      ref[size_t(r) * dim + i] = v[i] * inv * w[i];
+      if (write_back) xref[size_t(src) * dim + i] = v[i];
+    }
+  }
+  EXPECT_LT(rel_err(dout.download(), ref), bound<E>(5e-3)) << type_name<E>() << " dim " << dim;
+  EXPECT_LT(rel_err(dx.download(), xref), 1e-6) << type_name<E>() << " dim " << dim;
+}
+
+TEST(CudaKernels, AddRmsNormMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  // 4136: the 16-byte register path (dim % 8 == 0), not a multiple of the block; 4100: the scalar path.
+  for (int dim : {4136, 4100, 96}) {
+    check_add_rmsnorm<bf16>(dim, true, true, false);
+    check_add_rmsnorm<bf16>(dim, false, true, false);
+    check_add_rmsnorm<bf16>(dim, true, false, true);
+    check_add_rmsnorm<float>(dim, true, true, false);
+    check_add_rmsnorm<float>(dim, false, true, false);
+    check_add_rmsnorm<float>(dim, true, false, true);
+  }
+}
+
+template <typename E>
+void check_swiglu(int hidden) {
+  std::mt19937_64 rng(hidden);
+  const int T = 9;
+  const auto gu = rand_vals<E>(size_t(T) * 2 * hidden, rng, 4.f);
+  DevBuf<E> dgu(gu), dout(size_t(T) * hidden);
+  dout.poison();
+  ec::swiglu(dgu.p, dout.p, T, hidden, nullptr);
+  CK(cudaDeviceSynchronize());
+  std::vector<double> ref(size_t(T) * hidden);
+  for (int t = 0; t < T; ++t)
+    for (int j = 0; j < hidden; ++j) {
+      const double g = f(gu[size_t(t) * 2 * hidden + j]), u = f(gu[size_t(t) * 2 * hidden + hidden + j]);
+      ref[size_t(t) * hidden + j] = g / (1 + std::exp(-g)) * u;
+    }
+  EXPECT_LT(rel_err(dout.download(), ref), bound<E>(5e-3)) << type_name<E>() << " hidden " << hidden;
+}
+
+TEST(CudaKernels, SwigluMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  for (int hidden : {256, 172}) {  // 16-byte path and scalar path
+    check_swiglu<bf16>(hidden);
+    check_swiglu<float>(hidden);
+  }
+}
+
+template <typename E>
+void check_rope_kv() {
+  std::mt19937_64 rng(3);
+  const int nh = 4, nkv = 2, hd = 24, bs = 5, num_blocks = 11, T = 9, rope_len = 1000;
+  const int row = (nh + 2 * nkv) * hd, qd = nh * hd, half = hd / 2;
+  const double theta = 10000.0;
+  const auto qkv0 = rand_f32(size_t(T) * row, rng);  // the f32 QKV GEMM output, in both modes
+  std::vector<int32_t> pos(T), slots(T);
+  std::vector<int> perm(num_blocks * bs);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  for (int t = 0; t < T; ++t) {
+    pos[t] = int32_t(rng() % rope_len);
+    slots[t] = perm[t];
+  }
+  slots[4] = -1;  // a padding row: must write no K/V (its q is still written)
+  std::vector<float2> rope(size_t(rope_len) * half);
+  for (int p = 0; p < rope_len; ++p)
+    for (int i = 0; i < half; ++i) {
+      const double a = p * std::pow(theta, -2.0 * i / hd);
+      rope[size_t(p) * half + i] = make_float2(float(std::cos(a)), float(std::sin(a)));
+    }
+  const size_t cache_n = size_t(num_blocks) * nkv * bs * hd;
+  DevBuf<float> dqkv(qkv0);
+  DevBuf<E> dq(size_t(T) * qd), dk(cache_n), dv(cache_n);
+  DevBuf<int32_t> dpos(pos), dslots(slots);
+  DevBuf<float2> drope(rope);
+  dq.poison();
+  dk.poison();
+  dv.poison();
+  ec::rope_kv_write(dqkv.p, dpos.p, dslots.p, drope.p, dq.p, dk.p, dv.p, T, nh, nkv, hd, bs, nullptr);
+  CK(cudaDeviceSynchronize());
+  const auto qo = dq.download(), kc = dk.download(), vc = dv.download();
+  EXPECT_EQ(dqkv.download(), qkv0) << "qkv is an input only";
+  std::vector<double> qref, qout, kref, kout, vref, vout;
+  auto rot = [&](const float* x, int i, int p, bool second) {
+    const double a = p * std::pow(theta, -2.0 * i / hd), c = std::cos(a), s = std::sin(a);
+    const double x1 = x[i], x2 = x[i + half];
+    return second ? x2 * c + x1 * s : x1 * c - x2 * s;
+  };
+  for (int t = 0; t < T; ++t) {
+    for (int h = 0; h < nh; ++h)
+      for (int d = 0; d < hd; ++d) {
+        qref.push_back(rot(&qkv0[size_t(t) * row + h * hd], d % half, pos[t], d >= half));
+        qout.push_back(f(qo[size_t(t) * qd + h * hd + d]));
+      }
+    if (slots[t] < 0) continue;
+    const int blk = slots[t] / bs, off = slots[t] % bs;
+    for (int h = 0; h < nkv; ++h)
+      for (int d = 0; d < hd; ++d) {
+        const size_t at = ((size_t(blk) * nkv + h) * bs + off) * hd + d;
+        kref.push_back(rot(&qkv0[size_t(t) * row + (nh + h) * hd], d % half, pos[t], d >= half));
+        kout.push_back(f(kc[at]));
+        vref.push_back(qkv0[size_t(t) * row + (nh + nkv + h) * hd + d]);
+        vout.push_back(f(vc[at]));
+      }
+  }
+  // The (cos, sin) table is f32: ~6e-8 relative per value against the float64 angles.
+  EXPECT_LT(rel_err(qout, qref), bound<E>(5e-3, 1e-6)) << type_name<E>();
+  EXPECT_LT(rel_err(kout, kref), bound<E>(5e-3, 1e-6)) << type_name<E>();
+  // v is copied: exact in float, rounded once (to nearest even) in bf16.
+  ASSERT_EQ(vout.size(), vref.size());
+  for (size_t i = 0; i < vout.size(); ++i)
+    ASSERT_EQ(vout[i], double(f(static_cast<E>(float(vref[i]))))) << type_name<E>() << " v " << i;
+  // Slots nobody wrote keep the poison: 9 tokens minus the padding row wrote 8 of 55 slots.
+  size_t written_k = 0, written_v = 0;
+  for (size_t i = 0; i < cache_n; ++i) {
+    written_k += std::isfinite(f(kc[i])) ? 1 : 0;
+    written_v += std::isfinite(f(vc[i])) ? 1 : 0;
+  }
+  EXPECT_EQ(written_k, size_t(8) * nkv * hd) << type_name<E>();
+  EXPECT_EQ(written_v, size_t(8) * nkv * hd) << type_name<E>();
+}
+
+TEST(CudaKernels, RopeKvWriteMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  check_rope_kv<bf16>();
+  check_rope_kv<float>();
+}
+
+struct AttnCase {
+  int nh, nkv, hd, bs;
+  std::vector<int> ctx;    // context length of each sequence after this step
+  std::vector<int> qlen;   // query tokens of each sequence (the last qlen positions)
+  int splits;
+  int q_pad = 0;           // q_stride = nh*hd + q_pad (the backend passes 0; a multiple of 8)
+};
+
+// tiled: the backend's split of a mixed step: every sequence with more than one query token through the
+// prefill kernel (tiles of up to kPrefillTileQ tokens), the others through the paged kernel over a token
+// list (with c.splits), both writing rows of the same output.
+template <typename E>
+void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false) {
+  std::mt19937_64 rng(seed);
+  const int nseq = int(c.ctx.size());
+  const int row = c.nh * c.hd + c.q_pad;
+  // Block tables drawn from a shuffled pool twice as large as needed: gaps and any order.
+  int need = 0;
+  for (int L : c.ctx) need += (L + c.bs - 1) / c.bs;
+  const int num_blocks = 2 * need + 3;
+  std::vector<int> pool(num_blocks);
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  std::vector<int32_t> bt, pos, bt_start;
+  std::vector<int> tok_seq;
+  int used = 0;
+  for (int s = 0; s < nseq; ++s) {
+    const int nb = (c.ctx[s] + c.bs - 1) / c.bs, start = int(bt.size());
+    for (int i = 0; i < nb; ++i) bt.push_back(pool[used++]);
+    for (int j = 0; j < c.qlen[s]; ++j) {
+      pos.push_back(c.ctx[s] - c.qlen[s] + j);
+      bt_start.push_back(start);
+      tok_seq.push_back(s);
+    }
+  }
+  const int T = int(pos.size());
+  const size_t cache_n = size_t(num_blocks) * c.nkv * c.bs * c.hd;
+  const auto kc = rand_vals<E>(cache_n, rng, 2.f), vc = rand_vals<E>(cache_n, rng);
+  const auto q = rand_vals<E>(size_t(T) * row, rng, 2.f);
+  DevBuf<E> dq(q), dk(kc), dv(vc), dout(size_t(T) * c.nh * c.hd);
+  DevBuf<int32_t> dpos(pos), dbts(bt_start), dbt(bt);
+  DevBuf<float> dpart(size_t(T) * c.nh * c.splits * (c.hd + 2));
+  dout.poison();
+  ec::AttentionArgs<E> a;
+  a.q = dq.p;
+  a.q_stride = row;
+  a.k_cache = dk.p;
+  a.v_cache = dv.p;
+  a.positions = dpos.p;
+  a.bt_start = dbts.p;
+  a.block_tables = dbt.p;
+  a.out = dout.p;
+  a.part = dpart.p;
+  a.T = T;
+  a.nh = c.nh;
+  a.nkv = c.nkv;
+  a.hd = c.hd;
+  a.block_size = c.bs;
+  a.num_splits = c.splits;
+  a.scale = 1.0f / std::sqrt(float(c.hd));
+  std::vector<int32_t> tiles, dec;
+  if (tiled) {
+    int t = 0;
+    for (int s = 0; s < nseq; ++s) {
+      if (c.qlen[s] > 1) {
+        for (int j0 = 0; j0 < c.qlen[s]; j0 += ec::kPrefillTileQ)
+          tiles.push_back(ec::prefill_tile(t + j0, std::min(ec::kPrefillTileQ, c.qlen[s] - j0)));
+      } else {
+        for (int j = 0; j < c.qlen[s]; ++j) dec.push_back(t + j);
+      }
+      t += c.qlen[s];
+    }
+    // The launch order of the backend: prefill tiles, then the decode list.
+    DevBuf<int32_t> dtiles(tiles), ddec(dec);
+    ec::paged_attention_prefill(a, dtiles.p, int(tiles.size()), nullptr);
+    a.tokens = ddec.p;
+    a.T = int(dec.size());
+    ec::paged_attention(a, nullptr);
+    CK(cudaDeviceSynchronize());
+  } else {
+    ec::paged_attention(a, nullptr);
+    CK(cudaDeviceSynchronize());
+  }
+  const auto out = dout.download();
+  std::vector<double> ref(out.size());
+  const int group = c.nh / c.nkv;
+  for (int t = 0; t < T; ++t) {
+    const int len = pos[t] + 1;
+    for (int h = 0; h < c.nh; ++h) {
+      const int kvh = h / group;
+      std::vector<double> sc(len);
+      double mx = -INFINITY;
+      auto at = [&](int tok) {
+        const int blk = bt[bt_start[t] + tok / c.bs];
+        return ((size_t(blk) * c.nkv + kvh) * c.bs + tok % c.bs) * c.hd;
+      };
+      for (int j = 0; j < len; ++j) {
+        double d = 0;
+        for (int i = 0; i < c.hd; ++i) d += double(f(q[size_t(t) * row + h * c.hd + i])) * f(kc[at(j) + i]);
+        sc[j] = d / std::sqrt(double(c.hd));
+        mx = std::max(mx, sc[j]);
+      }
+      double sum = 0;
+      for (double& s : sc) sum += (s = std::exp(s - mx));
+      for (int i = 0; i < c.hd; ++i) {
+        double o = 0;
+        for (int j = 0; j < len; ++j) o += sc[j] * f(vc[at(j) + i]);
+        ref[(size_t(t) * c.nh + h) * c.hd + i] = o / sum;
+      }
+    }
+  }
+  EXPECT_LT(rel_err(out, ref), bound<E>(1e-2)) << type_name<E>() << " nh " << c.nh << " nkv " << c.nkv << " hd "
+                                              << c.hd << " bs " << c.bs << " splits " << c.splits
+                                              << (tiled ? " tiled" : "");
+  if (tiled) {
+    // Row by row too: a wrong row of one short sequence hides in the norm of the whole output.
+    for (int t = 0; t < T; ++t) {
+      const size_t w = size_t(c.nh) * c.hd;
+      std::vector<E> o(out.begin() + t * w, out.begin() + (t + 1) * w);
+      std::vector<double> r(ref.begin() + t * w, ref.begin() + (t + 1) * w);
+      ASSERT_LT(rel_err(o, r), bound<E>(2e-2, 5e-5)) << type_name<E>() << " tiled, token " << t << " position "
+                                                     << pos[t] << " nh " << c.nh << " nkv " << c.nkv << " hd "
+                                                     << c.hd << " bs " << c.bs;
+    }
+  }
+}
+
+void check_attention_both(const AttnCase& c, uint64_t seed) {
+  check_attention<bf16>(c, seed);
+  check_attention<float>(c, seed);
+}
+
+TEST(CudaKernels, PagedAttentionDecodeMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  // Decode: one query token per sequence; odd context lengths, one longer than a 256-token tile.
+  check_attention_both({32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, 1}, 10);
+  check_attention_both({32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, 5}, 11);
+  check_attention_both({4, 2, 24, 16, {3, 45, 290}, {1, 1, 1}, 1}, 12);
+  check_attention_both({4, 2, 24, 16, {3, 45, 290}, {1, 1, 1}, 16, 2 * 2 * 24}, 13);  // q inside a qkv row
+  check_attention_both({8, 4, 8, 5, {7, 64, 129}, {1, 1, 1}, 3}, 14);
+  check_attention_both({8, 1, 64, 7, {100, 33}, {1, 1}, 2}, 15);
+}
+
+TEST(CudaKernels, PagedAttentionPrefillMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  // Prefill (whole prompts) and chunked prefill (a chunk after cached tokens) mixed with a decode.
+  check_attention_both({32, 32, 128, 16, {37, 300, 5}, {37, 20, 1}, 1}, 20);
+  check_attention_both({4, 2, 24, 16, {61, 1, 300}, {61, 1, 33}, 1, 8}, 21);
+  check_attention_both({8, 4, 8, 5, {23, 9}, {23, 4}, 2}, 22);
+}
+
+TEST(CudaKernels, PrefillTileAttentionMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  ASSERT_TRUE(ec::prefill_attention_supports_head_dim(64));
+  ASSERT_TRUE(ec::prefill_attention_supports_head_dim(128));
+  ASSERT_TRUE(ec::prefill_attention_supports_head_dim(24));
+  ASSERT_FALSE(ec::prefill_attention_supports_head_dim(256));
+  uint64_t seed = 300;
+  // 64, 128: every thread busy; 24, 80: partial column groups and partial staging rounds.
+  for (int hd : {64, 128, 24, 80}) {
+    for (auto [nh, nkv] : {std::pair{8, 4}, std::pair{8, 1}, std::pair{4, 4}}) {
+      for (int bs : {7, 16}) {
+        // Whole prompts (lengths 1 .. 300, not multiples of the tile) with decodes among them (split 3).
+        AttnCase whole{nh, nkv, hd, bs, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3};
+        check_attention<bf16>(whole, seed, true);
+        check_attention<float>(whole, seed++, true);
+        // Chunked prefill: chunks starting at positions > 0 (the earlier context already cached), one of
+        // them not tile-aligned and spanning several key tiles; a decode without splits.
+        AttnCase chunked{nh, nkv, hd, bs, {70, 300, 129, 2}, {37, 20, 1, 2}, 1};
+        check_attention<bf16>(chunked, seed, true);
+        check_attention<float>(chunked, seed++, true);
+      }
+    }
+  }
+  // Prefill only (an empty decode list), MHA at 32 heads; head dim 8 (staging by 32 of 128 threads).
+  check_attention<bf16>({32, 32, 128, 16, {65, 65, 16}, {65, 65, 16}, 1}, seed, true);
+  check_attention<float>({32, 32, 128, 16, {65, 65, 16}, {65, 65, 16}, 1}, seed++, true);
+  check_attention<bf16>({4, 2, 8, 5, {23, 50}, {23, 20}, 1}, seed, true);
+  check_attention<float>({4, 2, 8, 5, {23, 50}, {23, 20}, 1}, seed++, true);
+}
+
+TEST(CudaKernels, GemvMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  // N odd; K a multiple of 8 but not of a warp's 256-element stride (partial last iteration).
+  const int N = 77, K = 1000;
+  for (int M = 1; M <= ec::kGemvMaxM; ++M) {
+    for (bool f32 : {false, true}) {
+      std::mt19937_64 rng(100 + M * 2 + f32);
+      ASSERT_TRUE(ec::gemv_supported(M, K));
+      const auto x = rand_bf16(size_t(M) * K, rng), w = rand_bf16(size_t(N) * K, rng);
+      DevBuf<bf16> dx(x), dw(w), dyb(size_t(M) * N);
+      DevBuf<float> dyf(size_t(M) * N);
+      dyb.poison();
+      dyf.poison();
+      ec::gemv(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, M, N, K, nullptr);
+      CK(cudaDeviceSynchronize());
+      std::vector<double> ref(size_t(M) * N);
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n) {
+          double acc = 0;
+          for (int k = 0; k < K; ++k) acc += double(f(x[size_t(m) * K + k])) * f(w[size_t(n) * K + k]);
+          ref[size_t(m) * N + n] = acc;
+        }
+      if (f32) EXPECT_LT(rel_err(dyf.download(), ref), 1e-5) << "M " << M;
+      else EXPECT_LT(rel_err(dyb.download(), ref), 5e-3) << "M " << M;
+    }
+  }
+  EXPECT_FALSE(ec::gemv_supported(ec::kGemvMaxM + 1, K));
+  EXPECT_FALSE(ec::gemv_supported(1, 1001));
+}
+
+TEST(CudaKernels, ArgmaxPicksLowestIndexOfMaximum) {
+  SKIP_WITHOUT_DEVICE();
+  std::mt19937_64 rng(5);
+  const int rows = 6, vocab = 32000;
+  auto logits = rand_f32(size_t(rows) * vocab, rng, -10, 10);
+  std::vector<int32_t> want(rows);
+  for (int r = 0; r < rows; ++r) {
+    float* row = logits.data() + size_t(r) * vocab;
+    const int a = int(rng() % vocab), b2 = int(rng() % vocab);
+    row[a] = row[b2] = 50.f;  // a tie: the lower index wins
+    want[r] = std::min(a, b2);
+  }
+  logits[size_t(2) * vocab + 7] = NAN;        // NaN never wins
+  logits[size_t(3) * vocab + vocab - 1] = INFINITY;
+  want[3] = vocab - 1;
+  DevBuf<float> dl(logits);
+  DevBuf<int32_t> ids(rows);
+  ids.poison();
+  ec::argmax_rows(dl.p, ids.p, rows, vocab, nullptr);
+  CK(cudaDeviceSynchronize());
+  EXPECT_EQ(ids.download(), want);
+}
+
+TEST(CudaKernels, FillUniformSameValuesInBothTypes) {
+  SKIP_WITHOUT_DEVICE();
+  // One f32 value per index, stored as E: the bf16 fill is the f32 fill rounded (what the benchmark's KV
+  // contents are in either mode), inside (-amp, amp), and not constant.
+  const int64_t n = 100003;
+  const float amp = 1.5f;
+  DevBuf<bf16> db(n);
+  DevBuf<float> df(n);
+  db.poison();
+  df.poison();
+  ec::fill_uniform(db.p, n, amp, 42, nullptr);
+  ec::fill_uniform(df.p, n, amp, 42, nullptr);
+  CK(cudaDeviceSynchronize());
+  const auto vb = db.download();
+  const auto vf = df.download();
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(vf[i] >= -amp && vf[i] <= amp) << i << ": " << vf[i];
+    ASSERT_EQ(f(vb[i]), f(b(vf[i]))) << i;
+    sum += vf[i];
+  }
+  EXPECT_LT(std::fabs(sum / n), 0.02);
+  EXPECT_NE(vf[0], vf[1]);
+}
+
+}  // namespace
+
+#else
+TEST(CudaKernels, SkippedWithoutCudaBuild) { GTEST_SKIP() << "built without LLM_ENABLE_CUDA"; }
+#endif

@@ -1,0 +1,226 @@
+// test-deps: loadgen_lib
+// Dataset loading (all three formats, gzip, bad records by line number) and the workload built from it
+// (seeded choice, cycling, reorder, output lengths, too-long requests counted).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "loadgen/workload/dataset.h"
+#include "loadgen/workload/workload.h"
+#include "support/test_paths.h"
+
+namespace loadgen {
+namespace {
+
+// Byte-level token ids (id = byte + 3, bos 1), the same scheme as the engine's byte tokenizer.
+std::vector<int32_t> byte_tokens(const std::string& text, bool add_bos) {
+  std::vector<int32_t> ids;
+  if (add_bos) ids.push_back(1);
+  for (unsigned char c : text) ids.push_back(c + 3);
+  return ids;
+}
+
+TEST(DatasetTest, AlpacaJsonArray) {
+  REQUIRE_SHARED("datasets/alpaca_200.json");
+  Dataset ds = load_dataset(testing_paths::shared("datasets/alpaca_200.json"));
+  EXPECT_EQ(ds.format, "alpaca-json");
+  ASSERT_EQ(ds.samples.size(), 200u);
+  EXPECT_EQ(ds.samples[0].id, 0);
+  EXPECT_EQ(ds.samples[0].instruction, "Give three tips for staying healthy.");
+  EXPECT_EQ(ds.samples[199].id, 199);
+  EXPECT_TRUE(ds.skipped.empty());
+}
+
+TEST(DatasetTest, GzipCompressedFullAlpaca) {
+  REQUIRE_SHARED("datasets/alpaca_data.json.gz");
+  Dataset ds = load_dataset(testing_paths::shared("datasets/alpaca_data.json.gz"));
+  EXPECT_EQ(ds.samples.size(), 52002u);
+  Dataset head = load_dataset(testing_paths::shared("datasets/alpaca_200.json"));
+  EXPECT_EQ(ds.samples[150].output, head.samples[150].output);
+}
+
+TEST(DatasetTest, BuiltInSampleLoads) {
+  Dataset ds = load_dataset(testing_paths::source("datasets/sample_alpaca.json"));
+  EXPECT_GE(ds.samples.size(), 40u);
+  for (const auto& s : ds.samples) EXPECT_FALSE(s.output.empty()) << "sample " << s.id;
+}
+
+TEST(DatasetTest, BadJsonLinesAreReportedByLineNumber) {
+  REQUIRE_SHARED("datasets/alpaca_libre_tasks_v2.jsonl");
+  const std::string path = testing_paths::shared("datasets/alpaca_libre_tasks_v2.jsonl");
+  try {
+    load_dataset(path);
+    FAIL() << "expected the first bad line to stop the load";
+  } catch (const DatasetError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("line 2279: not valid JSON"), std::string::npos) << msg;
+  }
+  DatasetOptions skip;
+  skip.on_bad = OnBadRecord::kSkip;
+  Dataset ds = load_dataset(path, skip);
+  ASSERT_EQ(ds.skipped.size(), 14u);
+  std::vector<std::string> where;
+  for (const auto& b : ds.skipped) where.push_back(b.where);
+  EXPECT_EQ(where, (std::vector<std::string>{"line 2279", "line 2281", "line 2282", "line 2283", "line 2284",
+                                             "line 2285", "line 2286", "line 2287", "line 2288", "line 2289",
+                                             "line 2290", "line 2291", "line 2293", "line 2294"}));
+  EXPECT_EQ(ds.samples.size(), 2294u - 14u);
+  // A sample keeps its line's index as id, so skipping does not renumber the rest.
+  EXPECT_EQ(ds.samples.back().id, 2291);  // line 2292
+}
+
+TEST(DatasetTest, StatusOkOnlyFiltersAlpacaLibre) {
+  REQUIRE_SHARED("datasets/alpaca_libre_tasks_v1.jsonl");
+  DatasetOptions o;
+  o.status_ok_only = true;
+  Dataset ds = load_dataset(testing_paths::shared("datasets/alpaca_libre_tasks_v1.jsonl"), o);
+  EXPECT_EQ(ds.samples.size(), 1202u);
+  EXPECT_EQ(ds.filtered, 2375 - 1202);
+}
+
+TEST(DatasetTest, SeedTasksExpandInstances) {
+  REQUIRE_SHARED("datasets/alpaca_seed_tasks.jsonl");
+  const std::string path = testing_paths::shared("datasets/alpaca_seed_tasks.jsonl");
+  size_t instances = 0;
+  std::ifstream f(path);
+  for (std::string line; std::getline(f, line);)
+    if (!line.empty()) instances += nlohmann::json::parse(line)["instances"].size();
+  Dataset ds = load_dataset(path);
+  EXPECT_EQ(ds.format, "seed-tasks");
+  EXPECT_EQ(ds.samples.size(), instances);
+  EXPECT_EQ(ds.samples.back().id, static_cast<int64_t>(instances) - 1);
+}
+
+TEST(DatasetTest, MalformedRecordsNameRecordAndReason) {
+  const std::string text = R"([{"instruction": "a", "output": "b"},
+    {"instruction": "c", "input": 5, "output": "d"},
+    {"instruction": "e"}])";
+  try {
+    parse_dataset(text, "mem.json");
+    FAIL();
+  } catch (const DatasetError& e) {
+    EXPECT_NE(std::string(e.what()).find("mem.json: record 1: \"input\" is not a string"), std::string::npos)
+        << e.what();
+  }
+  DatasetOptions skip;
+  skip.on_bad = OnBadRecord::kSkip;
+  Dataset ds = parse_dataset(text, "mem.json", skip);
+  ASSERT_EQ(ds.skipped.size(), 2u);
+  EXPECT_EQ(ds.skipped[1].where, "record 2");
+  EXPECT_EQ(ds.skipped[1].reason, "missing \"output\"");
+  try {
+    parse_dataset("[{\"instruction\": \"a\",\n \"output\": }]", "broken.json");
+    FAIL();
+  } catch (const DatasetError& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.json: line 2"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_dataset("  \n", "empty.json"), DatasetError);
+  EXPECT_THROW(parse_on_bad_record("ignore"), std::invalid_argument);
+}
+
+TEST(DatasetTest, PromptTemplates) {
+  EXPECT_EQ(render_prompt(PromptTemplate::kRaw, "Do X.", ""), "Do X.");
+  EXPECT_EQ(render_prompt(PromptTemplate::kRaw, "Do X.", "with Y"), "Do X.\n\nwith Y");
+  const std::string a = render_prompt(PromptTemplate::kAlpaca, "Do X.", "");
+  EXPECT_EQ(a.rfind("Below is an instruction that describes a task. Write", 0), 0u);
+  EXPECT_NE(a.find("### Instruction:\nDo X.\n\n### Response:"), std::string::npos);
+  const std::string b = render_prompt(PromptTemplate::kAlpaca, "Do X.", "with Y");
+  EXPECT_NE(b.find("paired with an input"), std::string::npos);
+  EXPECT_NE(b.find("### Input:\nwith Y\n\n### Response:"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- workload
+
+Dataset sample_set() { return load_dataset(testing_paths::source("datasets/sample_alpaca.json")); }
+
+TEST(WorkloadTest, SeededChoiceIsReproducibleAndCycles) {
+  Dataset ds = sample_set();
+  WorkloadOptions o;
+  o.num_requests = 3 * ds.samples.size() + 7;  // cycles through the set
+  o.sample_seed = 11;
+  Workload a = build_workload(ds, o, byte_tokens), b = build_workload(ds, o, byte_tokens);
+  ASSERT_EQ(a.items.size(), o.num_requests);
+  for (size_t i = 0; i < a.items.size(); ++i) {
+    EXPECT_EQ(a.items[i].sample_id, b.items[i].sample_id);
+    EXPECT_EQ(a.items[i].prompt, b.items[i].prompt);
+    EXPECT_EQ(a.items[i].index, i);
+  }
+  // Each full cycle holds every record once.
+  std::set<int64_t> first_cycle;
+  for (size_t i = 0; i < ds.samples.size(); ++i) first_cycle.insert(a.items[i].sample_id);
+  EXPECT_EQ(first_cycle.size(), ds.samples.size());
+  EXPECT_EQ(a.items[ds.samples.size()].sample_id, a.items[0].sample_id);
+  o.sample_seed = 12;
+  Workload c = build_workload(ds, o, byte_tokens);
+  bool differs = false;
+  for (size_t i = 0; i < 20; ++i) differs |= c.items[i].sample_id != a.items[i].sample_id;
+  EXPECT_TRUE(differs) << "another seed should choose another order";
+}
+
+TEST(WorkloadTest, OutputLengthFromReferenceClampedOrFixed) {
+  Dataset ds = sample_set();
+  WorkloadOptions o;
+  o.num_requests = ds.samples.size();
+  o.max_new_tokens = 64;
+  Workload w = build_workload(ds, o, byte_tokens);
+  for (size_t i = 0; i < w.items.size(); ++i) {
+    const Sample* s = nullptr;
+    for (const auto& x : ds.samples)
+      if (x.id == w.items[i].sample_id) s = &x;
+    ASSERT_TRUE(s);
+    EXPECT_EQ(w.items[i].max_new_tokens, std::clamp(static_cast<int>(s->output.size()), 1, 64));
+    EXPECT_TRUE(w.items[i].ignore_eos);
+    EXPECT_EQ(w.prompt_lens[i], static_cast<int>(w.items[i].prompt.size()) + 1);
+  }
+  o.output_len = 17;
+  o.ignore_eos = false;
+  for (const auto& it : build_workload(ds, o, byte_tokens).items) {
+    EXPECT_EQ(it.max_new_tokens, 17);
+    EXPECT_FALSE(it.ignore_eos);
+  }
+}
+
+TEST(WorkloadTest, ReorderSortsByPromptPlusOutputLength) {
+  Dataset ds = sample_set();
+  WorkloadOptions o;
+  o.num_requests = 120;
+  o.sample_seed = 3;
+  Workload plain = build_workload(ds, o, byte_tokens);
+  for (Reorder r : {Reorder::kLengthAsc, Reorder::kLengthDesc}) {
+    o.reorder = r;
+    Workload w = build_workload(ds, o, byte_tokens);
+    ASSERT_EQ(w.items.size(), plain.items.size());
+    std::vector<int> len;
+    for (size_t i = 0; i < w.items.size(); ++i) {
+      len.push_back(w.prompt_lens[i] + w.items[i].max_new_tokens);
+      EXPECT_EQ(w.items[i].index, i);
+    }
+    if (r == Reorder::kLengthAsc) EXPECT_TRUE(std::is_sorted(len.begin(), len.end()));
+    else EXPECT_TRUE(std::is_sorted(len.rbegin(), len.rend()));
+    // Same requests, another order.
+    std::multiset<int64_t> a, b;
+    for (auto& it : w.items) a.insert(it.sample_id);
+    for (auto& it : plain.items) b.insert(it.sample_id);
+    EXPECT_EQ(a, b);
+  }
+}
+
+TEST(WorkloadTest, TooLongRequestsAreSetAsideAndCounted) {
+  Dataset ds = sample_set();
+  WorkloadOptions o;
+  o.num_requests = ds.samples.size();
+  o.output_len = 32;
+  o.max_model_len = 300;
+  Workload w = build_workload(ds, o, byte_tokens);
+  EXPECT_FALSE(w.too_long.empty());
+  EXPECT_EQ(w.items.size() + w.too_long.size(), static_cast<size_t>(o.num_requests));
+  for (const auto& t : w.too_long) EXPECT_GT(t.prompt_tokens + t.output_tokens, 300);
+  for (size_t i = 0; i < w.items.size(); ++i) EXPECT_LE(w.prompt_lens[i] + w.items[i].max_new_tokens, 300);
+}
+
+}  // namespace
+}  // namespace loadgen
