@@ -12,8 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "engine/src/backend/backend.h"
-#include "engine/src/model/model.h"
+#include "backend/backend.h"
+#include "model/model.h"
 
 namespace {
 

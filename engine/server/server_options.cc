@@ -10,27 +10,9 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace server {
+#include "common/byte_size.h"
 
-int64_t parse_byte_size(const std::string& text) {
-  size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &pos);
-  } catch (const std::exception&) {
-    throw std::invalid_argument("not a size: '" + text + "'");
-  }
-  std::string unit = text.substr(pos);
-  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
-  double mult = 1;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "K" || unit == "KB" || unit == "KiB") mult = 1024.0;
-  else if (unit == "M" || unit == "MB" || unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GB" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else throw std::invalid_argument("unknown size unit '" + unit + "' in '" + text + "' (use K, M or G)");
-  if (!(v >= 0) || !std::isfinite(v * mult) || v * mult > 9.0e18) throw std::invalid_argument("size out of range: '" + text + "'");
-  return static_cast<int64_t>(v * mult);
-}
+namespace server {
 
 namespace {
 
@@ -59,8 +41,12 @@ const std::map<std::string, Setter>& setters() {
     };
     e({"model"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.model = as<std::string>(n, w); });
     e({"tokenizer"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.tokenizer = as<std::string>(n, w); });
-    e({"backend"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.backend = as<std::string>(n, w); });
-    e({"dtype"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.dtype = as<std::string>(n, w); });
+    e({"backend"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) {
+      x.engine.backend = engine::parse_backend_kind(as<std::string>(n, w), w);
+    });
+    e({"dtype"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) {
+      x.engine.dtype = engine::parse_compute_dtype(as<std::string>(n, w), w);
+    });
     e({"dummy_seed"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.dummy_seed = as<uint64_t>(n, w); });
     e({"batch_size", "max_num_seqs"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.max_num_seqs = as<int>(n, w); });
     e({"max_batched_tokens", "max_num_batched_tokens"},
@@ -68,11 +54,7 @@ const std::map<std::string, Setter>& setters() {
     e({"block_size"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.block_size = as<int>(n, w); });
     e({"kv_blocks", "num_kv_blocks"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.num_kv_blocks = as<int64_t>(n, w); });
     e({"kv_memory", "kv_memory_bytes"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) {
-      try {
-        x.engine.kv_memory_bytes = parse_byte_size(as<std::string>(n, w));
-      } catch (const std::invalid_argument& err) {
-        throw std::runtime_error(w + ": " + err.what());
-      }
+      x.engine.kv_memory_bytes = common::parse_byte_size(as<std::string>(n, w), w);
     });
     e({"gpu_memory_utilization"},
       [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.gpu_memory_utilization = as<double>(n, w); });
@@ -131,18 +113,19 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
   CLI::App app{"llm-serve: serves the engine over HTTP (OpenAI /v1/completions, TGI /generate[_stream], "
                "/models/<name>/generate, /health, /v1/models, /metrics)"};
   ServeSettings cli;  // values as given on the command line
-  std::string config, kv_memory;
+  std::string config, kv_memory, backend, dtype;
   app.add_option("--config", config, "YAML or JSON file with the options below (command line wins)");
   auto* o_model = app.add_option("--model", cli.engine.model, "llama2.c .bin, HF directory, or dummy:<preset>");
   auto* o_tok = app.add_option("--tokenizer", cli.engine.tokenizer, "tokenizer.model (default: next to the model, else bytes)");
-  auto* o_backend = app.add_option("--backend", cli.engine.backend, "cpu | cuda");
-  auto* o_dtype = app.add_option("--dtype", cli.engine.dtype, "auto | f32 | bf16");
+  auto* o_backend = app.add_option("--backend", backend, "cpu | cuda");
+  auto* o_dtype = app.add_option("--dtype", dtype, "auto | f32 | bf16 (cpu: f32 only)");
   auto* o_seed = app.add_option("--dummy-seed", cli.engine.dummy_seed, "seed of dummy:<preset> weights");
   auto* o_bs = app.add_option("--batch-size", cli.engine.max_num_seqs, "max sequences per step (max_num_seqs)");
   auto* o_mbt = app.add_option("--max-batched-tokens", cli.engine.max_num_batched_tokens, "max tokens per step");
   auto* o_block = app.add_option("--block-size", cli.engine.block_size, "tokens per KV block");
   auto* o_kvb = app.add_option("--kv-blocks", cli.engine.num_kv_blocks, "KV blocks in the pool");
-  auto* o_kvm = app.add_option("--kv-memory", kv_memory, "KV pool budget, e.g. 512M, 2G");
+  auto* o_kvm = app.add_option("--kv-memory", kv_memory,
+                               std::string("KV pool budget, e.g. 512MiB, 2GB (") + common::kByteSizeUnits + ")");
   auto* o_gpu = app.add_option("--gpu-memory-utilization", cli.engine.gpu_memory_utilization, "cuda: memory fraction");
   auto* o_mml = app.add_option("--max-model-len", cli.engine.max_model_len, "longest prompt + output (0: model's)");
   auto* o_threads = app.add_option("--threads", cli.engine.num_threads, "cpu threads (0: OpenMP default)");
@@ -166,20 +149,14 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
     if (!config.empty()) apply_config_file(config, s);
     if (o_model->count()) s.engine.model = cli.engine.model;
     if (o_tok->count()) s.engine.tokenizer = cli.engine.tokenizer;
-    if (o_backend->count()) s.engine.backend = cli.engine.backend;
-    if (o_dtype->count()) s.engine.dtype = cli.engine.dtype;
+    if (o_backend->count()) s.engine.backend = engine::parse_backend_kind(backend, "--backend");
+    if (o_dtype->count()) s.engine.dtype = engine::parse_compute_dtype(dtype, "--dtype");
     if (o_seed->count()) s.engine.dummy_seed = cli.engine.dummy_seed;
     if (o_bs->count()) s.engine.max_num_seqs = cli.engine.max_num_seqs;
     if (o_mbt->count()) s.engine.max_num_batched_tokens = cli.engine.max_num_batched_tokens;
     if (o_block->count()) s.engine.block_size = cli.engine.block_size;
     if (o_kvb->count()) s.engine.num_kv_blocks = cli.engine.num_kv_blocks;
-    if (o_kvm->count()) {
-      try {
-        s.engine.kv_memory_bytes = parse_byte_size(kv_memory);
-      } catch (const std::invalid_argument& e) {
-        throw std::runtime_error(std::string("--kv-memory: ") + e.what());
-      }
-    }
+    if (o_kvm->count()) s.engine.kv_memory_bytes = common::parse_byte_size(kv_memory, "--kv-memory");
     if (o_gpu->count()) s.engine.gpu_memory_utilization = cli.engine.gpu_memory_utilization;
     if (o_mml->count()) s.engine.max_model_len = cli.engine.max_model_len;
     if (o_threads->count()) s.engine.num_threads = cli.engine.num_threads;
@@ -205,7 +182,7 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
 std::string describe(const ServeSettings& s) {
   std::ostringstream o;
   const auto& e = s.engine;
-  o << "model " << e.model << " backend " << e.backend << " dtype " << e.dtype << " batch-size " << e.max_num_seqs
+  o << "model " << e.model << " backend " << engine::to_string(e.backend) << " dtype " << engine::to_string(e.dtype) << " batch-size " << e.max_num_seqs
     << " max-batched-tokens " << e.max_num_batched_tokens << " block-size " << e.block_size << " max-waiting "
     << e.max_waiting << " http-threads " << s.server.http_threads;
   return o.str();

@@ -25,9 +25,6 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
 /// "server:"). Throws std::runtime_error naming the file and the key for a bad value.
 void apply_config_file(const std::string& path, ServeSettings& settings);
 
-/// "536870912", "512M", "512MiB", "2G", "1.5GB" → bytes (binary units). Throws std::invalid_argument.
-int64_t parse_byte_size(const std::string& text);
-
 /// One line with the effective settings (logged at start-up).
 std::string describe(const ServeSettings& s);
 

@@ -21,7 +21,7 @@
 
 #include "loadgen/clients/http_api.h"
 #include "loadgen/clients/http_response.h"
-#include "tokenizer/tokenizer.h"
+#include "engine/tokenizer.h"
 
 namespace loadgen {
 namespace {

@@ -1,6 +1,6 @@
 #include "loadgen/clients/http_response.h"
 
-#include "tokenizer/tokenizer.h"
+#include "engine/tokenizer.h"
 #include "loadgen/clients/http_api.h"
 
 namespace loadgen {

@@ -7,7 +7,7 @@
 #include "loadgen/clients/client_inprocess.h"
 #include "loadgen/clients/http_client.h"
 #include "loadgen/run/warmup.h"
-#include "tokenizer/tokenizer.h"
+#include "engine/tokenizer.h"
 
 namespace loadgen {
 namespace {
@@ -17,8 +17,8 @@ engine::EngineConfig engine_config(const RunSettings& s) {
   c.model = s.model;
   c.dummy_seed = s.dummy_seed;
   c.tokenizer = s.tokenizer;
-  c.backend = s.backend;
-  c.dtype = s.dtype;
+  c.backend = engine::parse_backend_kind(s.backend, "--backend");
+  c.dtype = engine::parse_compute_dtype(s.dtype, "--dtype");
   c.max_num_seqs = s.batch_size;
   c.max_num_batched_tokens = s.max_batched_tokens;
   c.block_size = s.block_size;

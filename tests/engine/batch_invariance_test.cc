@@ -1,4 +1,4 @@
-// test-deps: engine
+// test-deps: engine_internals
 // EngineConfig::deterministic: a request's logits are bit-identical whatever shares its steps — alone at
 // batch size 1, or among 7 others at batch size 8 with prefill chunks mixed into decodes, in either order.
 #include <gtest/gtest.h>

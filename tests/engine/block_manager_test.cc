@@ -1,4 +1,4 @@
-// test-deps: engine
+// test-deps: engine_internals
 // BlockManager: exact block counts at boundaries, loud failure on double free / foreign ids without touching
 // the pool, and no leak or sharing after thousands of random allocate/append/free operations.
 #include "kv/block_manager.h"

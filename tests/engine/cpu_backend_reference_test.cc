@@ -1,4 +1,4 @@
-// test-deps: engine accuracy
+// test-deps: engine_internals accuracy
 // The CPU backend against transformers' logits (../shared/references/*_visible.h5), driven directly (no
 // scheduler): KV blocks are handed out by hand in a scattered order, prompts run as one prefill or in
 // chunks, then the reference's tokens are fed back one decode step at a time (teacher forcing).
@@ -17,7 +17,6 @@
 #include "backend/backend.h"
 #include "backend/llama_f64.h"
 #include "model/model.h"
-#include "known_asset_issues.h"
 #include "support/test_paths.h"
 
 namespace {
@@ -82,7 +81,7 @@ void compare_row(const float* ours, const Replay& r, int step, int vocab, Mismat
 Mismatch run_case(const Case& c, const Schedule& sched) {
   const engine::ModelWeights w = engine::load_model(testing_paths::shared(c.model).string());
   engine::EngineConfig ec;
-  ec.backend = "cpu";
+  ec.backend = engine::BackendKind::kCpu;
   std::unique_ptr<Backend> be = engine::make_backend(ec);
   be->load(w);
   const int vocab = w.config.vocab_size;
@@ -173,7 +172,6 @@ TEST_P(CpuReference, MatchesTransformersLogits) {
   const auto& [c, sched] = GetParam();
   REQUIRE_SHARED(c.model);
   REQUIRE_SHARED(c.reference);
-  if (std::string(c.name) == kTinyLlama.name) SKIP_UNREPRODUCIBLE_TINY_LLAMA_REFERENCE();
   const Mismatch m = run_case(c, sched);
   EXPECT_EQ(m.count, 0) << m.count << " of " << m.checked << " logits outside rtol/atol 1e-4; worst: "
                         << m.worst_where;

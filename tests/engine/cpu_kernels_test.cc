@@ -1,4 +1,4 @@
-// test-deps: engine
+// test-deps: engine_internals
 // Each CPU kernel against a plain float64 reference on random inputs: rmsnorm, RoPE (half pairing),
 // SiLU*up, and paged attention with GQA, odd lengths, odd block size, scattered block ids and chunked prefill.
 #include <gtest/gtest.h>

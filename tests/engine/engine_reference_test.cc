@@ -1,4 +1,4 @@
-// test-deps: engine accuracy
+// test-deps: engine_internals accuracy
 // Must-show 1: in teacher-forcing mode the engine reproduces transformers' logits (the shared reference
 // files) within rtol 1e-4 / atol 1e-4 (numpy allclose: |a - b| <= atol + rtol * |b|) at every step of every
 // request: one request at a time, all 8 at once in several orders with max_num_seqs 1, 3 and 8, with
@@ -13,7 +13,6 @@
 
 #include "accuracy/logits_file.h"
 #include "engine/engine.h"
-#include "known_asset_issues.h"
 #include "support/test_paths.h"
 
 namespace engine {
@@ -163,10 +162,7 @@ TEST(EngineReference, Stories260K) {
   check_reference("references/stories260K_visible.h5", "models/stories260K/stories260K.bin", "");
 }
 
-// The shipped reference is not reproducible from the shipped weights (tests/known_asset_issues.h); the engine's
-// tiny-llama numbers are checked against a float64 transcription of transformers in cpu_backend_reference_test.
 TEST(EngineReference, TinyLlama) {
-  SKIP_UNREPRODUCIBLE_TINY_LLAMA_REFERENCE();
   REQUIRE_SHARED("references/tiny-llama_visible.h5");
   REQUIRE_SHARED("models/tiny-llama/config.json");
   REQUIRE_SHARED("models/llama2-tokenizer/tokenizer.model");

@@ -1,4 +1,4 @@
-// test-deps: engine
+// test-deps: engine_internals
 // The Engine end to end on dummy:tiny (seeded random weights, byte tokenizer, CPU backend): event order,
 // finish reasons, validation messages, abort, seeded sampling, logits capture, and greedy outputs that do
 // not depend on batch size, chunking or preemption.

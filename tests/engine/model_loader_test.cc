@@ -1,4 +1,4 @@
-// test-deps: engine
+// test-deps: engine_internals
 // load_model(): the real llama2.c and HF checkpoints in ../shared (shapes, known values, the RoPE row
 // permutation), dummy presets (seeded determinism), and every bad-input case on files written to a temp dir.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// test-deps: engine
+// test-deps: engine_internals
 // Sampler: greedy ties, exact top-k / top-p masks on hand-made logits, temperature scaling against a plain
 // float64 softmax, seeded determinism, and draws that follow the distribution.
 #include "sampling/sampler.h"

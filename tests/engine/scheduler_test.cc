@@ -1,4 +1,4 @@
-// test-deps: engine
+// test-deps: engine_internals
 // Scheduler without a model: a deterministic stand-in "model" (the next token is a hash of all tokens before
 // it, as a greedy LM's would be) drives schedule() -> postprocess() so batch caps, token budgets, chunked
 // prefill, FCFS order and preemption-by-recompute can be checked step by step. Also StopMatcher.

@@ -1,4 +1,4 @@
-// test-deps: engine accuracy
+// test-deps: engine_internals accuracy
 // Tokenizers (issue 2): the Llama 2 SentencePiece model reproduces the prompt_tokens stored in the reference
 // files (Must show 2), the byte tokenizer round-trips, and StreamDecoder never splits a UTF-8 character.
 #include <nlohmann/json.hpp>

@@ -109,9 +109,9 @@ inline CompareStats compare_with_cpu(const engine::ModelWeights& w, const std::v
                                      int decode_steps, int block_size, uint64_t seed,
                                      const std::string& cuda_dtype = "auto", double tol = 2e-2) {
   engine::EngineConfig cc, gc;
-  cc.backend = "cpu";
-  gc.backend = "cuda";
-  gc.dtype = cuda_dtype;
+  cc.backend = engine::BackendKind::kCpu;
+  gc.backend = engine::BackendKind::kCuda;
+  gc.dtype = engine::parse_compute_dtype(cuda_dtype, "dtype");
   gc.max_num_seqs = cc.max_num_seqs = 8;
   gc.block_size = cc.block_size = block_size;
   auto cpu = engine::make_backend(cc), gpu = engine::make_backend(gc);

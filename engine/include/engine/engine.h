@@ -9,6 +9,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace engine {
@@ -17,12 +18,22 @@ using Clock = std::chrono::steady_clock;
 
 // ---------------------------------------------------------------- settings the user fills
 
+enum class BackendKind { kCpu, kCuda };
+/// What the forward pass computes in: auto is the backend's own choice (cpu f32, cuda bf16).
+enum class ComputeDType { kAuto, kF32, kBf16 };
+
+const char* to_string(BackendKind b);   ///< "cpu" | "cuda"
+const char* to_string(ComputeDType d);  ///< "auto" | "f32" | "bf16"
+/// The value named `text`; throws std::invalid_argument "<what>: expected cpu or cuda, got '<text>'".
+BackendKind parse_backend_kind(std::string_view text, std::string_view what);
+ComputeDType parse_compute_dtype(std::string_view text, std::string_view what);
+
 struct EngineConfig {
   std::string model = "dummy:tiny";  ///< llama2.c .bin file, HF directory (config.json + *.safetensors), or dummy:<preset>
   uint64_t dummy_seed = 0;           ///< seed of dummy:<preset> weights
   std::string tokenizer;             ///< SentencePiece tokenizer.model; empty: <model dir>/tokenizer.model if present, else bytes
-  std::string backend = "cpu";       ///< cpu | cuda
-  std::string dtype = "auto";        ///< compute/weight dtype: auto (cpu f32, cuda bf16), f32, bf16
+  BackendKind backend = BackendKind::kCpu;
+  ComputeDType dtype = ComputeDType::kAuto;  ///< compute/weight dtype: cpu f32 only; cuda bf16 (auto) or f32
   int max_num_seqs = 64;             ///< decode batch size: most sequences in one step
   int max_num_batched_tokens = 2048; ///< most tokens (prefill + decode) in one step
   int block_size = 16;               ///< tokens per KV-cache block

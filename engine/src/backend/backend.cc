@@ -43,15 +43,16 @@ void Backend::forward_argmax(const StepBatch& batch, int32_t* token_ids) {
 }
 
 std::unique_ptr<Backend> make_backend(const EngineConfig& config) {
-  if (config.backend == "cpu") return cpu::make_cpu_backend(config);
-  if (config.backend == "cuda") {
+  switch (config.backend) {
+    case BackendKind::kCpu: return cpu::make_cpu_backend(config);
+    case BackendKind::kCuda:
 #ifdef LLM_HAVE_CUDA
-    return make_cuda_backend(config);
+      return make_cuda_backend(config);
 #else
-    throw ModelLoadError("this build has no CUDA backend: configure with --preset cuda");
+      throw ModelLoadError("this build has no CUDA backend: configure with --preset cuda");
 #endif
   }
-  throw ModelLoadError("unknown backend \"" + config.backend + "\" (expected cpu or cuda)");
+  throw ModelLoadError("unknown backend kind " + std::to_string(static_cast<int>(config.backend)));
 }
 
 }  // namespace engine

@@ -1,5 +1,5 @@
-// Token ids in, text out. SentencePiece (tokenizer.model through libsentencepiece) for real vocabularies,
-// bytes (id = byte + 3, bos 1, eos 2) for models without one.
+// Token ids in, text out: the public Tokenizer (engine/tokenizer.h) and, for the engine's own use, the stream
+// decoder that turns generated ids into text deltas.
 #pragma once
 
 #include <cstdint>
@@ -9,23 +9,9 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/tokenizer.h"
+
 namespace engine {
-
-class Tokenizer {
- public:
-  virtual ~Tokenizer() = default;
-  virtual std::vector<int32_t> encode(std::string_view text, bool add_bos) const = 0;
-  virtual std::string decode(std::span<const int32_t> ids) const = 0;
-  /// The raw bytes a token stands for, with SentencePiece's "▁" as a space and <0xNN> pieces as that byte.
-  virtual std::string token_bytes(int32_t id) const = 0;
-  virtual int vocab_size() const = 0;
-  virtual int bos_id() const = 0;
-  virtual int eos_id() const = 0;
-  virtual std::string describe() const = 0;  ///< path or "bytes"
-};
-
-/// `path` empty → bytes tokenizer. Throws ModelLoadError naming the file.
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
 /// Turns a stream of token ids into text deltas that never split a UTF-8 character.
 class StreamDecoder {

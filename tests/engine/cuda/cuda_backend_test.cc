@@ -1,4 +1,4 @@
-// test-deps: engine
+// test-deps: engine_internals
 // The whole CUDA forward pass, in both modes (bf16, and f32 with dtype "f32"): against a float64 reference
 // Llama on a random GQA model (prefill, chunked prefill mixed with decodes, graph-replayed decode steps,
 // block tables with gaps), and against the CPU backend on tiny-llama (and, with LLM_CUDA_TEST_7B=1, on
@@ -92,8 +92,8 @@ std::vector<double> reference_logits(const ModelWeights& w, const std::vector<in
 
 engine::EngineConfig cuda_config(int block_size, const std::string& dtype = "auto") {
   engine::EngineConfig cfg;
-  cfg.backend = "cuda";
-  cfg.dtype = dtype;
+  cfg.backend = engine::BackendKind::kCuda;
+  cfg.dtype = engine::parse_compute_dtype(dtype, "dtype");
   cfg.max_num_seqs = 8;
   cfg.max_num_batched_tokens = 64;
   cfg.block_size = block_size;

@@ -1,4 +1,4 @@
-// test-deps: engine
+// test-deps: engine_internals
 // EngineConfig::deterministic on the CUDA backend: a request's logits are bit-identical whatever shares its
 // steps — alone at batch size 1 (GEMMs at one row, decode steps replayed from the batch-1 CUDA graph), or
 // among 7 others at batch size 8 with prefill chunks mixed into decodes, in either order. Without the flag
@@ -26,7 +26,7 @@ constexpr int kSteps = 20;
 engine::EngineConfig config(const std::string& model, bool deterministic) {
   engine::EngineConfig cfg;
   cfg.model = model;
-  cfg.backend = "cuda";
+  cfg.backend = engine::BackendKind::kCuda;
   cfg.deterministic = deterministic;
   cfg.kv_memory_bytes = 256 << 20;
   return cfg;

@@ -1,4 +1,4 @@
-// test-deps: engine
+// test-deps: engine_internals
 // Each CUDA kernel against a float64 CPU reference on random inputs: GQA, odd lengths and head dims,
 // block tables with gaps, several context splits; every kernel templated on the storage type in both bf16
 // and float. Outputs are poisoned (NaN) before each run, so an element the kernel fails to write fails the

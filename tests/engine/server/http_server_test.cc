@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "api_format.h"
+#include "common/byte_size.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "request_parser.h"
@@ -258,8 +259,8 @@ TEST(ServerOptions, CommandLineWinsOverConfigFile) {
   const char* argv2[] = {"llm-serve", "--config", cfg_s.c_str()};
   EXPECT_FALSE(parse_serve_command_line(3, argv2, &code).has_value());
   EXPECT_EQ(code, 2);
-  EXPECT_EQ(parse_byte_size("1.5G"), int64_t(1.5 * (1 << 30)));
-  EXPECT_THROW(parse_byte_size("12 parsecs"), std::invalid_argument);
+  EXPECT_EQ(common::parse_byte_size("1.5G", "--kv-memory"), int64_t(1.5 * (1 << 30)));
+  EXPECT_THROW(common::parse_byte_size("12 parsecs", "--kv-memory"), std::invalid_argument);
   std::filesystem::remove_all(dir);
 }
 

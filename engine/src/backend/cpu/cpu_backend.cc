@@ -263,6 +263,9 @@ void CpuBackend::forward(const StepBatch& b, float* logits) {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(const EngineConfig& config) {
+  if (config.dtype == ComputeDType::kBf16)
+    throw ModelLoadError("the cpu backend computes in f32 only: dtype bf16 is not supported (use auto or f32, or the "
+                         "cuda backend)");
   return std::make_unique<CpuBackend>(config.num_threads, config.deterministic);
 }
 

@@ -56,11 +56,9 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg) {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess || n == 0)
-    throw ModelLoadError(std::string("--backend cuda: no usable CUDA device (") +
+    throw ModelLoadError(std::string("the cuda backend found no usable CUDA device (") +
                          (e != cudaSuccess ? cudaGetErrorString(e) : "0 devices") + ")");
-  if (cfg.dtype != "auto" && cfg.dtype != "bf16" && cfg.dtype != "f32")
-    throw ModelLoadError("--backend cuda: --dtype '" + cfg.dtype + "' is not supported (auto, bf16 or f32)");
-  f32_ = cfg.dtype == "f32";
+  f32_ = cfg.dtype == ComputeDType::kF32;
   cudaDeviceProp prop{};
   LLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   num_sms_ = prop.multiProcessorCount;

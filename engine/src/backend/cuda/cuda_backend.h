@@ -15,7 +15,7 @@ namespace engine {
 /// Weights in bf16 on the GPU (config.dtype auto or bf16; f32: weights, KV cache and activations in
 /// float, f32 GEMMs without TF32), f32 accumulation, cuBLAS GEMMs over the whole batch, own kernels for
 /// the rest, paged KV cache in GPU memory, CUDA graphs for decode-only steps. Throws ModelLoadError
-/// when no CUDA device is usable or config.dtype is not auto, bf16 or f32.
+/// when no CUDA device is usable.
 std::unique_ptr<Backend> make_cuda_backend(const EngineConfig& config);
 
 /// Runs `batch` once eagerly (no graph) with device events between the stages of the forward pass and
