@@ -44,8 +44,8 @@ struct Fixture {
     engine::ModelWeights w = engine::load_model(m ? m : "dummy:llama-2-7b", 0);
     mc = w.config;
     engine::EngineConfig cfg;
-    cfg.backend = "cuda";
-    if (const char* d = std::getenv("LLM_BENCH_DTYPE")) cfg.dtype = d;
+    cfg.backend = engine::BackendKind::kCuda;
+    if (const char* d = std::getenv("LLM_BENCH_DTYPE")) cfg.dtype = engine::parse_compute_dtype(d, "LLM_BENCH_DTYPE");
     if (const char* d = std::getenv("LLM_BENCH_DETERMINISTIC")) cfg.deterministic = std::string(d) == "1";
     cfg.max_num_seqs = kMaxBatch;
     cfg.max_num_batched_tokens = 2048;
