@@ -1,19 +1,25 @@
-// The CUDA backend's class, shared by its source files (cuda_backend.cc: the forward pass and graphs;
-// cuda_weights.cc: weight upload). Not for use outside src/backend/cuda/.
+// The CUDA backend's class, shared by the source files that define it: cuda_backend.cc (device setup,
+// memory, the layer pass, copies), cuda_profile.cc (the profiled pass) and cuda_weights.cc (weight upload).
+// Not for use outside src/backend/cuda/.
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_graphs.h"
+#include "backend/cuda/cuda_options.h"
+#include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/step_inputs.h"
 
 namespace engine::cuda {
+
+class ProfileMarks;  // cuda_profile.h
 
 /// Matrices are stored in the mode's element type E (bf16, or float in the f32 mode): `void*` here, typed
 /// where a kernel needs them; cuBLAS takes them as they are.
@@ -52,7 +58,7 @@ class CudaBackend final : public Backend {
   explicit CudaBackend(const EngineConfig& cfg);
   ~CudaBackend() override;
   std::string name() const override { return "cuda"; }
-  std::string dtype() const override { return f32_ ? "f32" : "bf16"; }
+  std::string dtype() const override { return opt_.f32 ? "f32" : "bf16"; }
   void load(const ModelWeights& w) override;
   int64_t kv_bytes_per_token() const override;
   int64_t default_kv_budget_bytes() const override;
@@ -61,59 +67,42 @@ class CudaBackend final : public Backend {
   void forward_argmax(const StepBatch& batch, int32_t* token_ids) override;
   int vocab_size() const override { return loaded_ ? mc_.vocab_size : 0; }
 
-  std::vector<std::pair<std::string, double>> profile(const StepBatch& batch);
+  std::vector<std::pair<std::string, double>> profile(const StepBatch& batch);  ///< cuda_profile.cc
   void fill_kv(float amp, uint64_t seed);
 
  private:
-  /// Shapes of one staged step (what a graph is specialised on).
-  struct Step {
-    int T = 0;          ///< query tokens (padded for graphs)
-    int n_logits = 0;   ///< rows of logits
-    int num_splits = 1; ///< attention context splits (of the decode list when n_tiles > 0)
-    /// Prefill tiles (attention_prefill.cu) in the attention-lists input section: n_tiles packed tiles, then n_dec
-    /// decode token indices for the paged kernel. n_tiles == 0: the paged kernel runs over all T tokens
-    /// (decode-only steps, graphs, deterministic mode, LLM_CUDA_PREFILL_KERNEL=0).
-    int n_tiles = 0;
-    int n_dec = 0;
+  /// One staged step: the shapes staging wrote (step_inputs.h) and the attention splits; what a graph is
+  /// specialised on.
+  struct Step : StagedInputs {
+    int num_splits = 1;  ///< attention context splits (of the decode list when n_tiles > 0)
   };
-  struct Marks;  // profiling events, cuda_backend.cc
   Step stage_inputs(const StepBatch& b, int pad_to);
-  void run_layers(const Step& st, Marks* marks);
+  void run_layers(const Step& st, ProfileMarks* marks);
   template <typename E>
-  void run_layers_as(const Step& st, Marks* marks);  ///< the pass with storage type E (cuda_backend.cc)
-  Step run(const StepBatch& b);
+  void run_layers_as(const Step& st, ProfileMarks* marks);  ///< the pass with storage type E (cuda_backend.cc)
+  void run(const StepBatch& b);
   void ensure_capacity(int tokens, int64_t bt_entries);
   void free_activations();
   int splits_for(int T) const;
-  int graph_size_for(int T) const;
-  void gemm(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K);
-  size_t elem_bytes() const { return f32_ ? 4 : 2; }
+  InputLayout input_layout() const { return InputLayout{tok_cap_}; }
   void* k_cache(int layer) const;  ///< E [num_blocks, nkv, block_size, hd]
   void* v_cache(int layer) const;
 
   EngineConfig cfg_;
+  CudaOptions opt_;  ///< the mode and switches, read once (cuda_options.h)
   ModelConfig mc_;
   DeviceWeights w_;
   bool loaded_ = false;
   int num_sms_ = 0;
   cudaStream_t stream_ = nullptr;
-  cublasHandle_t cublas_ = nullptr;
-  void* cublas_ws_ = nullptr;
-  bool use_graphs_ = true;
-  bool use_gemv_ = true;
-  bool use_prefill_kernel_ = true;  ///< prefill slices through attention_prefill.cu (LLM_CUDA_PREFILL_KERNEL=0: off)
-  bool f32_ = false;  ///< dtype f32: weights, KV cache and activations in float, no GEMV, pedantic f32 GEMMs
-  /// EngineConfig::deterministic (batch invariance): > 0 runs every GEMM as cuBLAS calls of exactly this many
-  /// rows (the last one padded), so the kernel cuBLAS picks, and with it each row's order of sums, never depends
-  /// on how many tokens share the step; attention then runs unsplit. 0: the fastest kernels for each shape.
-  int det_rows_ = 0;
+  std::optional<Gemm> gemm_;  ///< made once stream_ exists, reset before it is destroyed
 
   void* kv_ = nullptr;  ///< E: per layer the K cache, then the V cache
   int64_t num_blocks_ = 0;
   int block_size_ = 0;
 
-  // Activations for up to tok_cap_ tokens; inputs in one int32 buffer of sections (tok_cap_ each,
-  // cuda_backend.cc: kSections) then block_tables (bt_cap_).
+  // Activations for up to tok_cap_ tokens; inputs in one int32 buffer laid out by input_layout() (step_inputs.h)
+  // with room for bt_cap_ block-table entries.
   int tok_cap_ = 0;
   int64_t bt_cap_ = 0;
   std::vector<void*> act_allocs_;
@@ -129,7 +118,7 @@ class CudaBackend final : public Backend {
   int32_t* in_host_ = nullptr;   ///< pinned
   int32_t* ids_host_ = nullptr;  ///< pinned
 
-  std::map<int, cudaGraphExec_t> graphs_;  ///< decode-only steps, by padded batch size
+  GraphCache graphs_;  ///< decode-only steps (cuda_graphs.h)
 };
 
 }  // namespace engine::cuda

@@ -1,0 +1,37 @@
+// The CUDA backend's switches (cuda_options.h): the one place that reads LLM_CUDA_* from the environment.
+#include "backend/cuda/cuda_options.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+namespace engine::cuda {
+namespace {
+bool switched_off(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == "0";
+}
+}  // namespace
+
+CudaOptions read_cuda_options(const EngineConfig& cfg) {
+  CudaOptions o;
+  o.f32 = cfg.dtype == ComputeDType::kF32;
+  // Switches for measuring what each part buys.
+  o.graphs = !switched_off("LLM_CUDA_GRAPHS");
+  o.gemv = !switched_off("LLM_CUDA_GEMV");
+  o.prefill_kernel = !switched_off("LLM_CUDA_PREFILL_KERNEL");
+  if (cfg.deterministic) {
+    // 128 rows: decode steps of up to 128 sequences and every prefill chunk of 128 tokens cost one pass over
+    // the weights (docs/cuda-notes.md has what it costs).
+    o.det_rows = 128;
+    if (const char* r = std::getenv("LLM_CUDA_DET_ROWS")) o.det_rows = std::max(1, std::atoi(r));
+    o.gemv = false;  // a GEMV at one row and cuBLAS at more would sum in different orders
+    // A token's attention must take the same path whatever else is in the step; the prefill kernel sums in
+    // another order than the paged kernel, and a tile's boundaries depend on the chunking of the prompt, so
+    // this mode keeps the paged kernel for every token.
+    o.prefill_kernel = false;
+  }
+  return o;
+}
+
+}  // namespace engine::cuda

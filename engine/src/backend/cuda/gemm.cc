@@ -1,0 +1,70 @@
+// The CUDA backend's GEMMs (gemm.h).
+#include "backend/cuda/gemm.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+#define LLM_CUBLAS_CHECK(call)                                                                      \
+  do {                                                                                              \
+    cublasStatus_t st_ = (call);                                                                    \
+    if (st_ != CUBLAS_STATUS_SUCCESS)                                                               \
+      throw std::runtime_error(std::string("cuBLAS error in " #call ": ") + cublasGetStatusString(st_)); \
+  } while (0)
+
+namespace engine::cuda {
+namespace {
+constexpr size_t kCublasWorkspace = 32u << 20;
+}  // namespace
+
+Gemm::Gemm(cudaStream_t stream, const CudaOptions& opt) : stream_(stream), opt_(opt) {
+  LLM_CUBLAS_CHECK(cublasCreate(&cublas_));
+  LLM_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  LLM_CUDA_CHECK(cudaMalloc(&workspace_, kCublasWorkspace));
+  LLM_CUBLAS_CHECK(cublasSetWorkspace(cublas_, workspace_, kCublasWorkspace));
+  // The default math mode (what a new handle has; set so that nothing inherited can change it) allows no
+  // TF32 or BF16x9 emulation for f32 inputs. The f32 mode also asks for CUBLAS_COMPUTE_32F_PEDANTIC (run()),
+  // which keeps f32 arithmetic whatever the math mode or the environment (NVIDIA_TF32_OVERRIDE, emulation
+  // strategy) say. bf16 inputs use the tensor cores with f32 accumulation in either math mode.
+  LLM_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+}
+
+Gemm::~Gemm() {
+  if (cublas_) cublasDestroy(cublas_);
+  if (workspace_) cudaFree(workspace_);
+}
+
+void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) const {
+  // Decode at batch 1 (bf16 mode): the GEMV streams the weights at ~5% more bandwidth than cuBLAS. At M = 4
+  // it was 42% slower than cuBLAS (x re-read from L1 per weight chunk; docs/cuda-notes.md), so only M = 1
+  // takes it. The GEMV is bf16-only: the f32 mode uses cuBLAS at every M.
+  if (!opt_.f32 && opt_.gemv && M == 1 && gemv_supported(M, K)) {
+    cuda::gemv(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
+    return;
+  }
+  // Row-major y[M,N] = x[M,K] @ w[N,K]^T is, column-major, y^T[N,M] = op(w)[N,K] @ x^T[K,M] with op = T.
+  // f32 mode: f32 x f32 -> f32 with CUBLAS_COMPUTE_32F_PEDANTIC: standard f32 arithmetic, never TF32 (see
+  // the constructor). bf16 mode: bf16 x bf16 -> bf16 or f32, f32 accumulation on the tensor cores.
+  const cudaDataType in_t = opt_.f32 ? CUDA_R_32F : CUDA_R_16BF;
+  const cudaDataType out_t = (opt_.f32 || y_f32) ? CUDA_R_32F : CUDA_R_16BF;
+  const cublasComputeType_t compute = opt_.f32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
+  const float alpha = 1.f, beta = 0.f;
+  if (opt_.det_rows > 0) {
+    // Deterministic: always det_rows rows per call (rows past M are padding in buffers sized for it), so
+    // cuBLAS sees one shape whatever the batch; a row's result depends only on that row of x.
+    const int rows = opt_.det_rows;
+    const size_t in_b = opt_.elem_bytes(), out_b = out_t == CUDA_R_32F ? 4 : 2;
+    for (int m0 = 0; m0 < M; m0 += rows)
+      LLM_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, rows, K, &alpha, w, in_t, K,
+                                    static_cast<const char*>(x) + size_t(m0) * K * in_b, in_t, K, &beta,
+                                    static_cast<char*>(y) + size_t(m0) * N * out_b, out_t, N, compute,
+                                    CUBLAS_GEMM_DEFAULT));
+    return;
+  }
+  LLM_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, w, in_t, K, x, in_t, K, &beta, y,
+                                out_t, N, compute, CUBLAS_GEMM_DEFAULT));
+}
+
+}  // namespace engine::cuda

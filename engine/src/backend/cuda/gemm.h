@@ -1,0 +1,31 @@
+// The CUDA backend's GEMM choice: for each y = x @ w^T of the pass, the bf16 GEMV (one row), one cuBLAS call,
+// or, in the deterministic mode, cuBLAS calls of a fixed row count; pedantic f32 in the f32 mode.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/cuda_options.h"
+
+namespace engine::cuda {
+
+/// Owns the cuBLAS handle (bound to the backend's stream) and its workspace.
+class Gemm {
+ public:
+  Gemm(cudaStream_t stream, const CudaOptions& opt);
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+
+  /// x: E [M, K], w: E [N, K] -> y [M, N]: f32 when y_f32 (always in the f32 mode), else E. With det_rows > 0,
+  /// x and y need rows up to M rounded up to det_rows (padding rows: their results are not read).
+  void run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) const;
+
+ private:
+  cudaStream_t stream_;
+  CudaOptions opt_;
+  cublasHandle_t cublas_ = nullptr;
+  void* workspace_ = nullptr;
+};
+
+}  // namespace engine::cuda
