@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "accuracy/float16.h"
+#include "common/enum_names.h"
 #include "accuracy/h5_util.h"
 #include "accuracy/sha256.h"
 #include "accuracy/text.h"
@@ -77,6 +78,16 @@ std::string prompt_sha256(std::span<const int32_t> tokens) {
 
 // ---------------------------------------------------------------------------------------------- writer
 
+namespace {
+constexpr auto kLogitsDTypeNames =
+    common::enum_names<LogitsDType>({{LogitsDType::kFloat32, "float32"}, {LogitsDType::kFloat16, "float16"}});
+}  // namespace
+
+const char* to_string(LogitsDType d) { return kLogitsDTypeNames.name(d); }
+LogitsDType parse_logits_dtype(const std::string& text, const std::string& what) {
+  return kLogitsDTypeNames.parse(text, what);
+}
+
 struct LogitsWriter::Impl {
   std::string tmp_path;
   FileInfo info;
@@ -90,14 +101,11 @@ LogitsWriter::LogitsWriter(const std::string& path, const FileInfo& info, const 
     : impl_(std::make_unique<Impl>()), path_(path) {
   auto fail = [&](const std::string& what) { return LogitsFileError(cat("logits file ", path, ": ", what)); };
   if (path.empty()) throw LogitsFileError("logits file: empty path");
-  if (options.dtype != "float32" && options.dtype != "float16")
-    throw fail(cat("dtype '", options.dtype, "' is not float32 or float16"));
   if (options.compression < 0 || options.compression > 9)
     throw fail(cat("compression level ", options.compression, " is not 0-9"));
   if (info.vocab_size <= 0) throw fail(cat("vocab_size ", info.vocab_size, " must be positive"));
   impl_->tmp_path = path + ".tmp";
   impl_->info = info;
-  impl_->info.dtype = options.dtype;
   impl_->options = options;
 
   std::lock_guard lock(h5::mutex());
@@ -111,7 +119,7 @@ LogitsWriter::LogitsWriter(const std::string& path, const FileInfo& info, const 
     h5::write_int_attr(root, "version", 1);
     h5::write_string_attr(root, "model", info.model);
     h5::write_int_attr(root, "vocab_size", info.vocab_size);
-    h5::write_string_attr(root, "dtype", options.dtype);
+    h5::write_string_attr(root, "dtype", to_string(info.dtype));
     h5::write_string_attr(root, "producer", info.producer);
     impl_->requests = h5::group(H5Gcreate2(root, "requests", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     if (!impl_->requests.valid()) throw std::runtime_error("cannot create group /requests");
@@ -160,7 +168,7 @@ void LogitsWriter::write(const RequestLogits& r) {
                   r.prompt_tokens.data(), 0);
     write_dataset(g.get(), "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, {r.tokens.size()}, r.tokens.data(), 0);
     const std::vector<hsize_t> dims = {static_cast<hsize_t>(r.n_steps()), static_cast<hsize_t>(vocab)};
-    if (impl_->options.dtype == "float16") {
+    if (impl_->info.dtype == LogitsDType::kFloat16) {
       std::vector<uint16_t> half(r.logits.size());
       std::transform(r.logits.begin(), r.logits.end(), half.begin(), float_to_half);
       Handle f16 = h5::float16_type();  // memory and file type alike: HDF5 copies the bits unconverted
@@ -264,7 +272,7 @@ LogitsReader::LogitsReader(const std::string& path) : impl_(std::make_unique<Imp
     if (*vocab <= 0 || *vocab > (1 << 30)) throw impl_->error(cat("/: vocab_size ", *vocab, " is not valid"));
     impl_->info.vocab_size = static_cast<int>(*vocab);
     impl_->info.model = h5::read_string_attr(root, "model").value_or("");
-    impl_->info.dtype = h5::read_string_attr(root, "dtype").value_or("float32");
+    impl_->info.dtype = parse_logits_dtype(h5::read_string_attr(root, "dtype").value_or("float32"), "/: attribute dtype");
     impl_->info.producer = h5::read_string_attr(root, "producer").value_or("");
   } catch (const LogitsFileError&) {
     throw;

@@ -13,13 +13,19 @@
 
 namespace accuracy {
 
+/// How the logits are stored: float32, or float16 at half the size (--logits-dtype).
+enum class LogitsDType { kFloat32, kFloat16 };
+const char* to_string(LogitsDType d);  ///< "float32" | "float16": the file's dtype attribute
+/// The value named `text`; throws std::invalid_argument "<what>: expected float32 or float16, got '<text>'".
+LogitsDType parse_logits_dtype(const std::string& text, const std::string& what);
+
 /// Any problem reading or writing a logits file; what() names the file and the object.
 struct LogitsFileError : std::runtime_error { using std::runtime_error::runtime_error; };
 
 struct FileInfo {
   std::string model;
   int vocab_size = 0;
-  std::string dtype = "float32";  ///< dtype of the stored logits: float32 | float16
+  LogitsDType dtype = LogitsDType::kFloat32;  ///< how the logits are stored
   std::string producer;           ///< e.g. "loadgen 0.1 (cpu, batch 64)"
 };
 
@@ -34,11 +40,10 @@ struct RequestLogits {
 };
 
 struct WriterOptions {
-  std::string dtype = "float32";  ///< float32 | float16
   int compression = 0;            ///< gzip level 0-9 (0: none), chunked by step
 };
 
-/// Writes to "<path>.tmp" and renames to `path` in close(); a writer destroyed without close() (or a killed
+/// Stores logits in info.dtype. Writes to "<path>.tmp" and renames to `path` in close(); a writer destroyed without close() (or a killed
 /// process) leaves nothing under `path`.
 class LogitsWriter {
  public:

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "loadgen/run/run.h"
+#include "loadgen/cli/resolve.h"
 #include "loadgen/cli/settings.h"
 #include "loadgen/cli/subcommands.h"
 #include "loadgen/clients/system_under_test.h"
@@ -30,21 +31,23 @@ int main(int argc, char** argv) {
     std::cerr << "loadgen: " << e.what() << '\n';
     return 2;
   }
+  loadgen::RunConfig config;
   try {
-    loadgen::validate(s);
+    config = loadgen::resolve(s);
   } catch (const std::exception& e) {
     std::cerr << "loadgen: " << e.what() << '\n';
     return 2;
   }
   try {
-    loadgen::SystemUnderTest sut = loadgen::make_system_under_test(s);
-    if (!s.quiet) std::cerr << "loadgen: measuring " << sut.client->describe() << '\n';
-    loadgen::RunResult r = loadgen::run_benchmark(s, sut, &std::cerr);
-    const std::string dir = s.out.empty() ? "reports/runs/" + common::local_timestamp() : s.out;
+    loadgen::SystemUnderTest sut = loadgen::make_system_under_test(config.sut);
+    if (!config.output.quiet) std::cerr << "loadgen: measuring " << sut.client->describe() << '\n';
+    loadgen::RunResult r = loadgen::run_benchmark(config, sut, &std::cerr);
+    const std::string dir = config.output.out.empty() ? "reports/runs/" + common::local_timestamp() : config.output.out;
     results::write_run_dir(dir, r.summary, r.rows);
     reports::write_summary_table(std::cout, r.summary);
     std::cout << "Results: " << dir << "/{summary.json,requests.csv,requests.jsonl}";
-    if (!s.dump_logits.empty()) std::cout << "  logits: " << s.dump_logits << " (" << r.logits_written << " requests)";
+    if (!config.logits.path.empty())
+      std::cout << "  logits: " << config.logits.path << " (" << r.logits_written << " requests)";
     std::cout << '\n';
     // Exit status: 1 when a request is unaccounted for or was left unfinished; 3 when every request ended but
     // some failed or were rejected (the table lists them by reason), so scripts cannot mistake such a run for

@@ -3,16 +3,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
-#include <cmath>
-#include <filesystem>
+#include <algorithm>
 #include <stdexcept>
 
-#include "loadgen/workload/arrival.h"
-#include "loadgen/workload/dataset.h"
-#include "loadgen/run/metrics.h"
-#include "common/parse_number.h"
-#include "loadgen/workload/prompt.h"
-#include "loadgen/workload/workload.h"
+#include "common/byte_size.h"
 
 namespace loadgen {
 
@@ -56,14 +50,15 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_option("--batch-size", s.batch_size, "max sequences per step (max_num_seqs)")->capture_default_str()->group(e);
   app.add_option("--max-batched-tokens", s.max_batched_tokens, "max tokens per step")->capture_default_str()->group(e);
   app.add_option("--kv-blocks", s.kv_blocks, "KV cache blocks (0: from --kv-memory)")->group(e);
-  app.add_option("--kv-memory", s.kv_memory, "KV cache size, e.g. 512MiB")->group(e);
+  app.add_option("--kv-memory", s.kv_memory, std::string("KV cache size, e.g. 512MiB (") + common::kByteSizeUnits + ")")
+      ->group(e);
   app.add_option("--gpu-memory-utilization", s.gpu_memory_utilization,
                  "cuda: fraction of device memory for weights + KV cache + activations (KV gets the rest)")
       ->capture_default_str()->group(e);
   app.add_option("--block-size", s.block_size, "tokens per KV block")->capture_default_str()->group(e);
   app.add_option("--backend", s.backend, "cpu | cuda")->capture_default_str()->group(e);
   app.add_option("--threads", s.threads, "cpu threads (0: OpenMP default)")->group(e);
-  app.add_option("--dtype", s.dtype, "auto | f32 | bf16")->capture_default_str()->group(e);
+  app.add_option("--dtype", s.dtype, "auto | f32 | bf16 (cpu: f32 only)")->capture_default_str()->group(e);
   app.add_option("--max-model-len", s.max_model_len, "longest prompt + output (0: model's)")->group(e);
   app.add_flag("--deterministic", s.deterministic, "batch-invariant kernels")->group(e);
   app.add_option("--dummy-seed", s.dummy_seed, "seed of dummy:<preset> weights")->group(e);
@@ -78,6 +73,18 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_option("--logits-dtype", s.logits_dtype, "float32 | float16")->capture_default_str()->group(a);
   app.add_option("--reference", s.reference, "BASE.h5: replay its requests, its tokens forced")->group(a);
   app.add_option("--config", s.config, "YAML or JSON file of options (the command line wins)");
+}
+
+void add_sweep_options(CLI::App& app, SweepSettings& s) {
+  const std::string g = "Sweep";
+  app.add_option("--batch-sizes", s.batch_sizes, "comma-separated batch sizes (rows; in-process only)")
+      ->capture_default_str()->group(g);
+  app.add_option("--qps", s.qps, "comma-separated target rates (columns), or auto")->capture_default_str()->group(g);
+  app.add_option("--qps-start", s.qps_start, "auto: first rate probed")->capture_default_str()->group(g);
+  app.add_option("--qps-max", s.qps_max, "auto: highest rate probed")->capture_default_str()->group(g);
+  app.add_option("--qps-resolution", s.qps_resolution, "auto: stop when pass and fail are this close (relative)")
+      ->capture_default_str()->group(g);
+  app.add_option("--max-probes", s.max_probes, "auto: most runs per batch size")->capture_default_str()->group(g);
 }
 
 std::vector<std::string> config_file_args(const std::string& path, const CLI::App& app) {
@@ -130,163 +137,6 @@ void parse_run_args(CLI::App& app, RunSettings& s, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
   std::reverse(args.begin(), args.end());  // CLI11 takes the vector reversed
   app.parse(args);
-}
-
-double effective_rate(const RunSettings& s) {
-  std::string r = s.rate;
-  if (r.empty()) return s.reference.empty() ? 5.0 : std::numeric_limits<double>::infinity();
-  if (r == "inf" || r == "Inf" || r == "INF") return std::numeric_limits<double>::infinity();
-  const std::optional<double> v = common::parse_double(r);
-  if (!v || !(*v > 0)) throw std::invalid_argument("-X/--rate: expected a number > 0 or inf, got '" + r + "'");
-  return *v;
-}
-
-int64_t effective_num_requests(const RunSettings& s) {
-  if (s.num_requests > 0) return s.num_requests;
-  if (!s.reference.empty() || !s.trace.empty()) return 0;
-  const double x = effective_rate(s);
-  if (std::isinf(x)) throw std::invalid_argument("-X inf needs -n N (the number of requests)");
-  const int64_t n = std::llround(x * s.duration_s);
-  if (n <= 0) throw std::invalid_argument("-X × -T gives no requests; raise -T or give -n");
-  return n;
-}
-
-uint64_t effective_seed(int64_t explicit_seed, uint64_t base, uint64_t offset) {
-  return explicit_seed >= 0 ? static_cast<uint64_t>(explicit_seed) : base + offset;
-}
-
-std::string effective_dataset(const RunSettings& s) {
-  if (!s.dataset.empty()) return s.dataset;
-  return std::string(LLM_SOURCE_DIR) + "/datasets/sample_alpaca.json";
-}
-
-int64_t parse_bytes(const std::string& s) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    throw std::invalid_argument("--kv-memory: expected a size like 512MiB, got '" + s + "'");
-  }
-  std::string unit = s.substr(used);
-  double mult = 1;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "KiB" || unit == "K") mult = 1024.0;
-  else if (unit == "MiB" || unit == "M") mult = 1024.0 * 1024;
-  else if (unit == "GiB" || unit == "G") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "KB") mult = 1e3;
-  else if (unit == "MB") mult = 1e6;
-  else if (unit == "GB") mult = 1e9;
-  else throw std::invalid_argument("--kv-memory: unknown unit '" + unit + "' in '" + s + "' (KiB, MiB, GiB, KB, MB, GB)");
-  if (!(v > 0)) throw std::invalid_argument("--kv-memory: must be > 0, got '" + s + "'");
-  return static_cast<int64_t>(v * mult);
-}
-
-void validate(const RunSettings& s) {
-  auto need = [](bool ok, const std::string& msg) {
-    if (!ok) throw std::invalid_argument(msg);
-  };
-  parse_on_bad_record(s.on_bad_record);
-  parse_prompt_template(s.prompt_template);
-  parse_reorder(s.reorder);
-  parse_arrival_kind(s.arrival);
-  const double rate = effective_rate(s);
-  effective_num_requests(s);
-  need(s.trace.empty() || s.reference.empty(), "--trace and --reference are exclusive (a reference replays its own requests)");
-  need(s.trace.empty() || s.rate.empty() || !std::isinf(rate),
-       "--trace with -X inf: give a rate to rescale the trace to, or no -X for its own times");
-  if (!s.slo.empty()) parse_slo(s.slo);
-  if (!s.kv_memory.empty()) parse_bytes(s.kv_memory);
-  need(s.max_new_tokens > 0, "--max-new-tokens must be > 0");
-  need(s.output_len >= 0, "--output-len must be >= 0");
-  need(s.duration_s > 0, "-T/--duration must be > 0");
-  need(s.num_requests >= 0, "-n must be >= 0");
-  need(s.burstiness > 0, "--burstiness must be > 0");
-  need(s.max_concurrency >= 0, "--max-concurrency must be >= 0");
-  need(s.drain_timeout_s > 0, "--drain-timeout must be > 0");
-  need(s.warmup >= 0, "--warmup must be >= 0");
-  need(s.batch_size > 0, "--batch-size must be > 0");
-  need(s.max_batched_tokens > 0, "--max-batched-tokens must be > 0");
-  need(s.kv_blocks >= 0, "--kv-blocks must be >= 0");
-  need(s.gpu_memory_utilization > 0 && s.gpu_memory_utilization <= 1,
-       "--gpu-memory-utilization: expected a fraction in (0, 1], got " + std::to_string(s.gpu_memory_utilization));
-  need(s.block_size > 0, "--block-size must be > 0");
-  need(s.backend == "cpu" || s.backend == "cuda", "--backend: expected cpu or cuda, got '" + s.backend + "'");
-  need(s.threads >= 0, "--threads must be >= 0");
-  need(s.dtype == "auto" || s.dtype == "f32" || s.dtype == "bf16", "--dtype: expected auto, f32 or bf16, got '" + s.dtype + "'");
-  need(s.max_model_len >= 0, "--max-model-len must be >= 0");
-  need(s.api == "openai" || s.api == "tgi" || s.api == "llm-serving",
-       "--api: expected openai, tgi or llm-serving, got '" + s.api + "'");
-  need(s.request_timeout_s >= 0, "--request-timeout must be >= 0");
-  need(s.logits_steps > 0, "--logits-steps must be > 0");
-  need(s.logits_dtype == "float32" || s.logits_dtype == "float16",
-       "--logits-dtype: expected float32 or float16, got '" + s.logits_dtype + "'");
-  need(s.temperature >= 0, "--temperature must be >= 0");
-  need(s.endpoint.empty() || (s.dump_logits.empty() && s.reference.empty()),
-       "--dump-logits and --reference need the in-process engine (not --endpoint)");
-  if (!s.reference.empty()) need(std::filesystem::exists(s.reference), "--reference: no such file: " + s.reference);
-  if (s.dataset.empty() && s.reference.empty())
-    need(std::filesystem::exists(effective_dataset(s)), "--dataset: the built-in sample is missing: " + effective_dataset(s));
-  else if (s.reference.empty())
-    need(std::filesystem::exists(s.dataset), "--dataset: no such file: " + s.dataset);
-}
-
-nlohmann::json to_json(const RunSettings& s) {
-  nlohmann::json j;
-  j["dataset"] = s.reference.empty() ? effective_dataset(s) : "";
-  j["on_bad_record"] = s.on_bad_record;
-  j["status_ok_only"] = s.status_ok_only;
-  j["prompt_template"] = s.prompt_template;
-  j["max_new_tokens"] = s.max_new_tokens;
-  j["output_len"] = s.output_len;
-  j["ignore_eos"] = !s.no_ignore_eos;
-  j["reorder"] = s.reorder;
-  j["temperature"] = s.temperature;
-  const double x = effective_rate(s);
-  j["rate"] = !s.trace.empty() && s.rate.empty() ? nlohmann::json("trace")
-              : std::isinf(x)                    ? nlohmann::json("inf")
-                                                 : nlohmann::json(x);
-  j["duration_s"] = s.duration_s;
-  j["num_requests"] = s.num_requests;
-  j["arrival"] = s.arrival;
-  j["burstiness"] = s.burstiness;
-  j["trace"] = s.trace;
-  j["max_concurrency"] = s.max_concurrency;
-  j["seed"] = s.seed;
-  j["arrival_seed"] = effective_seed(s.arrival_seed, s.seed, 0);
-  j["sample_seed"] = effective_seed(s.sample_seed, s.seed, 1);
-  j["sampling_seed"] = effective_seed(s.sampling_seed, s.seed, 2);
-  j["drain_timeout_s"] = s.drain_timeout_s;
-  j["warmup"] = s.warmup;
-  j["slo"] = s.slo;
-  j["failures_as_inf"] = s.failures_as_inf;
-  j["out"] = s.out;
-  j["label"] = s.label;
-  j["model"] = s.model;
-  j["tokenizer"] = s.tokenizer;
-  j["batch_size"] = s.batch_size;
-  j["max_batched_tokens"] = s.max_batched_tokens;
-  j["kv_blocks"] = s.kv_blocks;
-  j["kv_memory"] = s.kv_memory;
-  j["gpu_memory_utilization"] = s.gpu_memory_utilization;
-  j["block_size"] = s.block_size;
-  j["backend"] = s.backend;
-  j["threads"] = s.threads;
-  j["dtype"] = s.dtype;
-  j["max_model_len"] = s.max_model_len;
-  j["deterministic"] = s.deterministic;
-  j["dummy_seed"] = s.dummy_seed;
-  j["endpoint"] = s.endpoint;
-  j["api"] = s.api;
-  j["model_name"] = s.model_name;
-  j["request_timeout_s"] = s.request_timeout_s;
-  j["preflight"] = s.preflight;
-  j["dump_logits"] = s.dump_logits;
-  j["logits_steps"] = s.logits_steps;
-  j["logits_dtype"] = s.logits_dtype;
-  j["reference"] = s.reference;
-  j["config"] = s.config;
-  return j;
 }
 
 }  // namespace loadgen

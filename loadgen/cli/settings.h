@@ -1,10 +1,9 @@
-// One plain struct of run settings, a default and a one-line doc each (MLPerf LoadGen's TestSettings).
-// Filled from the command line (CLI11) over an optional --config FILE (YAML or JSON), validated once;
-// the effective settings go into summary.json.
+// One plain struct of run settings as the user gives them, a default and a one-line doc each (MLPerf LoadGen's
+// TestSettings), filled from the command line (CLI11) over an optional --config FILE (YAML or JSON).
+// loadgen/cli/resolve.h turns them, once, into the typed RunConfig everything else takes.
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -49,7 +48,7 @@ struct RunSettings {
   int batch_size = 64;              ///< max_num_seqs
   int max_batched_tokens = 2048;    ///< tokens per step
   int64_t kv_blocks = 0;            ///< KV pool blocks; 0: from --kv-memory
-  std::string kv_memory;            ///< e.g. 512MiB, 2GiB; empty: engine default
+  std::string kv_memory;            ///< e.g. 512MiB, 2GB (common/byte_size.h); empty: engine default
   double gpu_memory_utilization = 0.9;  ///< cuda, no --kv-memory/--kv-blocks: device memory fraction for the engine
   int block_size = 16;              ///< tokens per KV block
   std::string backend = "cpu";      ///< cpu | cuda
@@ -72,8 +71,22 @@ struct RunSettings {
   std::string config;               ///< YAML/JSON file of these settings (the command line wins)
 };
 
+/// `loadgen sweep`'s own options, as given (the run options above apply to every cell).
+struct SweepSettings {
+  std::string batch_sizes = "1,16,32,64";  ///< rows: comma-separated batch sizes (in-process only)
+  bool batch_sizes_given = false;          ///< --batch-sizes was on the command line
+  std::string qps = "0.5,3,4,5";           ///< columns: comma-separated rates, or "auto"
+  double qps_start = 0.5;                  ///< auto: first rate probed
+  double qps_max = 64;                     ///< auto: highest rate probed
+  double qps_resolution = 0.05;            ///< auto: stop when pass and fail are this close (relative)
+  int max_probes = 16;                     ///< auto: most runs per batch size
+};
+
 /// Adds every run option to `app`, bound to `s` (used by `loadgen` and `loadgen sweep`).
 void add_run_options(CLI::App& app, RunSettings& s);
+
+/// Adds `loadgen sweep`'s own options to `app`, bound to `s`.
+void add_sweep_options(CLI::App& app, SweepSettings& s);
 
 /// Turns a YAML/JSON config file into option tokens ("--batch-size", "16", ...) to parse before the command
 /// line (so the command line wins). Throws std::invalid_argument naming the file and the key.
@@ -82,18 +95,5 @@ std::vector<std::string> config_file_args(const std::string& path, const CLI::Ap
 /// Parses argv (with --config FILE expanded first) into settings. Throws CLI::ParseError for --help and
 /// errors (the caller uses app.exit()).
 void parse_run_args(CLI::App& app, RunSettings& s, int argc, char** argv);
-
-/// Checks ranges and enumerations once; throws std::invalid_argument naming the option.
-void validate(const RunSettings& s);
-
-/// Effective values: rate, seeds, N, default dataset resolved.
-double effective_rate(const RunSettings& s);  ///< +inf for "inf"
-int64_t effective_num_requests(const RunSettings& s);  ///< 0 when it must come from elsewhere (--reference, --trace)
-uint64_t effective_seed(int64_t explicit_seed, uint64_t base, uint64_t offset);
-std::string effective_dataset(const RunSettings& s);
-/// "512MiB", "2GiB", "1000000" → bytes; throws std::invalid_argument naming --kv-memory.
-int64_t parse_bytes(const std::string& s);
-
-nlohmann::json to_json(const RunSettings& s);
 
 }  // namespace loadgen

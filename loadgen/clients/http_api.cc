@@ -7,22 +7,6 @@ namespace loadgen {
 
 using nlohmann::json;
 
-HttpApi parse_http_api(const std::string& name) {
-  if (name == "openai") return HttpApi::kOpenAI;
-  if (name == "tgi") return HttpApi::kTgi;
-  if (name == "llm-serving") return HttpApi::kLlmServing;
-  throw std::invalid_argument("--api: unknown API '" + name + "' (expected openai, tgi or llm-serving)");
-}
-
-const char* to_string(HttpApi api) {
-  switch (api) {
-    case HttpApi::kOpenAI: return "openai";
-    case HttpApi::kTgi: return "tgi";
-    case HttpApi::kLlmServing: return "llm-serving";
-  }
-  return "?";
-}
-
 std::string request_path(HttpApi api, const std::string& model_name) {
   switch (api) {
     case HttpApi::kOpenAI: return "/v1/completions";

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/enum_names.h"
 #include "loadgen/clients/client.h"
 
 namespace loadgen {
@@ -13,8 +14,10 @@ namespace loadgen {
 enum class HttpApi { kOpenAI, kTgi, kLlmServing };
 
 /// "openai" | "tgi" | "llm-serving"; throws std::invalid_argument naming --api otherwise.
-HttpApi parse_http_api(const std::string& name);
-const char* to_string(HttpApi api);
+inline constexpr auto kHttpApiNames = common::enum_names<HttpApi>(
+    {{HttpApi::kOpenAI, "openai"}, {HttpApi::kTgi, "tgi"}, {HttpApi::kLlmServing, "llm-serving"}});
+inline HttpApi parse_http_api(const std::string& name) { return kHttpApiNames.parse(name, "--api"); }
+inline const char* to_string(HttpApi api) { return kHttpApiNames.name(api); }
 
 /// Path of the streaming generate route: /v1/completions, /generate_stream, /models/<model>/generate.
 std::string request_path(HttpApi api, const std::string& model_name);

@@ -118,14 +118,8 @@ class HttpClient final : public Client {
   int64_t outstanding_ = 0;        ///< sent and not yet on_done
 };
 
-HttpClient::HttpClient(const HttpClientOptions& options) : options_(options), api_(parse_http_api(options.api)) {
-  std::string ep = options.endpoint;
-  if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0)
-    throw std::invalid_argument("--endpoint: '" + ep + "' must start with http:// or https://");
-  while (!ep.empty() && ep.back() == '/') ep.pop_back();
-  if (ep.find('/', ep.find("//") + 2) != std::string::npos)
-    throw std::invalid_argument("--endpoint: '" + options.endpoint + "' must be http://host:port with no path");
-  if (ep.size() <= ep.find("//") + 2) throw std::invalid_argument("--endpoint: '" + options.endpoint + "' has no host");
+HttpClient::HttpClient(const HttpClientOptions& options) : options_(options), api_(options.api) {
+  const std::string ep = normalize_endpoint(options.endpoint);
   if (api_ == HttpApi::kLlmServing && options.model_name.empty())
     throw std::invalid_argument("--model-name: empty (the <name> of POST /models/<name>/generate)");
   if (options.request_timeout_s < 0) throw std::invalid_argument("--request-timeout: must be >= 0");
@@ -328,6 +322,17 @@ void HttpClient::loop() {
 }
 
 }  // namespace
+
+std::string normalize_endpoint(const std::string& endpoint) {
+  std::string ep = endpoint;
+  if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0)
+    throw std::invalid_argument("--endpoint: '" + ep + "' must start with http:// or https://");
+  while (!ep.empty() && ep.back() == '/') ep.pop_back();
+  if (ep.find('/', ep.find("//") + 2) != std::string::npos)
+    throw std::invalid_argument("--endpoint: '" + endpoint + "' must be http://host:port with no path");
+  if (ep.size() <= ep.find("//") + 2) throw std::invalid_argument("--endpoint: '" + endpoint + "' has no host");
+  return ep;
+}
 
 std::unique_ptr<Client> make_http_client(const HttpClientOptions& options) {
   return std::make_unique<HttpClient>(options);

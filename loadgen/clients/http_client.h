@@ -6,12 +6,13 @@
 #include <string>
 
 #include "loadgen/clients/client.h"
+#include "loadgen/clients/http_api.h"
 
 namespace loadgen {
 
 struct HttpClientOptions {
   std::string endpoint;          ///< http://host:port (no trailing path)
-  std::string api = "openai";    ///< openai | tgi | llm-serving
+  HttpApi api = HttpApi::kOpenAI;
   std::string model_name = "llama2";  ///< OpenAI "model" field; the <name> of /models/<name>/generate
   double request_timeout_s = 600;     ///< whole-request timeout; 0: none
   double connect_timeout_s = 10;
@@ -19,7 +20,11 @@ struct HttpClientOptions {
   std::string tokenizer;         ///< tokenizer.model to count output tokens when the server gives no usage
 };
 
-/// Throws std::invalid_argument naming the option when the endpoint or api is malformed.
+/// "http://host:port" without trailing slashes; throws std::invalid_argument naming --endpoint unless it is
+/// http(s)://host[:port] with no path.
+std::string normalize_endpoint(const std::string& endpoint);
+
+/// Throws std::invalid_argument naming the option when the endpoint is malformed.
 std::unique_ptr<Client> make_http_client(const HttpClientOptions& options);
 
 }  // namespace loadgen

@@ -6,34 +6,15 @@
 #include "engine/engine.h"
 #include "loadgen/clients/client_inprocess.h"
 #include "loadgen/clients/http_client.h"
-#include "loadgen/run/warmup.h"
+#include "loadgen/clients/warmup.h"
 #include "engine/tokenizer.h"
 
 namespace loadgen {
 namespace {
 
-engine::EngineConfig engine_config(const RunSettings& s) {
-  engine::EngineConfig c;
-  c.model = s.model;
-  c.dummy_seed = s.dummy_seed;
-  c.tokenizer = s.tokenizer;
-  c.backend = engine::parse_backend_kind(s.backend, "--backend");
-  c.dtype = engine::parse_compute_dtype(s.dtype, "--dtype");
-  c.max_num_seqs = s.batch_size;
-  c.max_num_batched_tokens = s.max_batched_tokens;
-  c.block_size = s.block_size;
-  c.num_kv_blocks = s.kv_blocks;
-  if (!s.kv_memory.empty()) c.kv_memory_bytes = parse_bytes(s.kv_memory);
-  c.gpu_memory_utilization = s.gpu_memory_utilization;
-  c.max_model_len = s.max_model_len;
-  c.deterministic = s.deterministic;
-  c.num_threads = s.threads;
-  return c;
-}
-
-SystemUnderTest in_process(const RunSettings& s) {
+SystemUnderTest in_process(const engine::EngineConfig& config) {
   SystemUnderTest sut;
-  auto client = std::make_unique<InProcessClient>(engine_config(s));
+  auto client = std::make_unique<InProcessClient>(config);
   engine::Engine* eng = &client->engine();
   const engine::EngineInfo& info = eng->info();
   sut.tokenize = [eng](const std::string& text, bool add_bos) { return eng->tokenize(text, add_bos); };
@@ -54,8 +35,8 @@ SystemUnderTest in_process(const RunSettings& s) {
                 {"vocab_size", info.vocab_size},
                 {"num_params", info.num_params},
                 {"tokenizer", info.tokenizer},
-                {"deterministic", s.deterministic},
-                {"threads", s.threads}};
+                {"deterministic", config.deterministic},
+                {"threads", config.num_threads}};
   sut.client = std::move(client);
   return sut;
 }
@@ -72,38 +53,34 @@ void preflight(const HttpClientOptions& o) {
   w.max_new_tokens = 1;
   const double wait_s = (o.request_timeout_s > 0 ? o.request_timeout_s : 600.0) + 5.0;
   const WarmupResult r = check.run(*client, {w}, 1, wait_s);
-  const std::string what = "--endpoint " + o.endpoint + " (--api " + o.api + "): the check request before the run ";
+  const std::string what =
+      "--endpoint " + o.endpoint + " (--api " + to_string(o.api) + "): the check request before the run ";
   const std::string skip = " (--no-preflight runs anyway)";
   if (r.done < 1) throw std::runtime_error(what + "had no answer in " + std::to_string(int(wait_s)) + " s" + skip);
   if (r.ok < 1) throw std::runtime_error(what + "failed: " + r.first_failure + skip);
 }
 
-SystemUnderTest remote(const RunSettings& s) {
+SystemUnderTest remote(const SutConfig& c) {
   SystemUnderTest sut;
-  HttpClientOptions o;
-  o.endpoint = s.endpoint;
-  o.api = s.api;
-  o.model_name = s.model_name;
-  o.request_timeout_s = s.request_timeout_s;
-  o.tokenizer = s.tokenizer;
-  if (s.preflight) preflight(o);
+  const HttpClientOptions& o = c.http;
+  if (c.preflight) preflight(o);
   sut.client = make_http_client(o);
   // Lengths are measured with --tokenizer (the server's own tokenizer.model); without one, bytes.
-  std::shared_ptr<engine::Tokenizer> tok = engine::load_tokenizer(s.tokenizer);
+  std::shared_ptr<engine::Tokenizer> tok = engine::load_tokenizer(o.tokenizer);
   sut.tokenize = [tok](const std::string& text, bool add_bos) { return tok->encode(text, add_bos); };
-  sut.max_model_len = s.max_model_len;
+  sut.max_model_len = c.remote_max_model_len;
   sut.vocab_size = tok->vocab_size();
-  sut.backend = s.api;
-  sut.model_id = s.model_name;
+  sut.backend = to_string(o.api);
+  sut.model_id = o.model_name;
   sut.tokenizer_id = tok->describe();
-  sut.engine = {{"endpoint", s.endpoint}, {"api", s.api}, {"model", s.model_name}};
+  sut.engine = {{"endpoint", o.endpoint}, {"api", to_string(o.api)}, {"model", o.model_name}};
   return sut;
 }
 
 }  // namespace
 
-SystemUnderTest make_system_under_test(const RunSettings& s) {
-  return s.endpoint.empty() ? in_process(s) : remote(s);
+SystemUnderTest make_system_under_test(const SutConfig& config) {
+  return config.in_process() ? in_process(config.engine) : remote(config);
 }
 
 }  // namespace loadgen

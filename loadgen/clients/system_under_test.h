@@ -7,11 +7,21 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "engine/engine.h"
 #include "loadgen/clients/client.h"
-#include "loadgen/cli/settings.h"
+#include "loadgen/clients/http_client.h"
 #include "loadgen/workload/workload.h"
 
 namespace loadgen {
+
+/// What to measure: the in-process engine, or a server when http.endpoint is set.
+struct SutConfig {
+  engine::EngineConfig engine;    ///< the in-process engine
+  HttpClientOptions http;         ///< the server to measure instead (http.endpoint non-empty)
+  int remote_max_model_len = 0;   ///< a server's context as --max-model-len gives it (0: unknown)
+  bool preflight = true;          ///< a server: one unrecorded check request before the run
+  bool in_process() const { return http.endpoint.empty(); }
+};
 
 struct SystemUnderTest {
   std::unique_ptr<Client> client;
@@ -25,6 +35,6 @@ struct SystemUnderTest {
 };
 
 /// Throws engine::ModelLoadError / std::invalid_argument naming the file or option.
-SystemUnderTest make_system_under_test(const RunSettings& s);
+SystemUnderTest make_system_under_test(const SutConfig& config);
 
 }  // namespace loadgen

@@ -7,7 +7,6 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "common/parse_number.h"
 
 namespace loadgen {
 namespace {
@@ -211,30 +210,6 @@ results::Summary summarize(const std::vector<RequestRecord>& records, const Metr
   }
   s.kept_up = notes.empty();
   return s;
-}
-
-results::Slo parse_slo(const std::string& text) {
-  results::Slo slo;
-  std::stringstream ss(text);
-  std::string part;
-  while (std::getline(ss, part, ',')) {
-    if (part.empty()) continue;
-    auto eq = part.find_first_of("=:");
-    if (eq == std::string::npos) throw std::invalid_argument("--slo: expected key=value, got '" + part + "'");
-    std::string key = part.substr(0, eq), val = part.substr(eq + 1);
-    double scale = 1.0;
-    if (val.size() > 2 && val.substr(val.size() - 2) == "ms") val.resize(val.size() - 2);
-    else if (!val.empty() && val.back() == 's') { val.pop_back(); scale = 1000.0; }
-    const std::optional<double> number = common::parse_double(val);
-    if (!number) throw std::invalid_argument("--slo: '" + part + "' is not a number with ms or s");
-    const double v = *number * scale;
-    if (!(v > 0)) throw std::invalid_argument("--slo: '" + part + "' must be > 0");
-    if (key == "ttft") slo.ttft_ms = v;
-    else if (key == "tpot") slo.tpot_ms = v;
-    else throw std::invalid_argument("--slo: unknown key '" + key + "' (ttft, tpot)");
-  }
-  if (slo.ttft_ms == 0 && slo.tpot_ms == 0) throw std::invalid_argument("--slo: give ttft=…ms and/or tpot=…ms");
-  return slo;
 }
 
 }  // namespace loadgen

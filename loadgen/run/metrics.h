@@ -38,7 +38,4 @@ std::vector<results::RequestRow> request_rows(const std::vector<RequestRecord>& 
 /// Fields describing the run (date, model, settings ...) are left for the caller.
 results::Summary summarize(const std::vector<RequestRecord>& records, const MetricsOptions& options);
 
-/// "ttft=200ms,tpot=50ms" (units ms or s; either key optional) → results::Slo; throws std::invalid_argument naming --slo.
-results::Slo parse_slo(const std::string& s);
-
 }  // namespace loadgen

@@ -15,7 +15,6 @@
 #include "loadgen/run/progress.h"
 #include "loadgen/workload/reference.h"
 #include "loadgen/workload/trace.h"
-#include "loadgen/run/warmup.h"
 
 namespace loadgen {
 namespace {
@@ -32,27 +31,25 @@ struct Prepared {
   nlohmann::json notes = nlohmann::json::object();
 };
 
-Prepared prepare_dataset(const RunSettings& s, const SystemUnderTest& sut, int64_t num_requests) {
+Prepared prepare_dataset(const RunConfig& c, const SystemUnderTest& sut, int64_t num_requests) {
+  const WorkloadConfig& wc = c.workload;
   Prepared p;
-  DatasetOptions dopt;
-  dopt.status_ok_only = s.status_ok_only;
-  dopt.on_bad = parse_on_bad_record(s.on_bad_record);
-  Dataset ds = load_dataset(effective_dataset(s), dopt);
+  Dataset ds = load_dataset(wc.dataset, wc.dataset_options);
   WorkloadOptions w;
   w.num_requests = num_requests;
-  w.sample_seed = effective_seed(s.sample_seed, s.seed, 1);
-  w.sampling_seed = effective_seed(s.sampling_seed, s.seed, 2);
-  w.prompt_template = parse_prompt_template(s.prompt_template);
-  w.max_new_tokens = s.max_new_tokens;
-  w.output_len = s.output_len;
-  w.ignore_eos = !s.no_ignore_eos;
-  w.max_model_len = s.max_model_len > 0 ? s.max_model_len : sut.max_model_len;
-  w.reorder = parse_reorder(s.reorder);
+  w.sample_seed = wc.sample_seed;
+  w.sampling_seed = wc.sampling_seed;
+  w.prompt_template = wc.prompt_template;
+  w.max_new_tokens = wc.max_new_tokens;
+  w.output_len = wc.output_len;
+  w.ignore_eos = wc.ignore_eos;
+  w.max_model_len = sut.max_model_len;
+  w.reorder = wc.reorder;
   w.send_prompt_tokens = sut.in_process;
-  w.temperature = s.temperature;
+  w.temperature = wc.temperature;
   p.workload = build_workload(ds, w, sut.tokenize);
-  if (!s.dump_logits.empty())
-    for (auto& item : p.workload.items) item.capture_logits_steps = std::min(s.logits_steps, item.max_new_tokens);
+  if (!c.logits.path.empty())
+    for (auto& item : p.workload.items) item.capture_logits_steps = std::min(c.logits.steps, item.max_new_tokens);
   nlohmann::json bad = nlohmann::json::array();
   for (size_t i = 0; i < ds.skipped.size() && i < 20; ++i)
     bad.push_back({{"where", ds.skipped[i].where}, {"reason", ds.skipped[i].reason}});
@@ -71,22 +68,22 @@ Prepared prepare_dataset(const RunSettings& s, const SystemUnderTest& sut, int64
              {"too_long_skipped", p.workload.too_long.size()},
              {"too_long", too_long},
              {"max_model_len", w.max_model_len},
-             {"prompt_template", s.prompt_template},
-             {"reorder", s.reorder}};
+             {"prompt_template", to_string(wc.prompt_template)},
+             {"reorder", to_string(wc.reorder)}};
   return p;
 }
 
-Prepared prepare_reference(const RunSettings& s, const SystemUnderTest& sut) {
+Prepared prepare_reference(const RunConfig& c, const SystemUnderTest& sut) {
+  const WorkloadConfig& wc = c.workload;
   if (!sut.in_process) throw std::invalid_argument("--reference needs the in-process engine (teacher forcing)");
-  ReferenceWorkload ref = load_reference_workload(s.reference, s.num_requests, effective_seed(s.sample_seed, s.seed, 1),
-                                                  parse_reorder(s.reorder));
+  ReferenceWorkload ref = load_reference_workload(wc.reference, c.load.num_requests, wc.sample_seed, wc.reorder);
   if (sut.vocab_size > 0 && ref.vocab_size != sut.vocab_size)
-    throw std::invalid_argument("--reference " + s.reference + ": vocab size " + std::to_string(ref.vocab_size) +
+    throw std::invalid_argument("--reference " + wc.reference + ": vocab size " + std::to_string(ref.vocab_size) +
                                 " differs from the model's " + std::to_string(sut.vocab_size));
   Prepared p;
   p.workload = std::move(ref.workload);
-  p.notes = {{"reference", s.reference}, {"reference_model", ref.model}, {"requested", p.workload.requested},
-             {"too_long_skipped", 0}, {"reorder", s.reorder}};
+  p.notes = {{"reference", wc.reference}, {"reference_model", ref.model}, {"requested", p.workload.requested},
+             {"too_long_skipped", 0}, {"reorder", to_string(wc.reorder)}};
   return p;
 }
 
@@ -144,12 +141,13 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   return result;
 }
 
-RunResult run_benchmark(const RunSettings& s, SystemUnderTest& sut, std::ostream* log) {
+RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* log) {
+  const LoadConfig& load = c.load;
   std::optional<Trace> trace;
-  if (!s.trace.empty()) trace = load_trace(s.trace);
-  const int64_t n_asked = trace && s.num_requests == 0 ? static_cast<int64_t>(trace->times.size())
-                                                      : effective_num_requests(s);
-  Prepared p = s.reference.empty() ? prepare_dataset(s, sut, n_asked) : prepare_reference(s, sut);
+  if (!load.trace.empty()) trace = load_trace(load.trace);
+  const int64_t n_asked = trace && load.num_requests == 0 ? static_cast<int64_t>(trace->times.size())
+                                                         : requests_to_draw(c);
+  Prepared p = c.workload.reference.empty() ? prepare_dataset(c, sut, n_asked) : prepare_reference(c, sut);
   Workload& w = p.workload;
   if (log) {
     if (p.notes.value("bad_records_skipped", 0) > 0)
@@ -162,63 +160,61 @@ RunResult run_benchmark(const RunSettings& s, SystemUnderTest& sut, std::ostream
   }
   if (w.items.empty()) throw std::invalid_argument("no requests left to run (all longer than the model's context?)");
   const int64_t n = static_cast<int64_t>(w.items.size());
-  double rate = effective_rate(s);
+  double rate = 0;
   std::vector<double> arrivals;
   if (trace) {
     // Requests over max_model_len were dropped from the workload: the trace's first n times serve the rest.
-    arrivals = trace_times(*trace, n, s.rate.empty() ? 0.0 : rate);
-    rate = s.rate.empty() ? trace_rate(*trace, n) : rate;
+    arrivals = trace_times(*trace, n, load.rate.value_or(0.0));
+    rate = load.rate.value_or(trace_rate(*trace, n));
     p.notes["trace"] = {{"path", trace->path}, {"format", trace->format}, {"arrivals", trace->times.size()},
                         {"used", n}, {"recorded_rate", trace_rate(*trace, n)}, {"span_s", arrivals.back()}};
   } else {
     ArrivalOptions a;
-    a.rate = rate;
-    a.kind = parse_arrival_kind(s.arrival);
-    a.burstiness = s.burstiness;
-    a.seed = effective_seed(s.arrival_seed, s.seed, 0);
+    a.rate = rate = *load.rate;
+    a.kind = load.arrival;
+    a.burstiness = load.burstiness;
+    a.seed = load.arrival_seed;
     arrivals = arrival_times(n, a);
   }
 
   std::unique_ptr<LogitsDump> dump;
-  if (!s.dump_logits.empty()) {
+  if (!c.logits.path.empty()) {
     if (!sut.in_process) throw std::invalid_argument("--dump-logits needs the in-process engine");
     accuracy::FileInfo info;
     info.model = sut.model_id;
     info.vocab_size = sut.vocab_size;
-    info.dtype = s.logits_dtype;
+    info.dtype = c.logits.dtype;
     info.producer = "loadgen (" + sut.client->describe() + ")";
-    accuracy::WriterOptions wo;
-    wo.dtype = s.logits_dtype;
-    dump = std::make_unique<LogitsDump>(s.dump_logits, info, wo, w.items);
+    dump = std::make_unique<LogitsDump>(c.logits.path, info, accuracy::WriterOptions{}, w.items);
   }
 
   RunPlan plan;
-  plan.max_concurrency = s.max_concurrency;
-  plan.drain_timeout_s = s.drain_timeout_s;
-  plan.progress = ProgressLine::wanted(s.quiet) && (std::isinf(rate) || w.items.size() / rate > 3.0);
-  plan.warmup = s.warmup;
+  plan.max_concurrency = load.max_concurrency;
+  plan.drain_timeout_s = load.drain_timeout_s;
+  plan.progress = ProgressLine::wanted(c.output.quiet) && (std::isinf(rate) || w.items.size() / rate > 3.0);
+  plan.warmup = load.warmup;
   plan.metrics.target_rate = rate;
-  if (!s.slo.empty()) plan.metrics.slo = parse_slo(s.slo);
-  plan.metrics.failures_as_inf = s.failures_as_inf;
+  plan.metrics.slo = c.output.slo;
+  plan.metrics.failures_as_inf = c.output.failures_as_inf;
   RunResult r = run_schedule(*sut.client, w.items, w.prompt_lens, arrivals, plan, dump.get());
   if (dump) {
     dump->close();
     r.logits_written = dump->written();
-    p.notes["logits_file"] = s.dump_logits;
+    p.notes["logits_file"] = c.logits.path;
     p.notes["logits_written"] = r.logits_written;
   }
   results::Summary& sm = r.summary;
   sm.date = common::local_timestamp();
   sm.backend = sut.backend;
-  sm.label = s.label.empty() ? sut.client->describe() : s.label;
+  sm.label = c.output.label.empty() ? sut.client->describe() : c.output.label;
   sm.model_id = sut.model_id;
   sm.tokenizer_id = sut.tokenizer_id;
-  sm.burstiness = s.arrival == "gamma" ? s.burstiness : 1.0;
-  sm.max_concurrency = s.max_concurrency;
+  sm.burstiness = load.arrival == ArrivalKind::kGamma ? load.burstiness : 1.0;
+  sm.max_concurrency = load.max_concurrency;
   sm.engine = sut.engine;
-  sm.settings = to_json(s);
+  sm.settings = to_json(c);
   sm.workload = p.notes;
-  if (s.warmup > 0) {
+  if (load.warmup > 0) {
     const WarmupResult& wu = r.warmup;
     sm.workload["warmup"] = {{"requests", wu.requests}, {"ok", wu.ok}, {"seconds", wu.seconds},
                              {"first_failure", wu.first_failure}};

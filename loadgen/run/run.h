@@ -5,22 +5,15 @@
 #include <ostream>
 #include <vector>
 
-#include "loadgen/workload/arrival.h"
+#include "loadgen/clients/system_under_test.h"
+#include "loadgen/clients/warmup.h"
 #include "loadgen/run/metrics.h"
 #include "loadgen/run/recorder.h"
+#include "loadgen/run/run_config.h"
 #include "results/request_row.h"
 #include "results/summary.h"
-#include "loadgen/cli/settings.h"
-#include "loadgen/clients/system_under_test.h"
 
 namespace loadgen {
-
-/// What the warm-up did: its requests are not in the records or the summary's figures.
-struct WarmupResult {
-  int requests = 0, done = 0, ok = 0;  ///< sent; ended (ok or not) within the timeout; ok
-  double seconds = 0;           ///< first send -> last done
-  std::string first_failure;    ///< reason of the first request that was not ok
-};
 
 struct RunResult {
   results::Summary summary;
@@ -47,9 +40,10 @@ struct RunPlan {
 RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const std::vector<int>& prompt_lens,
                        const std::vector<double>& arrival_s, const RunPlan& plan, RequestObserver* observer);
 
-/// The whole run from validated settings: dataset (or --reference) → workload → arrivals → run_schedule →
-/// summary with the run's metadata, effective settings and workload notes; --dump-logits written and closed.
-/// Throws (DatasetError, std::invalid_argument, accuracy::LogitsFileError) naming file or option.
-RunResult run_benchmark(const RunSettings& settings, SystemUnderTest& sut, std::ostream* log = nullptr);
+/// The whole run from its resolved configuration: dataset (or --reference) → workload → arrivals →
+/// run_schedule → summary with the run's metadata, effective settings and workload notes; --dump-logits
+/// written and closed. Throws (DatasetError, std::invalid_argument, accuracy::LogitsFileError) naming the
+/// file or option.
+RunResult run_benchmark(const RunConfig& config, SystemUnderTest& sut, std::ostream* log = nullptr);
 
 }  // namespace loadgen

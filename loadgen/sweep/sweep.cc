@@ -13,7 +13,6 @@
 
 namespace loadgen {
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 double round_rate(double qps) {
   if (!(qps > 0) || !std::isfinite(qps)) return qps;
@@ -64,16 +63,15 @@ double search_max_qps(const AutoSearch& s, const std::function<ProbeResult(doubl
   return pass;
 }
 
-CellRunner benchmark_cell_runner(const RunSettings& base, std::ostream* log) {
+CellRunner benchmark_cell_runner(const RunConfig& base, std::ostream* log) {
   return [base, log](int batch_size, double qps, const fs::path& cell_dir) {
-    RunSettings s = base;
-    s.rate = json(qps).dump();  // shortest form that parses back to the same double
-    if (batch_size > 0) s.batch_size = batch_size;
-    s.out = cell_dir.string();
-    s.label = (base.label.empty() ? "" : base.label + " ") + cell_dir.filename().string();
-    validate(s);
-    SystemUnderTest sut = make_system_under_test(s);
-    const RunResult r = run_benchmark(s, sut, log);
+    RunConfig c = base;
+    c.load.rate = qps;
+    if (batch_size > 0) c.sut.engine.max_num_seqs = batch_size;
+    c.output.out = cell_dir.string();
+    c.output.label = (base.output.label.empty() ? "" : base.output.label + " ") + cell_dir.filename().string();
+    SystemUnderTest sut = make_system_under_test(c.sut);
+    const RunResult r = run_benchmark(c, sut, log);
     results::write_run_dir(cell_dir, r.summary, r.rows);
     CellOutcome out;
     out.summary = r.summary;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "loadgen/cli/settings.h"
+#include "loadgen/run/run_config.h"
 #include "results/summary.h"
 #include "results/sweep.h"
 
@@ -28,11 +28,11 @@ struct CellOutcome {
 /// `cell_dir`. May throw; the sweep records the exception's message as the cell's error and goes on.
 using CellRunner = std::function<CellOutcome(int batch_size, double qps, const std::filesystem::path& cell_dir)>;
 
-/// The real cell: `base` with the cell's rate (-X) and batch size (unless 0), its own --out and label; a fresh
+/// The real cell: `base` with the cell's rate and batch size (unless 0), its own output directory and label; a fresh
 /// system under test (in-process: a fresh engine, so no cell inherits another's cache or queue), run_benchmark,
 /// and the run directory written; the cell keeps the summary it wrote. `log` (may be null) gets
 /// run_benchmark's messages.
-CellRunner benchmark_cell_runner(const RunSettings& base, std::ostream* log);
+CellRunner benchmark_cell_runner(const RunConfig& base, std::ostream* log);
 
 /// The `--qps auto` search: bracket upwards from `start_qps` by doubling until a probe fails or `max_qps`
 /// passes, then bisect until the passing and failing rates are within `resolution` (relative) of each other.

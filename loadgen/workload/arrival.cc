@@ -7,22 +7,6 @@
 
 namespace loadgen {
 
-ArrivalKind parse_arrival_kind(const std::string& s) {
-  if (s == "poisson") return ArrivalKind::kPoisson;
-  if (s == "constant") return ArrivalKind::kConstant;
-  if (s == "gamma") return ArrivalKind::kGamma;
-  throw std::invalid_argument("--arrival: expected poisson, constant or gamma, got '" + s + "'");
-}
-
-const char* to_string(ArrivalKind k) {
-  switch (k) {
-    case ArrivalKind::kPoisson: return "poisson";
-    case ArrivalKind::kConstant: return "constant";
-    case ArrivalKind::kGamma: return "gamma";
-  }
-  return "unknown";
-}
-
 std::vector<double> arrival_gaps(int64_t n, const ArrivalOptions& o) {
   if (!(o.rate > 0)) throw std::invalid_argument("request rate must be > 0 (or inf), got " + std::to_string(o.rate));
   if (o.kind == ArrivalKind::kGamma && !(o.burstiness > 0))

@@ -6,13 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "common/enum_names.h"
+
 namespace loadgen {
 
 enum class ArrivalKind { kPoisson, kConstant, kGamma };
 
 /// "poisson" | "constant" | "gamma"; throws std::invalid_argument naming --arrival.
-ArrivalKind parse_arrival_kind(const std::string& s);
-const char* to_string(ArrivalKind k);
+inline constexpr auto kArrivalKindNames = common::enum_names<ArrivalKind>(
+    {{ArrivalKind::kPoisson, "poisson"}, {ArrivalKind::kConstant, "constant"}, {ArrivalKind::kGamma, "gamma"}});
+inline ArrivalKind parse_arrival_kind(const std::string& s) { return kArrivalKindNames.parse(s, "--arrival"); }
+inline const char* to_string(ArrivalKind k) { return kArrivalKindNames.name(k); }
 
 struct ArrivalOptions {
   double rate = 5.0;        ///< requests/s; +inf: every request at t = 0 (offline throughput test)

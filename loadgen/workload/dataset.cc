@@ -187,10 +187,4 @@ Dataset load_dataset(const std::string& path, const DatasetOptions& options) {
   return parse_dataset(read_file(path), path, options);
 }
 
-OnBadRecord parse_on_bad_record(const std::string& s) {
-  if (s == "fail") return OnBadRecord::kFail;
-  if (s == "skip") return OnBadRecord::kSkip;
-  throw std::invalid_argument("--on-bad-record: expected skip or fail, got '" + s + "'");
-}
-
 }  // namespace loadgen

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/enum_names.h"
+
 namespace loadgen {
 
 /// A dataset file could not be read or holds a bad record (under on_bad = fail); what() names file, where, why.
@@ -22,6 +24,9 @@ struct Sample {
 };
 
 enum class OnBadRecord { kFail, kSkip };
+inline constexpr auto kOnBadRecordNames =
+    common::enum_names<OnBadRecord>({{OnBadRecord::kFail, "fail"}, {OnBadRecord::kSkip, "skip"}});
+inline const char* to_string(OnBadRecord o) { return kOnBadRecordNames.name(o); }
 
 struct DatasetOptions {
   bool status_ok_only = false;          ///< JSON lines: keep only records whose "status" is "ok" (alpaca-libre)
@@ -48,6 +53,6 @@ Dataset load_dataset(const std::string& path, const DatasetOptions& options = {}
 Dataset parse_dataset(const std::string& text, const std::string& name, const DatasetOptions& options = {});
 
 /// "fail" | "skip" → OnBadRecord; throws std::invalid_argument naming --on-bad-record.
-OnBadRecord parse_on_bad_record(const std::string& s);
+inline OnBadRecord parse_on_bad_record(const std::string& s) { return kOnBadRecordNames.parse(s, "--on-bad-record"); }
 
 }  // namespace loadgen

@@ -5,14 +5,6 @@
 
 namespace loadgen {
 
-PromptTemplate parse_prompt_template(const std::string& s) {
-  if (s == "alpaca") return PromptTemplate::kAlpaca;
-  if (s == "raw") return PromptTemplate::kRaw;
-  throw std::invalid_argument("--prompt-template: expected alpaca or raw, got '" + s + "'");
-}
-
-const char* to_string(PromptTemplate t) { return t == PromptTemplate::kAlpaca ? "alpaca" : "raw"; }
-
 std::string render_prompt(PromptTemplate t, const std::string& instruction, const std::string& input) {
   if (t == PromptTemplate::kRaw) return input.empty() ? instruction : instruction + "\n\n" + input;
   if (input.empty())

@@ -3,13 +3,19 @@
 
 #include <string>
 
+#include "common/enum_names.h"
+
 namespace loadgen {
 
 enum class PromptTemplate { kAlpaca, kRaw };
 
 /// "alpaca" | "raw"; throws std::invalid_argument naming --prompt-template.
-PromptTemplate parse_prompt_template(const std::string& s);
-const char* to_string(PromptTemplate t);
+inline constexpr auto kPromptTemplateNames =
+    common::enum_names<PromptTemplate>({{PromptTemplate::kAlpaca, "alpaca"}, {PromptTemplate::kRaw, "raw"}});
+inline PromptTemplate parse_prompt_template(const std::string& s) {
+  return kPromptTemplateNames.parse(s, "--prompt-template");
+}
+inline const char* to_string(PromptTemplate t) { return kPromptTemplateNames.name(t); }
 
 /// The text sent to the model for one record.
 std::string render_prompt(PromptTemplate t, const std::string& instruction, const std::string& input);

@@ -8,22 +8,6 @@
 
 namespace loadgen {
 
-Reorder parse_reorder(const std::string& s) {
-  if (s == "none" || s.empty()) return Reorder::kNone;
-  if (s == "length-asc") return Reorder::kLengthAsc;
-  if (s == "length-desc") return Reorder::kLengthDesc;
-  throw std::invalid_argument("--reorder: expected none, length-asc or length-desc, got '" + s + "'");
-}
-
-const char* to_string(Reorder r) {
-  switch (r) {
-    case Reorder::kNone: return "none";
-    case Reorder::kLengthAsc: return "length-asc";
-    case Reorder::kLengthDesc: return "length-desc";
-  }
-  return "unknown";
-}
-
 std::vector<size_t> choose_samples(size_t dataset_size, int64_t n, uint64_t seed) {
   if (dataset_size == 0) throw std::invalid_argument("cannot draw requests from an empty dataset");
   std::vector<size_t> perm(dataset_size);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/enum_names.h"
 #include "loadgen/clients/client.h"
 #include "loadgen/workload/dataset.h"
 #include "loadgen/workload/prompt.h"
@@ -14,9 +15,11 @@
 namespace loadgen {
 
 enum class Reorder { kNone, kLengthAsc, kLengthDesc };
+inline constexpr auto kReorderNames = common::enum_names<Reorder>(
+    {{Reorder::kNone, "none"}, {Reorder::kLengthAsc, "length-asc"}, {Reorder::kLengthDesc, "length-desc"}});
+inline const char* to_string(Reorder r) { return kReorderNames.name(r); }
 /// "none" | "length-asc" | "length-desc"; throws std::invalid_argument naming --reorder.
-Reorder parse_reorder(const std::string& s);
-const char* to_string(Reorder r);
+inline Reorder parse_reorder(const std::string& s) { return kReorderNames.parse(s, "--reorder"); }
 
 /// Tokenizes text the way the measured model does (add_bos for prompts).
 using TokenizeFn = std::function<std::vector<int32_t>(const std::string& text, bool add_bos)>;

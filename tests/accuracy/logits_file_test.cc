@@ -141,7 +141,7 @@ TEST(LogitsReader, ReadsStories260KReference) {
   LogitsReader reader(testing_paths::shared("references/stories260K_visible.h5").string());
   EXPECT_EQ(reader.info().model, "stories260K");
   EXPECT_EQ(reader.info().vocab_size, 512);
-  EXPECT_EQ(reader.info().dtype, "float32");
+  EXPECT_EQ(reader.info().dtype, LogitsDType::kFloat32);
   EXPECT_NE(reader.info().producer.find("transformers"), std::string::npos);
   EXPECT_EQ(reader.ids(), (std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7"}));
   for (const auto& id : reader.ids()) {
@@ -194,7 +194,7 @@ TEST(LogitsFile, RoundTripFloat32) {
   LogitsReader reader(path);
   EXPECT_EQ(reader.info().model, "m");
   EXPECT_EQ(reader.info().producer, "test");
-  EXPECT_EQ(reader.info().dtype, "float32");
+  EXPECT_EQ(reader.info().dtype, LogitsDType::kFloat32);
   EXPECT_EQ(reader.ids(), (std::vector<std::string>{"0", "2", "10"}));  // numeric order
   EXPECT_TRUE(reader.has("2"));
   EXPECT_FALSE(reader.has("3"));
@@ -215,12 +215,14 @@ TEST(LogitsFile, RoundTripFloat16) {
   RequestLogits w = make_request("4", 6, 9, 128, 4);
   w.logits[0] = 70000.0f;  // beyond half range → inf
   {
-    LogitsWriter writer(path, file_info("m", 128), {.dtype = "float16"});
+    FileInfo info = file_info("m", 128);
+    info.dtype = LogitsDType::kFloat16;
+    LogitsWriter writer(path, info);
     writer.write(w);
     writer.close();
   }
   LogitsReader reader(path);
-  EXPECT_EQ(reader.info().dtype, "float16");
+  EXPECT_EQ(reader.info().dtype, LogitsDType::kFloat16);
   RequestLogits r = reader.read("4");
   ASSERT_EQ(r.logits.size(), w.logits.size());
   EXPECT_TRUE(std::isinf(r.logits[0]));
@@ -326,8 +328,13 @@ TEST(LogitsWriter, RejectsDuplicateIdAndBadShapes) {
   wrong_sha.prompt_sha256 = "00";
   EXPECT_NE(error_of([&] { w.write(wrong_sha); }).find("/requests/5: prompt_sha256 00 does not match"),
             std::string::npos);
-  EXPECT_EQ(error_of([&] { LogitsWriter(path, file_info("", 10), {.dtype = "bfloat16"}); }),
-            "logits file " + path + ": dtype 'bfloat16' is not float32 or float16");
+  // A dtype other than float32/float16 cannot reach the writer: it is an enum, parsed (once) from the text.
+  try {
+    parse_logits_dtype("bfloat16", "--logits-dtype");
+    ADD_FAILURE() << "bfloat16 parsed";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "--logits-dtype: expected float32 or float16, got 'bfloat16'");
+  }
   EXPECT_NE(error_of([&] { LogitsWriter((dir / "no/such/dir/x.h5").string(), file_info("", 10)); })
                 .find("cannot create"),
             std::string::npos);

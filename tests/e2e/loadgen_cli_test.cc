@@ -373,7 +373,7 @@ TEST(LoadgenCliTest, DumpLogitsWritesEveryCompletedRequestBySampleId) {
                                  "--logits-steps 3 --logits-dtype float16 --dump-logits " + out.string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   accuracy::LogitsReader f(out.string());
-  EXPECT_EQ(f.info().dtype, "float16");
+  EXPECT_EQ(f.info().dtype, accuracy::LogitsDType::kFloat16);
   const auto rows = read_csv(r.dir / "requests.csv");
   std::set<std::string> ids;
   for (const auto& row : rows) ids.insert(row.at("sample_id"));

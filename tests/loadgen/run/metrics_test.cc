@@ -155,14 +155,5 @@ TEST(MetricsTest, KeptUpNeedsRateLagDrainAndNoGrowingBacklog) {
   EXPECT_NE(l.kept_up_notes[0].find("below the schedule's 10.00/s"), std::string::npos) << l.kept_up_notes[0];
 }
 
-TEST(MetricsTest, SloParsing) {
-  results::Slo s = parse_slo("ttft=200ms,tpot=50ms");
-  EXPECT_DOUBLE_EQ(s.ttft_ms, 200);
-  EXPECT_DOUBLE_EQ(s.tpot_ms, 50);
-  EXPECT_DOUBLE_EQ(parse_slo("ttft=2s").ttft_ms, 2000);
-  EXPECT_THROW(parse_slo("ttfb=2ms"), std::invalid_argument);
-  EXPECT_THROW(parse_slo("ttft=fast"), std::invalid_argument);
-}
-
 }  // namespace
 }  // namespace loadgen

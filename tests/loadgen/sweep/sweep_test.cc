@@ -3,6 +3,8 @@
 // stories260K whose table, csv, json and html carry exactly the numbers of the cells' own summary.json.
 #include "loadgen/sweep/sweep.h"
 
+#include "loadgen/cli/resolve.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -238,8 +240,9 @@ TEST(SweepEndToEnd, Stories260KTwoByTwo) {
   spec.batch_sizes = {1, 4};
   spec.qps = {4, 16};
   spec.out_dir = dir;
-  spec.settings = loadgen::to_json(s);
-  const results::SweepData sweep = loadgen::run_sweep(spec, loadgen::benchmark_cell_runner(s, nullptr), nullptr);
+  const loadgen::RunConfig base = loadgen::resolve(s);
+  spec.settings = loadgen::to_json(base);
+  const results::SweepData sweep = loadgen::run_sweep(spec, loadgen::benchmark_cell_runner(base, nullptr), nullptr);
   ASSERT_EQ(sweep.cells.size(), 4u);
 
   // Each cell: ok, its run directory complete, and the sweep's copy of the summary equal to the file.

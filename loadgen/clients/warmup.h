@@ -12,9 +12,15 @@
 #include <vector>
 
 #include "loadgen/clients/client.h"
-#include "loadgen/run/run.h"
 
 namespace loadgen {
+
+/// What the warm-up did: its requests are not in the records or the summary's figures.
+struct WarmupResult {
+  int requests = 0, done = 0, ok = 0;  ///< sent; ended (ok or not) within the timeout; ok
+  double seconds = 0;           ///< first send -> last done
+  std::string first_failure;    ///< reason of the first request that was not ok
+};
 
 inline constexpr uint64_t kWarmupIndexBase = uint64_t(1) << 62;
 

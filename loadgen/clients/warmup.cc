@@ -1,4 +1,4 @@
-#include "loadgen/run/warmup.h"
+#include "loadgen/clients/warmup.h"
 
 #include <string>
 

@@ -1,0 +1,87 @@
+// A run's configuration as the code uses it: the user's settings (loadgen/cli/settings.h) resolved once, by
+// loadgen/cli/resolve.h, into plain typed values with nothing left to parse or derive (MLPerf LoadGen's
+// TestSettings -> TestSettingsInternal). Everything after the command line takes this; a sweep copies it and
+// sets the rate and batch size of each cell as numbers.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "accuracy/logits_file.h"
+#include "loadgen/clients/system_under_test.h"
+#include "loadgen/workload/arrival.h"
+#include "loadgen/workload/dataset.h"
+#include "loadgen/workload/prompt.h"
+#include "loadgen/workload/workload.h"
+#include "results/summary.h"
+
+namespace loadgen {
+
+/// Where the requests come from and what each asks for.
+struct WorkloadConfig {
+  std::string dataset;            ///< the dataset file (the built-in sample when none was given); "" with a reference
+  DatasetOptions dataset_options;
+  PromptTemplate prompt_template = PromptTemplate::kAlpaca;
+  int max_new_tokens = 512;       ///< clamp of each request's reference output length
+  int output_len = 0;             ///< > 0: every request generates exactly this many tokens
+  bool ignore_eos = true;
+  Reorder reorder = Reorder::kNone;
+  float temperature = 0.0f;
+  std::string reference;          ///< BASE.h5: replay its requests with its tokens forced; "" for none
+  uint64_t sample_seed = 1;       ///< which records, in which order
+  uint64_t sampling_seed = 2;     ///< base of the per-request token-sampling seeds
+};
+
+/// When requests are sent.
+struct LoadConfig {
+  /// Target rate in requests/s (+inf: all at t = 0). Empty only when a trace is replayed at its own times.
+  std::optional<double> rate = 5.0;
+  std::string trace;              ///< arrival times from this file instead of drawn; "" for none
+  ArrivalKind arrival = ArrivalKind::kPoisson;
+  double burstiness = 1.0;        ///< gamma shape (1 = Poisson)
+  uint64_t arrival_seed = 0;
+  double duration_s = 60;         ///< -T: with no -n, N = round(rate * T)
+  int64_t num_requests = 0;       ///< -n; 0: rate * T, or the whole reference / trace
+  int max_concurrency = 0;        ///< cap of requests in flight; 0: none
+  double drain_timeout_s = 3600;
+  int warmup = 0;                 ///< requests sent and finished before the timed run; not recorded
+};
+
+/// What is measured and where it goes.
+struct OutputConfig {
+  std::optional<results::Slo> slo;  ///< goodput limits
+  bool failures_as_inf = false;
+  std::string out;                ///< run directory; "" for reports/runs/<timestamp>
+  std::string label;              ///< free text for reports; "" for the client's description
+  bool quiet = false;             ///< no progress line, no messages
+};
+
+/// --dump-logits: per-request logits of the in-process engine to an HDF5 file.
+struct LogitsConfig {
+  std::string path;               ///< "" for none
+  int steps = 100;                ///< steps captured per request
+  accuracy::LogitsDType dtype = accuracy::LogitsDType::kFloat32;
+};
+
+struct RunConfig {
+  WorkloadConfig workload;
+  LoadConfig load;
+  OutputConfig output;
+  SutConfig sut;
+  LogitsConfig logits;
+  uint64_t seed = 0;              ///< the base seed the three seeds above derive from (for the record)
+  std::string config_file;        ///< --config, for the record
+};
+
+/// N: -n, else round(rate * T); 0 when the reference or the trace decides. Throws std::invalid_argument when
+/// the rate is +inf without -n, or rate * T rounds to no request.
+int64_t requests_to_draw(const RunConfig& c);
+
+/// The effective settings, as summary.json's "settings" (docs/formats.md).
+nlohmann::json to_json(const RunConfig& c);
+/// "ttft=200ms,tpot=50ms": a SLO as --slo takes it.
+std::string format_slo(const results::Slo& slo);
+
+}  // namespace loadgen
