@@ -13,10 +13,8 @@ namespace loadgen {
 
 enum class HttpApi { kOpenAI, kTgi, kLlmServing };
 
-/// "openai" | "tgi" | "llm-serving"; throws std::invalid_argument naming --api otherwise.
 inline constexpr auto kHttpApiNames = common::enum_names<HttpApi>(
     {{HttpApi::kOpenAI, "openai"}, {HttpApi::kTgi, "tgi"}, {HttpApi::kLlmServing, "llm-serving"}});
-inline HttpApi parse_http_api(const std::string& name) { return kHttpApiNames.parse(name, "--api"); }
 inline const char* to_string(HttpApi api) { return kHttpApiNames.name(api); }
 
 /// Path of the streaming generate route: /v1/completions, /generate_stream, /models/<model>/generate.

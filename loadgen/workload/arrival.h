@@ -12,10 +12,8 @@ namespace loadgen {
 
 enum class ArrivalKind { kPoisson, kConstant, kGamma };
 
-/// "poisson" | "constant" | "gamma"; throws std::invalid_argument naming --arrival.
 inline constexpr auto kArrivalKindNames = common::enum_names<ArrivalKind>(
     {{ArrivalKind::kPoisson, "poisson"}, {ArrivalKind::kConstant, "constant"}, {ArrivalKind::kGamma, "gamma"}});
-inline ArrivalKind parse_arrival_kind(const std::string& s) { return kArrivalKindNames.parse(s, "--arrival"); }
 inline const char* to_string(ArrivalKind k) { return kArrivalKindNames.name(k); }
 
 struct ArrivalOptions {

@@ -52,7 +52,5 @@ Dataset load_dataset(const std::string& path, const DatasetOptions& options = {}
 /// Parses text already in memory; `name` is used in messages. Throws DatasetError.
 Dataset parse_dataset(const std::string& text, const std::string& name, const DatasetOptions& options = {});
 
-/// "fail" | "skip" → OnBadRecord; throws std::invalid_argument naming --on-bad-record.
-inline OnBadRecord parse_on_bad_record(const std::string& s) { return kOnBadRecordNames.parse(s, "--on-bad-record"); }
 
 }  // namespace loadgen

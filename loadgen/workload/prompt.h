@@ -9,12 +9,8 @@ namespace loadgen {
 
 enum class PromptTemplate { kAlpaca, kRaw };
 
-/// "alpaca" | "raw"; throws std::invalid_argument naming --prompt-template.
 inline constexpr auto kPromptTemplateNames =
     common::enum_names<PromptTemplate>({{PromptTemplate::kAlpaca, "alpaca"}, {PromptTemplate::kRaw, "raw"}});
-inline PromptTemplate parse_prompt_template(const std::string& s) {
-  return kPromptTemplateNames.parse(s, "--prompt-template");
-}
 inline const char* to_string(PromptTemplate t) { return kPromptTemplateNames.name(t); }
 
 /// The text sent to the model for one record.

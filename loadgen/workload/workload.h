@@ -18,8 +18,7 @@ enum class Reorder { kNone, kLengthAsc, kLengthDesc };
 inline constexpr auto kReorderNames = common::enum_names<Reorder>(
     {{Reorder::kNone, "none"}, {Reorder::kLengthAsc, "length-asc"}, {Reorder::kLengthDesc, "length-desc"}});
 inline const char* to_string(Reorder r) { return kReorderNames.name(r); }
-/// "none" | "length-asc" | "length-desc"; throws std::invalid_argument naming --reorder.
-inline Reorder parse_reorder(const std::string& s) { return kReorderNames.parse(s, "--reorder"); }
+
 
 /// Tokenizes text the way the measured model does (add_bos for prompts).
 using TokenizeFn = std::function<std::vector<int32_t>(const std::string& text, bool add_bos)>;

@@ -209,6 +209,25 @@ TEST(LogitsFile, RoundTripFloat32) {
   fs::remove_all(dir);
 }
 
+// The dtype a writer is given in FileInfo is the dtype it stores and reports (before, a second setting in
+// WriterOptions, float32 by default, silently overwrote it).
+TEST(LogitsFile, StoresTheDtypeItsFileInfoNames) {
+  fs::path dir = temp_dir();
+  std::string path = (dir / "info_dtype.h5").string();
+  RequestLogits w = make_request("1", 3, 2, 64, 5);
+  w.logits[0] = 1.0f + 1.0f / 4096;  // not representable in float16: stored as 1
+  FileInfo info = file_info("m", 64);
+  info.dtype = LogitsDType::kFloat16;
+  {
+    LogitsWriter writer(path, info);
+    writer.write(w);
+    writer.close();
+  }
+  LogitsReader reader(path);
+  EXPECT_EQ(reader.info().dtype, LogitsDType::kFloat16);
+  EXPECT_EQ(reader.read("1").logits[0], 1.0f);
+}
+
 TEST(LogitsFile, RoundTripFloat16) {
   fs::path dir = temp_dir();
   std::string path = (dir / "half.h5").string();

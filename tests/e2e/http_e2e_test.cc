@@ -191,7 +191,7 @@ int run_loadgen(const std::vector<std::string>& extra, const fs::path& out_dir, 
 std::unique_ptr<Client> started_client(const std::string& endpoint, const char* api, ClientCallbacks& cb) {
   HttpClientOptions o;
   o.endpoint = endpoint;
-  o.api = parse_http_api(api);
+  o.api = *kHttpApiNames.find(api);
   auto client = make_http_client(o);
   client->start(&cb);
   return client;

@@ -324,6 +324,10 @@ TEST(LoadgenCliTest, BadArgumentsAreNamed) {
   EXPECT_EQ(tiny_kv.exit_code, 2);
   EXPECT_NE(tiny_kv.output.find("KV cache: --kv-memory gives 1024 bytes, which hold no block of 16 tokens"),
             std::string::npos) << tiny_kv.output;
+  // The CPU backend computes in f32 only: bf16 is refused, not silently run as f32 (it was, before the resolver).
+  CliRun bf16 = run_loadgen("cpubf16", "-n 2 --model dummy:tiny --backend cpu --dtype bf16");
+  EXPECT_EQ(bf16.exit_code, 2);
+  EXPECT_NE(bf16.output.find("--dtype bf16: the cpu backend computes in f32 only"), std::string::npos) << bf16.output;
   CliRun warm = run_loadgen("badwarm", "--warmup -2");
   EXPECT_EQ(warm.exit_code, 2);
   EXPECT_NE(warm.output.find("--warmup must be >= 0"), std::string::npos) << warm.output;

@@ -260,6 +260,15 @@ TEST(ServerOptions, CommandLineWinsOverConfigFile) {
   EXPECT_FALSE(parse_serve_command_line(3, argv2, &code).has_value());
   EXPECT_EQ(code, 2);
   EXPECT_EQ(common::parse_byte_size("1.5G", "--kv-memory"), int64_t(1.5 * (1 << 30)));
+  // KB/MB/GB are powers of 1000 here as in loadgen (llm-serve read "2GB" as 2 GiB before they shared a parser).
+  const char* argv3[] = {"llm-serve", "--model", "dummy:tiny", "--kv-memory", "2GB"};
+  s = parse_serve_command_line(5, argv3, &code);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->engine.kv_memory_bytes, 2000000000);
+  const char* argv4[] = {"llm-serve", "--model", "dummy:tiny", "--kv-memory", "2GiB"};
+  s = parse_serve_command_line(5, argv4, &code);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->engine.kv_memory_bytes, int64_t(2) << 30);
   EXPECT_THROW(common::parse_byte_size("12 parsecs", "--kv-memory"), std::invalid_argument);
   std::filesystem::remove_all(dir);
 }
