@@ -1,11 +1,9 @@
-// Engine and Engine::Impl: loading (model, tokenizer, backend, KV pool), request intake and validation, and
+// Engine and Engine::Impl: loading (model, tokenizer, backend, KV pool), request intake, and
 // the engine step: Scheduler::schedule() -> ModelRunner::run() -> sample/force -> Scheduler::postprocess()
 // -> sink events. Threading: submit/abort/stats take `mu`; everything else runs on the engine thread (or
 // the caller's, with background_thread = false).
 #include "engine/engine.h"
 
-#include <algorithm>
-#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -15,8 +13,10 @@
 
 #include "backend/backend.h"
 #include "common/enum_names.h"
+#include "kv/kv_sizing.h"
 #include "model/model.h"
 #include "model_runner.h"
+#include "request_validation.h"
 #include "sampling/sampler.h"
 #include "scheduler/scheduler.h"
 #include "tokenizer/tokenizer.h"
@@ -82,8 +82,6 @@ void send_finish(const Sequence& seq) {
     std::fprintf(stderr, "engine: on_finish of request %llu threw: %s\n", static_cast<unsigned long long>(seq.id), e.what());
   }
 }
-
-std::string request_name(const Request& r) { return r.tag.empty() ? std::string("request") : "request '" + r.tag + "'"; }
 
 }  // namespace
 
@@ -151,26 +149,8 @@ Engine::Impl::Impl(const EngineConfig& c) : config(c) {
   backend = make_backend(c);
   backend->load(weights);
 
-  // KV pool: an explicit block count, else the memory budget, capped at what max_num_seqs sequences of
-  // max_model_len tokens could ever use (memory past that would never be touched).
-  int64_t num_blocks = c.num_kv_blocks;
-  if (num_blocks == 0) {
-    int64_t budget = c.kv_memory_bytes > 0 ? c.kv_memory_bytes : backend->default_kv_budget_bytes();
-    int64_t per_block = backend->kv_bytes_per_token() * c.block_size;
-    num_blocks = per_block > 0 ? budget / per_block : 0;
-    int64_t useful = static_cast<int64_t>(c.max_num_seqs) * ((max_model_len + c.block_size - 1) / c.block_size);
-    num_blocks = std::min(num_blocks, useful);
-    if (num_blocks < 1) {
-      std::string from = "the default KV budget";
-      if (c.kv_memory_bytes > 0) from = "--kv-memory";
-      else if (backend->name() == "cuda")
-        from = "--gpu-memory-utilization " + std::to_string(c.gpu_memory_utilization) +
-               " (what it leaves after weights and activations)";
-      throw std::invalid_argument("KV cache: " + from + " gives " + std::to_string(budget) +
-                                  " bytes, which hold no block of " + std::to_string(c.block_size) + " tokens (" +
-                                  std::to_string(per_block) + " bytes)");
-    }
-  }
+  const int64_t num_blocks =
+      kv_pool_blocks(c, max_model_len, {backend->kv_bytes_per_token(), backend->default_kv_budget_bytes()});
   backend->allocate_kv_cache(num_blocks, c.block_size);
 
   SchedulerConfig sc;
@@ -203,33 +183,7 @@ uint64_t Engine::Impl::submit(Request r, std::shared_ptr<RequestSink> sink) {
   const std::string who = request_name(r);
   if (!sink) throw InvalidRequestError(who + ": no sink");
   std::vector<int32_t> prompt = r.prompt_tokens.empty() ? tokenizer->encode(r.prompt, r.add_bos) : std::move(r.prompt_tokens);
-  if (prompt.empty()) throw InvalidRequestError(who + ": empty prompt");
-  auto check_ids = [&](const std::vector<int32_t>& ids, const char* field) {
-    for (size_t i = 0; i < ids.size(); ++i)
-      if (ids[i] < 0 || ids[i] >= info.vocab_size)
-        throw InvalidRequestError(who + ": " + field + "[" + std::to_string(i) + "] = " + std::to_string(ids[i]) +
-                                  " is outside the vocabulary [0, " + std::to_string(info.vocab_size) + ")");
-  };
-  check_ids(prompt, "prompt_tokens");
-  check_ids(r.forced_tokens, "forced_tokens");
-  const SamplingParams& sp = r.sampling;
-  if (sp.max_new_tokens < 1) throw InvalidRequestError(who + ": max_new_tokens must be >= 1, got " + std::to_string(sp.max_new_tokens));
-  if (!(sp.temperature >= 0.0f) || !std::isfinite(sp.temperature))
-    throw InvalidRequestError(who + ": temperature must be a finite number >= 0, got " + std::to_string(sp.temperature));
-  if (sp.top_k < 0) throw InvalidRequestError(who + ": top_k must be >= 0, got " + std::to_string(sp.top_k));
-  if (!(sp.top_p > 0.0f && sp.top_p <= 1.0f)) throw InvalidRequestError(who + ": top_p must be in (0, 1], got " + std::to_string(sp.top_p));
-  for (const auto& s : sp.stop)
-    if (s.empty()) throw InvalidRequestError(who + ": empty stop string");
-  if (r.capture_logits_steps < 0) throw InvalidRequestError(who + ": capture_logits_steps must be >= 0");
-  const int64_t total = static_cast<int64_t>(prompt.size()) + sp.max_new_tokens;
-  if (total > info.max_model_len)
-    throw InvalidRequestError(who + ": prompt of " + std::to_string(prompt.size()) + " tokens + max_new_tokens " +
-                              std::to_string(sp.max_new_tokens) + " = " + std::to_string(total) +
-                              " tokens exceeds max_model_len " + std::to_string(info.max_model_len));
-  const int64_t blocks = scheduler->block_manager().blocks_for(total);
-  if (blocks > info.num_kv_blocks)
-    throw InvalidRequestError(who + ": " + std::to_string(total) + " tokens need " + std::to_string(blocks) +
-                              " KV blocks but the pool has only " + std::to_string(info.num_kv_blocks));
+  validate_request(r, prompt, info);
 
   auto seq = std::make_unique<Sequence>();
   seq->prompt_tokens = std::move(prompt);

@@ -1,8 +1,56 @@
 #include "loadgen/clients/client_inprocess.h"
 
+#include <cctype>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace loadgen {
+
+namespace {
+
+// The engine's settings errors name EngineConfig fields; loadgen's user set them with these flags (the ones
+// loadgen's CLI maps to those fields), so the message names the flags instead.
+constexpr std::pair<std::string_view, std::string_view> kFlagOfField[] = {
+    {"max_num_seqs", "--batch-size"},        {"max_num_batched_tokens", "--max-batched-tokens"},
+    {"block_size", "--block-size"},          {"num_kv_blocks", "--kv-blocks"},
+    {"kv_memory_bytes", "--kv-memory"},      {"gpu_memory_utilization", "--gpu-memory-utilization"},
+    {"max_model_len", "--max-model-len"},    {"num_threads", "--threads"},
+    {"dummy_seed", "--dummy-seed"}};
+
+bool identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+// `message` with each field name that stands as a whole word replaced by its flag.
+std::string with_flag_names(std::string_view message) {
+  std::string out;
+  size_t i = 0;
+  while (i < message.size()) {
+    if (!identifier_char(message[i])) {
+      out += message[i++];
+      continue;
+    }
+    size_t end = i;
+    while (end < message.size() && identifier_char(message[end])) ++end;
+    const std::string_view word = message.substr(i, end - i);
+    std::string_view replacement = word;
+    for (const auto& [field, flag] : kFlagOfField)
+      if (word == field) replacement = flag;
+    out += replacement;
+    i = end;
+  }
+  return out;
+}
+
+std::unique_ptr<engine::Engine> make_engine(const engine::EngineConfig& config) {
+  try {
+    return std::make_unique<engine::Engine>(config);
+  } catch (const std::invalid_argument& e) {  // a setting the engine refused (ModelLoadError passes as is)
+    throw std::invalid_argument(with_flag_names(e.what()));
+  }
+}
+
+}  // namespace
 
 /// One request's sink. Runs on the engine thread: forwards each event at once and returns. With a logits
 /// capture it pairs each step's logits (copied, [vocab]) with that step's token, whichever comes first.
@@ -58,7 +106,7 @@ class InProcessClient::Sink : public engine::RequestSink {
 };
 
 InProcessClient::InProcessClient(const engine::EngineConfig& config)
-    : config_(config), engine_(std::make_unique<engine::Engine>(config)) {}
+    : config_(config), engine_(make_engine(config)) {}
 
 InProcessClient::~InProcessClient() {
   engine_.reset();  // aborts what is left; sinks still call back, so callbacks_ must outlive this client

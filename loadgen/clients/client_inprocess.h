@@ -14,7 +14,8 @@ namespace loadgen {
 
 class InProcessClient : public Client {
  public:
-  /// Builds and owns the engine (throws engine::ModelLoadError naming the file).
+  /// Builds and owns the engine (throws engine::ModelLoadError naming the file, std::invalid_argument
+  /// naming the loadgen flag of a setting the engine refused).
   explicit InProcessClient(const engine::EngineConfig& config);
   ~InProcessClient() override;
 

@@ -10,6 +10,9 @@ namespace engine {
 
 using BlockTable = std::vector<int32_t>;
 
+/// Blocks of block_size tokens needed to hold num_tokens tokens.
+inline int64_t blocks_for(int64_t num_tokens, int block_size) { return (num_tokens + block_size - 1) / block_size; }
+
 class BlockManager {
  public:
   /// Throws std::invalid_argument unless num_blocks >= 1 and block_size >= 1.
@@ -21,7 +24,7 @@ class BlockManager {
   int64_t num_used_blocks() const { return num_blocks() - num_free_blocks(); }
 
   /// Blocks needed to hold num_tokens tokens.
-  int64_t blocks_for(int64_t num_tokens) const { return (num_tokens + block_size_ - 1) / block_size_; }
+  int64_t blocks_for(int64_t num_tokens) const { return engine::blocks_for(num_tokens, block_size_); }
 
   /// Whether `table` can grow to hold num_tokens tokens (a prompt chunk: the total after the chunk).
   bool can_allocate(const BlockTable& table, int64_t num_tokens) const;
