@@ -1,0 +1,34 @@
+// The names of engine.h's enums: to_string for logs and reports, parse for the settings' text forms.
+#include "common/enum_names.h"
+#include "engine/engine.h"
+
+namespace engine {
+
+const char* to_string(FinishReason r) {
+  switch (r) {
+    case FinishReason::kLength: return "length";
+    case FinishReason::kEos: return "eos";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kAborted: return "aborted";
+    case FinishReason::kError: return "error";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr auto kBackendNames =
+    common::enum_names<BackendKind>({{BackendKind::kCpu, "cpu"}, {BackendKind::kCuda, "cuda"}});
+constexpr auto kComputeDTypeNames = common::enum_names<ComputeDType>(
+    {{ComputeDType::kAuto, "auto"}, {ComputeDType::kF32, "f32"}, {ComputeDType::kBf16, "bf16"}});
+
+}  // namespace
+
+const char* to_string(BackendKind b) { return kBackendNames.name(b); }
+const char* to_string(ComputeDType d) { return kComputeDTypeNames.name(d); }
+BackendKind parse_backend_kind(std::string_view text, std::string_view what) { return kBackendNames.parse(text, what); }
+ComputeDType parse_compute_dtype(std::string_view text, std::string_view what) {
+  return kComputeDTypeNames.parse(text, what);
+}
+
+}  // namespace engine
