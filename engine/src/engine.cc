@@ -6,7 +6,6 @@
 
 #include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -18,6 +17,7 @@
 #include "request_validation.h"
 #include "sampling/sampler.h"
 #include "scheduler/scheduler.h"
+#include "stats/stats_recorder.h"
 #include "tokenizer/tokenizer.h"
 
 namespace engine {
@@ -74,20 +74,18 @@ struct Engine::Impl {
   bool stopping = false;
   bool busy = false;  ///< the engine thread holds unfinished sequences
   uint64_t next_id = 1;
-  EngineStats snapshot;
-  Clock::time_point snapshot_time = Clock::now();
+  std::unique_ptr<StatsRecorder> stats;
   std::thread thread;
 
   // engine thread only
-  std::deque<std::pair<Clock::time_point, int64_t>> rate_window;  ///< (step end, tokens emitted)
-  int64_t generated_total = 0, prompt_total = 0, steps = 0;
+  int64_t step_generated = 0;  ///< tokens delivered in the current step
 
   explicit Impl(const EngineConfig& c);
   uint64_t submit(Request r, std::shared_ptr<RequestSink> sink);
   bool step_once();
   void run_batch(const ScheduledBatch& batch);
   void emit_token(Sequence& seq, int32_t tok, Clock::time_point now);
-  void update_stats(int64_t emitted);
+  void end_step(bool ran_batch, int64_t prompt_tokens, int64_t generated_tokens);
   void loop();
   void shutdown();
 };
@@ -148,7 +146,7 @@ Engine::Impl::Impl(const EngineConfig& c) : config(c) {
   info.num_kv_blocks = num_blocks;
   info.num_params = mc.num_params();
   info.tokenizer = tokenizer->describe();
-  snapshot.kv_blocks_total = num_blocks;
+  stats = std::make_unique<StatsRecorder>(num_blocks);
 }
 
 uint64_t Engine::Impl::submit(Request r, std::shared_ptr<RequestSink> sink) {
@@ -171,7 +169,7 @@ uint64_t Engine::Impl::submit(Request r, std::shared_ptr<RequestSink> sink) {
 
   std::lock_guard<std::mutex> lk(mu);
   if (stopping) throw QueueFullError("engine is shutting down");
-  const int waiting = snapshot.waiting + static_cast<int>(incoming.size());
+  const int waiting = stats->last().waiting + static_cast<int>(incoming.size());
   if (config.max_waiting > 0 && waiting >= config.max_waiting)
     throw QueueFullError(who + ": " + std::to_string(waiting) + " requests are waiting (max_waiting " +
                          std::to_string(config.max_waiting) + ")");
@@ -193,8 +191,9 @@ bool Engine::Impl::step_once() {
     to_abort.swap(aborts);
     if (!fresh.empty()) busy = true;
   }
+  int64_t prompt_tokens = 0;
   for (auto& seq : fresh) {
-    prompt_total += seq->num_prompt_tokens();
+    prompt_tokens += seq->num_prompt_tokens();
     try {
       scheduler->add(std::move(seq));  // submit() checked what add() checks: this should not throw
     } catch (const std::exception& e) {  // add() refused it: `seq` still owns it
@@ -207,7 +206,7 @@ bool Engine::Impl::step_once() {
     if (Sequence* s = scheduler->find(id)) scheduler->finish(s, FinishReason::kAborted, "aborted by the caller");
 
   ScheduledBatch batch = scheduler->schedule();
-  int64_t emitted_before = generated_total;
+  step_generated = 0;
   if (!batch.empty()) {
     try {
       run_batch(batch);
@@ -216,7 +215,6 @@ bool Engine::Impl::step_once() {
       for (const ScheduledSeq& entry : batch.seqs)
         if (!entry.seq->is_finished()) scheduler->finish(entry.seq, FinishReason::kError, std::string("engine step failed: ") + e.what());
     }
-    steps++;
   }
   bool finished_any = false;
   {
@@ -226,7 +224,7 @@ bool Engine::Impl::step_once() {
       send_finish(*seq);
     }
   }
-  update_stats(generated_total - emitted_before);
+  end_step(!batch.empty(), prompt_tokens, step_generated);
   return !batch.empty() || finished_any || !fresh.empty();
 }
 
@@ -280,7 +278,7 @@ void Engine::Impl::run_batch(const ScheduledBatch& batch) {
 // Sends one token's event: its text delta (stop strings held back/cut), then ends the sequence if a stop
 // string matched. eos and stop token ids that end a sequence carry no text.
 void Engine::Impl::emit_token(Sequence& s, int32_t tok, Clock::time_point now) {
-  generated_total++;
+  step_generated++;
   const bool ended_by_token =
       s.is_finished() && (s.finish_reason == FinishReason::kEos || s.finish_reason == FinishReason::kStop);
   std::string text;
@@ -305,25 +303,19 @@ void Engine::Impl::emit_token(Sequence& s, int32_t tok, Clock::time_point now) {
   }
 }
 
-void Engine::Impl::update_stats(int64_t emitted) {
+// Records the step in the stats and wakes run_until_idle() once nothing is left.
+void Engine::Impl::end_step(bool ran_batch, int64_t prompt_tokens, int64_t generated_tokens) {
+  StepRecord step;
+  step.ran_batch = ran_batch;
+  step.prompt_tokens = prompt_tokens;
+  step.generated_tokens = generated_tokens;
+  step.running = scheduler->num_running();
+  step.waiting = scheduler->num_waiting();
+  step.kv_blocks_used = scheduler->block_manager().num_used_blocks();
+  step.preemptions_total = scheduler->num_preemptions();
   const Clock::time_point now = Clock::now();
-  rate_window.emplace_back(now, emitted);
-  constexpr auto kWindow = std::chrono::seconds(5);
-  while (rate_window.size() > 1 && now - rate_window.front().first > kWindow) rate_window.pop_front();
-  int64_t tokens = 0;
-  for (size_t i = 1; i < rate_window.size(); ++i) tokens += rate_window[i].second;
-  double span = std::chrono::duration<double>(now - rate_window.front().first).count();
-
   std::lock_guard<std::mutex> lk(mu);
-  snapshot.running = scheduler->num_running();
-  snapshot.waiting = scheduler->num_waiting();
-  snapshot.kv_blocks_used = scheduler->block_manager().num_used_blocks();
-  snapshot.steps = steps;
-  snapshot.prompt_tokens_total = prompt_total;
-  snapshot.generated_tokens_total = generated_total;
-  snapshot.preemptions_total = scheduler->num_preemptions();
-  snapshot.tokens_per_s = span > 0 ? tokens / span : 0.0;
-  snapshot_time = now;
+  stats->record(step, now);
   busy = scheduler->has_unfinished();
   if (!busy && incoming.empty()) idle_cv.notify_all();
 }
@@ -393,9 +385,8 @@ void Engine::abort(uint64_t id) {
 
 EngineStats Engine::stats() const {
   std::lock_guard<std::mutex> lk(impl_->mu);
-  EngineStats s = impl_->snapshot;
+  EngineStats s = impl_->stats->snapshot(Clock::now());
   s.waiting += static_cast<int>(impl_->incoming.size());
-  if (Clock::now() - impl_->snapshot_time > std::chrono::seconds(5)) s.tokens_per_s = 0;  // idle since
   return s;
 }
 
