@@ -7,6 +7,7 @@ void StreamSink::on_token(const engine::TokenEvent& ev) {
     std::lock_guard<std::mutex> lock(mu_);
     Item& it = queue_.emplace_back();
     it.token = ev;
+    it.token.logits = {};  // a view valid only during on_token (and the server captures none)
   }
   cv_.notify_one();
 }

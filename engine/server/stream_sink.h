@@ -17,7 +17,7 @@ class StreamSink : public engine::RequestSink {
  public:
   struct Item {
     bool is_finish = false;
-    engine::TokenEvent token;    ///< when !is_finish
+    engine::TokenEvent token;    ///< when !is_finish (without logits)
     engine::FinishEvent finish;  ///< when is_finish
   };
 

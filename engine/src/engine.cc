@@ -1,13 +1,14 @@
-// Engine and Engine::Impl: loading (model, tokenizer, backend, KV pool), request intake, and
-// the engine step: Scheduler::schedule() -> ModelRunner::run() -> sample/force -> Scheduler::postprocess()
-// -> sink events. Threading: submit/abort/stats take `mu`; everything else runs on the engine thread (or
-// the caller's, with background_thread = false).
+// Engine and Engine::Impl: loading (model, tokenizer, backend, KV pool), request intake, and the engine
+// step: take in new sequences and aborts -> Scheduler::schedule() -> ModelRunner::run() (the chosen tokens)
+// -> Scheduler::postprocess() (text and finishes) -> sink events -> stats. Threading: submit/abort/stats
+// take `mu`; everything else runs on the engine thread (or the caller's, with background_thread = false).
 #include "engine/engine.h"
 
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "backend/backend.h"
@@ -15,7 +16,6 @@
 #include "model/model.h"
 #include "model_runner.h"
 #include "request_validation.h"
-#include "sampling/sampler.h"
 #include "scheduler/scheduler.h"
 #include "stats/stats_recorder.h"
 #include "tokenizer/tokenizer.h"
@@ -58,6 +58,12 @@ void send_finish(const Sequence& seq) {
 }  // namespace
 
 struct Engine::Impl {
+  /// What one step took in from submit() and abort().
+  struct Intake {
+    size_t num_sequences = 0;
+    int64_t prompt_tokens = 0;
+  };
+
   EngineConfig config;
   EngineInfo info;
   std::unique_ptr<Tokenizer> tokenizer;
@@ -77,14 +83,15 @@ struct Engine::Impl {
   std::unique_ptr<StatsRecorder> stats;
   std::thread thread;
 
-  // engine thread only
-  int64_t step_generated = 0;  ///< tokens delivered in the current step
-
   explicit Impl(const EngineConfig& c);
   uint64_t submit(Request r, std::shared_ptr<RequestSink> sink);
   bool step_once();
-  void run_batch(const ScheduledBatch& batch);
-  void emit_token(Sequence& seq, int32_t tok, Clock::time_point now);
+  Intake take_in();
+  std::optional<std::span<const int32_t>> run(const ScheduledBatch& batch);
+  int64_t deliver(std::vector<StepOutput>& outputs);
+  void fail(const ScheduledBatch& batch, const std::string& message);
+  bool send_finishes();
+  void end_all(FinishReason reason, const std::string& message);
   void end_step(bool ran_batch, int64_t prompt_tokens, int64_t generated_tokens);
   void loop();
   void shutdown();
@@ -181,8 +188,29 @@ uint64_t Engine::Impl::submit(Request r, std::shared_ptr<RequestSink> sink) {
   return id;
 }
 
-// One engine step. Returns whether there was anything to do.
+// One engine step: take in new sequences and aborts -> schedule -> run -> postprocess -> deliver events
+// -> stats. Returns whether there was anything to do.
 bool Engine::Impl::step_once() {
+  const Intake intake = take_in();
+  const ScheduledBatch batch = scheduler->schedule();
+  int64_t generated = 0;
+  if (!batch.empty()) {
+    if (const std::optional<std::span<const int32_t>> tokens = run(batch)) {
+      try {
+        std::vector<StepOutput> outputs = scheduler->postprocess(batch, *tokens);
+        generated = deliver(outputs);
+      } catch (const std::exception& e) {  // past the forward pass: a bug; end what the step touched
+        fail(batch, std::string("engine step failed: ") + e.what());
+      }
+    }
+  }
+  const bool finished_any = send_finishes();
+  end_step(!batch.empty(), intake.prompt_tokens, generated);
+  return !batch.empty() || finished_any || intake.num_sequences > 0;
+}
+
+// Moves what submit() and abort() queued into the scheduler.
+Engine::Impl::Intake Engine::Impl::take_in() {
   std::vector<std::unique_ptr<Sequence>> fresh;
   std::vector<uint64_t> to_abort;
   {
@@ -191,9 +219,10 @@ bool Engine::Impl::step_once() {
     to_abort.swap(aborts);
     if (!fresh.empty()) busy = true;
   }
-  int64_t prompt_tokens = 0;
+  Intake intake;
+  intake.num_sequences = fresh.size();
   for (auto& seq : fresh) {
-    prompt_tokens += seq->num_prompt_tokens();
+    intake.prompt_tokens += seq->num_prompt_tokens();
     try {
       scheduler->add(std::move(seq));  // submit() checked what add() checks: this should not throw
     } catch (const std::exception& e) {  // add() refused it: `seq` still owns it
@@ -204,103 +233,58 @@ bool Engine::Impl::step_once() {
   }
   for (uint64_t id : to_abort)
     if (Sequence* s = scheduler->find(id)) scheduler->finish(s, FinishReason::kAborted, "aborted by the caller");
-
-  ScheduledBatch batch = scheduler->schedule();
-  step_generated = 0;
-  if (!batch.empty()) {
-    try {
-      run_batch(batch);
-    } catch (const std::exception& e) {
-      // A failure past the forward pass (a bug): end what the step touched rather than leave it half done.
-      for (const ScheduledSeq& entry : batch.seqs)
-        if (!entry.seq->is_finished()) scheduler->finish(entry.seq, FinishReason::kError, std::string("engine step failed: ") + e.what());
-    }
-  }
-  bool finished_any = false;
-  {
-    auto done = scheduler->take_finished();
-    finished_any = !done.empty();
-    for (auto& seq : done) {
-      send_finish(*seq);
-    }
-  }
-  end_step(!batch.empty(), prompt_tokens, step_generated);
-  return !batch.empty() || finished_any || !fresh.empty();
+  return intake;
 }
 
-void Engine::Impl::run_batch(const ScheduledBatch& batch) {
-  // Full logits rows cross back only when someone needs them: a sampled (non-greedy) step or a capture.
-  bool need_logits = false;
-  for (const ScheduledSeq& e : batch.seqs) {
-    if (!e.want_logits) continue;
-    const Sequence& s = *e.seq;
-    const int step = s.next_step();
-    bool forced = step < static_cast<int>(s.forced_tokens.size());
-    if (step < s.capture_logits_steps || (!forced && s.sampling.temperature > 0.0f)) need_logits = true;
-  }
+// The chosen token of each scheduled sequence, or nothing when the backend failed (the batch's sequences
+// then end with the backend's error).
+std::optional<std::span<const int32_t>> Engine::Impl::run(const ScheduledBatch& batch) {
   try {
-    runner->run(batch, need_logits);
+    return runner->run(batch);
   } catch (const std::exception& e) {
-    for (const ScheduledSeq& entry : batch.seqs)
-      scheduler->finish(entry.seq, FinishReason::kError, std::string("backend ") + backend->name() + " failed: " + e.what());
-    return;
+    fail(batch, std::string("backend ") + backend->name() + " failed: " + e.what());
+    return std::nullopt;
   }
+}
 
-  std::vector<int32_t> tokens(batch.seqs.size(), -1);
-  int row = 0;
-  for (size_t i = 0; i < batch.seqs.size(); ++i) {
-    const ScheduledSeq& e = batch.seqs[i];
-    if (!e.want_logits) continue;
-    Sequence& s = *e.seq;
-    const int step = s.next_step();
-    const bool forced = step < static_cast<int>(s.forced_tokens.size());
-    if (need_logits) {
-      std::span<const float> logits = runner->logits_row(row);
-      if (step < s.capture_logits_steps) {
-        try {
-          s.sink->on_logits(step, logits);
-        } catch (const std::exception& ex) {
-          std::fprintf(stderr, "engine: on_logits of request %llu threw: %s\n", static_cast<unsigned long long>(s.id), ex.what());
-        }
-      }
-      tokens[i] = forced ? s.forced_tokens[step] : Sampler::sample(logits, s.sampling, s.rng);
-    } else {
-      tokens[i] = forced ? s.forced_tokens[step] : runner->argmax_ids()[row];
-    }
-    row++;
-  }
-  scheduler->postprocess(batch, tokens);
+// One on_token per output, with the step's logits row when that step is captured; returns how many were
+// sent. A sink that throws ends its own request.
+int64_t Engine::Impl::deliver(std::vector<StepOutput>& outputs) {
   const Clock::time_point now = Clock::now();
-  for (size_t i = 0; i < batch.seqs.size(); ++i)
-    if (batch.seqs[i].want_logits) emit_token(*batch.seqs[i].seq, tokens[i], now);
+  for (StepOutput& out : outputs) {
+    Sequence& s = *out.seq;
+    TokenEvent ev;
+    ev.token = out.token;
+    ev.index = out.index;
+    ev.text = std::move(out.text);
+    ev.time = now;
+    if (out.index < s.capture_logits_steps) ev.logits = runner->logits(out.batch_index);
+    try {
+      s.sink->on_token(ev);
+    } catch (const std::exception& e) {
+      if (!s.is_finished()) scheduler->finish(&s, FinishReason::kError, std::string("on_token threw: ") + e.what());
+    }
+  }
+  return static_cast<int64_t>(outputs.size());
 }
 
-// Sends one token's event: its text delta (stop strings held back/cut), then ends the sequence if a stop
-// string matched. eos and stop token ids that end a sequence carry no text.
-void Engine::Impl::emit_token(Sequence& s, int32_t tok, Clock::time_point now) {
-  step_generated++;
-  const bool ended_by_token =
-      s.is_finished() && (s.finish_reason == FinishReason::kEos || s.finish_reason == FinishReason::kStop);
-  std::string text;
-  if (!ended_by_token) text = s.stop_matcher.push(s.decoder->push(tok));
-  if (s.is_finished() && !s.stop_matcher.matched()) {
-    text += s.stop_matcher.push(s.decoder->flush());
-    text += s.stop_matcher.flush();
-  }
-  if (s.stop_matcher.matched()) {
-    if (!s.is_finished()) scheduler->finish(&s, FinishReason::kStop);
-    else if (s.finish_reason == FinishReason::kLength) s.finish_reason = FinishReason::kStop;
-  }
-  TokenEvent ev;
-  ev.token = tok;
-  ev.index = s.num_output_tokens() - 1;
-  ev.text = std::move(text);
-  ev.time = now;
-  try {
-    s.sink->on_token(ev);
-  } catch (const std::exception& e) {
-    if (!s.is_finished()) scheduler->finish(&s, FinishReason::kError, std::string("on_token threw: ") + e.what());
-  }
+// Ends the batch's sequences that are still unfinished with kError.
+void Engine::Impl::fail(const ScheduledBatch& batch, const std::string& message) {
+  for (const ScheduledSeq& entry : batch.seqs)
+    if (!entry.seq->is_finished()) scheduler->finish(entry.seq, FinishReason::kError, message);
+}
+
+// Sends on_finish to each sequence that finished since the last call; returns whether there was one.
+bool Engine::Impl::send_finishes() {
+  std::vector<std::unique_ptr<Sequence>> done = scheduler->take_finished();
+  for (auto& seq : done) send_finish(*seq);
+  return !done.empty();
+}
+
+// Ends every unfinished sequence and sends its on_finish.
+void Engine::Impl::end_all(FinishReason reason, const std::string& message) {
+  for (Sequence* s : scheduler->unfinished()) scheduler->finish(s, reason, message);
+  send_finishes();
 }
 
 // Records the step in the stats and wakes run_until_idle() once nothing is left.
@@ -333,9 +317,10 @@ void Engine::Impl::loop() {
       // Nothing may escape the engine thread: end every request rather than hang their callers.
       std::fprintf(stderr, "engine: step failed: %s\n", e.what());
       try {
-        for (Sequence* s : scheduler->unfinished()) scheduler->finish(s, FinishReason::kError, e.what());
-        step_once();  // delivers the on_finish events
-      } catch (...) {
+        end_all(FinishReason::kError, e.what());
+        end_step(false, 0, 0);
+      } catch (const std::exception& again) {
+        std::fprintf(stderr, "engine: ending the requests after that failure failed too: %s\n", again.what());
       }
     }
   }
@@ -354,8 +339,7 @@ void Engine::Impl::shutdown() {
     fresh.swap(incoming);
     aborts.clear();
   }
-  for (Sequence* s : scheduler->unfinished()) scheduler->finish(s, FinishReason::kAborted, "engine shut down");
-  for (auto& seq : scheduler->take_finished()) send_finish(*seq);
+  end_all(FinishReason::kAborted, "engine shut down");
   for (auto& seq : fresh) {  // submitted but never taken in by a step
     seq->finish_reason = FinishReason::kAborted;
     seq->finish_message = "engine shut down";

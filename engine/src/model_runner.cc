@@ -3,6 +3,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "kv/block_manager.h"
+#include "sampling/sampler.h"
+
 namespace engine {
 
 ModelRunner::ModelRunner(Backend& backend, int vocab_size, int block_size)
@@ -20,7 +23,7 @@ const StepBatch& ModelRunner::prepare(const ScheduledBatch& batch) {
     s.query_len = e.num_tokens;
     s.context_len = seq.num_computed_tokens + e.num_tokens;
     s.block_table_start = static_cast<int>(step_.block_tables.size());
-    s.num_blocks = (s.context_len + block_size_ - 1) / block_size_;
+    s.num_blocks = static_cast<int>(blocks_for(s.context_len, block_size_));
     s.want_logits = e.want_logits;
     if (s.num_blocks > static_cast<int>(seq.block_table.size()))
       throw std::logic_error("ModelRunner: sequence " + std::to_string(seq.id) + " has " +
@@ -37,17 +40,51 @@ const StepBatch& ModelRunner::prepare(const ScheduledBatch& batch) {
   return step_;
 }
 
-void ModelRunner::run(const ScheduledBatch& batch, bool need_logits) {
+bool ModelRunner::needs_logits_rows(const ScheduledBatch& batch) {
+  for (const ScheduledSeq& e : batch.seqs) {
+    if (!e.want_logits) continue;
+    const Sequence& s = *e.seq;
+    const int step = s.next_step();
+    const bool forced = step < static_cast<int>(s.forced_tokens.size());
+    if (step < s.capture_logits_steps || (!forced && s.sampling.temperature > 0.0f)) return true;
+  }
+  return false;
+}
+
+std::span<const int32_t> ModelRunner::run(const ScheduledBatch& batch) {
+  // Cleared first: after a backend failure logits() has nothing stale to give.
+  have_rows_ = false;
+  row_.assign(batch.seqs.size(), -1);
+  tokens_.assign(batch.seqs.size(), -1);
   prepare(batch);
   const int rows = step_.num_logits();
-  if (need_logits) {
+  const bool full_rows = needs_logits_rows(batch);
+  if (full_rows) {
     logits_.resize(static_cast<size_t>(rows) * vocab_size_);
-    ids_.clear();
     backend_.forward(step_, logits_.data());
   } else {
     ids_.resize(rows);
     backend_.forward_argmax(step_, ids_.data());
   }
+  have_rows_ = full_rows;
+
+  int r = 0;
+  for (size_t i = 0; i < batch.seqs.size(); ++i) {
+    if (!batch.seqs[i].want_logits) continue;
+    row_[i] = r;
+    Sequence& s = *batch.seqs[i].seq;
+    const int step = s.next_step();
+    if (step < static_cast<int>(s.forced_tokens.size())) tokens_[i] = s.forced_tokens[step];
+    else if (have_rows_) tokens_[i] = Sampler::sample(logits(i), s.sampling, s.rng);  // argmax when temperature is 0
+    else tokens_[i] = ids_[r];
+    ++r;
+  }
+  return tokens_;
+}
+
+std::span<const float> ModelRunner::logits(size_t i) const {
+  if (!have_rows_ || i >= row_.size() || row_[i] < 0) return {};
+  return {logits_.data() + static_cast<size_t>(row_[i]) * vocab_size_, static_cast<size_t>(vocab_size_)};
 }
 
 }  // namespace engine

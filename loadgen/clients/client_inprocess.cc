@@ -4,7 +4,6 @@
 #include <stdexcept>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 namespace loadgen {
 
@@ -52,34 +51,15 @@ std::unique_ptr<engine::Engine> make_engine(const engine::EngineConfig& config) 
 
 }  // namespace
 
-/// One request's sink. Runs on the engine thread: forwards each event at once and returns. With a logits
-/// capture it pairs each step's logits (copied, [vocab]) with that step's token, whichever comes first.
+/// One request's sink. Runs on the engine thread: forwards each event at once and returns. A captured
+/// step's logits come with its token.
 class InProcessClient::Sink : public engine::RequestSink {
  public:
-  Sink(InProcessClient* owner, uint64_t index, bool capture) : owner_(owner), index_(index), capture_(capture) {}
+  Sink(InProcessClient* owner, uint64_t index) : owner_(owner), index_(index) {}
 
   void on_token(const engine::TokenEvent& ev) override {
-    if (capture_) {
-      if (logits_step_ == ev.index) {
-        owner_->callbacks_->on_logits(index_, ev.index, ev.token, logits_);
-        logits_step_ = -1;
-      } else {
-        token_step_ = ev.index;
-        token_ = ev.token;
-      }
-    }
+    if (!ev.logits.empty()) owner_->callbacks_->on_logits(index_, ev.index, ev.token, ev.logits);
     owner_->callbacks_->on_chunk(index_, 1, ev.text, ev.time);
-  }
-
-  void on_logits(int step, std::span<const float> logits) override {
-    if (!capture_) return;
-    if (token_step_ == step) {  // the token came first
-      owner_->callbacks_->on_logits(index_, step, token_, logits);
-      token_step_ = -1;
-      return;
-    }
-    logits_.assign(logits.begin(), logits.end());
-    logits_step_ = step;
   }
 
   void on_finish(const engine::FinishEvent& ev) override {
@@ -99,10 +79,6 @@ class InProcessClient::Sink : public engine::RequestSink {
  private:
   InProcessClient* owner_;
   uint64_t index_;
-  bool capture_;
-  std::vector<float> logits_;
-  int logits_step_ = -1, token_step_ = -1;
-  int32_t token_ = 0;
 };
 
 InProcessClient::InProcessClient(const engine::EngineConfig& config)
@@ -136,7 +112,7 @@ void InProcessClient::send(const WorkItem& item) {
   r.forced_tokens = item.forced_tokens;
   r.capture_logits_steps = item.capture_logits_steps;
   r.tag = std::to_string(item.sample_id);
-  auto sink = std::make_shared<Sink>(this, item.index, item.capture_logits_steps > 0);
+  auto sink = std::make_shared<Sink>(this, item.index);
   {
     std::lock_guard lk(mu_);
     ++in_flight_;

@@ -29,11 +29,13 @@ struct CaptureSink : RequestSink {
   std::optional<FinishEvent> finish;
   int num_finish = 0;
   CaptureSink(int vocab, int n_steps) : vocab(vocab), logits(static_cast<size_t>(vocab) * n_steps, NAN) {}
-  void on_token(const TokenEvent& ev) override { tokens.push_back(ev.token); }
-  void on_logits(int step, std::span<const float> row) override {
+  void on_token(const TokenEvent& ev) override {
+    tokens.push_back(ev.token);
+    if (ev.logits.empty()) return;
+    const int step = ev.index;
     steps_seen.push_back(step);
-    if (static_cast<int>(row.size()) != vocab || (step + 1) * static_cast<size_t>(vocab) > logits.size()) return;
-    std::copy(row.begin(), row.end(), logits.begin() + static_cast<size_t>(step) * vocab);
+    if (static_cast<int>(ev.logits.size()) != vocab || (step + 1) * static_cast<size_t>(vocab) > logits.size()) return;
+    std::copy(ev.logits.begin(), ev.logits.end(), logits.begin() + static_cast<size_t>(step) * vocab);
   }
   void on_finish(const FinishEvent& ev) override {
     finish = ev;

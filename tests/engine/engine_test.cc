@@ -1,4 +1,4 @@
-// test-deps: engine_internals
+// test-deps: engine
 // The Engine end to end on dummy:tiny (seeded random weights, byte tokenizer, CPU backend): event order,
 // finish reasons, validation messages, abort, seeded sampling, logits capture, and greedy outputs that do
 // not depend on batch size, chunking or preemption.
@@ -11,8 +11,6 @@
 #include <mutex>
 #include <optional>
 
-#include "backend/backend.h"
-#include "model_runner.h"
 #include "support/test_paths.h"
 
 namespace engine {
@@ -33,12 +31,9 @@ struct Recorder : RequestSink {
     if (num_finish) order_errors.push_back("token after finish");
     if (ev.index != static_cast<int>(tokens.size())) order_errors.push_back("index " + std::to_string(ev.index));
     if (!tokens.empty() && ev.time < tokens.back().time) order_errors.push_back("time went back");
+    if (!ev.logits.empty()) logits.emplace_back(ev.index, std::vector<float>(ev.logits.begin(), ev.logits.end()));
     tokens.push_back(ev);
-  }
-  void on_logits(int step, std::span<const float> row) override {
-    std::lock_guard<std::mutex> lk(mu);
-    if (step != static_cast<int>(tokens.size())) order_errors.push_back("logits of step " + std::to_string(step));
-    logits.emplace_back(step, std::vector<float>(row.begin(), row.end()));
+    tokens.back().logits = {};  // a view valid only during on_token
   }
   void on_finish(const FinishEvent& ev) override {
     std::lock_guard<std::mutex> lk(mu);
@@ -119,69 +114,6 @@ std::vector<std::vector<int32_t>> run_all(EngineConfig cfg, int max_new, int64_t
   return out;
 }
 
-// The runner's flat batch for a step that mixes a decode, a whole prompt and a prompt chunk.
-TEST(ModelRunner, BuildsTheFlatStepBatch) {
-  SchedulerConfig sc;
-  sc.max_num_seqs = 8;
-  sc.max_num_batched_tokens = 30;
-  sc.num_kv_blocks = 64;
-  sc.block_size = 4;
-  Scheduler sched(sc);
-  auto seq = [](uint64_t id, int n, int first) {
-    auto s = std::make_unique<Sequence>();
-    s->id = id;
-    for (int i = 0; i < n; ++i) s->prompt_tokens.push_back(first + i);
-    s->sampling.max_new_tokens = 10;
-    return s;
-  };
-  sched.add(seq(1, 6, 100));
-  ScheduledBatch b0 = sched.schedule();
-  sched.postprocess(b0, std::vector<int32_t>{400});  // seq 1: 6 computed, then token 400
-  sched.add(seq(2, 9, 200));
-  sched.add(seq(3, 40, 300));
-  ScheduledBatch b = sched.schedule();  // 1 decode + 9 + a 20-token chunk of seq 3
-  ASSERT_EQ(b.seqs.size(), 3u);
-
-  std::unique_ptr<Backend> be = make_backend(EngineConfig{});
-  ModelRunner runner(*be, 512, 4);
-  const StepBatch& sb = runner.prepare(b);
-  ASSERT_EQ(sb.num_tokens(), 30);
-  ASSERT_EQ(sb.seqs.size(), 3u);
-  EXPECT_EQ(sb.num_logits(), 2);
-  EXPECT_EQ(sb.tokens[0], 400);  // seq 1's last token at position 6
-  EXPECT_EQ(sb.positions[0], 6);
-  const SeqSlice& d = sb.seqs[0];
-  EXPECT_EQ(d.query_start, 0);
-  EXPECT_EQ(d.query_len, 1);
-  EXPECT_EQ(d.context_len, 7);
-  EXPECT_EQ(d.num_blocks, 2);
-  EXPECT_TRUE(d.want_logits);
-  const SeqSlice& p = sb.seqs[1];
-  EXPECT_EQ(p.query_start, 1);
-  EXPECT_EQ(p.query_len, 9);
-  EXPECT_EQ(p.context_len, 9);
-  EXPECT_EQ(p.num_blocks, 3);
-  EXPECT_TRUE(p.want_logits);
-  for (int i = 0; i < 9; ++i) {
-    EXPECT_EQ(sb.tokens[1 + i], 200 + i);
-    EXPECT_EQ(sb.positions[1 + i], i);
-  }
-  const SeqSlice& c = sb.seqs[2];
-  EXPECT_EQ(c.query_start, 10);
-  EXPECT_EQ(c.query_len, 20);
-  EXPECT_EQ(c.context_len, 20);
-  EXPECT_EQ(c.num_blocks, 5);
-  EXPECT_FALSE(c.want_logits);
-  EXPECT_EQ(sb.tokens[29], 319);
-  // each slice's block ids are that sequence's table
-  ASSERT_EQ(sb.block_tables.size(), 2u + 3u + 5u);
-  for (size_t k = 0; k < 3; ++k) {
-    const Sequence& s = *b.seqs[k].seq;
-    for (int j = 0; j < sb.seqs[k].num_blocks; ++j)
-      EXPECT_EQ(sb.block_tables[sb.seqs[k].block_table_start + j], s.block_table[j]);
-  }
-}
-
 TEST(Engine, StreamsTokensInOrderThenFinishesOnce) {
   Engine eng(tiny(/*background=*/true));
   EXPECT_EQ(eng.info().vocab_size, 512);
@@ -248,6 +180,22 @@ TEST(Engine, EosStopTokensAndStopStrings) {
   EXPECT_EQ(d->finish->reason, FinishReason::kStop);
   EXPECT_EQ(d->text(), "ab\n");  // the match is not emitted
   EXPECT_EQ(d->tokens.size(), 6u);
+}
+
+// A stop string completed by the last allowed token: the sequence ended because of the string (its text
+// is cut there), so the reason is stop, not length.
+TEST(Engine, AStopStringOnTheLastAllowedTokenIsAStop) {
+  Engine eng(tiny());
+  auto rec = std::make_shared<Recorder>();
+  Request r = greedy({1, 50}, 5);
+  r.forced_tokens = bytes("abEND");
+  r.sampling.stop = {"END"};
+  eng.submit(r, rec);
+  eng.run_until_idle();
+  ASSERT_EQ(rec->num_finish, 1);
+  EXPECT_EQ(rec->finish->reason, FinishReason::kStop);
+  EXPECT_EQ(rec->text(), "ab");
+  EXPECT_EQ(rec->finish->output_tokens, 5);
 }
 
 TEST(Engine, RejectsBadRequestsWithTheNumbers) {

@@ -18,10 +18,11 @@ namespace batch_invariance {
 struct LogitsSink : engine::RequestSink {
   std::vector<std::vector<float>> steps;
   std::vector<int32_t> tokens;
-  void on_token(const engine::TokenEvent& ev) override { tokens.push_back(ev.token); }
-  void on_logits(int step, std::span<const float> logits) override {
-    if (int(steps.size()) <= step) steps.resize(step + 1);
-    steps[step].assign(logits.begin(), logits.end());
+  void on_token(const engine::TokenEvent& ev) override {
+    tokens.push_back(ev.token);
+    if (ev.logits.empty()) return;
+    if (int(steps.size()) <= ev.index) steps.resize(ev.index + 1);
+    steps[ev.index].assign(ev.logits.begin(), ev.logits.end());
   }
   void on_finish(const engine::FinishEvent&) override {}
 };

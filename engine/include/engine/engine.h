@@ -79,6 +79,10 @@ struct TokenEvent {
   int index = 0;            ///< 0 for the first generated token
   std::string text;         ///< text delta (complete UTF-8 characters only; may be empty)
   Clock::time_point time;   ///< when the engine produced it
+  /// The raw logits [vocab] (before temperature/top-k) of the step that chose `token`, only while
+  /// index < capture_logits_steps; empty otherwise. A view into the engine's buffer, valid only during
+  /// on_token: copy what you keep.
+  std::span<const float> logits;
 };
 
 struct FinishEvent {
@@ -94,9 +98,8 @@ struct FinishEvent {
 class RequestSink {
  public:
   virtual ~RequestSink() = default;
+  /// Each generated token, with its step's logits when they are captured. A throw ends the request (kError).
   virtual void on_token(const TokenEvent& ev) = 0;
-  /// Raw logits (before temperature/top-k) of step `step`, only for steps < capture_logits_steps.
-  virtual void on_logits(int step, std::span<const float> logits) {}
   /// Exactly once, last.
   virtual void on_finish(const FinishEvent& ev) = 0;
 };

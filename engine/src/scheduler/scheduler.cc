@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "scheduler/token_outcome.h"
+
 namespace engine {
 
 namespace {
@@ -101,26 +103,22 @@ ScheduledBatch Scheduler::schedule() {
   return batch;
 }
 
-void Scheduler::postprocess(const ScheduledBatch& batch, std::span<const int32_t> tokens) {
+std::vector<StepOutput> Scheduler::postprocess(const ScheduledBatch& batch, std::span<const int32_t> tokens) {
   if (tokens.size() != batch.seqs.size())
     throw std::logic_error("Scheduler::postprocess: " + std::to_string(tokens.size()) + " tokens for " +
                            std::to_string(batch.seqs.size()) + " scheduled sequences");
+  std::vector<StepOutput> outputs;
   for (size_t i = 0; i < batch.seqs.size(); ++i) {
     const ScheduledSeq& e = batch.seqs[i];
     Sequence* seq = e.seq;
     if (seq->is_finished()) continue;
     seq->num_computed_tokens += e.num_tokens;
     if (!e.want_logits) continue;  // a prompt chunk short of the end: nothing sampled yet
-    int32_t tok = tokens[i];
-    seq->output_tokens.push_back(tok);
-    const auto& sp = seq->sampling;
-    if (tok == config_.eos_id && !sp.ignore_eos)
-      finish(seq, FinishReason::kEos);
-    else if (std::find(sp.stop_token_ids.begin(), sp.stop_token_ids.end(), tok) != sp.stop_token_ids.end())
-      finish(seq, FinishReason::kStop);
-    else if (seq->num_output_tokens() >= sp.max_new_tokens)
-      finish(seq, FinishReason::kLength);
+    TokenOutcome outcome = append_token(*seq, tokens[i], config_.eos_id);
+    outputs.push_back({seq, static_cast<int>(i), tokens[i], seq->num_output_tokens() - 1, std::move(outcome.text)});
+    if (outcome.finish) finish(seq, *outcome.finish);
   }
+  return outputs;
 }
 
 void Scheduler::finish(Sequence* seq, FinishReason reason, std::string message) {

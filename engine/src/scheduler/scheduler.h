@@ -40,6 +40,15 @@ struct ScheduledBatch {
   bool empty() const { return seqs.empty(); }
 };
 
+/// A token a sequence produced in a step, ready for the engine to deliver to its sink.
+struct StepOutput {
+  Sequence* seq = nullptr;  ///< valid until take_finished() (it may have finished in this step)
+  int batch_index = 0;      ///< its entry in batch.seqs (the runner's logits for it are keyed by it)
+  int32_t token = 0;
+  int index = 0;            ///< 0 for the first generated token
+  std::string text;         ///< text delta (stop strings held back or cut)
+};
+
 class Scheduler {
  public:
   /// Throws std::invalid_argument for a non-positive setting.
@@ -53,9 +62,9 @@ class Scheduler {
   /// Picks this step's batch and allocates the blocks it needs (preempting if it must).
   ScheduledBatch schedule();
   /// After the model ran: tokens[i] is the token chosen for batch.seqs[i] (read only where want_logits).
-  /// Advances num_computed_tokens, appends the tokens, and finishes sequences that hit max_new_tokens
-  /// (kLength), eos unless ignore_eos (kEos) or a stop token id (kStop).
-  void postprocess(const ScheduledBatch& batch, std::span<const int32_t> tokens);
+  /// Advances num_computed_tokens, appends each token with append_token (text side and finish decision)
+  /// and finishes the sequences it ends. Returns the produced tokens in batch order.
+  std::vector<StepOutput> postprocess(const ScheduledBatch& batch, std::span<const int32_t> tokens);
 
   /// Ends a waiting or running sequence: frees its blocks and moves it to the finished list.
   void finish(Sequence* seq, FinishReason reason, std::string message = {});

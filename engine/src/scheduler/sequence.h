@@ -1,6 +1,7 @@
 // One request as the engine tracks it: its tokens, how many of them are in the KV cache, its block table and
 // where its events go. The scheduler moves it between the waiting and running queues; the block manager
-// changes only its block table; the model runner reads its tokens.
+// changes only its block table; the model runner reads its tokens and draws its samples from its rng;
+// append_token (scheduler/token_outcome.h) adds each generated token and runs its text side.
 #pragma once
 
 #include <cstdint>
