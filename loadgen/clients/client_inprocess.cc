@@ -9,8 +9,8 @@ namespace loadgen {
 
 namespace {
 
-// The engine's settings errors name EngineConfig fields; loadgen's user set them with these flags (the ones
-// loadgen's CLI maps to those fields), so the message names the flags instead.
+// The engine's settings errors name EngineConfig fields; loadgen's user set them with these flags
+// (cli/resolve.cc's resolve_engine maps each flag to its field), so the message names the flags instead.
 constexpr std::pair<std::string_view, std::string_view> kFlagOfField[] = {
     {"max_num_seqs", "--batch-size"},        {"max_num_batched_tokens", "--max-batched-tokens"},
     {"block_size", "--block-size"},          {"num_kv_blocks", "--kv-blocks"},
