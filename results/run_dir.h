@@ -23,8 +23,8 @@ struct RunData {
 void write_run_dir(const std::filesystem::path& dir, const Summary& summary, const std::vector<RequestRow>& rows);
 
 bool is_run_dir(const std::filesystem::path& dir);  ///< has summary.json
-/// summary.json plus requests.jsonl (or requests.csv, without chunk times). Throws std::runtime_error naming
-/// the file (and line / field) when something is missing or malformed.
+/// summary.json plus requests.jsonl (or requests.csv, without chunk times; with neither, no rows). Throws
+/// std::runtime_error naming the file (and line / field) when summary.json is missing or a file is malformed.
 RunData load_run(const std::filesystem::path& dir);
 
 }  // namespace results

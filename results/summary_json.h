@@ -1,5 +1,7 @@
 // summary.json <-> Summary (docs/formats.md): keys named as in vLLM's benchmark result where the meaning is
-// the same. Readers get the typed Summary back; a field missing from an older file keeps its default.
+// the same. Every number goes through one rule: +-inf as the strings "inf"/"-inf", NaN as null. Readers get the
+// typed Summary back; a measurement missing from an older file reads as NaN (tables show "-"), while counts,
+// strings, flags and objects keep their defaults (kept_up: true).
 #pragma once
 
 #include <filesystem>
