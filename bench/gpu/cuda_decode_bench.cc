@@ -47,6 +47,8 @@ struct Fixture {
     cfg.backend = engine::BackendKind::kCuda;
     if (const char* d = std::getenv("LLM_BENCH_DTYPE")) cfg.dtype = engine::parse_compute_dtype(d, "LLM_BENCH_DTYPE");
     if (const char* d = std::getenv("LLM_BENCH_DETERMINISTIC")) cfg.deterministic = std::string(d) == "1";
+    if (const char* d = std::getenv("LLM_BENCH_KV_DTYPE"))
+      cfg.kv_cache_dtype = engine::parse_kv_cache_dtype(d, "LLM_BENCH_KV_DTYPE");
     cfg.max_num_seqs = kMaxBatch;
     cfg.max_num_batched_tokens = 2048;
     cfg.block_size = kBlock;

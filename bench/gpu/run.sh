@@ -118,6 +118,18 @@ if has bench; then
     --benchmark_out="$OUT/decode_bench_nogemv.json" --benchmark_out_format=json >"$OUT/decode_bench_ablate.log" 2>&1
   [[ ${ABLATE:-1} == 1 ]] && LLM_CUDA_GRAPHS=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/1/' \
     --benchmark_out="$OUT/decode_bench_nographs.json" --benchmark_out_format=json >>"$OUT/decode_bench_ablate.log" 2>&1
+  # v8 against v7 in the same run: decode attention version 2 off (attention.cu's kernel for decode rows).
+  [[ ${ABLATE_V8:-1} == 1 ]] && LLM_CUDA_ATTN_V2=0 "$BUILD/engine/cuda_decode_bench" \
+    --benchmark_filter='BM_DecodeStep/(16|64|128|256)/' --benchmark_out="$OUT/decode_bench_v7.json" \
+    --benchmark_out_format=json >"$OUT/decode_bench_v7.log" 2>&1
+  # The skinny tensor-core GEMM (off by default: slower than cuBLAS and the GEMV when measured; cuda-notes v8).
+  [[ ${ABLATE_V8:-1} == 1 ]] && LLM_CUDA_SKINNY=1 LLM_CUDA_GEMV=0 "$BUILD/engine/cuda_decode_bench" \
+    --benchmark_filter='BM_DecodeStep/(1|4|16|64)/' --benchmark_out="$OUT/decode_bench_skinny.json" \
+    --benchmark_out_format=json >"$OUT/decode_bench_skinny.log" 2>&1
+  # The fp8 KV cache (e4m3, per-token scales): half the KV bytes.
+  [[ ${FP8:-1} == 1 ]] && LLM_BENCH_KV_DTYPE=fp8 "$BUILD/engine/cuda_decode_bench" \
+    --benchmark_filter='BM_DecodeStep/(1|16|64|128|256)/' --benchmark_out="$OUT/decode_bench_fp8.json" \
+    --benchmark_out_format=json >"$OUT/decode_bench_fp8.log" 2>&1
   # What batch invariance (--deterministic) costs: the same steps with 128-row GEMMs and unsplit attention.
   [[ ${DETBENCH:-1} == 1 ]] && LLM_BENCH_DETERMINISTIC=1 "$BUILD/engine/cuda_decode_bench" \
     --benchmark_filter='BM_DecodeStep/(1|16|64|128|256)/|BM_MixedStep' \

@@ -54,6 +54,20 @@ def main(out):
                 if b["name"].startswith("BM_DecodeStep"):
                     print(f"  batch {int(b['batch'])} with {what}: {b['real_time']:.3f} ms "
                           f"({100 * b['floor_ms'] / b['real_time']:.1f}% of floor)")
+        base = {b["name"]: b for b in bench.get("benchmarks", [])}
+        for fname, what in (("decode_bench_v7.json", "v7 (attention.cu's kernel for decode rows)"),
+                            ("decode_bench_fp8.json", "fp8 KV cache"),
+                            ("decode_bench_skinny.json", "skinny GEMM instead of the GEMV and cuBLAS")):
+            ab = load(os.path.join(out, fname))
+            if not ab:
+                continue
+            print(f"{what} vs default, same steps:")
+            for b in ab.get("benchmarks", []):
+                ref = base.get(b["name"])
+                if ref and b["name"].startswith("BM_DecodeStep"):
+                    print(f"  batch {int(b['batch']):>4}: {b['real_time']:>8.3f} ms vs {ref['real_time']:>8.3f} ms "
+                          f"({100 * (b['real_time'] / ref['real_time'] - 1):+.1f}%), floor {b['floor_ms']:.3f} ms "
+                          f"= {100 * b['floor_ms'] / b['real_time']:.1f}% of the step")
         det = load(os.path.join(out, "decode_bench_det.json"))
         if det:
             base = {b["name"]: b for b in bench.get("benchmarks", [])}

@@ -47,6 +47,9 @@ const std::map<std::string, Setter>& setters() {
     e({"dtype"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) {
       x.engine.dtype = engine::parse_compute_dtype(as<std::string>(n, w), w);
     });
+    e({"kv_cache_dtype"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) {
+      x.engine.kv_cache_dtype = engine::parse_kv_cache_dtype(as<std::string>(n, w), w);
+    });
     e({"dummy_seed"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.dummy_seed = as<uint64_t>(n, w); });
     e({"batch_size", "max_num_seqs"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.max_num_seqs = as<int>(n, w); });
     e({"max_batched_tokens", "max_num_batched_tokens"},
@@ -113,12 +116,13 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
   CLI::App app{"llm-serve: serves the engine over HTTP (OpenAI /v1/completions, TGI /generate[_stream], "
                "/models/<name>/generate, /health, /v1/models, /metrics)"};
   ServeSettings cli;  // values as given on the command line
-  std::string config, kv_memory, backend, dtype;
+  std::string config, kv_memory, backend, dtype, kv_cache_dtype;
   app.add_option("--config", config, "YAML or JSON file with the options below (command line wins)");
   auto* o_model = app.add_option("--model", cli.engine.model, "llama2.c .bin, HF directory, or dummy:<preset>");
   auto* o_tok = app.add_option("--tokenizer", cli.engine.tokenizer, "tokenizer.model (default: next to the model, else bytes)");
   auto* o_backend = app.add_option("--backend", backend, "cpu | cuda");
   auto* o_dtype = app.add_option("--dtype", dtype, "auto | f32 | bf16 (cpu: f32 only)");
+  auto* o_kvd = app.add_option("--kv-cache-dtype", kv_cache_dtype, "auto | fp8 (cuda, bf16 mode)");
   auto* o_seed = app.add_option("--dummy-seed", cli.engine.dummy_seed, "seed of dummy:<preset> weights");
   auto* o_bs = app.add_option("--batch-size", cli.engine.max_num_seqs, "max sequences per step (max_num_seqs)");
   auto* o_mbt = app.add_option("--max-batched-tokens", cli.engine.max_num_batched_tokens, "max tokens per step");
@@ -151,6 +155,7 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
     if (o_tok->count()) s.engine.tokenizer = cli.engine.tokenizer;
     if (o_backend->count()) s.engine.backend = engine::parse_backend_kind(backend, "--backend");
     if (o_dtype->count()) s.engine.dtype = engine::parse_compute_dtype(dtype, "--dtype");
+    if (o_kvd->count()) s.engine.kv_cache_dtype = engine::parse_kv_cache_dtype(kv_cache_dtype, "--kv-cache-dtype");
     if (o_seed->count()) s.engine.dummy_seed = cli.engine.dummy_seed;
     if (o_bs->count()) s.engine.max_num_seqs = cli.engine.max_num_seqs;
     if (o_mbt->count()) s.engine.max_num_batched_tokens = cli.engine.max_num_batched_tokens;

@@ -143,6 +143,7 @@ Engine::Impl::Impl(const EngineConfig& c) : config(c) {
   info.model = c.model;
   info.backend = backend->name();
   info.dtype = backend->dtype();
+  info.kv_cache_dtype = to_string(c.kv_cache_dtype);
   info.vocab_size = mc.vocab_size;
   info.max_model_len = max_model_len;
   info.bos_id = tokenizer->bos_id();

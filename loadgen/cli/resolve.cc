@@ -89,6 +89,10 @@ engine::EngineConfig resolve_engine(const RunSettings& s) {
   e.dtype = engine::parse_compute_dtype(s.dtype, "--dtype");
   need(!(e.backend == engine::BackendKind::kCpu && e.dtype == engine::ComputeDType::kBf16),
        "--dtype bf16: the cpu backend computes in f32 only (use --dtype auto or f32, or --backend cuda)");
+  e.kv_cache_dtype = engine::parse_kv_cache_dtype(s.kv_cache_dtype, "--kv-cache-dtype");
+  need(e.kv_cache_dtype != engine::KvCacheDType::kFp8 ||
+           (e.backend == engine::BackendKind::kCuda && e.dtype != engine::ComputeDType::kF32),
+       "--kv-cache-dtype fp8: needs --backend cuda in the bf16 mode (--dtype auto or bf16)");
   need(s.batch_size > 0, "--batch-size must be > 0");
   e.max_num_seqs = s.batch_size;
   need(s.max_batched_tokens > 0, "--max-batched-tokens must be > 0");

@@ -59,6 +59,8 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_option("--backend", s.backend, "cpu | cuda")->capture_default_str()->group(e);
   app.add_option("--threads", s.threads, "cpu threads (0: OpenMP default)")->group(e);
   app.add_option("--dtype", s.dtype, "auto | f32 | bf16 (cpu: f32 only)")->capture_default_str()->group(e);
+  app.add_option("--kv-cache-dtype", s.kv_cache_dtype, "auto | fp8 (e4m3 with per-token scales; cuda, bf16 mode)")
+      ->capture_default_str()->group(e);
   app.add_option("--max-model-len", s.max_model_len, "longest prompt + output (0: model's)")->group(e);
   app.add_flag("--deterministic", s.deterministic, "batch-invariant kernels")->group(e);
   app.add_option("--dummy-seed", s.dummy_seed, "seed of dummy:<preset> weights")->group(e);

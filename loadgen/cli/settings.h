@@ -54,6 +54,7 @@ struct RunSettings {
   std::string backend = "cpu";      ///< cpu | cuda
   int threads = 0;                  ///< cpu threads; 0: OpenMP default
   std::string dtype = "auto";       ///< auto | f32 | bf16
+  std::string kv_cache_dtype = "auto";  ///< auto | fp8 (e4m3, cuda bf16 mode)
   int max_model_len = 0;            ///< 0: model's context
   bool deterministic = false;       ///< batch-invariant kernels
   uint64_t dummy_seed = 0;          ///< weights of dummy:<preset>

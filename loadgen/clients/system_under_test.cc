@@ -27,6 +27,7 @@ SystemUnderTest in_process(const engine::EngineConfig& config) {
   sut.engine = {{"model", info.model},
                 {"backend", info.backend},
                 {"dtype", info.dtype},
+                {"kv_cache_dtype", info.kv_cache_dtype},
                 {"batch_size", info.max_num_seqs},
                 {"max_num_batched_tokens", info.max_num_batched_tokens},
                 {"block_size", info.block_size},

@@ -67,6 +67,7 @@ nlohmann::json to_json(const RunConfig& c) {
   j["backend"] = engine::to_string(e.backend);
   j["threads"] = e.num_threads;
   j["dtype"] = engine::to_string(e.dtype);
+  j["kv_cache_dtype"] = engine::to_string(e.kv_cache_dtype);
   j["max_model_len"] = c.sut.in_process() ? e.max_model_len : c.sut.remote_max_model_len;
   j["deterministic"] = e.deterministic;
   j["dummy_seed"] = e.dummy_seed;

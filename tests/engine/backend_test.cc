@@ -26,7 +26,10 @@ TEST(MakeBackend, CpuIsFloat32Only) {
   } catch (const ModelLoadError& e) {
     EXPECT_NE(std::string(e.what()).find("f32 only: dtype bf16 is not supported"), std::string::npos) << e.what();
   }
-  // The engine refuses it the same way (llm-serve and API users reach it there).
+  c.dtype = ComputeDType::kAuto;
+  c.kv_cache_dtype = KvCacheDType::kFp8;  // an fp8 KV cache is a CUDA feature
+  EXPECT_THROW(make_backend(c), ModelLoadError);
+  // The engine refuses bf16 the same way (llm-serve and API users reach it there).
   EngineConfig ec;
   ec.model = "dummy:tiny";
   ec.dtype = ComputeDType::kBf16;

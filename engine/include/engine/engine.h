@@ -22,11 +22,17 @@ enum class BackendKind { kCpu, kCuda };
 /// What the forward pass computes in: auto is the backend's own choice (cpu f32, cuda bf16).
 enum class ComputeDType { kAuto, kF32, kBf16 };
 
+/// How the KV cache is stored: auto is the compute dtype; fp8 is e4m3 with a scale per (token, kv head) of K
+/// and of V (CUDA, bf16 mode): about half the bytes of bf16.
+enum class KvCacheDType { kAuto, kFp8 };
+
 const char* to_string(BackendKind b);   ///< "cpu" | "cuda"
 const char* to_string(ComputeDType d);  ///< "auto" | "f32" | "bf16"
+const char* to_string(KvCacheDType d);  ///< "auto" | "fp8"
 /// The value named `text`; throws std::invalid_argument "<what>: expected cpu or cuda, got '<text>'".
 BackendKind parse_backend_kind(std::string_view text, std::string_view what);
 ComputeDType parse_compute_dtype(std::string_view text, std::string_view what);
+KvCacheDType parse_kv_cache_dtype(std::string_view text, std::string_view what);
 
 struct EngineConfig {
   std::string model = "dummy:tiny";  ///< llama2.c .bin file, HF directory (config.json + *.safetensors), or dummy:<preset>
@@ -34,6 +40,7 @@ struct EngineConfig {
   std::string tokenizer;             ///< SentencePiece tokenizer.model; empty: <model dir>/tokenizer.model if present, else bytes
   BackendKind backend = BackendKind::kCpu;
   ComputeDType dtype = ComputeDType::kAuto;  ///< compute/weight dtype: cpu f32 only; cuda bf16 (auto) or f32
+  KvCacheDType kv_cache_dtype = KvCacheDType::kAuto;  ///< fp8: e4m3 KV cache (cuda, bf16 mode)
   int max_num_seqs = 64;             ///< decode batch size: most sequences in one step
   int max_num_batched_tokens = 2048; ///< most tokens (prefill + decode) in one step
   int block_size = 16;               ///< tokens per KV-cache block
@@ -132,6 +139,7 @@ struct EngineInfo {
   std::string model;         ///< as given
   std::string backend;
   std::string dtype;
+  std::string kv_cache_dtype;  ///< "auto" (the dtype's) or "fp8"
   int vocab_size = 0;
   int max_model_len = 0;
   int bos_id = 1;

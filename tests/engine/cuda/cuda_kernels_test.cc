@@ -13,6 +13,9 @@
 #include <type_traits>
 #include <vector>
 
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
 #include "backend/cuda/kernels.h"
 #include "support/cuda_test_util.h"
 
@@ -212,11 +215,28 @@ struct AttnCase {
   int q_pad = 0;           // q_stride = nh*hd + q_pad (the backend passes 0; a multiple of 8)
 };
 
+// Which kernel reads the cache: attention.cu's paged kernel, attention_decode.cu's (version 2) over the same
+// cache, or version 2 over an fp8 copy of it (bf16 activations; the reference then uses the dequantized values).
+enum class AttnKernel { kPaged, kDecode, kDecodeFp8 };
+
+// One row of fp8 e4m3 as the backend's fp8 KV write stores it: scale = max|x| / 448, bytes = e4m3(x / scale).
+float quantize_row_fp8(const float* x, int n, uint8_t* bytes, double* dequant) {
+  float amax = 0.f;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float scale = amax > 0.f ? amax / 448.f : 1.f;
+  for (int i = 0; i < n; ++i) {
+    bytes[i] = __nv_cvt_float_to_fp8(x[i] / scale, __NV_SATFINITE, __NV_E4M3);
+    const __half_raw h = __nv_cvt_fp8_to_halfraw(bytes[i], __NV_E4M3);
+    dequant[i] = double(__half2float(__half(h))) * scale;
+  }
+  return scale;
+}
+
 // tiled: the backend's split of a mixed step: every sequence with more than one query token through the
 // prefill kernel (tiles of up to kPrefillTileQ tokens), the others through the paged kernel over a token
 // list (with c.splits), both writing rows of the same output.
 template <typename E>
-void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false) {
+void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnKernel kernel = AttnKernel::kPaged) {
   std::mt19937_64 rng(seed);
   const int nseq = int(c.ctx.size());
   const int row = c.nh * c.hd + c.q_pad;
@@ -243,7 +263,23 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false) {
   const size_t cache_n = size_t(num_blocks) * c.nkv * c.bs * c.hd;
   const auto kc = rand_vals<E>(cache_n, rng, 2.f), vc = rand_vals<E>(cache_n, rng);
   const auto q = rand_vals<E>(size_t(T) * row, rng, 2.f);
+  // The values the reference reads: the cache as stored, or its fp8 copy dequantized.
+  std::vector<double> kref(cache_n), vref(cache_n);
+  std::vector<uint8_t> k8(cache_n), v8(cache_n);
+  std::vector<float> ks(cache_n / c.hd), vs(cache_n / c.hd);
+  for (size_t r = 0; r < cache_n / c.hd; ++r) {
+    std::vector<float> kr(c.hd), vr(c.hd);
+    for (int i = 0; i < c.hd; ++i) kr[i] = f(kc[r * c.hd + i]), vr[i] = f(vc[r * c.hd + i]);
+    if (kernel == AttnKernel::kDecodeFp8) {
+      ks[r] = quantize_row_fp8(kr.data(), c.hd, &k8[r * c.hd], &kref[r * c.hd]);
+      vs[r] = quantize_row_fp8(vr.data(), c.hd, &v8[r * c.hd], &vref[r * c.hd]);
+    } else {
+      for (int i = 0; i < c.hd; ++i) kref[r * c.hd + i] = kr[i], vref[r * c.hd + i] = vr[i];
+    }
+  }
   DevBuf<E> dq(q), dk(kc), dv(vc), dout(size_t(T) * c.nh * c.hd);
+  DevBuf<uint8_t> dk8(k8), dv8(v8);
+  DevBuf<float> dks(ks), dvs(vs);
   DevBuf<int32_t> dpos(pos), dbts(bt_start), dbt(bt);
   DevBuf<float> dpart(size_t(T) * c.nh * c.splits * (c.hd + 2));
   dout.poison();
@@ -264,6 +300,16 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false) {
   a.block_size = c.bs;
   a.num_splits = c.splits;
   a.scale = 1.0f / std::sqrt(float(c.hd));
+  if (kernel == AttnKernel::kDecodeFp8) {
+    a.k_fp8 = dk8.p;
+    a.v_fp8 = dv8.p;
+    a.k_scale = dks.p;
+    a.v_scale = dvs.p;
+  }
+  auto decode = [&] {
+    if (kernel == AttnKernel::kPaged) ec::paged_attention(a, nullptr);
+    else ec::decode_attention(a, nullptr);
+  };
   std::vector<int32_t> tiles, dec;
   if (tiled) {
     int t = 0;
@@ -281,10 +327,10 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false) {
     ec::paged_attention_prefill(a, dtiles.p, int(tiles.size()), nullptr);
     a.tokens = ddec.p;
     a.T = int(dec.size());
-    ec::paged_attention(a, nullptr);
+    decode();
     CK(cudaDeviceSynchronize());
   } else {
-    ec::paged_attention(a, nullptr);
+    decode();
     CK(cudaDeviceSynchronize());
   }
   const auto out = dout.download();
@@ -302,7 +348,7 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false) {
       };
       for (int j = 0; j < len; ++j) {
         double d = 0;
-        for (int i = 0; i < c.hd; ++i) d += double(f(q[size_t(t) * row + h * c.hd + i])) * f(kc[at(j) + i]);
+        for (int i = 0; i < c.hd; ++i) d += double(f(q[size_t(t) * row + h * c.hd + i])) * kref[at(j) + i];
         sc[j] = d / std::sqrt(double(c.hd));
         mx = std::max(mx, sc[j]);
       }
@@ -310,14 +356,14 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false) {
       for (double& s : sc) sum += (s = std::exp(s - mx));
       for (int i = 0; i < c.hd; ++i) {
         double o = 0;
-        for (int j = 0; j < len; ++j) o += sc[j] * f(vc[at(j) + i]);
+        for (int j = 0; j < len; ++j) o += sc[j] * vref[at(j) + i];
         ref[(size_t(t) * c.nh + h) * c.hd + i] = o / sum;
       }
     }
   }
   EXPECT_LT(rel_err(out, ref), bound<E>(1e-2)) << type_name<E>() << " nh " << c.nh << " nkv " << c.nkv << " hd "
                                               << c.hd << " bs " << c.bs << " splits " << c.splits
-                                              << (tiled ? " tiled" : "");
+                                              << (tiled ? " tiled" : "") << " kernel " << int(kernel);
   if (tiled) {
     // Row by row too: a wrong row of one short sequence hides in the norm of the whole output.
     for (int t = 0; t < T; ++t) {
@@ -383,6 +429,148 @@ TEST(CudaKernels, PrefillTileAttentionMatchesFloat64) {
   check_attention<float>({32, 32, 128, 16, {65, 65, 16}, {65, 65, 16}, 1}, seed++, true);
   check_attention<bf16>({4, 2, 8, 5, {23, 50}, {23, 20}, 1}, seed, true);
   check_attention<float>({4, 2, 8, 5, {23, 50}, {23, 20}, 1}, seed++, true);
+}
+
+// Version 2 of the decode kernel (attention_decode.cu) on the decode cases of the paged kernel, in both
+// storage types, with splits and token lists (a mixed step's decode rows), head dims 64 and 128; then over an
+// fp8 cache against the reference on the dequantized values (the kernel's own error: bf16 rounding only).
+TEST(CudaKernels, DecodeAttentionV2MatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  ASSERT_TRUE(ec::decode_attention_supports_head_dim(128));
+  ASSERT_TRUE(ec::decode_attention_supports_head_dim(64));
+  ASSERT_FALSE(ec::decode_attention_supports_head_dim(24));
+  uint64_t seed = 500;
+  for (AttnKernel k : {AttnKernel::kDecode, AttnKernel::kDecodeFp8}) {
+    for (int splits : {1, 3, 16}) {
+      // MHA at 32 heads; odd contexts, one past 2 x 256 tokens, one of a single token (empty splits).
+      const AttnCase mha{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits};
+      const AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, splits};
+      check_attention<bf16>(mha, seed, false, k);
+      check_attention<bf16>(gqa, seed + 1, false, k);
+      if (k == AttnKernel::kDecode) {
+        check_attention<float>(mha, seed, false, k);
+        check_attention<float>(gqa, seed + 1, false, k);
+      }
+      seed += 2;
+    }
+    // As the backend runs a mixed step: prefill tiles then the decode rows through version 2 (bf16 cache).
+    if (k == AttnKernel::kDecode) {
+      check_attention<bf16>({8, 4, 128, 16, {37, 300, 1, 90}, {37, 20, 1, 1}, 3}, seed, true, k);
+      check_attention<float>({8, 4, 64, 16, {37, 300, 1, 90}, {37, 20, 1, 1}, 3}, seed++, true, k);
+    }
+  }
+  // A q row inside a wider qkv row (q_stride > nh*hd), with an fp8 cache.
+  check_attention<bf16>({4, 2, 64, 16, {3, 45, 290}, {1, 1, 1}, 2, 2 * 2 * 64}, seed, false, AttnKernel::kDecodeFp8);
+}
+
+// The fp8 KV write: each (token, kv head) row of rotated k and of v becomes e4m3(x / scale) with scale =
+// max|x| / 448 (checked against the same float rotation and quantization done here), q stays bf16, padding
+// rows write nothing.
+TEST(CudaKernels, RopeKvWriteFp8MatchesQuantizedFloat) {
+  SKIP_WITHOUT_DEVICE();
+  std::mt19937_64 rng(77);
+  const int T = 6, nh = 4, nkv = 2, hd = 128, bs = 16, num_blocks = 4;
+  const int qkv_dim = (nh + 2 * nkv) * hd;
+  const auto qkv = rand_f32(size_t(T) * qkv_dim, rng, -3.f, 3.f);
+  std::vector<int32_t> pos = {0, 5, 17, 40, 3, 9}, slots = {0, 21, 3, 63, -1, 50};
+  const int max_pos = 64;
+  std::vector<float2> rope(size_t(max_pos) * (hd / 2));
+  for (int p = 0; p < max_pos; ++p)
+    for (int i = 0; i < hd / 2; ++i) {
+      const double a = p * std::pow(10000.0, -2.0 * i / hd);
+      rope[size_t(p) * (hd / 2) + i] = make_float2(float(std::cos(a)), float(std::sin(a)));
+    }
+  const size_t cache_n = size_t(num_blocks) * nkv * bs * hd;
+  DevBuf<float> dqkv(qkv), dks(cache_n / hd), dvs(cache_n / hd);
+  DevBuf<float2> drope(rope);
+  DevBuf<int32_t> dpos(pos), dslots(slots);
+  DevBuf<bf16> dq(size_t(T) * nh * hd);
+  DevBuf<uint8_t> dk(cache_n), dv(cache_n);
+  CK(cudaMemset(dk.p, 0x7f, cache_n));  // e4m3 NaN: a row the kernel should not touch stays NaN
+  CK(cudaMemset(dv.p, 0x7f, cache_n));
+  dks.poison();
+  dvs.poison();
+  ec::rope_kv_write_fp8(dqkv.p, dpos.p, dslots.p, drope.p, dq.p, dk.p, dv.p, dks.p, dvs.p, T, nh, nkv, hd, bs, nullptr);
+  CK(cudaDeviceSynchronize());
+  const auto k8 = dk.download(), v8 = dv.download();
+  const auto ks = dks.download(), vs = dvs.download();
+  size_t rows_written = 0;
+  for (size_t r = 0; r < cache_n / hd; ++r) rows_written += std::isfinite(ks[r]) ? 1 : 0;
+  EXPECT_EQ(rows_written, size_t(T - 1) * nkv);  // one padding row
+  for (int t = 0; t < T; ++t) {
+    if (slots[t] < 0) continue;
+    for (int h = 0; h < nkv; ++h) {
+      const float* k = &qkv[size_t(t) * qkv_dim + (nh + h) * hd];
+      const float* v = &qkv[size_t(t) * qkv_dim + (nh + nkv + h) * hd];
+      std::vector<float> kr(hd), vr(hd);
+      for (int i = 0; i < hd / 2; ++i) {
+        const float2 cs = rope[size_t(pos[t]) * (hd / 2) + i];
+        kr[i] = k[i] * cs.x - k[i + hd / 2] * cs.y;
+        kr[i + hd / 2] = k[i + hd / 2] * cs.x + k[i] * cs.y;
+        vr[i] = v[i], vr[i + hd / 2] = v[i + hd / 2];
+      }
+      const size_t row = (size_t(slots[t] / bs) * nkv + h) * bs + slots[t] % bs;
+      std::vector<uint8_t> kb(hd), vb(hd);
+      std::vector<double> kd(hd), vd(hd);
+      const float kscale = quantize_row_fp8(kr.data(), hd, kb.data(), kd.data());
+      const float vscale = quantize_row_fp8(vr.data(), hd, vb.data(), vd.data());
+      EXPECT_NEAR(ks[row], kscale, 1e-6 * kscale) << "token " << t << " head " << h;
+      EXPECT_NEAR(vs[row], vscale, 1e-6 * vscale) << "token " << t << " head " << h;
+      int off = 0;  // the device's fast-math division and rotation may move a value across a rounding boundary
+      for (int i = 0; i < hd; ++i) {
+        off += std::abs(int(k8[row * hd + i]) - int(kb[i])) > 1;
+        off += std::abs(int(v8[row * hd + i]) - int(vb[i])) > 1;
+      }
+      EXPECT_EQ(off, 0) << "token " << t << " head " << h;
+    }
+  }
+}
+
+// The skinny GEMM (decode at batch 1..64) against float64: every m-tile count, M not a multiple of 16, f32 and
+// bf16 outputs; and a row's result does not depend on M (the same row at M = 3 and M = 64 is bit-identical).
+TEST(CudaKernels, SkinnyGemmMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  const int N = 48, K = 352;  // K: 11 chunks of 32, not a multiple of the 8 warps x 4 in flight
+  EXPECT_FALSE(ec::skinny_gemm_supported(65, N, K));
+  EXPECT_FALSE(ec::skinny_gemm_supported(4, 40, K));
+  EXPECT_FALSE(ec::skinny_gemm_supported(4, N, 1000));
+  std::mt19937_64 rng(900);
+  const auto x = rand_bf16(size_t(64) * K, rng), w = rand_bf16(size_t(N) * K, rng);
+  DevBuf<bf16> dx(x), dw(w), dyb(size_t(64) * N);
+  DevBuf<float> dyf(size_t(64) * N);
+  std::vector<std::vector<float>> row0;
+  for (int M : {1, 3, 16, 17, 40, 64}) {
+    for (bool f32 : {false, true}) {
+      ASSERT_TRUE(ec::skinny_gemm_supported(M, N, K));
+      dyb.poison();
+      dyf.poison();
+      ec::skinny_gemm(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, M, N, K, nullptr);
+      CK(cudaDeviceSynchronize());
+      std::vector<double> ref(size_t(M) * N);
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n) {
+          double acc = 0;
+          for (int k = 0; k < K; ++k) acc += double(f(x[size_t(m) * K + k])) * f(w[size_t(n) * K + k]);
+          ref[size_t(m) * N + n] = acc;
+        }
+      if (f32) {
+        auto y = dyf.download();
+        y.resize(size_t(M) * N);
+        EXPECT_LT(rel_err(y, ref), 1e-5) << "M " << M;
+        row0.emplace_back(y.begin(), y.begin() + N);
+      } else {
+        auto y = dyb.download();
+        y.resize(size_t(M) * N);
+        EXPECT_LT(rel_err(y, ref), 5e-3) << "M " << M;
+        // Rows past M stay untouched (still NaN).
+        const auto all = dyb.download();
+        if (M < 64) {
+          EXPECT_FALSE(std::isfinite(f(all[size_t(M) * N]))) << "M " << M;
+        }
+      }
+    }
+  }
+  for (size_t i = 1; i < row0.size(); ++i) EXPECT_EQ(row0[i], row0[0]) << "row 0 changed with M";
 }
 
 TEST(CudaKernels, GemvMatchesFloat64) {

@@ -101,6 +101,11 @@ TEST(Resolve, EveryBadValueNamesItsOption) {
        "--dump-logits and --reference need the in-process engine (not --endpoint)"},
       {[](RunSettings& s) { s.backend = "cpu", s.dtype = "bf16"; },
        "--dtype bf16: the cpu backend computes in f32 only (use --dtype auto or f32, or --backend cuda)"},
+      {[](RunSettings& s) { s.kv_cache_dtype = "int4"; }, "--kv-cache-dtype: expected auto or fp8, got 'int4'"},
+      {[](RunSettings& s) { s.kv_cache_dtype = "fp8"; },
+       "--kv-cache-dtype fp8: needs --backend cuda in the bf16 mode (--dtype auto or bf16)"},
+      {[](RunSettings& s) { s.backend = "cuda", s.dtype = "f32", s.kv_cache_dtype = "fp8"; },
+       "--kv-cache-dtype fp8: needs --backend cuda in the bf16 mode"},
   };
   for (const Case& c : cases) {
     RunSettings s = base();

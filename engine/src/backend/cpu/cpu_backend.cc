@@ -266,6 +266,8 @@ std::unique_ptr<Backend> make_cpu_backend(const EngineConfig& config) {
   if (config.dtype == ComputeDType::kBf16)
     throw ModelLoadError("the cpu backend computes in f32 only: dtype bf16 is not supported (use auto or f32, or the "
                          "cuda backend)");
+  if (config.kv_cache_dtype == KvCacheDType::kFp8)
+    throw ModelLoadError("the cpu backend keeps its KV cache in f32: kv_cache_dtype fp8 needs the cuda backend");
   return std::make_unique<CpuBackend>(config.num_threads, config.deterministic);
 }
 

@@ -226,8 +226,15 @@ bool attention_supports_head_dim(int hd) {
 }
 
 template <typename E>
+void combine_attention_splits(const AttentionArgs<E>& a, cudaStream_t s) {
+  combine_splits_kernel<E><<<dim3(a.nh, a.T), 128, 0, s>>>(a.part, a.out, a.nh, a.hd, a.num_splits, a.tokens);
+  LLM_CUDA_LAUNCHED(combine_splits_kernel);
+}
+
+template <typename E>
 void paged_attention(const AttentionArgs<E>& a, cudaStream_t s) {
   if (a.T == 0) return;
+  if (a.k_fp8) throw std::invalid_argument("paged_attention: an fp8 KV cache is read by decode_attention only");
   if (a.num_splits < 1 || (a.num_splits > 1 && a.part == nullptr))
     throw std::invalid_argument("paged_attention: num_splits > 1 needs a partials buffer");
   switch (a.hd) {
@@ -246,14 +253,12 @@ void paged_attention(const AttentionArgs<E>& a, cudaStream_t s) {
       throw std::invalid_argument("paged_attention: head_dim " + std::to_string(a.hd) +
                                   " has no kernel (multiples of 8: 8..128 listed, 256)");
   }
-  if (a.num_splits > 1) {
-    combine_splits_kernel<E><<<dim3(a.nh, a.T), 128, 0, s>>>(a.part, a.out, a.nh, a.hd, a.num_splits,
-                                                                 a.tokens);
-    LLM_CUDA_LAUNCHED(combine_splits_kernel);
-  }
+  if (a.num_splits > 1) combine_attention_splits(a, s);
 }
 
 template void paged_attention<bf16>(const AttentionArgs<bf16>&, cudaStream_t);
 template void paged_attention<float>(const AttentionArgs<float>&, cudaStream_t);
+template void combine_attention_splits<bf16>(const AttentionArgs<bf16>&, cudaStream_t);
+template void combine_attention_splits<float>(const AttentionArgs<float>&, cudaStream_t);
 
 }  // namespace engine::cuda

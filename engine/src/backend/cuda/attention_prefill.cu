@@ -291,6 +291,7 @@ bool prefill_attention_supports_head_dim(int hd) {
 template <typename E>
 void paged_attention_prefill(const AttentionArgs<E>& a, const int32_t* tiles, int n_tiles, cudaStream_t s) {
   if (n_tiles == 0) return;
+  if (a.k_fp8) throw std::invalid_argument("paged_attention_prefill: an fp8 KV cache is read by decode_attention only");
   switch (a.hd) {
     case 8: launch<E, 8>(a, tiles, n_tiles, s); break;
     case 16: launch<E, 16>(a, tiles, n_tiles, s); break;

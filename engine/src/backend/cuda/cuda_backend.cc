@@ -17,6 +17,8 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_backend_impl.h"
@@ -54,6 +56,10 @@ CudaBackend::~CudaBackend() {
 
 void CudaBackend::load(const ModelWeights& w) {
   mc_ = w.config;
+  if (opt_.fp8_kv && !decode_attention_supports_head_dim(mc_.head_dim))
+    throw ModelLoadError("kv_cache_dtype fp8: no decode attention kernel for head_dim " +
+                         std::to_string(mc_.head_dim) + " (64 or 128)");
+  use_decode_attention_ = opt_.attn_v2 && decode_attention_supports_head_dim(mc_.head_dim);
   const int max_len = std::max({mc_.max_seq_len, cfg_.max_model_len, 1});
   w_ = upload_weights(w, max_len, opt_.f32);
   loaded_ = true;
@@ -63,7 +69,9 @@ void CudaBackend::load(const ModelWeights& w) {
 }
 
 int64_t CudaBackend::kv_bytes_per_token() const {
-  return 2ll * mc_.n_layers * mc_.n_kv_heads * mc_.head_dim * static_cast<int64_t>(opt_.elem_bytes());
+  // fp8: one byte per element plus a float scale per (token, kv head) of K and of V.
+  const int64_t row = opt_.fp8_kv ? mc_.head_dim + 4 : mc_.head_dim * kv_elem_bytes();
+  return 2ll * mc_.n_layers * mc_.n_kv_heads * row;
 }
 
 int64_t CudaBackend::default_kv_budget_bytes() const {
@@ -87,14 +95,22 @@ void CudaBackend::allocate_kv_cache(int64_t num_blocks, int block_size) {
   LLM_CUDA_CHECK(cudaMemset(kv_, 0, bytes));  // padding rows of graphs read block 0
 }
 
-// Per layer: K cache then V cache, each E [num_blocks, nkv, block_size, hd].
-void* CudaBackend::k_cache(int layer) const {
-  const int64_t layer_bytes = num_blocks_ * block_size_ * int64_t{mc_.n_kv_heads} * mc_.head_dim * opt_.elem_bytes();
-  return static_cast<char*>(kv_) + (2 * int64_t{layer}) * layer_bytes;
+// Per layer: K cache then V cache, each [num_blocks, nkv, block_size, hd] of E (or fp8); with fp8, all layers'
+// scales [num_blocks, nkv, block_size] (K then V of each layer) follow all the caches, so every cache row
+// stays 16-byte aligned whatever the block count.
+char* CudaBackend::kv_part(int layer, int part) const {
+  const int64_t rows = num_blocks_ * block_size_ * int64_t{mc_.n_kv_heads};
+  const int64_t cache = rows * mc_.head_dim * kv_elem_bytes();
+  if (part < 2) return static_cast<char*>(kv_) + (2 * int64_t{layer} + part) * cache;
+  return static_cast<char*>(kv_) + 2 * int64_t{mc_.n_layers} * cache + (2 * int64_t{layer} + part - 2) * rows * 4;
 }
-void* CudaBackend::v_cache(int layer) const {
-  const int64_t layer_bytes = num_blocks_ * block_size_ * int64_t{mc_.n_kv_heads} * mc_.head_dim * opt_.elem_bytes();
-  return static_cast<char*>(kv_) + (2 * int64_t{layer} + 1) * layer_bytes;
+void* CudaBackend::k_cache(int layer) const { return kv_part(layer, 0); }
+void* CudaBackend::v_cache(int layer) const { return kv_part(layer, 1); }
+float* CudaBackend::k_scale(int layer) const {
+  return opt_.fp8_kv ? reinterpret_cast<float*>(kv_part(layer, 2)) : nullptr;
+}
+float* CudaBackend::v_scale(int layer) const {
+  return opt_.fp8_kv ? reinterpret_cast<float*>(kv_part(layer, 3)) : nullptr;
 }
 
 void CudaBackend::free_activations() {
@@ -186,13 +202,20 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
   mark("embedding");
   for (int l = 0; l < mc_.n_layers; ++l) {
     const DeviceLayer& L = w_.layers[l];
-    E* kc = static_cast<E*>(k_cache(l));
-    E* vc = static_cast<E*>(v_cache(l));
+    E* kc = opt_.fp8_kv ? nullptr : static_cast<E*>(k_cache(l));
+    E* vc = opt_.fp8_kv ? nullptr : static_cast<E*>(v_cache(l));
     add_rmsnorm<E>(x_, l == 0 ? nullptr : delta_, L.attn_norm, h, nullptr, T, dim, eps, true, stream_);
     mark("add_rmsnorm");
     gemm_->run(h, L.wqkv, qkv_, true, T, qkv_dim, dim);
     mark("qkv_gemm");
-    rope_kv_write<E>(qkv_, in.positions, in.slots, w_.rope, q, kc, vc, T, nh, nkv, hd, block_size_, stream_);
+    if constexpr (std::is_same_v<E, bf16>) {
+      if (opt_.fp8_kv)
+        rope_kv_write_fp8(qkv_, in.positions, in.slots, w_.rope, q, static_cast<uint8_t*>(k_cache(l)),
+                          static_cast<uint8_t*>(v_cache(l)), k_scale(l), v_scale(l), T, nh, nkv, hd, block_size_,
+                          stream_);
+    }
+    if (!opt_.fp8_kv)
+      rope_kv_write<E>(qkv_, in.positions, in.slots, w_.rope, q, kc, vc, T, nh, nkv, hd, block_size_, stream_);
     mark("rope_kv_write");
     AttentionArgs<E> a;
     a.q = q;
@@ -211,13 +234,20 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     a.block_size = block_size_;
     a.num_splits = st.num_splits;
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    if (opt_.fp8_kv) {
+      a.k_fp8 = static_cast<const uint8_t*>(k_cache(l));
+      a.v_fp8 = static_cast<const uint8_t*>(v_cache(l));
+      a.k_scale = k_scale(l);
+      a.v_scale = v_scale(l);
+    }
     if (st.n_tiles > 0) {
       // Prefill tiles and decode rows write disjoint rows of attn.
       paged_attention_prefill(a, in.lists, st.n_tiles, stream_);
       a.tokens = in.lists + st.n_tiles;
       a.T = st.n_dec;
     }
-    paged_attention(a, stream_);
+    if (use_decode_attention_) decode_attention(a, stream_);
+    else paged_attention(a, stream_);
     mark("attention");
     gemm_->run(attn, L.wo, delta_, true, T, dim, nh * hd);
     mark("o_gemm");
@@ -275,9 +305,17 @@ void CudaBackend::forward_argmax(const StepBatch& batch, int32_t* token_ids) {
 
 void CudaBackend::fill_kv(float amp, uint64_t seed) {
   if (!kv_) throw std::logic_error("cuda backend: fill_kv before allocate_kv_cache");
-  const int64_t n = num_blocks_ * block_size_ * kv_bytes_per_token() / static_cast<int64_t>(opt_.elem_bytes());
-  if (opt_.f32) fill_uniform(static_cast<float*>(kv_), n, amp, seed, stream_);
-  else fill_uniform(static_cast<bf16*>(kv_), n, amp, seed, stream_);
+  if (opt_.fp8_kv) {
+    // uniform(-1, 1) in e4m3, every scale amp: values uniform(-amp, amp) as the other modes fill them.
+    const int64_t rows = num_blocks_ * block_size_ * int64_t{mc_.n_kv_heads};
+    fill_uniform_fp8(static_cast<uint8_t*>(kv_), 2 * int64_t{mc_.n_layers} * rows * mc_.head_dim, seed, stream_);
+    const std::vector<float> scales(static_cast<size_t>(2 * int64_t{mc_.n_layers} * rows), amp);
+    LLM_CUDA_CHECK(cudaMemcpy(k_scale(0), scales.data(), scales.size() * 4, cudaMemcpyHostToDevice));
+  } else {
+    const int64_t n = num_blocks_ * block_size_ * kv_bytes_per_token() / kv_elem_bytes();
+    if (opt_.f32) fill_uniform(static_cast<float*>(kv_), n, amp, seed, stream_);
+    else fill_uniform(static_cast<bf16*>(kv_), n, amp, seed, stream_);
+  }
   LLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 

@@ -85,19 +85,24 @@ class CudaBackend final : public Backend {
   void free_activations();
   int splits_for(int T) const;
   InputLayout input_layout() const { return InputLayout{tok_cap_}; }
-  void* k_cache(int layer) const;  ///< E [num_blocks, nkv, block_size, hd]
+  void* k_cache(int layer) const;  ///< E (or fp8) [num_blocks, nkv, block_size, hd]
   void* v_cache(int layer) const;
+  float* k_scale(int layer) const;  ///< fp8 only: [num_blocks, nkv, block_size]
+  float* v_scale(int layer) const;
+  int64_t kv_elem_bytes() const { return opt_.fp8_kv ? 1 : static_cast<int64_t>(opt_.elem_bytes()); }
+  char* kv_part(int layer, int part) const;  ///< 0: K, 1: V, 2: K scales, 3: V scales
 
   EngineConfig cfg_;
   CudaOptions opt_;  ///< the mode and switches, read once (cuda_options.h)
   ModelConfig mc_;
   DeviceWeights w_;
   bool loaded_ = false;
+  bool use_decode_attention_ = false;  ///< decode rows through decode_attention (attn_v2 and a kernel for hd)
   int num_sms_ = 0;
   cudaStream_t stream_ = nullptr;
   std::optional<Gemm> gemm_;  ///< made once stream_ exists, reset before it is destroyed
 
-  void* kv_ = nullptr;  ///< E: per layer the K cache, then the V cache
+  void* kv_ = nullptr;  ///< per layer the K cache, then the V cache (E, or fp8 followed by their scales)
   int64_t num_blocks_ = 0;
   int block_size_ = 0;
 

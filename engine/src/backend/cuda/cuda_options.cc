@@ -20,12 +20,23 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.graphs = !switched_off("LLM_CUDA_GRAPHS");
   o.gemv = !switched_off("LLM_CUDA_GEMV");
   o.prefill_kernel = !switched_off("LLM_CUDA_PREFILL_KERNEL");
+  o.attn_v2 = !switched_off("LLM_CUDA_ATTN_V2");
+  // Off unless LLM_CUDA_SKINNY=1: measured slower than cuBLAS at batch 4..64 on the H200 (docs/cuda-notes.md, v8).
+  const char* sk = std::getenv("LLM_CUDA_SKINNY");
+  o.skinny = sk && std::string(sk) == "1";
+  if (cfg.kv_cache_dtype == KvCacheDType::kFp8) {
+    if (o.f32) throw ModelLoadError("kv_cache_dtype fp8 needs the bf16 mode (dtype auto or bf16), not f32");
+    o.fp8_kv = true;
+    o.attn_v2 = true;          // the only kernel that reads fp8
+    o.prefill_kernel = false;  // the tiled prefill kernel reads bf16 tiles
+  }
   if (cfg.deterministic) {
     // 128 rows: decode steps of up to 128 sequences and every prefill chunk of 128 tokens cost one pass over
     // the weights (docs/cuda-notes.md has what it costs).
     o.det_rows = 128;
     if (const char* r = std::getenv("LLM_CUDA_DET_ROWS")) o.det_rows = std::max(1, std::atoi(r));
     o.gemv = false;  // a GEMV at one row and cuBLAS at more would sum in different orders
+    o.skinny = false;  // likewise: the skinny kernel at <= 64 rows and cuBLAS beyond
     // A token's attention must take the same path whatever else is in the step; the prefill kernel sums in
     // another order than the paged kernel, and a tile's boundaries depend on the chunking of the prompt, so
     // this mode keeps the paged kernel for every token.

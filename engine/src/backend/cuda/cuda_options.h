@@ -26,13 +26,24 @@ struct CudaOptions {
   /// on how many tokens share the step; attention then runs unsplit. 128 (LLM_CUDA_DET_ROWS=N: N, at least 1,
   /// for measurements). 0: the fastest kernels for each shape.
   int det_rows = 0;
+  /// EngineConfig::kv_cache_dtype fp8: K and V stored as e4m3 with a float scale per (token, kv head); read by
+  /// the decode attention kernel only, so prompt tokens take it too (no tiled prefill kernel in this mode).
+  bool fp8_kv = false;
+  /// Decode rows through decode_attention (attention_decode.cu) where it has a kernel for the head dim.
+  /// LLM_CUDA_ATTN_V2=0: attention.cu's kernel (not with fp8_kv, which needs it).
+  bool attn_v2 = true;
+  /// GEMMs of 2..64 rows (and of 1 without the GEMV) through skinny_gemm (gemm_skinny.cu; the bf16 mode only)
+  /// when LLM_CUDA_SKINNY=1: an experiment that measured slower than cuBLAS (docs/cuda-notes.md, v8); never in
+  /// the deterministic mode.
+  bool skinny = false;
 
   /// Bytes of one stored element (weights, KV cache, E activations): 4 in the f32 mode, else 2 (bf16).
   size_t elem_bytes() const { return f32 ? 4 : 2; }
 };
 
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
-/// LLM_CUDA_PREFILL_KERNEL (each off only when set to "0") and, in the deterministic mode, LLM_CUDA_DET_ROWS.
+/// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2 (each off only when set to "0"), LLM_CUDA_SKINNY (on only when "1") and, in the
+/// deterministic mode, LLM_CUDA_DET_ROWS. Throws ModelLoadError for an fp8 KV cache in the f32 mode.
 CudaOptions read_cuda_options(const EngineConfig& cfg);
 
 }  // namespace engine::cuda

@@ -44,6 +44,12 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
     cuda::gemv(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
     return;
   }
+  // Decode at batch 2..64: the tensor-core skinny kernel streams the weights; cuBLAS picks kernels tuned for
+  // larger M there (docs/cuda-notes.md, v8).
+  if (!opt_.f32 && opt_.skinny && skinny_gemm_supported(M, N, K)) {
+    skinny_gemm(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
+    return;
+  }
   // Row-major y[M,N] = x[M,K] @ w[N,K]^T is, column-major, y^T[N,M] = op(w)[N,K] @ x^T[K,M] with op = T.
   // f32 mode: f32 x f32 -> f32 with CUBLAS_COMPUTE_32F_PEDANTIC: standard f32 arithmetic, never TF32 (see
   // the constructor). bf16 mode: bf16 x bf16 -> bf16 or f32, f32 accumulation on the tensor cores.

@@ -13,6 +13,7 @@
 //   qkv (GEMM output) f32 [T, (nh + 2*nkv) * hd]   q heads, then k heads, then v heads (not rotated)
 //   q (rotated)       E   [T, nh * hd]               attention's query input
 //   KV cache (1 layer) E  [num_blocks, nkv, block_size, hd]  one (block, kv head) tile is contiguous
+//                      or fp8 e4m3 [same], with float scales [num_blocks, nkv, block_size] for K and for V
 //   attention output  E   [T, nh * hd]
 //   delta (O / down GEMM output) f32 [T, dim]       added to x by the next add_rmsnorm
 //   gu (gate/up GEMM output) E [T, 2 * hidden];  SwiGLU output E [T, hidden]
@@ -47,6 +48,11 @@ void add_rmsnorm(float* x, const float* delta, const float* w, E* out, const int
 template <typename E>
 void rope_kv_write(const float* qkv, const int32_t* positions, const int32_t* slots, const float2* rope, E* q_out,
                    E* k_cache, E* v_cache, int T, int nh, int nkv, int hd, int block_size, cudaStream_t s);
+/// The same with an fp8 (e4m3) cache: each (token, kv head) row of k and of v is stored as fp8(x / scale) with
+/// scale = max|x| / 448 (1 for an all-zero row) in k_scale / v_scale [num_blocks, nkv, block_size]. q_out: bf16.
+void rope_kv_write_fp8(const float* qkv, const int32_t* positions, const int32_t* slots, const float2* rope,
+                       bf16* q_out, uint8_t* k_cache, uint8_t* v_cache, float* k_scale, float* v_scale, int T, int nh,
+                       int nkv, int hd, int block_size, cudaStream_t s);
 
 /// out[t, j] = silu(gu[t, j]) * gu[t, hidden + j].              gu: E [T, 2*hidden]; out: E [T, hidden]
 template <typename E>
@@ -73,6 +79,12 @@ struct AttentionArgs {
   /// paged_attention only: when set, the kernel runs over the T token indices tokens[0 .. T-1] (rows of q,
   /// positions, bt_start and out) instead of tokens 0 .. T-1; `part` is then indexed by list entry.
   const int32_t* tokens = nullptr;
+  /// An fp8 cache (decode_attention only; k_cache and v_cache unused): e4m3 bytes in the layout above and
+  /// the scales of each (block, kv head, offset) row.
+  const uint8_t* k_fp8 = nullptr;
+  const uint8_t* v_fp8 = nullptr;
+  const float* k_scale = nullptr;
+  const float* v_scale = nullptr;
 };
 /// Throws std::invalid_argument for a head_dim without a kernel (attention_supports_head_dim).
 /// Any block_size works.
@@ -80,6 +92,18 @@ template <typename E>
 void paged_attention(const AttentionArgs<E>& a, cudaStream_t s);
 /// True when paged_attention has a kernel for this head dimension.
 bool attention_supports_head_dim(int hd);
+/// Merges the num_splits partials of each (token, head) in a.part into a.out (the second kernel of
+/// paged_attention and decode_attention).
+template <typename E>
+void combine_attention_splits(const AttentionArgs<E>& a, cudaStream_t s);
+
+/// Decode attention, version 2 (attention_decode.cu): the result of paged_attention for the same arguments
+/// (splits, token list) with lane groups that each run their own online softmax over a share of the context,
+/// more bytes in flight and no block-wide barrier per tile. Head dims 64 and 128; with AttentionArgs::k_fp8
+/// set, an fp8 cache (bf16 activations only). Throws std::invalid_argument otherwise.
+bool decode_attention_supports_head_dim(int hd);
+template <typename E>
+void decode_attention(const AttentionArgs<E>& a, cudaStream_t s);
 
 /// Prefill attention (attention_prefill.cu): the same result as paged_attention for the query tokens of
 /// `tiles`, but one thread block per (query head, tile of up to kPrefillTileQ tokens of ONE sequence) that
@@ -103,11 +127,20 @@ constexpr int kGemvMaxM = 4;
 bool gemv_supported(int M, int K);
 void gemv(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
 
+/// The same product for up to kSkinnyMaxM rows on the tensor cores (gemm_skinny.cu): decode GEMMs at batch
+/// 1..64 as a stream over the weights, f32 accumulation; y f32 when y_f32 else bf16. Each row's result is
+/// the same whatever M is. Needs skinny_gemm_supported (N % 16 == 0, K % 32 == 0); throws otherwise.
+constexpr int kSkinnyMaxM = 64;
+bool skinny_gemm_supported(int M, int N, int K);
+void skinny_gemm(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
+
 /// ids[r] = argmax_j logits[r, j] (lowest index among equal maxima; NaN never wins). logits: f32 [rows, vocab]
 void argmax_rows(const float* logits, int32_t* ids, int rows, int vocab, cudaStream_t s);
 
 /// Fills n values of E with uniform(-amp, amp) from a counter-based hash of (seed, index).
 template <typename E>
 void fill_uniform(E* p, int64_t n, float amp, uint64_t seed, cudaStream_t s);
+/// n fp8 (e4m3) values of uniform(-1, 1) from the same hash (scales set the amplitude).
+void fill_uniform_fp8(uint8_t* p, int64_t n, uint64_t seed, cudaStream_t s);
 
 }  // namespace engine::cuda

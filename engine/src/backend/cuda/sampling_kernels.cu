@@ -1,6 +1,7 @@
 // Greedy token choice on the GPU, so only token ids cross to the host each step; plus a random fill
 // used by tests and benchmarks (never timing zeros).
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 
 #include <cfloat>
 
@@ -62,7 +63,22 @@ __global__ void fill_uniform_kernel(E* p, int64_t n, float amp, uint64_t seed) {
   }
 }
 
+__global__ void fill_uniform_fp8_kernel(uint8_t* p, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const uint64_t r = mix64(seed * 0x632be59bd9b4e019ull + static_cast<uint64_t>(i));
+    const float u = static_cast<float>(r >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+    p[i] = __nv_cvt_float_to_fp8(2.f * u - 1.f, __NV_SATFINITE, __NV_E4M3);
+  }
+}
+
 }  // namespace
+
+void fill_uniform_fp8(uint8_t* p, int64_t n, uint64_t seed, cudaStream_t s) {
+  if (n == 0) return;
+  fill_uniform_fp8_kernel<<<1024, 256, 0, s>>>(p, n, seed);
+  LLM_CUDA_LAUNCHED(fill_uniform_fp8_kernel);
+}
 
 void argmax_rows(const float* logits, int32_t* ids, int rows, int vocab, cudaStream_t s) {
   if (rows == 0) return;

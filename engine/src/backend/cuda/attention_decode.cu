@@ -1,0 +1,230 @@
+// Paged attention for decode rows, version 2: the same result as attention.cu's kernel (one thread block per
+// (query head, query token, context split), flash-decoding partials merged by its combine kernel), but each
+// group of lanes walks its own share of the context with its own online softmax, so a tile needs no block-wide
+// barrier and a lane's K and V loads for several tokens are in flight at once.
+//
+// Lanes. A key/value row of HD elements is read by LPT = HD / EPL lanes, each taking EPL consecutive elements
+// in one 16-byte load (bf16: 8 elements; float: 8 elements in two 16-byte loads; fp8: 16 elements). A warp
+// holds 32 / LPT such groups; the block's G groups take the context's tokens in turn (group i: tokens i,
+// i + G, ...), kR at a time:
+//   1. load K and V of kR tokens (2 kR loads per lane in flight), and each token's scale (fp8)
+//   2. score s_r = q . k_r: EPL multiply-adds per lane, a shuffle reduction over the LPT lanes
+//   3. online softmax: m' = max(m, s_r), acc = acc e^(m - m') + sum_r e^(s_r - m') v_r, l likewise
+// At the end the G groups' (m, l, acc) merge through shared memory into the output row (one split) or into
+// the split's partial (acc, m, l) that attention.cu's combine kernel merges (num_splits > 1).
+//
+// Cache types: E (bf16 or float) as the activations, or fp8 e4m3 with one float scale per (token, kv head)
+// of each of K and V (AttentionArgs::k_fp8 ...): a value is fp8 * scale.
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/vec8.cuh"
+
+namespace engine::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kR = 4;  // tokens in flight per lane group
+
+struct Fp8 {};  // tag: the cache holds e4m3 bytes plus per-(token, head) scales
+
+template <typename E, typename C>
+struct CacheTraits;
+template <typename E>
+struct CacheTraits<E, E> {  // bf16 or float, as the activations
+  static constexpr int EPL = 8;
+  using Raw = Pack8<E>;
+  static __device__ __forceinline__ Raw load(const void* base, int64_t elem) {
+    return ld8(static_cast<const E*>(base) + elem);
+  }
+  static __device__ __forceinline__ void unpack(const Raw& r, float scale, float* f) { unpack8(r, f); }
+};
+template <>
+struct CacheTraits<bf16, Fp8> {
+  static constexpr int EPL = 16;
+  using Raw = uint4;
+  static __device__ __forceinline__ Raw load(const void* base, int64_t elem) {
+    return *reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(base) + elem);
+  }
+  static __device__ __forceinline__ void unpack(const Raw& r, float scale, float* f) {
+    const uint32_t w[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const __half2_raw h2 =
+            __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(w[i] >> (16 * j)), __NV_E4M3);
+        const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&h2));
+        f[4 * i + 2 * j] = v.x * scale;
+        f[4 * i + 2 * j + 1] = v.y * scale;
+      }
+    }
+  }
+};
+
+template <typename E, typename C, int HD>
+__global__ void __launch_bounds__(kThreads) decode_attention_kernel(const AttentionArgs<E> a) {
+  using CT = CacheTraits<E, C>;
+  constexpr int EPL = CT::EPL;
+  constexpr int LPT = HD / EPL;    // lanes per token
+  constexpr int TPW = 32 / LPT;    // token groups per warp
+  constexpr int G = kWarps * TPW;  // token groups per block
+  static_assert(HD % EPL == 0 && 32 % LPT == 0, "head_dim must split into a power-of-two number of lanes");
+  __shared__ float s_m[G], s_l[G];
+  __shared__ float s_acc[G][HD];
+
+  const int h = blockIdx.x, i_tok = blockIdx.y, split = blockIdx.z;
+  const int t = a.tokens ? a.tokens[i_tok] : i_tok;
+  const int kvh = h / (a.nh / a.nkv);
+  const int bs = a.block_size;
+  const int len = a.positions[t] + 1;
+  const int nblk = (len + bs - 1) / bs;
+  const int bps = (nblk + a.num_splits - 1) / a.num_splits;
+  const int tok0 = min(len, split * bps * bs);
+  const int tok1 = min(len, (split + 1) * bps * bs);
+  const int32_t* __restrict__ bt = a.block_tables + a.bt_start[t];
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int grp = warp * TPW + lane / LPT;                 // this lane's token group
+  const int part = lane % LPT;                             // its slice: elements part*EPL ..
+  const void* kc = a.k_fp8 ? static_cast<const void*>(a.k_fp8) : static_cast<const void*>(a.k_cache);
+  const void* vc = a.v_fp8 ? static_cast<const void*>(a.v_fp8) : static_cast<const void*>(a.v_cache);
+
+  float q[EPL];
+  const E* qrow = a.q + static_cast<int64_t>(t) * a.q_stride + h * HD + part * EPL;
+#pragma unroll
+  for (int i = 0; i < EPL; i += 8) load8(qrow + i, q + i);
+#pragma unroll
+  for (int k = 0; k < EPL; ++k) q[k] *= a.scale;
+
+  float acc[EPL];
+#pragma unroll
+  for (int k = 0; k < EPL; ++k) acc[k] = 0.f;
+  float m = -INFINITY, l = 0.f;
+
+  // The loop runs the same number of times in every lane of a warp (its bound depends on the warp only), so
+  // the score shuffles always see the whole warp; a group's own tokens are base + lane / LPT + r * G.
+  for (int base = tok0 + warp * TPW; base < tok1; base += G * kR) {
+    typename CT::Raw kr[kR], vr[kR];
+    float ks[kR], vs[kR];
+    bool ok[kR];
+#pragma unroll
+    for (int r = 0; r < kR; ++r) {
+      const int tok = base + lane / LPT + r * G;
+      ok[r] = tok < tok1;
+      const int tk = ok[r] ? tok : tok0;  // an in-range row (tok0 < tok1 inside the loop), loaded and ignored
+      const int64_t slot = (static_cast<int64_t>(bt[tk / bs]) * a.nkv + kvh) * bs + tk % bs;
+      kr[r] = CT::load(kc, slot * HD + part * EPL);
+      vr[r] = CT::load(vc, slot * HD + part * EPL);
+      ks[r] = a.k_scale ? a.k_scale[slot] : 1.f;
+      vs[r] = a.v_scale ? a.v_scale[slot] : 1.f;
+    }
+    float s[kR];
+    float m_new = m;
+#pragma unroll
+    for (int r = 0; r < kR; ++r) {
+      float kf[EPL];
+      CT::unpack(kr[r], ks[r], kf);
+      float dot = 0.f;
+#pragma unroll
+      for (int k = 0; k < EPL; ++k) dot = fmaf(q[k], kf[k], dot);
+#pragma unroll
+      for (int o = LPT / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      s[r] = ok[r] ? dot : -INFINITY;
+      m_new = fmaxf(m_new, s[r]);
+    }
+    if (m_new == -INFINITY) continue;  // none of this group's tokens yet (no shuffle follows in this iteration)
+    const float corr = __expf(m - m_new);  // 0 while m = -inf
+    l *= corr;
+#pragma unroll
+    for (int k = 0; k < EPL; ++k) acc[k] *= corr;
+#pragma unroll
+    for (int r = 0; r < kR; ++r) {
+      const float p = __expf(s[r] - m_new);  // 0 for a token out of range
+      l += p;
+      float vf[EPL];
+      CT::unpack(vr[r], vs[r], vf);
+#pragma unroll
+      for (int k = 0; k < EPL; ++k) acc[k] = fmaf(p, vf[k], acc[k]);
+    }
+    m = m_new;
+  }
+
+  // Merge the groups: M = max m_g; sum = sum_g e^(m_g - M) acc_g; L = sum_g e^(m_g - M) l_g.
+#pragma unroll
+  for (int k = 0; k < EPL; ++k) s_acc[grp][part * EPL + k] = acc[k];
+  if (part == 0) {
+    s_m[grp] = m;
+    s_l[grp] = l;
+  }
+  __syncthreads();
+  float M = -INFINITY;
+#pragma unroll
+  for (int g = 0; g < G; ++g) M = fmaxf(M, s_m[g]);
+  for (int d = threadIdx.x; d < HD; d += kThreads) {
+    float sum = 0.f, L = 0.f;
+    if (M != -INFINITY) {
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        const float w = __expf(s_m[g] - M);  // 0 for a group that saw no token
+        sum = fmaf(w, s_acc[g][d], sum);
+        L = fmaf(w, s_l[g], L);
+      }
+    }
+    if (a.num_splits == 1) {
+      a.out[static_cast<int64_t>(t) * a.nh * HD + h * HD + d] = from_f32<E>(sum / L);
+    } else {
+      float* p = a.part + ((static_cast<int64_t>(i_tok) * a.nh + h) * a.num_splits + split) * (HD + 2);
+      p[d] = sum;
+      if (d == 0) {
+        p[HD] = M;
+        p[HD + 1] = L;  // 0 for an empty split: the combine kernel skips it
+      }
+    }
+  }
+}
+
+template <typename E, typename C, int HD>
+void launch(const AttentionArgs<E>& a, cudaStream_t s) {
+  decode_attention_kernel<E, C, HD><<<dim3(a.nh, a.T, a.num_splits), kThreads, 0, s>>>(a);
+  LLM_CUDA_LAUNCHED(decode_attention_kernel);
+}
+
+template <typename E, typename C>
+void launch_hd(const AttentionArgs<E>& a, cudaStream_t s) {
+  switch (a.hd) {
+    case 64: launch<E, C, 64>(a, s); break;
+    case 128: launch<E, C, 128>(a, s); break;
+    default:
+      throw std::invalid_argument("decode_attention: head_dim " + std::to_string(a.hd) + " has no kernel (64, 128)");
+  }
+}
+
+}  // namespace
+
+bool decode_attention_supports_head_dim(int hd) { return hd == 64 || hd == 128; }
+
+template <typename E>
+void decode_attention(const AttentionArgs<E>& a, cudaStream_t s) {
+  if (a.T == 0) return;
+  if (a.num_splits < 1 || (a.num_splits > 1 && a.part == nullptr))
+    throw std::invalid_argument("decode_attention: num_splits > 1 needs a partials buffer");
+  if (a.k_fp8) {
+    if constexpr (std::is_same_v<E, bf16>) launch_hd<bf16, Fp8>(a, s);
+    else throw std::invalid_argument("decode_attention: an fp8 KV cache needs bf16 activations");
+  } else {
+    launch_hd<E, E>(a, s);
+  }
+  if (a.num_splits > 1) combine_attention_splits(a, s);
+}
+
+template void decode_attention<bf16>(const AttentionArgs<bf16>&, cudaStream_t);
+template void decode_attention<float>(const AttentionArgs<float>&, cudaStream_t);
+
+}  // namespace engine::cuda
