@@ -4,18 +4,11 @@
 
 namespace engine {
 
-const char* to_string(FinishReason r) {
-  switch (r) {
-    case FinishReason::kLength: return "length";
-    case FinishReason::kEos: return "eos";
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kAborted: return "aborted";
-    case FinishReason::kError: return "error";
-  }
-  return "unknown";
-}
-
 namespace {
+
+constexpr auto kFinishReasonNames = common::enum_names<FinishReason>(
+    {{FinishReason::kLength, "length"}, {FinishReason::kEos, "eos"}, {FinishReason::kStop, "stop"},
+     {FinishReason::kAborted, "aborted"}, {FinishReason::kError, "error"}});
 
 constexpr auto kBackendNames =
     common::enum_names<BackendKind>({{BackendKind::kCpu, "cpu"}, {BackendKind::kCuda, "cuda"}});
@@ -26,6 +19,7 @@ constexpr auto kKvCacheDTypeNames =
 
 }  // namespace
 
+const char* to_string(FinishReason r) { return kFinishReasonNames.name(r); }
 const char* to_string(BackendKind b) { return kBackendNames.name(b); }
 const char* to_string(ComputeDType d) { return kComputeDTypeNames.name(d); }
 const char* to_string(KvCacheDType d) { return kKvCacheDTypeNames.name(d); }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/enum_names.h"
 #include "engine/engine.h"
 #include "model/loaders.h"
 
@@ -52,14 +53,12 @@ void ModelConfig::validate(const std::string& source) const {
   need(eos_id >= 0 && eos_id < vocab_size, "eos_id " + std::to_string(eos_id) + " outside the vocabulary");
 }
 
-const char* to_string(DType d) {
-  switch (d) {
-    case DType::kF32: return "f32";
-    case DType::kF16: return "f16";
-    case DType::kBF16: return "bf16";
-  }
-  return "?";
-}
+namespace {
+constexpr auto kDTypeNames =
+    common::enum_names<DType>({{DType::kF32, "f32"}, {DType::kF16, "f16"}, {DType::kBF16, "bf16"}});
+}  // namespace
+
+const char* to_string(DType d) { return kDTypeNames.name(d); }
 
 size_t dtype_size(DType d) { return d == DType::kF32 ? 4 : 2; }
 
