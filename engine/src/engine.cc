@@ -137,6 +137,7 @@ Engine::Impl::Impl(const EngineConfig& c) : config(c) {
   sc.eos_id = tokenizer->eos_id();
   sc.num_kv_blocks = num_blocks;
   sc.block_size = c.block_size;
+  sc.enable_prefix_caching = c.enable_prefix_caching;
   scheduler = std::make_unique<Scheduler>(sc);
   runner = std::make_unique<ModelRunner>(*backend, mc.vocab_size, c.block_size);
 
@@ -298,6 +299,7 @@ void Engine::Impl::end_step(bool ran_batch, int64_t prompt_tokens, int64_t gener
   step.waiting = scheduler->num_waiting();
   step.kv_blocks_used = scheduler->block_manager().num_used_blocks();
   step.preemptions_total = scheduler->num_preemptions();
+  step.prefix_cache = scheduler->prefix_cache_counters();
   const Clock::time_point now = Clock::now();
   std::lock_guard<std::mutex> lk(mu);
   stats->record(step, now);

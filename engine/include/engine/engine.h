@@ -50,6 +50,7 @@ struct EngineConfig {
   int max_model_len = 0;             ///< longest prompt + output; 0: the model's context length
   bool enable_chunked_prefill = true;///< split long prompts over steps, mixed with decodes
   bool deterministic = false;        ///< batch-invariant kernels: logits independent of batch size and order
+  bool enable_prefix_caching = false;///< reuse cached K/V of full blocks shared with earlier prompts (LRU-evicted)
   int num_threads = 0;               ///< cpu threads; 0: OpenMP's default
   int max_waiting = 0;               ///< submit() throws QueueFullError past this many waiting; 0: unbounded
   bool background_thread = true;     ///< false: the caller steps the engine with step()/run_until_idle()
@@ -132,6 +133,12 @@ struct EngineStats {
   int64_t generated_tokens_total = 0;
   int64_t preemptions_total = 0;
   double tokens_per_s = 0;   ///< generated tokens/s over the last few seconds
+  // Prefix caching (all 0 when it is off), counted when a sequence is admitted, a readmission counting again
+  // (vLLM's prefix_cache_queries / prefix_cache_hits):
+  int64_t prefix_cache_queries = 0;        ///< tokens looked up: each admitted sequence's tokens so far
+  int64_t prefix_cache_hits = 0;           ///< of those, found cached (their prefill skipped)
+  int64_t prefix_cache_block_queries = 0;  ///< full blocks looked up (those before each sequence's last token)
+  int64_t prefix_cache_block_hits = 0;     ///< of those, found cached
 };
 
 /// What the loaded model and the effective settings are (for reports and validation).

@@ -3,6 +3,10 @@
 // prefilled), then waiting sequences are admitted while the batch has room. It owns the BlockManager: when a
 // running sequence cannot get the block it needs, the most recently admitted running sequence is preempted
 // (its blocks freed, itself put back at the front of the waiting queue to recompute later).
+// With prefix caching a sequence is admitted with the longest run of its full blocks already cached (short
+// of its last token, whose logits the step must compute), so its prefill starts after them; blocks it
+// computes are offered to the cache after each step. A preempted or finished sequence's cached blocks wait
+// in the block manager's LRU, where its readmission (or anyone) can hit them again.
 // Not thread-safe: the engine thread owns it.
 #pragma once
 
@@ -25,6 +29,16 @@ struct SchedulerConfig {
   int eos_id = 2;
   int64_t num_kv_blocks = 1024;
   int block_size = 16;
+  bool enable_prefix_caching = false; ///< share cached full blocks between sequences (BlockManager)
+};
+
+/// What the prefix cache found for the sequences admitted so far (vLLM's prefix_cache_queries / _hits).
+/// All zero when prefix caching is off.
+struct PrefixCacheCounters {
+  int64_t queried_tokens = 0;  ///< tokens of the admitted sequences (prompt, plus outputs when readmitted)
+  int64_t hit_tokens = 0;      ///< of those, found cached: their prefill was skipped
+  int64_t queried_blocks = 0;  ///< full blocks looked up (those before each sequence's last token)
+  int64_t hit_blocks = 0;      ///< of those, found cached
 };
 
 /// One sequence's share of a step: tokens [num_computed_tokens, num_computed_tokens + num_tokens).
@@ -77,6 +91,7 @@ class Scheduler {
   int num_waiting() const { return static_cast<int>(waiting_.size()); }
   int num_running() const { return static_cast<int>(running_.size()); }
   int64_t num_preemptions() const { return num_preemptions_; }
+  const PrefixCacheCounters& prefix_cache_counters() const { return prefix_cache_; }
   const BlockManager& block_manager() const { return blocks_; }
   const SchedulerConfig& config() const { return config_; }
   /// All unfinished sequences, running first (for aborting everything at shutdown).
@@ -84,6 +99,14 @@ class Scheduler {
 
  private:
   void preempt_last_running();
+  /// seq's full blocks [first, last), their keys computed into seq.block_hashes where missing; the tokens
+  /// are a view of token_scratch_ (valid until the next call).
+  FullBlocks full_blocks(Sequence& seq, int first, int last);
+  /// The cached blocks to admit waiting seq with: the longest cached run of its full blocks before its last
+  /// token (empty when prefix caching is off). Changes no block.
+  std::vector<int32_t> cached_prefix(Sequence& seq);
+  /// Offers seq's newly computed full blocks to the cache.
+  void cache_computed_blocks(Sequence& seq);
 
   SchedulerConfig config_;
   BlockManager blocks_;
@@ -91,6 +114,8 @@ class Scheduler {
   std::deque<std::unique_ptr<Sequence>> running_;  ///< in admission order: back = most recently admitted
   std::vector<std::unique_ptr<Sequence>> finished_;
   int64_t num_preemptions_ = 0;
+  PrefixCacheCounters prefix_cache_;
+  std::vector<int32_t> token_scratch_;
 };
 
 }  // namespace engine

@@ -31,6 +31,11 @@ struct Sequence {
   SeqState state = SeqState::kWaiting;
   int num_computed_tokens = 0;         ///< tokens whose K/V are in the cache (prompt first, then outputs)
   BlockTable block_table;
+  // Prefix caching (EngineConfig::enable_prefix_caching): the keys of its full blocks, computed as they are
+  // needed and kept across preemption (tokens never change), and how many leading blocks of block_table the
+  // cache has seen (found there at admission, or offered to it once computed).
+  std::vector<BlockHash> block_hashes;
+  int num_cached_blocks = 0;
   uint64_t arrival = 0;                ///< submission order (FCFS tie-break, logs)
   Clock::time_point arrival_time{};
   int num_preemptions = 0;

@@ -14,6 +14,10 @@ void StatsRecorder::record(const StepRecord& step, Clock::time_point now) {
   stats_.waiting = step.waiting;
   stats_.kv_blocks_used = step.kv_blocks_used;
   stats_.preemptions_total = step.preemptions_total;
+  stats_.prefix_cache_queries = step.prefix_cache.queried_tokens;
+  stats_.prefix_cache_hits = step.prefix_cache.hit_tokens;
+  stats_.prefix_cache_block_queries = step.prefix_cache.queried_blocks;
+  stats_.prefix_cache_block_hits = step.prefix_cache.hit_blocks;
 
   // The rate is the tokens of the steps after the window's oldest over the time since that step ended: the
   // oldest entry only marks where the window starts (its tokens were produced before that instant).

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "engine/engine.h"
+#include "scheduler/scheduler.h"
 
 namespace engine {
 
@@ -21,6 +22,7 @@ struct StepRecord {
   int waiting = 0;                ///< in the scheduler (submitted but not yet taken in: the engine adds those)
   int64_t kv_blocks_used = 0;
   int64_t preemptions_total = 0;
+  PrefixCacheCounters prefix_cache;  ///< totals so far
 };
 
 class StatsRecorder {
