@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "scheduler/stop_matcher.h"
 
@@ -37,17 +38,33 @@ struct Trace {
   int steps = 0;
 };
 
-// Runs the scheduler to completion, checking the invariants of every batch.
+// A key of tokens [0, p] of s: what the K/V at position p are a function of.
+std::vector<uint64_t> prefix_keys(const Sequence& s, int n) {
+  std::vector<uint64_t> keys(n);
+  uint64_t h = 1469598103934665603ull;
+  for (int p = 0; p < n; ++p) keys[p] = h = (h ^ static_cast<uint64_t>(s.token_at(p))) * 1099511628211ull + p;
+  return keys;
+}
+
+// Runs the scheduler to completion, checking the invariants of every batch. A shadow of the KV pool stands in
+// for the backend: each scheduled token "writes" its prefix key into its slot (block table[p / block_size]),
+// which must be a block the sequence holds alone and that is not in the prefix cache, and a sequence that
+// yields a token "reads" its whole context through its block table, which must hold its own prefix keys.
 Trace run_to_completion(Scheduler& sched) {
   Trace tr;
   const SchedulerConfig& cfg = sched.config();
+  const BlockManager& bm = sched.block_manager();
+  std::vector<uint64_t> kv(static_cast<size_t>(cfg.num_kv_blocks * cfg.block_size), 0);
+  auto slot = [&](const Sequence& s, int p) {
+    return static_cast<size_t>(s.block_table[p / cfg.block_size]) * cfg.block_size + p % cfg.block_size;
+  };
   while (sched.has_unfinished()) {
     ScheduledBatch b = sched.schedule();
     EXPECT_FALSE(b.empty()) << "stalled at step " << tr.steps;
     if (b.empty()) break;
     EXPECT_LE(b.num_tokens, cfg.max_num_batched_tokens);
     EXPECT_LE(sched.num_running(), cfg.max_num_seqs);
-    int64_t blocks = 0;
+    std::set<int32_t> blocks;
     std::vector<int32_t> toks(b.seqs.size(), -1);
     for (size_t i = 0; i < b.seqs.size(); ++i) {
       const ScheduledSeq& e = b.seqs[i];
@@ -58,13 +75,30 @@ Trace run_to_completion(Scheduler& sched) {
       EXPECT_EQ(e.want_logits, s.num_computed_tokens + e.num_tokens == s.num_tokens());
       EXPECT_GE(static_cast<int64_t>(s.block_table.size()),
                 sched.block_manager().blocks_for(s.num_computed_tokens + e.num_tokens));
-      blocks += static_cast<int64_t>(s.block_table.size());
+      blocks.insert(s.block_table.begin(), s.block_table.end());
+      const int end = s.num_computed_tokens + e.num_tokens;
+      const std::vector<uint64_t> keys = prefix_keys(s, end);
+      for (int p = s.num_computed_tokens; p < end; ++p) {
+        const int32_t blk = s.block_table[p / cfg.block_size];
+        EXPECT_EQ(bm.ref_count(blk), 1) << "sequence " << s.id << " writes position " << p << " into a shared block";
+        EXPECT_FALSE(bm.is_cached(blk)) << "sequence " << s.id << " writes position " << p << " into a cached block";
+        kv[slot(s, p)] = keys[p];
+      }
+      if (e.want_logits) {
+        int wrong = 0;
+        // 0: written before this run began (a test that stepped the scheduler itself first)
+        for (int p = 0; p < end; ++p) wrong += kv[slot(s, p)] != 0 && kv[slot(s, p)] != keys[p];
+        EXPECT_EQ(wrong, 0) << "sequence " << s.id << " reads wrong K/V at " << wrong << " of " << end << " positions";
+      }
       if (e.want_logits) {
         toks[i] = next_token(s);
         tr.emitted[s.id]++;
       }
     }
-    EXPECT_EQ(blocks, sched.block_manager().num_used_blocks());
+    // Every held block belongs to a scheduled sequence here (running ones are all scheduled when the budget allows).
+    if (sched.num_running() == static_cast<int>(b.seqs.size())) {
+      EXPECT_EQ(static_cast<int64_t>(blocks.size()), bm.num_used_blocks());
+    }
     sched.postprocess(b, toks);
     for (auto& f : sched.take_finished()) {
       tr.outputs[f->id] = f->output_tokens;
@@ -256,6 +290,92 @@ TEST(Scheduler, RefusesASequenceThatCanNeverFitThePool) {
   Scheduler sched(config(4, 100, true, 4, 4));
   EXPECT_THROW(sched.add(make_seq(1, 10, 7)), std::invalid_argument);  // 17 tokens > 16
   EXPECT_NO_THROW(sched.add(make_seq(2, 10, 6)));
+}
+
+// ---------------------------------------------------------------- prefix caching
+
+std::unique_ptr<Sequence> seq_with(uint64_t id, std::vector<int32_t> prompt, int max_new) {
+  auto s = make_seq(id, 0, max_new);
+  s->prompt_tokens = std::move(prompt);
+  return s;
+}
+
+// `shared` tokens of prefix `which`, then `own` tokens of the sequence's own.
+std::vector<int32_t> shared_prompt(int which, int shared, uint64_t id, int own) {
+  std::vector<int32_t> t;
+  for (int i = 0; i < shared; ++i) t.push_back(static_cast<int32_t>(3 + (which * 97 + i * 13) % 400));
+  for (int i = 0; i < own; ++i) t.push_back(static_cast<int32_t>(3 + (id * 31 + i * 7) % 400));
+  return t;
+}
+
+SchedulerConfig caching(SchedulerConfig c) {
+  c.enable_prefix_caching = true;
+  return c;
+}
+
+TEST(Scheduler, PrefixCachingAdmitsPastTheCachedFullBlocks) {
+  Scheduler sched(caching(config(4, 256, true, 64, 8)));
+  sched.add(seq_with(1, shared_prompt(0, 40, 1, 5), 3));  // 45 tokens: 5 full blocks
+  Trace first = run_to_completion(sched);
+  EXPECT_EQ(sched.prefix_cache_counters().hit_tokens, 0);
+  EXPECT_EQ(sched.prefix_cache_counters().queried_tokens, 45);
+  EXPECT_EQ(sched.prefix_cache_counters().queried_blocks, 5);
+  EXPECT_EQ(sched.block_manager().num_cached_blocks(), 5);  // 47 tokens computed in the end: 5 full blocks
+
+  sched.add(seq_with(2, shared_prompt(0, 36, 2, 9), 3));  // 4 full blocks in common with sequence 1
+  ScheduledBatch b = sched.schedule();
+  ASSERT_EQ(b.seqs.size(), 1u);
+  const Sequence& s2 = *b.seqs[0].seq;
+  EXPECT_EQ(s2.num_computed_tokens, 32);
+  EXPECT_EQ(b.seqs[0].num_tokens, 45 - 32);
+  EXPECT_TRUE(b.seqs[0].want_logits);
+  EXPECT_EQ(sched.prefix_cache_counters().hit_tokens, 32);
+  EXPECT_EQ(sched.prefix_cache_counters().hit_blocks, 4);
+  EXPECT_EQ(sched.prefix_cache_counters().queried_tokens, 90);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(sched.block_manager().is_cached(s2.block_table[i]));
+
+  // The same prompt again, a whole number of blocks: the last block is computed anyway, for its logits.
+  sched.finish(sched.find(2), FinishReason::kAborted);
+  sched.add(seq_with(3, shared_prompt(0, 40, 1, 0), 3));
+  b = sched.schedule();
+  ASSERT_EQ(b.seqs.size(), 1u);
+  EXPECT_EQ(b.seqs[0].seq->num_computed_tokens, 32);
+  EXPECT_EQ(b.seqs[0].num_tokens, 8);
+  EXPECT_TRUE(b.seqs[0].want_logits);
+}
+
+// Sequences over four shared prefixes (some identical prompts, some a prefix of another's), in a pool that
+// forces preemption and eviction, with chunked prefill: the outputs are those of a roomy run without the
+// cache, every token comes once, the shadow KV check of run_to_completion holds at every step, and the
+// cache was really used — including by preempted sequences when they come back.
+TEST(Scheduler, PrefixCachingWithPreemptionAndEvictionKeepsEveryOutput) {
+  auto add_all = [](Scheduler& s) {
+    for (uint64_t id = 1; id <= 24; ++id) {
+      const int which = static_cast<int>(id % 4);
+      const int shared = 8 + 8 * static_cast<int>(id % 3) + static_cast<int>(id % 2);
+      s.add(seq_with(id, shared_prompt(which, shared, id, static_cast<int>(id % 5)), 6 + static_cast<int>(id % 7)));
+    }
+  };
+  Scheduler roomy(config(8, 64, true, 1000, 4));
+  add_all(roomy);
+  const Trace ref = run_to_completion(roomy);
+  EXPECT_EQ(roomy.prefix_cache_counters().queried_tokens, 0);  // off: nothing counted
+
+  Scheduler tight(caching(config(8, 24, true, 22, 4)));
+  add_all(tight);
+  const Trace got = run_to_completion(tight);
+  EXPECT_GT(tight.num_preemptions(), 5);
+  const PrefixCacheCounters& pc = tight.prefix_cache_counters();
+  EXPECT_GT(pc.hit_blocks, 30);
+  EXPECT_LT(pc.hit_blocks, pc.queried_blocks);
+  EXPECT_EQ(pc.hit_tokens, pc.hit_blocks * 4);
+  ASSERT_EQ(got.outputs.size(), 24u);
+  for (uint64_t id = 1; id <= 24; ++id) {
+    EXPECT_EQ(got.outputs.at(id), ref.outputs.at(id)) << "sequence " << id;
+    EXPECT_EQ(got.emitted.at(id), 6 + static_cast<int>(id % 7)) << "sequence " << id << " produced a token twice";
+  }
+  EXPECT_EQ(tight.block_manager().num_free_blocks(), 22);  // all back: held by nobody, some still cached
+  EXPECT_GT(tight.block_manager().num_cached_blocks(), 0);
 }
 
 TEST(StopMatcher, HoldsBackPartialMatchesAndCutsAtTheMatch) {

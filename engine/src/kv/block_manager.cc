@@ -80,15 +80,13 @@ void BlockManager::free(BlockTable& table) {
   for (auto it = table.rbegin(); it != table.rend(); ++it) {
     const int32_t b = *it;
     if (--refs_[b] > 0) continue;  // another table still holds it
-    if (is_registered(b)) lru_push_back(b);
+    if (is_cached(b)) lru_push_back(b);
     else free_.push_back(b);
   }
   table.clear();
 }
 
 // ---------------------------------------------------------------- prefix caching
-
-bool BlockManager::is_registered(int32_t id) const { return prefix_caching_ && registered_[id]; }
 
 void BlockManager::check_tokens_cover(const FullBlocks& blocks, const char* who) const {
   if (blocks.tokens.size() < blocks.hashes.size() * block_size_)
@@ -126,7 +124,7 @@ bool BlockManager::can_allocate_with_prefix(std::span<const int32_t> prefix, int
 void BlockManager::take_cached_prefix(BlockTable& table, std::span<const int32_t> prefix) {
   if (!table.empty()) throw std::logic_error("BlockManager::take_cached_prefix: the table is not empty");
   for (int32_t b : prefix)
-    if (b < 0 || b >= num_blocks() || !is_registered(b))
+    if (b < 0 || b >= num_blocks() || !is_cached(b))
       throw std::logic_error("BlockManager::take_cached_prefix: block " + std::to_string(b) + " is not cached");
   for (int32_t b : prefix) {
     if (refs_[b]++ == 0) lru_remove(b);

@@ -52,6 +52,8 @@ class BlockManager {
   int64_t num_evictable_blocks() const { return lru_size_; }
   /// Tables holding block `id` (0 when free).
   int32_t ref_count(int32_t id) const { return refs_.at(static_cast<size_t>(id)); }
+  /// Whether block `id` is registered in the prefix cache (its K/V must not change while it is).
+  bool is_cached(int32_t id) const { return prefix_caching_ && registered_.at(static_cast<size_t>(id)); }
 
   /// Blocks needed to hold num_tokens tokens.
   int64_t blocks_for(int64_t num_tokens) const { return engine::blocks_for(num_tokens, block_size_); }
@@ -92,7 +94,6 @@ class BlockManager {
   static constexpr int32_t kNone = -1;
 
   int32_t take_free_block();  ///< an unregistered free block, else the evicted LRU head
-  bool is_registered(int32_t id) const;
   /// Throws std::logic_error unless blocks.tokens holds every block of blocks.hashes.
   void check_tokens_cover(const FullBlocks& blocks, const char* who) const;
   bool tokens_match(int32_t id, std::span<const int32_t> tokens) const;
