@@ -65,6 +65,10 @@ void write_summary_table(std::ostream& out, const results::Summary& s) {
                                   " tok/s, counted by " + (s.output_token_source.empty() ? "-" : s.output_token_source) +
                                   ")");
   line(out, "Total token throughput:", f(s.total_token_throughput, 1) + " tok/s");
+  if (const auto& pc = s.prefix_cache)
+    line(out, "Prefix cache hit rate:", f(100.0 * pc->hit_rate(), 1) + " % of " + std::to_string(pc->queries) +
+                                            " prompt tokens (" + std::to_string(pc->block_hits) + " of " +
+                                            std::to_string(pc->block_queries) + " full blocks)");
   line(out, "Send lag (ms):", "p50 " + f(s.send_lag_p50_ms, 3) + "  p99 " + f(s.send_lag_p99_ms, 3) + "  max " +
                                   f(s.send_lag_max_ms, 3));
   out << thin << '\n';

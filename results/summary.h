@@ -25,6 +25,19 @@ struct Slo {
   double tpot_ms = 0;  ///< 0: no limit
 };
 
+/// The in-process engine's prefix cache over the timed run (its EngineStats counters at the end less those
+/// at the start, so the warm-up's lookups are not in it). Only with --enable-prefix-caching.
+struct PrefixCacheSummary {
+  int64_t queries = 0;        ///< prompt tokens looked up when requests were admitted
+  int64_t hits = 0;           ///< of those, found cached (their prefill skipped)
+  int64_t block_queries = 0;  ///< full KV blocks looked up
+  int64_t block_hits = 0;     ///< of those, found cached
+  double hit_rate() const { return queries > 0 ? static_cast<double>(hits) / static_cast<double>(queries) : 0.0; }
+  double block_hit_rate() const {
+    return block_queries > 0 ? static_cast<double>(block_hits) / static_cast<double>(block_queries) : 0.0;
+  }
+};
+
 struct Summary {
   // Who and what (filled by the run from its configuration and the system under test).
   std::string date, backend, label, model_id, tokenizer_id;
@@ -54,6 +67,7 @@ struct Summary {
   std::vector<std::string> kept_up_notes;  ///< why not, in words
   std::map<std::string, int64_t> failures_by_reason;
   std::string output_token_source;      ///< engine | usage | retokenized | chunks (mixed: joined with +)
+  std::optional<PrefixCacheSummary> prefix_cache;  ///< the in-process engine with prefix caching on
   // Context (JSON objects the writers copy as they are).
   nlohmann::json engine = nlohmann::json::object();
   nlohmann::json settings = nlohmann::json::object();

@@ -74,6 +74,10 @@ json summary_to_json(const Summary& s) {
   for (const auto& [reason, n] : s.failures_by_reason) j["failures_by_reason"][reason] = n;
   j["output_token_source"] = s.output_token_source;
   if (s.slo) j["slo"] = {{"ttft_ms", s.slo->ttft_ms}, {"tpot_ms", s.slo->tpot_ms}};
+  if (const auto& pc = s.prefix_cache)  // the rates for readers of the file; the reader takes the counts
+    j["prefix_cache"] = {{"queries", pc->queries},           {"hits", pc->hits},
+                         {"hit_rate", pc->hit_rate()},      {"block_queries", pc->block_queries},
+                         {"block_hits", pc->block_hits},    {"block_hit_rate", pc->block_hit_rate()}};
   j["engine"] = s.engine;
   j["workload"] = s.workload;
   j["settings"] = s.settings;
@@ -133,6 +137,13 @@ Summary summary_from_json(const json& j, const std::string& where) {
   s.output_token_source = opt_string(j, "output_token_source", where);
   if (auto it = j.find("slo"); it != j.end() && it->is_object())
     s.slo = Slo{opt_double(*it, "ttft_ms", where + " slo").value_or(0), opt_double(*it, "tpot_ms", where + " slo").value_or(0)};
+  if (auto it = j.find("prefix_cache"); it != j.end() && !it->is_null()) {
+    const json pc = opt_object(j, "prefix_cache", where);
+    const std::string in = where + " prefix_cache";
+    s.prefix_cache = PrefixCacheSummary{opt_int(pc, "queries", in).value_or(0), opt_int(pc, "hits", in).value_or(0),
+                                        opt_int(pc, "block_queries", in).value_or(0),
+                                        opt_int(pc, "block_hits", in).value_or(0)};
+  }
   s.engine = opt_object(j, "engine", where);
   s.workload = opt_object(j, "workload", where);
   s.settings = opt_object(j, "settings", where);

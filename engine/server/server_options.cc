@@ -65,6 +65,8 @@ const std::map<std::string, Setter>& setters() {
     e({"chunked_prefill", "enable_chunked_prefill"},
       [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.enable_chunked_prefill = as<bool>(n, w); });
     e({"deterministic"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.deterministic = as<bool>(n, w); });
+    e({"enable_prefix_caching", "prefix_caching"},
+      [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.enable_prefix_caching = as<bool>(n, w); });
     e({"threads", "num_threads"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.num_threads = as<int>(n, w); });
     e({"max_waiting"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.max_waiting = as<int>(n, w); });
     e({"host"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.server.host = as<std::string>(n, w); });
@@ -136,6 +138,9 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
   bool no_chunked = false, deterministic = false;
   auto* o_nochunk = app.add_flag("--no-chunked-prefill", no_chunked, "prefill whole prompts in one step");
   auto* o_det = app.add_flag("--deterministic", deterministic, "batch-invariant kernels");
+  bool prefix_caching = false;
+  auto* o_prefix = app.add_flag("--enable-prefix-caching", prefix_caching,
+                                "reuse the KV cache of full blocks a prompt shares with earlier ones");
   auto* o_host = app.add_option("--host", cli.server.host, "address to listen on");
   auto* o_port = app.add_option("--port", cli.server.port, "port (0: any free one, printed)")->check(CLI::Range(0, 65535));
   auto* o_wait = app.add_option("--max-waiting", cli.engine.max_waiting, "503 past this many waiting requests (0: no limit)");
@@ -167,6 +172,7 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
     if (o_threads->count()) s.engine.num_threads = cli.engine.num_threads;
     if (o_nochunk->count()) s.engine.enable_chunked_prefill = !no_chunked;
     if (o_det->count()) s.engine.deterministic = deterministic;
+    if (o_prefix->count()) s.engine.enable_prefix_caching = prefix_caching;
     if (o_host->count()) s.server.host = cli.server.host;
     if (o_port->count()) s.server.port = cli.server.port;
     if (o_wait->count()) s.engine.max_waiting = cli.engine.max_waiting;
@@ -188,7 +194,8 @@ std::string describe(const ServeSettings& s) {
   std::ostringstream o;
   const auto& e = s.engine;
   o << "model " << e.model << " backend " << engine::to_string(e.backend) << " dtype " << engine::to_string(e.dtype) << " batch-size " << e.max_num_seqs
-    << " max-batched-tokens " << e.max_num_batched_tokens << " block-size " << e.block_size << " max-waiting "
+    << " max-batched-tokens " << e.max_num_batched_tokens << " block-size " << e.block_size
+    << (e.enable_prefix_caching ? " prefix-caching" : "") << " max-waiting "
     << e.max_waiting << " http-threads " << s.server.http_threads;
   return o.str();
 }

@@ -110,6 +110,7 @@ engine::EngineConfig resolve_engine(const RunSettings& s) {
   need(s.max_model_len >= 0, "--max-model-len must be >= 0");
   e.max_model_len = s.max_model_len;
   e.deterministic = s.deterministic;
+  e.enable_prefix_caching = s.enable_prefix_caching;
   return e;
 }
 
@@ -222,6 +223,8 @@ RunConfig resolve(const RunSettings& s) {
   c.sut.engine = resolve_engine(s);
   c.sut.http.endpoint = s.endpoint.empty() ? "" : normalize_endpoint(s.endpoint);
   c.sut.http.api = kHttpApiNames.parse(s.api, "--api");
+  need(s.endpoint.empty() || !s.enable_prefix_caching,
+       "--enable-prefix-caching: sets the in-process engine; a server (--endpoint) is started with its own");
   need(s.endpoint.empty() || c.sut.http.api != HttpApi::kLlmServing || !s.model_name.empty(),
        "--model-name: empty (the <name> of POST /models/<name>/generate)");
   c.sut.http.model_name = s.model_name;

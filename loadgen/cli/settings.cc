@@ -63,6 +63,9 @@ void add_run_options(CLI::App& app, RunSettings& s) {
       ->capture_default_str()->group(e);
   app.add_option("--max-model-len", s.max_model_len, "longest prompt + output (0: model's)")->group(e);
   app.add_flag("--deterministic", s.deterministic, "batch-invariant kernels")->group(e);
+  app.add_flag("--enable-prefix-caching", s.enable_prefix_caching,
+               "reuse the KV cache of full blocks a prompt shares with earlier ones (hit rate in the summary)")
+      ->group(e);
   app.add_option("--dummy-seed", s.dummy_seed, "seed of dummy:<preset> weights")->group(e);
   app.add_option("--endpoint", s.endpoint, "http://host:port of a server to measure instead")->group(r);
   app.add_option("--api", s.api, "openai | tgi | llm-serving")->capture_default_str()->group(r);

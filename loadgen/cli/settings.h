@@ -57,6 +57,7 @@ struct RunSettings {
   std::string kv_cache_dtype = "auto";  ///< auto | fp8 (e4m3, cuda bf16 mode)
   int max_model_len = 0;            ///< 0: model's context
   bool deterministic = false;       ///< batch-invariant kernels
+  bool enable_prefix_caching = false;  ///< share cached KV blocks of common prompt prefixes (in-process engine)
   uint64_t dummy_seed = 0;          ///< weights of dummy:<preset>
   // ---- remote
   std::string endpoint;             ///< http://host:port: measure a server instead

@@ -18,6 +18,7 @@ SystemUnderTest in_process(const engine::EngineConfig& config) {
   engine::Engine* eng = &client->engine();
   const engine::EngineInfo& info = eng->info();
   sut.tokenize = [eng](const std::string& text, bool add_bos) { return eng->tokenize(text, add_bos); };
+  sut.engine_stats = [eng] { return eng->stats(); };
   sut.max_model_len = info.max_model_len;
   sut.in_process = true;
   sut.vocab_size = info.vocab_size;
@@ -37,6 +38,7 @@ SystemUnderTest in_process(const engine::EngineConfig& config) {
                 {"num_params", info.num_params},
                 {"tokenizer", info.tokenizer},
                 {"deterministic", config.deterministic},
+                {"enable_prefix_caching", config.enable_prefix_caching},
                 {"threads", config.num_threads}};
   sut.client = std::move(client);
   return sut;

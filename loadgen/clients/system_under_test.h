@@ -3,6 +3,7 @@
 // output lengths), context length, and a description for the summary.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -32,6 +33,7 @@ struct SystemUnderTest {
   std::string backend;            ///< summary.backend: "in-process cpu" | "openai" ...
   std::string model_id, tokenizer_id;
   nlohmann::json engine = nlohmann::json::object();  ///< summary.engine
+  std::function<engine::EngineStats()> engine_stats;  ///< the in-process engine's counters; empty for a server
 };
 
 /// Throws engine::ModelLoadError / std::invalid_argument naming the file or option.

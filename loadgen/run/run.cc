@@ -87,6 +87,13 @@ Prepared prepare_reference(const RunConfig& c, const SystemUnderTest& sut) {
   return p;
 }
 
+// The prefix cache's lookups between two snapshots of the engine's counters.
+results::PrefixCacheSummary prefix_cache_between(const engine::EngineStats& a, const engine::EngineStats& b) {
+  return {b.prefix_cache_queries - a.prefix_cache_queries, b.prefix_cache_hits - a.prefix_cache_hits,
+          b.prefix_cache_block_queries - a.prefix_cache_block_queries,
+          b.prefix_cache_block_hits - a.prefix_cache_block_hits};
+}
+
 }  // namespace
 
 RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const std::vector<int>& prompt_lens,
@@ -107,6 +114,7 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
                              std::to_string(warmup.requests) + " warm-up requests did not finish within --drain-timeout (" +
                              std::to_string(static_cast<int64_t>(plan.drain_timeout_s)) + " s)");
   }
+  const engine::EngineStats stats_before = plan.engine_stats ? plan.engine_stats() : engine::EngineStats{};
   // The schedule starts a little after now so the first send is not already late.
   const Clock::time_point t0 = Clock::now() + std::chrono::milliseconds(20);
   auto recorder = std::make_unique<Recorder>(t0, ids, arrival_s, prompt_lens, expect);
@@ -131,6 +139,7 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   result.records = recorder->records(drained ? "not sent (the run stopped)"
                                              : "not finished within --drain-timeout");
   result.summary = summarize(result.records, plan.metrics);
+  if (plan.engine_stats) result.summary.prefix_cache = prefix_cache_between(stats_before, plan.engine_stats());
   result.rows = request_rows(result.records);
   result.warmup = warmup;
   // Requests still in flight will call back into the recorder later: keep it alive rather than dangle.
@@ -193,6 +202,7 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
   plan.drain_timeout_s = load.drain_timeout_s;
   plan.progress = ProgressLine::wanted(c.output.quiet) && (std::isinf(rate) || w.items.size() / rate > 3.0);
   plan.warmup = load.warmup;
+  if (sut.in_process && c.sut.engine.enable_prefix_caching) plan.engine_stats = sut.engine_stats;
   plan.metrics.target_rate = rate;
   plan.metrics.slo = c.output.slo;
   plan.metrics.failures_as_inf = c.output.failures_as_inf;

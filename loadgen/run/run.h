@@ -2,6 +2,7 @@
 // summary. No command-line parsing and no printing here beyond the optional `log` stream.
 #pragma once
 
+#include <functional>
 #include <ostream>
 #include <vector>
 
@@ -29,13 +30,16 @@ struct RunPlan {
   double drain_timeout_s = 3600;
   bool progress = false;          ///< the live stderr line
   int warmup = 0;                 ///< requests (copies of the first items, cycled) run before the schedule
+  /// Set: the in-process engine's prefix cache is on; its counters after the warm-up and after the run give
+  /// summary.prefix_cache.
+  std::function<engine::EngineStats()> engine_stats;
   MetricsOptions metrics;
 };
 
 /// Runs `items` at `arrival_s` against `client` and returns the records and computed summary (no run
 /// metadata). With plan.warmup > 0, that many copies of the first items are first sent at once and waited
 /// for (at most drain_timeout_s; throws if they do not finish); the schedule's clock starts after them.
-/// `observer` (may be null) also sees logits and completions. Never leaves callbacks dangling: when
+/// `observer` (may be null) also sees logits and completions. With plan.engine_stats, summary.prefix_cache. Never leaves callbacks dangling: when
 /// requests are still in flight after the drain timeout, the recorder is kept alive on purpose.
 RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const std::vector<int>& prompt_lens,
                        const std::vector<double>& arrival_s, const RunPlan& plan, RequestObserver* observer);

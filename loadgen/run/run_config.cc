@@ -70,6 +70,7 @@ nlohmann::json to_json(const RunConfig& c) {
   j["kv_cache_dtype"] = engine::to_string(e.kv_cache_dtype);
   j["max_model_len"] = c.sut.in_process() ? e.max_model_len : c.sut.remote_max_model_len;
   j["deterministic"] = e.deterministic;
+  j["enable_prefix_caching"] = e.enable_prefix_caching;
   j["dummy_seed"] = e.dummy_seed;
   j["endpoint"] = h.endpoint;
   j["api"] = to_string(h.api);

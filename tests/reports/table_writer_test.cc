@@ -1,7 +1,7 @@
 // test-deps: reports
 // The terminal summary table (reports/table_writer.h): the Requests line adds up to N (or says it does not),
 // the target rate (inf for -X inf), the latency rows ("(no values)" for an empty metric), failures by reason,
-// whether the run kept up (with each reason when not), and the goodput line only under an SLO.
+// whether the run kept up (with each reason when not), and the goodput and prefix-cache lines only when measured.
 #include "reports/table_writer.h"
 
 #include <gmock/gmock.h>
@@ -141,6 +141,14 @@ TEST(SummaryTable, ExecTimeAndThroughput) {
   EXPECT_THAT(line_starting(t, "Input tokens:"), HasSubstr("500"));
   EXPECT_THAT(line_starting(t, "Output tokens:"), HasSubstr("300"));
   EXPECT_THAT(line_starting(t, "Output tokens:"), HasSubstr("counted by engine"));
+}
+
+TEST(SummaryTable, PrefixCacheLineOnlyWhenMeasured) {
+  EXPECT_EQ(line_starting(table(summary()), "Prefix cache"), "");
+  results::Summary s = summary();
+  s.prefix_cache = results::PrefixCacheSummary{9216, 8192, 576, 512};
+  EXPECT_THAT(line_starting(table(s), "Prefix cache hit rate:"),
+              HasSubstr("88.9 % of 9216 prompt tokens (512 of 576 full blocks)"));
 }
 
 TEST(SummaryTable, LatencyRowsWithValuesAndCount) {

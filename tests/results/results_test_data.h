@@ -55,6 +55,7 @@ inline results::Summary full_summary() {
   s.output_throughput = 270.2089552238806;
   s.total_token_throughput = 761.5522388059702;
   s.slo = results::Slo{200.0, 50.5};
+  s.prefix_cache = results::PrefixCacheSummary{9216, 8192, 576, 512};
   s.good_requests = 80;
   s.request_goodput = 3.1840796019900495;
   s.ttft = distribution(100, 90);
@@ -130,6 +131,13 @@ inline void expect_same_summary(const results::Summary& e, const results::Summar
     EXPECT_EQ(e.slo->ttft_ms, a.slo->ttft_ms);
     EXPECT_EQ(e.slo->tpot_ms, a.slo->tpot_ms);
     EXPECT_EQ(e.good_requests, a.good_requests);
+  }
+  ASSERT_EQ(e.prefix_cache.has_value(), a.prefix_cache.has_value());
+  if (e.prefix_cache) {
+    EXPECT_EQ(e.prefix_cache->queries, a.prefix_cache->queries);
+    EXPECT_EQ(e.prefix_cache->hits, a.prefix_cache->hits);
+    EXPECT_EQ(e.prefix_cache->block_queries, a.prefix_cache->block_queries);
+    EXPECT_EQ(e.prefix_cache->block_hits, a.prefix_cache->block_hits);
   }
   ASSERT_EQ(e.request_goodput.has_value(), a.request_goodput.has_value());
   if (e.request_goodput) expect_same_double(*e.request_goodput, *a.request_goodput, "request_goodput");

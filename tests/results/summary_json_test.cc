@@ -255,10 +255,28 @@ TEST(SummaryJson, MissingFieldsKeepTheirDefaults) {
   EXPECT_TRUE(s.kept_up_notes.empty());
   EXPECT_TRUE(s.failures_by_reason.empty());
   EXPECT_EQ(s.output_token_source, "");
+  EXPECT_FALSE(s.prefix_cache.has_value());
   EXPECT_TRUE(s.engine.is_object());
   EXPECT_TRUE(s.engine.empty());
   EXPECT_TRUE(s.settings.is_object());
   EXPECT_TRUE(s.workload.is_object());
+}
+
+TEST(SummaryJson, PrefixCacheCountsWithTheirRatesOrNothing) {
+  json j = summary_to_json(full_summary());
+  EXPECT_EQ(j["prefix_cache"]["queries"], 9216);
+  EXPECT_EQ(j["prefix_cache"]["hits"], 8192);
+  EXPECT_DOUBLE_EQ(j["prefix_cache"]["hit_rate"].get<double>(), 8192.0 / 9216.0);
+  EXPECT_EQ(j["prefix_cache"]["block_queries"], 576);
+  EXPECT_EQ(j["prefix_cache"]["block_hits"], 512);
+  EXPECT_DOUBLE_EQ(j["prefix_cache"]["block_hit_rate"].get<double>(), 512.0 / 576.0);
+  Summary off = full_summary();
+  off.prefix_cache.reset();
+  EXPECT_FALSE(summary_to_json(off).contains("prefix_cache"));  // not measured: absent, not zeros
+  j["prefix_cache"]["hits"] = "many";
+  const std::string e = error_of([&] { summary_from_json(j, "s.json"); });
+  EXPECT_THAT(e, StartsWith("s.json prefix_cache"));
+  EXPECT_THAT(e, HasSubstr("\"hits\""));
 }
 
 TEST(SummaryJson, KeptUpDefaultsToTrueWhenAbsent) {
@@ -296,6 +314,7 @@ TEST(SummaryJson, WrongTypeNamesWhereAndTheField) {
       {"settings", "x", "field \"settings\" is not an object"},
       {"workload", json::array(), "field \"workload\" is not an object"},
       {"failures_by_reason", 2, "field \"failures_by_reason\" is not an object"},
+      {"prefix_cache", "warm", "field \"prefix_cache\" is not an object"},
   };
   for (const Case& c : cases) {
     json j = summary_to_json(full_summary());

@@ -238,7 +238,49 @@ TEST(ServerMetrics, PrometheusText) {
   EXPECT_NE(t.find(R"(model="a\"b")"), std::string::npos);
 }
 
+TEST(ServerMetrics, PrefixCacheCountersAndHitRate) {
+  ServerMetrics m;
+  engine::EngineStats st;
+  auto has = [&](const std::string& t, const std::string& line) { return t.find(line + "\n") != std::string::npos; };
+  std::string t = m.render(st, engine::EngineInfo{});
+  EXPECT_TRUE(has(t, "llm_prefix_cache_hit_rate 0")) << t;  // nothing queried yet: 0, not NaN
+  st.prefix_cache_queries = 800;
+  st.prefix_cache_hits = 600;
+  st.prefix_cache_block_queries = 49;
+  st.prefix_cache_block_hits = 37;
+  t = m.render(st, engine::EngineInfo{});
+  EXPECT_TRUE(has(t, "# TYPE llm_prefix_cache_queries_total counter"));
+  EXPECT_TRUE(has(t, "llm_prefix_cache_queries_total 800"));
+  EXPECT_TRUE(has(t, "llm_prefix_cache_hits_total 600"));
+  EXPECT_TRUE(has(t, "llm_prefix_cache_block_queries_total 49"));
+  EXPECT_TRUE(has(t, "llm_prefix_cache_block_hits_total 37"));
+  EXPECT_TRUE(has(t, "llm_prefix_cache_hit_rate 0.75"));
+}
+
 // ================================================================ settings
+
+TEST(ServerOptions, PrefixCachingFromTheCommandLineOrTheConfigFile) {
+  int code = -1;
+  const char* argv[] = {"llm-serve", "--model", "dummy:tiny", "--enable-prefix-caching"};
+  auto s = parse_serve_command_line(4, argv, &code);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(s->engine.enable_prefix_caching);
+  EXPECT_NE(describe(*s).find("prefix-caching"), std::string::npos);
+  const auto cfg = std::filesystem::temp_directory_path() / ("llm_serve_prefix_" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(cfg) << "engine:\n  enable-prefix-caching: true\n";
+  ServeSettings from_file;
+  apply_config_file(cfg.string(), from_file);
+  EXPECT_TRUE(from_file.engine.enable_prefix_caching);
+  std::ofstream(cfg) << "enable_prefix_caching: sometimes\n";
+  ServeSettings bad;
+  try {
+    apply_config_file(cfg.string(), bad);
+    ADD_FAILURE() << "a non-boolean value was taken";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("enable_prefix_caching: bad value 'sometimes'"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(cfg);
+}
 
 TEST(ServerOptions, CommandLineWinsOverConfigFile) {
   const auto dir = std::filesystem::temp_directory_path() / ("llm_serve_cfg_" + std::to_string(::getpid()));

@@ -45,6 +45,7 @@ TEST(Resolve, DefaultsAreTheBuiltInRun) {
   EXPECT_EQ(c.sut.engine.dtype, engine::ComputeDType::kAuto);
   EXPECT_EQ(c.sut.engine.max_num_seqs, 64);
   EXPECT_EQ(c.sut.engine.kv_memory_bytes, 0);
+  EXPECT_FALSE(c.sut.engine.enable_prefix_caching);
   EXPECT_TRUE(c.sut.in_process());
   EXPECT_EQ(c.sut.http.api, HttpApi::kOpenAI);
   EXPECT_FALSE(c.output.slo.has_value());
@@ -97,6 +98,8 @@ TEST(Resolve, EveryBadValueNamesItsOption) {
       {[](RunSettings& s) { s.endpoint = "http://h:1/v1"; }, "--endpoint: 'http://h:1/v1' must be http://host:port"},
       {[](RunSettings& s) { s.endpoint = "http://h:1", s.api = "llm-serving", s.model_name = ""; },
        "--model-name: empty"},
+      {[](RunSettings& s) { s.endpoint = "http://h:1", s.enable_prefix_caching = true; },
+       "--enable-prefix-caching: sets the in-process engine; a server (--endpoint) is started with its own"},
       {[](RunSettings& s) { s.endpoint = "http://h:1", s.dump_logits = "x.h5"; },
        "--dump-logits and --reference need the in-process engine (not --endpoint)"},
       {[](RunSettings& s) { s.backend = "cpu", s.dtype = "bf16"; },
@@ -221,6 +224,14 @@ TEST(Resolve, RemoteServer) {
   EXPECT_EQ(c.sut.http.tokenizer, "tok.model");
   EXPECT_EQ(c.sut.remote_max_model_len, 4096);
   EXPECT_EQ(to_json(c)["max_model_len"], 4096);
+}
+
+TEST(Resolve, PrefixCachingReachesTheEngineAndTheSettings) {
+  RunSettings s = base();
+  s.enable_prefix_caching = true;
+  const RunConfig c = resolve(s);
+  EXPECT_TRUE(c.sut.engine.enable_prefix_caching);
+  EXPECT_EQ(to_json(c)["enable_prefix_caching"], true);
 }
 
 TEST(Resolve, SloParsing) {
