@@ -216,6 +216,49 @@ TEST(LoadgenCliTest, ShortRunAndOfflineRunOnDummyTiny) {
   for (const auto& row : read_csv(inf.dir / "requests.csv")) EXPECT_EQ(row.at("scheduled_s"), "0.000000");
 }
 
+// --enable-prefix-caching: requests over 3 shared 96-token prefixes (bos + 95 bytes: 6 blocks of 16), one at
+// a time after a one-request warm-up. Each request after the first of its prefix hits exactly those 6 blocks,
+// and the first request, the very prompt the warm-up ran, all 7 of its blocks before its last token;
+// summary.json's prefix_cache counts the timed run only, and the table says so.
+TEST(LoadgenCliTest, PrefixCachingHitRateInTheSummary) {
+  const fs::path dir = fs::temp_directory_path() / ("loadgen_cli_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path data = dir / "shared_prefixes.json";
+  json records = json::array();
+  for (int r = 0; r < 12; ++r)
+    records.push_back({{"instruction", std::string(95, char('a' + r % 3)) + "suffix " + std::string(13, char('k' + r))},
+                       {"input", ""},
+                       {"output", "x"}});
+  std::ofstream(data) << records.dump();
+  const std::string args = "-X inf -n 12 --max-concurrency 1 --warmup 1 --model dummy:tiny --kv-memory 64MiB "
+                           "--prompt-template raw --output-len 4 --dataset " + data.string();
+  CliRun on = run_loadgen("prefix_on", args + " --enable-prefix-caching");
+  ASSERT_EQ(on.exit_code, 0) << on.output;
+  const json s = json::parse(slurp(on.dir / "summary.json"));
+  ASSERT_TRUE(s.contains("prefix_cache")) << s.dump(2);
+  const json& pc = s["prefix_cache"];
+  EXPECT_EQ(pc["queries"].get<int64_t>(), s["total_input_tokens"].get<int64_t>());  // the warm-up's are not in it
+  EXPECT_EQ(pc["queries"].get<int64_t>(), 12 * 116);
+  EXPECT_EQ(pc["block_queries"].get<int64_t>(), 12 * 7);  // the blocks before each prompt's last token
+  std::set<int> seen;
+  int64_t want_blocks = 0;
+  const auto rows = read_csv(on.dir / "requests.csv");
+  ASSERT_EQ(rows.size(), 12u);
+  seen.insert(std::stoi(rows[0].at("sample_id")) % 3);  // the warm-up: a copy of the first request
+  for (const auto& row : rows) want_blocks += seen.insert(std::stoi(row.at("sample_id")) % 3).second ? 0 : 6;
+  want_blocks += 1;  // the first request's own 7th block
+  EXPECT_EQ(pc["block_hits"].get<int64_t>(), want_blocks);
+  EXPECT_EQ(pc["hits"].get<int64_t>(), want_blocks * 16);
+  EXPECT_DOUBLE_EQ(pc["hit_rate"].get<double>(), double(want_blocks * 16) / (12 * 116));
+  EXPECT_EQ(s["engine"]["enable_prefix_caching"], true);
+  EXPECT_NE(on.output.find("Prefix cache hit rate:"), std::string::npos) << on.output;
+
+  CliRun off = run_loadgen("prefix_off", args);
+  ASSERT_EQ(off.exit_code, 0) << off.output;
+  EXPECT_FALSE(json::parse(slurp(off.dir / "summary.json")).contains("prefix_cache"));
+  EXPECT_EQ(off.output.find("Prefix cache"), std::string::npos);
+}
+
 TEST(LoadgenCliTest, SeededRunsChooseTheSameRequestsInTheSameOrder) {
   const std::string args = "-X inf -n 12 --model dummy:tiny --kv-memory 64MiB --prompt-template raw --output-len 4 --seed 9";
   CliRun a = run_loadgen("seed_a", args), b = run_loadgen("seed_b", args), c = run_loadgen("seed_c", args + "0");
