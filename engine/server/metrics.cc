@@ -36,6 +36,11 @@ std::string esc(const std::string& v) {
 void header(std::string& out, const std::string& name, const char* type, const char* help) {
   out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
 }
+// One unlabelled sample with its HELP and TYPE lines.
+void metric(std::string& out, const std::string& name, const char* type, const char* help, double v) {
+  header(out, name, type, help);
+  line(out, name, "", v);
+}
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
@@ -116,17 +121,15 @@ std::string ServerMetrics::render(const engine::EngineStats& st, const engine::E
   header(out, "llm_preemptions_total", "counter", "Sequences preempted (recomputed) for lack of KV blocks.");
   line(out, "llm_preemptions_total", "", static_cast<double>(st.preemptions_total));
   // Named as vLLM's vllm:prefix_cache_queries / vllm:prefix_cache_hits (tokens); 0 with prefix caching off.
-  header(out, "llm_prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache at admission.");
-  line(out, "llm_prefix_cache_queries_total", "", static_cast<double>(st.prefix_cache_queries));
-  header(out, "llm_prefix_cache_hits_total", "counter", "Of those, tokens found cached (their prefill skipped).");
-  line(out, "llm_prefix_cache_hits_total", "", static_cast<double>(st.prefix_cache_hits));
-  header(out, "llm_prefix_cache_block_queries_total", "counter", "Full KV blocks looked up in the prefix cache.");
-  line(out, "llm_prefix_cache_block_queries_total", "", static_cast<double>(st.prefix_cache_block_queries));
-  header(out, "llm_prefix_cache_block_hits_total", "counter", "Of those, blocks found cached.");
-  line(out, "llm_prefix_cache_block_hits_total", "", static_cast<double>(st.prefix_cache_block_hits));
-  header(out, "llm_prefix_cache_hit_rate", "gauge", "Prefix cache hits / queries in tokens since start (0 before any query).");
-  line(out, "llm_prefix_cache_hit_rate", "",
-       st.prefix_cache_queries > 0 ? static_cast<double>(st.prefix_cache_hits) / static_cast<double>(st.prefix_cache_queries) : 0.0);
+  const double queries = static_cast<double>(st.prefix_cache_queries), hits = static_cast<double>(st.prefix_cache_hits);
+  metric(out, "llm_prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache at admission.", queries);
+  metric(out, "llm_prefix_cache_hits_total", "counter", "Of those, tokens found cached (their prefill skipped).", hits);
+  metric(out, "llm_prefix_cache_block_queries_total", "counter", "Full KV blocks looked up in the prefix cache.",
+         static_cast<double>(st.prefix_cache_block_queries));
+  metric(out, "llm_prefix_cache_block_hits_total", "counter", "Of those, blocks found cached.",
+         static_cast<double>(st.prefix_cache_block_hits));
+  metric(out, "llm_prefix_cache_hit_rate", "gauge", "Prefix cache hits / queries in tokens since start (0 before any query).",
+         queries > 0 ? hits / queries : 0.0);
   header(out, "llm_generation_tokens_per_second", "gauge", "Engine's generated tokens/s over the last seconds.");
   line(out, "llm_generation_tokens_per_second", "", st.tokens_per_s);
   header(out, "llm_model_info", "gauge", "The served model (value 1).");

@@ -40,7 +40,6 @@ class BlockManager {
   BlockManager(int64_t num_blocks, int block_size, bool enable_prefix_caching = false);
 
   int block_size() const { return block_size_; }
-  bool prefix_caching() const { return prefix_caching_; }
   int64_t num_blocks() const { return static_cast<int64_t>(refs_.size()); }
   /// Blocks an allocation can take: unregistered free blocks and cached blocks no table holds.
   int64_t num_free_blocks() const { return static_cast<int64_t>(free_.size()) + lru_size_; }
