@@ -39,8 +39,9 @@ struct RunPlan {
 /// Runs `items` at `arrival_s` against `client` and returns the records and computed summary (no run
 /// metadata). With plan.warmup > 0, that many copies of the first items are first sent at once and waited
 /// for (at most drain_timeout_s; throws if they do not finish); the schedule's clock starts after them.
-/// `observer` (may be null) also sees logits and completions. With plan.engine_stats, summary.prefix_cache. Never leaves callbacks dangling: when
-/// requests are still in flight after the drain timeout, the recorder is kept alive on purpose.
+/// `observer` (may be null) also sees logits and completions. With plan.engine_stats, summary.prefix_cache
+/// counts the lookups of the timed run. Never leaves callbacks dangling: when requests are still in flight
+/// after the drain timeout, the recorder is kept alive on purpose.
 RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const std::vector<int>& prompt_lens,
                        const std::vector<double>& arrival_s, const RunPlan& plan, RequestObserver* observer);
 
