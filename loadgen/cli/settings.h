@@ -70,6 +70,10 @@ struct RunSettings {
   int logits_steps = 100;           ///< steps captured per request
   std::string logits_dtype = "float32";  ///< float32 | float16
   std::string reference;            ///< BASE.h5: replay its requests with its tokens forced
+  // ---- log-probabilities from a server (--dump-logprobs)
+  std::string dump_logprobs;        ///< write each request's top-K logprobs (a server's) to this .h5
+  int top_logprobs = 20;            ///< K asked per token
+  std::string dump_logits_npy;      ///< the contest's .npy folder of per-request logits (in-process)
   std::string config;               ///< YAML/JSON file of these settings (the command line wins)
 };
 

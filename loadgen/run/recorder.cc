@@ -51,6 +51,10 @@ void Recorder::on_logits(uint64_t index, int step, int32_t token, std::span<cons
   if (observer_) observer_->on_logits(index, step, token, logits);
 }
 
+void Recorder::on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {
+  if (observer_) observer_->on_logprobs(index, step, lp);
+}
+
 void Recorder::on_done(uint64_t index, const Outcome& o, Clock::time_point t) {
   if (index >= slots_.size()) return;
   Slot& s = *slots_[index];

@@ -81,6 +81,9 @@ nlohmann::json to_json(const RunConfig& c) {
   j["logits_steps"] = c.logits.steps;
   j["logits_dtype"] = accuracy::to_string(c.logits.dtype);
   j["reference"] = w.reference;
+  j["dump_logprobs"] = c.logprobs.path;
+  j["dump_logits_npy"] = c.logits.npy_dir;
+  j["top_logprobs"] = c.logprobs.top_k;
   j["config"] = c.config_file;
   return j;
 }
