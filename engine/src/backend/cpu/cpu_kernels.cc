@@ -10,6 +10,15 @@
 
 namespace engine::cpu {
 
+bool cpu_has_avx2_fma() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
+
 void rmsnorm(float* out, const float* x, const float* w, int T, int dim, float eps) {
 #pragma omp parallel for schedule(static) if (int64_t(T) * dim > (1 << 16))
   for (int t = 0; t < T; ++t) {
@@ -79,19 +88,27 @@ void write_kv(float* k_pool, float* v_pool, const KvLayout& kv, const StepBatch&
 namespace {
 
 /// One query token, one KV head and the `group` query heads that share it (GQA): scores for all heads are
-/// computed while each K row is in cache, then each V row is read once for all heads.
+/// computed while each K row is in cache, then each V row is read once for all heads. The context is walked
+/// block by block (one block-table lookup per block, not a division per position).
 /// q: [group, hd] (consecutive heads); out: [group, hd]; sc: [group, n_ctx] scratch.
-void attend_group(float* out, const float* q, int group, int hd, int n_ctx, const float* k_pool,
-                  const float* v_pool, const KvLayout& kv, const int32_t* table, int kv_head, float* sc) {
+/// always_inline: compiled once for AVX2/FMA and once for the baseline ISA by the two wrappers below.
+[[gnu::always_inline]] inline void attend_group_body(float* out, const float* q, int group, int hd, int n_ctx,
+                                                     const float* k_pool, const float* v_pool, const KvLayout& kv,
+                                                     const int32_t* table, int kv_head, float* sc) {
   const float scale = 1.0f / std::sqrt(float(hd));
-  for (int j = 0; j < n_ctx; ++j) {
-    const float* kr = k_pool + kv.offset(table, j) + int64_t(kv_head) * hd;
-    for (int g = 0; g < group; ++g) {
-      const float* qg = q + int64_t(g) * hd;
-      float dot = 0.0f;
+  const int64_t ts = kv.token_stride(), block_floats = int64_t(kv.block_size) * ts;
+  for (int j0 = 0, blk = 0; j0 < n_ctx; j0 += kv.block_size, ++blk) {
+    const float* kb = k_pool + table[blk] * block_floats + int64_t(kv_head) * hd;
+    const int n = std::min(kv.block_size, n_ctx - j0);
+    for (int s = 0; s < n; ++s) {
+      const float* kr = kb + s * ts;
+      for (int g = 0; g < group; ++g) {
+        const float* qg = q + int64_t(g) * hd;
+        float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
-      for (int d = 0; d < hd; ++d) dot += qg[d] * kr[d];
-      sc[int64_t(g) * n_ctx + j] = dot * scale;
+        for (int d = 0; d < hd; ++d) dot += qg[d] * kr[d];
+        sc[int64_t(g) * n_ctx + j0 + s] = dot * scale;
+      }
     }
   }
   for (int g = 0; g < group; ++g) {
@@ -107,15 +124,43 @@ void attend_group(float* out, const float* q, int group, int hd, int n_ctx, cons
     for (int j = 0; j < n_ctx; ++j) s[j] *= inv;
   }
   std::fill(out, out + int64_t(group) * hd, 0.0f);
-  for (int j = 0; j < n_ctx; ++j) {
-    const float* vr = v_pool + kv.offset(table, j) + int64_t(kv_head) * hd;
-    for (int g = 0; g < group; ++g) {
-      const float p = sc[int64_t(g) * n_ctx + j];
-      float* o = out + int64_t(g) * hd;
+  for (int j0 = 0, blk = 0; j0 < n_ctx; j0 += kv.block_size, ++blk) {
+    const float* vb = v_pool + table[blk] * block_floats + int64_t(kv_head) * hd;
+    const int n = std::min(kv.block_size, n_ctx - j0);
+    for (int s = 0; s < n; ++s) {
+      const float* vr = vb + s * ts;
+      for (int g = 0; g < group; ++g) {
+        const float p = sc[int64_t(g) * n_ctx + j0 + s];
+        float* o = out + int64_t(g) * hd;
 #pragma omp simd
-      for (int d = 0; d < hd; ++d) o[d] += p * vr[d];
+        for (int d = 0; d < hd; ++d) o[d] += p * vr[d];
+      }
     }
   }
+}
+
+using AttendFn = void (*)(float*, const float*, int, int, int, const float*, const float*, const KvLayout&,
+                          const int32_t*, int, float*);
+
+void attend_group_generic(float* out, const float* q, int group, int hd, int n_ctx, const float* k_pool,
+                          const float* v_pool, const KvLayout& kv, const int32_t* table, int kv_head, float* sc) {
+  attend_group_body(out, q, group, hd, n_ctx, k_pool, v_pool, kv, table, kv_head, sc);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2,fma"))) void attend_group_avx2(float* out, const float* q, int group, int hd,
+                                                           int n_ctx, const float* k_pool, const float* v_pool,
+                                                           const KvLayout& kv, const int32_t* table, int kv_head,
+                                                           float* sc) {
+  attend_group_body(out, q, group, hd, n_ctx, k_pool, v_pool, kv, table, kv_head, sc);
+}
+#endif
+
+AttendFn attend_group() {
+#if defined(__x86_64__) || defined(__i386__)
+  if (cpu_has_avx2_fma()) return attend_group_avx2;
+#endif
+  return attend_group_generic;
 }
 
 }  // namespace
@@ -141,6 +186,7 @@ void paged_attention(float* out, const float* q, int64_t q_stride, const float* 
       work += int64_t(batch.positions[t] + 1) * n_heads * hd * 2;
     }
 
+  const AttendFn attend = attend_group();
 #pragma omp parallel for schedule(dynamic, 4) if (work > (1 << 20))
   for (int64_t item = 0; item < int64_t(T) * n_kv; ++item) {
     const int t = int(item / n_kv), kh = int(item % n_kv);
@@ -148,7 +194,7 @@ void paged_attention(float* out, const float* q, int64_t q_stride, const float* 
     const int32_t* table = batch.block_tables.data() + s.block_table_start;
     float* sc = scratch.scores.data() + per_thread * omp_get_thread_num();
     const int n_ctx = batch.positions[t] + 1;  // causal: positions 0..pos
-    attend_group(out + int64_t(t) * n_heads * hd + int64_t(kh) * group * hd,
+    attend(out + int64_t(t) * n_heads * hd + int64_t(kh) * group * hd,
                  q + t * q_stride + int64_t(kh) * group * hd, group, hd, n_ctx, k_pool, v_pool, kv, table, kh, sc);
   }
 }

@@ -2,6 +2,8 @@
 // time, so the build needs no -march flag and still runs on a machine without AVX2.
 #include "backend/cpu/packed_gemm.h"
 
+#include "backend/cpu/cpu_kernels.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -87,12 +89,6 @@ using TileFn = void (*)(float*, int64_t, const float*, int64_t, const float*, in
 constexpr TileFn kAvx2Tiles[kMaxRows + 1] = {nullptr,      tile_avx2<1>, tile_avx2<2>, tile_avx2<3>,
                                              tile_avx2<4>, tile_avx2<5>, tile_avx2<6>};
 
-bool have_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
-#else
-bool have_avx2_fma() { return false; }
 #endif
 
 }  // namespace
@@ -118,7 +114,7 @@ PackedWeight::PackedWeight(const float* w, int n, int k) : n_(n), k_(k) {
   }
 }
 
-const char* packed_gemm_isa() { return have_avx2_fma() ? "avx2+fma" : "generic"; }
+const char* packed_gemm_isa() { return cpu_has_avx2_fma() ? "avx2+fma" : "generic"; }
 
 void packed_linear(float* C, const float* A, const PackedWeight& W, int M, float beta) {
   if (M <= 0) return;
@@ -130,7 +126,7 @@ void packed_linear(float* C, const float* A, const PackedWeight& W, int M, float
   // are oversubscribed.
   const int64_t flops = int64_t(2) * M * N * K;
   const int team = flops < (int64_t(1) << 21) ? 1 : std::min(omp_get_max_threads(), std::max(1, panels / 4));
-  const bool avx2 = have_avx2_fma();
+  const bool avx2 = cpu_has_avx2_fma();
   (void)avx2;
 #pragma omp parallel num_threads(team) if (team > 1)
   {
