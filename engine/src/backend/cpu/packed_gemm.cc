@@ -128,28 +128,29 @@ void packed_linear(float* C, const float* A, const PackedWeight& W, int M, float
   const int team = flops < (int64_t(1) << 21) ? 1 : std::min(omp_get_max_threads(), std::max(1, panels / 4));
   const bool avx2 = cpu_has_avx2_fma();
   (void)avx2;
-#pragma omp parallel num_threads(team) if (team > 1)
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int p0 = int(int64_t(panels) * id / nt), p1 = int(int64_t(panels) * (id + 1) / nt);
-    for (int c = 0; c < chunks; ++c) {
-      const int m0 = int(int64_t(M) * c / chunks), m1 = int(int64_t(M) * (c + 1) / chunks);
-      const int blocks = (m1 - m0 + kMaxRows - 1) / kMaxRows;  // balanced: sizes differ by at most one
-      for (int p = p0; p < p1; ++p) {
-        const float* panel = W.panel(p);
-        const int n0 = p * kPanel, ncols = std::min(kPanel, N - n0);
-        for (int b = 0; b < blocks; ++b) {
-          const int r0 = m0 + int(int64_t(m1 - m0) * b / blocks), r1 = m0 + int(int64_t(m1 - m0) * (b + 1) / blocks);
-          float* Ct = C + int64_t(r0) * N + n0;
-          const float* At = A + int64_t(r0) * K;
+  // Work items of `grain` consecutive panels (each thread still streams long contiguous runs of W), taken
+  // dynamically: on a shared machine a thread that loses its core for a while no longer holds up the other.
+  const int grain = std::max(1, panels / (team * 8));
+  const int groups = (panels + grain - 1) / grain;
+#pragma omp parallel for num_threads(team) schedule(dynamic, 1) if (team > 1)
+  for (int item = 0; item < chunks * groups; ++item) {
+    const int c = item / groups, p0 = (item % groups) * grain, p1 = std::min(panels, p0 + grain);
+    const int m0 = int(int64_t(M) * c / chunks), m1 = int(int64_t(M) * (c + 1) / chunks);
+    const int blocks = (m1 - m0 + kMaxRows - 1) / kMaxRows;  // balanced: sizes differ by at most one
+    for (int p = p0; p < p1; ++p) {
+      const float* panel = W.panel(p);
+      const int n0 = p * kPanel, ncols = std::min(kPanel, N - n0);
+      for (int b = 0; b < blocks; ++b) {
+        const int r0 = m0 + int(int64_t(m1 - m0) * b / blocks), r1 = m0 + int(int64_t(m1 - m0) * (b + 1) / blocks);
+        float* Ct = C + int64_t(r0) * N + n0;
+        const float* At = A + int64_t(r0) * K;
 #ifdef LLM_PACKED_GEMM_X86
-          if (avx2) {
-            kAvx2Tiles[r1 - r0](Ct, N, At, K, panel, K, ncols, beta);
-            continue;
-          }
-#endif
-          tile_generic(Ct, N, At, K, panel, K, r1 - r0, ncols, beta);
+        if (avx2) {
+          kAvx2Tiles[r1 - r0](Ct, N, At, K, panel, K, ncols, beta);
+          continue;
         }
+#endif
+        tile_generic(Ct, N, At, K, panel, K, r1 - r0, ncols, beta);
       }
     }
   }
