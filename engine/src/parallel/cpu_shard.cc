@@ -1,8 +1,7 @@
-// CpuShard: the CPU backend's forward pass (backend/cpu/cpu_backend.cc) restricted to one rank's heads,
-// intermediate columns and vocabulary rows, stopping where the ranks' partial results must be combined.
+// CpuShard: the CPU backend's forward pass (backend/cpu/cpu_backend.cc, its packed GEMM) restricted to one
+// rank's heads, intermediate columns and vocabulary rows, stopping where the ranks' partial results must be
+// combined.
 #include "parallel/cpu_shard.h"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cstring>
@@ -14,19 +13,21 @@
 namespace engine::parallel {
 namespace {
 
-/// C[M, N] = A[M, K] · W[N, K]^T   (W in PyTorch Linear layout [out, in]).
-void linear(float* C, const float* A, const float* W, int M, int N, int K) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, W, K, 0.0f, C, N);
-}
-
-std::vector<float> rows_f32(std::initializer_list<const Tensor*> parts) {
-  std::vector<float> out;
+/// The rows of `parts` one under the other, in float32, packed for the CPU backend's GEMM.
+cpu::PackedWeight pack_rows(std::initializer_list<const Tensor*> parts) {
+  std::vector<float> rows;
+  int64_t n = 0, k = 0;
   for (const Tensor* p : parts) {
     std::vector<float> f = p->to_f32();
-    out.insert(out.end(), f.begin(), f.end());
+    rows.insert(rows.end(), f.begin(), f.end());
+    n += p->shape.at(0);
+    k = p->shape.at(1);
   }
-  return out;
+  return cpu::PackedWeight(rows.data(), int(n), int(k));
 }
+
+/// C[M, N] = A[M, K] · W[N, K]^T, the CPU backend's GEMM.
+void linear(float* C, const float* A, const cpu::PackedWeight& W, int M) { cpu::packed_linear(C, A, W, M, 0.0f); }
 
 }  // namespace
 
@@ -39,16 +40,16 @@ CpuShard::CpuShard(const ModelWeights& w, const TpPlan& plan, int rank) : rank_(
   kv_dim_ = cfg_.n_kv_heads * cfg_.head_dim;
   qkv_dim_ = q_dim_ + 2 * kv_dim_;
   embed_ = s.tok_embeddings.to_f32();
-  lm_head_ = s.lm_head.to_f32();
+  lm_head_ = pack_rows({&s.lm_head});
   final_norm_ = s.final_norm.to_f32();
   for (const auto& l : s.layers) {
     Layer o;
     o.attn_norm = l.attn_norm.to_f32();
-    o.wqkv = rows_f32({&l.wq, &l.wk, &l.wv});
-    o.wo = l.wo.to_f32();
+    o.wqkv = pack_rows({&l.wq, &l.wk, &l.wv});
+    o.wo = pack_rows({&l.wo});
     o.ffn_norm = l.ffn_norm.to_f32();
-    o.w_gate_up = rows_f32({&l.w_gate, &l.w_up});
-    o.w_down = l.w_down.to_f32();
+    o.w_gate_up = pack_rows({&l.w_gate, &l.w_up});
+    o.w_down = pack_rows({&l.w_down});
     layers_.push_back(std::move(o));
   }
   rope_.init(cfg_.head_dim, cfg_.max_seq_len, cfg_.rope_theta);
@@ -120,7 +121,7 @@ void CpuShard::attention(int layer, const StepBatch& b, const float* x, float* o
   float* v_pool = kv_pool_.get() + size_t(cfg_.n_layers + layer) * layer_stride;
 
   cpu::rmsnorm(xn_.data(), x, w.attn_norm.data(), T, dim, cfg_.norm_eps);
-  linear(qkv_.data(), xn_.data(), w.wqkv.data(), T, qkv_dim_, dim);
+  linear(qkv_.data(), xn_.data(), w.wqkv, T);
   for (int t = 0; t < T; ++t) {
     float* row = qkv_.data() + size_t(t) * qkv_dim_;
     const int pos = b.positions[t];
@@ -129,7 +130,7 @@ void CpuShard::attention(int layer, const StepBatch& b, const float* x, float* o
   }
   cpu::write_kv(k_pool, v_pool, kv_, b, qkv_.data() + q_dim_, qkv_.data() + q_dim_ + kv_dim_, qkv_dim_);
   cpu::paged_attention(att_.data(), qkv_.data(), qkv_dim_, k_pool, v_pool, kv_, cfg_.n_heads, b, attn_scratch_);
-  linear(out, att_.data(), w.wo.data(), T, dim, q_dim_);
+  linear(out, att_.data(), w.wo, T);
 }
 
 void CpuShard::mlp(int layer, const float* x, int T, float* out) {
@@ -139,9 +140,9 @@ void CpuShard::mlp(int layer, const float* x, int T, float* out) {
   gu_.resize(size_t(T) * 2 * hid);
   act_.resize(size_t(T) * hid);
   cpu::rmsnorm(xn_.data(), x, w.ffn_norm.data(), T, dim, cfg_.norm_eps);
-  linear(gu_.data(), xn_.data(), w.w_gate_up.data(), T, 2 * hid, dim);
+  linear(gu_.data(), xn_.data(), w.w_gate_up, T);
   cpu::silu_mul(act_.data(), gu_.data(), T, hid);
-  linear(out, act_.data(), w.w_down.data(), T, dim, hid);
+  linear(out, act_.data(), w.w_down, T);
 }
 
 void CpuShard::logits(const StepBatch& b, const float* x, float* out) {
@@ -154,7 +155,7 @@ void CpuShard::logits(const StepBatch& b, const float* x, float* out) {
       std::memcpy(xs_.data() + size_t(r++) * dim, x + size_t(s.query_start + s.query_len - 1) * dim,
                   sizeof(float) * dim);
   cpu::rmsnorm(xs_.data(), xs_.data(), final_norm_.data(), rows, dim, cfg_.norm_eps);
-  linear(out, xs_.data(), lm_head_.data(), rows, cfg_.vocab_size, dim);
+  linear(out, xs_.data(), lm_head_, rows);
 }
 
 }  // namespace engine::parallel

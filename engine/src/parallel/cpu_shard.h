@@ -16,6 +16,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/packed_gemm.h"
 #include "model/model.h"
 #include "parallel/tp_plan.h"
 
@@ -45,7 +46,8 @@ class CpuShard {
 
  private:
   struct Layer {
-    std::vector<float> attn_norm, wqkv, wo, ffn_norm, w_gate_up, w_down;
+    std::vector<float> attn_norm, ffn_norm;
+    cpu::PackedWeight wqkv, wo, w_gate_up, w_down;  ///< wq|wk|wv rows; wo; w_gate|w_up rows; w_down
   };
   void check(const StepBatch& b) const;
 
@@ -54,7 +56,8 @@ class CpuShard {
   int vocab0_ = 0;  ///< first vocabulary row of this rank
   ModelConfig cfg_;
   int q_dim_ = 0, kv_dim_ = 0, qkv_dim_ = 0;
-  std::vector<float> embed_, lm_head_, final_norm_;
+  std::vector<float> embed_, final_norm_;
+  cpu::PackedWeight lm_head_;
   std::vector<Layer> layers_;
   cpu::RopeTable rope_;
   cpu::KvLayout kv_;

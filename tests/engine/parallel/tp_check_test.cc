@@ -78,7 +78,8 @@ TEST(CheckTensorParallel, ReadsTheShapeOfCheckpointsWithoutTheirWeights) {
     EXPECT_EQ(got.hidden_dim, want.hidden_dim);
     EXPECT_EQ(got.vocab_size, want.vocab_size);
   }
-  EXPECT_NE(error_of(config(bin, 8, engine::BackendKind::kCuda)).find("intermediate size (hidden_dim, intermediate_size) 172"),
+  EXPECT_NE(error_of(config(bin, 8, engine::BackendKind::kCuda))
+                .find("intermediate size (hidden_dim, intermediate_size) 172"),
             std::string::npos);
 }
 
