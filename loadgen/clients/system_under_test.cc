@@ -39,6 +39,7 @@ SystemUnderTest in_process(const engine::EngineConfig& config) {
                 {"tokenizer", info.tokenizer},
                 {"deterministic", config.deterministic},
                 {"enable_prefix_caching", config.enable_prefix_caching},
+                {"tensor_parallel_size", info.tensor_parallel_size},
                 {"threads", config.num_threads}};
   sut.client = std::move(client);
   return sut;

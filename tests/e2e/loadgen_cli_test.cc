@@ -461,4 +461,22 @@ TEST(LoadgenCliTest, KilledRunLeavesNoLogitsFileUnderTheFinalName) {
   fs::remove_all(dir);
 }
 
+// --tensor-parallel-size: a split the 70B shape cannot take is refused at once (exit 2, the option and the
+// dimension named) from the preset's table, before any weights exist; a run records N in summary.json.
+TEST(LoadgenCliTest, TensorParallelSizeIsRefusedBeforeLoadingAndRecorded) {
+  CliRun bad = run_loadgen("tp_bad", "-n 1 --model dummy:llama-2-70b --backend cuda --tensor-parallel-size 3");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--tensor-parallel-size 3: dummy:llama-2-70b's attention heads (n_heads, "
+                            "num_attention_heads) 64 does not split into 3 equal parts"),
+            std::string::npos) << bad.output;
+  CliRun cpu = run_loadgen("tp_cpu", "-n 1 --model dummy:tiny --tensor-parallel-size 2");
+  EXPECT_EQ(cpu.exit_code, 2) << cpu.output;
+  EXPECT_NE(cpu.output.find("the cpu backend runs on one device"), std::string::npos) << cpu.output;
+  CliRun ok = run_loadgen("tp_one", "-X inf -n 2 --model dummy:tiny --output-len 2");
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  const json s = json::parse(slurp(ok.dir / "summary.json"));
+  EXPECT_EQ(s["engine"]["tensor_parallel_size"], 1);
+  EXPECT_EQ(s["settings"]["tensor_parallel_size"], 1);
+}
+
 }  // namespace
