@@ -1,4 +1,5 @@
 #include "reports/html_report.h"
+#include "reports/server_charts.h"
 
 #include <algorithm>
 #include <cmath>
@@ -320,6 +321,7 @@ std::string runs_section(const std::vector<const RunData*>& runs, bool settings_
   }
   charts.push_back(std::move(tokens));
   charts.push_back(std::move(requests));
+  for (svg::Chart& c : server_charts(runs)) charts.push_back(std::move(c));
   o << "<div class=\"charts\">\n";
   for (const svg::Chart& c : charts) o << chart_div(c);
   o << "</div>\n<h3>Settings</h3>\n";

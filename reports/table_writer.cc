@@ -64,11 +64,18 @@ void write_summary_table(std::ostream& out, const results::Summary& s) {
   line(out, "Output tokens:", std::to_string(s.total_output_tokens) + "  (" + f(s.output_throughput, 1) +
                                   " tok/s, counted by " + (s.output_token_source.empty() ? "-" : s.output_token_source) +
                                   ")");
+  if (s.first_token_source.find("reasoning") != std::string::npos)
+    line(out, "First token counted:", s.first_token_source + " (a reasoning_content delta counts as the first token)");
   line(out, "Total token throughput:", f(s.total_token_throughput, 1) + " tok/s");
   if (const auto& pc = s.prefix_cache)
     line(out, "Prefix cache hit rate:", f(100.0 * pc->hit_rate(), 1) + " % of " + std::to_string(pc->queries) +
                                             " prompt tokens (" + std::to_string(pc->block_hits) + " of " +
                                             std::to_string(pc->block_queries) + " full blocks)");
+  if (const auto& sm = s.server_metrics)
+    line(out, "Server metrics:", sm->failed() ? "scraping failed (" + std::to_string(sm->failures) + " of " +
+                                                    std::to_string(sm->scrapes) + "): " + sm->first_error
+                                              : std::to_string(sm->scrapes - sm->failures) + " scrapes of " + sm->url +
+                                                    (sm->failures > 0 ? " (" + std::to_string(sm->failures) + " failed)" : ""));
   line(out, "Send lag (ms):", "p50 " + f(s.send_lag_p50_ms, 3) + "  p99 " + f(s.send_lag_p99_ms, 3) + "  max " +
                                   f(s.send_lag_max_ms, 3));
   out << thin << '\n';

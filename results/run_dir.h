@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "results/request_row.h"
+#include "results/server_metrics.h"
 #include "results/summary.h"
 
 namespace results {
@@ -17,10 +18,13 @@ struct RunData {
   Summary summary;
   std::vector<RequestRow> requests;
   bool has_chunks = false;  ///< requests came from requests.jsonl (chunk times known)
+  std::vector<ServerScrape> server_metrics;  ///< server_metrics.jsonl, when the run scraped the server
 };
 
-/// Creates `dir` if needed and writes the three files. Throws std::runtime_error naming the file.
-void write_run_dir(const std::filesystem::path& dir, const Summary& summary, const std::vector<RequestRow>& rows);
+/// Creates `dir` if needed and writes the three files, and server_metrics.jsonl when there are scrapes.
+/// Throws std::runtime_error naming the file.
+void write_run_dir(const std::filesystem::path& dir, const Summary& summary, const std::vector<RequestRow>& rows,
+                   const std::vector<ServerScrape>& server_metrics = {});
 
 bool is_run_dir(const std::filesystem::path& dir);  ///< has summary.json
 /// summary.json plus requests.jsonl (or requests.csv, without chunk times; with neither, no rows). Throws

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "results/server_metrics.h"
+
 namespace results {
 
 /// mean, median, std, p90, p95, p99, max of one latency metric (ms); percentiles interpolate linearly
@@ -67,7 +69,9 @@ struct Summary {
   std::vector<std::string> kept_up_notes;  ///< why not, in words
   std::map<std::string, int64_t> failures_by_reason;
   std::string output_token_source;      ///< engine | usage | retokenized | chunks (mixed: joined with +)
+  std::string first_token_source;       ///< what TTFT's first token was: content | reasoning (both: joined with +)
   std::optional<PrefixCacheSummary> prefix_cache;  ///< the in-process engine with prefix caching on
+  std::optional<ScrapeSummary> server_metrics;     ///< --scrape-metrics: the server's /metrics was sampled
   // Context (JSON objects the writers copy as they are).
   nlohmann::json engine = nlohmann::json::object();
   nlohmann::json settings = nlohmann::json::object();

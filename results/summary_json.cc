@@ -73,7 +73,11 @@ json summary_to_json(const Summary& s) {
   j["failures_by_reason"] = json::object();
   for (const auto& [reason, n] : s.failures_by_reason) j["failures_by_reason"][reason] = n;
   j["output_token_source"] = s.output_token_source;
+  j["first_token_source"] = s.first_token_source;
   if (s.slo) j["slo"] = {{"ttft_ms", s.slo->ttft_ms}, {"tpot_ms", s.slo->tpot_ms}};
+  if (const auto& sm = s.server_metrics)
+    j["server_metrics"] = {{"url", sm->url},           {"scrapes", sm->scrapes}, {"failures", sm->failures},
+                           {"failed", sm->failed()},   {"first_error", sm->first_error}};
   if (const auto& pc = s.prefix_cache)  // the rates for readers of the file; the reader takes the counts
     j["prefix_cache"] = {{"queries", pc->queries},           {"hits", pc->hits},
                          {"hit_rate", pc->hit_rate()},      {"block_queries", pc->block_queries},
@@ -135,6 +139,12 @@ Summary summary_from_json(const json& j, const std::string& where) {
   for (auto it = reasons.begin(); it != reasons.end(); ++it)
     s.failures_by_reason[it.key()] = it->is_number() ? it->get<int64_t>() : 0;
   s.output_token_source = opt_string(j, "output_token_source", where);
+  s.first_token_source = opt_string(j, "first_token_source", where);
+  if (auto it = j.find("server_metrics"); it != j.end() && it->is_object()) {
+    const std::string in = where + " server_metrics";
+    s.server_metrics = ScrapeSummary{opt_string(*it, "url", in), opt_int(*it, "scrapes", in).value_or(0),
+                                     opt_int(*it, "failures", in).value_or(0), opt_string(*it, "first_error", in)};
+  }
   if (auto it = j.find("slo"); it != j.end() && it->is_object())
     s.slo = Slo{opt_double(*it, "ttft_ms", where + " slo").value_or(0), opt_double(*it, "tpot_ms", where + " slo").value_or(0)};
   if (auto it = j.find("prefix_cache"); it != j.end() && !it->is_null()) {

@@ -28,6 +28,13 @@ json openai_chunk(const OpenAIMeta& m, std::string_view text, const char* finish
           {"choices", json::array({choice})}};
 }
 
+json chat_chunk(const OpenAIMeta& m, json delta, const char* finish) {
+  json choice = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr},
+                 {"finish_reason", finish ? json(finish) : json(nullptr)}};
+  return {{"id", m.id}, {"object", "chat.completion.chunk"}, {"created", m.created}, {"model", m.model},
+          {"choices", json::array({choice})}};
+}
+
 json tgi_details(const engine::FinishEvent& fin, const TgiFinal& final) {
   json d = {{"finish_reason", tgi_finish_reason(fin.reason)},
             {"generated_tokens", fin.output_tokens},
@@ -77,6 +84,30 @@ std::string openai_response(const OpenAIMeta& m, std::string_view text, const en
   json j = openai_chunk(m, text, openai_finish_reason(fin.reason), logprobs, prompt_logprobs);
   j["usage"] = usage(fin);
   return dump(j);
+}
+
+std::string openai_chat_role_chunk(const OpenAIMeta& m) {
+  return sse(chat_chunk(m, {{"role", "assistant"}, {"content", ""}}, nullptr));
+}
+
+std::string openai_chat_token_chunk(const OpenAIMeta& m, std::string_view text) {
+  return sse(chat_chunk(m, {{"content", text}}, nullptr));
+}
+
+std::string openai_chat_final_chunk(const OpenAIMeta& m, const engine::FinishEvent& fin) {
+  return sse(chat_chunk(m, json::object(), openai_finish_reason(fin.reason)));
+}
+
+std::string openai_usage_chunk(const OpenAIMeta& m, const engine::FinishEvent& fin) {
+  return sse({{"id", m.id}, {"object", "chat.completion.chunk"}, {"created", m.created}, {"model", m.model},
+              {"choices", json::array()}, {"usage", usage(fin)}});
+}
+
+std::string openai_chat_response(const OpenAIMeta& m, std::string_view text, const engine::FinishEvent& fin) {
+  json choice = {{"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"logprobs", nullptr},
+                 {"finish_reason", openai_finish_reason(fin.reason)}};
+  return dump({{"id", m.id}, {"object", "chat.completion"}, {"created", m.created}, {"model", m.model},
+               {"choices", json::array({choice})}, {"usage", usage(fin)}});
 }
 
 std::string tgi_stream_event(const engine::TokenEvent* token, bool special, const TgiFinal* final,

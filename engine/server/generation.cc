@@ -16,7 +16,15 @@ Generation::Generation(ParsedRequest parsed, std::string route, engine::Clock::t
 
 void Generation::set_id(uint64_t id) {
   id_ = id;
-  meta_.id = "cmpl-" + std::to_string(id);
+  meta_.id = (parsed_.api == Api::kOpenAIChat ? "chatcmpl-" : "cmpl-") + std::to_string(id);
+}
+
+std::string Generation::stream_start() {
+  // vLLM's first chat frame carries only the role; a client must not take it for the first token.
+  if (started_) return "";
+  started_ = true;
+  if (parsed_.stream && parsed_.api == Api::kOpenAIChat) return openai_chat_role_chunk(meta_);
+  return "";
 }
 
 bool Generation::consume(std::vector<StreamSink::Item>& items, std::string& out) {
@@ -126,6 +134,11 @@ void Generation::on_token(const engine::TokenEvent& t, std::string& out) {
     out += openai_token_chunk(meta_, t.text, lps);
     return;
   }
+  if (parsed_.api == Api::kOpenAIChat) {
+    // A token with no text yet (bytes of a character that ends later) has no delta of its own, as in vLLM.
+    if (!t.text.empty()) out += openai_chat_token_chunk(meta_, t.text);
+    return;
+  }
   // TGI puts the last token and generated_text in one event. When this token must be the last (the length
   // limit), hold it until the finish event, which the engine sends right after it.
   if (held_) {
@@ -146,6 +159,16 @@ void Generation::on_finish(const engine::FinishEvent& raw, std::string& out) {
                               : "generation failed: " + f.message;
   if (parsed_.api == Api::kOpenAI) {
     out += failed ? openai_error_event(why) : openai_final_chunk(meta_, f);
+    out += kOpenAIDone;
+    return;
+  }
+  if (parsed_.api == Api::kOpenAIChat) {
+    if (failed) {
+      out += openai_error_event(why);
+    } else {
+      out += openai_chat_final_chunk(meta_, f);
+      if (parsed_.include_usage) out += openai_usage_chunk(meta_, f);
+    }
     out += kOpenAIDone;
     return;
   }
@@ -177,11 +200,12 @@ std::string Generation::response_body() const {
     const std::string msg = !finish_ ? "no result"
                             : finish_->reason == engine::FinishReason::kAborted ? "aborted: " + finish_->message
                                                                                : "generation failed: " + finish_->message;
-    return parsed_.api == Api::kOpenAI ? openai_error_body(msg, "server_error", "") : tgi_error_body(msg, "generation", "");
+    return openai_dialect(parsed_.api) ? openai_error_body(msg, "server_error", "") : tgi_error_body(msg, "generation", "");
   }
   if (parsed_.api == Api::kOpenAI)
     return openai_response(meta_, (parsed_.logprobs.echo ? echo_text() : std::string()) + text_, *finish_,
                            openai_logprobs(true), openai_prompt_logprobs());
+  if (parsed_.api == Api::kOpenAIChat) return openai_chat_response(meta_, text_, *finish_);
   TgiFinal fin{(parsed_.return_full_text ? parsed_.request.prompt : std::string()) + text_, parsed_.details,
                parsed_.request.sampling.seed, tgi_details_extra()};
   return tgi_response(fin, *finish_);

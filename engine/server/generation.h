@@ -29,6 +29,9 @@ class Generation {
   /// Turns `items` into stream bytes appended to `out` (stream) or into the accumulated answer.
   /// Returns true once the finish event was consumed.
   bool consume(std::vector<StreamSink::Item>& items, std::string& out);
+  /// Bytes a stream opens with before any engine event (chat: the role-only frame); "" for none and after
+  /// the first call.
+  std::string stream_start();
 
   bool finished() const { return finish_.has_value(); }
   /// After finished(): the non-streamed answer's HTTP status and body (in the request's API dialect).
@@ -72,6 +75,7 @@ class Generation {
   std::vector<engine::TokenEvent> gen_tokens_;  ///< generated tokens (kept when logprobs are asked, for details)
   std::vector<StepLogprobs> gen_lps_;
   std::optional<engine::FinishEvent> finish_;
+  bool started_ = false;                        ///< stream_start() was called
 };
 
 }  // namespace server

@@ -1,5 +1,6 @@
-// llm-serve's HTTP front end (cpp-httplib): OpenAI /v1/completions, TGI /generate and /generate_stream,
-// the competition's /models/<name>/generate, /health, /v1/models, /metrics, all driving one engine::Engine.
+// llm-serve's HTTP front end (cpp-httplib): OpenAI /v1/completions and /v1/chat/completions, TGI /generate and
+// /generate_stream, the competition's /models/<name>/generate, /health, /v1/models, /metrics and vLLM's
+// POST /reset_prefix_cache, all driving one engine::Engine.
 // Each streamed request is one engine request whose events reach the client through a StreamSink queue;
 // a client that goes away aborts its engine request so its KV blocks are freed.
 #pragma once
@@ -8,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "chat_template.h"
 #include "engine/engine.h"
 
 namespace server {
@@ -20,6 +22,7 @@ struct ServerOptions {
   int http_threads = 512;            ///< connections served at once (each stream holds one thread)
   std::string served_model_name;     ///< the id /v1/models reports; empty: the engine's model as given
   size_t max_body_bytes = 8u << 20;  ///< larger bodies get 413
+  ChatTemplate chat_template = ChatTemplate::kLlama2;  ///< how /v1/chat/completions renders messages
 };
 
 class HttpServer {

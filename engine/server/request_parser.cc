@@ -1,5 +1,6 @@
 #include "request_parser.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -94,9 +95,18 @@ std::optional<double> get_number(const json& obj, const char* key, const std::st
   return d;
 }
 
-std::optional<bool> get_bool(const json& obj, const char* key, const std::string& path) {
+/// With `strings`, "true" / "false" in any case are booleans too (the competition's client sends "True").
+std::optional<bool> get_bool(const json& obj, const char* key, const std::string& path, bool strings = false) {
   const json* v = member(obj, key);
   if (!v) return std::nullopt;
+  if (strings && v->is_string()) {
+    std::string s = v->get<std::string>();
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (s == "true") return true;
+    if (s == "false") return false;
+    throw BadRequest(path, "must be a boolean (or the string \"true\" or \"false\"), got the string '" +
+                               v->get<std::string>() + "'");
+  }
   if (!v->is_boolean()) throw BadRequest(path, std::string("must be a boolean, got ") + type_name(*v));
   return v->get<bool>();
 }
@@ -163,6 +173,22 @@ void check_scoring_without_stop(const ParsedRequest& out, const std::string& pat
     throw BadRequest(path, "stop strings cannot be combined with prompt scoring (echo, prompt_logprobs, decoder_input_details)");
 }
 
+// What /v1/completions and /v1/chat/completions share: sampling, stop, ignore_eos, stream, n.
+void parse_openai_sampling(const json& j, ParsedRequest& out, const ParseLimits& limits) {
+  engine::SamplingParams& s = out.request.sampling;
+  if (auto t = get_number(j, "temperature", "temperature")) s.temperature = check_temperature(*t, "temperature");
+  else s.temperature = 1.0f;  // OpenAI's default
+  if (auto p = get_number(j, "top_p", "top_p")) s.top_p = check_top_p(*p, "top_p");
+  if (auto k = get_int(j, "top_k", "top_k")) s.top_k = check_top_k(*k, "top_k");
+  if (auto seed = get_seed(j, "seed", "seed")) s.seed = *seed;
+  s.stop = get_stop(j, "stop", "stop", limits);
+  s.ignore_eos = get_bool(j, "ignore_eos", "ignore_eos").value_or(false);
+  out.stream = get_bool(j, "stream", "stream").value_or(false);
+  if (const json* so = member(j, "stream_options"); so && !so->is_object())
+    throw BadRequest("stream_options", std::string("must be an object, got ") + type_name(*so));
+  if (auto n = get_int(j, "n", "n"); n && *n != 1) throw BadRequest("n", "only n = 1 is supported");
+}
+
 }  // namespace
 
 void parse_chat_logprobs(const json& j, const ParseLimits& limits, LogprobsRequest& out) {
@@ -215,24 +241,75 @@ ParsedRequest parse_openai_completion(std::string_view body, const ParseLimits& 
   // Scoring the prompt alone is the legacy `echo` with max_tokens 0 (and vLLM's prompt_logprobs likewise).
   const int64_t max_tokens = get_int(j, "max_tokens", "max_tokens").value_or(16);
   s.max_new_tokens = max_tokens == 0 && lp.prompt_top_k >= 0 ? 0 : check_max_tokens(max_tokens, "max_tokens", limits);
-  if (auto t = get_number(j, "temperature", "temperature")) s.temperature = check_temperature(*t, "temperature");
-  else s.temperature = 1.0f;  // OpenAI's default
-  if (auto p = get_number(j, "top_p", "top_p")) s.top_p = check_top_p(*p, "top_p");
-  if (auto k = get_int(j, "top_k", "top_k")) s.top_k = check_top_k(*k, "top_k");
-  if (auto seed = get_seed(j, "seed", "seed")) s.seed = *seed;
-  s.stop = get_stop(j, "stop", "stop", limits);
-  s.ignore_eos = get_bool(j, "ignore_eos", "ignore_eos").value_or(false);
-  out.stream = get_bool(j, "stream", "stream").value_or(false);
-  if (const json* so = member(j, "stream_options"); so && !so->is_object())
-    throw BadRequest("stream_options", std::string("must be an object, got ") + type_name(*so));
-  if (auto n = get_int(j, "n", "n"); n && *n != 1) throw BadRequest("n", "only n = 1 is supported");
+  parse_openai_sampling(j, out, limits);
   if (auto b = get_int(j, "best_of", "best_of"); b && *b != 1) throw BadRequest("best_of", "only best_of = 1 is supported");
   check_scoring_without_stop(out, "stop");
   return out;
 }
 
+namespace {
+
+// A message's content: a string, or OpenAI's list of parts of which only {"type": "text", "text"} is taken.
+std::string message_content(const json& m, const std::string& path) {
+  const json* c = member(m, "content");
+  if (!c) return "";  // an assistant message may carry none
+  if (c->is_string()) return c->get<std::string>();
+  if (!c->is_array()) throw BadRequest(path, std::string("must be a string or a list of parts, got ") + type_name(*c));
+  std::string text;
+  for (size_t i = 0; i < c->size(); ++i) {
+    const json& part = (*c)[i];
+    const std::string pp = path + "[" + std::to_string(i) + "]";
+    if (!part.is_object()) throw BadRequest(pp, "must be an object {type, text}");
+    const auto type = get_string(part, "type", pp + ".type");
+    if (type.value_or("") != "text") throw BadRequest(pp + ".type", "only \"text\" parts are supported");
+    text += get_string(part, "text", pp + ".text").value_or("");
+  }
+  return text;
+}
+
+}  // namespace
+
+ParsedRequest parse_openai_chat(std::string_view body, const ParseLimits& limits) {
+  const json j = parse_object(body, limits);
+  ParsedRequest out;
+  out.api = Api::kOpenAIChat;
+  out.prompt_field = "messages";
+  out.model = get_string(j, "model", "model").value_or("");
+  const json* messages = member(j, "messages");
+  if (!messages) throw BadRequest("messages", "required");
+  if (!messages->is_array()) throw BadRequest("messages", std::string("must be a list, got ") + type_name(*messages));
+  if (messages->empty()) throw BadRequest("messages", "empty list");
+  for (size_t i = 0; i < messages->size(); ++i) {
+    const json& m = (*messages)[i];
+    const std::string path = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) throw BadRequest(path, std::string("must be an object {role, content}, got ") + type_name(m));
+    auto role = get_string(m, "role", path + ".role");
+    if (!role) throw BadRequest(path + ".role", "required");
+    out.messages.push_back({*role, message_content(m, path + ".content")});
+  }
+  // max_completion_tokens is the current name; max_tokens the deprecated one (vLLM: the former wins).
+  auto max_tokens = get_int(j, "max_completion_tokens", "max_completion_tokens");
+  std::string max_field = "max_completion_tokens";
+  if (!max_tokens) {
+    max_tokens = get_int(j, "max_tokens", "max_tokens");
+    max_field = "max_tokens";
+  }
+  out.max_tokens_given = max_tokens.has_value();
+  out.request.sampling.max_new_tokens = max_tokens ? check_max_tokens(*max_tokens, max_field, limits) : 1;
+  parse_openai_sampling(j, out, limits);
+  if (const json* so = member(j, "stream_options"))
+    out.include_usage = get_bool(*so, "include_usage", "stream_options.include_usage").value_or(false);
+  if (auto lp = get_bool(j, "logprobs", "logprobs"); lp && *lp) throw BadRequest("logprobs", "not supported");
+  if (const json* tools = member(j, "tools"); tools && !(tools->is_array() && tools->empty()))
+    throw BadRequest("tools", "tool calls are not supported");
+  return out;
+}
+
 ParsedRequest parse_tgi_generate(std::string_view body, bool stream_default, bool stream_from_body,
-                                 const ParseLimits& limits) {
+                                 const ParseLimits& limits, bool string_booleans) {
+  auto get_bool = [string_booleans](const json& obj, const char* key, const std::string& path) {
+    return server::get_bool(obj, key, path, string_booleans);
+  };
   const json j = parse_object(body, limits);
   ParsedRequest out;
   out.api = Api::kTgi;

@@ -9,12 +9,16 @@
 #include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
+#include <vector>
 
+#include "chat_template.h"
 #include "engine/engine.h"
 
 namespace server {
 
-enum class Api { kOpenAI, kTgi };
+enum class Api { kOpenAI, kOpenAIChat, kTgi };
+/// Whether errors are answered in OpenAI's shape ({"error": {"message", ...}}) rather than TGI's.
+inline bool openai_dialect(Api a) { return a != Api::kTgi; }
 
 /// A client error: `field` is the JSON path at fault ("max_tokens", "parameters.top_p", "body").
 struct BadRequest : std::invalid_argument {
@@ -52,6 +56,10 @@ struct ParsedRequest {
   bool details = false;          ///< TGI: include details (finish_reason, generated_tokens, seed)
   std::string prompt_field;      ///< "prompt" or "inputs": the field named when the prompt is too long
   LogprobsRequest logprobs;
+  // Chat (/v1/chat/completions): the server renders messages with its chat template into prompt_tokens.
+  std::vector<ChatMessage> messages;
+  bool include_usage = false;    ///< stream_options.include_usage: a usage-only chunk before [DONE]
+  bool max_tokens_given = true;  ///< false: generate up to the context (max_model_len - prompt)
 };
 
 /// POST /v1/completions: model, prompt (string or token ids), max_tokens, temperature, top_p, top_k,
@@ -59,11 +67,18 @@ struct ParsedRequest {
 /// echo, prompt_logprobs and return_tokens_as_token_ids (vLLM); max_tokens may be 0 when the prompt is scored.
 ParsedRequest parse_openai_completion(std::string_view body, const ParseLimits& limits);
 
+/// POST /v1/chat/completions: model, messages [{role, content}] (content a string or a list of text parts),
+/// max_completion_tokens (or the older max_tokens; absent: up to the context), temperature, top_p, top_k, seed,
+/// stop, ignore_eos, stream, stream_options {include_usage}, n (must be 1). The prompt is left empty.
+ParsedRequest parse_openai_chat(std::string_view body, const ParseLimits& limits);
+
 /// TGI bodies: inputs, parameters{max_new_tokens, temperature, top_k, top_p, do_sample, seed, stop,
 /// return_full_text, details, ignore_eos, top_n_tokens, decoder_input_details (not with a stream, as TGI)}, stream. `stream_default` is the route's choice (/generate false,
 /// /generate_stream true, /models/<name>/generate false unless the body says "stream": true).
+/// `string_booleans` (the competition's /models/<name>/generate): a boolean may also be written as the string
+/// "true" or "false" in any case ("True", as the contest's client sends); any other string is still refused.
 ParsedRequest parse_tgi_generate(std::string_view body, bool stream_default, bool stream_from_body,
-                                 const ParseLimits& limits);
+                                 const ParseLimits& limits, bool string_booleans = false);
 
 /// OpenAI chat's logprobs (bool) and top_logprobs (0..max_logprobs, needs logprobs) from a chat body, into `out`
 /// (for the chat parser: `j` is the parsed body object).

@@ -75,6 +75,9 @@ const std::map<std::string, Setter>& setters() {
     e({"host"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.server.host = as<std::string>(n, w); });
     e({"port"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.server.port = as<int>(n, w); });
     e({"http_threads"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.server.http_threads = as<int>(n, w); });
+    e({"chat_template"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) {
+      x.server.chat_template = kChatTemplateNames.parse(as<std::string>(n, w), w);
+    });
     e({"served_model_name", "model_name"},
       [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.server.served_model_name = as<std::string>(n, w); });
     return s;
@@ -151,6 +154,10 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
   auto* o_wait = app.add_option("--max-waiting", cli.engine.max_waiting, "503 past this many waiting requests (0: no limit)");
   auto* o_http = app.add_option("--http-threads", cli.server.http_threads, "connections served at once");
   auto* o_name = app.add_option("--served-model-name", cli.server.served_model_name, "id reported by /v1/models");
+  std::string chat_template;
+  auto* o_chat = app.add_option("--chat-template", chat_template,
+                                "how /v1/chat/completions renders messages: llama2 ([INST] ... [/INST]) | plain "
+                                "(role: text lines) [llama2]");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -185,6 +192,7 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
     if (o_wait->count()) s.engine.max_waiting = cli.engine.max_waiting;
     if (o_http->count()) s.server.http_threads = cli.server.http_threads;
     if (o_name->count()) s.server.served_model_name = cli.server.served_model_name;
+    if (o_chat->count()) s.server.chat_template = kChatTemplateNames.parse(chat_template, "--chat-template");
     if (s.server.port < 0 || s.server.port > 65535) throw std::runtime_error("port: must be 0..65535");
     if (s.server.http_threads < 1) throw std::runtime_error("--http-threads: must be >= 1");
     if (s.engine.max_waiting < 0) throw std::runtime_error("--max-waiting: must be >= 0");
@@ -205,7 +213,8 @@ std::string describe(const ServeSettings& s) {
     << (e.enable_prefix_caching ? " prefix-caching" : "");
   if (e.tensor_parallel_size > 1) o << " tensor-parallel-size " << e.tensor_parallel_size;
   o << " max-waiting "
-    << e.max_waiting << " http-threads " << s.server.http_threads;
+    << e.max_waiting << " http-threads " << s.server.http_threads << " chat-template "
+    << to_string(s.server.chat_template);
   return o.str();
 }
 

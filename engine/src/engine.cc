@@ -79,6 +79,10 @@ struct Engine::Impl {
   std::vector<uint64_t> aborts;
   bool stopping = false;
   bool busy = false;  ///< the engine thread holds unfinished sequences
+  // reset_prefix_cache() callers: asked > done means the engine thread owes a reset.
+  uint64_t resets_asked = 0, resets_done = 0;
+  int64_t last_reset_dropped = 0;
+  std::condition_variable reset_cv;
   uint64_t next_id = 1;
   std::unique_ptr<StatsRecorder> stats;
   std::thread thread;
@@ -218,11 +222,20 @@ bool Engine::Impl::step_once() {
 Engine::Impl::Intake Engine::Impl::take_in() {
   std::vector<std::unique_ptr<Sequence>> fresh;
   std::vector<uint64_t> to_abort;
+  uint64_t resets = 0;
   {
     std::lock_guard<std::mutex> lk(mu);
     fresh.swap(incoming);
     to_abort.swap(aborts);
     if (!fresh.empty()) busy = true;
+    if (resets_asked > resets_done) resets = resets_asked;
+  }
+  if (resets > 0) {  // before the new sequences are admitted: they must not hit what the reset drops
+    const int64_t dropped = scheduler->reset_prefix_cache();
+    std::lock_guard<std::mutex> lk(mu);
+    resets_done = resets;
+    last_reset_dropped = dropped;
+    reset_cv.notify_all();
   }
   Intake intake;
   intake.num_sequences = fresh.size();
@@ -314,7 +327,9 @@ void Engine::Impl::loop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lk(mu);
-      work_cv.wait(lk, [&] { return stopping || !incoming.empty() || !aborts.empty() || busy; });
+      work_cv.wait(lk, [&] {
+        return stopping || !incoming.empty() || !aborts.empty() || busy || resets_asked > resets_done;
+      });
       if (stopping) return;
     }
     try {
@@ -338,6 +353,7 @@ void Engine::Impl::shutdown() {
     stopping = true;
   }
   work_cv.notify_all();
+  reset_cv.notify_all();
   if (thread.joinable()) thread.join();
   std::vector<std::unique_ptr<Sequence>> fresh;
   {
@@ -381,6 +397,16 @@ EngineStats Engine::stats() const {
 }
 
 const EngineInfo& Engine::info() const { return impl_->info; }
+
+int64_t Engine::reset_prefix_cache() {
+  Impl& m = *impl_;
+  if (!m.config.background_thread) return m.scheduler->reset_prefix_cache();  // the caller steps: its thread
+  std::unique_lock<std::mutex> lk(m.mu);
+  const uint64_t mine = ++m.resets_asked;
+  m.work_cv.notify_one();
+  m.reset_cv.wait(lk, [&] { return m.stopping || m.resets_done >= mine; });
+  return m.stopping && m.resets_done < mine ? 0 : m.last_reset_dropped;
+}
 
 std::vector<int32_t> Engine::tokenize(const std::string& text, bool add_bos) const {
   return impl_->tokenizer->encode(text, add_bos);

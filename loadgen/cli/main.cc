@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     if (!config.output.quiet) std::cerr << "loadgen: measuring " << sut.client->describe() << '\n';
     loadgen::RunResult r = loadgen::run_benchmark(config, sut, &std::cerr);
     const std::string dir = config.output.out.empty() ? "reports/runs/" + common::local_timestamp() : config.output.out;
-    results::write_run_dir(dir, r.summary, r.rows);
+    results::write_run_dir(dir, r.summary, r.rows, r.server_metrics);
     reports::write_summary_table(std::cout, r.summary);
     std::cout << "Results: " << dir << "/{summary.json,requests.csv,requests.jsonl}";
     if (!config.logits.path.empty())

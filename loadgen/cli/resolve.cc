@@ -1,6 +1,7 @@
 #include "loadgen/cli/resolve.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <sstream>
@@ -38,7 +39,12 @@ WorkloadConfig resolve_workload(const RunSettings& s) {
   }
   w.dataset_options.on_bad = kOnBadRecordNames.parse(s.on_bad_record, "--on-bad-record");
   w.dataset_options.status_ok_only = s.status_ok_only;
-  w.prompt_template = kPromptTemplateNames.parse(s.prompt_template, "--prompt-template");
+  // A chat server applies its own template to the messages: an Alpaca record is then one user message
+  // holding the instruction and input as they are.
+  if (s.prompt_template.empty())
+    w.prompt_template = s.api == "openai-chat" ? PromptTemplate::kRaw : PromptTemplate::kAlpaca;
+  else
+    w.prompt_template = kPromptTemplateNames.parse(s.prompt_template, "--prompt-template");
   need(s.max_new_tokens > 0, "--max-new-tokens must be > 0");
   w.max_new_tokens = s.max_new_tokens;
   need(s.output_len >= 0, "--output-len must be >= 0");
@@ -130,6 +136,35 @@ std::vector<T> parse_list(const std::string& text, const std::string& option) {
   }
   if (out.empty()) throw std::invalid_argument(option + ": empty list");
   return out;
+}
+
+/// --model-name's default, --header / OPENAI_API_KEY / --insecure, --scrape-metrics, --reset-prefix-cache.
+void resolve_server_access(const RunSettings& s, RunConfig& c) {
+  HttpClientOptions& h = c.sut.http;
+  // openai and openai-chat servers check the name: left empty, it is the first of GET /v1/models when the
+  // server is reached. TGI ignores it; the competition's route has it in its path.
+  h.model_name = s.model_name;
+  if (h.model_name.empty() && (h.api == HttpApi::kLlmServing || h.api == HttpApi::kTgi)) h.model_name = "llama2";
+  const char* key = std::getenv("OPENAI_API_KEY");
+  h.access.headers = request_headers(s.headers, key ? key : "");
+  h.access.insecure = s.insecure;
+  ServerSideConfig& side = c.server_side;
+  need(s.scrape_interval_s > 0, "--scrape-interval must be > 0");
+  side.scrape_interval_s = s.scrape_interval_s;
+  if (s.scrape_metrics == "off") {
+    side.scrape = ScrapeMode::kOff;
+  } else if (!s.scrape_metrics.empty()) {
+    need(s.scrape_metrics.rfind("http://", 0) == 0 || s.scrape_metrics.rfind("https://", 0) == 0,
+         "--scrape-metrics: '" + s.scrape_metrics + "' must be an http:// or https:// URL (or off)");
+    side.scrape = ScrapeMode::kUrl;
+    side.metrics_url = s.scrape_metrics;
+  } else if (!h.endpoint.empty()) {
+    side.scrape = ScrapeMode::kIfAnswers;
+    side.metrics_url = h.endpoint + "/metrics";
+  }
+  need(!s.reset_prefix_cache || !s.endpoint.empty(),
+       "--reset-prefix-cache: posts a server's /reset_prefix_cache; needs --endpoint");
+  side.reset_prefix_cache = s.reset_prefix_cache;
 }
 
 }  // namespace
@@ -244,9 +279,7 @@ RunConfig resolve(const RunSettings& s) {
   need(s.endpoint.empty() || s.tensor_parallel_size == 1,
        "--tensor-parallel-size: sets the in-process engine; a server (--endpoint) is started with its own");
   if (s.endpoint.empty()) engine::check_tensor_parallel(c.sut.engine, "--tensor-parallel-size");
-  need(s.endpoint.empty() || c.sut.http.api != HttpApi::kLlmServing || !s.model_name.empty(),
-       "--model-name: empty (the <name> of POST /models/<name>/generate)");
-  c.sut.http.model_name = s.model_name;
+  resolve_server_access(s, c);
   need(s.request_timeout_s >= 0, "--request-timeout must be >= 0");
   c.sut.http.request_timeout_s = s.request_timeout_s;
   c.sut.http.tokenizer = s.tokenizer;

@@ -18,7 +18,9 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_option("--dataset", s.dataset, "Alpaca JSON / JSON lines / seed tasks (.gz ok) [datasets/sample_alpaca.json]")->group(w);
   app.add_option("--on-bad-record", s.on_bad_record, "fail | skip malformed records")->capture_default_str()->group(w);
   app.add_flag("--status-ok-only", s.status_ok_only, "JSON lines: keep only records with status \"ok\"")->group(w);
-  app.add_option("--prompt-template", s.prompt_template, "alpaca | raw")->capture_default_str()->group(w);
+  app.add_option("--prompt-template", s.prompt_template,
+                 "alpaca | raw [alpaca; raw with --api openai-chat: the record is one user message, the server's chat template applies]")
+      ->group(w);
   app.add_option("--max-new-tokens", s.max_new_tokens, "clamp of the reference output's token length")->capture_default_str()->group(w);
   app.add_option("--output-len", s.output_len, "generate exactly N tokens per request (0: reference length)")->group(w);
   app.add_flag("--no-ignore-eos", s.no_ignore_eos, "let the model stop at eos")->group(w);
@@ -71,11 +73,25 @@ void add_run_options(CLI::App& app, RunSettings& s) {
                  "GPUs the model is split over, Megatron-style (cuda with NCCL; docs/tensor-parallel.md)")
       ->capture_default_str()->group(e);
   app.add_option("--endpoint", s.endpoint, "http://host:port of a server to measure instead")->group(r);
-  app.add_option("--api", s.api, "openai | tgi | llm-serving")->capture_default_str()->group(r);
-  app.add_option("--model-name", s.model_name, "model name sent to the server")->capture_default_str()->group(r);
+  app.add_option("--api", s.api, "openai | openai-chat | tgi | llm-serving")->capture_default_str()->group(r);
+  app.add_option("--model-name", s.model_name,
+                 "model name sent to the server [openai, openai-chat: the first of GET /v1/models; llm-serving, tgi: llama2]")
+      ->group(r);
   app.add_option("--request-timeout", s.request_timeout_s, "seconds per request")->capture_default_str()->group(r);
   app.add_flag("!--no-preflight", s.preflight,
                "skip the one-token check request sent (and not recorded) before the run")->group(r);
+  app.add_option("--header", s.headers, "'Name: value' sent with every request (repeatable); OPENAI_API_KEY in the "
+                                        "environment is sent as 'Authorization: Bearer ...' unless a --header gives one")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->group(r);
+  app.add_flag("--insecure", s.insecure, "https: do not verify the server's certificate")->group(r);
+  app.add_option("--scrape-metrics", s.scrape_metrics,
+                 "Prometheus /metrics URL sampled during the run into server_metrics.jsonl [the endpoint's /metrics "
+                 "when it answers; off: none]")->group(r);
+  app.add_option("--scrape-interval", s.scrape_interval_s, "seconds between two metrics scrapes")
+      ->capture_default_str()->group(r);
+  app.add_flag("--reset-prefix-cache", s.reset_prefix_cache,
+               "POST the server's /reset_prefix_cache (vLLM, llm-serve) before the run and before each sweep cell")
+      ->group(r);
   app.add_option("--dump-logits", s.dump_logits, "write per-request logits to FILE.h5")->group(a);
   app.add_option("--logits-steps", s.logits_steps, "steps captured per request")->capture_default_str()->group(a);
   app.add_option("--logits-dtype", s.logits_dtype, "float32 | float16")->capture_default_str()->group(a);

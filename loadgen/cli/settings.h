@@ -16,7 +16,7 @@ struct RunSettings {
   std::string dataset;              ///< Alpaca JSON / JSON lines / seed tasks (.gz ok); default: datasets/sample_alpaca.json
   std::string on_bad_record = "fail";  ///< fail | skip
   bool status_ok_only = false;      ///< JSON lines: keep only status == "ok"
-  std::string prompt_template = "alpaca";  ///< alpaca | raw
+  std::string prompt_template;      ///< alpaca | raw; empty: alpaca, raw with --api openai-chat (the server templates)
   int max_new_tokens = 512;         ///< clamp of each request's reference output length
   int output_len = 0;               ///< > 0: every request generates exactly N tokens
   bool no_ignore_eos = false;       ///< let the model stop at eos
@@ -62,10 +62,18 @@ struct RunSettings {
   int tensor_parallel_size = 1;     ///< GPUs the model is split over (cuda + NCCL; docs/tensor-parallel.md)
   // ---- remote
   std::string endpoint;             ///< http://host:port: measure a server instead
-  std::string api = "openai";       ///< openai | tgi | llm-serving
-  std::string model_name = "llama2";///< model name in the request
+  std::string api = "openai";       ///< openai | openai-chat | tgi | llm-serving
+  std::string model_name;           ///< model name in the request; empty: the server's first /v1/models entry
+                                    ///< (openai, openai-chat), "llama2" (llm-serving, tgi)
   double request_timeout_s = 600;   ///< per request (remote)
   bool preflight = true;            ///< one unrecorded request before the run: fail fast on a wrong endpoint
+  // ---- remote: real deployments and the server's side
+  std::vector<std::string> headers; ///< --header 'K: V' (repeatable), sent with every request
+  bool insecure = false;            ///< https: skip certificate and host name checks
+  std::string scrape_metrics;       ///< Prometheus URL sampled every second; "" : the endpoint's /metrics if it
+                                    ///< answers; "off": none
+  double scrape_interval_s = 1.0;   ///< seconds between two scrapes
+  bool reset_prefix_cache = false;  ///< POST <endpoint>/reset_prefix_cache before the run (each sweep cell)
   // ---- logits (accuracy)
   std::string dump_logits;          ///< write per-request logits to this .h5
   int logits_steps = 100;           ///< steps captured per request

@@ -18,11 +18,21 @@ namespace loadgen {
 
 using Clock = std::chrono::steady_clock;
 
+/// One message of a chat conversation (OpenAI's {role, content}).
+struct ChatMessage {
+  std::string role;     ///< system | user | assistant
+  std::string content;
+  bool operator==(const ChatMessage&) const = default;
+};
+
 /// One request as loadgen sends it.
 struct WorkItem {
   uint64_t index = 0;            ///< position in the run's schedule (0..N-1)
   int64_t sample_id = 0;         ///< the dataset record it came from (the logits file's request id)
   std::string prompt;            ///< full prompt text (template applied)
+  /// Chat APIs (--api openai-chat): the conversation so far, ending in the new user message. Empty: one user
+  /// message holding `prompt`. A multi-turn session sends its history here.
+  std::vector<ChatMessage> messages;
   std::vector<int32_t> prompt_tokens;  ///< when non-empty, sent as token ids (in-process; teacher forcing)
   int max_new_tokens = 128;
   bool ignore_eos = true;
@@ -50,6 +60,13 @@ inline constexpr auto kTokenCountSourceNames = common::enum_names<TokenCountSour
      {TokenCountSource::kRetokenized, "retokenized"}, {TokenCountSource::kChunks, "chunks"}});
 inline const char* to_string(TokenCountSource s) { return kTokenCountSourceNames.name(s); }
 
+/// What a request's first token was (TTFT is the time of the first token of either kind): the answer's own
+/// content, or a reasoning model's reasoning_content delta before it.
+enum class FirstToken { kNone, kContent, kReasoning };
+inline constexpr auto kFirstTokenNames = common::enum_names<FirstToken>(
+    {{FirstToken::kNone, "none"}, {FirstToken::kContent, "content"}, {FirstToken::kReasoning, "reasoning"}});
+inline const char* to_string(FirstToken f) { return kFirstTokenNames.name(f); }
+
 struct Outcome {
   Status status = Status::kOk;
   std::string reason;            ///< for kRejected/kFailed: e.g. "HTTP 503: {...}", "connection reset"
@@ -58,6 +75,7 @@ struct Outcome {
   int output_tokens = -1;        ///< -1: unknown (the recorder then counts chunks or re-tokenizes)
   TokenCountSource count_source = TokenCountSource::kEngine;
   std::string text;              ///< generated text, when the client has it
+  FirstToken first_token = FirstToken::kNone;  ///< kind of the first token chunk (kNone: none came)
 };
 
 /// Receives each request's events. Called from the client's own thread(s); implementations must be

@@ -10,6 +10,7 @@ using nlohmann::json;
 std::string request_path(HttpApi api, const std::string& model_name) {
   switch (api) {
     case HttpApi::kOpenAI: return "/v1/completions";
+    case HttpApi::kOpenAIChat: return "/v1/chat/completions";
     case HttpApi::kTgi: return "/generate_stream";
     case HttpApi::kLlmServing: return "/models/" + model_name + "/generate";
   }
@@ -63,23 +64,40 @@ std::string error_text(const json& err) {
   return err.dump();
 }
 
+std::string string_member(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// A chat delta (streamed) or message (whole answer): a token only when it carries text of its own.
+void decode_chat_text(const json& d, ApiEvent& ev) {
+  std::string reasoning = string_member(d, "reasoning_content");
+  if (reasoning.empty()) reasoning = string_member(d, "reasoning");
+  const std::string content = string_member(d, "content");
+  ev.text = reasoning + content;
+  ev.is_token = !ev.text.empty();
+  ev.reasoning = content.empty() && !reasoning.empty();
+}
+
 void decode_openai(const json& j, ApiEvent& ev) {
   auto choices = j.find("choices");
   if (choices != j.end() && choices->is_array() && !choices->empty() && (*choices)[0].is_object()) {
     const json& c = (*choices)[0];
-    bool has_text = false;
-    if (auto t = c.find("text"); t != c.end() && t->is_string()) {
-      ev.text = t->get<std::string>();
-      has_text = true;
-    } else if (auto d = c.find("delta"); d != c.end() && d->is_object()) {  // chat completions
-      if (auto t2 = d->find("content"); t2 != d->end() && t2->is_string()) ev.text = t2->get<std::string>(), has_text = true;
-    } else if (auto m = c.find("message"); m != c.end() && m->is_object()) {
-      if (auto t2 = m->find("content"); t2 != m->end() && t2->is_string()) ev.text = t2->get<std::string>(), has_text = true;
-    }
     bool finished = false;
     if (auto f = c.find("finish_reason"); f != c.end() && f->is_string()) {
       ev.finish_reason = normalise_finish(f->get<std::string>());
       finished = true;
+    }
+    if (auto t = c.find("text"); t != c.end() && t->is_string()) {
+      ev.text = t->get<std::string>();
+      // A completion chunk is a token when it has text, or when it is a mid-stream chunk (an empty text
+      // delta is a token whose bytes finish a character later). The closing chunk with finish_reason and
+      // empty text is not.
+      ev.is_token = !ev.text.empty() || !finished;
+    } else if (auto d = c.find("delta"); d != c.end() && d->is_object()) {
+      decode_chat_text(*d, ev);
+    } else if (auto m = c.find("message"); m != c.end() && m->is_object()) {
+      decode_chat_text(*m, ev);
     }
     if (auto lp = c.find("logprobs"); lp != c.end() && !lp->is_null())
       ev.logprobs = c.contains("delta") || c.contains("message") ? parse_chat_logprobs(*lp) : parse_completion_logprobs(*lp);
@@ -87,9 +105,6 @@ void decode_openai(const json& j, ApiEvent& ev) {
       ev.prompt_logprobs_by_id = true;
       ev.raw_prompt_logprobs = *pl;
     }
-    // A chunk is a token when it has text, or when it is a mid-stream chunk (an empty text delta is a
-    // token whose bytes finish a character later). The closing chunk with finish_reason and empty text is not.
-    ev.is_token = has_text && (!ev.text.empty() || !finished);
   }
   if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
     ev.prompt_tokens = int_field(*u, "prompt_tokens");
@@ -123,19 +138,43 @@ void decode_tgi(const json& j, ApiEvent& ev) {
 
 }  // namespace
 
+std::vector<ChatMessage> chat_messages(const WorkItem& item) {
+  if (!item.messages.empty()) return item.messages;
+  return {ChatMessage{"user", item.prompt}};
+}
+
+namespace {
+
+// The sampling fields /v1/completions and /v1/chat/completions share (vLLM's extensions top_k, ignore_eos).
+void openai_sampling(const WorkItem& item, json& body) {
+  body["temperature"] = item.temperature;
+  if (item.top_p > 0.0f && item.top_p < 1.0f) body["top_p"] = item.top_p;
+  if (item.top_k > 0) body["top_k"] = item.top_k;
+  body["seed"] = item.seed;
+  if (item.ignore_eos) body["ignore_eos"] = true;
+  body["stream"] = true;
+  body["stream_options"] = {{"include_usage", true}};  // usage in a last chunk (no choices)
+}
+
+}  // namespace
+
 std::string request_body(HttpApi api, const std::string& model_name, const WorkItem& item) {
   json body;
-  if (api == HttpApi::kOpenAI) {
+  if (api == HttpApi::kOpenAIChat) {
+    body["model"] = model_name;
+    json messages = json::array();
+    for (const ChatMessage& m : chat_messages(item)) messages.push_back({{"role", m.role}, {"content", m.content}});
+    body["messages"] = std::move(messages);
+    // max_completion_tokens is the current name; max_tokens the one older servers (and llama.cpp) read.
+    body["max_completion_tokens"] = item.max_new_tokens;
+    body["max_tokens"] = item.max_new_tokens;
+    openai_sampling(item, body);
+    add_chat_logprobs_request(item.top_logprobs, body);
+  } else if (api == HttpApi::kOpenAI) {
     body["model"] = model_name;
     body["prompt"] = item.prompt;
     body["max_tokens"] = item.max_new_tokens;
-    body["temperature"] = item.temperature;
-    if (item.top_p > 0.0f && item.top_p < 1.0f) body["top_p"] = item.top_p;
-    if (item.top_k > 0) body["top_k"] = item.top_k;
-    body["seed"] = item.seed;
-    if (item.ignore_eos) body["ignore_eos"] = true;
-    body["stream"] = true;
-    body["stream_options"] = {{"include_usage", true}};  // vLLM: usage in a last chunk
+    openai_sampling(item, body);
     add_logprobs_request(api, item.top_logprobs, body);
     if (item.prompt_as_ids && !item.prompt_tokens.empty()) body["prompt"] = item.prompt_tokens;
     if (item.score_steps > 0) {

@@ -15,28 +15,42 @@
 
 namespace loadgen {
 
-enum class HttpApi { kOpenAI, kTgi, kLlmServing };
+enum class HttpApi { kOpenAI, kOpenAIChat, kTgi, kLlmServing };
 
-inline constexpr auto kHttpApiNames = common::enum_names<HttpApi>(
-    {{HttpApi::kOpenAI, "openai"}, {HttpApi::kTgi, "tgi"}, {HttpApi::kLlmServing, "llm-serving"}});
+inline constexpr auto kHttpApiNames = common::enum_names<HttpApi>({{HttpApi::kOpenAI, "openai"},
+                                                                   {HttpApi::kOpenAIChat, "openai-chat"},
+                                                                   {HttpApi::kTgi, "tgi"},
+                                                                   {HttpApi::kLlmServing, "llm-serving"}});
 inline const char* to_string(HttpApi api) { return kHttpApiNames.name(api); }
 
-/// Path of the streaming generate route: /v1/completions, /generate_stream, /models/<model>/generate.
+/// Path of the streaming generate route: /v1/completions, /v1/chat/completions, /generate_stream,
+/// /models/<model>/generate.
 std::string request_path(HttpApi api, const std::string& model_name);
 /// The route for `item`: request_path's, except TGI prompt scoring (score_steps > 0), which TGI answers only
 /// without streaming: /generate.
 std::string request_path(HttpApi api, const std::string& model_name, const WorkItem& item);
 
 /// JSON body asking for a streamed completion of `item`. Greedy (temperature 0) is sent as TGI expects it
-/// (do_sample false, no temperature), and ignore_eos as the vLLM/our-server extension field.
+/// (do_sample false, no temperature), and ignore_eos as the vLLM/our-server extension field. Chat: the
+/// messages of chat_messages(item).
 std::string request_body(HttpApi api, const std::string& model_name, const WorkItem& item);
+
+/// The conversation a chat request sends: item.messages, or one user message holding item.prompt.
+std::vector<ChatMessage> chat_messages(const WorkItem& item);
 
 /// The meaning of one event, whatever dialect it is in (OpenAI completion chunks, TGI stream events, TGI
 /// or OpenAI non-streamed bodies): the dialect is recognised from the JSON itself, so a server that
 /// answers the "wrong" way is still understood.
+///
+/// What is a token: a completion chunk with text (also an empty text mid-stream: bytes of a character that
+/// ends later), a TGI token event, a chat delta with non-empty content or reasoning_content (vLLM also
+/// spells it "reasoning"). Not a token: a chat frame carrying only the role, an empty delta, a chunk with
+/// no choices (the usage-only last chunk of stream_options.include_usage), a closing chunk that only gives
+/// finish_reason. So a final usage chunk never moves the first-token time.
 struct ApiEvent {
   bool is_token = false;        ///< carries one generated token (its text may be empty)
-  std::string text;             ///< text delta of this event
+  bool reasoning = false;       ///< chat: the token is a reasoning_content delta (no content in it)
+  std::string text;             ///< text delta of this event (chat: reasoning, then content)
   bool has_full_text = false;   ///< TGI generated_text / a non-streamed body: the whole output is here
   std::string full_text;
   bool done = false;            ///< OpenAI's [DONE], or TGI's final event (generated_text set)

@@ -140,6 +140,7 @@ HttpClient::HttpClient(const HttpClientOptions& options) : options_(options), ap
   headers_ = curl_slist_append(headers_, "Content-Type: application/json");
   headers_ = curl_slist_append(headers_, "Accept: text/event-stream");
   headers_ = curl_slist_append(headers_, "Expect:");  // no 100-continue round trip for bodies > 1 KiB
+  for (const std::string& h : options.access.headers) headers_ = curl_slist_append(headers_, h.c_str());
 }
 
 HttpClient::~HttpClient() {
@@ -179,7 +180,7 @@ bool HttpClient::wait_all(std::chrono::milliseconds timeout) {
 
 std::string HttpClient::describe() const {
   std::string d = std::string("http ") + to_string(api_) + " " + url_;
-  if (api_ == HttpApi::kOpenAI) d += " (model " + options_.model_name + ")";
+  if (api_ == HttpApi::kOpenAI || api_ == HttpApi::kOpenAIChat) d += " (model " + options_.model_name + ")";
   return d;
 }
 
@@ -237,6 +238,10 @@ void HttpClient::add_transfer(const WorkItem& item) {
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout_s * 1000.0));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_s * 1000.0));
+  if (options_.access.insecure) {  // --insecure: a self-signed test deployment
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
   tr->added = Clock::now();
   if (CURLMcode mc = curl_multi_add_handle(multi_, e); mc != CURLM_OK) {
     Transfer* raw = tr.get();

@@ -7,6 +7,7 @@
 
 #include "loadgen/clients/client.h"
 #include "loadgen/clients/http_api.h"
+#include "loadgen/clients/http_call.h"
 
 namespace loadgen {
 
@@ -18,6 +19,7 @@ struct HttpClientOptions {
   double connect_timeout_s = 10;
   int max_connections = 0;       ///< 0: unlimited (one connection per in-flight stream)
   std::string tokenizer;         ///< tokenizer.model to count output tokens when the server gives no usage
+  HttpAccess access;             ///< --header lines (and the bearer token), --insecure
 };
 
 /// "http://host:port" without trailing slashes; throws std::invalid_argument naming --endpoint unless it is

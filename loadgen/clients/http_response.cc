@@ -87,7 +87,7 @@ void HttpResponse::on_event(std::string_view data, Clock::time_point t) {
     // Every token is a chunk at its arrival time, also when its text is empty (a byte of a multi-byte
     // character, or a model whose tokenizer has no text for it): that is what the in-process client
     // reports, so TTFT and ITL mean the same in both.
-    ++token_events_;
+    if (token_events_++ == 0) first_token_ = ev.reasoning ? FirstToken::kReasoning : FirstToken::kContent;
     text_ += ev.text;
     callbacks_->on_chunk(index_, 1, ev.text, t);
   }
@@ -132,6 +132,7 @@ Outcome HttpResponse::finish(Clock::time_point t) {
     usage_prompt_ = ev.prompt_tokens;
     finish_reason_ = ev.finish_reason;
     token_events_ = text_.empty() ? 0 : 1;
+    if (token_events_ > 0) first_token_ = ev.reasoning ? FirstToken::kReasoning : FirstToken::kContent;
     count_tokens(out);
     if (out.output_tokens > 0) callbacks_->on_chunk(index_, out.output_tokens, text_, t);
     if (score_steps_ > 0 && want_logprobs_) {
@@ -161,6 +162,7 @@ Outcome HttpResponse::finish(Clock::time_point t) {
     }
   }
   out.finish_reason = finish_reason_;
+  out.first_token = first_token_;
   out.text = std::move(text_);
   return out;
 }
@@ -171,6 +173,7 @@ Outcome HttpResponse::fail(std::string reason) {
   out.status = Status::kFailed;
   out.reason = std::move(reason);
   out.finish_reason = finish_reason_;
+  out.first_token = first_token_;
   out.text = std::move(text_);
   return out;
 }

@@ -54,6 +54,7 @@ class HttpResponse {
   std::string raw_;             ///< non-streamed body (JSON answer or error text), bounded
   std::string text_;            ///< generated text so far
   int token_events_ = 0;        ///< token events seen
+  FirstToken first_token_ = FirstToken::kNone;
   bool done_marker_ = false;    ///< [DONE] or TGI's final event
   int usage_prompt_ = -1, usage_completion_ = -1;
   std::string finish_reason_;

@@ -5,6 +5,7 @@
 
 #include "engine/engine.h"
 #include "loadgen/clients/client_inprocess.h"
+#include "loadgen/clients/http_call.h"
 #include "loadgen/clients/http_client.h"
 #include "loadgen/clients/warmup.h"
 #include "engine/tokenizer.h"
@@ -66,7 +67,9 @@ void preflight(const HttpClientOptions& o) {
 
 SystemUnderTest remote(const SutConfig& c) {
   SystemUnderTest sut;
-  const HttpClientOptions& o = c.http;
+  HttpClientOptions o = c.http;
+  // No --model-name: the server's own first model, as vllm bench serve does.
+  if (o.model_name.empty()) o.model_name = first_served_model(o.endpoint, o.access);
   if (c.preflight) preflight(o);
   sut.client = make_http_client(o);
   // Lengths are measured with --tokenizer (the server's own tokenizer.model); without one, bytes.

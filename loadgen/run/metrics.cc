@@ -108,7 +108,7 @@ results::Summary summarize(const std::vector<RequestRecord>& records, const Metr
   s.failures_as_inf = o.failures_as_inf;
   std::vector<double> ttft, tpot, itl, e2el, lag, sends, ok_e2el_in_order;
   double first_sched = kInf, last_sched = -kInf, last_end = -kInf;
-  std::set<std::string> sources;
+  std::set<std::string> sources, first_tokens;
   bool all_done = true;
   int64_t unfinished = 0;
   for (const auto& r : records) {
@@ -139,6 +139,7 @@ results::Summary summarize(const std::vector<RequestRecord>& records, const Metr
     s.total_input_tokens += std::max(r.prompt_tokens, 0);
     s.total_output_tokens += std::max(r.output_tokens, 0);
     sources.insert(to_string(r.count_source));
+    if (r.first_token != FirstToken::kNone) first_tokens.insert(to_string(r.first_token));
     if (row.ttft_ms) ttft.push_back(*row.ttft_ms);
     if (row.tpot_ms) tpot.push_back(*row.tpot_ms);
     e2el.push_back(*row.e2el_ms);
@@ -178,6 +179,7 @@ results::Summary summarize(const std::vector<RequestRecord>& records, const Metr
                              : last_sched > first_sched ? static_cast<double>(records.size() - 1) / (last_sched - first_sched)
                                                         : kInf;
   for (const auto& src : sources) s.output_token_source += (s.output_token_source.empty() ? "" : "+") + src;
+  for (const auto& k : first_tokens) s.first_token_source += (s.first_token_source.empty() ? "" : "+") + k;
   // The latency trend tells a backlog that grows (overload) from a steady queue.
   if (ok_e2el_in_order.size() >= 8) {
     const size_t q = ok_e2el_in_order.size() / 4;

@@ -70,6 +70,9 @@ void Recorder::on_done(uint64_t index, const Outcome& o, Clock::time_point t) {
     r.status = o.status;
     r.reason = o.reason;
     r.finish_reason = o.finish_reason;
+    r.first_token = o.first_token != FirstToken::kNone ? o.first_token
+                    : r.chunk_times_s.empty()          ? FirstToken::kNone
+                                                       : FirstToken::kContent;
     if (o.prompt_tokens >= 0) r.prompt_tokens = o.prompt_tokens;
     if (o.output_tokens >= 0) {
       r.output_tokens = o.output_tokens;

@@ -31,6 +31,7 @@ struct RequestRecord {
   int prompt_tokens = -1;          ///< the client's count, else the workload's
   int output_tokens = -1;          ///< the client's count, else the sum of chunk tokens
   TokenCountSource count_source = TokenCountSource::kChunks;
+  FirstToken first_token = FirstToken::kNone;  ///< what the first chunk was (content unless the client says)
 };
 
 /// Optional second listener for the logits capture (e.g. the HDF5 dump); called on the client's thread.

@@ -18,6 +18,8 @@
 #include "loadgen/workload/reference.h"
 #include "loadgen/clients/scoring_probe.h"
 #include "loadgen/workload/trace.h"
+#include "loadgen/clients/http_call.h"
+#include "loadgen/scrape/metrics_scraper.h"
 
 namespace loadgen {
 namespace {
@@ -119,6 +121,25 @@ results::PrefixCacheSummary prefix_cache_between(const engine::EngineStats& a, c
           b.prefix_cache_block_hits - a.prefix_cache_block_hits};
 }
 
+// --reset-prefix-cache, then --scrape-metrics: the scraper (null when there is nothing to scrape). With the
+// default (the endpoint's /metrics), a server whose /metrics does not answer now is simply not scraped.
+std::unique_ptr<MetricsScraper> start_server_side(const RunConfig& c, std::ostream* log) {
+  const ServerSideConfig& side = c.server_side;
+  const HttpAccess& access = c.sut.http.access;
+  if (side.reset_prefix_cache) reset_prefix_cache(c.sut.http.endpoint, access);
+  if (side.scrape == ScrapeMode::kOff) return nullptr;
+  if (side.scrape == ScrapeMode::kIfAnswers) {
+    const results::ServerScrape probe = scrape_once(side.metrics_url, access, 5.0);
+    if (!probe.error.empty()) {
+      if (log && !c.output.quiet) *log << "server metrics: not scraped (" << probe.error << ")\n";
+      return nullptr;
+    }
+  }
+  auto scraper = std::make_unique<MetricsScraper>(side.metrics_url, access, side.scrape_interval_s);
+  scraper->start();
+  return scraper;
+}
+
 }  // namespace
 
 RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const std::vector<int>& prompt_lens,
@@ -167,6 +188,7 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   if (plan.engine_stats) result.summary.prefix_cache = prefix_cache_between(stats_before, plan.engine_stats());
   result.rows = request_rows(result.records);
   result.warmup = warmup;
+  result.t0 = t0;
   // Requests still in flight will call back into the recorder later: keep it alive rather than dangle.
   if (!drained) {
     recorder.release();
@@ -246,8 +268,15 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
   plan.metrics.target_rate = rate;
   plan.metrics.slo = c.output.slo;
   plan.metrics.failures_as_inf = c.output.failures_as_inf;
+  std::unique_ptr<MetricsScraper> scraper = start_server_side(c, log);
   RequestObserver* observer = dump ? static_cast<RequestObserver*>(dump.get()) : lp_dump.get();
   RunResult r = run_schedule(*sut.client, w.items, w.prompt_lens, arrivals, plan, observer);
+  if (scraper) {
+    r.server_metrics = scraper->stop(r.t0);
+    r.summary.server_metrics = scraper->summary();
+    if (log && r.summary.server_metrics->failed())
+      *log << "server metrics: scraping failed: " << r.summary.server_metrics->first_error << '\n';
+  }
   if (lp_dump) {
     lp_dump->close();
     r.logits_written = lp_dump->written();

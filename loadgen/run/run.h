@@ -12,6 +12,7 @@
 #include "loadgen/run/recorder.h"
 #include "loadgen/run/run_config.h"
 #include "results/request_row.h"
+#include "results/server_metrics.h"
 #include "results/summary.h"
 
 namespace loadgen {
@@ -22,6 +23,8 @@ struct RunResult {
   std::vector<results::RequestRow> rows;
   int64_t logits_written = 0;   ///< requests written to --dump-logits
   WarmupResult warmup;
+  Clock::time_point t0{};       ///< the schedule's start: time 0 of every *_s in the records
+  std::vector<results::ServerScrape> server_metrics;  ///< --scrape-metrics: the server's /metrics over the run
 };
 
 /// How a prepared schedule is run (the part of the settings the timing loop needs).

@@ -78,6 +78,14 @@ nlohmann::json to_json(const RunConfig& c) {
   j["model_name"] = h.model_name;
   j["request_timeout_s"] = h.request_timeout_s;
   j["preflight"] = c.sut.preflight;
+  // Header names only: their values may be credentials.
+  nlohmann::json header_names = nlohmann::json::array();
+  for (const std::string& hl : h.access.headers) header_names.push_back(hl.substr(0, hl.find(':')));
+  j["headers"] = header_names;
+  j["insecure"] = h.access.insecure;
+  j["scrape_metrics"] = c.server_side.scrape == ScrapeMode::kOff ? "off" : c.server_side.metrics_url;
+  j["scrape_interval_s"] = c.server_side.scrape_interval_s;
+  j["reset_prefix_cache"] = c.server_side.reset_prefix_cache;
   j["dump_logits"] = c.logits.path;
   j["logits_steps"] = c.logits.steps;
   j["logits_dtype"] = accuracy::to_string(c.logits.dtype);

@@ -72,6 +72,15 @@ struct LogprobsConfig {
   int top_k = 20;                 ///< --top-logprobs
 };
 
+/// What loadgen does on the server's side of a remote run (--scrape-metrics, --reset-prefix-cache).
+enum class ScrapeMode { kOff, kIfAnswers, kUrl };
+struct ServerSideConfig {
+  ScrapeMode scrape = ScrapeMode::kOff;  ///< kIfAnswers: the endpoint's /metrics, when it answers at the start
+  std::string metrics_url;               ///< the Prometheus text to sample
+  double scrape_interval_s = 1.0;
+  bool reset_prefix_cache = false;       ///< POST <endpoint>/reset_prefix_cache before the run
+};
+
 struct RunConfig {
   WorkloadConfig workload;
   LoadConfig load;
@@ -79,6 +88,7 @@ struct RunConfig {
   SutConfig sut;
   LogitsConfig logits;
   LogprobsConfig logprobs;
+  ServerSideConfig server_side;
   uint64_t seed = 0;              ///< the base seed the three seeds above derive from (for the record)
   std::string config_file;        ///< --config, for the record
 };

@@ -72,7 +72,7 @@ CellRunner benchmark_cell_runner(const RunConfig& base, std::ostream* log) {
     c.output.label = (base.output.label.empty() ? "" : base.output.label + " ") + cell_dir.filename().string();
     SystemUnderTest sut = make_system_under_test(c.sut);
     const RunResult r = run_benchmark(c, sut, log);
-    results::write_run_dir(cell_dir, r.summary, r.rows);
+    results::write_run_dir(cell_dir, r.summary, r.rows, r.server_metrics);
     CellOutcome out;
     out.summary = r.summary;
     // The run completed; failed requests are results, counted in its summary. A run in which no request

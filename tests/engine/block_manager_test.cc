@@ -244,6 +244,38 @@ TEST(PrefixCache, SharedBlocksAreCountedPerTableAndOutliveTheirLastTable) {
   EXPECT_EQ(bm.find_cached_prefix(a.lookup()), hit);
 }
 
+// vLLM's reset_prefix_cache: nothing is found afterwards; free cached blocks become plain free blocks, held
+// ones stay with their tables and are freed as unregistered; the cache fills again afterwards.
+TEST(PrefixCache, ResetForgetsEveryPrefixAndKeepsHeldBlocks) {
+  BlockManager bm(10, 4, true);
+  const Tokens a(iota_tokens(14, 100), 4), b(iota_tokens(9, 500), 4);
+  BlockTable ta, tb;
+  bm.allocate(ta, 14);
+  bm.cache_full_blocks(ta, a.blocks(0, 3));
+  bm.allocate(tb, 9);
+  bm.cache_full_blocks(tb, b.blocks(0, 2));
+  bm.free(tb);  // b's 2 cached blocks wait in the LRU; a's 3 are held
+  ASSERT_EQ(bm.num_cached_blocks(), 5);
+  ASSERT_EQ(bm.num_evictable_blocks(), 2);
+  EXPECT_EQ(bm.reset_prefix_cache(), 5);
+  EXPECT_EQ(bm.num_cached_blocks(), 0);
+  EXPECT_EQ(bm.num_evictable_blocks(), 0);
+  EXPECT_EQ(bm.num_free_blocks(), 6);  // unchanged: the LRU's blocks are free blocks now
+  EXPECT_TRUE(bm.find_cached_prefix(a.lookup()).empty());
+  EXPECT_TRUE(bm.find_cached_prefix(b.lookup()).empty());
+  for (int32_t id : ta) {
+    EXPECT_EQ(bm.ref_count(id), 1);
+    EXPECT_FALSE(bm.is_cached(id));
+  }
+  bm.free(ta);
+  EXPECT_EQ(bm.num_free_blocks(), 10);
+  EXPECT_EQ(bm.num_evictable_blocks(), 0);  // freed as unregistered
+  bm.allocate(ta, 14);  // the cache fills again
+  bm.cache_full_blocks(ta, a.blocks(0, 3));
+  EXPECT_EQ(bm.find_cached_prefix(a.lookup()).size(), 3u);
+  EXPECT_EQ(BlockManager(4, 4, false).reset_prefix_cache(), 0);  // off: nothing to drop
+}
+
 TEST(PrefixCache, AHitNeedsTheSameTokensInTheBlockAndEveryBlockBefore) {
   BlockManager bm(8, 4, true);
   const Tokens a(iota_tokens(9, 10), 4);

@@ -187,6 +187,12 @@ class Engine {
   EngineStats stats() const;
   const EngineInfo& info() const;
 
+  /// Drops every cached prefix (vLLM's reset_prefix_cache), so no later prompt hits K/V an earlier one left:
+  /// a rerun is not flattered by the last run's cache. Running requests keep their blocks. Returns the number
+  /// of blocks the cache held (0 with prefix caching off). Thread-safe; with the background thread it waits
+  /// for the engine thread to do it between two steps.
+  int64_t reset_prefix_cache();
+
   std::vector<int32_t> tokenize(const std::string& text, bool add_bos) const;
   std::string detokenize(std::span<const int32_t> tokens) const;
 

@@ -157,6 +157,20 @@ void BlockManager::cache_full_blocks(const BlockTable& table, const FullBlocks& 
   }
 }
 
+int64_t BlockManager::reset_prefix_cache() {
+  if (!prefix_caching_) return 0;
+  const int64_t dropped = static_cast<int64_t>(cached_.size());
+  // Free cached blocks leave the LRU head first, so the free stack hands out the most recently freed first.
+  while (lru_head_ != kNone) {
+    const int32_t b = lru_head_;
+    lru_remove(b);
+    free_.push_back(b);
+  }
+  for (const auto& [key, b] : cached_) registered_[b] = 0;
+  cached_.clear();
+  return dropped;
+}
+
 void BlockManager::lru_push_back(int32_t id) {
   lru_prev_[id] = lru_tail_;
   lru_next_[id] = kNone;

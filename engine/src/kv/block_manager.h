@@ -88,6 +88,10 @@ class BlockManager {
   /// A key already registered to another block (two sequences computed the same prefix at once) keeps
   /// that block; this table's copy stays unregistered and is freed as usual.
   void cache_full_blocks(const BlockTable& table, const FullBlocks& blocks);
+  /// Forgets every registered block (vLLM's reset_prefix_cache): no later lookup finds one. A cached free
+  /// block becomes an ordinary free block; a held block stays in its tables and is freed as unregistered.
+  /// Returns the number of blocks that were registered.
+  int64_t reset_prefix_cache();
 
  private:
   static constexpr int32_t kNone = -1;

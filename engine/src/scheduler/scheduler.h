@@ -93,6 +93,8 @@ class Scheduler {
   int64_t num_preemptions() const { return num_preemptions_; }
   const PrefixCacheCounters& prefix_cache_counters() const { return prefix_cache_; }
   const BlockManager& block_manager() const { return blocks_; }
+  /// BlockManager::reset_prefix_cache: running sequences keep their blocks; no later admission hits them.
+  int64_t reset_prefix_cache() { return blocks_.reset_prefix_cache(); }
   const SchedulerConfig& config() const { return config_; }
   /// All unfinished sequences, running first (for aborting everything at shutdown).
   std::vector<Sequence*> unfinished() const;

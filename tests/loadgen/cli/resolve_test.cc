@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -62,7 +64,7 @@ TEST(Resolve, EveryBadValueNamesItsOption) {
       {[](RunSettings& s) { s.prompt_template = "chatml"; }, "--prompt-template: expected alpaca or raw, got 'chatml'"},
       {[](RunSettings& s) { s.reorder = "random"; }, "--reorder: expected none, length-asc or length-desc, got 'random'"},
       {[](RunSettings& s) { s.arrival = "uniform"; }, "--arrival: expected poisson, constant or gamma, got 'uniform'"},
-      {[](RunSettings& s) { s.api = "grpc"; }, "--api: expected openai, tgi or llm-serving, got 'grpc'"},
+      {[](RunSettings& s) { s.api = "grpc"; }, "--api: expected openai, openai-chat, tgi or llm-serving, got 'grpc'"},
       {[](RunSettings& s) { s.backend = "tpu"; }, "--backend: expected cpu or cuda, got 'tpu'"},
       {[](RunSettings& s) { s.dtype = "fp8"; }, "--dtype: expected auto, f32 or bf16, got 'fp8'"},
       {[](RunSettings& s) { s.logits_dtype = "bfloat16"; }, "--logits-dtype: expected float32 or float16, got 'bfloat16'"},
@@ -96,8 +98,13 @@ TEST(Resolve, EveryBadValueNamesItsOption) {
       {[](RunSettings& s) { s.reference = "/no/such/base.h5"; }, "--reference: no such file: /no/such/base.h5"},
       {[](RunSettings& s) { s.endpoint = "localhost:8000"; }, "--endpoint: 'localhost:8000' must start with http://"},
       {[](RunSettings& s) { s.endpoint = "http://h:1/v1"; }, "--endpoint: 'http://h:1/v1' must be http://host:port"},
-      {[](RunSettings& s) { s.endpoint = "http://h:1", s.api = "llm-serving", s.model_name = ""; },
-       "--model-name: empty"},
+      {[](RunSettings& s) { s.endpoint = "http://h:1", s.headers = {"no colon"}; },
+       "--header 'no colon': expected 'Name: value'"},
+      {[](RunSettings& s) { s.endpoint = "http://h:1", s.scrape_metrics = "h:1/metrics"; },
+       "--scrape-metrics: 'h:1/metrics' must be an http:// or https:// URL (or off)"},
+      {[](RunSettings& s) { s.scrape_interval_s = 0; }, "--scrape-interval must be > 0"},
+      {[](RunSettings& s) { s.reset_prefix_cache = true; },
+       "--reset-prefix-cache: posts a server's /reset_prefix_cache; needs --endpoint"},
       {[](RunSettings& s) { s.endpoint = "http://h:1", s.enable_prefix_caching = true; },
        "--enable-prefix-caching: sets the in-process engine; a server (--endpoint) is started with its own"},
       {[](RunSettings& s) { s.endpoint = "http://h:1", s.dump_logits = "x.h5"; },
@@ -224,6 +231,39 @@ TEST(Resolve, RemoteServer) {
   EXPECT_EQ(c.sut.http.tokenizer, "tok.model");
   EXPECT_EQ(c.sut.remote_max_model_len, 4096);
   EXPECT_EQ(to_json(c)["max_model_len"], 4096);
+}
+
+TEST(Resolve, ChatApiModelNameHeadersAndTheServerSide) {
+  RunSettings s = base();
+  s.endpoint = "https://gpu-box:8000";
+  s.api = "openai-chat";
+  s.headers = {"X-Team: blue"};
+  s.insecure = true;
+  s.reset_prefix_cache = true;
+  ::setenv("OPENAI_API_KEY", "sk-secret", 1);
+  const RunConfig c = resolve(s);
+  ::unsetenv("OPENAI_API_KEY");
+  EXPECT_EQ(c.sut.http.api, HttpApi::kOpenAIChat);
+  EXPECT_EQ(c.workload.prompt_template, PromptTemplate::kRaw);  // the server's chat template applies
+  EXPECT_EQ(c.sut.http.model_name, "");                         // asked of GET /v1/models at the start
+  EXPECT_EQ(c.sut.http.access.headers, (std::vector<std::string>{"X-Team: blue", "Authorization: Bearer sk-secret"}));
+  EXPECT_TRUE(c.sut.http.access.insecure);
+  EXPECT_EQ(c.server_side.scrape, ScrapeMode::kIfAnswers);
+  EXPECT_EQ(c.server_side.metrics_url, "https://gpu-box:8000/metrics");
+  EXPECT_TRUE(c.server_side.reset_prefix_cache);
+  const auto j = to_json(c);
+  EXPECT_EQ(j["headers"], nlohmann::json::array({"X-Team", "Authorization"}));  // names only: no secrets
+  EXPECT_EQ(j.dump().find("sk-secret"), std::string::npos);
+  EXPECT_EQ(j["scrape_metrics"], "https://gpu-box:8000/metrics");
+  // An explicit template still wins; llm-serving's name defaults to the contest's llama2.
+  s.prompt_template = "alpaca";
+  EXPECT_EQ(resolve(s).workload.prompt_template, PromptTemplate::kAlpaca);
+  s.api = "llm-serving";
+  EXPECT_EQ(resolve(s).sut.http.model_name, "llama2");
+  s.scrape_metrics = "off";
+  EXPECT_EQ(resolve(s).server_side.scrape, ScrapeMode::kOff);
+  // In-process: nothing to scrape.
+  EXPECT_EQ(resolve(base()).server_side.scrape, ScrapeMode::kOff);
 }
 
 TEST(Resolve, PrefixCachingReachesTheEngineAndTheSettings) {

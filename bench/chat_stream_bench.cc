@@ -1,0 +1,197 @@
+// --api openai-chat's own costs. (1) The SSE chat-chunk parse rate: a vLLM-shaped chat stream (role frame,
+// content frames, closing frame, usage chunk, [DONE]) through HttpResponse (SSE framing + JSON decoding +
+// the chunk callback), whole and in TCP-sized reads. (2) loadgen's ceiling against a server that answers at
+// once (cpp-httplib, a one-token chat stream): requests/s through run_schedule (dispatcher, recorder,
+// HttpClient) over 32 connections, and 1,000 streams held open together.
+#include <benchmark/benchmark.h>
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <csignal>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "loadgen/clients/http_client.h"
+#include "loadgen/clients/http_response.h"
+#include "loadgen/run/run.h"
+
+namespace {
+
+using loadgen::Clock;
+using nlohmann::json;
+
+std::string frame(const json& delta, const json& finish = nullptr) {
+  return "data: " + json({{"id", "chatcmpl-42"}, {"object", "chat.completion.chunk"}, {"created", 1733000000},
+                          {"model", "meta-llama/Llama-2-7b-chat-hf"},
+                          {"choices", json::array({{{"index", 0}, {"delta", delta}, {"logprobs", nullptr},
+                                                    {"finish_reason", finish}}})}}).dump() + "\n\n";
+}
+
+std::string chat_stream(int tokens) {
+  std::string s = frame({{"role", "assistant"}, {"content", ""}});
+  for (int i = 0; i < tokens; ++i) s += frame({{"content", i % 3 ? " word" : " the"}});
+  s += frame(json::object(), "length");
+  s += "data: " + json({{"id", "chatcmpl-42"}, {"object", "chat.completion.chunk"}, {"choices", json::array()},
+                        {"usage", {{"prompt_tokens", 100}, {"completion_tokens", tokens}, {"total_tokens", 100 + tokens}}}})
+                      .dump() + "\n\ndata: [DONE]\n\n";
+  return s;
+}
+
+class CountingCallbacks : public loadgen::ClientCallbacks {
+ public:
+  void on_sent(uint64_t, Clock::time_point) override {}
+  void on_chunk(uint64_t, int n, std::string_view, Clock::time_point) override { chunks += n; }
+  void on_done(uint64_t, const loadgen::Outcome&, Clock::time_point) override {}
+  int64_t chunks = 0;
+};
+
+/// range(0): bytes per read (0: the whole stream at once).
+void BM_ChatSseParse(benchmark::State& state) {
+  const int kTokens = 256;
+  const std::string stream = chat_stream(kTokens);
+  const size_t piece = state.range(0) > 0 ? static_cast<size_t>(state.range(0)) : stream.size();
+  CountingCallbacks cb;
+  const auto t = Clock::now();
+  for (auto _ : state) {
+    loadgen::HttpResponse r(0, &cb, nullptr);
+    r.on_headers(200, "text/event-stream");
+    for (size_t pos = 0; pos < stream.size(); pos += piece)
+      r.on_body(std::string_view(stream).substr(pos, piece), t);
+    const loadgen::Outcome o = r.finish(t);
+    if (o.output_tokens != kTokens) state.SkipWithError("wrong token count");
+    benchmark::DoNotOptimize(o);
+  }
+  state.SetItemsProcessed(state.iterations() * (kTokens + 4));  // items: SSE chunks (frames) parsed
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(stream.size()));
+}
+BENCHMARK(BM_ChatSseParse)->Arg(0)->Arg(1448)->Arg(64);
+
+/// A cpp-httplib server on a free loopback port with a raised listen backlog.
+class InstantServer {
+ public:
+  explicit InstantServer(int threads) {
+    std::signal(SIGPIPE, SIG_IGN);
+    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http.set_tcp_nodelay(true);
+    http.set_keep_alive_timeout(60);
+    http.set_read_timeout(60);
+  }
+  void start() {
+    int fd = -1;
+    http.set_socket_options([&fd](int s) {
+      int yes = 1;
+      setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      fd = s;
+    });
+    port = http.bind_to_any_port("127.0.0.1");
+    ::listen(fd, SOMAXCONN);
+    thread = std::thread([this] { http.listen_after_bind(); });
+    while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~InstantServer() {
+    http.stop();
+    if (thread.joinable()) thread.join();
+  }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port); }
+  httplib::Server http;
+  int port = 0;
+  std::thread thread;
+};
+
+loadgen::RunResult run_against(const std::string& endpoint, int n, int max_connections) {
+  loadgen::HttpClientOptions o;
+  o.endpoint = endpoint;
+  o.api = loadgen::HttpApi::kOpenAIChat;
+  o.model_name = "m";
+  o.max_connections = max_connections;
+  o.request_timeout_s = 120;
+  auto client = loadgen::make_http_client(o);
+  std::vector<loadgen::WorkItem> items(n);
+  for (int i = 0; i < n; ++i) {
+    items[i].index = i;
+    items[i].sample_id = i;
+    items[i].prompt = "Give three tips for staying healthy.";
+    items[i].max_new_tokens = 1;
+  }
+  std::vector<int> plen(n, 10);
+  std::vector<double> arrivals(n, 0.0);  // -X inf
+  loadgen::RunPlan plan;
+  plan.metrics.target_rate = std::numeric_limits<double>::infinity();
+  return loadgen::run_schedule(*client, items, plen, arrivals, plan, nullptr);
+}
+
+/// Requests/s loadgen sustains with --api openai-chat over 32 keep-alive connections when the server costs nothing.
+void BM_ChatInstantServer32Connections(benchmark::State& state) {
+  InstantServer s(40);
+  const std::string body = frame({{"role", "assistant"}, {"content", ""}}) + frame({{"content", "x"}}) +
+                           frame(json::object(), "length") +
+                           "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":1}}\n\n"
+                           "data: [DONE]\n\n";
+  s.http.Post("/v1/chat/completions",
+              [&](const httplib::Request&, httplib::Response& res) { res.set_content(body, "text/event-stream"); });
+  s.start();
+  const int n = static_cast<int>(state.range(0));
+  results::Summary sm;
+  for (auto _ : state) {
+    sm = run_against(s.endpoint(), n, 32).summary;
+    if (sm.completed != n) state.SkipWithError("not every request was ok");
+  }
+  state.counters["requests_per_s"] = sm.request_throughput;
+  state.counters["ttft_p50_ms"] = sm.ttft.median;
+  state.counters["ttft_p99_ms"] = sm.ttft.p99;
+}
+BENCHMARK(BM_ChatInstantServer32Connections)->Arg(3000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// 1,000 chat streams open at once: the server holds every one until all have connected, then each streams
+/// 16 tokens. Completion of all of them, and the client's TTFT spread.
+void BM_ChatThousandConcurrentStreams(benchmark::State& state) {
+  constexpr int kStreams = 1000;
+  InstantServer s(kStreams + 50);
+  std::mutex mu;
+  std::condition_variable cv;
+  int connected = 0;
+  std::string tokens;
+  for (int i = 0; i < 16; ++i) tokens += frame({{"content", " x"}});
+  tokens += frame(json::object(), "length") +
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":16}}\n\ndata: [DONE]\n\n";
+  const std::string role = frame({{"role", "assistant"}, {"content", ""}});
+  s.http.Post("/v1/chat/completions", [&](const httplib::Request&, httplib::Response& res) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (++connected == kStreams) cv.notify_all();
+    }
+    auto sent_role = std::make_shared<bool>(false);
+    res.set_chunked_content_provider("text/event-stream", [&, sent_role](size_t, httplib::DataSink& sink) {
+      if (!*sent_role) {
+        *sent_role = true;
+        return sink.write(role.data(), role.size());
+      }
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait_for(l, std::chrono::seconds(60), [&] { return connected >= kStreams; });
+      }
+      sink.write(tokens.data(), tokens.size());
+      sink.done();
+      return true;
+    });
+  });
+  s.start();
+  results::Summary sm;
+  for (auto _ : state) {
+    sm = run_against(s.endpoint(), kStreams, 0).summary;
+    if (sm.completed != kStreams) state.SkipWithError("not every stream was ok");
+  }
+  state.counters["completed"] = static_cast<double>(sm.completed);
+  state.counters["wall_s"] = sm.duration;
+  state.counters["ttft_p50_ms"] = sm.ttft.median;
+  state.counters["ttft_p99_ms"] = sm.ttft.p99;
+  state.counters["output_tokens"] = static_cast<double>(sm.total_output_tokens);
+}
+BENCHMARK(BM_ChatThousandConcurrentStreams)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
