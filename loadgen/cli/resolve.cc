@@ -111,6 +111,7 @@ engine::EngineConfig resolve_engine(const RunSettings& s) {
   e.max_model_len = s.max_model_len;
   e.deterministic = s.deterministic;
   e.enable_prefix_caching = s.enable_prefix_caching;
+  e.tensor_parallel_size = s.tensor_parallel_size;
   return e;
 }
 
@@ -238,6 +239,11 @@ RunConfig resolve(const RunSettings& s) {
   c.sut.http.api = kHttpApiNames.parse(s.api, "--api");
   need(s.endpoint.empty() || !s.enable_prefix_caching,
        "--enable-prefix-caching: sets the in-process engine; a server (--endpoint) is started with its own");
+  // Tensor parallelism: checked now against the model's shape (its config or header only, no weights), the
+  // backend and the GPUs, so a split that cannot work is refused before a long load.
+  need(s.endpoint.empty() || s.tensor_parallel_size == 1,
+       "--tensor-parallel-size: sets the in-process engine; a server (--endpoint) is started with its own");
+  if (s.endpoint.empty()) engine::check_tensor_parallel(c.sut.engine, "--tensor-parallel-size");
   need(s.endpoint.empty() || c.sut.http.api != HttpApi::kLlmServing || !s.model_name.empty(),
        "--model-name: empty (the <name> of POST /models/<name>/generate)");
   c.sut.http.model_name = s.model_name;

@@ -67,6 +67,9 @@ void add_run_options(CLI::App& app, RunSettings& s) {
                "reuse the KV cache of full blocks a prompt shares with earlier ones (hit rate in the summary)")
       ->group(e);
   app.add_option("--dummy-seed", s.dummy_seed, "seed of dummy:<preset> weights")->group(e);
+  app.add_option("--tensor-parallel-size", s.tensor_parallel_size,
+                 "GPUs the model is split over, Megatron-style (cuda with NCCL; docs/tensor-parallel.md)")
+      ->capture_default_str()->group(e);
   app.add_option("--endpoint", s.endpoint, "http://host:port of a server to measure instead")->group(r);
   app.add_option("--api", s.api, "openai | tgi | llm-serving")->capture_default_str()->group(r);
   app.add_option("--model-name", s.model_name, "model name sent to the server")->capture_default_str()->group(r);

@@ -59,6 +59,7 @@ struct RunSettings {
   bool deterministic = false;       ///< batch-invariant kernels
   bool enable_prefix_caching = false;  ///< share cached KV blocks of common prompt prefixes (in-process engine)
   uint64_t dummy_seed = 0;          ///< weights of dummy:<preset>
+  int tensor_parallel_size = 1;     ///< GPUs the model is split over (cuda + NCCL; docs/tensor-parallel.md)
   // ---- remote
   std::string endpoint;             ///< http://host:port: measure a server instead
   std::string api = "openai";       ///< openai | tgi | llm-serving

@@ -71,6 +71,7 @@ nlohmann::json to_json(const RunConfig& c) {
   j["max_model_len"] = c.sut.in_process() ? e.max_model_len : c.sut.remote_max_model_len;
   j["deterministic"] = e.deterministic;
   j["enable_prefix_caching"] = e.enable_prefix_caching;
+  j["tensor_parallel_size"] = e.tensor_parallel_size;
   j["dummy_seed"] = e.dummy_seed;
   j["endpoint"] = h.endpoint;
   j["api"] = to_string(h.api);
