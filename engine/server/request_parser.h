@@ -59,7 +59,7 @@ struct ParsedRequest {
 /// echo, prompt_logprobs and return_tokens_as_token_ids (vLLM); max_tokens may be 0 when the prompt is scored.
 ParsedRequest parse_openai_completion(std::string_view body, const ParseLimits& limits);
 
-/// TGI bodies: inputs, parameters{max_new_tokens, temperature, top_k, top_p, do_sample, seed, stop,
+/// TGI bodies: inputs (text; ours also takes a list of token ids), parameters{max_new_tokens, temperature, top_k, top_p, do_sample, seed, stop,
 /// return_full_text, details, ignore_eos, top_n_tokens, decoder_input_details (not with a stream, as TGI)}, stream. `stream_default` is the route's choice (/generate false,
 /// /generate_stream true, /models/<name>/generate false unless the body says "stream": true).
 ParsedRequest parse_tgi_generate(std::string_view body, bool stream_default, bool stream_from_body,
