@@ -317,9 +317,23 @@ ParsedRequest parse_tgi_generate(std::string_view body, bool stream_default, boo
   engine::Request& r = out.request;
   engine::SamplingParams& s = r.sampling;
 
-  auto inputs = get_string(j, "inputs", "inputs");
-  if (!inputs) throw BadRequest("inputs", "required");
-  r.prompt = std::move(*inputs);
+  // Ours besides TGI's string: a list of token ids (what loadgen's teacher forcing sends, exact ids).
+  if (const json* ids = member(j, "inputs"); ids && ids->is_array()) {
+    if (ids->empty()) throw BadRequest("inputs", "empty list");
+    for (size_t i = 0; i < ids->size(); ++i) {
+      const json& t = (*ids)[i];
+      const std::string path = "inputs[" + std::to_string(i) + "]";
+      if (!t.is_number_integer()) throw BadRequest(path, "must be a token id (integer)");
+      const int64_t id = t.get<int64_t>();
+      if (id < 0 || (limits.vocab_size > 0 && id >= limits.vocab_size) || id > std::numeric_limits<int32_t>::max())
+        throw BadRequest(path, "token id " + std::to_string(id) + " outside the vocabulary");
+      r.prompt_tokens.push_back(static_cast<int32_t>(id));
+    }
+  } else {
+    auto inputs = get_string(j, "inputs", "inputs");
+    if (!inputs) throw BadRequest("inputs", "required");
+    r.prompt = std::move(*inputs);
+  }
   out.stream = stream_default;
   if (stream_from_body) {
     if (auto st = get_bool(j, "stream", "stream")) out.stream = *st;

@@ -72,7 +72,7 @@ ParsedRequest parse_openai_completion(std::string_view body, const ParseLimits& 
 /// stop, ignore_eos, stream, stream_options {include_usage}, n (must be 1). The prompt is left empty.
 ParsedRequest parse_openai_chat(std::string_view body, const ParseLimits& limits);
 
-/// TGI bodies: inputs, parameters{max_new_tokens, temperature, top_k, top_p, do_sample, seed, stop,
+/// TGI bodies: inputs (text; ours also takes a list of token ids), parameters{max_new_tokens, temperature, top_k, top_p, do_sample, seed, stop,
 /// return_full_text, details, ignore_eos, top_n_tokens, decoder_input_details (not with a stream, as TGI)}, stream. `stream_default` is the route's choice (/generate false,
 /// /generate_stream true, /models/<name>/generate false unless the body says "stream": true).
 /// `string_booleans` (the competition's /models/<name>/generate): a boolean may also be written as the string

@@ -186,7 +186,10 @@ std::string request_body(HttpApi api, const std::string& model_name, const WorkI
     body["parameters"] = tgi_parameters(item);
     body["stream"] = true;  // /generate_stream ignores it; /models/<name>/generate needs it
     add_logprobs_request(api, item.top_logprobs, body);
-    if (item.score_steps > 0) add_prompt_scoring_request(api, item.top_logprobs, body);
+    if (item.score_steps > 0) {
+      body["inputs"] = item.prompt_tokens;  // llm-serve takes ids; TGI itself takes text only (it then answers 422)
+      add_prompt_scoring_request(api, item.top_logprobs, body);
+    }
   }
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
