@@ -57,7 +57,7 @@ json sweep_to_json(const SweepData& sweep) {
   j["cells"] = json::array();
   for (const SweepCell& c : sweep.cells) {
     j["cells"].push_back({{"batch_size", c.batch_size},
-                          {"qps", c.qps},
+                          {"qps", number(c.qps)},  // "inf" for a closed-loop cell
                           {"status", to_string(c.status)},
                           {"error", c.error},
                           {"dir", c.dir},

@@ -88,7 +88,7 @@ void Recorder::schedule(uint64_t index, double scheduled_s, int prompt_tokens) {
   Slot& s = *slots_[index];
   std::lock_guard lk(s.mu);
   s.rec.scheduled_s = scheduled_s;
-  s.rec.prompt_tokens = prompt_tokens;
+  if (prompt_tokens >= 0) s.rec.prompt_tokens = prompt_tokens;
 }
 
 void Recorder::fail(uint64_t index, const std::string& reason, Clock::time_point t) {

@@ -58,7 +58,7 @@ class Recorder : public ClientCallbacks {
   void on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) override;
 
   /// A request released at run time (a later turn of a session): its arrival, in s from t0, and its prompt's
-  /// length as the workload measured it. Called before it is sent.
+  /// length as the workload measured it (< 0: keep the one given at construction). Called before it is sent.
   void schedule(uint64_t index, double scheduled_s, int prompt_tokens);
 
   /// The dispatcher's own failure to hand a request over (client.send threw): ends it as failed.

@@ -151,6 +151,7 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   ProgressLine progress(*recorder, static_cast<int64_t>(n), span, plan.progress);
   DispatchOptions dopt;
   dopt.max_concurrency = plan.max_concurrency;
+  dopt.closed_loop = plan.closed_loop;
   std::atomic<bool> stop{false};
   int64_t sent = 0;
   std::unique_ptr<SessionDispatcher> sessions;
@@ -264,6 +265,7 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
 
   RunPlan plan;
   plan.max_concurrency = load.max_concurrency;
+  plan.closed_loop = load.closed_loop;
   plan.drain_timeout_s = load.drain_timeout_s;
   plan.progress = ProgressLine::wanted(c.output.quiet) && (std::isinf(rate) || w.items.size() / rate > 3.0);
   plan.warmup = load.warmup;

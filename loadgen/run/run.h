@@ -29,6 +29,7 @@ struct RunResult {
 /// How a prepared schedule is run (the part of the settings the timing loop needs).
 struct RunPlan {
   int max_concurrency = 0;
+  bool closed_loop = false;       ///< with max_concurrency: latency from when a slot freed (DispatchOptions)
   double drain_timeout_s = 3600;
   bool progress = false;          ///< the live stderr line
   int warmup = 0;                 ///< requests (copies of the first items, cycled) run before the schedule

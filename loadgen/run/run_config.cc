@@ -101,6 +101,7 @@ nlohmann::json to_json(const RunConfig& c) {
   if (w.multi_turn) j["think_time"] = to_string(l.think_time);
   j["ramp_up"] = to_string(l.ramp);
   if (l.ramp != RampUp::kNone) j["ramp_start_rate"] = l.ramp_start_rate;
+  if (l.closed_loop) j["closed_loop"] = true;
   return j;
 }
 

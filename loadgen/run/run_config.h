@@ -57,6 +57,7 @@ struct LoadConfig {
   RampUp ramp = RampUp::kNone;    ///< the rate grows from ramp_start_rate to `rate` over the run
   double ramp_start_rate = 1.0;
   ThinkTime think_time;           ///< multi-turn: pause between an answer and the next message
+  bool closed_loop = false;       ///< a `sweep --concurrency` cell: latency from when a slot freed
 };
 
 /// What is measured and where it goes.

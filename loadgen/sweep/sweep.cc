@@ -107,6 +107,7 @@ ClosedCellRunner benchmark_closed_cell_runner(const RunConfig& base, std::ostrea
     c.load.num_requests = requests_to_draw(base);  // -n, or the base run's X·T: fixed before the rate goes
     c.load.rate = std::numeric_limits<double>::infinity();
     c.load.max_concurrency = concurrency;
+    c.load.closed_loop = true;
     if (batch_size > 0) c.sut.engine.max_num_seqs = batch_size;
     return run_cell_config(std::move(c), base, cell_dir, log);
   };
