@@ -110,7 +110,7 @@ std::string sweep_html_table(const SweepData& s) {
     for (double q : s.qps) {
       const SweepCell* cell = nullptr;
       for (const SweepCell& c : s.cells)
-        if (c.batch_size == bs && std::fabs(c.qps - q) <= 1e-9 * std::max(1.0, q)) cell = &c;
+        if (c.concurrency == 0 && c.batch_size == bs && std::fabs(c.qps - q) <= 1e-9 * std::max(1.0, q)) cell = &c;
       if (!cell) {
         o << "<td>-</td>";
       } else if (cell->status != Status::kOk || !cell->summary) {
@@ -129,6 +129,38 @@ std::string sweep_html_table(const SweepData& s) {
   }
   o << "</table></div>\n<p class=\"meta\">Each cell: total time (first scheduled arrival to last completion) / "
        "p99 TTFT. Shaded: the run did not keep up with its schedule.</p>\n";
+  return o.str();
+}
+
+// The closed-loop cells (--concurrency): rows batch size, columns requests in flight.
+std::string concurrency_html_table(const SweepData& s) {
+  std::ostringstream o;
+  o << "<div class=\"scroll\"><table><tr><th class=\"key\">batch size</th>";
+  for (int c : s.concurrency) o << "<th>C=" << c << "</th>";
+  o << "</tr>\n";
+  for (int bs : s.batch_sizes) {
+    o << "<tr><th class=\"key\">" << h(batch_size_label(bs)) << "</th>";
+    for (int conc : s.concurrency) {
+      const SweepCell* cell = nullptr;
+      for (const SweepCell& c : s.cells)
+        if (c.concurrency == conc && c.batch_size == bs) cell = &c;
+      if (!cell) {
+        o << "<td>-</td>";
+      } else if (cell->status != Status::kOk || !cell->summary) {
+        o << "<td class=\"failed\" title=\"" << h(cell->error) << "\">failed: " << h(cell->error.substr(0, 60))
+          << "</td>";
+      } else {
+        const Summary& sm = *cell->summary;
+        o << "<td>" << num(sm.request_throughput) << " req/s / " << num(sm.ttft.p99) << " ms";
+        const double lost = static_cast<double>(sm.failed + sm.rejected);
+        if (lost > 0) o << " <span class=\"bad\">(" << format_number(lost) << " lost)</span>";
+        o << "</td>";
+      }
+    }
+    o << "</tr>\n";
+  }
+  o << "</table></div>\n<p class=\"meta\">Closed loop: each cell keeps C requests in flight, sending the next "
+       "as one finishes; request throughput / p99 TTFT.</p>\n";
   return o.str();
 }
 
@@ -183,6 +215,7 @@ std::string sweep_section(const LoadedSweep& ls, size_t index) {
     << "</h2>\n<p class=\"meta\">" << h(s.dir.string()) << ": " << s.cells.size() << " cells, " << failed
     << " failed</p>\n";
   if (!s.batch_sizes.empty() && !s.qps.empty()) o << sweep_html_table(s);
+  if (!s.batch_sizes.empty() && !s.concurrency.empty()) o << concurrency_html_table(s);
   o << auto_section(s, id);
   std::vector<svg::Chart> charts = {
       sweep_chart(s, id + "-dur", "Total time against rate", [](const Summary& m) { return m.duration; }, "seconds"),
@@ -338,7 +371,7 @@ std::string runs_section(const std::vector<const RunData*>& runs, bool settings_
 
 std::string cell_label(const SweepCell& c) {
   return (c.batch_size > 0 ? "bs" + std::to_string(c.batch_size) + " \xC2\xB7 " : std::string()) +
-         qps_label(c.qps) + " QPS";
+         (c.concurrency > 0 ? "C=" + std::to_string(c.concurrency) : qps_label(c.qps) + " QPS");
 }
 
 }  // namespace

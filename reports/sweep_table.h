@@ -16,6 +16,10 @@ using results::SweepData;
 /// schedule is marked '*' with a footnote.
 std::string sweep_table(const SweepData& sweep);
 
+/// The closed-loop cells (`--concurrency`): rows batch size, columns requests in flight, each cell
+/// "requests/s / p99 TTFT". Empty when the sweep has none.
+std::string concurrency_table(const SweepData& sweep);
+
 /// The `--qps auto` result: max sustainable QPS per batch size, then every probe in the order it ran.
 /// Empty when the sweep has no auto search.
 std::string auto_table(const SweepData& sweep);

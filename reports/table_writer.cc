@@ -87,6 +87,10 @@ void write_summary_table(std::ostream& out, const results::Summary& s) {
   dist_row(out, "TPOT", s.tpot);
   dist_row(out, "ITL", s.itl);
   dist_row(out, "E2E", s.e2el);
+  for (const results::TurnLatency& t : s.ttft_by_turn) {  // multi-turn: TTFT of each turn index
+    const std::string name = "TTFT." + std::to_string(t.turn);
+    dist_row(out, name.c_str(), t.ttft);
+  }
   out << "(latencies from the scheduled arrival; " << (s.failures_as_inf ? "failures counted as +inf" : "successful requests only")
       << ")\n";
   out << thin << '\n';

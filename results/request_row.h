@@ -24,6 +24,8 @@ struct RequestRow {
   std::vector<double> itl_ms;           ///< a chunk of k tokens counts as k equal gaps
   std::vector<double> chunk_times_s;
   std::vector<int> chunk_tokens;
+  std::optional<int64_t> session_id;    ///< multi-turn: the session (requests.jsonl only)
+  std::optional<int> turn;              ///< multi-turn: the turn index within it
 };
 
 }  // namespace results

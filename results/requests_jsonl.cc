@@ -27,6 +27,8 @@ json request_to_json(const RequestRow& r) {
   j["itl_ms"] = r.itl_ms;
   j["chunk_times_s"] = r.chunk_times_s;
   j["chunk_tokens"] = r.chunk_tokens;
+  if (r.session_id) j["session_id"] = *r.session_id;  // multi-turn runs only
+  if (r.turn) j["turn"] = *r.turn;
   return j;
 }
 
@@ -55,6 +57,8 @@ RequestRow request_from_json(const json& o, const std::string& where) {
   r.itl_ms = number_array<double>(o, "itl_ms", where);
   r.chunk_times_s = number_array<double>(o, "chunk_times_s", where);
   r.chunk_tokens = number_array<int>(o, "chunk_tokens", where);
+  r.session_id = opt_int(o, "session_id", where);
+  if (auto v = opt_int(o, "turn", where)) r.turn = static_cast<int>(*v);
   if (!r.chunk_tokens.empty() && r.chunk_tokens.size() != r.chunk_times_s.size())
     fail(where, "chunk_tokens and chunk_times_s differ in length");
   return r;

@@ -40,6 +40,12 @@ struct PrefixCacheSummary {
   }
 };
 
+/// TTFT of the requests of one turn index of a multi-turn run (turn 0: the sessions' first requests).
+struct TurnLatency {
+  int turn = 0;
+  Distribution ttft;
+};
+
 struct Summary {
   // Who and what (filled by the run from its configuration and the system under test).
   std::string date, backend, label, model_id, tokenizer_id;
@@ -72,6 +78,7 @@ struct Summary {
   std::string first_token_source;       ///< what TTFT's first token was: content | reasoning (both: joined with +)
   std::optional<PrefixCacheSummary> prefix_cache;  ///< the in-process engine with prefix caching on
   std::optional<ScrapeSummary> server_metrics;     ///< --scrape-metrics: the server's /metrics was sampled
+  std::vector<TurnLatency> ttft_by_turn;  ///< multi-turn runs: one per turn index, ascending; else empty
   // Context (JSON objects the writers copy as they are).
   nlohmann::json engine = nlohmann::json::object();
   nlohmann::json settings = nlohmann::json::object();

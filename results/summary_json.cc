@@ -82,6 +82,14 @@ json summary_to_json(const Summary& s) {
     j["prefix_cache"] = {{"queries", pc->queries},           {"hits", pc->hits},
                          {"hit_rate", pc->hit_rate()},      {"block_queries", pc->block_queries},
                          {"block_hits", pc->block_hits},    {"block_hit_rate", pc->block_hit_rate()}};
+  if (!s.ttft_by_turn.empty()) {  // multi-turn: TTFT per turn index
+    j["ttft_by_turn"] = json::array();
+    for (const TurnLatency& t : s.ttft_by_turn) {
+      json e = {{"turn", t.turn}, {"count", t.ttft.count}};
+      put_distribution(e, "ttft", t.ttft);
+      j["ttft_by_turn"].push_back(e);
+    }
+  }
   j["engine"] = s.engine;
   j["workload"] = s.workload;
   j["settings"] = s.settings;
@@ -153,6 +161,18 @@ Summary summary_from_json(const json& j, const std::string& where) {
     s.prefix_cache = PrefixCacheSummary{opt_int(pc, "queries", in).value_or(0), opt_int(pc, "hits", in).value_or(0),
                                         opt_int(pc, "block_queries", in).value_or(0),
                                         opt_int(pc, "block_hits", in).value_or(0)};
+  }
+  if (auto it = j.find("ttft_by_turn"); it != j.end() && it->is_array()) {
+    for (size_t i = 0; i < it->size(); ++i) {
+      const std::string in = where + " ttft_by_turn[" + std::to_string(i) + "]";
+      const json& e = (*it)[i];
+      if (!e.is_object()) fail(in, "not a JSON object");
+      TurnLatency t;
+      t.turn = static_cast<int>(opt_int(e, "turn", in).value_or(static_cast<int64_t>(i)));
+      t.ttft = get_distribution(e, "ttft", in);
+      t.ttft.count = opt_int(e, "count", in).value_or(0);
+      s.ttft_by_turn.push_back(t);
+    }
   }
   s.engine = opt_object(j, "engine", where);
   s.workload = opt_object(j, "workload", where);

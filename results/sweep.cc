@@ -15,4 +15,9 @@ std::string cell_dir_name(int batch_size, double qps) {
   return batch_size > 0 ? "bs" + std::to_string(batch_size) + "_" + q : q;
 }
 
+std::string concurrency_cell_dir_name(int batch_size, int concurrency) {
+  const std::string c = "c" + std::to_string(concurrency);
+  return batch_size > 0 ? "bs" + std::to_string(batch_size) + "_" + c : c;
+}
+
 }  // namespace results

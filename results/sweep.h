@@ -21,6 +21,9 @@ struct SweepCell {
   std::string error;
   std::string dir;              ///< relative to the sweep directory, e.g. "bs16_qps3"
   std::optional<Summary> summary;  ///< the cell's summary.json (none when it failed before running)
+  /// > 0: a closed-loop cell (`loadgen sweep --concurrency`): this many requests in flight, all sent as soon as
+  /// a slot frees (qps is then inf); 0: an open-loop cell at `qps`.
+  int concurrency = 0;
 };
 
 /// One step of the `--qps auto` search.
@@ -44,6 +47,7 @@ struct SweepData {
   nlohmann::json settings = nlohmann::json::object();
   std::vector<int> batch_sizes;
   std::vector<double> qps;
+  std::vector<int> concurrency;  ///< the closed-loop cells' columns (`--concurrency`); empty for none
   std::vector<SweepCell> cells;  ///< in the order they ran
   std::optional<AutoResult> autoq;
 };
@@ -53,5 +57,7 @@ std::string qps_label(double qps);
 std::string batch_size_label(int batch_size);
 /// "bs16_qps3" (in-process) or "qps3" (remote): the cell's directory under the sweep's.
 std::string cell_dir_name(int batch_size, double qps);
+/// "bs16_c8" (in-process) or "c8" (remote): a closed-loop cell's directory; its column head reads "C=8".
+std::string concurrency_cell_dir_name(int batch_size, int concurrency);
 
 }  // namespace results

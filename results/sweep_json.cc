@@ -53,14 +53,16 @@ json sweep_to_json(const SweepData& sweep) {
   j["settings"] = sweep.settings;
   j["batch_sizes"] = sweep.batch_sizes;
   j["qps"] = sweep.qps;
+  if (!sweep.concurrency.empty()) j["concurrency"] = sweep.concurrency;
   j["cells"] = json::array();
   for (const SweepCell& c : sweep.cells) {
     j["cells"].push_back({{"batch_size", c.batch_size},
-                          {"qps", c.qps},
+                          {"qps", number(c.qps)},  // "inf" for a closed-loop cell
                           {"status", to_string(c.status)},
                           {"error", c.error},
                           {"dir", c.dir},
                           {"summary", c.summary ? summary_to_json(*c.summary) : json::object()}});
+    if (c.concurrency > 0) j["cells"].back()["concurrency"] = c.concurrency;
   }
   if (sweep.autoq) {
     const AutoResult& a = *sweep.autoq;
@@ -92,6 +94,7 @@ SweepData sweep_from_json(const json& j, const fs::path& dir, const std::string&
   s.settings = j.value("settings", json::object());
   s.batch_sizes = number_array<int>(j, "batch_sizes", name);
   s.qps = number_array<double>(j, "qps", name);
+  if (j.contains("concurrency")) s.concurrency = number_array<int>(j, "concurrency", name);
   auto cells = j.find("cells");
   if (cells == j.end() || !cells->is_array()) fail(name, "missing array \"cells\"");
   for (size_t i = 0; i < cells->size(); ++i) {
@@ -108,6 +111,7 @@ SweepData sweep_from_json(const json& j, const fs::path& dir, const std::string&
     c.status = *st;
     c.error = opt_string(cj, "error", where);
     c.dir = opt_string(cj, "dir", where);
+    c.concurrency = static_cast<int>(opt_int(cj, "concurrency", where).value_or(0));
     const json summary = opt_object(cj, "summary", where);
     if (!summary.empty()) c.summary = summary_from_json(summary, where + " summary");
     s.cells.push_back(std::move(c));
@@ -121,6 +125,7 @@ std::string sweep_csv(const SweepData& s) {
   o << "batch_size,qps,status,duration,completed,failed,request_throughput,output_throughput,p99_ttft_ms,"
        "p99_tpot_ms,mean_e2el_ms\n";
   for (const SweepCell& c : s.cells) {
+    if (c.concurrency > 0) continue;  // closed-loop cells: sweep.json only
     o << c.batch_size << "," << json(c.qps).dump() << "," << csv_field(to_string(c.status));
     // Each number exactly as summary.json writes it (nlohmann prints the shortest round-trip form).
     const json summary = c.summary ? summary_to_json(*c.summary) : json::object();

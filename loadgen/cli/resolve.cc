@@ -30,6 +30,8 @@ WorkloadConfig resolve_workload(const RunSettings& s) {
   w.reference = s.reference;
   if (!s.reference.empty()) {
     need(std::filesystem::exists(s.reference), "--reference: no such file: " + s.reference);
+  } else if (s.dataset == "random" || s.dataset == "prefix") {
+    w.dataset = s.dataset;  // drawn: resolve_synthetic_and_sessions fills w.synthetic
   } else if (s.dataset.empty()) {
     w.dataset = builtin_dataset();
     need(std::filesystem::exists(w.dataset), "--dataset: the built-in sample is missing: " + w.dataset);
@@ -84,6 +86,48 @@ LoadConfig resolve_load(const RunSettings& s) {
   need(s.warmup >= 0, "--warmup must be >= 0");
   l.warmup = s.warmup;
   return l;
+}
+
+// Datasets that need no file, conversations as sessions and load shapes (issue 12), over the workload and
+// load already resolved.
+void resolve_synthetic_and_sessions(const RunSettings& s, WorkloadConfig* w, LoadConfig* l) {
+  w->dataset_options.format = kDatasetFormatNames.parse(s.dataset_format, "--dataset-format");
+  w->too_long = kTooLongPolicyNames.parse(s.too_long, "--too-long");
+  const bool synthetic = s.reference.empty() && (s.dataset == "random" || s.dataset == "prefix");
+  need(synthetic || s.turns == 1, "--turns: only for --dataset random|prefix (a file's conversations have their own)");
+  if (synthetic) {
+    need(s.dataset_format == "auto", "--dataset-format: --dataset " + s.dataset + " has no file to read");
+    SyntheticOptions o;
+    o.kind = kSyntheticKindNames.parse(s.dataset, "--dataset");
+    o.input_len = s.input_len;
+    o.output_len = s.output_len > 0 ? s.output_len : 128;  // vLLM's random default
+    o.range_ratio = s.range_ratio;
+    o.num_prefixes = s.num_prefixes;
+    o.prefix_len = s.prefix_len;
+    o.turns = s.turns;
+    validate(o);
+    w->synthetic = o;
+    w->output_len = 0;  // each turn carries its own drawn length
+  }
+  w->multi_turn = s.multi_turn || s.turns > 1;
+  l->think_time = parse_think_time(s.think_time);
+  if (w->multi_turn) {
+    need(s.reference.empty() && s.dump_logits.empty() && s.dump_logprobs.empty() && s.dump_logits_npy.empty(),
+         "--multi-turn: not with --reference, --dump-logits, --dump-logprobs or --dump-logits-npy");
+    need(s.trace.empty(), "--multi-turn: sessions arrive at -X sessions/s, not from --trace");
+    need(s.reorder == "none", "--multi-turn: --reorder would break the sessions' order");
+    need(s.max_concurrency == 0, "--multi-turn: --max-concurrency is not supported with sessions");
+  } else {
+    need(s.think_time == "0", "--think-time: only with --multi-turn (or --turns > 1)");
+  }
+  l->ramp = kRampUpNames.parse(s.ramp_up, "--ramp-up");
+  if (l->ramp != RampUp::kNone) {
+    need(s.trace.empty(), "--ramp-up: not with --trace (a trace has its own times)");
+    need(l->rate && std::isfinite(*l->rate), "--ramp-up: needs a finite -X (the rate it ramps up to)");
+    need(s.ramp_start_rate > 0 && std::isfinite(s.ramp_start_rate),
+         "--ramp-start-rate must be > 0, got " + std::to_string(s.ramp_start_rate));
+    l->ramp_start_rate = s.ramp_start_rate;
+  }
 }
 
 engine::EngineConfig resolve_engine(const RunSettings& s) {
@@ -226,6 +270,12 @@ SweepSpec resolve_sweep(const SweepSettings& sw, const RunSettings& s, const Run
   } else {
     spec.qps = parse_list<double>(sw.qps, "--qps");
   }
+  if (!sw.concurrency.empty()) {  // closed-loop columns; the rate grid too only when --qps was given
+    spec.concurrency = parse_list<int>(sw.concurrency, "--concurrency");
+    need(base.load.trace.empty() && !base.workload.multi_turn,
+         "--concurrency: not with --trace or --multi-turn (a closed loop sends as slots free)");
+    if (!sw.qps_given) spec.qps.clear(), spec.auto_search.reset();
+  }
   spec.out_dir = base.output.out.empty() ? "reports/runs/sweep-" + common::local_timestamp()  // git ignores it
                                          : base.output.out;
   spec.settings = to_json(base);
@@ -234,6 +284,7 @@ SweepSpec resolve_sweep(const SweepSettings& sw, const RunSettings& s, const Run
   spec.settings.erase("batch_size");  // set per cell from --batch-sizes
   spec.settings["batch_sizes"] = sw.batch_sizes;
   spec.settings["qps"] = sw.qps;
+  if (!spec.concurrency.empty()) spec.settings["concurrency"] = sw.concurrency;
   if (spec.auto_search)
     spec.settings["auto"] = {{"qps_start", sw.qps_start},
                              {"qps_max", sw.qps_max},
@@ -261,6 +312,7 @@ RunConfig resolve(const RunSettings& s) {
   c.config_file = s.config;
   c.workload = resolve_workload(s);
   c.load = resolve_load(s);
+  resolve_synthetic_and_sessions(s, &c.workload, &c.load);
   requests_to_draw(c);  // -X inf without -n, or -X x -T < 0.5: say so now, not after loading the model
 
   if (!s.slo.empty()) c.output.slo = parse_slo(s.slo);

@@ -10,12 +10,48 @@
 
 namespace loadgen {
 
+namespace {
+
+// Datasets that need no file, conversations and load shapes (issue 12).
+void add_workload_shape_options(CLI::App& app, RunSettings& s, const std::string& w, const std::string& l) {
+  app.add_option("--dataset-format", s.dataset_format, "auto | alpaca | sharegpt (auto: from the first record)")
+      ->capture_default_str()->group(w);
+  app.add_option("--input-len", s.input_len, "--dataset random|prefix: prompt tokens (without bos)")
+      ->capture_default_str()->group(w);
+  app.add_option("--range-ratio", s.range_ratio,
+                 "--dataset random|prefix: lengths uniform within +-ratio of --input-len/--output-len, [0, 1)")
+      ->capture_default_str()->group(w);
+  app.add_option("--num-prefixes", s.num_prefixes, "--dataset prefix: groups, each sharing one prefix")
+      ->capture_default_str()->group(w);
+  app.add_option("--prefix-len", s.prefix_len, "--dataset prefix: tokens of each group's prefix (< --input-len)")
+      ->capture_default_str()->group(w);
+  app.add_option("--turns", s.turns, "--dataset random|prefix: turns per conversation (> 1: --multi-turn)")
+      ->capture_default_str()->group(w);
+  app.add_flag("--multi-turn", s.multi_turn,
+               "send every turn of each conversation as a session (its history + the next message); "
+               "-X and -n count sessions")->group(w);
+  app.add_option("--think-time", s.think_time,
+                 "multi-turn: pause after an answer before the next message: seconds, exp:MEAN, uniform:LO,HI")
+      ->capture_default_str()->group(w);
+  app.add_option("--too-long", s.too_long,
+                 "exclude (records over max_model_len left out before the draw: N still sent) | skip (after it)")
+      ->capture_default_str()->group(w);
+  app.add_option("--ramp-up", s.ramp_up, "none | linear | exponential: the rate grows from --ramp-start-rate to -X")
+      ->capture_default_str()->group(l);
+  app.add_option("--ramp-start-rate", s.ramp_start_rate, "requests/s at the start of --ramp-up")
+      ->capture_default_str()->group(l);
+}
+
+}  // namespace
+
 void add_run_options(CLI::App& app, RunSettings& s) {
   // Given twice (config file, then command line), the last wins.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   auto w = "Workload", l = "Load", m = "Measuring and output", e = "In-process engine", r = "Remote server",
        a = "Logits (accuracy)";
-  app.add_option("--dataset", s.dataset, "Alpaca JSON / JSON lines / seed tasks (.gz ok) [datasets/sample_alpaca.json]")->group(w);
+  app.add_option("--dataset", s.dataset,
+                 "Alpaca or ShareGPT JSON / JSON lines / seed tasks (.gz ok), or random | prefix (drawn, no file) "
+                 "[datasets/sample_alpaca.json]")->group(w);
   app.add_option("--on-bad-record", s.on_bad_record, "fail | skip malformed records")->capture_default_str()->group(w);
   app.add_flag("--status-ok-only", s.status_ok_only, "JSON lines: keep only records with status \"ok\"")->group(w);
   app.add_option("--prompt-template", s.prompt_template,
@@ -26,6 +62,7 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_flag("--no-ignore-eos", s.no_ignore_eos, "let the model stop at eos")->group(w);
   app.add_option("--reorder", s.reorder, "none | length-asc | length-desc (by prompt + output length)")->capture_default_str()->group(w);
   app.add_option("--temperature", s.temperature, "sampling temperature (0: greedy)")->capture_default_str()->group(w);
+  add_workload_shape_options(app, s, w, l);
   app.add_option("-X,--rate", s.rate, "requests/s or inf [5; inf with --reference]")->group(l);
   app.add_option("-T,--duration", s.duration_s, "seconds of arrivals: N = round(X*T)")->capture_default_str()->group(l);
   app.add_option("-n,--num-requests", s.num_requests, "number of requests (overrides X*T)")->group(l);
@@ -116,6 +153,9 @@ void add_sweep_options(CLI::App& app, SweepSettings& s) {
   app.add_option("--qps-resolution", s.qps_resolution, "auto: stop when pass and fail are this close (relative)")
       ->capture_default_str()->group(g);
   app.add_option("--max-probes", s.max_probes, "auto: most runs per batch size")->capture_default_str()->group(g);
+  app.add_option("--concurrency", s.concurrency,
+                 "closed loop: comma-separated requests in flight (columns), each cell -n requests sent as slots free; "
+                 "with --qps as well, both grids")->group(g);
 }
 
 std::vector<std::string> config_file_args(const std::string& path, const CLI::App& app) {

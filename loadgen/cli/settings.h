@@ -22,6 +22,16 @@ struct RunSettings {
   bool no_ignore_eos = false;       ///< let the model stop at eos
   std::string reorder = "none";     ///< none | length-asc | length-desc
   float temperature = 0.0f;         ///< sampling temperature (0: greedy)
+  // ---- datasets and sessions (issue 12)
+  std::string dataset_format = "auto";  ///< auto | alpaca | sharegpt
+  int input_len = 1024;             ///< --dataset random|prefix: prompt tokens (without bos)
+  double range_ratio = 0.0;         ///< random lengths within ±ratio of --input-len / --output-len
+  int num_prefixes = 10;            ///< --dataset prefix: groups sharing a prefix
+  int prefix_len = 256;             ///< --dataset prefix: tokens of each group's prefix
+  int turns = 1;                    ///< synthetic conversations: turns each (> 1 implies --multi-turn)
+  bool multi_turn = false;          ///< every turn of each conversation, as a session; -X counts sessions/s
+  std::string think_time = "0";     ///< multi-turn: seconds, exp:MEAN or uniform:LO,HI
+  std::string too_long = "exclude"; ///< exclude (before the draw, N still sent) | skip (after it)
   // ---- load
   std::string rate;                 ///< -X requests/s or "inf"; empty: 5 (inf with --reference)
   double duration_s = 60;           ///< -T seconds of arrivals: N = round(X·T)
@@ -36,6 +46,8 @@ struct RunSettings {
   int64_t sampling_seed = -1;       ///< per-request token sampling; -1: seed + 2
   double drain_timeout_s = 3600;    ///< after the last send, wait this long for completions
   int warmup = 0;                   ///< requests sent at once and finished before the timed run; not recorded
+  std::string ramp_up = "none";     ///< none | linear | exponential: rate from --ramp-start-rate up to -X
+  double ramp_start_rate = 1.0;     ///< requests/s at the start of a ramp
   // ---- measuring and output
   std::string slo;                  ///< e.g. "ttft=200ms,tpot=50ms" (goodput)
   bool failures_as_inf = false;     ///< count failed requests as +inf latency in the percentiles
@@ -95,6 +107,8 @@ struct SweepSettings {
   double qps_max = 64;                     ///< auto: highest rate probed
   double qps_resolution = 0.05;            ///< auto: stop when pass and fail are this close (relative)
   int max_probes = 16;                     ///< auto: most runs per batch size
+  std::string concurrency;                 ///< closed-loop columns: comma-separated requests in flight ("" none)
+  bool qps_given = false;                  ///< --qps was on the command line (with --concurrency: both grids)
 };
 
 /// Adds every run option to `app`, bound to `s` (used by `loadgen` and `loadgen sweep`).

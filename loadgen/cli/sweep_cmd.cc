@@ -37,6 +37,7 @@ int sweep_main(int argc, char** argv) {
     if (app.count("--batch-size"))
       throw std::invalid_argument("--batch-size: a sweep sets it per cell; use --batch-sizes");
     sw.batch_sizes_given = app.count("--batch-sizes") > 0;
+    sw.qps_given = app.count("--qps") > 0;
     base = resolve(s);  // the base run; each cell sets its rate and batch size as numbers
     spec = resolve_sweep(sw, s, base);
   } catch (const std::exception& e) {
@@ -46,12 +47,14 @@ int sweep_main(int argc, char** argv) {
 
   try {
     const results::SweepData sweep =
-        run_sweep(spec, benchmark_cell_runner(base, base.output.quiet ? nullptr : &std::cerr), &std::cerr);
+        run_sweep(spec, benchmark_cell_runner(base, base.output.quiet ? nullptr : &std::cerr), &std::cerr,
+                  benchmark_closed_cell_runner(base, base.output.quiet ? nullptr : &std::cerr));
     std::vector<std::string> warnings;
     const reports::ReportInput report = reports::load_report_input({spec.out_dir}, &warnings);
     for (const std::string& w : warnings) std::cerr << "loadgen sweep: " << w << '\n';
     reports::write_html_report(report, spec.out_dir / "report.html");
-    if (!spec.auto_search) std::cout << reports::sweep_table(sweep);
+    if (!spec.auto_search && !spec.qps.empty()) std::cout << reports::sweep_table(sweep);
+    if (!spec.concurrency.empty()) std::cout << reports::concurrency_table(sweep);
     std::cout << reports::auto_table(sweep);
     std::cout << "Results: " << spec.out_dir.string() << "/{sweep.csv,sweep.json,report.html}\n";
     for (const results::SweepCell& c : sweep.cells)

@@ -18,9 +18,9 @@ namespace loadgen {
 
 using Clock = std::chrono::steady_clock;
 
-/// One message of a chat conversation (OpenAI's {role, content}).
+/// One message of a conversation, as a chat API sends it: role "system", "user" or "assistant".
 struct ChatMessage {
-  std::string role;     ///< system | user | assistant
+  std::string role;
   std::string content;
   bool operator==(const ChatMessage&) const = default;
 };
@@ -29,10 +29,12 @@ struct ChatMessage {
 struct WorkItem {
   uint64_t index = 0;            ///< position in the run's schedule (0..N-1)
   int64_t sample_id = 0;         ///< the dataset record it came from (the logits file's request id)
-  std::string prompt;            ///< full prompt text (template applied)
-  /// Chat APIs (--api openai-chat): the conversation so far, ending in the new user message. Empty: one user
-  /// message holding `prompt`. A multi-turn session sends its history here.
+  std::string prompt;            ///< full prompt text (template applied; a conversation's whole history)
+  /// The conversation this request continues, ending with the new user message (a chat API sends these;
+  /// the completions APIs send `prompt`, the same history as one text). Empty: the prompt alone.
   std::vector<ChatMessage> messages;
+  int64_t session_id = -1;       ///< multi-turn: the conversation it belongs to; -1 for a single request
+  int turn = 0;                  ///< multi-turn: 0-based turn index within its session
   std::vector<int32_t> prompt_tokens;  ///< when non-empty, sent as token ids (in-process; teacher forcing)
   int max_new_tokens = 128;
   bool ignore_eos = true;

@@ -20,6 +20,7 @@ SystemUnderTest in_process(const engine::EngineConfig& config) {
   const engine::EngineInfo& info = eng->info();
   sut.tokenize = [eng](const std::string& text, bool add_bos) { return eng->tokenize(text, add_bos); };
   sut.engine_stats = [eng] { return eng->stats(); };
+  sut.tokenizer = engine::load_tokenizer(info.tokenizer == "bytes" ? "" : info.tokenizer);
   sut.max_model_len = info.max_model_len;
   sut.in_process = true;
   sut.vocab_size = info.vocab_size;
@@ -75,6 +76,7 @@ SystemUnderTest remote(const SutConfig& c) {
   // Lengths are measured with --tokenizer (the server's own tokenizer.model); without one, bytes.
   std::shared_ptr<engine::Tokenizer> tok = engine::load_tokenizer(o.tokenizer);
   sut.tokenize = [tok](const std::string& text, bool add_bos) { return tok->encode(text, add_bos); };
+  sut.tokenizer = tok;
   sut.max_model_len = c.remote_max_model_len;
   sut.vocab_size = tok->vocab_size();
   sut.backend = to_string(o.api);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "engine/tokenizer.h"
 #include "loadgen/clients/client.h"
 #include "loadgen/clients/http_client.h"
 #include "loadgen/workload/workload.h"
@@ -27,6 +28,8 @@ struct SutConfig {
 struct SystemUnderTest {
   std::unique_ptr<Client> client;
   TokenizeFn tokenize;            ///< the model's tokenizer (engine's, or --tokenizer for remote)
+  /// The same tokenizer as an object (the synthetic datasets draw from its pieces).
+  std::shared_ptr<const engine::Tokenizer> tokenizer;
   int max_model_len = 0;          ///< 0: unknown (remote without --max-model-len)
   bool in_process = false;        ///< prompts go as token ids; logits capture and teacher forcing possible
   int vocab_size = 0;

@@ -18,6 +18,8 @@ int64_t dispatch(Client& client, Recorder& recorder, const std::vector<WorkItem>
       const int64_t need = static_cast<int64_t>(i) - o.max_concurrency + 1;
       while (need > 0 && !recorder.wait_done_at_least(need, Clock::now() + std::chrono::milliseconds(100)))
         if (stop && stop->load(std::memory_order_relaxed)) return sent;
+      if (o.closed_loop)
+        recorder.schedule(i, std::chrono::duration<double>(Clock::now() - t0).count(), -1);
     }
     try {
       client.send(items[i]);

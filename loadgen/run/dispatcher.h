@@ -13,6 +13,9 @@ namespace loadgen {
 
 struct DispatchOptions {
   int max_concurrency = 0;  ///< 0: open loop
+  /// With max_concurrency: a closed loop (`loadgen sweep --concurrency`): a request arrives when its slot
+  /// frees, so its latency counts from then (its scheduled time becomes its send time), not from t = 0.
+  bool closed_loop = false;
   /// Sleep until this long before the send time, then yield-spin: sleep alone overshoots by ~0.1 ms.
   std::chrono::microseconds spin = std::chrono::microseconds(200);
 };

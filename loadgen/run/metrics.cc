@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <set>
 #include <sstream>
@@ -70,6 +71,7 @@ results::RequestRow request_row(const RequestRecord& r) {
   if (r.done && r.output_tokens >= 0) row.output_tokens = r.output_tokens;
   row.chunk_times_s = r.chunk_times_s;
   row.chunk_tokens = r.chunk_tokens;
+  if (r.session_id >= 0) row.session_id = r.session_id, row.turn = r.turn;
   for (size_t i = 0; i < r.chunk_tokens.size(); ++i)
     if (r.chunk_tokens[i] > 0) {
       row.first_token_s = r.chunk_times_s[i];
@@ -107,6 +109,7 @@ results::Summary summarize(const std::vector<RequestRecord>& records, const Metr
   s.slo = o.slo;
   s.failures_as_inf = o.failures_as_inf;
   std::vector<double> ttft, tpot, itl, e2el, lag, sends, ok_e2el_in_order;
+  std::map<int, std::vector<double>> ttft_by_turn;  // multi-turn runs
   double first_sched = kInf, last_sched = -kInf, last_end = -kInf;
   std::set<std::string> sources, first_tokens;
   bool all_done = true;
@@ -129,6 +132,7 @@ results::Summary summarize(const std::vector<RequestRecord>& records, const Metr
       std::string reason = r.reason.empty() ? "unknown" : r.reason.substr(0, 120);
       s.failures_by_reason[reason] += 1;
       if (o.failures_as_inf) {
+        if (r.session_id >= 0) ttft_by_turn[r.turn].push_back(kInf);
         ttft.push_back(kInf);
         tpot.push_back(kInf);
         e2el.push_back(kInf);
@@ -141,6 +145,7 @@ results::Summary summarize(const std::vector<RequestRecord>& records, const Metr
     sources.insert(to_string(r.count_source));
     if (r.first_token != FirstToken::kNone) first_tokens.insert(to_string(r.first_token));
     if (row.ttft_ms) ttft.push_back(*row.ttft_ms);
+    if (row.ttft_ms && r.session_id >= 0) ttft_by_turn[r.turn].push_back(*row.ttft_ms);
     if (row.tpot_ms) tpot.push_back(*row.tpot_ms);
     e2el.push_back(*row.e2el_ms);
     ok_e2el_in_order.push_back(*row.e2el_ms);
@@ -163,6 +168,7 @@ results::Summary summarize(const std::vector<RequestRecord>& records, const Metr
     if (o.slo) s.request_goodput = s.good_requests / s.duration;
   }
   s.ttft = distribution(ttft);
+  for (auto& [turn, values] : ttft_by_turn) s.ttft_by_turn.push_back({turn, distribution(std::move(values))});
   s.tpot = distribution(tpot);
   s.itl = distribution(itl);
   s.e2el = distribution(e2el);

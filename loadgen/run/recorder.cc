@@ -90,6 +90,14 @@ void Recorder::on_done(uint64_t index, const Outcome& o, Clock::time_point t) {
   done_cv_.notify_all();
 }
 
+void Recorder::schedule(uint64_t index, double scheduled_s, int prompt_tokens) {
+  if (index >= slots_.size()) return;
+  Slot& s = *slots_[index];
+  std::lock_guard lk(s.mu);
+  s.rec.scheduled_s = scheduled_s;
+  if (prompt_tokens >= 0) s.rec.prompt_tokens = prompt_tokens;
+}
+
 void Recorder::fail(uint64_t index, const std::string& reason, Clock::time_point t) {
   Outcome o;
   o.status = Status::kFailed;

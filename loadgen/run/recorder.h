@@ -19,6 +19,8 @@ namespace loadgen {
 struct RequestRecord {
   uint64_t index = 0;
   int64_t sample_id = 0;
+  int64_t session_id = -1;         ///< multi-turn: its session (-1: none)
+  int turn = 0;                    ///< multi-turn: its turn index
   double scheduled_s = 0;
   double send_s = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> chunk_times_s;
@@ -57,6 +59,10 @@ class Recorder : public ClientCallbacks {
   void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) override;
   void on_logprobs(uint64_t index, int step, const StepLogprobs& lp) override;
   void on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) override;
+
+  /// A request released at run time (a later turn of a session): its arrival, in s from t0, and its prompt's
+  /// length as the workload measured it (< 0: keep the one given at construction). Called before it is sent.
+  void schedule(uint64_t index, double scheduled_s, int prompt_tokens);
 
   /// The dispatcher's own failure to hand a request over (client.send threw): ends it as failed.
   void fail(uint64_t index, const std::string& reason, Clock::time_point t);

@@ -1,5 +1,6 @@
 #include "loadgen/run/run.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -39,7 +40,13 @@ struct Prepared {
 Prepared prepare_dataset(const RunConfig& c, const SystemUnderTest& sut, int64_t num_requests) {
   const WorkloadConfig& wc = c.workload;
   Prepared p;
-  Dataset ds = load_dataset(wc.dataset, wc.dataset_options);
+  Dataset ds;
+  if (wc.synthetic) {
+    if (!sut.tokenizer) throw std::invalid_argument("--dataset " + std::string(to_string(wc.synthetic->kind)) + ": no tokenizer");
+    ds = make_synthetic_dataset(*wc.synthetic, num_requests, wc.sample_seed, *sut.tokenizer);
+  } else {
+    ds = load_dataset(wc.dataset, wc.dataset_options);
+  }
   WorkloadOptions w;
   w.num_requests = num_requests;
   w.sample_seed = wc.sample_seed;
@@ -49,6 +56,8 @@ Prepared prepare_dataset(const RunConfig& c, const SystemUnderTest& sut, int64_t
   w.output_len = wc.output_len;
   w.ignore_eos = wc.ignore_eos;
   w.max_model_len = sut.max_model_len;
+  w.too_long = wc.too_long;
+  w.multi_turn = wc.multi_turn;
   w.reorder = wc.reorder;
   w.send_prompt_tokens = sut.in_process;
   w.temperature = wc.temperature;
@@ -63,7 +72,8 @@ Prepared prepare_dataset(const RunConfig& c, const SystemUnderTest& sut, int64_t
   nlohmann::json too_long = nlohmann::json::array();
   for (size_t i = 0; i < p.workload.too_long.size() && i < 20; ++i) {
     const auto& t = p.workload.too_long[i];
-    too_long.push_back({{"sample_id", t.sample_id}, {"prompt_tokens", t.prompt_tokens}, {"output_tokens", t.output_tokens}});
+    too_long.push_back({{"sample_id", t.sample_id}, {"prompt_tokens", t.prompt_tokens}, {"output_tokens", t.output_tokens},
+                        {"turn", t.turn}});
   }
   p.notes = {{"dataset", ds.path},
              {"format", ds.format},
@@ -72,11 +82,23 @@ Prepared prepare_dataset(const RunConfig& c, const SystemUnderTest& sut, int64_t
              {"bad_records", bad},
              {"filtered_by_status", ds.filtered},
              {"requested", p.workload.requested},
-             {"too_long_skipped", p.workload.too_long.size()},
+             {"too_long_skipped", p.workload.too_long_policy == TooLongPolicy::kSkip ? p.workload.too_long.size() : 0},
+             {"too_long_excluded", p.workload.too_long_policy == TooLongPolicy::kExclude ? p.workload.too_long.size() : 0},
+             {"too_long_policy", to_string(p.workload.too_long_policy)},
              {"too_long", too_long},
              {"max_model_len", w.max_model_len},
              {"prompt_template", to_string(wc.prompt_template)},
              {"reorder", to_string(wc.reorder)}};
+  if (!p.workload.too_long.empty())
+    p.notes["too_long_reason"] = "prompt + output tokens > max_model_len " + std::to_string(w.max_model_len) +
+                                 (p.workload.too_long_policy == TooLongPolicy::kExclude
+                                      ? " (excluded before the draw: the next records were drawn instead)"
+                                      : " (drawn, then skipped: fewer requests than asked)");
+  if (wc.multi_turn) {
+    p.notes["sessions"] = p.workload.sessions.size();
+    p.notes["requests"] = p.workload.items.size();
+    p.notes["turns_cut"] = p.workload.turns_cut;
+  }
   return p;
 }
 
@@ -153,7 +175,12 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   }
   auto router = std::make_unique<WarmupRouter>();
   client.start(router.get());
-  const WarmupResult warmup = router->run(client, items, plan.warmup, plan.drain_timeout_s);
+  // A multi-turn run warms up with first turns only (a later turn's prompt exists only once its session runs).
+  std::vector<WorkItem> first_turns;
+  if (plan.sessions && plan.warmup > 0)
+    for (const std::vector<size_t>& session : plan.sessions->sessions) first_turns.push_back(items[session[0]]);
+  const WarmupResult warmup =
+      router->run(client, plan.sessions && plan.warmup > 0 ? first_turns : items, plan.warmup, plan.drain_timeout_s);
   if (warmup.done < warmup.requests) {
     router.release();  // warm-up requests still in flight will call back into it
     throw std::runtime_error("--warmup: " + std::to_string(warmup.requests - warmup.done) + " of " +
@@ -166,17 +193,28 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   auto recorder = std::make_unique<Recorder>(t0, ids, arrival_s, prompt_lens, expect);
   recorder->set_observer(observer);
   router->attach(recorder.get());
-  const double span = arrival_s.empty() ? 0.0 : arrival_s.back();
+  const double span = arrival_s.empty() ? 0.0 : *std::max_element(arrival_s.begin(), arrival_s.end());
   ProgressLine progress(*recorder, static_cast<int64_t>(n), span, plan.progress);
   DispatchOptions dopt;
   dopt.max_concurrency = plan.max_concurrency;
+  dopt.closed_loop = plan.closed_loop;
   std::atomic<bool> stop{false};
   int64_t sent = 0;
-  std::thread dispatcher([&] { sent = dispatch(client, *recorder, items, arrival_s, t0, dopt, &stop); });
+  std::unique_ptr<SessionDispatcher> sessions;
+  if (plan.sessions) {
+    sessions = std::make_unique<SessionDispatcher>(items, *plan.sessions, *recorder, plan.tokenize);
+    router->attach(sessions.get());
+  }
+  std::thread dispatcher([&] {
+    sent = sessions ? sessions->run(client, t0, &stop)
+                    : dispatch(client, *recorder, items, arrival_s, t0, dopt, &stop);
+  });
   // With a concurrency cap the dispatcher itself may wait for completions: bound the whole run.
+  // Sessions release their later turns as earlier ones end: bound those runs the same way.
   const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(
                                  std::chrono::duration<double>(span + plan.drain_timeout_s));
-  if (plan.max_concurrency > 0 && !recorder->wait_done_at_least(static_cast<int64_t>(n), deadline)) stop = true;
+  if ((plan.max_concurrency > 0 || sessions) && !recorder->wait_done_at_least(static_cast<int64_t>(n), deadline))
+    stop = true;
   dispatcher.join();
   const auto left = std::max(deadline - Clock::now(), Clock::duration(std::chrono::seconds(1)));
   const bool drained = client.wait_all(std::chrono::duration_cast<std::chrono::milliseconds>(left));
@@ -184,6 +222,10 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   RunResult result;
   result.records = recorder->records(drained ? "not sent (the run stopped)"
                                              : "not finished within --drain-timeout");
+  for (RequestRecord& r : result.records) {
+    r.session_id = items[r.index].session_id;
+    r.turn = items[r.index].turn;
+  }
   result.summary = summarize(result.records, plan.metrics);
   if (plan.engine_stats) result.summary.prefix_cache = prefix_cache_between(stats_before, plan.engine_stats());
   result.rows = request_rows(result.records);
@@ -193,6 +235,7 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   if (!drained) {
     recorder.release();
     router.release();
+    sessions.release();
   }
   return result;
 }
@@ -210,11 +253,19 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
       *log << "dataset: skipped " << p.notes["bad_records_skipped"] << " bad records (first: "
            << p.notes["bad_records"][0]["where"].get<std::string>() << ": "
            << p.notes["bad_records"][0]["reason"].get<std::string>() << ")\n";
-    if (!w.too_long.empty())
+    if (!w.too_long.empty() && w.too_long_policy == TooLongPolicy::kSkip)
       *log << "workload: " << w.too_long.size() << " of " << w.requested << " requests are longer than max_model_len "
            << p.notes["max_model_len"] << " and are skipped\n";
+    else if (!w.too_long.empty())
+      *log << "workload: " << w.too_long.size() << " records longer than max_model_len " << p.notes["max_model_len"]
+           << " were excluded before the draw\n";
+    if (w.turns_cut > 0)
+      *log << "workload: " << w.turns_cut << " later turns left out: their history would exceed max_model_len\n";
   }
-  if (w.items.empty()) throw std::invalid_argument("no requests left to run (all longer than the model's context?)");
+  if (w.items.empty())
+    throw std::invalid_argument("no requests left to run: all " + std::to_string(w.too_long.size()) +
+                                " records are longer than max_model_len " + p.notes.value("max_model_len", nlohmann::json(0)).dump() +
+                                " (prompt + output tokens)");
   const int64_t n = static_cast<int64_t>(w.items.size());
   double rate = 0;
   std::vector<double> arrivals;
@@ -230,7 +281,22 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
     a.kind = load.arrival;
     a.burstiness = load.burstiness;
     a.seed = load.arrival_seed;
-    arrivals = arrival_times(n, a);
+    a.ramp = load.ramp;
+    a.ramp_start_rate = load.ramp_start_rate;
+    arrivals = arrival_times(w.sessions.empty() ? n : static_cast<int64_t>(w.sessions.size()), a);
+  }
+  std::optional<SessionSchedule> sessions;
+  if (!w.sessions.empty()) {
+    // Sessions arrive at -X sessions/s; a later turn waits for the turn before it, then the think time.
+    if (trace) throw std::invalid_argument("--trace: a multi-turn run draws its session arrivals (-X sessions/s)");
+    SessionSchedule sch;
+    sch.sessions = w.sessions;
+    sch.start_s = arrivals;
+    sch.think_s = think_times(n, load.think_time, load.arrival_seed ^ 0x7468696e6bULL);  // "think"
+    arrivals.assign(static_cast<size_t>(n), 0.0);
+    for (size_t s = 0; s < sch.sessions.size(); ++s) arrivals[sch.sessions[s][0]] = sch.start_s[s];
+    for (size_t s = 0; s < sch.sessions.size(); ++s) sch.think_s[sch.sessions[s][0]] = 0;
+    sessions = std::move(sch);
   }
 
   std::unique_ptr<LogitsDump> dump;
@@ -261,6 +327,7 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
 
   RunPlan plan;
   plan.max_concurrency = load.max_concurrency;
+  plan.closed_loop = load.closed_loop;
   plan.drain_timeout_s = load.drain_timeout_s;
   plan.progress = ProgressLine::wanted(c.output.quiet) && (std::isinf(rate) || w.items.size() / rate > 3.0);
   plan.warmup = load.warmup;
@@ -268,6 +335,8 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
   plan.metrics.target_rate = rate;
   plan.metrics.slo = c.output.slo;
   plan.metrics.failures_as_inf = c.output.failures_as_inf;
+  plan.sessions = std::move(sessions);
+  plan.tokenize = sut.tokenize;
   std::unique_ptr<MetricsScraper> scraper = start_server_side(c, log);
   RequestObserver* observer = dump ? static_cast<RequestObserver*>(dump.get()) : lp_dump.get();
   RunResult r = run_schedule(*sut.client, w.items, w.prompt_lens, arrivals, plan, observer);

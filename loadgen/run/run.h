@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "loadgen/run/metrics.h"
 #include "loadgen/run/recorder.h"
 #include "loadgen/run/run_config.h"
+#include "loadgen/run/session_dispatcher.h"
 #include "results/request_row.h"
 #include "results/server_metrics.h"
 #include "results/summary.h"
@@ -30,6 +32,7 @@ struct RunResult {
 /// How a prepared schedule is run (the part of the settings the timing loop needs).
 struct RunPlan {
   int max_concurrency = 0;
+  bool closed_loop = false;       ///< with max_concurrency: latency from when a slot freed (DispatchOptions)
   double drain_timeout_s = 3600;
   bool progress = false;          ///< the live stderr line
   int warmup = 0;                 ///< requests (copies of the first items, cycled) run before the schedule
@@ -37,6 +40,10 @@ struct RunPlan {
   /// summary.prefix_cache.
   std::function<engine::EngineStats()> engine_stats;
   MetricsOptions metrics;
+  /// Set: a multi-turn run. The items are grouped in these sessions; arrival_s holds each first turn's
+  /// arrival (a later turn's entry is unused: it is released when the turn before it ends, plus think time).
+  std::optional<SessionSchedule> sessions;
+  TokenizeFn tokenize;            ///< multi-turn: measures a released turn's prompt
 };
 
 /// Runs `items` at `arrival_s` against `client` and returns the records and computed summary (no run

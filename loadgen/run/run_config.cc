@@ -94,6 +94,26 @@ nlohmann::json to_json(const RunConfig& c) {
   j["dump_logits_npy"] = c.logits.npy_dir;
   j["top_logprobs"] = c.logprobs.top_k;
   j["config"] = c.config_file;
+  // datasets, sessions and load shapes
+  j["dataset_format"] = to_string(w.dataset_options.format);
+  if (w.synthetic) {
+    const SyntheticOptions& so = *w.synthetic;
+    j["dataset"] = to_string(so.kind);
+    j["input_len"] = so.input_len;
+    j["output_len"] = so.output_len;
+    j["range_ratio"] = so.range_ratio;
+    if (so.kind == SyntheticKind::kPrefix) {
+      j["num_prefixes"] = so.num_prefixes;
+      j["prefix_len"] = so.prefix_len;
+    }
+    j["turns"] = so.turns;
+  }
+  j["too_long"] = to_string(w.too_long);
+  j["multi_turn"] = w.multi_turn;
+  if (w.multi_turn) j["think_time"] = to_string(l.think_time);
+  j["ramp_up"] = to_string(l.ramp);
+  if (l.ramp != RampUp::kNone) j["ramp_start_rate"] = l.ramp_start_rate;
+  if (l.closed_loop) j["closed_loop"] = true;
   return j;
 }
 

@@ -14,6 +14,8 @@
 #include "loadgen/workload/arrival.h"
 #include "loadgen/workload/dataset.h"
 #include "loadgen/workload/prompt.h"
+#include "loadgen/workload/synthetic.h"
+#include "loadgen/workload/think_time.h"
 #include "loadgen/workload/workload.h"
 #include "results/summary.h"
 
@@ -32,6 +34,10 @@ struct WorkloadConfig {
   std::string reference;          ///< BASE.h5: replay its requests with its tokens forced; "" for none
   uint64_t sample_seed = 1;       ///< which records, in which order
   uint64_t sampling_seed = 2;     ///< base of the per-request token-sampling seeds
+  // ---- datasets and sessions (issue 12)
+  std::optional<SyntheticOptions> synthetic;  ///< --dataset random | prefix: drawn from the tokenizer, no file
+  TooLongPolicy too_long = TooLongPolicy::kExclude;
+  bool multi_turn = false;        ///< every turn of each conversation; N counts sessions
 };
 
 /// When requests are sent.
@@ -47,6 +53,11 @@ struct LoadConfig {
   int max_concurrency = 0;        ///< cap of requests in flight; 0: none
   double drain_timeout_s = 3600;
   int warmup = 0;                 ///< requests sent and finished before the timed run; not recorded
+  // ---- load shapes and sessions (issue 12)
+  RampUp ramp = RampUp::kNone;    ///< the rate grows from ramp_start_rate to `rate` over the run
+  double ramp_start_rate = 1.0;
+  ThinkTime think_time;           ///< multi-turn: pause between an answer and the next message
+  bool closed_loop = false;       ///< a `sweep --concurrency` cell: latency from when a slot freed
 };
 
 /// What is measured and where it goes.

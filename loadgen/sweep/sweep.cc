@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <ostream>
+#include <limits>
 #include <set>
+#include <stdexcept>
 
 #include "loadgen/run/run.h"
 #include "results/run_dir.h"
@@ -63,30 +65,51 @@ double search_max_qps(const AutoSearch& s, const std::function<ProbeResult(doubl
   return pass;
 }
 
+namespace {
+
+// Runs one cell's configuration into `cell_dir`: a fresh system under test, run_benchmark, the run directory.
+CellOutcome run_cell_config(RunConfig c, const RunConfig& base, const fs::path& cell_dir, std::ostream* log) {
+  c.output.out = cell_dir.string();
+  c.output.label = (base.output.label.empty() ? "" : base.output.label + " ") + cell_dir.filename().string();
+  SystemUnderTest sut = make_system_under_test(c.sut);
+  const RunResult r = run_benchmark(c, sut, log);
+  results::write_run_dir(cell_dir, r.summary, r.rows, r.server_metrics);
+  CellOutcome out;
+  out.summary = r.summary;
+  // The run completed; failed requests are results, counted in its summary. A run in which no request
+  // completed measured nothing, though: that cell failed, with the reasons.
+  out.ok = r.summary.completed > 0;
+  if (!out.ok) {
+    std::string reasons;
+    for (const auto& [reason, n] : r.summary.failures_by_reason) {
+      if (reasons.size() > 300) break;
+      reasons += (reasons.empty() ? "" : "; ") + reason + " (" + std::to_string(n) + ")";
+    }
+    out.error = "no request completed" + (reasons.empty() ? std::string() : ": " + reasons);
+  }
+  return out;
+}
+
+}  // namespace
+
 CellRunner benchmark_cell_runner(const RunConfig& base, std::ostream* log) {
   return [base, log](int batch_size, double qps, const fs::path& cell_dir) {
     RunConfig c = base;
     c.load.rate = qps;
     if (batch_size > 0) c.sut.engine.max_num_seqs = batch_size;
-    c.output.out = cell_dir.string();
-    c.output.label = (base.output.label.empty() ? "" : base.output.label + " ") + cell_dir.filename().string();
-    SystemUnderTest sut = make_system_under_test(c.sut);
-    const RunResult r = run_benchmark(c, sut, log);
-    results::write_run_dir(cell_dir, r.summary, r.rows, r.server_metrics);
-    CellOutcome out;
-    out.summary = r.summary;
-    // The run completed; failed requests are results, counted in its summary. A run in which no request
-    // completed measured nothing, though: that cell failed, with the reasons.
-    out.ok = r.summary.completed > 0;
-    if (!out.ok) {
-      std::string reasons;
-      for (const auto& [reason, n] : r.summary.failures_by_reason) {
-        if (reasons.size() > 300) break;
-        reasons += (reasons.empty() ? "" : "; ") + reason + " (" + std::to_string(n) + ")";
-      }
-      out.error = "no request completed" + (reasons.empty() ? std::string() : ": " + reasons);
-    }
-    return out;
+    return run_cell_config(std::move(c), base, cell_dir, log);
+  };
+}
+
+ClosedCellRunner benchmark_closed_cell_runner(const RunConfig& base, std::ostream* log) {
+  return [base, log](int batch_size, int concurrency, const fs::path& cell_dir) {
+    RunConfig c = base;
+    c.load.num_requests = requests_to_draw(base);  // -n, or the base run's X·T: fixed before the rate goes
+    c.load.rate = std::numeric_limits<double>::infinity();
+    c.load.max_concurrency = concurrency;
+    c.load.closed_loop = true;
+    if (batch_size > 0) c.sut.engine.max_num_seqs = batch_size;
+    return run_cell_config(std::move(c), base, cell_dir, log);
   };
 }
 
@@ -96,8 +119,9 @@ void log_cell(std::ostream* log, size_t i, size_t n, const results::SweepCell& c
   if (!log) return;
   *log << "[sweep " << i;
   if (n) *log << "/" << n;
-  *log << "] batch size "
-       << results::batch_size_label(c.batch_size) << ", " << results::qps_label(c.qps) << " QPS: ";
+  *log << "] batch size " << results::batch_size_label(c.batch_size) << ", "
+       << (c.concurrency > 0 ? "concurrency " + std::to_string(c.concurrency) : results::qps_label(c.qps) + " QPS")
+       << ": ";
   if (c.status == results::Status::kOk && c.summary)
     *log << "ok, total time " << common::format_number(c.summary->duration) << " s, p99 TTFT "
          << common::format_number(c.summary->ttft.p99) << " ms, p99 TPOT "
@@ -108,14 +132,17 @@ void log_cell(std::ostream* log, size_t i, size_t n, const results::SweepCell& c
 }
 
 // One cell: run it, and turn anything it throws into a failed cell.
-results::SweepCell run_one(const CellRunner& run_cell, int bs, double qps, const fs::path& out_dir) {
+// concurrency > 0: a closed-loop cell, run by `run_closed`.
+results::SweepCell run_one(const CellRunner& run_cell, int bs, double qps, const fs::path& out_dir,
+                           const ClosedCellRunner* run_closed = nullptr, int concurrency = 0) {
   results::SweepCell c;
   c.batch_size = bs;
   c.qps = qps;
-  c.dir = results::cell_dir_name(bs, qps);
+  c.concurrency = concurrency;
+  c.dir = concurrency > 0 ? results::concurrency_cell_dir_name(bs, concurrency) : results::cell_dir_name(bs, qps);
   try {
     fs::create_directories(out_dir / c.dir);
-    CellOutcome r = run_cell(bs, qps, out_dir / c.dir);
+    CellOutcome r = concurrency > 0 ? (*run_closed)(bs, concurrency, out_dir / c.dir) : run_cell(bs, qps, out_dir / c.dir);
     c.status = r.ok ? results::Status::kOk : results::Status::kFailed;
     c.error = r.error;
     c.summary = std::move(r.summary);
@@ -129,19 +156,31 @@ results::SweepCell run_one(const CellRunner& run_cell, int bs, double qps, const
 
 }  // namespace
 
-results::SweepData run_sweep(const SweepSpec& spec, const CellRunner& run_cell, std::ostream* log) {
+results::SweepData run_sweep(const SweepSpec& spec, const CellRunner& run_cell, std::ostream* log,
+                             const ClosedCellRunner& run_closed) {
   results::SweepData sweep;
   sweep.dir = spec.out_dir;
   sweep.settings = spec.settings;
   sweep.batch_sizes = spec.batch_sizes;
+  sweep.concurrency = spec.concurrency;
   fs::create_directories(spec.out_dir);
+  if (!spec.concurrency.empty() && !run_closed)
+    throw std::invalid_argument("run_sweep: closed-loop cells (--concurrency) need a ClosedCellRunner");
 
   if (!spec.auto_search) {
     sweep.qps = spec.qps;
-    const size_t n = spec.batch_sizes.size() * spec.qps.size();
+    const size_t n = spec.batch_sizes.size() * (spec.qps.size() + spec.concurrency.size());
     for (int bs : spec.batch_sizes) {
       for (double q : spec.qps) {
         sweep.cells.push_back(run_one(run_cell, bs, q, spec.out_dir));
+        log_cell(log, sweep.cells.size(), n, sweep.cells.back());
+        results::write_sweep_files(sweep, spec.out_dir);
+      }
+    }
+    for (int bs : spec.batch_sizes) {  // the closed-loop columns, beside the rate grid
+      for (int conc : spec.concurrency) {
+        sweep.cells.push_back(run_one(run_cell, bs, std::numeric_limits<double>::infinity(), spec.out_dir,
+                                      &run_closed, conc));
         log_cell(log, sweep.cells.size(), n, sweep.cells.back());
         results::write_sweep_files(sweep, spec.out_dir);
       }

@@ -34,6 +34,15 @@ using CellRunner = std::function<CellOutcome(int batch_size, double qps, const s
 /// run_benchmark's messages.
 CellRunner benchmark_cell_runner(const RunConfig& base, std::ostream* log);
 
+/// A closed-loop cell (`--concurrency`): `concurrency` requests in flight at every moment (each sent as soon
+/// as one finishes; -X inf with --max-concurrency C), `batch_size` as for CellRunner.
+using ClosedCellRunner =
+    std::function<CellOutcome(int batch_size, int concurrency, const std::filesystem::path& cell_dir)>;
+
+/// The real closed-loop cell: `base` with rate inf, max_concurrency C and N requests (-n, or base's X·T), as
+/// benchmark_cell_runner otherwise.
+ClosedCellRunner benchmark_closed_cell_runner(const RunConfig& base, std::ostream* log);
+
 /// The `--qps auto` search: bracket upwards from `start_qps` by doubling until a probe fails or `max_qps`
 /// passes, then bisect until the passing and failing rates are within `resolution` (relative) of each other.
 /// When the first probe fails, halve downwards (to `start_qps` / 64) to find a passing rate at all.
@@ -48,6 +57,7 @@ struct AutoSearch {
 struct SweepSpec {
   std::vector<int> batch_sizes = {0};  ///< {0} for a remote server (one row, "server")
   std::vector<double> qps;             ///< the grid's columns; ignored when `auto_search` is set
+  std::vector<int> concurrency;        ///< closed-loop columns, run after the rate cells (`--concurrency`)
   std::optional<AutoSearch> auto_search;
   std::filesystem::path out_dir;
   nlohmann::json settings = nlohmann::json::object();  ///< the sweep's effective settings, for sweep.json
@@ -59,7 +69,9 @@ bool meets_slo(const results::Summary& summary, const results::Slo& slo);
 /// Runs every cell (batch sizes outer, rates inner, in the order given) or the auto search per batch size,
 /// rewriting sweep.json / sweep.csv in `spec.out_dir` after each cell so an interrupted sweep keeps what it
 /// measured. Progress lines go to `log` (may be null). Returns the sweep as written.
-results::SweepData run_sweep(const SweepSpec& spec, const CellRunner& run_cell, std::ostream* log);
+/// Closed-loop cells (spec.concurrency) run after the rate grid, batch sizes outer, through `run_closed`.
+results::SweepData run_sweep(const SweepSpec& spec, const CellRunner& run_cell, std::ostream* log,
+                             const ClosedCellRunner& run_closed = {});
 
 /// The search alone, for one batch size: `probe(qps)` runs one rate and says whether it met the SLO.
 /// Appends each probe to `probes` and returns the highest passing rate (0 when none passed).

@@ -1,4 +1,5 @@
-// Dataset loading: detect gzip, then the format from the first non-blank character ('[' array, '{' lines).
+// Dataset loading: detect gzip, then the layout from the first non-blank character ('[' array, '{' lines),
+// then the kind of record (Alpaca or ShareGPT) from the first record that is an object, unless forced.
 #include "loadgen/workload/dataset.h"
 
 #include <zlib.h>
@@ -6,7 +7,10 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+
+#include "loadgen/workload/sharegpt.h"
 
 namespace loadgen {
 namespace {
@@ -94,6 +98,12 @@ std::string to_samples(const json& obj, int64_t id, std::vector<Sample>* out) {
   return "";
 }
 
+/// The records' kind: forced, or from the first record (an object with "conversations" is ShareGPT).
+DatasetFormat record_kind(const DatasetOptions& opt, const json& first) {
+  if (opt.format != DatasetFormat::kAuto) return opt.format;
+  return looks_like_sharegpt(first) ? DatasetFormat::kShareGpt : DatasetFormat::kAlpaca;
+}
+
 void bad(Dataset* ds, const DatasetOptions& opt, std::string where, std::string reason) {
   if (opt.on_bad == OnBadRecord::kFail)
     throw DatasetError(ds->path + ": " + where + ": " + reason + " (--on-bad-record skip to skip bad records)");
@@ -110,10 +120,18 @@ void parse_array(const std::string& text, Dataset* ds, const DatasetOptions& opt
                        ": not valid JSON: " + e.what());
   }
   if (!arr.is_array()) throw DatasetError(ds->path + ": expected a JSON array of records");
-  ds->format = "alpaca-json";
+  const DatasetFormat kind = record_kind(opt, arr.empty() ? json() : arr[0]);
+  ds->format = kind == DatasetFormat::kShareGpt ? "sharegpt" : "alpaca-json";
   for (size_t i = 0; i < arr.size(); ++i) {
     size_t before = ds->samples.size();
-    std::string err = to_samples(arr[i], static_cast<int64_t>(i), &ds->samples);
+    std::string err;
+    if (kind == DatasetFormat::kShareGpt) {
+      Sample s;
+      err = sharegpt_sample(arr[i], static_cast<int64_t>(i), &s);
+      if (err.empty()) ds->samples.push_back(std::move(s));
+    } else {
+      err = to_samples(arr[i], static_cast<int64_t>(i), &ds->samples);
+    }
     if (!err.empty()) {
       ds->samples.resize(before);
       bad(ds, opt, "record " + std::to_string(i), err);
@@ -125,6 +143,7 @@ void parse_array(const std::string& text, Dataset* ds, const DatasetOptions& opt
 
 void parse_lines(const std::string& text, Dataset* ds, const DatasetOptions& opt) {
   ds->format = "jsonl";
+  std::optional<DatasetFormat> kind;  // from the first line that parses
   int64_t line_no = 0, seed_instances = 0;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -148,6 +167,16 @@ void parse_lines(const std::string& text, Dataset* ds, const DatasetOptions& opt
         ++ds->filtered;
         continue;
       }
+    }
+    if (!kind) {
+      kind = record_kind(opt, obj);
+      if (*kind == DatasetFormat::kShareGpt) ds->format = "sharegpt-jsonl";
+    }
+    if (*kind == DatasetFormat::kShareGpt) {
+      Sample s;
+      if (std::string err = sharegpt_sample(obj, line_no - 1, &s); !err.empty()) bad(ds, opt, where, err);
+      else ds->samples.push_back(std::move(s));
+      continue;
     }
     const bool seed = obj.is_object() && obj.contains("instances");
     // Records keep their line's index as id (stable whatever is skipped); seed instances are numbered in order.

@@ -358,3 +358,72 @@ TEST(ResolveSweep, GridAutoAndItsErrors) {
 
 }  // namespace
 }  // namespace loadgen
+
+namespace loadgen {
+namespace {
+
+// Issue 12's options (datasets without a file, sessions, ramp-up): each bad value is named.
+TEST(Resolve, WorkloadShapeOptionsNameTheOption) {
+  struct Case {
+    void (*set)(RunSettings&);
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](RunSettings& s) { s.dataset = "random", s.input_len = 0; }, "--input-len must be > 0, got 0"},
+      {[](RunSettings& s) { s.dataset = "random", s.output_len = -2; }, "--output-len must be >= 0"},
+      {[](RunSettings& s) { s.dataset = "random", s.range_ratio = 1.5; }, "--range-ratio must be in [0, 1)"},
+      {[](RunSettings& s) { s.dataset = "prefix", s.input_len = 100, s.prefix_len = 100; },
+       "--prefix-len (100) must be less than --input-len (100)"},
+      {[](RunSettings& s) { s.dataset = "prefix", s.num_prefixes = 0; }, "--num-prefixes must be >= 1, got 0"},
+      {[](RunSettings& s) { s.turns = 3; }, "--turns: only for --dataset random|prefix"},
+      {[](RunSettings& s) { s.dataset_format = "csv"; }, "--dataset-format: expected auto, alpaca or sharegpt, got 'csv'"},
+      {[](RunSettings& s) { s.too_long = "drop"; }, "--too-long: expected exclude or skip, got 'drop'"},
+      {[](RunSettings& s) { s.multi_turn = true, s.think_time = "soon"; }, "--think-time: expected seconds"},
+      {[](RunSettings& s) { s.multi_turn = true, s.think_time = "uniform:3,1"; }, "--think-time: expected seconds"},
+      {[](RunSettings& s) { s.think_time = "2"; }, "--think-time: only with --multi-turn"},
+      {[](RunSettings& s) { s.multi_turn = true, s.reorder = "length-asc"; }, "--multi-turn: --reorder"},
+      {[](RunSettings& s) { s.multi_turn = true, s.max_concurrency = 4; }, "--multi-turn: --max-concurrency"},
+      {[](RunSettings& s) { s.ramp_up = "cubic"; }, "--ramp-up: expected none, linear or exponential, got 'cubic'"},
+      {[](RunSettings& s) { s.ramp_up = "linear", s.rate = "inf", s.num_requests = 5; }, "--ramp-up: needs a finite -X"},
+      {[](RunSettings& s) { s.ramp_up = "linear", s.ramp_start_rate = 0; }, "--ramp-start-rate must be > 0"},
+  };
+  for (const Case& c : cases) {
+    RunSettings s;
+    c.set(s);
+    std::string msg;
+    try {
+      resolve(s);
+    } catch (const std::invalid_argument& e) {
+      msg = e.what();
+    }
+    EXPECT_NE(msg.find(c.message), std::string::npos) << "expected '" << c.message << "', got '" << msg << "'";
+  }
+}
+
+TEST(Resolve, WorkloadShapeOptionsResolve) {
+  RunSettings s;
+  s.dataset = "prefix";
+  s.input_len = 300;
+  s.prefix_len = 200;
+  s.num_prefixes = 4;
+  s.turns = 2;
+  s.think_time = "exp:1.5";
+  s.ramp_up = "exponential";
+  s.ramp_start_rate = 0.5;
+  const RunConfig c = resolve(s);
+  ASSERT_TRUE(c.workload.synthetic);
+  EXPECT_EQ(c.workload.synthetic->kind, SyntheticKind::kPrefix);
+  EXPECT_EQ(c.workload.synthetic->output_len, 128);  // vLLM's random default when --output-len is not given
+  EXPECT_TRUE(c.workload.multi_turn);                // --turns 2 makes sessions
+  EXPECT_EQ(c.load.think_time.kind, ThinkKind::kExponential);
+  EXPECT_DOUBLE_EQ(c.load.think_time.a, 1.5);
+  EXPECT_EQ(c.load.ramp, RampUp::kExponential);
+  const nlohmann::json j = to_json(c);
+  EXPECT_EQ(j["dataset"], "prefix");
+  EXPECT_EQ(j["think_time"], "exp:1.5");
+  EXPECT_EQ(j["ramp_up"], "exponential");
+  EXPECT_EQ(j["too_long"], "exclude");
+}
+
+}  // namespace
+}  // namespace loadgen

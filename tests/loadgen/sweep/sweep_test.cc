@@ -158,6 +158,47 @@ TEST(RunSweep, OrderFailuresAndFiles) {
   EXPECT_NE(table.find("failed: batch size 16, 0.5 QPS: out of KV blocks"), std::string::npos);
 }
 
+// --concurrency: closed-loop cells after the rate grid, in their own directories, read back from sweep.json
+// with their concurrency (qps inf), in their own table and in report.html.
+TEST(RunSweep, ClosedLoopCellsBesideTheRateGrid) {
+  const rf::TempDir tmp("sweep_closed");
+  const fs::path& dir = tmp.path;
+  loadgen::SweepSpec spec;
+  spec.batch_sizes = {4};
+  spec.qps = {2};
+  spec.concurrency = {1, 8};
+  spec.out_dir = dir;
+  std::vector<std::string> order;
+  auto cell = [&](int, double q, const fs::path& cell_dir) {
+    order.push_back(cell_dir.filename().string());
+    rf::write_run(cell_dir, 12, q, 0.01, 7, cell_dir.filename().string());
+    return loadgen::CellOutcome{true, "", results::read_summary_json(cell_dir / "summary.json")};
+  };
+  std::vector<int> in_flight;
+  auto closed = [&](int, int c, const fs::path& cell_dir) {
+    order.push_back(cell_dir.filename().string());
+    in_flight.push_back(c);
+    rf::write_run(cell_dir, 12, 5.0 * c, 0.01 * c, 7, cell_dir.filename().string());
+    return loadgen::CellOutcome{true, "", results::read_summary_json(cell_dir / "summary.json")};
+  };
+  const results::SweepData s = loadgen::run_sweep(spec, cell, nullptr, closed);
+  EXPECT_EQ(order, (std::vector<std::string>{"bs4_qps2", "bs4_c1", "bs4_c8"}));
+  EXPECT_EQ(in_flight, (std::vector<int>{1, 8}));
+  const results::SweepData back = results::load_sweep(dir);
+  ASSERT_EQ(back.cells.size(), 3u);
+  EXPECT_EQ(back.concurrency, (std::vector<int>{1, 8}));
+  EXPECT_EQ(back.cells[0].concurrency, 0);
+  EXPECT_EQ(back.cells[2].concurrency, 8);
+  EXPECT_TRUE(std::isinf(back.cells[2].qps));
+  EXPECT_EQ(back.cells[2].dir, "bs4_c8");
+  const std::string table = reports::concurrency_table(back);
+  EXPECT_NE(table.find("C=1"), std::string::npos) << table;
+  EXPECT_NE(table.find("C=8"), std::string::npos) << table;
+  EXPECT_NE(table.find("req/s"), std::string::npos) << table;
+  EXPECT_EQ(reports::sweep_table(back).find("C=8"), std::string::npos) << "the rate grid shows rate cells only";
+  EXPECT_THROW(loadgen::run_sweep(spec, cell, nullptr), std::invalid_argument) << "closed cells need their runner";
+}
+
 TEST(RunSweep, AutoSearchRecordsEveryProbe) {
   const rf::TempDir tmp("sweep_auto");
   const fs::path& dir = tmp.path;

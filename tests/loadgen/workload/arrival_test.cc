@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <random>
 
 #include "loadgen/workload/arrival.h"
 
@@ -105,6 +106,59 @@ TEST(ArrivalTest, BadOptionsNameTheArgument) {
   o.rate = 0;
   EXPECT_THROW(arrival_gaps(10, o), std::invalid_argument);
   EXPECT_FALSE(kArrivalKindNames.find("uniform").has_value());  // refused, naming the option: resolve_test.cc
+}
+
+}  // namespace
+}  // namespace loadgen
+
+namespace loadgen {
+namespace {
+
+// --ramp-up: constant gaps follow the ramp's rate exactly; Poisson gaps shrink from 1/start to 1/rate.
+TEST(ArrivalRampUp, ConstantGapsFollowTheRamp) {
+  ArrivalOptions o;
+  o.kind = ArrivalKind::kConstant;
+  o.rate = 10;
+  o.ramp_start_rate = 1;
+  o.ramp = RampUp::kLinear;
+  const std::vector<double> lin = arrival_gaps(10, o);
+  for (size_t i = 0; i < lin.size(); ++i) EXPECT_NEAR(lin[i], 1.0 / (1.0 + 9.0 * i / 9.0), 1e-12) << i;
+  o.ramp = RampUp::kExponential;
+  const std::vector<double> ex = arrival_gaps(10, o);
+  for (size_t i = 0; i < ex.size(); ++i) EXPECT_NEAR(ex[i], 1.0 / std::pow(10.0, i / 9.0), 1e-12) << i;
+}
+
+TEST(ArrivalRampUp, PoissonRampStartsSlowAndEndsAtTheRate) {
+  ArrivalOptions o;
+  o.rate = 20;
+  o.ramp = RampUp::kLinear;
+  o.ramp_start_rate = 2;
+  o.seed = 3;
+  const std::vector<double> g = arrival_gaps(20000, o);
+  const double first = std::accumulate(g.begin(), g.begin() + 500, 0.0) / 500;
+  const double last = std::accumulate(g.end() - 2000, g.end(), 0.0) / 2000;
+  EXPECT_NEAR(first, 1.0 / 2.2, 0.1);    // rates 2 .. 2.4 over the first 500 gaps
+  EXPECT_NEAR(last, 1.0 / 19.2, 0.004);  // rates 18.2 .. 20 over the last 2000
+  // Without a ramp the schedule is the one it always was: one distribution, the same seed, the same gaps.
+  ArrivalOptions flat;
+  flat.rate = 20;
+  flat.seed = 3;
+  flat.kind = ArrivalKind::kGamma;
+  flat.burstiness = 0.5;
+  const std::vector<double> a = arrival_gaps(100, flat);
+  std::mt19937_64 rng(3);
+  std::gamma_distribution<double> d(0.5, 1.0 / (20 * 0.5));
+  for (double v : a) EXPECT_DOUBLE_EQ(v, d(rng));
+}
+
+TEST(ArrivalRampUp, NeedsAFiniteRateAndAStart) {
+  ArrivalOptions o;
+  o.ramp = RampUp::kLinear;
+  o.rate = std::numeric_limits<double>::infinity();
+  EXPECT_THROW(arrival_gaps(3, o), std::invalid_argument);
+  o.rate = 5;
+  o.ramp_start_rate = 0;
+  EXPECT_THROW(arrival_gaps(3, o), std::invalid_argument);
 }
 
 }  // namespace

@@ -209,17 +209,109 @@ TEST(WorkloadTest, ReorderSortsByPromptPlusOutputLength) {
   }
 }
 
-TEST(WorkloadTest, TooLongRequestsAreSetAsideAndCounted) {
+// --too-long skip: the old behaviour, drawn and then set aside (fewer requests than asked).
+TEST(WorkloadTest, TooLongRequestsAreSetAsideAndCountedUnderSkip) {
   Dataset ds = sample_set();
   WorkloadOptions o;
   o.num_requests = ds.samples.size();
   o.output_len = 32;
   o.max_model_len = 300;
+  o.too_long = TooLongPolicy::kSkip;
   Workload w = build_workload(ds, o, byte_tokens);
   EXPECT_FALSE(w.too_long.empty());
   EXPECT_EQ(w.items.size() + w.too_long.size(), static_cast<size_t>(o.num_requests));
   for (const auto& t : w.too_long) EXPECT_GT(t.prompt_tokens + t.output_tokens, 300);
   for (size_t i = 0; i < w.items.size(); ++i) EXPECT_LE(w.prompt_lens[i] + w.items[i].max_new_tokens, 300);
+}
+
+// N is honoured: too-long records are excluded before the seeded draw, which goes on to the records that fit.
+TEST(WorkloadTest, TooLongRecordsAreExcludedBeforeTheDrawSoNIsSent) {
+  Dataset ds = sample_set();
+  WorkloadOptions o;
+  o.num_requests = 30;
+  o.output_len = 32;
+  o.max_model_len = 300;
+  o.sample_seed = 4;
+  Workload w = build_workload(ds, o, byte_tokens);
+  ASSERT_EQ(w.items.size(), 30u);
+  EXPECT_EQ(w.too_long_policy, TooLongPolicy::kExclude);
+  EXPECT_FALSE(w.too_long.empty());
+  for (const auto& t : w.too_long) EXPECT_GT(t.prompt_tokens + t.output_tokens, 300);
+  for (size_t i = 0; i < w.items.size(); ++i) EXPECT_LE(w.prompt_lens[i] + w.items[i].max_new_tokens, 300);
+  // The requests are the records that fit, in the order of the same seeded draw as without a limit.
+  o.max_model_len = 0;
+  o.num_requests = static_cast<int64_t>(ds.samples.size());
+  Workload all = build_workload(ds, o, byte_tokens);
+  std::vector<int64_t> fitting;
+  for (size_t i = 0; i < all.items.size(); ++i)
+    if (all.prompt_lens[i] + all.items[i].max_new_tokens <= 300) fitting.push_back(all.items[i].sample_id);
+  ASSERT_GE(fitting.size(), 30u);
+  for (size_t i = 0; i < 30; ++i) EXPECT_EQ(w.items[i].sample_id, fitting[i]) << i;
+  // More requests than records that fit: those records, cycled; every too-long record counted once.
+  o.max_model_len = 300;
+  o.num_requests = 500;
+  Workload many = build_workload(ds, o, byte_tokens);
+  EXPECT_EQ(many.items.size(), 500u);
+  EXPECT_EQ(many.too_long.size() + fitting.size(), ds.samples.size());
+}
+
+Dataset two_conversations() {
+  Dataset ds;
+  Sample a;
+  a.id = 0;
+  a.system = "Be brief.";
+  a.turns = {{"first question", "first answer", 0}, {"second question", "second answer", 0},
+             {"third question", "third answer", 0}};
+  Sample b;
+  b.id = 1;
+  b.turns = {{"only question", "only answer", 0}};
+  ds.samples = {a, b};
+  return ds;
+}
+
+TEST(WorkloadTest, ConversationSingleTurnIsTheFirstQuestion) {
+  WorkloadOptions o;
+  o.num_requests = 2;
+  Workload w = build_workload(two_conversations(), o, byte_tokens);
+  ASSERT_EQ(w.items.size(), 2u);
+  EXPECT_TRUE(w.sessions.empty());
+  for (const WorkItem& it : w.items) {
+    if (it.sample_id == 0) {
+      EXPECT_EQ(it.prompt, "Be brief.\n\nfirst question");  // the system message, then the question; no template
+      ASSERT_EQ(it.messages.size(), 2u);
+      EXPECT_EQ(it.messages[0], (ChatMessage{"system", "Be brief."}));
+      EXPECT_EQ(it.messages[1], (ChatMessage{"user", "first question"}));
+      EXPECT_EQ(it.max_new_tokens, 12);  // "first answer" in bytes
+    } else {
+      EXPECT_EQ(it.prompt, "only question");
+    }
+    EXPECT_EQ(it.session_id, -1);
+  }
+}
+
+TEST(WorkloadTest, MultiTurnMakesSessionsAndCutsTurnsThatCannotFit) {
+  WorkloadOptions o;
+  o.num_requests = 2;
+  o.multi_turn = true;
+  Workload w = build_workload(two_conversations(), o, byte_tokens);
+  ASSERT_EQ(w.sessions.size(), 2u);
+  EXPECT_EQ(w.items.size(), 4u);
+  for (size_t s = 0; s < w.sessions.size(); ++s)
+    for (size_t k = 0; k < w.sessions[s].size(); ++k) {
+      const WorkItem& it = w.items[w.sessions[s][k]];
+      EXPECT_EQ(it.session_id, static_cast<int64_t>(s));
+      EXPECT_EQ(it.turn, static_cast<int>(k));
+      if (k > 0) {  // only the new message: the history is added when the turn is released
+        EXPECT_TRUE(it.prompt.empty());
+        ASSERT_EQ(it.messages.size(), 1u);
+        EXPECT_EQ(it.messages[0].role, "user");
+      }
+    }
+  // A context that holds two turns of the long conversation but not three: the third is cut and counted.
+  o.max_model_len = 1 + 9 + 2 + 14 + 12 + 15 + 13 + 2;  // bos, system, "\n\n", q1, a1, q2, a2, slack
+  w = build_workload(two_conversations(), o, byte_tokens);
+  EXPECT_EQ(w.items.size(), 3u);
+  EXPECT_EQ(w.turns_cut, 1);
 }
 
 }  // namespace
