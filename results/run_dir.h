@@ -8,6 +8,7 @@
 
 #include "results/request_row.h"
 #include "results/summary.h"
+#include "results/timeslice.h"
 
 namespace results {
 
@@ -17,6 +18,7 @@ struct RunData {
   Summary summary;
   std::vector<RequestRow> requests;
   bool has_chunks = false;  ///< requests came from requests.jsonl (chunk times known)
+  std::vector<Timeslice> timeslices;  ///< timeslices.csv, when the directory has one
 };
 
 /// Creates `dir` if needed and writes the three files. Throws std::runtime_error naming the file.

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "results/client_cost.h"
+#include "results/interruption.h"
+#include "results/validity.h"
+
 namespace results {
 
 /// mean, median, std, p90, p95, p99, max of one latency metric (ms); percentiles interpolate linearly
@@ -36,6 +40,15 @@ struct PrefixCacheSummary {
   double block_hit_rate() const {
     return block_queries > 0 ? static_cast<double>(block_hits) / static_cast<double>(block_queries) : 0.0;
   }
+};
+
+/// --steady-state: the percentiles again over the steady window only, without the ramp-up (until the requests
+/// in flight first reach their plateau) and the drain (after the last arrival).
+struct SteadyState {
+  double start_s = 0, end_s = 0;  ///< the window, seconds from the run start (requests scheduled within it)
+  double plateau_in_flight = 0;   ///< the level of requests in flight the ramp-up reached
+  int64_t requests = 0;           ///< ok requests scheduled in the window
+  Distribution ttft, tpot, itl, e2el;
 };
 
 struct Summary {
@@ -68,6 +81,11 @@ struct Summary {
   std::map<std::string, int64_t> failures_by_reason;
   std::string output_token_source;      ///< engine | usage | retokenized | chunks (mixed: joined with +)
   std::optional<PrefixCacheSummary> prefix_cache;  ///< the in-process engine with prefix caching on
+  // Can the run be trusted (issue 14): stopped early?, the verdict, the client's own cost, the steady window.
+  std::optional<Interruption> interruption;  ///< set when the run stopped before its schedule ended
+  Validity validity;
+  std::optional<ClientCost> client_cost;
+  std::optional<SteadyState> steady_state;
   // Context (JSON objects the writers copy as they are).
   nlohmann::json engine = nlohmann::json::object();
   nlohmann::json settings = nlohmann::json::object();

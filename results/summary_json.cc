@@ -2,6 +2,7 @@
 
 #include "results/files.h"
 #include "results/json_fields.h"
+#include "results/trust_json.h"
 
 namespace results {
 namespace {
@@ -78,6 +79,7 @@ json summary_to_json(const Summary& s) {
     j["prefix_cache"] = {{"queries", pc->queries},           {"hits", pc->hits},
                          {"hit_rate", pc->hit_rate()},      {"block_queries", pc->block_queries},
                          {"block_hits", pc->block_hits},    {"block_hit_rate", pc->block_hit_rate()}};
+  put_trust_fields(j, s);
   j["engine"] = s.engine;
   j["workload"] = s.workload;
   j["settings"] = s.settings;
@@ -144,6 +146,7 @@ Summary summary_from_json(const json& j, const std::string& where) {
                                         opt_int(pc, "block_queries", in).value_or(0),
                                         opt_int(pc, "block_hits", in).value_or(0)};
   }
+  get_trust_fields(j, where, &s);
   s.engine = opt_object(j, "engine", where);
   s.workload = opt_object(j, "workload", where);
   s.settings = opt_object(j, "settings", where);

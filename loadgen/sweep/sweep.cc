@@ -6,6 +6,7 @@
 #include <set>
 
 #include "loadgen/run/run.h"
+#include "results/timeslices_csv.h"
 #include "results/run_dir.h"
 #include "loadgen/clients/system_under_test.h"
 #include "common/format_number.h"
@@ -73,6 +74,7 @@ CellRunner benchmark_cell_runner(const RunConfig& base, std::ostream* log) {
     SystemUnderTest sut = make_system_under_test(c.sut);
     const RunResult r = run_benchmark(c, sut, log);
     results::write_run_dir(cell_dir, r.summary, r.rows);
+    results::write_timeslices_csv(cell_dir / "timeslices.csv", r.timeslices);
     CellOutcome out;
     out.summary = r.summary;
     // The run completed; failed requests are results, counted in its summary. A run in which no request
