@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "accuracy/text.h"
+#include "accuracy/topk_compare.h"
 
 namespace accuracy {
 namespace {
@@ -72,6 +73,15 @@ std::string ComparisonReport::summary_line() const { return cat("passed ", passe
 std::string RequestComparison::failure_message(const AllcloseOptions& options) const {
   if (passed) return "";
   if (!error.empty()) return prefix(id) + error;
+  if (top_k > 0) {
+    if (topk_fail.step >= 0) {
+      const TopKFailure& f = topk_fail;
+      return cat(prefix(id), "step ", f.step, ", token ", f.token, ": logprob base ", num(f.base_logprob), ", new ",
+                 num(f.new_logprob), ", KL ", num(f.kl), " (", f.why, ")");
+    }
+    return cat(prefix(id), "top-1 agreement ", num(top1_agreement, "%.3f"), " < --min-top1-agreement ",
+               num(options.min_top1_agreement), " (first differs at step ", first_top1_mismatch, ")");
+  }
   if (first_fail.step < 0) return prefix(id) + "failed";
   const double b = first_fail.base, c = first_fail.candidate;
   std::string why;
@@ -141,7 +151,11 @@ ComparisonReport compare_logits(const LogitsReader& base, const LogitsReader& ca
   report.options = options;
   report.vocab_base = base.info().vocab_size;
   report.vocab_new = candidate.info().vocab_size;
-  const bool same_vocab = report.vocab_base == report.vocab_new;
+  const int base_k = base.info().top_k, new_k = candidate.info().top_k;
+  const bool topk = base_k > 0 || new_k > 0;
+  // A top-K file written by a client records its tokenizer's vocabulary, which may be smaller than the model's
+  // (a byte tokenizer on a 512-token model): ids are compared as given, so only dense files must agree.
+  const bool same_vocab = report.vocab_base == report.vocab_new || topk;
   if (!same_vocab)
     report.errors.push_back(cat("vocab sizes differ: BASE has ", report.vocab_base, ", NEW has ", report.vocab_new,
                                 "; no logits compared"));
@@ -168,6 +182,14 @@ ComparisonReport compare_logits(const LogitsReader& base, const LogitsReader& ca
         rc.error = "prompts differ (prompt_sha256 " + b.prompt_sha256 + " in BASE, " + c.prompt_sha256 + " in NEW)";
       } else if (b.prompt_tokens != c.prompt_tokens) {
         rc.error = "prompt_tokens differ though their prompt_sha256 attributes match";
+      } else if (topk) {
+        rc = compare_topk_request(b, base_k, c, new_k, base_k > 0 ? report.vocab_new : report.vocab_base, options);
+        report.top_k = rc.top_k;
+        // After a divergence the step counts may differ (one side stopped at eos): nothing there to compare.
+        if (steps_b != steps_c && rc.first_token_mismatch < 0) {
+          rc.passed = false;
+          rc.error = cat("step counts differ (BASE ", steps_b, ", NEW ", steps_c, ")");
+        }
       } else {
         rc = compare_request(b, c, report.vocab_base, options);
         if (steps_b != steps_c) {
@@ -211,6 +233,16 @@ std::string to_json(const ComparisonReport& report) {
   j["rtol"] = report.options.rtol;
   j["atol"] = report.options.atol;
   j["max_steps"] = report.options.max_steps;
+  if (report.top_k > 0) {
+    j["mode"] = "top_k";
+    j["top_k"] = report.top_k;
+    j["logprob_atol"] = report.options.logprob_atol;
+    j["min_top1_agreement"] = report.options.min_top1_agreement;
+    j["max_kl"] = report.options.max_kl;
+    j["kl_note"] = "KL over the union of the two top-K sets, renormalized: an approximation";
+  } else {
+    j["mode"] = "dense";
+  }
   j["vocab_size"] = {{"base", report.vocab_base}, {"new", report.vocab_new}};
   j["passed"] = report.passed;
   j["total"] = report.total();
@@ -229,7 +261,17 @@ std::string to_json(const ComparisonReport& report) {
                         {"max_kl", number(r.max_kl)},
                         {"first_token_mismatch", r.first_token_mismatch}};
     if (!r.error.empty()) o["error"] = r.error;
-    if (r.first_fail.step >= 0)
+    if (report.top_k > 0) {
+      o["max_logprob_diff"] = number(r.max_logprob_diff);
+      o["min_overlap"] = number(r.min_overlap);
+      o["first_top1_mismatch"] = r.first_top1_mismatch;
+      o["first_fail"] = nullptr;
+      if (r.topk_fail.step >= 0)
+        o["first_fail"] = {{"step", r.topk_fail.step}, {"token", r.topk_fail.token},
+                           {"base_logprob", number(r.topk_fail.base_logprob)},
+                           {"new_logprob", number(r.topk_fail.new_logprob)}, {"kl", number(r.topk_fail.kl)},
+                           {"why", r.topk_fail.why}};
+    } else if (r.first_fail.step >= 0)
       o["first_fail"] = {{"step", r.first_fail.step},
                          {"index", r.first_fail.index},
                          {"base", number(r.first_fail.base)},
@@ -241,6 +283,32 @@ std::string to_json(const ComparisonReport& report) {
   return j.dump(2);
 }
 
+namespace {
+
+std::string topk_table(const ComparisonReport& report, const std::vector<const RequestComparison*>& rows) {
+  const AllcloseOptions& o = report.options;
+  std::string out = cat("worst ", rows.size(), " of ", report.total(), " requests (top-", report.top_k,
+                        " logprobs; --logprob-atol ", num(o.logprob_atol), ", --min-top1-agreement ",
+                        num(o.min_top1_agreement), ", --max-kl ", num(o.max_kl), "; KL over the union of the top-K sets, approximate)\n");
+  char line[256];
+  std::snprintf(line, sizeof line, "%-10s %5s %12s %6s %8s %10s %16s  %s\n", "id", "steps", "max|dlogp|", "top1",
+                "overlap", "max_kl", "first_fail", "result");
+  out += line;
+  for (const auto* r : rows) {
+    const std::string ff = r->topk_fail.step >= 0 ? cat("step ", r->topk_fail.step, " tok ", r->topk_fail.token) : "-";
+    std::string result = r->passed ? "ok" : r->error.empty() ? "FAIL" : "ERROR: " + r->error;
+    if (r->first_token_mismatch >= 0) result += cat(" (diverged at step ", r->first_token_mismatch, ")");
+    auto show = [&](double x, const char* spec) { return r->steps > 0 ? num(x, spec) : std::string("-"); };
+    std::snprintf(line, sizeof line, "%-10s %5d %12s %6s %8s %10s %16s  ", r->id.c_str(), r->steps,
+                  show(r->max_logprob_diff, "%.3g").c_str(), show(r->top1_agreement, "%.3f").c_str(),
+                  show(r->min_overlap, "%.2f").c_str(), show(r->max_kl, "%.3g").c_str(), ff.c_str());
+    out += line + result + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string worst_table(const ComparisonReport& report, int worst) {
   std::vector<const RequestComparison*> rows;
   for (const auto& r : report.requests) rows.push_back(&r);
@@ -251,6 +319,7 @@ std::string worst_table(const ComparisonReport& report, int worst) {
     return a->max_tol_ratio > b->max_tol_ratio;
   });
   if (worst >= 0 && rows.size() > static_cast<size_t>(worst)) rows.resize(worst);
+  if (report.top_k > 0) return topk_table(report, rows);
 
   std::string out = cat("worst ", rows.size(), " of ", report.total(), " requests (rtol ", num(report.options.rtol),
                         ", atol ", num(report.options.atol), ")\n");

@@ -15,6 +15,19 @@ struct AllcloseOptions {
   double rtol = 1e-3;  ///< |new - base| <= atol + rtol * |base|
   double atol = 1e-3;
   int max_steps = -1;  ///< compare only the first K steps of each request; -1: all
+  // Comparisons with a top-K file (topk_compare.h), per request over the steps up to the first divergence:
+  double logprob_atol = 0.02;       ///< |Δ logprob| of BASE's chosen token (nats): 0.02 = its probability within ~2%
+  double min_top1_agreement = 0.95; ///< fraction of steps whose most likely token is the same on both sides
+  double max_kl = 0.01;             ///< KL(BASE || NEW) over the union of the two top-K sets, renormalized (nats)
+};
+
+/// The first step that broke a top-K rule: which token, and why.
+struct TopKFailure {
+  int step = -1;
+  int32_t token = 0;            ///< BASE's chosen token there
+  double base_logprob = 0, new_logprob = 0;  ///< its logprob on each side (NEW: NaN when not in NEW's top-K)
+  double kl = 0;
+  std::string why;              ///< "|Δ logprob| 0.3 > 0.02", "KL 0.05 > 0.01"
 };
 
 /// The first element that broke the rule, in (step, vocab index) order.
@@ -36,6 +49,12 @@ struct RequestComparison {
   double top1_agreement = 1;    ///< fraction of compared steps whose argmax agree
   double max_kl = 0;            ///< max over steps of KL(softmax(base) || softmax(new)), nats
   int first_token_mismatch = -1;///< first step whose chosen token differs (-1: none); contexts differ after it
+  // top-K comparisons only (top_k > 0: either file is top-K; steps then stop at the first divergence, inclusive):
+  int top_k = 0;                ///< K compared (the smaller of the two files' K)
+  double max_logprob_diff = 0;  ///< max |Δ logprob| of BASE's chosen token
+  double min_overlap = 1;       ///< min over steps of |top-K(BASE) ∩ top-K(NEW)| / K
+  TopKFailure topk_fail;        ///< step -1 when every step passed
+  int first_top1_mismatch = -1; ///< first step whose most likely tokens differ
 
   /// One line saying why it failed (empty when it passed), e.g.
   /// "request 3: logits differ at step 2, vocab index 17: base 1.25, new 1.5 (|diff| 0.25 > atol + rtol*|base| = 0.00225)".
@@ -46,6 +65,7 @@ struct ComparisonReport {
   std::string base_path, new_path;
   AllcloseOptions options;
   int vocab_base = 0, vocab_new = 0;
+  int top_k = 0;                            ///< > 0: a top-K comparison (one file or both are top-K)
   std::vector<RequestComparison> requests;  ///< one per id in BASE ∪ NEW, numeric id order
   std::vector<std::string> errors;          ///< every structural problem and failure, as full sentences
   int passed = 0;

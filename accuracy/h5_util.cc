@@ -1,6 +1,9 @@
 #include "accuracy/h5_util.h"
 
+#include <algorithm>
 #include <stdexcept>
+
+#include "accuracy/text.h"
 #include <vector>
 
 namespace accuracy::h5 {
@@ -84,6 +87,40 @@ std::optional<int64_t> read_int_attr(hid_t obj, const char* name) {
   if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0)
     throw std::runtime_error(std::string("cannot read attribute ") + name);
   return v;
+}
+
+void write_dataset(hid_t parent, const char* name, hid_t file_type, hid_t mem_type, const std::vector<hsize_t>& dims,
+                   const void* data, int compression) {
+  Handle space = h5::space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+  Handle dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
+  bool empty = std::any_of(dims.begin(), dims.end(), [](hsize_t d) { return d == 0; });
+  if (compression > 0 && !empty) {
+    // One chunk per step row: a reader that wants step k decompresses only that row.
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = 1;
+    H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_deflate(dcpl.get(), static_cast<unsigned>(compression));
+  }
+  Handle ds = h5::dataset(H5Dcreate2(parent, name, file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+  if (!ds.valid()) throw std::runtime_error(std::string("cannot create dataset ") + name);
+  if (!empty && H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    throw std::runtime_error(std::string("cannot write dataset ") + name);
+}
+
+Handle open_dataset(hid_t g, const std::string& obj, const char* name, H5T_class_t cls, int rank,
+                    std::vector<hsize_t>& dims) {
+  if (H5Lexists(g, name, H5P_DEFAULT) <= 0) throw std::runtime_error(cat(obj, "/", name, ": missing dataset"));
+  Handle ds = h5::dataset(H5Dopen2(g, name, H5P_DEFAULT));
+  if (!ds.valid()) throw std::runtime_error(cat(obj, "/", name, ": not a dataset"));
+  Handle t = h5::type(H5Dget_type(ds.get()));
+  if (H5Tget_class(t.get()) != cls)
+    throw std::runtime_error(cat(obj, "/", name, ": expected ", cls == H5T_INTEGER ? "integer" : "float", " data"));
+  Handle s = h5::space(H5Dget_space(ds.get()));
+  int nd = H5Sget_simple_extent_ndims(s.get());
+  if (nd != rank) throw std::runtime_error(cat(obj, "/", name, ": has ", nd, " dimensions, expected ", rank));
+  dims.assign(rank, 0);
+  H5Sget_simple_extent_dims(s.get(), dims.data(), nullptr);
+  return ds;
 }
 
 }  // namespace accuracy::h5

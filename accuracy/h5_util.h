@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace accuracy::h5 {
 
@@ -68,5 +70,30 @@ void write_string_attr(hid_t obj, const char* name, const std::string& value);
 void write_int_attr(hid_t obj, const char* name, int64_t value);
 std::optional<std::string> read_string_attr(hid_t obj, const char* name);
 std::optional<int64_t> read_int_attr(hid_t obj, const char* name);
+
+/// A dataset `name` of shape `dims` under `parent` (gzip `compression` 0-9, chunked one row at a time).
+/// Throws std::runtime_error naming it.
+void write_dataset(hid_t parent, const char* name, hid_t file_type, hid_t mem_type, const std::vector<hsize_t>& dims,
+                   const void* data, int compression);
+/// Opens `name` under `g` as a dataset of class `cls` (H5T_INTEGER / H5T_FLOAT) and rank `rank`; fills `dims`.
+/// Throws std::runtime_error "<obj>/<name>: ..." when it is missing or of another kind.
+Handle open_dataset(hid_t g, const std::string& obj, const char* name, H5T_class_t cls, int rank,
+                    std::vector<hsize_t>& dims);
+/// A whole dataset read as `mem_type` into `T` values (rank `rank`; `dims` filled).
+template <typename T>
+std::vector<T> read_dataset(hid_t g, const std::string& obj, const char* name, H5T_class_t cls, int rank,
+                            hid_t mem_type, std::vector<hsize_t>& dims);
+
+template <typename T>
+std::vector<T> read_dataset(hid_t g, const std::string& obj, const char* name, H5T_class_t cls, int rank,
+                            hid_t mem_type, std::vector<hsize_t>& dims) {
+  Handle ds = open_dataset(g, obj, name, cls, rank, dims);
+  size_t n = 1;
+  for (hsize_t d : dims) n *= static_cast<size_t>(d);
+  std::vector<T> out(n);
+  if (n > 0 && H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+    throw std::runtime_error(obj + "/" + name + ": read failed");
+  return out;
+}
 
 }  // namespace accuracy::h5

@@ -1,7 +1,9 @@
-// LogitsWriter / LogitsReader over the HDF5 C API, in the layout of DESIGN.md and ../shared/references:
-//   /                 attrs format="llm-logits" (vlen UTF-8), version=1 (int64), model, vocab_size (int64), dtype, producer
-//   /requests/<id>/   attrs prompt_sha256, prompt_text (optional)
-//       prompt_tokens int32 [n_prompt];  tokens int32 [n_steps];  logits f32|f16 [n_steps, vocab]
+// LogitsWriter / LogitsReader over the HDF5 C API, in the layout of docs/formats.md and ../shared/references:
+//   /                 attrs format="llm-logits" (vlen UTF-8), version=1|2 (int64), model, vocab_size (int64), dtype,
+//                     producer, top_k (int64, version 2)
+//   /requests/<id>/   attrs prompt_sha256, prompt_text (optional), unmapped (version 2)
+//       prompt_tokens int32 [n_prompt];  tokens int32 [n_steps];  logits f32|f16 [n_steps, vocab]   (version 1)
+//       or token_logprobs f32 [n_steps], top_ids int32 [n_steps, K], top_logprobs f32 [n_steps, K]  (version 2)
 // The writer flushes after every request (nothing is held in memory) into "<path>.tmp" and renames on close().
 #include "accuracy/logits_file.h"
 
@@ -22,6 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using h5::Handle;
+using h5::open_dataset;
+using h5::write_dataset;
 
 // "[12, 32000]"
 std::string shape_str(const std::vector<hsize_t>& dims) {
@@ -43,25 +47,6 @@ bool id_less(const std::string& a, const std::string& b) {
   std::string sa = strip(a), sb = strip(b);
   if (sa.size() != sb.size()) return sa.size() < sb.size();
   return sa != sb ? sa < sb : a < b;
-}
-
-// A 1-D dataset (or a 2-D one with a [rows, cols] chunk of one row when chunk_cols > 0) of `count` elements.
-void write_dataset(hid_t parent, const char* name, hid_t file_type, hid_t mem_type, const std::vector<hsize_t>& dims,
-                   const void* data, int compression) {
-  Handle space = h5::space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-  Handle dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
-  bool empty = std::any_of(dims.begin(), dims.end(), [](hsize_t d) { return d == 0; });
-  if (compression > 0 && !empty) {
-    // One chunk per step row: a reader that wants step k decompresses only that row.
-    std::vector<hsize_t> chunk = dims;
-    chunk[0] = 1;
-    H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
-    H5Pset_deflate(dcpl.get(), static_cast<unsigned>(compression));
-  }
-  Handle ds = h5::dataset(H5Dcreate2(parent, name, file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
-  if (!ds.valid()) throw std::runtime_error(std::string("cannot create dataset ") + name);
-  if (!empty && H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    throw std::runtime_error(std::string("cannot write dataset ") + name);
 }
 
 }  // namespace
@@ -104,6 +89,7 @@ LogitsWriter::LogitsWriter(const std::string& path, const FileInfo& info, const 
   if (options.compression < 0 || options.compression > 9)
     throw fail(cat("compression level ", options.compression, " is not 0-9"));
   if (info.vocab_size <= 0) throw fail(cat("vocab_size ", info.vocab_size, " must be positive"));
+  if (info.top_k < 0) throw fail(cat("top_k ", info.top_k, " must be >= 0"));
   impl_->tmp_path = path + ".tmp";
   impl_->info = info;
   impl_->options = options;
@@ -116,11 +102,12 @@ LogitsWriter::LogitsWriter(const std::string& path, const FileInfo& info, const 
   try {
     hid_t root = impl_->file.get();
     h5::write_string_attr(root, "format", "llm-logits");
-    h5::write_int_attr(root, "version", 1);
+    h5::write_int_attr(root, "version", info.top_k > 0 ? 2 : 1);  // a dense file stays readable by version-1 readers
     h5::write_string_attr(root, "model", info.model);
     h5::write_int_attr(root, "vocab_size", info.vocab_size);
     h5::write_string_attr(root, "dtype", to_string(info.dtype));
     h5::write_string_attr(root, "producer", info.producer);
+    if (info.top_k > 0) h5::write_int_attr(root, "top_k", info.top_k);
     impl_->requests = h5::group(H5Gcreate2(root, "requests", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     if (!impl_->requests.valid()) throw std::runtime_error("cannot create group /requests");
     H5Fflush(root, H5F_SCOPE_LOCAL);
@@ -150,7 +137,13 @@ void LogitsWriter::write(const RequestLogits& r) {
   if (r.id.empty() || r.id.find('/') != std::string::npos || r.id == "." || r.id == "..")
     throw fail("request id must be a non-empty name without '/'");
   const int vocab = impl_->info.vocab_size;
-  if (r.logits.size() != static_cast<size_t>(r.n_steps()) * vocab)
+  const int k = impl_->info.top_k;
+  const size_t n = static_cast<size_t>(r.n_steps());
+  if (k > 0) {
+    if (r.token_logprobs.size() != n || r.top_ids.size() != n * k || r.top_logprobs.size() != n * k)
+      throw fail(cat("top-K arrays hold ", r.token_logprobs.size(), " / ", r.top_ids.size(), " / ", r.top_logprobs.size(),
+                     " values, expected n_steps ", n, " / n_steps x top_k ", n * k, " / ", n * k));
+  } else if (r.logits.size() != n * vocab)
     throw fail(cat("logits has ", r.logits.size(), " values, expected n_steps ", r.n_steps(), " x vocab_size ", vocab, " = ", static_cast<size_t>(r.n_steps()) * vocab));
   const std::string sha = prompt_sha256(r.prompt_tokens);
   if (!r.prompt_sha256.empty() && r.prompt_sha256 != sha)
@@ -168,7 +161,14 @@ void LogitsWriter::write(const RequestLogits& r) {
                   r.prompt_tokens.data(), 0);
     write_dataset(g.get(), "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, {r.tokens.size()}, r.tokens.data(), 0);
     const std::vector<hsize_t> dims = {static_cast<hsize_t>(r.n_steps()), static_cast<hsize_t>(vocab)};
-    if (impl_->info.dtype == LogitsDType::kFloat16) {
+    if (k > 0) {
+      h5::write_int_attr(g.get(), "unmapped", r.unmapped);
+      const std::vector<hsize_t> kdims = {static_cast<hsize_t>(n), static_cast<hsize_t>(k)};
+      write_dataset(g.get(), "token_logprobs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {n}, r.token_logprobs.data(), 0);
+      write_dataset(g.get(), "top_ids", H5T_STD_I32LE, H5T_NATIVE_INT32, kdims, r.top_ids.data(), impl_->options.compression);
+      write_dataset(g.get(), "top_logprobs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, kdims, r.top_logprobs.data(),
+                    impl_->options.compression);
+    } else if (impl_->info.dtype == LogitsDType::kFloat16) {
       std::vector<uint16_t> half(r.logits.size());
       std::transform(r.logits.begin(), r.logits.end(), half.begin(), float_to_half);
       Handle f16 = h5::float16_type();  // memory and file type alike: HDF5 copies the bits unconverted
@@ -219,23 +219,6 @@ herr_t collect_link(hid_t, const char* name, const H5L_info_t*, void* out) {
   return 0;
 }
 
-// Opens `name` under `g` as a dataset of integer/float class `cls`, rank `rank`; returns it and its dims.
-Handle open_dataset(hid_t g, const std::string& obj, const char* name, H5T_class_t cls, int rank,
-                    std::vector<hsize_t>& dims) {
-  if (H5Lexists(g, name, H5P_DEFAULT) <= 0) throw std::runtime_error(cat(obj, "/", name, ": missing dataset"));
-  Handle ds = h5::dataset(H5Dopen2(g, name, H5P_DEFAULT));
-  if (!ds.valid()) throw std::runtime_error(cat(obj, "/", name, ": not a dataset"));
-  Handle t = h5::type(H5Dget_type(ds.get()));
-  if (H5Tget_class(t.get()) != cls)
-    throw std::runtime_error(cat(obj, "/", name, ": expected ", cls == H5T_INTEGER ? "integer" : "float", " data"));
-  Handle s = h5::space(H5Dget_space(ds.get()));
-  int nd = H5Sget_simple_extent_ndims(s.get());
-  if (nd != rank) throw std::runtime_error(cat(obj, "/", name, ": has ", nd, " dimensions, expected ", rank));
-  dims.assign(rank, 0);
-  H5Sget_simple_extent_dims(s.get(), dims.data(), nullptr);
-  return ds;
-}
-
 std::vector<int32_t> read_int_dataset(hid_t g, const std::string& obj, const char* name) {
   std::vector<hsize_t> dims;
   Handle ds = open_dataset(g, obj, name, H5T_INTEGER, 1, dims);
@@ -243,6 +226,21 @@ std::vector<int32_t> read_int_dataset(hid_t g, const std::string& obj, const cha
   if (!out.empty() && H5Dread(ds.get(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     throw std::runtime_error(cat(obj, "/", name, ": read failed"));
   return out;
+}
+
+// A version-2 request's top-K datasets, shape-checked against its tokens.
+void read_top_k(hid_t g, const std::string& obj, int k, RequestLogits& r) {
+  std::vector<hsize_t> dims;
+  const hsize_t n = r.tokens.size();
+  r.token_logprobs = h5::read_dataset<float>(g, obj, "token_logprobs", H5T_FLOAT, 1, H5T_NATIVE_FLOAT, dims);
+  if (dims[0] != n) throw std::runtime_error(cat(obj, "/token_logprobs: shape ", shape_str(dims), " does not match [n_steps] = [", n, "]"));
+  const std::vector<hsize_t> want = {n, static_cast<hsize_t>(k)};
+  r.top_ids = h5::read_dataset<int32_t>(g, obj, "top_ids", H5T_INTEGER, 2, H5T_NATIVE_INT32, dims);
+  if (dims != want) throw std::runtime_error(cat(obj, "/top_ids: shape ", shape_str(dims), " does not match [n_steps, top_k] = ", shape_str(want)));
+  r.top_logprobs = h5::read_dataset<float>(g, obj, "top_logprobs", H5T_FLOAT, 2, H5T_NATIVE_FLOAT, dims);
+  if (dims != want)
+    throw std::runtime_error(cat(obj, "/top_logprobs: shape ", shape_str(dims), " does not match [n_steps, top_k] = ", shape_str(want)));
+  r.unmapped = h5::read_int_attr(g, "unmapped").value_or(0);
 }
 
 }  // namespace
@@ -266,7 +264,14 @@ LogitsReader::LogitsReader(const std::string& path) : impl_(std::make_unique<Imp
       throw impl_->error(cat("not an llm-logits file (format attribute is '", *format, "')"));
     auto version = h5::read_int_attr(root, "version");
     if (!version) throw impl_->error("/: missing attribute 'version'");
-    if (*version != 1) throw impl_->error(cat("/: version ", *version, " is not supported (this reader knows 1)"));
+    if (*version != 1 && *version != 2)
+      throw impl_->error(cat("/: version ", *version, " is not supported (this reader knows 1 and 2)"));
+    if (*version == 2) {
+      auto k = h5::read_int_attr(root, "top_k");
+      if (!k) throw impl_->error("/: version 2 without attribute 'top_k'");
+      if (*k < 0 || *k > (1 << 20)) throw impl_->error(cat("/: top_k ", *k, " is not valid"));
+      impl_->info.top_k = static_cast<int>(*k);
+    }
     auto vocab = h5::read_int_attr(root, "vocab_size");
     if (!vocab) throw impl_->error("/: missing attribute 'vocab_size'");
     if (*vocab <= 0 || *vocab > (1 << 30)) throw impl_->error(cat("/: vocab_size ", *vocab, " is not valid"));
@@ -315,6 +320,10 @@ RequestLogits LogitsReader::read(const std::string& id) const {
     r.prompt_sha256 = h5::read_string_attr(g.get(), "prompt_sha256").value_or(prompt_sha256(r.prompt_tokens));
 
     std::vector<hsize_t> dims;
+    if (impl_->info.top_k > 0) {
+      read_top_k(g.get(), obj, impl_->info.top_k, r);
+      return r;
+    }
     Handle ds = open_dataset(g.get(), obj, "logits", H5T_FLOAT, 2, dims);
     const std::vector<hsize_t> want = {r.tokens.size(), static_cast<hsize_t>(impl_->info.vocab_size)};
     if (dims != want)

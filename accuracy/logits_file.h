@@ -1,7 +1,9 @@
-// The HDF5 logits file both sides of an accuracy check use (layout in DESIGN.md):
-//   /                 attrs format="llm-logits", version=1, model, vocab_size, dtype, producer
-//   /requests/<id>/   attrs prompt_sha256, prompt_text (optional)
-//       prompt_tokens int32 [n_prompt];  tokens int32 [n_steps];  logits float32|float16 [n_steps, vocab]
+// The HDF5 logits file both sides of an accuracy check use (docs/formats.md, "Logits files"):
+//   /                 attrs format="llm-logits", version=1|2, model, vocab_size, dtype, producer, top_k (version 2)
+//   /requests/<id>/   attrs prompt_sha256, prompt_text (optional), unmapped (version 2)
+//       prompt_tokens int32 [n_prompt];  tokens int32 [n_steps];  then either (dense, version 1)
+//       logits float32|float16 [n_steps, vocab]   or (top-K, version 2, top_k = K > 0)
+//       token_logprobs float32 [n_steps];  top_ids int32 [n_steps, K];  top_logprobs float32 [n_steps, K]
 #pragma once
 
 #include <cstdint>
@@ -27,13 +29,25 @@ struct FileInfo {
   int vocab_size = 0;
   LogitsDType dtype = LogitsDType::kFloat32;  ///< how the logits are stored
   std::string producer;           ///< e.g. "loadgen 0.1 (cpu, batch 64)"
+  /// 0: dense logits (written as version 1). K > 0: sparse top-K log-probabilities (version 2), e.g. from a
+  /// server's logprobs fields; dtype is then the logprobs' storage (float32).
+  int top_k = 0;
 };
+
+/// Ids in a top-K file that are not token ids: a row shorter than K is padded with kNoToken (logprob -inf);
+/// a server's token string that maps to no single id (--tokenizer) is kUnmapped, never a guess.
+inline constexpr int32_t kNoToken = -1;
+inline constexpr int32_t kUnmapped = -2;
 
 struct RequestLogits {
   std::string id;                      ///< dataset sample index as a decimal string
   std::vector<int32_t> prompt_tokens;
   std::vector<int32_t> tokens;         ///< [n_steps]
-  std::vector<float> logits;           ///< [n_steps * vocab], row-major
+  std::vector<float> logits;           ///< [n_steps * vocab], row-major (dense files)
+  std::vector<float> token_logprobs;   ///< [n_steps]: logprob of tokens[s] (top-K files; NaN: none given)
+  std::vector<int32_t> top_ids;        ///< [n_steps * K], most likely first (top-K files)
+  std::vector<float> top_logprobs;     ///< [n_steps * K]
+  int64_t unmapped = 0;                ///< top-K files: server strings that mapped to no single id
   std::string prompt_sha256;           ///< of the int32 prompt token ids' bytes (computed by the writer when empty)
   std::string prompt_text;             ///< optional
   int n_steps() const { return static_cast<int>(tokens.size()); }

@@ -8,6 +8,7 @@ PKGS=(
   libcli11-dev nlohmann-json3-dev libcurl4-openssl-dev libhdf5-dev
   libbenchmark-dev libgtest-dev libgmock-dev libsentencepiece-dev libopenblas-dev
   libcpp-httplib-dev libyaml-cpp-dev zlib1g-dev
+  python3-numpy   # tests: the .npy reader is checked on files numpy wrote (tests/accuracy/npy_test.cc)
 )
 missing=()
 for p in "${PKGS[@]}"; do

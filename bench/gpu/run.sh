@@ -3,7 +3,8 @@
 # whole-model checks, then the benchmarks, and prints one table. Usable on any machine with an NVIDIA GPU
 # (sm_90a build: H100/H200; set CUDA_ARCH=native or e.g. 80 elsewhere).
 #
-#   bench/gpu/run.sh [stage...]      stages: build check accuracy bench loadgen peer table   (default: all)
+#   bench/gpu/run.sh [stage...]      stages: build check accuracy fp8 bench loadgen prefix peer table
+#                                    (default: all)
 #
 # Environment:
 #   LLM_SHARED_DIR   shared assets (datasets/, models/): default <repo>/../shared
@@ -19,7 +20,7 @@ OUT=${OUT:-$BUILD/out}
 SHARED=${LLM_SHARED_DIR:-$ROOT/../shared}
 export LLM_SHARED_DIR=$SHARED
 mkdir -p "$OUT"
-STAGES=${*:-build check accuracy bench loadgen peer table}
+STAGES=${*:-build check accuracy fp8 bench loadgen prefix peer table}
 DATASET=$SHARED/datasets/alpaca_200.json
 TOKENIZER=$SHARED/models/llama2-tokenizer/tokenizer.model
 N=${LOADGEN_N:-1500}
@@ -108,6 +109,38 @@ if has accuracy; then
   fi
 fi
 
+if has fp8; then
+  # What the fp8 KV cache costs in accuracy: the same teacher-forced replays with the bf16 cache (baseline) and
+  # the fp8 cache, scored by acc_allclose (top-1 agreement, KL): tiny-llama and stories260K against their
+  # shared references' tokens, then dummy:llama-2-7b fed the tokens its bf16-cache run generated.
+  if [[ -x $BUILD/loadgen/loadgen && -x $BUILD/accuracy/acc_allclose ]]; then
+    fp8_pair() {  # name, loadgen options...
+      local name=$1; shift
+      for kv in bf16 fp8; do
+        local kvopt=(); [[ $kv == fp8 ]] && kvopt=(--kv-cache-dtype fp8)
+        "$BUILD/loadgen/loadgen" --backend cuda --quiet "$@" "${kvopt[@]}" --dump-logits "$OUT/fp8acc_${name}_$kv.h5" \
+          --out "$OUT/lg_fp8acc_${name}_$kv" >>"$OUT/fp8acc.log" 2>&1
+        log "loadgen fp8 accuracy ($name, $kv KV) exit $?"
+      done
+      echo "--- acc_allclose $name: bf16 KV vs fp8 KV (--rtol 2e-2 --atol 2e-2)" | tee -a "$OUT/fp8acc.log"
+      "$BUILD/accuracy/acc_allclose" "$OUT/fp8acc_${name}_bf16.h5" "$OUT/fp8acc_${name}_fp8.h5" --rtol 2e-2 --atol 2e-2 \
+        --json "$OUT/fp8acc_${name}.json" 2>&1 | tee -a "$OUT/fp8acc.log" | head -30
+    }
+    fp8_pair tiny-llama --reference "$SHARED/references/tiny-llama_visible.h5" --model "$SHARED/models/tiny-llama" \
+      --tokenizer "$TOKENIZER"
+    fp8_pair stories260K --reference "$SHARED/references/stories260K_visible.h5" \
+      --model "$SHARED/models/stories260K/stories260K.bin"
+    # 7B: a bf16-cache run generates (32 requests, 64 tokens each); both caches are then fed its tokens.
+    "$BUILD/loadgen/loadgen" --backend cuda --quiet --model dummy:llama-2-7b --tokenizer "$TOKENIZER" \
+      --dataset "$DATASET" -n 32 -X inf --output-len 64 --dump-logits "$OUT/fp8acc_7b_gen.h5" \
+      --out "$OUT/lg_fp8acc_7b_gen" >>"$OUT/fp8acc.log" 2>&1
+    log "loadgen 7b generate exit $?"
+    fp8_pair 7b --reference "$OUT/fp8acc_7b_gen.h5" --model dummy:llama-2-7b --tokenizer "$TOKENIZER"
+  else
+    log "fp8: needs loadgen and acc_allclose; skipped"
+  fi
+fi
+
 if has bench; then
   log "bench: cuda_decode_bench (dummy:llama-2-7b, ${LLM_BENCH_CONTEXT:-300}-token contexts)"
   "$BUILD/engine/cuda_decode_bench" --benchmark_out="$OUT/decode_bench.json" --benchmark_out_format=json \
@@ -157,6 +190,29 @@ if has loadgen; then
       log "loadgen online exit $?"; tail -25 "$OUT/lg_online.log"
     fi
   fi
+fi
+
+if has prefix; then
+  # Prefix caching on the shared-prefix workload: 16 prefixes of 511 random characters (the byte tokenizer:
+  # a character a token, bos making 512), each request adding 64 characters of its own; TTFT without and with
+  # --enable-prefix-caching, dummy:llama-2-7b, the same requests and arrival times.
+  LG=$BUILD/loadgen/loadgen
+  python3 - "$OUT/prefix.json" "${PREFIX_N:-192}" <<'PYEOF'
+import json, random, sys
+rng = random.Random(7)
+abc = "abcdefghijklmnopqrstuvwxyz     "
+prefixes = ["".join(rng.choice(abc) for _ in range(511)) for _ in range(16)]
+recs = [{"instruction": prefixes[i % 16] + "".join(rng.choice(abc) for _ in range(64)), "input": "", "output": "x"}
+        for i in range(int(sys.argv[2]))]
+json.dump(recs, open(sys.argv[1], "w"))
+PYEOF
+  for pc in off on; do
+    flag=(); [[ $pc == on ]] && flag=(--enable-prefix-caching)
+    "$LG" --model dummy:llama-2-7b --backend cuda --dataset "$OUT/prefix.json" --prompt-template raw --output-len 16 \
+      -n "${PREFIX_N:-192}" -X "${PREFIX_RATE:-8}" --seed 3 --batch-size 64 "${flag[@]}" --out "$OUT/lg_prefix_$pc" \
+      >"$OUT/lg_prefix_$pc.log" 2>&1
+    log "loadgen prefix caching $pc exit $?"; grep -E "TTFT|Prefix|prefix|hit" "$OUT/lg_prefix_$pc.log" | head -8
+  done
 fi
 
 if has peer; then

@@ -1,5 +1,6 @@
 #include "api_format.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 namespace server {
@@ -18,18 +19,22 @@ json usage(const engine::FinishEvent& fin) {
           {"total_tokens", fin.prompt_tokens + fin.output_tokens}};
 }
 
-json openai_chunk(const OpenAIMeta& m, std::string_view text, const char* finish) {
-  json choice = {{"index", 0}, {"text", text}, {"logprobs", nullptr},
+json openai_chunk(const OpenAIMeta& m, std::string_view text, const char* finish, const json& logprobs = nullptr,
+                  const json& prompt_logprobs = nullptr) {
+  json choice = {{"index", 0}, {"text", text}, {"logprobs", logprobs},
                  {"finish_reason", finish ? json(finish) : json(nullptr)}};
+  if (!prompt_logprobs.is_null()) choice["prompt_logprobs"] = prompt_logprobs;
   return {{"id", m.id}, {"object", "text_completion"}, {"created", m.created}, {"model", m.model},
           {"choices", json::array({choice})}};
 }
 
-json tgi_details(const engine::FinishEvent& fin, uint64_t seed) {
-  return {{"finish_reason", tgi_finish_reason(fin.reason)},
-          {"generated_tokens", fin.output_tokens},
-          {"seed", seed},
-          {"prompt_tokens", fin.prompt_tokens}};  // not in TGI; lets a client count without re-tokenizing
+json tgi_details(const engine::FinishEvent& fin, const TgiFinal& final) {
+  json d = {{"finish_reason", tgi_finish_reason(fin.reason)},
+            {"generated_tokens", fin.output_tokens},
+            {"seed", final.seed},
+            {"prompt_tokens", fin.prompt_tokens}};  // not in TGI; lets a client count without re-tokenizing
+  if (final.extra_details.is_object()) d.update(final.extra_details);
+  return d;
 }
 
 }  // namespace
@@ -56,7 +61,10 @@ const char* tgi_finish_reason(engine::FinishReason r) {
   return "error";
 }
 
-std::string openai_token_chunk(const OpenAIMeta& m, std::string_view text) { return sse(openai_chunk(m, text, nullptr)); }
+std::string openai_token_chunk(const OpenAIMeta& m, std::string_view text, const json& logprobs,
+                               const json& prompt_logprobs) {
+  return sse(openai_chunk(m, text, nullptr, logprobs, prompt_logprobs));
+}
 
 std::string openai_final_chunk(const OpenAIMeta& m, const engine::FinishEvent& fin) {
   json j = openai_chunk(m, "", openai_finish_reason(fin.reason));
@@ -64,29 +72,32 @@ std::string openai_final_chunk(const OpenAIMeta& m, const engine::FinishEvent& f
   return sse(j);
 }
 
-std::string openai_response(const OpenAIMeta& m, std::string_view text, const engine::FinishEvent& fin) {
-  json j = openai_chunk(m, text, openai_finish_reason(fin.reason));
+std::string openai_response(const OpenAIMeta& m, std::string_view text, const engine::FinishEvent& fin,
+                            const json& logprobs, const json& prompt_logprobs) {
+  json j = openai_chunk(m, text, openai_finish_reason(fin.reason), logprobs, prompt_logprobs);
   j["usage"] = usage(fin);
   return dump(j);
 }
 
 std::string tgi_stream_event(const engine::TokenEvent* token, bool special, const TgiFinal* final,
-                             const engine::FinishEvent* fin) {
+                             const engine::FinishEvent* fin, std::optional<double> logprob, const json& top_tokens) {
   json j;
   if (token) {
-    j["token"] = {{"id", token->token}, {"text", token->text}, {"logprob", nullptr}, {"special", special}};
+    j["token"] = {{"id", token->token}, {"text", token->text},
+                  {"logprob", logprob && std::isfinite(*logprob) ? json(*logprob) : json(nullptr)}, {"special", special}};
+    if (!top_tokens.is_null()) j["top_tokens"] = top_tokens;
   } else {
     j["token"] = nullptr;
   }
   j["generated_text"] = final ? json(final->generated_text) : json(nullptr);
-  j["details"] = (final && final->details && fin) ? tgi_details(*fin, final->seed) : json(nullptr);
+  j["details"] = (final && final->details && fin) ? tgi_details(*fin, *final) : json(nullptr);
   // TGI writes "data:" with no space; SSE parsers accept both.
   return "data:" + dump(j) + "\n\n";
 }
 
 std::string tgi_response(const TgiFinal& final, const engine::FinishEvent& fin) {
   json j = {{"generated_text", final.generated_text}};
-  if (final.details) j["details"] = tgi_details(fin, final.seed);
+  if (final.details) j["details"] = tgi_details(fin, final);
   return dump(j);
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <string>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
 
 #include "engine/engine.h"
@@ -20,24 +22,30 @@ struct OpenAIMeta {
   std::string model;
 };
 
-/// One token's chunk: choices[0].text = `text`, finish_reason null.
-std::string openai_token_chunk(const OpenAIMeta& m, std::string_view text);
+/// One token's chunk: choices[0].text = `text`, finish_reason null; choices[0].logprobs = `logprobs` (null when
+/// not asked), and choices[0].prompt_logprobs = `prompt_logprobs` when it is not null (vLLM, first chunk).
+std::string openai_token_chunk(const OpenAIMeta& m, std::string_view text, const nlohmann::json& logprobs = nullptr,
+                               const nlohmann::json& prompt_logprobs = nullptr);
 /// The closing chunk: empty text, finish_reason, and usage {prompt_tokens, completion_tokens, total_tokens}.
 std::string openai_final_chunk(const OpenAIMeta& m, const engine::FinishEvent& fin);
 inline constexpr std::string_view kOpenAIDone = "data: [DONE]\n\n";
-/// Non-streamed answer: the whole text, finish_reason and usage.
-std::string openai_response(const OpenAIMeta& m, std::string_view text, const engine::FinishEvent& fin);
+/// Non-streamed answer: the whole text, finish_reason and usage (logprobs / prompt_logprobs as in a chunk).
+std::string openai_response(const OpenAIMeta& m, std::string_view text, const engine::FinishEvent& fin,
+                            const nlohmann::json& logprobs = nullptr, const nlohmann::json& prompt_logprobs = nullptr);
 
 struct TgiFinal {
   std::string generated_text;   ///< (prompt +) all generated text
   bool details = false;
   uint64_t seed = 0;
+  nlohmann::json extra_details = nullptr;  ///< merged into details: tokens, top_tokens, prefill (when asked)
 };
 
 /// A token event; when `final` is given it is the last event and carries generated_text (+ details).
 /// `token` may be null for a final event with no token of its own (the stream ended by stop/abort).
+/// `logprob` fills token.logprob, and a non-null `top_tokens` is the event's top_tokens (top_n_tokens asked).
 std::string tgi_stream_event(const engine::TokenEvent* token, bool special, const TgiFinal* final,
-                             const engine::FinishEvent* fin);
+                             const engine::FinishEvent* fin, std::optional<double> logprob = std::nullopt,
+                             const nlohmann::json& top_tokens = nullptr);
 /// Non-streamed answer: {"generated_text": ..., "details": {...}}.
 std::string tgi_response(const TgiFinal& final, const engine::FinishEvent& fin);
 

@@ -5,10 +5,13 @@
 namespace server {
 
 Generation::Generation(ParsedRequest parsed, std::string route, engine::Clock::time_point received, int eos_id,
-                       int64_t created_unix)
-    : parsed_(std::move(parsed)), route_(std::move(route)), received_(received), eos_id_(eos_id) {
+                       int64_t created_unix, int prompt_steps, const TokenTexts* texts)
+    : parsed_(std::move(parsed)), route_(std::move(route)), received_(received), eos_id_(eos_id),
+      prompt_steps_(prompt_steps), texts_(texts) {
   meta_.created = created_unix;
   meta_.model = parsed_.model;
+  if (parsed_.logprobs.any() && texts_) sink->set_logprobs(parsed_.logprobs.max_k());
+  if (prompt_steps_ > 0) prompt_lps_.push_back(std::nullopt);  // the first prompt token has no probability
 }
 
 void Generation::set_id(uint64_t id) {
@@ -19,15 +22,93 @@ void Generation::set_id(uint64_t id) {
 bool Generation::consume(std::vector<StreamSink::Item>& items, std::string& out) {
   for (StreamSink::Item& it : items) {
     if (finish_) break;  // nothing follows on_finish
-    if (it.is_finish) on_finish(it.finish, out);
-    else on_token(it.token, out);
+    if (it.is_finish) {
+      on_finish(it.finish, out);
+    } else if (it.token.index < prompt_steps_) {
+      on_prompt_step(it, out);
+    } else {
+      if (parsed_.logprobs.any()) gen_lps_.push_back(it.logprobs);
+      on_token(it.token, out);
+    }
   }
   items.clear();
   return finish_.has_value();
 }
 
-std::string Generation::tgi_event(const engine::TokenEvent& t) const {
-  return tgi_stream_event(&t, t.token == eos_id_, nullptr, nullptr);
+std::string Generation::tgi_event(const engine::TokenEvent& t, const StepLogprobs& lp) const {
+  const int k = parsed_.logprobs.top_k;
+  if (!lp || k < 0 || !texts_) return tgi_stream_event(&t, t.token == eos_id_, nullptr, nullptr);
+  return tgi_stream_event(&t, t.token == eos_id_, nullptr, nullptr, lp->logprob,
+                          k > 0 ? tgi_top_tokens(*lp, *texts_, k, eos_id_) : nlohmann::json(nullptr));
+}
+
+void Generation::on_prompt_step(const StreamSink::Item& it, std::string& out) {
+  prompt_lps_.push_back(it.logprobs);
+  prompt_text_ += it.token.text;
+  // vLLM and OpenAI put the prompt's scores (and the echoed prompt) in the first chunk.
+  if (parsed_.stream && parsed_.api == Api::kOpenAI && it.token.index + 1 == prompt_steps_)
+    out += openai_token_chunk(meta_, parsed_.logprobs.echo ? echo_text() : std::string(),
+                              parsed_.logprobs.echo ? openai_logprobs(true) : nlohmann::json(nullptr),
+                              openai_prompt_logprobs());
+}
+
+std::string Generation::echo_text() const {
+  return parsed_.request.prompt.empty() ? prompt_text_ : parsed_.request.prompt;
+}
+
+nlohmann::json Generation::openai_logprobs(bool with_prompt) const {
+  const LogprobsRequest& lp = parsed_.logprobs;
+  if (!texts_ || lp.top_k < 0) return nullptr;
+  std::vector<StepLogprobs> steps;
+  if (with_prompt && lp.echo) steps = prompt_lps_;
+  if (!(with_prompt && parsed_.stream)) steps.insert(steps.end(), gen_lps_.begin(), gen_lps_.end());
+  // The first prompt token has no score but is still a token of the echoed text.
+  nlohmann::json j = openai_completion_logprobs(steps, *texts_, lp.top_k, lp.token_ids, 0);
+  if (with_prompt && lp.echo && !prompt_lps_.empty() && !parsed_.request.prompt_tokens.empty())
+    j["tokens"][0] = texts_->name(parsed_.request.prompt_tokens.front(), lp.token_ids);
+  return j;
+}
+
+nlohmann::json Generation::openai_prompt_logprobs() const {
+  if (!texts_ || !parsed_.logprobs.vllm_prompt) return nullptr;
+  return vllm_prompt_logprobs(prompt_lps_, *texts_, parsed_.logprobs.prompt_top_k, parsed_.logprobs.token_ids);
+}
+
+nlohmann::json Generation::tgi_details_extra() const {
+  const LogprobsRequest& lp = parsed_.logprobs;
+  nlohmann::json extra = nlohmann::json::object();
+  if (!texts_ || !lp.any()) return extra;
+  nlohmann::json tokens = nlohmann::json::array(), tops = nlohmann::json::array();
+  for (size_t i = 0; i < gen_tokens_.size(); ++i) {
+    const StepLogprobs& s = i < gen_lps_.size() ? gen_lps_[i] : StepLogprobs{};
+    tokens.push_back(tgi_token(gen_tokens_[i].token, gen_tokens_[i].text, s, gen_tokens_[i].token == eos_id_));
+    if (lp.top_k > 0) tops.push_back(s ? tgi_top_tokens(*s, *texts_, lp.top_k, eos_id_) : nlohmann::json::array());
+  }
+  if (lp.top_k >= 0) extra["tokens"] = tokens;
+  if (lp.top_k > 0) extra["top_tokens"] = tops;
+  if (lp.prompt_top_k >= 0 && prompt_steps_ > 0) {
+    // TGI's prefill: {id, text, logprob} per prompt token (the first one's logprob null); top_tokens is ours.
+    nlohmann::json prefill = nlohmann::json::array();
+    const int32_t first = parsed_.request.prompt_tokens.empty() ? 0 : parsed_.request.prompt_tokens.front();
+    prefill.push_back(tgi_token(first, texts_->text(first), std::nullopt, false));
+    for (size_t i = 1; i < prompt_lps_.size(); ++i) {
+      const StepLogprobs& s = prompt_lps_[i];
+      const int32_t id = parsed_.request.forced_tokens[i - 1];
+      nlohmann::json t = tgi_token(id, texts_->text(id), s, false);
+      if (s && lp.prompt_top_k > 0) t["top_tokens"] = tgi_top_tokens(*s, *texts_, lp.prompt_top_k, eos_id_);
+      prefill.push_back(std::move(t));
+    }
+    extra["prefill"] = std::move(prefill);
+  }
+  return extra;
+}
+
+engine::FinishEvent Generation::counted(const engine::FinishEvent& f) const {
+  engine::FinishEvent c = f;
+  const int scored = std::min(prompt_steps_, c.output_tokens);
+  c.output_tokens -= scored;
+  c.prompt_tokens += scored;
+  return c;
 }
 
 void Generation::on_token(const engine::TokenEvent& t, std::string& out) {
@@ -35,22 +116,28 @@ void Generation::on_token(const engine::TokenEvent& t, std::string& out) {
   last_ = t.time;
   ++tokens_;
   text_ += t.text;
+  if (parsed_.logprobs.any()) gen_tokens_.push_back(t);
+  const StepLogprobs lp = parsed_.logprobs.any() && !gen_lps_.empty() ? gen_lps_.back() : StepLogprobs{};
   if (!parsed_.stream) return;
   if (parsed_.api == Api::kOpenAI) {
-    out += openai_token_chunk(meta_, t.text);
+    nlohmann::json lps = nullptr;
+    if (texts_ && parsed_.logprobs.top_k >= 0)
+      lps = openai_completion_logprobs({lp}, *texts_, parsed_.logprobs.top_k, parsed_.logprobs.token_ids, text_.size() - t.text.size());
+    out += openai_token_chunk(meta_, t.text, lps);
     return;
   }
   // TGI puts the last token and generated_text in one event. When this token must be the last (the length
   // limit), hold it until the finish event, which the engine sends right after it.
   if (held_) {
-    out += tgi_event(*held_);
+    out += tgi_event(*held_, held_lp_);
     held_.reset();
   }
-  if (t.index + 1 >= parsed_.request.sampling.max_new_tokens) held_ = t;
-  else out += tgi_event(t);
+  if (t.index + 1 >= parsed_.request.sampling.max_new_tokens) held_ = t, held_lp_ = lp;
+  else out += tgi_event(t, lp);
 }
 
-void Generation::on_finish(const engine::FinishEvent& f, std::string& out) {
+void Generation::on_finish(const engine::FinishEvent& raw, std::string& out) {
+  const engine::FinishEvent f = counted(raw);
   finish_ = f;
   if (!parsed_.stream) return;
   const bool failed = f.reason == engine::FinishReason::kError || f.reason == engine::FinishReason::kAborted;
@@ -63,12 +150,16 @@ void Generation::on_finish(const engine::FinishEvent& f, std::string& out) {
     return;
   }
   if (failed) {
-    if (held_) out += tgi_event(*held_);
+    if (held_) out += tgi_event(*held_, held_lp_);
     out += tgi_error_event(why, f.reason == engine::FinishReason::kAborted ? "aborted" : "generation");
   } else {
     TgiFinal fin{(parsed_.return_full_text ? parsed_.request.prompt : std::string()) + text_, parsed_.details,
                  parsed_.request.sampling.seed};
-    out += tgi_stream_event(held_ ? &*held_ : nullptr, held_ && held_->token == eos_id_, &fin, &f);
+    const int k = parsed_.logprobs.top_k;
+    const bool lp = held_ && held_lp_ && k >= 0 && texts_;
+    out += tgi_stream_event(held_ ? &*held_ : nullptr, held_ && held_->token == eos_id_, &fin, &f,
+                            lp ? std::optional<double>(held_lp_->logprob) : std::nullopt,
+                            lp && k > 0 ? tgi_top_tokens(*held_lp_, *texts_, k, eos_id_) : nlohmann::json(nullptr));
   }
   held_.reset();
 }
@@ -88,9 +179,11 @@ std::string Generation::response_body() const {
                                                                                : "generation failed: " + finish_->message;
     return parsed_.api == Api::kOpenAI ? openai_error_body(msg, "server_error", "") : tgi_error_body(msg, "generation", "");
   }
-  if (parsed_.api == Api::kOpenAI) return openai_response(meta_, text_, *finish_);
+  if (parsed_.api == Api::kOpenAI)
+    return openai_response(meta_, (parsed_.logprobs.echo ? echo_text() : std::string()) + text_, *finish_,
+                           openai_logprobs(true), openai_prompt_logprobs());
   TgiFinal fin{(parsed_.return_full_text ? parsed_.request.prompt : std::string()) + text_, parsed_.details,
-               parsed_.request.sampling.seed};
+               parsed_.request.sampling.seed, tgi_details_extra()};
   return tgi_response(fin, *finish_);
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api_format.h"
+#include "logprobs_format.h"
 #include "request_parser.h"
 #include "stream_sink.h"
 
@@ -18,8 +19,10 @@ class ServerMetrics;
 
 class Generation {
  public:
+  /// `prompt_steps`: forced steps that score the prompt (prepare_logprobs); `texts` names tokens in the
+  /// logprob fields (needed when parsed.logprobs.any(); must outlive the generation).
   Generation(ParsedRequest parsed, std::string route, engine::Clock::time_point received, int eos_id,
-             int64_t created_unix);
+             int64_t created_unix, int prompt_steps = 0, const TokenTexts* texts = nullptr);
   /// The engine's id, known once submitted.
   void set_id(uint64_t id);
 
@@ -43,7 +46,13 @@ class Generation {
  private:
   void on_token(const engine::TokenEvent& t, std::string& out);
   void on_finish(const engine::FinishEvent& f, std::string& out);
-  std::string tgi_event(const engine::TokenEvent& t) const;
+  std::string tgi_event(const engine::TokenEvent& t, const StepLogprobs& lp) const;
+  void on_prompt_step(const StreamSink::Item& it, std::string& out);
+  engine::FinishEvent counted(const engine::FinishEvent& f) const;  ///< prompt steps moved back to the prompt
+  nlohmann::json openai_logprobs(bool with_prompt) const;        ///< choices[0].logprobs (null when not asked)
+  nlohmann::json openai_prompt_logprobs() const;                 ///< vLLM's prompt_logprobs (null when not asked)
+  nlohmann::json tgi_details_extra() const;                      ///< details.tokens / top_tokens / prefill
+  std::string echo_text() const;
 
   ParsedRequest parsed_;
   std::string route_;
@@ -55,6 +64,13 @@ class Generation {
   int tokens_ = 0;
   std::optional<engine::Clock::time_point> first_, last_;
   std::optional<engine::TokenEvent> held_;      ///< TGI: the last token, sent together with the final event
+  StepLogprobs held_lp_;
+  int prompt_steps_ = 0;
+  const TokenTexts* texts_ = nullptr;
+  std::vector<StepLogprobs> prompt_lps_;        ///< one per prompt token (the first: none)
+  std::string prompt_text_;                     ///< the forced prompt steps' text (echo of a token-id prompt)
+  std::vector<engine::TokenEvent> gen_tokens_;  ///< generated tokens (kept when logprobs are asked, for details)
+  std::vector<StepLogprobs> gen_lps_;
   std::optional<engine::FinishEvent> finish_;
 };
 

@@ -14,8 +14,11 @@
 
 #include "api_format.h"
 #include "generation.h"
+#include "logprobs_format.h"
 #include "metrics.h"
+#include "prompt_scoring.h"
 #include "request_parser.h"
+#include "engine/tokenizer.h"
 
 namespace server {
 
@@ -60,6 +63,9 @@ struct HttpServer::Impl {
     limits.max_new_tokens = info.max_model_len > 0 ? info.max_model_len : 1 << 20;
     limits.vocab_size = info.vocab_size;
     if (opt.served_model_name.empty()) opt.served_model_name = info.model;
+    // The logprob fields name tokens by their bytes: the engine's own tokenizer, loaded once more here.
+    const auto tok = engine::load_tokenizer(info.tokenizer == "bytes" ? std::string() : info.tokenizer);
+    token_texts = std::make_unique<TokenTexts>(*tok);
   }
 
   engine::Engine& engine;
@@ -67,6 +73,7 @@ struct HttpServer::Impl {
   httplib::Server http;
   ServerMetrics metrics;
   ParseLimits limits;
+  std::unique_ptr<TokenTexts> token_texts;
   int port = -1;
   int listen_fd = -1;
 
@@ -92,6 +99,7 @@ void HttpServer::Impl::generate(const httplib::Request& req, httplib::Response& 
   const Api api = route_api(route);
   const std::string label = route_label(route);
   ParsedRequest parsed;
+  int prompt_steps = 0;
   try {
     if (api == Api::kOpenAI) {
       parsed = parse_openai_completion(req.body, limits);
@@ -108,13 +116,15 @@ void HttpServer::Impl::generate(const httplib::Request& req, httplib::Response& 
                        "prompt is " + std::to_string(r.prompt_tokens.size()) + " tokens; with " +
                            std::to_string(r.sampling.max_new_tokens) + " new tokens that exceeds max_model_len " +
                            std::to_string(max_len));
+    prompt_steps = prepare_logprobs(parsed, engine.info().eos_id);
   } catch (const BadRequest& e) {
     set_error(res, api, 400, e.what(), "invalid_request_error", e.field);
     metrics.count_request(label, 400);
     return;
   }
 
-  auto g = std::make_shared<Generation>(std::move(parsed), label, received, engine.info().eos_id, unix_now());
+  auto g = std::make_shared<Generation>(std::move(parsed), label, received, engine.info().eos_id, unix_now(),
+                                        prompt_steps, token_texts.get());
   uint64_t id = 0;
   try {
     std::lock_guard<std::mutex> lock(mu);

@@ -150,7 +150,28 @@ int check_top_k(int64_t k, const std::string& path) {
   return k < 0 ? 0 : static_cast<int>(k);
 }
 
+int check_logprobs(int64_t k, const std::string& path, const ParseLimits& limits) {
+  if (k < 0 || k > limits.max_logprobs)
+    throw BadRequest(path, "must be between 0 and " + std::to_string(limits.max_logprobs) + ", got " + std::to_string(k));
+  return static_cast<int>(k);
+}
+
+// Prompt scoring decodes the prompt with its own tokens forced (engine/server/prompt_scoring.h): a stop string
+// would match inside the prompt.
+void check_scoring_without_stop(const ParsedRequest& out, const std::string& path) {
+  if (out.logprobs.prompt_top_k >= 0 && !out.request.sampling.stop.empty())
+    throw BadRequest(path, "stop strings cannot be combined with prompt scoring (echo, prompt_logprobs, decoder_input_details)");
+}
+
 }  // namespace
+
+void parse_chat_logprobs(const json& j, const ParseLimits& limits, LogprobsRequest& out) {
+  const bool on = get_bool(j, "logprobs", "logprobs").value_or(false);
+  const auto top = get_int(j, "top_logprobs", "top_logprobs");
+  if (top && !on) throw BadRequest("top_logprobs", "needs \"logprobs\": true");
+  if (on) out.top_k = top ? check_logprobs(*top, "top_logprobs", limits) : 0;
+  out.token_ids = get_bool(j, "return_tokens_as_token_ids", "return_tokens_as_token_ids").value_or(false);
+}
 
 ParsedRequest parse_openai_completion(std::string_view body, const ParseLimits& limits) {
   const json j = parse_object(body, limits);
@@ -182,7 +203,18 @@ ParsedRequest parse_openai_completion(std::string_view body, const ParseLimits& 
     throw BadRequest("prompt", std::string("must be a string or a list of token ids, got ") + type_name(*prompt));
   }
 
-  s.max_new_tokens = check_max_tokens(get_int(j, "max_tokens", "max_tokens").value_or(16), "max_tokens", limits);
+  LogprobsRequest& lp = out.logprobs;
+  if (auto k = get_int(j, "logprobs", "logprobs")) lp.top_k = check_logprobs(*k, "logprobs", limits);
+  lp.echo = get_bool(j, "echo", "echo").value_or(false);
+  if (lp.echo && lp.top_k >= 0) lp.prompt_top_k = lp.top_k;
+  if (auto k = get_int(j, "prompt_logprobs", "prompt_logprobs")) {
+    lp.vllm_prompt = true;
+    lp.prompt_top_k = std::max(lp.prompt_top_k, check_logprobs(*k, "prompt_logprobs", limits));
+  }
+  lp.token_ids = get_bool(j, "return_tokens_as_token_ids", "return_tokens_as_token_ids").value_or(false);
+  // Scoring the prompt alone is the legacy `echo` with max_tokens 0 (and vLLM's prompt_logprobs likewise).
+  const int64_t max_tokens = get_int(j, "max_tokens", "max_tokens").value_or(16);
+  s.max_new_tokens = max_tokens == 0 && lp.prompt_top_k >= 0 ? 0 : check_max_tokens(max_tokens, "max_tokens", limits);
   if (auto t = get_number(j, "temperature", "temperature")) s.temperature = check_temperature(*t, "temperature");
   else s.temperature = 1.0f;  // OpenAI's default
   if (auto p = get_number(j, "top_p", "top_p")) s.top_p = check_top_p(*p, "top_p");
@@ -195,7 +227,7 @@ ParsedRequest parse_openai_completion(std::string_view body, const ParseLimits& 
     throw BadRequest("stream_options", std::string("must be an object, got ") + type_name(*so));
   if (auto n = get_int(j, "n", "n"); n && *n != 1) throw BadRequest("n", "only n = 1 is supported");
   if (auto b = get_int(j, "best_of", "best_of"); b && *b != 1) throw BadRequest("best_of", "only best_of = 1 is supported");
-  if (auto e = get_bool(j, "echo", "echo"); e && *e) throw BadRequest("echo", "echo is not supported");
+  check_scoring_without_stop(out, "stop");
   return out;
 }
 
@@ -238,7 +270,15 @@ ParsedRequest parse_tgi_generate(std::string_view body, bool stream_default, boo
   s.ignore_eos = get_bool(p, "ignore_eos", "parameters.ignore_eos").value_or(false);
   out.return_full_text = get_bool(p, "return_full_text", "parameters.return_full_text").value_or(false);
   out.details = get_bool(p, "details", "parameters.details").value_or(false);
-  get_bool(p, "decoder_input_details", "parameters.decoder_input_details");  // type-checked, not used
+  // token.logprob stays null unless top_n_tokens asks for log-probabilities (they cost O(vocab) a token).
+  if (auto n = get_int(p, "top_n_tokens", "parameters.top_n_tokens"))
+    out.logprobs.top_k = check_logprobs(*n, "parameters.top_n_tokens", limits);
+  if (get_bool(p, "decoder_input_details", "parameters.decoder_input_details").value_or(false)) {
+    if (out.stream) throw BadRequest("parameters.decoder_input_details", "not supported when streaming tokens (as in TGI)");
+    out.details = true;
+    out.logprobs.prompt_top_k = std::max(out.logprobs.top_k, 0);
+  }
+  check_scoring_without_stop(out, "parameters.stop");
   if (auto rp = get_number(p, "repetition_penalty", "parameters.repetition_penalty"); rp && *rp != 1.0)
     throw BadRequest("parameters.repetition_penalty", "not supported (only 1.0)");
   return out;

@@ -65,6 +65,9 @@ const std::map<std::string, Setter>& setters() {
     e({"chunked_prefill", "enable_chunked_prefill"},
       [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.enable_chunked_prefill = as<bool>(n, w); });
     e({"deterministic"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.deterministic = as<bool>(n, w); });
+    e({"tensor_parallel_size"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) {
+      x.engine.tensor_parallel_size = as<int>(n, w);
+    });
     e({"enable_prefix_caching", "prefix_caching"},
       [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.enable_prefix_caching = as<bool>(n, w); });
     e({"threads", "num_threads"}, [](ServeSettings& x, const YAML::Node& n, const std::string& w) { x.engine.num_threads = as<int>(n, w); });
@@ -141,6 +144,8 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
   bool prefix_caching = false;
   auto* o_prefix = app.add_flag("--enable-prefix-caching", prefix_caching,
                                 "reuse the KV cache of full blocks a prompt shares with earlier ones");
+  auto* o_tp = app.add_option("--tensor-parallel-size", cli.engine.tensor_parallel_size,
+                              "GPUs the model is split over (cuda with NCCL; docs/tensor-parallel.md)");
   auto* o_host = app.add_option("--host", cli.server.host, "address to listen on");
   auto* o_port = app.add_option("--port", cli.server.port, "port (0: any free one, printed)")->check(CLI::Range(0, 65535));
   auto* o_wait = app.add_option("--max-waiting", cli.engine.max_waiting, "503 past this many waiting requests (0: no limit)");
@@ -173,6 +178,8 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
     if (o_nochunk->count()) s.engine.enable_chunked_prefill = !no_chunked;
     if (o_det->count()) s.engine.deterministic = deterministic;
     if (o_prefix->count()) s.engine.enable_prefix_caching = prefix_caching;
+    if (o_tp->count()) s.engine.tensor_parallel_size = cli.engine.tensor_parallel_size;
+    engine::check_tensor_parallel(s.engine, o_tp->count() ? "--tensor-parallel-size" : "tensor_parallel_size");
     if (o_host->count()) s.server.host = cli.server.host;
     if (o_port->count()) s.server.port = cli.server.port;
     if (o_wait->count()) s.engine.max_waiting = cli.engine.max_waiting;
@@ -195,7 +202,9 @@ std::string describe(const ServeSettings& s) {
   const auto& e = s.engine;
   o << "model " << e.model << " backend " << engine::to_string(e.backend) << " dtype " << engine::to_string(e.dtype) << " batch-size " << e.max_num_seqs
     << " max-batched-tokens " << e.max_num_batched_tokens << " block-size " << e.block_size
-    << (e.enable_prefix_caching ? " prefix-caching" : "") << " max-waiting "
+    << (e.enable_prefix_caching ? " prefix-caching" : "");
+  if (e.tensor_parallel_size > 1) o << " tensor-parallel-size " << e.tensor_parallel_size;
+  o << " max-waiting "
     << e.max_waiting << " http-threads " << s.server.http_threads;
   return o.str();
 }

@@ -3,11 +3,14 @@
 namespace server {
 
 void StreamSink::on_token(const engine::TokenEvent& ev) {
+  std::optional<engine::TokenLogprobs> lp;
+  if (logprobs_k_ >= 0 && !ev.logits.empty()) lp = engine::token_logprobs(ev.logits, ev.token, logprobs_k_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     Item& it = queue_.emplace_back();
     it.token = ev;
-    it.token.logits = {};  // a view valid only during on_token (and the server captures none)
+    it.token.logits = {};  // a view valid only during on_token
+    it.logprobs = std::move(lp);
   }
   cv_.notify_one();
 }

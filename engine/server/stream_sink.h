@@ -9,7 +9,10 @@
 #include <mutex>
 #include <vector>
 
+#include <optional>
+
 #include "engine/engine.h"
+#include "engine/logprobs.h"
 
 namespace server {
 
@@ -19,7 +22,12 @@ class StreamSink : public engine::RequestSink {
     bool is_finish = false;
     engine::TokenEvent token;    ///< when !is_finish (without logits)
     engine::FinishEvent finish;  ///< when is_finish
+    std::optional<engine::TokenLogprobs> logprobs;  ///< the token's, when asked (set_logprobs) and captured
   };
+
+  /// Each token's log-probability and its `top_k` best (top_k >= 0), computed here from the step's logits
+  /// while they are valid (on the engine thread). Call before submitting.
+  void set_logprobs(int top_k) { logprobs_k_ = top_k; }
 
   void on_token(const engine::TokenEvent& ev) override;
   void on_finish(const engine::FinishEvent& ev) override;
@@ -35,6 +43,7 @@ class StreamSink : public engine::RequestSink {
   std::condition_variable cv_;
   std::deque<Item> queue_;
   bool finished_ = false;
+  int logprobs_k_ = -1;
 };
 
 }  // namespace server

@@ -106,6 +106,8 @@ Engine::Impl::Impl(const EngineConfig& c) : config(c) {
   require(c.max_model_len >= 0, "max_model_len must be >= 0, got " + std::to_string(c.max_model_len));
   require(c.max_waiting >= 0, "max_waiting must be >= 0, got " + std::to_string(c.max_waiting));
 
+  // Before the weights: a split that cannot work must not cost a 70B load first.
+  check_tensor_parallel(c, "tensor_parallel_size");
   ModelWeights weights = load_model(c.model, c.dummy_seed);
   const ModelConfig& mc = weights.config;
 
@@ -155,6 +157,7 @@ Engine::Impl::Impl(const EngineConfig& c) : config(c) {
   info.num_kv_blocks = num_blocks;
   info.num_params = mc.num_params();
   info.tokenizer = tokenizer->describe();
+  info.tensor_parallel_size = c.tensor_parallel_size;
   stats = std::make_unique<StatsRecorder>(num_blocks);
 }
 

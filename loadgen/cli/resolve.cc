@@ -111,6 +111,7 @@ engine::EngineConfig resolve_engine(const RunSettings& s) {
   e.max_model_len = s.max_model_len;
   e.deterministic = s.deterministic;
   e.enable_prefix_caching = s.enable_prefix_caching;
+  e.tensor_parallel_size = s.tensor_parallel_size;
   return e;
 }
 
@@ -196,8 +197,8 @@ results::Slo parse_slo(const std::string& text) {
 
 SweepSpec resolve_sweep(const SweepSettings& sw, const RunSettings& s, const RunConfig& base) {
   SweepSpec spec;
-  need(s.dump_logits.empty() && s.reference.empty(),
-       "--dump-logits/--reference: not supported in a sweep (one file per run)");
+  need(s.dump_logits.empty() && s.reference.empty() && s.dump_logprobs.empty() && s.dump_logits_npy.empty(),
+       "--dump-logits/--dump-logprobs/--reference: not supported in a sweep (one file per run)");
   if (!s.endpoint.empty()) {
     need(!sw.batch_sizes_given, "--batch-sizes: a remote server (--endpoint) has its own batch size");
     spec.batch_sizes = {0};
@@ -235,6 +236,19 @@ SweepSpec resolve_sweep(const SweepSettings& sw, const RunSettings& s, const Run
   return spec;
 }
 
+// --dump-logprobs / --top-logprobs, and --reference over HTTP (teacher forcing by prompt scoring).
+static void resolve_logprobs(const RunSettings& s, RunConfig& c) {
+  need(s.dump_logprobs.empty() || !s.endpoint.empty(),
+       "--dump-logprobs: asks a server (--endpoint) for logprobs; the in-process engine writes --dump-logits");
+  need(s.top_logprobs >= 1 && s.top_logprobs <= 1000, "--top-logprobs must be between 1 and 1000");
+  need(s.endpoint.empty() || s.reference.empty() || !s.dump_logprobs.empty(),
+       "--reference with --endpoint scores BASE's requests on the server: give --dump-logprobs NEW.h5 for the scores");
+  c.logprobs.path = s.dump_logprobs;
+  need(s.dump_logits_npy.empty() || s.endpoint.empty(), "--dump-logits-npy needs the in-process engine (not --endpoint)");
+  c.logits.npy_dir = s.dump_logits_npy;
+  c.logprobs.top_k = s.top_logprobs;
+}
+
 RunConfig resolve(const RunSettings& s) {
   RunConfig c;
   c.seed = s.seed;
@@ -254,6 +268,11 @@ RunConfig resolve(const RunSettings& s) {
   c.sut.http.api = kHttpApiNames.parse(s.api, "--api");
   need(s.endpoint.empty() || !s.enable_prefix_caching,
        "--enable-prefix-caching: sets the in-process engine; a server (--endpoint) is started with its own");
+  // Tensor parallelism: checked now against the model's shape (its config or header only, no weights), the
+  // backend and the GPUs, so a split that cannot work is refused before a long load.
+  need(s.endpoint.empty() || s.tensor_parallel_size == 1,
+       "--tensor-parallel-size: sets the in-process engine; a server (--endpoint) is started with its own");
+  if (s.endpoint.empty()) engine::check_tensor_parallel(c.sut.engine, "--tensor-parallel-size");
   need(s.endpoint.empty() || c.sut.http.api != HttpApi::kLlmServing || !s.model_name.empty(),
        "--model-name: empty (the <name> of POST /models/<name>/generate)");
   c.sut.http.model_name = s.model_name;
@@ -267,8 +286,8 @@ RunConfig resolve(const RunSettings& s) {
   c.logits.path = s.dump_logits;
   c.logits.steps = s.logits_steps;
   c.logits.dtype = accuracy::parse_logits_dtype(s.logits_dtype, "--logits-dtype");
-  need(s.endpoint.empty() || (s.dump_logits.empty() && s.reference.empty()),
-       "--dump-logits and --reference need the in-process engine (not --endpoint)");
+  need(s.endpoint.empty() || s.dump_logits.empty(), "--dump-logits needs the in-process engine (not --endpoint)");
+  resolve_logprobs(s, c);
   c.trust = resolve_trust(s);
   return c;
 }

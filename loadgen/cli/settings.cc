@@ -84,6 +84,9 @@ void add_run_options(CLI::App& app, RunSettings& s) {
                "reuse the KV cache of full blocks a prompt shares with earlier ones (hit rate in the summary)")
       ->group(e);
   app.add_option("--dummy-seed", s.dummy_seed, "seed of dummy:<preset> weights")->group(e);
+  app.add_option("--tensor-parallel-size", s.tensor_parallel_size,
+                 "GPUs the model is split over, Megatron-style (cuda with NCCL; docs/tensor-parallel.md)")
+      ->capture_default_str()->group(e);
   app.add_option("--endpoint", s.endpoint, "http://host:port of a server to measure instead")->group(r);
   app.add_option("--api", s.api, "openai | tgi | llm-serving")->capture_default_str()->group(r);
   app.add_option("--model-name", s.model_name, "model name sent to the server")->capture_default_str()->group(r);
@@ -94,6 +97,13 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_option("--logits-steps", s.logits_steps, "steps captured per request")->capture_default_str()->group(a);
   app.add_option("--logits-dtype", s.logits_dtype, "float32 | float16")->capture_default_str()->group(a);
   app.add_option("--reference", s.reference, "BASE.h5: replay its requests, its tokens forced")->group(a);
+  app.add_option("--dump-logprobs", s.dump_logprobs,
+                 "write each request's top-K logprobs from the server (--endpoint) to FILE.h5")->group(a);
+  app.add_option("--dump-logits-npy", s.dump_logits_npy,
+                 "also write each request's logits as DIR/<timestamp>_<sample id>_<steps>.npy (the contest's layout)")
+      ->group(a);
+  app.add_option("--top-logprobs", s.top_logprobs, "K logprobs asked per token with --dump-logprobs")
+      ->capture_default_str()->group(a);
   app.add_option("--config", s.config, "YAML or JSON file of options (the command line wins)");
   add_trust_options(app, s);
 }

@@ -59,6 +59,7 @@ struct RunSettings {
   bool deterministic = false;       ///< batch-invariant kernels
   bool enable_prefix_caching = false;  ///< share cached KV blocks of common prompt prefixes (in-process engine)
   uint64_t dummy_seed = 0;          ///< weights of dummy:<preset>
+  int tensor_parallel_size = 1;     ///< GPUs the model is split over (cuda + NCCL; docs/tensor-parallel.md)
   // ---- remote
   std::string endpoint;             ///< http://host:port: measure a server instead
   std::string api = "openai";       ///< openai | tgi | llm-serving
@@ -70,6 +71,10 @@ struct RunSettings {
   int logits_steps = 100;           ///< steps captured per request
   std::string logits_dtype = "float32";  ///< float32 | float16
   std::string reference;            ///< BASE.h5: replay its requests with its tokens forced
+  // ---- log-probabilities from a server (--dump-logprobs)
+  std::string dump_logprobs;        ///< write each request's top-K logprobs (a server's) to this .h5
+  int top_logprobs = 20;            ///< K asked per token
+  std::string dump_logits_npy;      ///< the contest's .npy folder of per-request logits (in-process)
   std::string config;               ///< YAML/JSON file of these settings (the command line wins)
   // ---- trust: the validity verdict, saturation, timeslices, steady state
   double min_duration_s = -1;       ///< --min-duration seconds for VALID; -1: 60 (600 with --mlperf-server)

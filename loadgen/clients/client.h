@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/enum_names.h"
+#include "loadgen/clients/token_logprobs.h"
 #include "results/status.h"
 
 namespace loadgen {
@@ -31,6 +32,11 @@ struct WorkItem {
   uint64_t seed = 0;
   std::vector<int32_t> forced_tokens;  ///< teacher forcing (in-process only)
   int capture_logits_steps = 0;        ///< in-process only
+  int top_logprobs = -1;               ///< >= 0: ask a server for each token's logprob and its K best (--top-logprobs)
+  /// Teacher forcing over HTTP (--reference with --endpoint): prompt_tokens holds BASE's prompt and tokens, sent
+  /// as token ids to be scored; the last `score_steps` positions are BASE's steps. 0: a plain request.
+  int score_steps = 0;
+  bool prompt_as_ids = false;          ///< a server gets prompt_tokens as token ids (OpenAI completions), not the text
 };
 
 /// How a request ended (results/status.h: the one name table, shared with the files and reports).
@@ -65,6 +71,8 @@ class ClientCallbacks {
   virtual void on_chunk(uint64_t index, int n_tokens, std::string_view text, Clock::time_point t) = 0;
   /// Raw logits of one step (only when capture_logits_steps > 0).
   virtual void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) {}
+  /// A server's log-probabilities of one step (only when top_logprobs >= 0), steps in order from 0.
+  virtual void on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {}
   /// Exactly once per request, last.
   virtual void on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) = 0;
 };

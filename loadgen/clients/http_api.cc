@@ -16,6 +16,11 @@ std::string request_path(HttpApi api, const std::string& model_name) {
   return "/";
 }
 
+std::string request_path(HttpApi api, const std::string& model_name, const WorkItem& item) {
+  if (api == HttpApi::kTgi && item.score_steps > 0) return "/generate";
+  return request_path(api, model_name);
+}
+
 namespace {
 
 // TGI-style "parameters": TGI rejects temperature <= 0 and top_p >= 1, so greedy is do_sample=false with
@@ -76,6 +81,12 @@ void decode_openai(const json& j, ApiEvent& ev) {
       ev.finish_reason = normalise_finish(f->get<std::string>());
       finished = true;
     }
+    if (auto lp = c.find("logprobs"); lp != c.end() && !lp->is_null())
+      ev.logprobs = c.contains("delta") || c.contains("message") ? parse_chat_logprobs(*lp) : parse_completion_logprobs(*lp);
+    if (auto pl = c.find("prompt_logprobs"); pl != c.end() && pl->is_array()) {
+      ev.prompt_logprobs_by_id = true;
+      ev.raw_prompt_logprobs = *pl;
+    }
     // A chunk is a token when it has text, or when it is a mid-stream chunk (an empty text delta is a
     // token whose bytes finish a character later). The closing chunk with finish_reason and empty text is not.
     ev.is_token = has_text && (!ev.text.empty() || !finished);
@@ -87,6 +98,7 @@ void decode_openai(const json& j, ApiEvent& ev) {
 }
 
 void decode_tgi(const json& j, ApiEvent& ev) {
+  if (auto lp = parse_tgi_token_logprobs(j)) ev.logprobs.push_back(std::move(*lp));
   if (auto t = j.find("token"); t != j.end() && t->is_object()) {
     ev.is_token = true;
     auto sp = t->find("special");
@@ -103,6 +115,9 @@ void decode_tgi(const json& j, ApiEvent& ev) {
       ev.finish_reason = normalise_finish(f->get<std::string>());
     ev.completion_tokens = int_field(*d, "generated_tokens");
     ev.prompt_tokens = int_field(*d, "prompt_tokens");  // our server's addition; absent from TGI itself
+    // A non-streamed answer's tokens (a stream's final event carries none: its tokens came one by one).
+    if (!j.contains("token")) ev.logprobs = parse_tgi_details_logprobs(*d);
+    if (auto pf = d->find("prefill"); pf != d->end()) ev.prompt_logprobs = parse_tgi_prefill(*pf);
   }
 }
 
@@ -121,10 +136,18 @@ std::string request_body(HttpApi api, const std::string& model_name, const WorkI
     if (item.ignore_eos) body["ignore_eos"] = true;
     body["stream"] = true;
     body["stream_options"] = {{"include_usage", true}};  // vLLM: usage in a last chunk
+    add_logprobs_request(api, item.top_logprobs, body);
+    if (item.prompt_as_ids && !item.prompt_tokens.empty()) body["prompt"] = item.prompt_tokens;
+    if (item.score_steps > 0) {
+      body["prompt"] = item.prompt_tokens;  // BASE's exact ids: no re-tokenizing on the server
+      add_prompt_scoring_request(api, item.top_logprobs, body);
+    }
   } else {
     body["inputs"] = item.prompt;
     body["parameters"] = tgi_parameters(item);
     body["stream"] = true;  // /generate_stream ignores it; /models/<name>/generate needs it
+    add_logprobs_request(api, item.top_logprobs, body);
+    if (item.score_steps > 0) add_prompt_scoring_request(api, item.top_logprobs, body);
   }
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }

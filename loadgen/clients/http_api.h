@@ -4,10 +4,14 @@
 #pragma once
 
 #include <string>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 #include "common/enum_names.h"
 #include "loadgen/clients/client.h"
+#include "loadgen/clients/http_logprobs.h"
 
 namespace loadgen {
 
@@ -19,6 +23,9 @@ inline const char* to_string(HttpApi api) { return kHttpApiNames.name(api); }
 
 /// Path of the streaming generate route: /v1/completions, /generate_stream, /models/<model>/generate.
 std::string request_path(HttpApi api, const std::string& model_name);
+/// The route for `item`: request_path's, except TGI prompt scoring (score_steps > 0), which TGI answers only
+/// without streaming: /generate.
+std::string request_path(HttpApi api, const std::string& model_name, const WorkItem& item);
 
 /// JSON body asking for a streamed completion of `item`. Greedy (temperature 0) is sent as TGI expects it
 /// (do_sample false, no temperature), and ignore_eos as the vLLM/our-server extension field.
@@ -37,6 +44,10 @@ struct ApiEvent {
   int prompt_tokens = -1;       ///< from usage / details, when present
   int completion_tokens = -1;   ///< from usage / details.generated_tokens, when present
   std::string error;            ///< the server reported an error in the stream; the request failed
+  std::vector<StepLogprobs> logprobs;  ///< generated tokens' logprobs in this event (echo: the prompt's first)
+  std::vector<std::optional<StepLogprobs>> prompt_logprobs;  ///< vLLM prompt_logprobs / TGI prefill, by position
+  bool prompt_logprobs_by_id = false;  ///< vLLM's layout: entries keyed by id (resolved by the caller, see below)
+  nlohmann::json raw_prompt_logprobs;  ///< vLLM's prompt_logprobs as sent (needs the prompt's ids to name the token)
 };
 
 /// Decodes one SSE data payload or one response body. Malformed JSON becomes `error`.

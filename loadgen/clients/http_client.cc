@@ -87,6 +87,7 @@ class HttpClient final : public Client {
     uint64_t index;
     CURL* easy = nullptr;
     std::string body;
+    std::string url;
     HttpResponse response;
     Clock::time_point added{};
     bool sent_reported = false;
@@ -103,6 +104,7 @@ class HttpClient final : public Client {
   HttpClientOptions options_;
   HttpApi api_;
   std::string url_;
+  std::string ep_;                 ///< http://host:port
   std::unique_ptr<engine::Tokenizer> tokenizer_;
   ClientCallbacks* callbacks_ = nullptr;
 
@@ -128,6 +130,7 @@ HttpClient::HttpClient(const HttpClientOptions& options) : options_(options), ap
     throw std::invalid_argument("--model-name: empty (the <name> of POST /models/<name>/generate)");
   if (options.request_timeout_s < 0) throw std::invalid_argument("--request-timeout: must be >= 0");
   if (options.max_connections < 0) throw std::invalid_argument("--max-connections: must be >= 0");
+  ep_ = ep;
   url_ = ep + request_path(api_, options.model_name);
   if (!options.tokenizer.empty()) tokenizer_ = engine::load_tokenizer(options.tokenizer);
 
@@ -213,6 +216,8 @@ int HttpClient::prereq_cb(void* clientp, char*, char*, int, int) {
 void HttpClient::add_transfer(const WorkItem& item) {
   auto tr = std::make_unique<Transfer>(this, item.index);
   tr->body = request_body(api_, options_.model_name, item);
+  tr->response.expect(item);
+  tr->url = ep_ + request_path(api_, options_.model_name, item);
   CURL* e;
   if (!idle_easy_.empty()) {
     e = idle_easy_.back();
@@ -222,7 +227,7 @@ void HttpClient::add_transfer(const WorkItem& item) {
     e = curl_easy_init();
   }
   tr->easy = e;
-  curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(e, CURLOPT_URL, tr->url.c_str());
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, tr->body.data());

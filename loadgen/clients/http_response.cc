@@ -18,6 +18,49 @@ std::string one_line(std::string_view s, size_t max) {
 }
 }  // namespace
 
+void HttpResponse::expect(const WorkItem& item) {
+  want_logprobs_ = item.top_logprobs >= 0;
+  score_steps_ = item.score_steps;
+  if (score_steps_ > 0) prompt_ids_ = item.prompt_tokens;
+}
+
+void HttpResponse::take_logprobs(ApiEvent& ev) {
+  if (!want_logprobs_) return;
+  if (score_steps_ > 0) {
+    for (auto& lp : ev.logprobs) echoed_.push_back(std::move(lp));
+    if (ev.prompt_logprobs_by_id) prompt_scores_ = parse_vllm_prompt_logprobs(ev.raw_prompt_logprobs, prompt_ids_);
+    else if (!ev.prompt_logprobs.empty()) prompt_scores_ = std::move(ev.prompt_logprobs);
+    return;
+  }
+  for (const auto& lp : ev.logprobs) callbacks_->on_logprobs(index_, logprob_steps_++, lp);
+}
+
+std::string HttpResponse::report_scores() {
+  const size_t p = prompt_ids_.size();
+  const size_t first = p - static_cast<size_t>(score_steps_);
+  std::vector<const StepLogprobs*> steps;
+  if (prompt_scores_.size() >= p) {
+    for (size_t i = first; i < p; ++i) {
+      if (!prompt_scores_[i]) return "the server's prompt scores have no entry for position " + std::to_string(i);
+      steps.push_back(&*prompt_scores_[i]);
+    }
+  } else if (echoed_.size() >= p) {  // echo: the prompt's tokens lead choices[0].logprobs
+    for (size_t i = first; i < p; ++i) steps.push_back(&echoed_[i]);
+  } else {
+    return "the server returned no prompt scores (vLLM prompt_logprobs, OpenAI echo + logprobs, TGI decoder_input_details)";
+  }
+  for (size_t s = 0; s < steps.size(); ++s) {
+    StepLogprobs lp = *steps[s];
+    const int32_t want = prompt_ids_[first + s];
+    if (lp.token.id >= 0 && lp.token.id != want)
+      return "the server scored token " + std::to_string(lp.token.id) + " at prompt position " + std::to_string(first + s) +
+             ", not the " + std::to_string(want) + " sent";
+    lp.token.id = want;  // the position's token is the one sent, whatever its text
+    callbacks_->on_logprobs(index_, static_cast<int>(s), lp);
+  }
+  return "";
+}
+
 void HttpResponse::on_headers(long http_status, std::string_view content_type) {
   headers_seen_ = true;
   status_ = http_status;
@@ -39,6 +82,7 @@ void HttpResponse::on_event(std::string_view data, Clock::time_point t) {
     if (stream_error_.empty()) stream_error_ = ev.error;
     return;
   }
+  take_logprobs(ev);
   if (ev.is_token) {
     // Every token is a chunk at its arrival time, also when its text is empty (a byte of a multi-byte
     // character, or a model whose tokenizer has no text for it): that is what the in-process client
@@ -82,6 +126,7 @@ Outcome HttpResponse::finish(Clock::time_point t) {
       out.reason = "server error: " + one_line(ev.error, kMaxReasonBody);
       return out;
     }
+    take_logprobs(ev);
     text_ = ev.has_full_text ? ev.full_text : ev.text;
     usage_completion_ = ev.completion_tokens;
     usage_prompt_ = ev.prompt_tokens;
@@ -89,6 +134,13 @@ Outcome HttpResponse::finish(Clock::time_point t) {
     token_events_ = text_.empty() ? 0 : 1;
     count_tokens(out);
     if (out.output_tokens > 0) callbacks_->on_chunk(index_, out.output_tokens, text_, t);
+    if (score_steps_ > 0 && want_logprobs_) {
+      if (std::string why = report_scores(); !why.empty()) {
+        out.status = Status::kFailed;
+        out.reason = why;
+        return out;
+      }
+    }
   } else {
     sse_.finish([&](std::string_view, std::string_view data) { on_event(data, t); });
     count_tokens(out);
@@ -101,6 +153,11 @@ Outcome HttpResponse::finish(Clock::time_point t) {
     } else if (token_events_ == 0 && !done_marker_) {
       out.status = Status::kFailed;
       out.reason = "empty stream: no token and no end marker";
+    } else if (score_steps_ > 0 && want_logprobs_) {
+      if (std::string why = report_scores(); !why.empty()) {
+        out.status = Status::kFailed;
+        out.reason = why;
+      }
     }
   }
   out.finish_reason = finish_reason_;

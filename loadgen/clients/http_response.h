@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "loadgen/clients/client.h"
+#include "loadgen/clients/http_api.h"
 #include "loadgen/clients/sse_parser.h"
 
 namespace engine { class Tokenizer; }
@@ -20,6 +21,10 @@ class HttpResponse {
   /// `tokenizer` (may be null) counts output tokens when the server gives no usage.
   HttpResponse(uint64_t index, ClientCallbacks* callbacks, const engine::Tokenizer* tokenizer)
       : index_(index), callbacks_(callbacks), tokenizer_(tokenizer) {}
+
+  /// What the request asked for: logprobs per token (reported through on_logprobs as they arrive), or prompt
+  /// scoring of the last `item.score_steps` positions of item.prompt_tokens (reported at the end).
+  void expect(const WorkItem& item);
 
   /// Before the first body byte (or at the end, for an empty body).
   void on_headers(long http_status, std::string_view content_type);
@@ -36,6 +41,8 @@ class HttpResponse {
  private:
   void on_event(std::string_view data, Clock::time_point t);
   void count_tokens(Outcome& out) const;
+  void take_logprobs(ApiEvent& ev);
+  std::string report_scores();  ///< prompt scoring: on_logprobs for BASE's steps; "" or why they are missing
 
   uint64_t index_;
   ClientCallbacks* callbacks_;
@@ -51,6 +58,12 @@ class HttpResponse {
   int usage_prompt_ = -1, usage_completion_ = -1;
   std::string finish_reason_;
   std::string stream_error_;
+  bool want_logprobs_ = false;
+  int score_steps_ = 0;
+  std::vector<int32_t> prompt_ids_;                          ///< scoring: the ids sent
+  int logprob_steps_ = 0;                                    ///< generated steps reported so far
+  std::vector<StepLogprobs> echoed_;                         ///< scoring: choices[0].logprobs in order (echo)
+  std::vector<std::optional<StepLogprobs>> prompt_scores_;   ///< scoring: prompt_logprobs / prefill
 };
 
 }  // namespace loadgen

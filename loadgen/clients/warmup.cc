@@ -16,6 +16,10 @@ void WarmupRouter::on_logits(uint64_t index, int step, int32_t token, std::span<
   if (index < kWarmupIndexBase) recorder_.load(std::memory_order_acquire)->on_logits(index, step, token, logits);
 }
 
+void WarmupRouter::on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {
+  if (index < kWarmupIndexBase) recorder_.load(std::memory_order_acquire)->on_logprobs(index, step, lp);
+}
+
 void WarmupRouter::on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) {
   if (index < kWarmupIndexBase) {
     recorder_.load(std::memory_order_acquire)->on_done(index, outcome, t);
@@ -37,6 +41,7 @@ WarmupResult WarmupRouter::run(Client& client, const std::vector<WorkItem>& item
     WorkItem w = items[static_cast<size_t>(k) % items.size()];
     w.index = kWarmupIndexBase + static_cast<uint64_t>(k);
     w.capture_logits_steps = 0;
+    w.top_logprobs = -1;
     client.send(w);
   }
   client.wait_all(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));

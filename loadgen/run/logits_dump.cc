@@ -1,12 +1,30 @@
 #include "loadgen/run/logits_dump.h"
 
+#include <filesystem>
+
+#include "accuracy/npy_dir.h"
+#include "common/timestamp.h"
+
 namespace loadgen {
 
 LogitsDump::LogitsDump(const std::string& path, const accuracy::FileInfo& info,
-                       const accuracy::WriterOptions& options, const std::vector<WorkItem>& items)
+                       const accuracy::WriterOptions& options, const std::vector<WorkItem>& items,
+                       const std::string& npy_dir)
     : items_(items),
-      writer_(std::make_unique<accuracy::LogitsWriter>(path, info, options)),
+      writer_(path.empty() ? nullptr : std::make_unique<accuracy::LogitsWriter>(path, info, options)),
+      npy_dir_(npy_dir),
+      vocab_(info.vocab_size),
       pending_(items.size()) {
+  if (!npy_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(npy_dir_, ec);
+    if (!std::filesystem::is_directory(npy_dir_))
+      throw accuracy::LogitsFileError("--dump-logits-npy " + npy_dir_ + ": cannot create the folder");
+    // One timestamp for the run, in the file-name template's first field (no '_' of its own).
+    npy_timestamp_ = common::local_timestamp();
+    for (char& ch : npy_timestamp_)
+      if (ch == '_') ch = '-';
+  }
   thread_ = std::thread([this] { writer_loop(); });
 }
 
@@ -61,7 +79,8 @@ void LogitsDump::writer_loop() {
       r.tokens = std::move(p.tokens);
       r.logits = std::move(p.logits);
       r.prompt_text = item.prompt;
-      writer_->write(r);
+      if (!npy_dir_.empty()) accuracy::write_npy_request(npy_dir_, npy_timestamp_, r.id, r.n_steps(), vocab_, r.logits);
+      if (writer_) writer_->write(r);
       std::lock_guard lk(mu_);
       ++written_;
     } catch (...) {
@@ -78,7 +97,7 @@ void LogitsDump::close() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (error_) std::rethrow_exception(error_);
-  writer_->close();
+  if (writer_) writer_->close();
 }
 
 int64_t LogitsDump::written() const {

@@ -19,9 +19,10 @@ namespace loadgen {
 
 class LogitsDump : public RequestObserver {
  public:
-  /// `items` must outlive the dump (prompt tokens and sample ids are read from it).
+  /// `items` must outlive the dump (prompt tokens and sample ids are read from it). `path` "" writes no HDF5
+  /// file; a non-empty `npy_dir` (--dump-logits-npy) also gets one <timestamp>_<sample id>_<steps>.npy per request.
   LogitsDump(const std::string& path, const accuracy::FileInfo& info, const accuracy::WriterOptions& options,
-             const std::vector<WorkItem>& items);
+             const std::vector<WorkItem>& items, const std::string& npy_dir = "");
   ~LogitsDump() override;  ///< without close(): stops, and leaves nothing under the final name
 
   /// Engine thread: one step's logits [vocab] and the token chosen at it.
@@ -43,6 +44,8 @@ class LogitsDump : public RequestObserver {
   };
   const std::vector<WorkItem>& items_;
   std::unique_ptr<accuracy::LogitsWriter> writer_;
+  std::string npy_dir_, npy_timestamp_;
+  int vocab_ = 0;
   std::vector<Pending> pending_;  ///< per request; touched only by that request's callbacks until on_done
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -66,6 +66,10 @@ void Recorder::end_locked(Slot& s) {
   if (log_) log_->append(request_row(s.rec));
 }
 
+void Recorder::on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {
+  if (observer_) observer_->on_logprobs(index, step, lp);
+}
+
 void Recorder::on_done(uint64_t index, const Outcome& o, Clock::time_point t) {
   if (index >= slots_.size()) return;
   const Clock::time_point now = Clock::now();

@@ -40,7 +40,8 @@ struct RequestRecord {
 class RequestObserver {
  public:
   virtual ~RequestObserver() = default;
-  virtual void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) = 0;
+  virtual void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) {}
+  virtual void on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {}
   virtual void on_done(uint64_t index, const Outcome& outcome) = 0;
 };
 
@@ -58,6 +59,7 @@ class Recorder : public ClientCallbacks {
   void on_sent(uint64_t index, Clock::time_point t) override;
   void on_chunk(uint64_t index, int n_tokens, std::string_view text, Clock::time_point t) override;
   void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) override;
+  void on_logprobs(uint64_t index, int step, const StepLogprobs& lp) override;
   void on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) override;
 
   /// The dispatcher's own failure to hand a request over (client.send threw): ends it as failed.

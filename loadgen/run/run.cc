@@ -12,9 +12,12 @@
 #include "loadgen/workload/dataset.h"
 #include "loadgen/run/dispatcher.h"
 #include "loadgen/run/logits_dump.h"
+#include "loadgen/run/logprobs_dump.h"
+#include "engine/tokenizer.h"
 #include "loadgen/run/progress.h"
 #include "loadgen/run/timeslices.h"
 #include "loadgen/workload/reference.h"
+#include "loadgen/clients/scoring_probe.h"
 #include "loadgen/workload/trace.h"
 #include "results/summary_json.h"
 
@@ -50,8 +53,10 @@ Prepared prepare_dataset(const RunConfig& c, const SystemUnderTest& sut, int64_t
   w.send_prompt_tokens = sut.in_process;
   w.temperature = wc.temperature;
   p.workload = build_workload(ds, w, sut.tokenize);
-  if (!c.logits.path.empty())
+  if (!c.logits.path.empty() || !c.logits.npy_dir.empty())
     for (auto& item : p.workload.items) item.capture_logits_steps = std::min(c.logits.steps, item.max_new_tokens);
+  if (!c.logprobs.path.empty())
+    for (auto& item : p.workload.items) item.top_logprobs = c.logprobs.top_k;
   nlohmann::json bad = nlohmann::json::array();
   for (size_t i = 0; i < ds.skipped.size() && i < 20; ++i)
     bad.push_back({{"where", ds.skipped[i].where}, {"reason", ds.skipped[i].reason}});
@@ -75,16 +80,36 @@ Prepared prepare_dataset(const RunConfig& c, const SystemUnderTest& sut, int64_t
   return p;
 }
 
-Prepared prepare_reference(const RunConfig& c, const SystemUnderTest& sut) {
+Prepared prepare_reference(const RunConfig& c, const SystemUnderTest& sut, std::ostream* log) {
   const WorkloadConfig& wc = c.workload;
-  if (!sut.in_process) throw std::invalid_argument("--reference needs the in-process engine (teacher forcing)");
   ReferenceWorkload ref = load_reference_workload(wc.reference, c.load.num_requests, wc.sample_seed, wc.reorder);
-  if (sut.vocab_size > 0 && ref.vocab_size != sut.vocab_size)
+  if (sut.in_process && sut.vocab_size > 0 && ref.vocab_size != sut.vocab_size)
     throw std::invalid_argument("--reference " + wc.reference + ": vocab size " + std::to_string(ref.vocab_size) +
                                 " differs from the model's " + std::to_string(sut.vocab_size));
   Prepared p;
   p.workload = std::move(ref.workload);
-  p.notes = {{"reference", wc.reference}, {"reference_model", ref.model}, {"requested", p.workload.requested},
+  if (!sut.in_process) {
+    // Over HTTP: the server scores BASE's prompt + tokens (prompt_logprobs, echo, decoder_input_details).
+    for (WorkItem& item : p.workload.items) {
+      item.score_steps = static_cast<int>(item.forced_tokens.size());
+      item.prompt_tokens.insert(item.prompt_tokens.end(), item.forced_tokens.begin(), item.forced_tokens.end());
+      item.forced_tokens.clear();
+      item.capture_logits_steps = 0;
+      item.max_new_tokens = 1;
+      item.top_logprobs = c.logprobs.top_k;
+    }
+    const ScoringProbe probe = probe_prompt_scoring(c.sut.http, p.workload.items.front(), c.load.drain_timeout_s);
+    p.notes["teacher_forcing"] = probe.scores_prompts ? "prompt scoring" : "none (the server scores no prompts)";
+    if (!probe.scores_prompts) {
+      if (log)
+        *log << "--reference: " << c.sut.http.endpoint << " offers no prompt scoring (" << probe.why
+             << "); falling back to forcing nothing: BASE's prompts are generated greedily for BASE's step counts, and "
+                "acc_allclose compares each request up to the first step where the tokens diverge\n";
+      for (WorkItem& item : p.workload.items) item = unforced(item);
+    }
+  }
+  p.notes = {{"reference", wc.reference}, {"reference_model", ref.model}, {"reference_vocab_size", ref.vocab_size},
+             {"requested", p.workload.requested},
              {"too_long_skipped", 0}, {"reorder", to_string(wc.reorder)}};
   return p;
 }
@@ -282,7 +307,7 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
   if (!load.trace.empty()) trace = load_trace(load.trace);
   const int64_t n_asked = trace && load.num_requests == 0 ? static_cast<int64_t>(trace->times.size())
                                                          : requests_to_draw(c);
-  Prepared p = c.workload.reference.empty() ? prepare_dataset(c, sut, n_asked) : prepare_reference(c, sut);
+  Prepared p = c.workload.reference.empty() ? prepare_dataset(c, sut, n_asked) : prepare_reference(c, sut, log);
   Workload& w = p.workload;
   if (log) {
     if (p.notes.value("bad_records_skipped", 0) > 0)
@@ -313,14 +338,29 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
   }
 
   std::unique_ptr<LogitsDump> dump;
-  if (!c.logits.path.empty()) {
+  if (!c.logits.path.empty() || !c.logits.npy_dir.empty()) {
     if (!sut.in_process) throw std::invalid_argument("--dump-logits needs the in-process engine");
     accuracy::FileInfo info;
     info.model = sut.model_id;
     info.vocab_size = sut.vocab_size;
     info.dtype = c.logits.dtype;
     info.producer = "loadgen (" + sut.client->describe() + ")";
-    dump = std::make_unique<LogitsDump>(c.logits.path, info, accuracy::WriterOptions{}, w.items);
+    dump = std::make_unique<LogitsDump>(c.logits.path, info, accuracy::WriterOptions{}, w.items, c.logits.npy_dir);
+  }
+
+  std::unique_ptr<LogprobsDump> lp_dump;
+  if (!c.logprobs.path.empty()) {
+    accuracy::FileInfo info;
+    info.model = sut.model_id;
+    // With --reference, BASE's vocabulary (the files must agree); else the --tokenizer's.
+    info.vocab_size = p.notes.value("reference_vocab_size", sut.vocab_size);
+    info.top_k = c.logprobs.top_k;
+    info.producer = "loadgen (" + sut.client->describe() + ", top " + std::to_string(c.logprobs.top_k) + " logprobs)";
+    if (info.vocab_size <= 0)
+      throw std::invalid_argument("--dump-logprobs: the vocabulary size is unknown; give --tokenizer (the server's tokenizer.model)");
+    TokenIdMap map;
+    if (!c.sut.http.tokenizer.empty()) map = TokenIdMap(*engine::load_tokenizer(c.sut.http.tokenizer));
+    lp_dump = std::make_unique<LogprobsDump>(c.logprobs.path, info, w.items, std::move(map), sut.tokenize);
   }
 
   RunPlan plan;
@@ -342,9 +382,19 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
   plan.interrupt = interrupt;
   plan.stop_on_saturation = c.trust.stop_on_saturation;
   plan.log = log;
-  RunResult r = run_schedule(*sut.client, w.items, w.prompt_lens, arrivals, plan, dump.get());
+  RequestObserver* observer = dump ? static_cast<RequestObserver*>(dump.get()) : lp_dump.get();
+  RunResult r = run_schedule(*sut.client, w.items, w.prompt_lens, arrivals, plan, observer);
   if (plan.record_log && !plan.record_log->error().empty() && log)
     *log << "warning: " << plan.record_log->error() << " (the records are written again at the end)\n";
+  if (lp_dump) {
+    lp_dump->close();
+    r.logits_written = lp_dump->written();
+    p.notes["logprobs_file"] = c.logprobs.path;
+    p.notes["logprobs_written"] = r.logits_written;
+    p.notes["logprobs_unmapped"] = lp_dump->unmapped();
+    if (log && lp_dump->unmapped() > 0)
+      *log << "logprobs: " << lp_dump->unmapped() << " token strings mapped to no single id (recorded as unmapped)\n";
+  }
   if (dump && r.summary.interruption) {
     // All or nothing: an interrupted run's logits are not renamed to the final name.
     p.notes["logits_file"] = nullptr;

@@ -71,6 +71,7 @@ nlohmann::json to_json(const RunConfig& c) {
   j["max_model_len"] = c.sut.in_process() ? e.max_model_len : c.sut.remote_max_model_len;
   j["deterministic"] = e.deterministic;
   j["enable_prefix_caching"] = e.enable_prefix_caching;
+  j["tensor_parallel_size"] = e.tensor_parallel_size;
   j["dummy_seed"] = e.dummy_seed;
   j["endpoint"] = h.endpoint;
   j["api"] = to_string(h.api);
@@ -81,6 +82,9 @@ nlohmann::json to_json(const RunConfig& c) {
   j["logits_steps"] = c.logits.steps;
   j["logits_dtype"] = accuracy::to_string(c.logits.dtype);
   j["reference"] = w.reference;
+  j["dump_logprobs"] = c.logprobs.path;
+  j["dump_logits_npy"] = c.logits.npy_dir;
+  j["top_logprobs"] = c.logprobs.top_k;
   j["config"] = c.config_file;
   // Trust (issue 14).
   const ValidityOptions& v = c.trust.validity;

@@ -64,6 +64,13 @@ struct LogitsConfig {
   std::string path;               ///< "" for none
   int steps = 100;                ///< steps captured per request
   accuracy::LogitsDType dtype = accuracy::LogitsDType::kFloat32;
+  std::string npy_dir;            ///< --dump-logits-npy: the contest's .npy folder as well; "" for none
+};
+
+/// --dump-logprobs: per-request top-K logprobs returned by a server, to an HDF5 logits file (version 2).
+struct LogprobsConfig {
+  std::string path;               ///< "" for none
+  int top_k = 20;                 ///< --top-logprobs
 };
 
 /// Can the run be trusted: the verdict's limits, stopping a saturated run, timeslices, the steady window.
@@ -80,6 +87,7 @@ struct RunConfig {
   OutputConfig output;
   SutConfig sut;
   LogitsConfig logits;
+  LogprobsConfig logprobs;
   TrustConfig trust;
   uint64_t seed = 0;              ///< the base seed the three seeds above derive from (for the record)
   std::string config_file;        ///< --config, for the record

@@ -54,7 +54,18 @@ struct EngineConfig {
   int num_threads = 0;               ///< cpu threads; 0: OpenMP's default
   int max_waiting = 0;               ///< submit() throws QueueFullError past this many waiting; 0: unbounded
   bool background_thread = true;     ///< false: the caller steps the engine with step()/run_until_idle()
+  /// Tensor parallelism: the model split over this many GPUs (Megatron-style; docs/tensor-parallel.md).
+  /// N > 1 needs the cuda backend built with NCCL; check_tensor_parallel() says what else.
+  int tensor_parallel_size = 1;
 };
+
+/// Checks config.tensor_parallel_size before anything is loaded: N >= 1; for N > 1 the model's shape (read
+/// from config.json, the .bin header or the dummy preset's table: no weights are allocated) must split N
+/// ways (attention heads, KV heads — which N may also be a multiple of, replicating them —, intermediate
+/// size, vocabulary), and the backend, this build (NCCL) and the visible GPUs must allow it. Throws
+/// std::invalid_argument "<option> N: ..." naming the dimension or the missing piece (ModelLoadError when the
+/// model cannot be read). The Engine constructor runs the same checks with option "tensor_parallel_size".
+void check_tensor_parallel(const EngineConfig& config, std::string_view option);
 
 struct SamplingParams {
   int max_new_tokens = 128;          ///< tokens to generate (a stop or eos may end it earlier)
@@ -157,6 +168,7 @@ struct EngineInfo {
   int64_t num_kv_blocks = 0;
   int64_t num_params = 0;
   std::string tokenizer;     ///< path, or "bytes"
+  int tensor_parallel_size = 1;
 };
 
 class Engine {

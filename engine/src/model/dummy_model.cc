@@ -18,12 +18,15 @@ struct Preset {
   float rope_theta;
 };
 
-// Shapes of the real models (Llama 2 7B/13B, Llama 3 8B from their config.json); tiny fits the byte tokenizer.
+// Shapes of the real models (Llama 2 7B/13B/70B, Llama 3 8B from their config.json); tiny fits the byte tokenizer.
+// Only load_dummy() allocates: dummy_config() reads this table, so settings can be checked against a 70B
+// shape (tensor parallelism) without 140 GB of weights.
 constexpr Preset kPresets[] = {
     {"tiny", 256, 768, 4, 8, 4, 512, 2048, true, 10000.0f},
     {"llama-100m", 768, 2048, 12, 12, 12, 32000, 2048, true, 10000.0f},
     {"llama-2-7b", 4096, 11008, 32, 32, 32, 32000, 4096, false, 10000.0f},
     {"llama-2-13b", 5120, 13824, 40, 40, 40, 32000, 4096, false, 10000.0f},
+    {"llama-2-70b", 8192, 28672, 80, 64, 8, 32000, 4096, false, 10000.0f},
     {"llama-3-8b", 4096, 14336, 32, 32, 8, 128256, 8192, false, 500000.0f},
 };
 
@@ -73,7 +76,7 @@ std::vector<std::string> dummy_presets() {
 
 namespace model_detail {
 
-ModelWeights load_dummy(const std::string& preset, uint64_t seed) {
+ModelConfig dummy_config(const std::string& preset) {
   const Preset* p = nullptr;
   for (const auto& q : kPresets)
     if (preset == q.name) p = &q;
@@ -96,7 +99,17 @@ ModelWeights load_dummy(const std::string& preset, uint64_t seed) {
   c.norm_eps = 1e-5f;
   c.tied_embeddings = p->tied;
   c.validate(c.name);
+  return c;
+}
 
+ModelWeights load_dummy(const std::string& preset, uint64_t seed) {
+  return make_dummy_weights(dummy_config(preset), seed);
+}
+
+}  // namespace model_detail
+
+ModelWeights make_dummy_weights(const ModelConfig& c, uint64_t seed) {
+  c.validate(c.name.empty() ? "dummy weights" : c.name);
   const int64_t d = c.dim, q = int64_t(c.n_heads) * c.head_dim, kv = int64_t(c.n_kv_heads) * c.head_dim;
   const int64_t hid = c.hidden_dim, V = c.vocab_size;
   ModelWeights w;
@@ -122,5 +135,4 @@ ModelWeights load_dummy(const std::string& preset, uint64_t seed) {
   return w;
 }
 
-}  // namespace model_detail
 }  // namespace engine

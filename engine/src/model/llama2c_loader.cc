@@ -39,8 +39,8 @@ Tensor f32_tensor(const float* p, std::vector<int64_t> shape) {
 
 }  // namespace
 
-ModelWeights load_llama2c(const std::string& path) {
-  MappedFile f = map_file(path);
+ModelConfig read_llama2c_config(const MappedFile& f) {
+  const std::string& path = f.path;
   if (f.size < 28)
     fail(path, "file too short for a llama2.c header: " + std::to_string(f.size) + " bytes, need at least 28");
   int32_t h[7];
@@ -85,6 +85,14 @@ ModelWeights load_llama2c(const std::string& path) {
                    " bytes, the file has " + std::to_string(f.size) +
                    (int64_t(f.size) < expected ? " (truncated?)" : " (trailing data?)"));
 
+  return c;
+}
+
+ModelWeights load_llama2c(const std::string& path) {
+  MappedFile f = map_file(path);
+  const ModelConfig c = read_llama2c_config(f);
+  const int64_t d = c.dim, L = c.n_layers, hid = c.hidden_dim, V = c.vocab_size, hd = c.head_dim;
+  const int64_t kv = int64_t(c.n_kv_heads) * hd;
   ModelWeights w;
   w.config = c;
   w.storage.push_back(f.keepalive);

@@ -36,6 +36,10 @@ ModelWeights load_llama2c(const std::string& path);
 ModelWeights load_hf_dir(const std::string& dir);
 /// Reads config.json into a ModelConfig (every missing/ill-typed field named).
 ModelConfig read_hf_config(const std::string& config_path);
+/// The header of a llama2.c checkpoint as a ModelConfig (checked like load_llama2c, file size included).
+ModelConfig read_llama2c_config(const MappedFile& f);
+/// "dummy:<preset>" without the prefix: the preset's shapes, nothing allocated.
+ModelConfig dummy_config(const std::string& preset);
 /// "dummy:<preset>" without the prefix: seeded random bf16 weights with the preset's real shapes.
 ModelWeights load_dummy(const std::string& preset, uint64_t seed);
 

@@ -102,6 +102,21 @@ ModelWeights load_model(const std::string& source, uint64_t dummy_seed) {
   return model_detail::load_llama2c(source);
 }
 
+ModelConfig load_model_config(const std::string& source) {
+  static const std::string kDummy = "dummy:";
+  if (source.rfind(kDummy, 0) == 0) return model_detail::dummy_config(source.substr(kDummy.size()));
+  std::error_code ec;
+  if (source.empty()) fail("<model>", "no model given (a llama2.c .bin, an HF directory, or dummy:<preset>)");
+  if (fs::is_directory(source, ec)) {
+    ModelConfig c = model_detail::read_hf_config((fs::path(source) / "config.json").string());
+    c.name = source;
+    return c;
+  }
+  if (!fs::exists(source, ec)) fail(source, "no such file or directory (expected a llama2.c .bin, an HF directory "
+                                            "with config.json, or dummy:<preset>)");
+  return model_detail::read_llama2c_config(model_detail::map_file(source));
+}
+
 namespace model_detail {
 
 void fail(const std::string& file, const std::string& what) { throw ModelLoadError(file + ": " + what); }

@@ -71,6 +71,14 @@ struct ModelWeights {
 /// Throws ModelLoadError naming the file and what is wrong.
 ModelWeights load_model(const std::string& source, uint64_t dummy_seed = 0);
 
+/// The ModelConfig of `source` without its weights: config.json of an HF directory, the header of a llama2.c
+/// .bin (mapped, not read), or a dummy preset's table (nothing allocated). Throws ModelLoadError as load_model.
+ModelConfig load_model_config(const std::string& source);
+
+/// Seeded random bf16 weights of any valid shape `c` (what dummy:<preset> loads), e.g. for tests of shapes no
+/// preset has. Each element depends only on (seed, tensor index, element index).
+ModelWeights make_dummy_weights(const ModelConfig& c, uint64_t seed);
+
 /// Names of the dummy presets (dummy:tiny, dummy:llama-100m, dummy:llama-2-7b, ...).
 std::vector<std::string> dummy_presets();
 

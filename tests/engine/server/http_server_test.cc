@@ -315,6 +315,24 @@ TEST(ServerOptions, CommandLineWinsOverConfigFile) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(ServerOptions, TensorParallelSizeIsCheckedBeforeTheServerStarts) {
+  int code = 0;
+  const char* ok[] = {"llm-serve", "--model", "dummy:tiny"};
+  auto s = parse_serve_command_line(3, ok, &code);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->engine.tensor_parallel_size, 1);
+  const char* bad[] = {"llm-serve", "--model", "dummy:llama-2-70b", "--backend", "cuda", "--tensor-parallel-size", "3"};
+  ::testing::internal::CaptureStderr();
+  EXPECT_FALSE(parse_serve_command_line(7, bad, &code).has_value());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(err.find("--tensor-parallel-size 3: dummy:llama-2-70b's attention heads"), std::string::npos) << err;
+  const char* cpu[] = {"llm-serve", "--model", "dummy:tiny", "--tensor-parallel-size", "2"};
+  ::testing::internal::CaptureStderr();
+  EXPECT_FALSE(parse_serve_command_line(5, cpu, &code).has_value());
+  EXPECT_NE(::testing::internal::GetCapturedStderr().find("the cpu backend runs on one device"), std::string::npos);
+}
+
 // ================================================================ the server in-process on dummy:tiny
 
 namespace {

@@ -234,6 +234,30 @@ TEST(Resolve, PrefixCachingReachesTheEngineAndTheSettings) {
   EXPECT_EQ(to_json(c)["enable_prefix_caching"], true);
 }
 
+// --tensor-parallel-size: checked at resolve time against the model's shape (the 70B preset's table: no
+// weights), the backend and the endpoint, each error naming the option.
+TEST(Resolve, TensorParallelSizeIsCheckedAgainstTheModelAndBackend) {
+  RunSettings s = base();
+  EXPECT_EQ(resolve(s).sut.engine.tensor_parallel_size, 1);
+  EXPECT_EQ(to_json(resolve(s))["tensor_parallel_size"], 1);
+  s.model = "dummy:llama-2-70b";
+  s.backend = "cuda";
+  s.tensor_parallel_size = 3;
+  EXPECT_EQ(error_of(s), "--tensor-parallel-size 3: dummy:llama-2-70b's attention heads (n_heads, "
+                         "num_attention_heads) 64 does not split into 3 equal parts");
+  s.tensor_parallel_size = 0;
+  EXPECT_EQ(error_of(s), "--tensor-parallel-size 0: must be >= 1");
+  s.backend = "cpu";
+  s.tensor_parallel_size = 8;
+  EXPECT_EQ(error_of(s).rfind("--tensor-parallel-size 8: the cpu backend runs on one device; tensor parallelism "
+                              "needs the cuda backend", 0), 0u) << error_of(s);
+  RunSettings r = base();
+  r.endpoint = "http://h:1";
+  r.tensor_parallel_size = 2;
+  EXPECT_EQ(error_of(r), "--tensor-parallel-size: sets the in-process engine; a server (--endpoint) is started with "
+                         "its own");
+}
+
 TEST(Resolve, SloParsing) {
   results::Slo s = parse_slo("ttft=200ms,tpot=50ms");
   EXPECT_DOUBLE_EQ(s.ttft_ms, 200);

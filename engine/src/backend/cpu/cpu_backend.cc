@@ -4,7 +4,8 @@
 //              att [T, q] = paged causal GQA attention; x += att · Wo^T (GEMM with beta = 1 adds the residual);
 //              xn = rmsnorm(x); gu [T, 2*hidden] = xn · Wgu^T (one GEMM); act = silu(gate) * up; x += act · Wdown^T
 //   logits [rows, vocab] = rmsnorm(x[last token of each want_logits sequence]) · Wlm^T
-// q/k/v and gate/up weights are concatenated at load so each is one GEMM over all the step's tokens.
+// q/k/v and gate/up weights are concatenated at load so each is one GEMM over all the step's tokens, and every
+// GEMM weight is repacked once into the panels of packed_gemm.h (no per-call packing; batch-invariant rows).
 #include "backend/cpu/cpu_backend.h"
 
 #include <cblas.h>
@@ -16,49 +17,17 @@
 #include <string>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/packed_gemm.h"
 
 namespace engine::cpu {
 namespace {
 
-/// C[M, N] = A[M, K] · W[N, K]^T + beta · C   (W in PyTorch Linear layout [out, in]).
-/// The N output columns are split over the OpenMP team, each thread running a single-threaded OpenBLAS call
-/// on its slice of W. One thread pool for everything: this OpenBLAS build runs its own pthreads, which
-/// busy-wait after each call and would take the cores away from the OpenMP team of the attention and
-/// elementwise loops that follow (OpenBLAS's docs warn against mixing the two pools).
-/// A single row goes through sgemv (sgemm has no fast path for M = 1).
-/// `batch_invariant`: every row goes through the same sgemv and the column split ignores M, so a row's result
-/// does not depend on which other rows share the step (sgemm's blocking, and the switch between sgemv and
-/// sgemm, change the order of the K-sums with M). Slower at large M; this is EngineConfig::deterministic.
-void linear(float* C, const float* A, const float* W, int M, int N, int K, float beta, bool batch_invariant) {
-  // Below ~2 MFLOP (~0.1 ms on one core) a fork/join costs more than it saves, and far more when the cores
-  // are oversubscribed.
-  const int64_t flops = int64_t(2) * (batch_invariant ? 1 : M) * N * K;
-  const int team = flops < (int64_t(1) << 21) ? 1 : std::min(omp_get_max_threads(), std::max(1, N / 64));
-#pragma omp parallel num_threads(team) if (team > 1)
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    // Slices of whole 16-column groups, so each thread's W rows start on a fresh cache line.
-    const int groups = (N + 15) / 16;
-    const int g0 = int(int64_t(groups) * id / nt), g1 = int(int64_t(groups) * (id + 1) / nt);
-    const int n0 = std::min(N, g0 * 16), n1 = std::min(N, g1 * 16);
-    if (n1 > n0 && batch_invariant) {
-      for (int m = 0; m < M; ++m)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, n1 - n0, K, 1.0f, W + int64_t(n0) * K, K, A + int64_t(m) * K, 1,
-                    beta, C + int64_t(m) * N + n0, 1);
-    } else if (n1 > n0) {
-      if (M == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, n1 - n0, K, 1.0f, W + int64_t(n0) * K, K, A, 1, beta, C + n0, 1);
-      else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, A, K, W + int64_t(n0) * K, K, beta,
-                    C + n0, N);
-    }
-  }
-}
-
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int num_threads, bool deterministic) : num_threads_(num_threads), deterministic_(deterministic) {
-    openblas_set_num_threads(1);  // GEMMs are split over the OpenMP team instead (see linear())
+  explicit CpuBackend(int num_threads) : num_threads_(num_threads) {
+    // No GEMM goes through OpenBLAS any more (packed_gemm.h); should anything call it, one thread keeps its own
+    // busy-waiting pthread pool from taking the cores from the OpenMP team.
+    openblas_set_num_threads(1);
   }
   std::string name() const override { return "cpu"; }
   std::string dtype() const override { return "f32"; }
@@ -74,26 +43,26 @@ class CpuBackend final : public Backend {
  private:
   struct Layer {
     const float* attn_norm = nullptr;  // [dim]
-    const float* wqkv = nullptr;       // [q_dim + 2*kv_dim, dim]: rows of wq, then wk, then wv
-    const float* wo = nullptr;         // [dim, q_dim]
+    PackedWeight wqkv;                 // [q_dim + 2*kv_dim, dim]: rows of wq, then wk, then wv
+    PackedWeight wo;                   // [dim, q_dim]
     const float* ffn_norm = nullptr;   // [dim]
-    const float* w_gate_up = nullptr;  // [2*hidden, dim]: rows of w_gate, then w_up
-    const float* w_down = nullptr;     // [dim, hidden]
+    PackedWeight w_gate_up;            // [2*hidden, dim]: rows of w_gate, then w_up
+    PackedWeight w_down;               // [dim, hidden]
   };
   const float* f32_view(const Tensor& t);
-  const float* concat_rows(std::initializer_list<const Tensor*> parts);
+  static PackedWeight pack(const Tensor& t);
+  static PackedWeight pack_rows(std::initializer_list<const Tensor*> parts);
   void check(const StepBatch& b) const;
   void ensure_scratch(int T, int rows);
 
   int num_threads_;
-  bool deterministic_;  // batch-invariant GEMMs (see linear())
   ModelConfig cfg_;
   int q_dim_ = 0, kv_dim_ = 0, qkv_dim_ = 0;
   std::vector<std::shared_ptr<const void>> storage_;  // mappings that f32 weights are used from in place
   std::vector<std::vector<float>> owned_;             // converted / concatenated weights
   const float* embed_ = nullptr;                      // [vocab, dim]
   const float* final_norm_ = nullptr;                 // [dim]
-  const float* lm_head_ = nullptr;                    // [vocab, dim]
+  PackedWeight lm_head_;                              // [vocab, dim]
   std::vector<Layer> layers_;
   RopeTable rope_;
 
@@ -117,14 +86,22 @@ const float* CpuBackend::f32_view(const Tensor& t) {
   return owned_.back().data();
 }
 
-const float* CpuBackend::concat_rows(std::initializer_list<const Tensor*> parts) {
+PackedWeight CpuBackend::pack(const Tensor& t) {
+  if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0)
+    return PackedWeight(static_cast<const float*>(t.data), int(t.shape[0]), int(t.shape[1]));
+  const std::vector<float> f = t.to_f32();
+  return PackedWeight(f.data(), int(t.shape[0]), int(t.shape[1]));
+}
+
+PackedWeight CpuBackend::pack_rows(std::initializer_list<const Tensor*> parts) {
   std::vector<float> out;
+  int rows = 0;
   for (const Tensor* p : parts) {
     std::vector<float> f = p->to_f32();
     out.insert(out.end(), f.begin(), f.end());
+    rows += int(p->shape[0]);
   }
-  owned_.push_back(std::move(out));
-  return owned_.back().data();
+  return PackedWeight(out.data(), rows, int(parts.begin()[0]->shape[1]));
 }
 
 void CpuBackend::load(const ModelWeights& w) {
@@ -136,18 +113,18 @@ void CpuBackend::load(const ModelWeights& w) {
   storage_ = w.storage;
   owned_.clear();
   embed_ = f32_view(w.tok_embeddings);
-  lm_head_ = w.lm_head.data == w.tok_embeddings.data ? embed_ : f32_view(w.lm_head);
+  lm_head_ = pack(w.lm_head);
   final_norm_ = f32_view(w.final_norm);
   layers_.clear();
   for (const auto& l : w.layers) {
     Layer c;
     c.attn_norm = f32_view(l.attn_norm);
-    c.wqkv = concat_rows({&l.wq, &l.wk, &l.wv});
-    c.wo = f32_view(l.wo);
+    c.wqkv = pack_rows({&l.wq, &l.wk, &l.wv});
+    c.wo = pack(l.wo);
     c.ffn_norm = f32_view(l.ffn_norm);
-    c.w_gate_up = concat_rows({&l.w_gate, &l.w_up});
-    c.w_down = f32_view(l.w_down);
-    layers_.push_back(c);
+    c.w_gate_up = pack_rows({&l.w_gate, &l.w_up});
+    c.w_down = pack(l.w_down);
+    layers_.push_back(std::move(c));
   }
   rope_.init(cfg_.head_dim, cfg_.max_seq_len, cfg_.rope_theta);
   kv_.n_kv_heads = cfg_.n_kv_heads;
@@ -231,7 +208,7 @@ void CpuBackend::forward(const StepBatch& b, float* logits) {
     float* v_pool = kv_pool_.get() + size_t(cfg_.n_layers + l) * layer_stride;
 
     rmsnorm(xn, x, w.attn_norm, T, dim, cfg_.norm_eps);
-    linear(qkv, xn, w.wqkv, T, qkv_dim_, dim, 0.0f, deterministic_);
+    packed_linear(qkv, xn, w.wqkv, T, 0.0f);
 #pragma omp parallel for schedule(static) if (int64_t(T) * qkv_dim_ > (1 << 16))
     for (int t = 0; t < T; ++t) {
       float* row = qkv + size_t(t) * qkv_dim_;
@@ -241,12 +218,12 @@ void CpuBackend::forward(const StepBatch& b, float* logits) {
     }
     write_kv(k_pool, v_pool, kv_, b, qkv + q_dim_, qkv + q_dim_ + kv_dim_, qkv_dim_);
     paged_attention(att, qkv, qkv_dim_, k_pool, v_pool, kv_, cfg_.n_heads, b, attn_scratch_);
-    linear(x, att, w.wo, T, dim, q_dim_, 1.0f, deterministic_);  // x += att · Wo^T
+    packed_linear(x, att, w.wo, T, 1.0f);  // x += att · Wo^T
 
     rmsnorm(xn, x, w.ffn_norm, T, dim, cfg_.norm_eps);
-    linear(gu_.data(), xn, w.w_gate_up, T, 2 * hid, dim, 0.0f, deterministic_);
+    packed_linear(gu_.data(), xn, w.w_gate_up, T, 0.0f);
     silu_mul(act_.data(), gu_.data(), T, hid);
-    linear(x, act_.data(), w.w_down, T, dim, hid, 1.0f, deterministic_);  // x += act · Wdown^T
+    packed_linear(x, act_.data(), w.w_down, T, 1.0f);  // x += act · Wdown^T
   }
   if (rows == 0) return;
 
@@ -257,7 +234,7 @@ void CpuBackend::forward(const StepBatch& b, float* logits) {
       std::memcpy(xs_.data() + size_t(r++) * dim, x + size_t(s.query_start + s.query_len - 1) * dim,
                   sizeof(float) * dim);
   rmsnorm(xs_.data(), xs_.data(), final_norm_, rows, dim, cfg_.norm_eps);
-  linear(logits, xs_.data(), lm_head_, rows, cfg_.vocab_size, dim, 0.0f, deterministic_);
+  packed_linear(logits, xs_.data(), lm_head_, rows, 0.0f);
 }
 
 }  // namespace
@@ -268,7 +245,9 @@ std::unique_ptr<Backend> make_cpu_backend(const EngineConfig& config) {
                          "cuda backend)");
   if (config.kv_cache_dtype == KvCacheDType::kFp8)
     throw ModelLoadError("the cpu backend keeps its KV cache in f32: kv_cache_dtype fp8 needs the cuda backend");
-  return std::make_unique<CpuBackend>(config.num_threads, config.deterministic);
+  // config.deterministic needs nothing here: every kernel of this backend computes a token's row the same way
+  // whatever else shares the step (packed_gemm.h; attention, norms and activations work row by row).
+  return std::make_unique<CpuBackend>(config.num_threads);
 }
 
 }  // namespace engine::cpu

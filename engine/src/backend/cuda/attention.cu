@@ -11,10 +11,15 @@
 //   values:  acc += exp(s_j - m) * v_j             C = hd/8 threads per value row, TL rows at once
 // With num_splits > 1 (few query tokens: decode at small batch) each block covers 1/num_splits of the
 // blocks of the context and writes (acc, m, l); a second kernel merges the splits (flash-decoding).
+// An fp8 cache (AttentionArgs::k_fp8, bf16 activations): a chunk is 8 bytes of e4m3, and each (token, kv
+// head) row's scale multiplies its score (K) or its softmax weight (V), so the head dims without a version-2
+// kernel (attention_decode.cu: 64 and 128 only) get an fp8 KV cache too.
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -56,8 +61,43 @@ constexpr int min_blocks() {
   return (sizeof(E) == 2 ? 8 : 4) / (HD <= 128 ? 1 : 2);
 }
 
-template <typename E, int HD>
+// 8 e4m3 bytes -> 8 floats (unscaled).
+__device__ __forceinline__ void fp8x8_to_f32(const uint2& r, float* f) {
+  const uint32_t w[2] = {r.x, r.y};
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const __half2_raw h2 =
+          __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(w[i] >> (16 * j)), __NV_E4M3);
+      const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&h2));
+      f[4 * i + 2 * j] = v.x;
+      f[4 * i + 2 * j + 1] = v.y;
+    }
+  }
+}
+
+// One 8-element chunk of the cache at element offset `at`: E as stored, or 8 e4m3 bytes (F8).
+template <typename E, bool F8>
+struct Chunk {
+  Pack8<E> v;
+  static __device__ __forceinline__ Chunk load(const AttentionArgs<E>& a, bool is_v, int64_t at) {
+    return {ld8((is_v ? a.v_cache : a.k_cache) + at)};
+  }
+  __device__ __forceinline__ void unpack(float* f) const { unpack8(v, f); }
+};
+template <typename E>
+struct Chunk<E, true> {
+  uint2 v;
+  static __device__ __forceinline__ Chunk load(const AttentionArgs<E>& a, bool is_v, int64_t at) {
+    return {*reinterpret_cast<const uint2*>((is_v ? a.v_fp8 : a.k_fp8) + at)};
+  }
+  __device__ __forceinline__ void unpack(float* f) const { fp8x8_to_f32(v, f); }
+};
+
+template <typename E, int HD, bool F8>
 __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kernel(const AttentionArgs<E> a) {
+  using Ch = Chunk<E, F8>;
   using K = Cfg<HD>;
   __shared__ float s_p[kTile];
   __shared__ float s_red[kThreads / 32];
@@ -74,12 +114,14 @@ __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kerne
   const int tok0 = min(len, split * bps * bs);
   const int tok1 = min(len, (split + 1) * bps * bs);
   const int32_t* __restrict__ bt = a.block_tables + a.bt_start[t];
-  const int64_t tile_stride = static_cast<int64_t>(bs) * HD;  // one (block, kv head) tile
-  const E* __restrict__ kc = a.k_cache;
-  const E* __restrict__ vc = a.v_cache;
-  auto row = [&](const E* cache, int tok) {
-    const int64_t blk = bt[tok / bs];
-    return cache + (blk * a.nkv + kvh) * tile_stride + static_cast<int64_t>(tok % bs) * HD;
+  // The (block, kv head, offset) row of a context token: its elements start at row * HD; an fp8 row's
+  // scale is k_scale[row] / v_scale[row].
+  auto row_of = [&](int tok) -> int64_t {
+    return (static_cast<int64_t>(bt[tok / bs]) * a.nkv + kvh) * bs + tok % bs;
+  };
+  auto scale_of = [&](const float* scales, int64_t r) -> float {
+    if constexpr (F8) return scales[r];
+    else return 1.f;
   };
 
   // Score phase: thread g of a token group holds q chunks g, g + TG, ... (pre-scaled).
@@ -105,17 +147,18 @@ __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kerne
       const int j = j0 + tlane;
       float dot = 0.f;
       if (j < n) {
-        const E* kp = row(kc, base + j);
-        Pack8<E> kv[K::CPT];
+        const int64_t r = row_of(base + j);
+        Ch kv[K::CPT];
 #pragma unroll
-        for (int i = 0; i < K::CPT; ++i) kv[i] = ld8(kp + (i * K::TG + g) * 8);
+        for (int i = 0; i < K::CPT; ++i) kv[i] = Ch::load(a, false, r * HD + (i * K::TG + g) * 8);
 #pragma unroll
         for (int i = 0; i < K::CPT; ++i) {
           float kf[8];
-          unpack8(kv[i], kf);
+          kv[i].unpack(kf);
 #pragma unroll
           for (int k = 0; k < 8; ++k) dot = fmaf(q[i][k], kf[k], dot);
         }
+        dot *= scale_of(a.k_scale, r);  // the shuffles below add the group's partial dots: each was scaled
       }
 #pragma unroll
       for (int o = K::TG / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
@@ -141,21 +184,24 @@ __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kerne
       int j = vlane;
       // Two rows per iteration: both loads issue before either is used.
       for (; j + K::TL < n; j += 2 * K::TL) {
-        const Pack8<E> v0 = ld8(row(vc, base + j) + c * 8);
-        const Pack8<E> v1 = ld8(row(vc, base + j + K::TL) + c * 8);
-        const float p0 = s_p[j], p1 = s_p[j + K::TL];
+        const int64_t r0 = row_of(base + j), r1 = row_of(base + j + K::TL);
+        const Ch v0 = Ch::load(a, true, r0 * HD + c * 8);
+        const Ch v1 = Ch::load(a, true, r1 * HD + c * 8);
+        const float p0 = s_p[j] * scale_of(a.v_scale, r0), p1 = s_p[j + K::TL] * scale_of(a.v_scale, r1);
         float f0[8], f1[8];
-        unpack8(v0, f0);
-        unpack8(v1, f1);
+        v0.unpack(f0);
+        v1.unpack(f1);
 #pragma unroll
         for (int k = 0; k < 8; ++k) acc[k] = fmaf(p1, f1[k], fmaf(p0, f0[k], acc[k]));
       }
       if (j < n) {
-        const Pack8<E> v0 = ld8(row(vc, base + j) + c * 8);
+        const int64_t r0 = row_of(base + j);
+        const Ch v0 = Ch::load(a, true, r0 * HD + c * 8);
+        const float p0 = s_p[j] * scale_of(a.v_scale, r0);
         float f0[8];
-        unpack8(v0, f0);
+        v0.unpack(f0);
 #pragma unroll
-        for (int k = 0; k < 8; ++k) acc[k] = fmaf(s_p[j], f0[k], acc[k]);
+        for (int k = 0; k < 8; ++k) acc[k] = fmaf(p0, f0[k], acc[k]);
       }
     }
     __syncthreads();  // s_p is rewritten by the next tile
@@ -210,7 +256,12 @@ __global__ void combine_splits_kernel(const float* __restrict__ part, E* __restr
 template <typename E, int HD>
 void launch(const AttentionArgs<E>& a, cudaStream_t s) {
   const dim3 grid(a.nh, a.T, a.num_splits);
-  attention_kernel<E, HD><<<grid, kThreads, 0, s>>>(a);
+  if (a.k_fp8) {
+    if constexpr (std::is_same_v<E, bf16>) attention_kernel<E, HD, true><<<grid, kThreads, 0, s>>>(a);
+    else throw std::invalid_argument("paged_attention: an fp8 KV cache needs bf16 activations");
+  } else {
+    attention_kernel<E, HD, false><<<grid, kThreads, 0, s>>>(a);
+  }
   LLM_CUDA_LAUNCHED(attention_kernel);
 }
 
@@ -234,7 +285,8 @@ void combine_attention_splits(const AttentionArgs<E>& a, cudaStream_t s) {
 template <typename E>
 void paged_attention(const AttentionArgs<E>& a, cudaStream_t s) {
   if (a.T == 0) return;
-  if (a.k_fp8) throw std::invalid_argument("paged_attention: an fp8 KV cache is read by decode_attention only");
+  if (a.k_fp8 && (!a.v_fp8 || !a.k_scale || !a.v_scale))
+    throw std::invalid_argument("paged_attention: an fp8 cache needs v_fp8, k_scale and v_scale too");
   if (a.num_splits < 1 || (a.num_splits > 1 && a.part == nullptr))
     throw std::invalid_argument("paged_attention: num_splits > 1 needs a partials buffer");
   switch (a.hd) {

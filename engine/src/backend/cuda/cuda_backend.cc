@@ -56,9 +56,8 @@ CudaBackend::~CudaBackend() {
 
 void CudaBackend::load(const ModelWeights& w) {
   mc_ = w.config;
-  if (opt_.fp8_kv && !decode_attention_supports_head_dim(mc_.head_dim))
-    throw ModelLoadError("kv_cache_dtype fp8: no decode attention kernel for head_dim " +
-                         std::to_string(mc_.head_dim) + " (64 or 128)");
+  if (opt_.fp8_kv && !attention_supports_head_dim(mc_.head_dim))
+    throw ModelLoadError("kv_cache_dtype fp8: no attention kernel for head_dim " + std::to_string(mc_.head_dim));
   use_decode_attention_ = opt_.attn_v2 && decode_attention_supports_head_dim(mc_.head_dim);
   const int max_len = std::max({mc_.max_seq_len, cfg_.max_model_len, 1});
   w_ = upload_weights(w, max_len, opt_.f32);

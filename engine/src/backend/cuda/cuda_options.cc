@@ -27,8 +27,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   if (cfg.kv_cache_dtype == KvCacheDType::kFp8) {
     if (o.f32) throw ModelLoadError("kv_cache_dtype fp8 needs the bf16 mode (dtype auto or bf16), not f32");
     o.fp8_kv = true;
-    o.attn_v2 = true;          // the only kernel that reads fp8
-    o.prefill_kernel = false;  // the tiled prefill kernel reads bf16 tiles
+    o.prefill_kernel = false;  // the tiled prefill kernel reads bf16 tiles; both decode kernels read fp8
   }
   if (cfg.deterministic) {
     // 128 rows: decode steps of up to 128 sequences and every prefill chunk of 128 tokens cost one pass over

@@ -27,10 +27,11 @@ struct CudaOptions {
   /// for measurements). 0: the fastest kernels for each shape.
   int det_rows = 0;
   /// EngineConfig::kv_cache_dtype fp8: K and V stored as e4m3 with a float scale per (token, kv head); read by
-  /// the decode attention kernel only, so prompt tokens take it too (no tiled prefill kernel in this mode).
+  /// decode_attention (head dims 64, 128) or paged_attention (the others), so prompt tokens take that kernel too
+  /// (no tiled prefill kernel in this mode).
   bool fp8_kv = false;
   /// Decode rows through decode_attention (attention_decode.cu) where it has a kernel for the head dim.
-  /// LLM_CUDA_ATTN_V2=0: attention.cu's kernel (not with fp8_kv, which needs it).
+  /// LLM_CUDA_ATTN_V2=0: attention.cu's kernel (which reads an fp8 cache too).
   bool attn_v2 = true;
   /// GEMMs of 2..64 rows (and of 1 without the GEMV) through skinny_gemm (gemm_skinny.cu; the bf16 mode only)
   /// when LLM_CUDA_SKINNY=1: an experiment that measured slower than cuBLAS (docs/cuda-notes.md, v8); never in

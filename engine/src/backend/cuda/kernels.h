@@ -79,15 +79,15 @@ struct AttentionArgs {
   /// paged_attention only: when set, the kernel runs over the T token indices tokens[0 .. T-1] (rows of q,
   /// positions, bt_start and out) instead of tokens 0 .. T-1; `part` is then indexed by list entry.
   const int32_t* tokens = nullptr;
-  /// An fp8 cache (decode_attention only; k_cache and v_cache unused): e4m3 bytes in the layout above and
-  /// the scales of each (block, kv head, offset) row.
+  /// An fp8 cache (paged_attention and decode_attention, bf16 activations; k_cache and v_cache unused): e4m3
+  /// bytes in the layout above and the scales of each (block, kv head, offset) row.
   const uint8_t* k_fp8 = nullptr;
   const uint8_t* v_fp8 = nullptr;
   const float* k_scale = nullptr;
   const float* v_scale = nullptr;
 };
-/// Throws std::invalid_argument for a head_dim without a kernel (attention_supports_head_dim).
-/// Any block_size works.
+/// Throws std::invalid_argument for a head_dim without a kernel (attention_supports_head_dim), or an fp8
+/// cache with float activations. Any block_size works.
 template <typename E>
 void paged_attention(const AttentionArgs<E>& a, cudaStream_t s);
 /// True when paged_attention has a kernel for this head dimension.
