@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "reports/trust_html.h"
 #include "results/files.h"
 #include "results/sweep_json.h"
 
@@ -331,7 +332,7 @@ std::string summary_table(const std::vector<const RunData*>& runs) {
 
 std::string runs_section(const std::vector<const RunData*>& runs, bool settings_open) {
   std::ostringstream o;
-  o << "<h2>Runs (" << runs.size() << ")</h2>\n" << summary_table(runs);
+  o << "<h2>Runs (" << runs.size() << ")</h2>\n" << summary_table(runs) << trust_table_html(runs);
   struct Cdf {
     const char* metric;
     const char* title;
@@ -355,6 +356,7 @@ std::string runs_section(const std::vector<const RunData*>& runs, bool settings_
   charts.push_back(std::move(tokens));
   charts.push_back(std::move(requests));
   for (svg::Chart& c : server_charts(runs)) charts.push_back(std::move(c));
+  for (svg::Chart& c : timeslice_charts(runs)) charts.push_back(std::move(c));
   o << "<div class=\"charts\">\n";
   for (const svg::Chart& c : charts) o << chart_div(c);
   o << "</div>\n<h3>Settings</h3>\n";

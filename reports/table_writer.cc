@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <string>
 
+#include "reports/verdict_writer.h"
+
 namespace reports {
 namespace {
 
@@ -106,6 +108,7 @@ void write_summary_table(std::ostream& out, const results::Summary& s) {
     line(out, "Kept up:", "NO");
     for (const auto& note : s.kept_up_notes) out << "  - " << note << '\n';
   }
+  write_verdict_block(out, s);
   out << rule << '\n';
 }
 

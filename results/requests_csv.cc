@@ -61,16 +61,19 @@ std::vector<std::string> next_csv_record(const std::string& text, size_t* pos) {
   return fields;
 }
 
+std::string requests_csv_row(const RequestRow& r) {
+  // Seconds to the microsecond, milliseconds to the nanosecond: recomputing from the file matches the summary.
+  std::string line = std::to_string(r.index) + ',' + std::to_string(r.sample_id) + ',' + to_string(r.status) + ',' +
+                     csv_field(r.error) + ',' + num(std::optional<double>(r.scheduled_s), "%.6f") + ',' +
+                     num(r.send_s, "%.6f") + ',' + num(r.first_token_s, "%.6f") + ',' + num(r.end_s, "%.6f") + ',' +
+                     num(r.prompt_tokens, "%d") + ',' + num(r.output_tokens, "%d") + ',' + num(r.ttft_ms, "%.6f") +
+                     ',' + num(r.tpot_ms, "%.6f") + ',' + num(r.e2el_ms, "%.6f") + '\n';
+  return line;
+}
+
 void write_requests_csv(std::ostream& out, const std::vector<RequestRow>& rows) {
   out << requests_csv_header() << '\n';
-  // Seconds to the microsecond, milliseconds to the nanosecond: recomputing from the file matches the summary.
-  for (const auto& r : rows) {
-    out << r.index << ',' << r.sample_id << ',' << to_string(r.status) << ',' << csv_field(r.error) << ','
-        << num(std::optional<double>(r.scheduled_s), "%.6f") << ',' << num(r.send_s, "%.6f") << ','
-        << num(r.first_token_s, "%.6f") << ',' << num(r.end_s, "%.6f") << ',' << num(r.prompt_tokens, "%d") << ','
-        << num(r.output_tokens, "%d") << ',' << num(r.ttft_ms, "%.6f") << ',' << num(r.tpot_ms, "%.6f") << ','
-        << num(r.e2el_ms, "%.6f") << '\n';
-  }
+  for (const auto& r : rows) out << requests_csv_row(r);
 }
 
 void write_requests_csv(const std::filesystem::path& path, const std::vector<RequestRow>& rows) {

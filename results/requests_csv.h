@@ -19,6 +19,9 @@ std::string csv_field(const std::string& s);
 /// past its line end.
 std::vector<std::string> next_csv_record(const std::string& text, size_t* pos);
 
+/// One record with its line end (the columns of requests_csv_header()).
+std::string requests_csv_row(const RequestRow& row);
+
 void write_requests_csv(std::ostream& out, const std::vector<RequestRow>& rows);
 void write_requests_csv(const std::filesystem::path& path, const std::vector<RequestRow>& rows);
 /// Rows from the text of a requests.csv (columns found by the header's names); `name` is used in errors.

@@ -7,6 +7,7 @@
 #include "results/requests_jsonl.h"
 #include "results/summary_json.h"
 #include "results/server_metrics_jsonl.h"
+#include "results/timeslices_csv.h"
 
 namespace results {
 namespace fs = std::filesystem;
@@ -41,6 +42,8 @@ RunData load_run(const fs::path& dir) {
   } else if (fs::is_regular_file(dir / "requests.csv")) {
     run.requests = parse_requests_csv(read_text_file(dir / "requests.csv"), (dir / "requests.csv").string());
   }
+  if (fs::is_regular_file(dir / "timeslices.csv"))
+    run.timeslices = parse_timeslices_csv(read_text_file(dir / "timeslices.csv"), (dir / "timeslices.csv").string());
   return run;
 }
 

@@ -9,6 +9,7 @@
 #include "results/request_row.h"
 #include "results/server_metrics.h"
 #include "results/summary.h"
+#include "results/timeslice.h"
 
 namespace results {
 
@@ -19,6 +20,7 @@ struct RunData {
   std::vector<RequestRow> requests;
   bool has_chunks = false;  ///< requests came from requests.jsonl (chunk times known)
   std::vector<ServerScrape> server_metrics;  ///< server_metrics.jsonl, when the run scraped the server
+  std::vector<Timeslice> timeslices;  ///< timeslices.csv, when the directory has one
 };
 
 /// Creates `dir` if needed and writes the three files, and server_metrics.jsonl when there are scrapes.

@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "results/server_metrics.h"
+#include "results/client_cost.h"
+#include "results/interruption.h"
+#include "results/validity.h"
 
 namespace results {
 
@@ -46,6 +49,15 @@ struct TurnLatency {
   Distribution ttft;
 };
 
+/// --steady-state: the percentiles again over the steady window only, without the ramp-up (until the requests
+/// in flight first reach their plateau) and the drain (after the last arrival).
+struct SteadyState {
+  double start_s = 0, end_s = 0;  ///< the window, seconds from the run start (requests scheduled within it)
+  double plateau_in_flight = 0;   ///< the level of requests in flight the ramp-up reached
+  int64_t requests = 0;           ///< ok requests scheduled in the window
+  Distribution ttft, tpot, itl, e2el;
+};
+
 struct Summary {
   // Who and what (filled by the run from its configuration and the system under test).
   std::string date, backend, label, model_id, tokenizer_id;
@@ -79,6 +91,11 @@ struct Summary {
   std::optional<PrefixCacheSummary> prefix_cache;  ///< the in-process engine with prefix caching on
   std::optional<ScrapeSummary> server_metrics;     ///< --scrape-metrics: the server's /metrics was sampled
   std::vector<TurnLatency> ttft_by_turn;  ///< multi-turn runs: one per turn index, ascending; else empty
+  // Can the run be trusted (issue 14): stopped early?, the verdict, the client's own cost, the steady window.
+  std::optional<Interruption> interruption;  ///< set when the run stopped before its schedule ended
+  Validity validity;
+  std::optional<ClientCost> client_cost;
+  std::optional<SteadyState> steady_state;
   // Context (JSON objects the writers copy as they are).
   nlohmann::json engine = nlohmann::json::object();
   nlohmann::json settings = nlohmann::json::object();

@@ -2,6 +2,7 @@
 
 #include "results/files.h"
 #include "results/json_fields.h"
+#include "results/trust_json.h"
 
 namespace results {
 namespace {
@@ -90,6 +91,7 @@ json summary_to_json(const Summary& s) {
       j["ttft_by_turn"].push_back(e);
     }
   }
+  put_trust_fields(j, s);
   j["engine"] = s.engine;
   j["workload"] = s.workload;
   j["settings"] = s.settings;
@@ -174,6 +176,7 @@ Summary summary_from_json(const json& j, const std::string& where) {
       s.ttft_by_turn.push_back(t);
     }
   }
+  get_trust_fields(j, where, &s);
   s.engine = opt_object(j, "engine", where);
   s.workload = opt_object(j, "workload", where);
   s.settings = opt_object(j, "settings", where);

@@ -4,8 +4,12 @@
 #include <iostream>
 
 #include "loadgen/cli/subcommands.h"
+#include "loadgen/run/recompute.h"
 #include "reports/html_report.h"
 #include "reports/sweep_table.h"
+#include "reports/table_writer.h"
+#include "results/summary_json.h"
+#include "results/timeslices_csv.h"
 
 namespace loadgen {
 
@@ -24,6 +28,17 @@ int report_main(int argc, char** argv) {
   }
   try {
     std::vector<std::filesystem::path> paths(dirs.begin(), dirs.end());
+    // A run that never wrote its summary (killed): rebuild it from settings.json and the records it left.
+    for (const std::filesystem::path& dir : paths)
+      if (is_unfinished_run_dir(dir)) {
+        std::vector<results::Timeslice> slices;
+        const results::Summary s = recompute_summary(dir, &slices);
+        results::write_timeslices_csv(dir / "timeslices.csv", slices);
+        results::write_summary_json(dir / "summary.json", s);
+        std::cerr << "loadgen report: " << dir.string() << ": the run did not finish; summary.json rebuilt from "
+                  << s.interruption->ended << " of " << s.num_prompts << " requests' records\n";
+        reports::write_summary_table(std::cout, s);
+      }
     std::vector<std::string> warnings;
     reports::ReportInput input = reports::load_report_input(paths, &warnings);
     input.title = title;

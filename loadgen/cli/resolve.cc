@@ -211,6 +211,35 @@ void resolve_server_access(const RunSettings& s, RunConfig& c) {
   side.reset_prefix_cache = s.reset_prefix_cache;
 }
 
+/// "10s", "500ms", "10" (seconds) > 0; throws naming `option`.
+double parse_seconds(const std::string& text, const std::string& option) {
+  std::string v = text;
+  double scale = 1;
+  if (v.size() > 2 && v.substr(v.size() - 2) == "ms") v.resize(v.size() - 2), scale = 1e-3;
+  else if (!v.empty() && v.back() == 's') v.pop_back();
+  const std::optional<double> x = common::parse_double(v);
+  if (!x || !(*x > 0) || !std::isfinite(*x))
+    throw std::invalid_argument(option + ": expected a duration > 0 such as 10s or 500ms, got '" + text + "'");
+  return *x * scale;
+}
+
+TrustConfig resolve_trust(const RunSettings& s) {
+  TrustConfig t;
+  t.validity = s.mlperf_server ? mlperf_server_validity() : ValidityOptions{};
+  if (s.min_duration_s >= 0) t.validity.min_duration_s = s.min_duration_s;
+  need(s.min_duration_s >= 0 || s.min_duration_s == -1, "--min-duration must be >= 0");
+  if (s.min_requests >= 0) t.validity.min_requests = s.min_requests;
+  need(s.min_requests >= 0 || s.min_requests == -1, "--min-requests must be >= 0");
+  if (s.confidence != -1) {
+    need(s.confidence > 0 && s.confidence < 1, "--confidence: expected a fraction in (0, 1), got " + std::to_string(s.confidence));
+    t.validity.confidence = s.confidence;
+  }
+  t.stop_on_saturation = s.stop_on_saturation;
+  t.timeslice_s = parse_seconds(s.timeslice, "--timeslice");
+  t.steady_state = s.steady_state;
+  return t;
+}
+
 }  // namespace
 
 double parse_rate(const std::string& text) {
@@ -344,6 +373,7 @@ RunConfig resolve(const RunSettings& s) {
   c.logits.dtype = accuracy::parse_logits_dtype(s.logits_dtype, "--logits-dtype");
   need(s.endpoint.empty() || s.dump_logits.empty(), "--dump-logits needs the in-process engine (not --endpoint)");
   resolve_logprobs(s, c);
+  c.trust = resolve_trust(s);
   return c;
 }
 

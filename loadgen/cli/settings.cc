@@ -42,6 +42,19 @@ void add_workload_shape_options(CLI::App& app, RunSettings& s, const std::string
       ->capture_default_str()->group(l);
 }
 
+void add_trust_options(CLI::App& app, RunSettings& s) {
+  const std::string t = "Validity and trust";
+  app.add_option("--min-duration", s.min_duration_s, "seconds a run must last to be VALID [60; 600 with --mlperf-server]")->group(t);
+  app.add_option("--min-requests", s.min_requests, "completed requests a run needs to be VALID [100]")->group(t);
+  app.add_option("--confidence", s.confidence, "confidence of the p99 upper bounds (binomial order statistics) [0.99]")->group(t);
+  app.add_flag("--mlperf-server", s.mlperf_server, "MLPerf's server-scenario minimums: 600 s, 100 requests, 0.99")->group(t);
+  app.add_flag("--stop-on-saturation", s.stop_on_saturation,
+               "end the run when its backlog and TTFT keep growing (after 30 s; INVALID \"saturated\")")->group(t);
+  app.add_option("--timeslice", s.timeslice, "width of the rows of timeslices.csv, e.g. 10s, 500ms")->capture_default_str()->group(t);
+  app.add_flag("--steady-state", s.steady_state,
+               "percentiles again over the steady window (without the ramp-up and the drain)")->group(t);
+}
+
 }  // namespace
 
 void add_run_options(CLI::App& app, RunSettings& s) {
@@ -141,6 +154,7 @@ void add_run_options(CLI::App& app, RunSettings& s) {
   app.add_option("--top-logprobs", s.top_logprobs, "K logprobs asked per token with --dump-logprobs")
       ->capture_default_str()->group(a);
   app.add_option("--config", s.config, "YAML or JSON file of options (the command line wins)");
+  add_trust_options(app, s);
 }
 
 void add_sweep_options(CLI::App& app, SweepSettings& s) {

@@ -96,6 +96,14 @@ struct RunSettings {
   int top_logprobs = 20;            ///< K asked per token
   std::string dump_logits_npy;      ///< the contest's .npy folder of per-request logits (in-process)
   std::string config;               ///< YAML/JSON file of these settings (the command line wins)
+  // ---- trust: the validity verdict, saturation, timeslices, steady state
+  double min_duration_s = -1;       ///< --min-duration seconds for VALID; -1: 60 (600 with --mlperf-server)
+  int64_t min_requests = -1;        ///< --min-requests completed for VALID; -1: 100
+  double confidence = -1;           ///< --confidence of the p99 bounds; -1: 0.99
+  bool mlperf_server = false;       ///< MLPerf's server-scenario minimums (600 s, 100 requests, 0.99)
+  bool stop_on_saturation = false;  ///< end a run whose backlog and TTFT keep growing
+  std::string timeslice = "10s";    ///< timeslices.csv width (s or ms)
+  bool steady_state = false;        ///< percentiles again without the ramp-up and the drain
 };
 
 /// `loadgen sweep`'s own options, as given (the run options above apply to every cell).

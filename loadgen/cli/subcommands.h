@@ -7,5 +7,6 @@ namespace loadgen {
 
 int sweep_main(int argc, char** argv);
 int report_main(int argc, char** argv);
+int compare_main(int argc, char** argv);  ///< loadgen/cli/compare_cmd.cc
 
 }  // namespace loadgen

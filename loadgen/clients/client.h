@@ -108,6 +108,9 @@ class Client {
   virtual bool wait_all(std::chrono::milliseconds timeout) = 0;
   /// One line: what is being measured ("in-process cpu dummy:tiny batch 64", "http openai http://...").
   virtual std::string describe() const = 0;
+  /// Seconds the client's own event loop has spent working (outside its wait for sockets) since start();
+  /// negative for a client without one (the in-process engine calls back on its own thread).
+  virtual double busy_seconds() const { return -1; }
 };
 
 }  // namespace loadgen

@@ -78,6 +78,7 @@ class HttpClient final : public Client {
   void send(const WorkItem& item) override;
   bool wait_all(std::chrono::milliseconds timeout) override;
   std::string describe() const override;
+  double busy_seconds() const override { return static_cast<double>(busy_ns_.load()) * 1e-9; }
 
  private:
   struct Transfer {
@@ -118,6 +119,9 @@ class HttpClient final : public Client {
   std::deque<WorkItem> queue_;     ///< sent, not yet picked up by the loop
   bool stopping_ = false;
   int64_t outstanding_ = 0;        ///< sent and not yet on_done
+  /// When the loop last woke from its poll: the arrival time of every chunk it then reads (loop thread only).
+  Clock::time_point woke_ = Clock::now();
+  std::atomic<int64_t> busy_ns_{0};  ///< the loop's time outside curl_multi_poll
 };
 
 HttpClient::HttpClient(const HttpClientOptions& options) : options_(options), api_(options.api) {
@@ -186,7 +190,8 @@ std::string HttpClient::describe() const {
 
 size_t HttpClient::write_cb(char* data, size_t size, size_t nmemb, void* userp) {
   auto* tr = static_cast<Transfer*>(userp);
-  const auto t = Clock::now();
+  // The chunk arrived on the socket no later than the poll's wake-up; the recorder measures its lag from here.
+  const auto t = tr->client->woke_;
   const size_t n = size * nmemb;
   if (!tr->response.headers_seen()) {
     long status = 0;
@@ -291,6 +296,7 @@ void HttpClient::finished_one() {
 }
 
 void HttpClient::loop() {
+  woke_ = Clock::now();
   std::deque<WorkItem> batch;
   for (;;) {
     bool stopping;
@@ -327,7 +333,11 @@ void HttpClient::loop() {
       complete(static_cast<Transfer*>(priv), msg->data.result);
     }
     // Sleeps until a socket is ready, curl's next timeout, or send()/~HttpClient wakes us.
+    const auto idle_from = Clock::now();
+    busy_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(idle_from - woke_).count(),
+                       std::memory_order_relaxed);
     curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+    woke_ = Clock::now();
   }
 }
 

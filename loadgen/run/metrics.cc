@@ -102,6 +102,24 @@ std::vector<results::RequestRow> request_rows(const std::vector<RequestRecord>& 
   return rows;
 }
 
+RequestRecord record_from_row(const results::RequestRow& row) {
+  RequestRecord r;
+  r.index = row.index;
+  r.sample_id = row.sample_id;
+  r.scheduled_s = row.scheduled_s;
+  r.send_s = row.send_s.value_or(std::numeric_limits<double>::quiet_NaN());
+  r.chunk_times_s = row.chunk_times_s;
+  r.chunk_tokens = row.chunk_tokens;
+  r.done = row.end_s.has_value();
+  r.end_s = row.end_s.value_or(std::numeric_limits<double>::quiet_NaN());
+  r.status = row.status;
+  r.reason = row.error;
+  r.prompt_tokens = row.prompt_tokens.value_or(-1);
+  r.output_tokens = row.output_tokens.value_or(-1);
+  r.count_source = TokenCountSource::kChunks;
+  return r;
+}
+
 results::Summary summarize(const std::vector<RequestRecord>& records, const MetricsOptions& o) {
   results::Summary s;
   s.num_prompts = static_cast<int64_t>(records.size());

@@ -33,6 +33,9 @@ results::Distribution distribution(std::vector<double> values);
 /// Per-request derived values (one row per record, same order).
 results::RequestRow request_row(const RequestRecord& r);
 std::vector<results::RequestRow> request_rows(const std::vector<RequestRecord>& records);
+/// The raw record back from a saved row (requests.jsonl), for recomputing a summary from a run directory: chunk
+/// times and tokens as saved; the token count's source is not saved and reads "chunks".
+RequestRecord record_from_row(const results::RequestRow& row);
 
 /// Everything in results::Summary that is computed from the records (counts, rates, distributions, kept_up ...).
 /// Fields describing the run (date, model, settings ...) are left for the caller.

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "loadgen/run/metrics.h"
+
 namespace loadgen {
 
 Recorder::Recorder(Clock::time_point t0, std::vector<int64_t> sample_ids, std::vector<double> scheduled_s,
@@ -20,6 +22,7 @@ Recorder::Recorder(Clock::time_point t0, std::vector<int64_t> sample_ids, std::v
     s->rec.prompt_tokens = prompt_lens[i];
     s->rec.chunk_times_s.reserve(static_cast<size_t>(std::max(expected_tokens[i], 0)) + 1);
     s->rec.chunk_tokens.reserve(static_cast<size_t>(std::max(expected_tokens[i], 0)) + 1);
+    s->rec.chunk_lag_s.reserve(static_cast<size_t>(std::max(expected_tokens[i], 0)) + 1);
     slots_.push_back(std::move(s));
   }
 }
@@ -37,18 +40,30 @@ void Recorder::on_sent(uint64_t index, Clock::time_point t) {
 
 void Recorder::on_chunk(uint64_t index, int n_tokens, std::string_view, Clock::time_point t) {
   if (index >= slots_.size()) return;
+  const Clock::time_point now = Clock::now();
   Slot& s = *slots_[index];
   {
     std::lock_guard lk(s.mu);
     if (s.rec.done) return;
+    if (s.rec.chunk_times_s.empty() && n_tokens > 0) {
+      ttft_sum_us_.fetch_add(static_cast<int64_t>((secs(t) - s.rec.scheduled_s) * 1e6), std::memory_order_relaxed);
+      first_tokens_.fetch_add(1, std::memory_order_relaxed);
+    }
     s.rec.chunk_times_s.push_back(secs(t));
     s.rec.chunk_tokens.push_back(n_tokens);
+    s.rec.chunk_lag_s.push_back(std::chrono::duration<float>(now - t).count());
   }
   tokens_.fetch_add(n_tokens, std::memory_order_relaxed);
+  callback_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - now).count(),
+                         std::memory_order_relaxed);
 }
 
 void Recorder::on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) {
-  if (observer_) observer_->on_logits(index, step, token, logits);
+  if (RequestObserver* o = observer_.load()) o->on_logits(index, step, token, logits);
+}
+
+void Recorder::end_locked(Slot& s) {
+  if (log_) log_->append(request_row(s.rec));
 }
 
 void Recorder::on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {
@@ -57,9 +72,11 @@ void Recorder::on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {
 
 void Recorder::on_done(uint64_t index, const Outcome& o, Clock::time_point t) {
   if (index >= slots_.size()) return;
+  const Clock::time_point now = Clock::now();
   Slot& s = *slots_[index];
   {
     std::lock_guard lk(s.mu);
+    if (s.rec.aborted) return;  // the run cut it off already; its late end is not a second outcome
     if (s.rec.done) {  // a client bug: keep the first outcome, count the violation
       duplicate_done_.fetch_add(1);
       return;
@@ -83,11 +100,40 @@ void Recorder::on_done(uint64_t index, const Outcome& o, Clock::time_point t) {
       r.output_tokens = sum;
       r.count_source = TokenCountSource::kChunks;
     }
+    end_locked(s);
   }
-  if (observer_) observer_->on_done(index, o);
+  if (RequestObserver* ob = observer_.load()) ob->on_done(index, o);
   done_.fetch_add(1, std::memory_order_relaxed);
   { std::lock_guard lk(done_mu_); }
   done_cv_.notify_all();
+  callback_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - now).count(),
+                         std::memory_order_relaxed);
+}
+
+int64_t Recorder::abort_unfinished(const std::string& reason, Clock::time_point t) {
+  int64_t n = 0;
+  for (auto& sp : slots_) {
+    Slot& s = *sp;
+    std::lock_guard lk(s.mu);
+    if (s.rec.done || std::isnan(s.rec.send_s)) continue;
+    RequestRecord& r = s.rec;
+    r.done = true;
+    r.aborted = true;
+    r.end_s = secs(t);
+    r.status = Status::kFailed;
+    r.reason = reason;
+    int sum = 0;
+    for (int k : r.chunk_tokens) sum += k;
+    r.output_tokens = sum;
+    r.count_source = TokenCountSource::kChunks;
+    end_locked(s);
+    ++n;
+  }
+  aborted_.fetch_add(n);
+  done_.fetch_add(n, std::memory_order_relaxed);
+  { std::lock_guard lk(done_mu_); }
+  done_cv_.notify_all();
+  return n;
 }
 
 void Recorder::schedule(uint64_t index, double scheduled_s, int prompt_tokens) {

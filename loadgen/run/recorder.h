@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "loadgen/clients/client.h"
+#include "results/record_log.h"
 
 namespace loadgen {
 
@@ -34,6 +35,8 @@ struct RequestRecord {
   int output_tokens = -1;          ///< the client's count, else the sum of chunk tokens
   TokenCountSource count_source = TokenCountSource::kChunks;
   FirstToken first_token = FirstToken::kNone;  ///< what the first chunk was (content unless the client says)
+  bool aborted = false;            ///< cut off by the run (abort_unfinished), not ended by the client
+  std::vector<float> chunk_lag_s;  ///< per chunk: its record time - its arrival time (the client's own lag)
 };
 
 /// Optional second listener for the logits capture (e.g. the HDF5 dump); called on the client's thread.
@@ -52,7 +55,9 @@ class Recorder : public ClientCallbacks {
   Recorder(Clock::time_point t0, std::vector<int64_t> sample_ids, std::vector<double> scheduled_s,
            std::vector<int> prompt_lens, std::vector<int> expected_tokens);
 
-  void set_observer(RequestObserver* o) { observer_ = o; }
+  void set_observer(RequestObserver* o) { observer_.store(o); }
+  /// Each request's row is appended to `log` when it ends, before it counts as done (may be null).
+  void set_record_log(std::shared_ptr<results::RecordLog> log) { log_ = std::move(log); }
 
   void on_sent(uint64_t index, Clock::time_point t) override;
   void on_chunk(uint64_t index, int n_tokens, std::string_view text, Clock::time_point t) override;
@@ -72,6 +77,15 @@ class Recorder : public ClientCallbacks {
   int64_t done() const { return done_.load(std::memory_order_relaxed); }
   int64_t tokens() const { return tokens_.load(std::memory_order_relaxed); }
   int64_t duplicate_done() const { return duplicate_done_.load(); }
+  /// Ends every request sent and not yet done as failed `reason` at `t` (each appended to the record log);
+  /// their later callbacks are ignored. Returns how many.
+  int64_t abort_unfinished(const std::string& reason, Clock::time_point t);
+  int64_t aborted() const { return aborted_.load(); }
+  /// Nanoseconds spent inside the callbacks (loadgen's own cost on the client's threads).
+  int64_t callback_ns() const { return callback_ns_.load(std::memory_order_relaxed); }
+  /// First tokens so far and the sum of their TTFTs in microseconds (for --stop-on-saturation).
+  int64_t first_tokens() const { return first_tokens_.load(std::memory_order_relaxed); }
+  int64_t ttft_sum_us() const { return ttft_sum_us_.load(std::memory_order_relaxed); }
   /// Waits until at least `n` requests are done or `deadline` passes; true if reached.
   bool wait_done_at_least(int64_t n, Clock::time_point deadline);
 
@@ -87,8 +101,11 @@ class Recorder : public ClientCallbacks {
   };
   Clock::time_point t0_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  RequestObserver* observer_ = nullptr;
-  std::atomic<int64_t> sent_{0}, done_{0}, tokens_{0}, duplicate_done_{0};
+  void end_locked(Slot& s);  // appends the ended record to the log
+  std::atomic<RequestObserver*> observer_{nullptr};
+  std::shared_ptr<results::RecordLog> log_;  // shared: a recorder kept alive for late callbacks keeps it too
+  std::atomic<int64_t> sent_{0}, done_{0}, tokens_{0}, duplicate_done_{0}, aborted_{0}, callback_ns_{0}, first_tokens_{0},
+      ttft_sum_us_{0};
   std::mutex done_mu_;
   std::condition_variable done_cv_;
 };

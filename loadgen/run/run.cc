@@ -16,11 +16,13 @@
 #include "loadgen/run/logprobs_dump.h"
 #include "engine/tokenizer.h"
 #include "loadgen/run/progress.h"
+#include "loadgen/run/timeslices.h"
 #include "loadgen/workload/reference.h"
 #include "loadgen/clients/scoring_probe.h"
 #include "loadgen/workload/trace.h"
 #include "loadgen/clients/http_call.h"
 #include "loadgen/scrape/metrics_scraper.h"
+#include "results/summary_json.h"
 
 namespace loadgen {
 namespace {
@@ -136,6 +138,24 @@ Prepared prepare_reference(const RunConfig& c, const SystemUnderTest& sut, std::
   return p;
 }
 
+// The client's own cost: its event loop's busy time (or, without one, loadgen's time in the callbacks) over the
+// run's wall time, and the lag from each chunk's arrival to its record.
+results::ClientCost client_cost(const std::vector<RequestRecord>& records, double loop_busy_s, double callback_s,
+                                double wall_s) {
+  results::ClientCost c;
+  c.busy_source = loop_busy_s >= 0 ? "event loop" : "callbacks";
+  c.busy_fraction = wall_s > 0 ? (loop_busy_s >= 0 ? loop_busy_s : callback_s) / wall_s : 0;
+  std::vector<double> lag;
+  for (const RequestRecord& r : records)
+    for (float x : r.chunk_lag_s) lag.push_back(1000.0 * x);
+  const results::Distribution d = distribution(std::move(lag));
+  c.chunks = d.count;
+  c.chunk_lag_p50_ms = d.median;
+  c.chunk_lag_p99_ms = d.p99;
+  c.chunk_lag_max_ms = d.max;
+  return c;
+}
+
 // The prefix cache's lookups between two snapshots of the engine's counters.
 results::PrefixCacheSummary prefix_cache_between(const engine::EngineStats& a, const engine::EngineStats& b) {
   return {b.prefix_cache_queries - a.prefix_cache_queries, b.prefix_cache_hits - a.prefix_cache_hits,
@@ -191,14 +211,16 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   // The schedule starts a little after now so the first send is not already late.
   const Clock::time_point t0 = Clock::now() + std::chrono::milliseconds(20);
   auto recorder = std::make_unique<Recorder>(t0, ids, arrival_s, prompt_lens, expect);
+  const double busy_before = client.busy_seconds();
   recorder->set_observer(observer);
+  recorder->set_record_log(plan.record_log);
   router->attach(recorder.get());
   const double span = arrival_s.empty() ? 0.0 : *std::max_element(arrival_s.begin(), arrival_s.end());
   ProgressLine progress(*recorder, static_cast<int64_t>(n), span, plan.progress);
   DispatchOptions dopt;
   dopt.max_concurrency = plan.max_concurrency;
   dopt.closed_loop = plan.closed_loop;
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false}, dispatch_done{false};
   int64_t sent = 0;
   std::unique_ptr<SessionDispatcher> sessions;
   if (plan.sessions) {
@@ -208,31 +230,99 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   std::thread dispatcher([&] {
     sent = sessions ? sessions->run(client, t0, &stop)
                     : dispatch(client, *recorder, items, arrival_s, t0, dopt, &stop);
+    dispatch_done = true;
   });
-  // With a concurrency cap the dispatcher itself may wait for completions: bound the whole run.
-  // Sessions release their later turns as earlier ones end: bound those runs the same way.
-  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(span + plan.drain_timeout_s));
-  if ((plan.max_concurrency > 0 || sessions) && !recorder->wait_done_at_least(static_cast<int64_t>(n), deadline))
+  // The main thread watches: the whole run is bounded (with a concurrency cap the dispatcher itself waits for
+  // completions), and a signal stops the sending and starts a drain of at most --drain-timeout.
+  const auto drain_for = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(plan.drain_timeout_s));
+  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(span)) + drain_for;
+  const auto poll = std::chrono::milliseconds(50);
+  std::optional<Clock::time_point> stopped_at;
+  std::string cause;
+  Clock::time_point drain_deadline = deadline;
+  auto signals = [&] { return plan.interrupt ? plan.interrupt->count.load() : 0; };
+  auto check_signal = [&] {
+    if (stopped_at || signals() == 0) return;
+    stopped_at = Clock::now();
+    cause = signal_name(plan.interrupt->signal.load());
     stop = true;
+    drain_deadline = *stopped_at + drain_for;
+  };
+  SaturationDetector saturation(plan.saturation);
+  bool saturated = false;
+  auto next_sample = t0 + std::chrono::seconds(1);
+  int64_t prev_first = 0, prev_ttft_us = 0;
+  while (!dispatch_done.load()) {
+    check_signal();
+    if (plan.stop_on_saturation && !stopped_at && Clock::now() >= next_sample) {
+      next_sample += std::chrono::seconds(1);
+      const int64_t first = recorder->first_tokens(), ttft_us = recorder->ttft_sum_us();
+      const double ttft = first > prev_first ? 1e-6 * static_cast<double>(ttft_us - prev_ttft_us) / static_cast<double>(first - prev_first)
+                                             : NAN;
+      prev_first = first;
+      prev_ttft_us = ttft_us;
+      saturation.add(std::chrono::duration<double>(Clock::now() - t0).count(),
+                     static_cast<double>(recorder->sent() - recorder->done()), ttft);
+      if (saturation.saturated()) {
+        stopped_at = Clock::now();
+        cause = "saturated";
+        saturated = true;
+        stop = true;
+        drain_deadline = *stopped_at;  // hopeless: no drain
+        if (plan.log) *plan.log << "loadgen: saturated, stopping: " << saturation.why() << '\n';
+      }
+    }
+    // With a concurrency cap the dispatcher itself waits for completions, and sessions release their later
+    // turns as earlier ones end: both are bounded by the deadline too.
+    if ((plan.max_concurrency > 0 || sessions) && Clock::now() > deadline) stop = true;
+    recorder->wait_done_at_least(static_cast<int64_t>(n), Clock::now() + poll);
+  }
   dispatcher.join();
-  const auto left = std::max(deadline - Clock::now(), Clock::duration(std::chrono::seconds(1)));
-  const bool drained = client.wait_all(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+  if (!stopped_at) drain_deadline = std::max(deadline, Clock::now() + std::chrono::seconds(1));
+  bool drained = false;
+  for (;;) {
+    if (client.wait_all(poll)) {
+      drained = true;
+      break;
+    }
+    check_signal();
+    if (signals() >= 2 || saturated || Clock::now() >= drain_deadline) break;
+  }
   progress.stop();
+  const double wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double busy_after = client.busy_seconds();
+  int64_t aborted = 0;
+  if (!drained && stopped_at) {
+    aborted = recorder->abort_unfinished(saturated ? "stopped: saturated" : "interrupted", Clock::now());
+    drained = true;  // nothing is left in flight that the recorder still waits for
+  }
   RunResult result;
-  result.records = recorder->records(drained ? "not sent (the run stopped)"
-                                             : "not finished within --drain-timeout");
+  result.records = recorder->records(stopped_at ? "not sent (" + cause + ")"
+                                     : drained  ? "not sent (the run stopped)"
+                                                : "not finished within --drain-timeout");
   for (RequestRecord& r : result.records) {
     r.session_id = items[r.index].session_id;
     r.turn = items[r.index].turn;
   }
   result.summary = summarize(result.records, plan.metrics);
+  if (stopped_at) {
+    results::Interruption& in = result.summary.interruption.emplace();
+    in.cause = cause;
+    in.at_s = std::chrono::duration<double>(*stopped_at - t0).count();
+    in.scheduled = static_cast<int64_t>(n);
+    in.sent = sent;
+    in.aborted = aborted;
+    in.ended = recorder->done() - aborted;
+  }
+  result.summary.client_cost = client_cost(result.records, busy_before >= 0 ? busy_after - busy_before : -1,
+                                           static_cast<double>(recorder->callback_ns()) * 1e-9, wall_s);
   if (plan.engine_stats) result.summary.prefix_cache = prefix_cache_between(stats_before, plan.engine_stats());
   result.rows = request_rows(result.records);
   result.warmup = warmup;
   result.t0 = t0;
   // Requests still in flight will call back into the recorder later: keep it alive rather than dangle.
-  if (!drained) {
+  if (!drained || aborted > 0) {
+    recorder->set_observer(nullptr);  // the observer (the logits dump) does not outlive this run
     recorder.release();
     router.release();
     sessions.release();
@@ -240,7 +330,41 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   return result;
 }
 
-RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* log) {
+namespace {
+
+// The summary's description of the run (who, what, with which settings), known before its first request.
+void describe_run(const RunConfig& c, const SystemUnderTest& sut, double rate, const nlohmann::json& notes,
+                  results::Summary* sm) {
+  const LoadConfig& load = c.load;
+  sm->date = common::local_timestamp();
+  sm->backend = sut.backend;
+  sm->label = c.output.label.empty() ? sut.client->describe() : c.output.label;
+  sm->model_id = sut.model_id;
+  sm->tokenizer_id = sut.tokenizer_id;
+  sm->request_rate = rate;
+  sm->burstiness = load.arrival == ArrivalKind::kGamma ? load.burstiness : 1.0;
+  sm->max_concurrency = load.max_concurrency;
+  sm->slo = c.output.slo;
+  sm->failures_as_inf = c.output.failures_as_inf;
+  sm->engine = sut.engine;
+  sm->settings = to_json(c);
+  sm->workload = notes;
+}
+
+// settings.json: the run as known before its first request (what `loadgen report` rebuilds a summary with).
+nlohmann::json settings_file(const results::Summary& meta, int64_t scheduled) {
+  nlohmann::json all = results::summary_to_json(meta);
+  nlohmann::json j = nlohmann::json::object();
+  for (const char* key : {"date", "backend", "label", "model_id", "tokenizer_id", "request_rate", "burstiness",
+                          "max_concurrency", "slo", "failures_as_inf", "engine", "workload", "settings"})
+    if (all.contains(key)) j[key] = all[key];
+  j["num_prompts"] = scheduled;
+  return j;
+}
+
+}  // namespace
+
+RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* log, const Interrupt* interrupt) {
   const LoadConfig& load = c.load;
   std::optional<Trace> trace;
   if (!load.trace.empty()) trace = load_trace(load.trace);
@@ -335,6 +459,16 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
   plan.metrics.target_rate = rate;
   plan.metrics.slo = c.output.slo;
   plan.metrics.failures_as_inf = c.output.failures_as_inf;
+  results::Summary meta;
+  describe_run(c, sut, rate, p.notes, &meta);
+  if (!c.output.out.empty()) {
+    // Nothing lost: the directory and settings.json exist from the start; records are appended as requests end.
+    results::write_run_settings_json(c.output.out, settings_file(meta, n));
+    plan.record_log = std::make_shared<results::RecordLog>(c.output.out);
+  }
+  plan.interrupt = interrupt;
+  plan.stop_on_saturation = c.trust.stop_on_saturation;
+  plan.log = log;
   plan.sessions = std::move(sessions);
   plan.tokenize = sut.tokenize;
   std::unique_ptr<MetricsScraper> scraper = start_server_side(c, log);
@@ -346,6 +480,8 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
     if (log && r.summary.server_metrics->failed())
       *log << "server metrics: scraping failed: " << r.summary.server_metrics->first_error << '\n';
   }
+  if (plan.record_log && !plan.record_log->error().empty() && log)
+    *log << "warning: " << plan.record_log->error() << " (the records are written again at the end)\n";
   if (lp_dump) {
     lp_dump->close();
     r.logits_written = lp_dump->written();
@@ -355,23 +491,33 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
     if (log && lp_dump->unmapped() > 0)
       *log << "logprobs: " << lp_dump->unmapped() << " token strings mapped to no single id (recorded as unmapped)\n";
   }
-  if (dump) {
+  if (dump && r.summary.interruption) {
+    // All or nothing: an interrupted run's logits are not renamed to the final name.
+    p.notes["logits_file"] = nullptr;
+    p.notes["logits_not_written"] = c.logits.path + ": not written, the run was interrupted (the partial " +
+                                    c.logits.path + ".tmp is removed; a killed run leaves it behind)";
+    if (log) *log << "--dump-logits: " << p.notes["logits_not_written"].get<std::string>() << '\n';
+    dump.reset();
+  } else if (dump) {
     dump->close();
     r.logits_written = dump->written();
     p.notes["logits_file"] = c.logits.path;
     p.notes["logits_written"] = r.logits_written;
   }
-  results::Summary& sm = r.summary;
-  sm.date = common::local_timestamp();
-  sm.backend = sut.backend;
-  sm.label = c.output.label.empty() ? sut.client->describe() : c.output.label;
-  sm.model_id = sut.model_id;
-  sm.tokenizer_id = sut.tokenizer_id;
-  sm.burstiness = load.arrival == ArrivalKind::kGamma ? load.burstiness : 1.0;
-  sm.max_concurrency = load.max_concurrency;
-  sm.engine = sut.engine;
-  sm.settings = to_json(c);
+  results::Summary& sm = r.summary;  // computed from the records; the description goes over it
+  sm.date = meta.date;
+  sm.backend = meta.backend;
+  sm.label = meta.label;
+  sm.model_id = meta.model_id;
+  sm.tokenizer_id = meta.tokenizer_id;
+  sm.burstiness = meta.burstiness;
+  sm.max_concurrency = meta.max_concurrency;
+  sm.engine = meta.engine;
+  sm.settings = meta.settings;
   sm.workload = p.notes;
+  r.timeslices = timeslices(r.rows, c.trust.timeslice_s);
+  if (c.trust.steady_state) sm.steady_state = steady_state(r.rows);
+  sm.validity = judge_validity(sm, r.rows, c.trust.validity);
   if (load.warmup > 0) {
     const WarmupResult& wu = r.warmup;
     sm.workload["warmup"] = {{"requests", wu.requests}, {"ok", wu.ok}, {"seconds", wu.seconds},

@@ -4,18 +4,23 @@
 
 #include <functional>
 #include <optional>
+#include <memory>
 #include <ostream>
 #include <vector>
 
 #include "loadgen/clients/system_under_test.h"
 #include "loadgen/clients/warmup.h"
+#include "loadgen/run/interrupt.h"
+#include "loadgen/run/saturation.h"
 #include "loadgen/run/metrics.h"
 #include "loadgen/run/recorder.h"
 #include "loadgen/run/run_config.h"
 #include "loadgen/run/session_dispatcher.h"
+#include "results/record_log.h"
 #include "results/request_row.h"
 #include "results/server_metrics.h"
 #include "results/summary.h"
+#include "results/timeslice.h"
 
 namespace loadgen {
 
@@ -27,6 +32,7 @@ struct RunResult {
   WarmupResult warmup;
   Clock::time_point t0{};       ///< the schedule's start: time 0 of every *_s in the records
   std::vector<results::ServerScrape> server_metrics;  ///< --scrape-metrics: the server's /metrics over the run
+  std::vector<results::Timeslice> timeslices;  ///< timeslices.csv (--timeslice)
 };
 
 /// How a prepared schedule is run (the part of the settings the timing loop needs).
@@ -44,6 +50,16 @@ struct RunPlan {
   /// arrival (a later turn's entry is unused: it is released when the turn before it ends, plus think time).
   std::optional<SessionSchedule> sessions;
   TokenizeFn tokenize;            ///< multi-turn: measures a released turn's prompt
+  /// Each request's row goes here the moment it ends (the run directory's requests.jsonl / .csv); may be null.
+  std::shared_ptr<results::RecordLog> record_log;
+  /// SIGINT / SIGTERM counted by the command line (may be null): the first stops sending and drains for at
+  /// most drain_timeout_s, the second aborts what is still in flight; the summary gets its interruption.
+  const Interrupt* interrupt = nullptr;
+  /// End the run when its backlog and TTFT keep growing (loadgen/run/saturation.h): interruption "saturated",
+  /// the requests in flight aborted at once.
+  bool stop_on_saturation = false;
+  SaturationOptions saturation;
+  std::ostream* log = nullptr;  ///< one line when the run stops on saturation
 };
 
 /// Runs `items` at `arrival_s` against `client` and returns the records and computed summary (no run
@@ -59,6 +75,10 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
 /// run_schedule → summary with the run's metadata, effective settings and workload notes; --dump-logits
 /// written and closed. Throws (DatasetError, std::invalid_argument, accuracy::LogitsFileError) naming the
 /// file or option.
-RunResult run_benchmark(const RunConfig& config, SystemUnderTest& sut, std::ostream* log = nullptr);
+/// With config.output.out set, the directory and its settings.json exist before the first request, and every
+/// request's row is appended to its requests.jsonl and requests.csv as it ends (results/record_log.h); the
+/// caller writes the final files (results::write_run_dir). `interrupt`: as RunPlan::interrupt.
+RunResult run_benchmark(const RunConfig& config, SystemUnderTest& sut, std::ostream* log = nullptr,
+                        const Interrupt* interrupt = nullptr);
 
 }  // namespace loadgen

@@ -114,7 +114,29 @@ nlohmann::json to_json(const RunConfig& c) {
   j["ramp_up"] = to_string(l.ramp);
   if (l.ramp != RampUp::kNone) j["ramp_start_rate"] = l.ramp_start_rate;
   if (l.closed_loop) j["closed_loop"] = true;
+  // Trust (issue 14).
+  const ValidityOptions& v = c.trust.validity;
+  j["min_duration_s"] = v.min_duration_s;
+  j["min_requests"] = v.min_requests;
+  j["confidence"] = v.confidence;
+  j["validity_preset"] = v.preset;
+  j["stop_on_saturation"] = c.trust.stop_on_saturation;
+  j["timeslice_s"] = c.trust.timeslice_s;
+  j["steady_state"] = c.trust.steady_state;
   return j;
+}
+
+ValidityOptions validity_options_from_json(const nlohmann::json& settings) {
+  ValidityOptions o;
+  auto num = [&](const char* key, double fallback) {
+    auto it = settings.find(key);
+    return it != settings.end() && it->is_number() ? it->get<double>() : fallback;
+  };
+  o.min_duration_s = num("min_duration_s", o.min_duration_s);
+  o.min_requests = static_cast<int64_t>(num("min_requests", static_cast<double>(o.min_requests)));
+  o.confidence = num("confidence", o.confidence);
+  if (auto it = settings.find("validity_preset"); it != settings.end() && it->is_string()) o.preset = it->get<std::string>();
+  return o;
 }
 
 }  // namespace loadgen

@@ -11,6 +11,7 @@
 
 #include "accuracy/logits_file.h"
 #include "loadgen/clients/system_under_test.h"
+#include "loadgen/run/validity.h"
 #include "loadgen/workload/arrival.h"
 #include "loadgen/workload/dataset.h"
 #include "loadgen/workload/prompt.h"
@@ -92,6 +93,14 @@ struct ServerSideConfig {
   bool reset_prefix_cache = false;       ///< POST <endpoint>/reset_prefix_cache before the run
 };
 
+/// Can the run be trusted: the verdict's limits, stopping a saturated run, timeslices, the steady window.
+struct TrustConfig {
+  ValidityOptions validity;
+  bool stop_on_saturation = false;  ///< end a run whose backlog and TTFT keep growing (INVALID "saturated")
+  double timeslice_s = 10;          ///< timeslices.csv: one row per this many seconds
+  bool steady_state = false;        ///< percentiles again without the ramp-up and the drain
+};
+
 struct RunConfig {
   WorkloadConfig workload;
   LoadConfig load;
@@ -100,6 +109,7 @@ struct RunConfig {
   LogitsConfig logits;
   LogprobsConfig logprobs;
   ServerSideConfig server_side;
+  TrustConfig trust;
   uint64_t seed = 0;              ///< the base seed the three seeds above derive from (for the record)
   std::string config_file;        ///< --config, for the record
 };
@@ -110,6 +120,8 @@ int64_t requests_to_draw(const RunConfig& c);
 
 /// The effective settings, as summary.json's "settings" (docs/formats.md).
 nlohmann::json to_json(const RunConfig& c);
+/// The verdict's limits back from summary.json's / settings.json's "settings" (defaults for what is absent).
+ValidityOptions validity_options_from_json(const nlohmann::json& settings);
 /// "ttft=200ms,tpot=50ms": a SLO as --slo takes it.
 std::string format_slo(const results::Slo& slo);
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "loadgen/run/run.h"
+#include "results/timeslices_csv.h"
 #include "results/run_dir.h"
 #include "loadgen/clients/system_under_test.h"
 #include "common/format_number.h"
@@ -74,6 +75,7 @@ CellOutcome run_cell_config(RunConfig c, const RunConfig& base, const fs::path& 
   SystemUnderTest sut = make_system_under_test(c.sut);
   const RunResult r = run_benchmark(c, sut, log);
   results::write_run_dir(cell_dir, r.summary, r.rows, r.server_metrics);
+  results::write_timeslices_csv(cell_dir / "timeslices.csv", r.timeslices);
   CellOutcome out;
   out.summary = r.summary;
   // The run completed; failed requests are results, counted in its summary. A run in which no request

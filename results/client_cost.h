@@ -1,0 +1,18 @@
+// What loadgen's own client cost during a run (no peer publishes it): how busy its event loop was (HTTP: the
+// curl loop's time outside its poll; in-process: the time in loadgen's callbacks on the engine's thread) and the
+// lag from a chunk's arrival (socket readable / engine event) to its record.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace results {
+
+struct ClientCost {
+  double busy_fraction = 0;     ///< of the run's wall time
+  std::string busy_source;      ///< "event loop" | "callbacks"
+  double chunk_lag_p50_ms = 0, chunk_lag_p99_ms = 0, chunk_lag_max_ms = 0;
+  int64_t chunks = 0;           ///< chunks the lag is over
+};
+
+}  // namespace results
