@@ -67,7 +67,7 @@ void Recorder::end_locked(Slot& s) {
 }
 
 void Recorder::on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {
-  if (observer_) observer_->on_logprobs(index, step, lp);
+  if (RequestObserver* o = observer_.load()) o->on_logprobs(index, step, lp);
 }
 
 void Recorder::on_done(uint64_t index, const Outcome& o, Clock::time_point t) {
