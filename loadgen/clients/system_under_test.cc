@@ -1,5 +1,6 @@
 #include "loadgen/clients/system_under_test.h"
 
+#include <iostream>
 #include <stdexcept>
 #include <string>
 
@@ -69,8 +70,17 @@ void preflight(const HttpClientOptions& o) {
 SystemUnderTest remote(const SutConfig& c) {
   SystemUnderTest sut;
   HttpClientOptions o = c.http;
-  // No --model-name: the server's own first model, as vllm bench serve does.
-  if (o.model_name.empty()) o.model_name = first_served_model(o.endpoint, o.access);
+  // No --model-name: the server's own first model, as vllm bench serve does. A server without /v1/models
+  // (or one that is down: the check request below then names the real failure) gets "llama2", said aloud.
+  if (o.model_name.empty()) {
+    try {
+      o.model_name = first_served_model(o.endpoint, o.access);
+    } catch (const std::exception& e) {
+      o.model_name = "llama2";
+      std::cerr << "loadgen: " << e.what() << "; sending model \"" << o.model_name
+                << "\" (--model-name sets it)\n";
+    }
+  }
   if (c.preflight) preflight(o);
   sut.client = make_http_client(o);
   // Lengths are measured with --tokenizer (the server's own tokenizer.model); without one, bytes.

@@ -49,6 +49,25 @@ std::pair<double, double> interval(std::vector<double> draws, double level) {
   return {percentile_sorted(draws, 100 * alpha / 2), percentile_sorted(draws, 100 * (1 - alpha / 2))};
 }
 
+/// Silverman's rule of thumb, 0.9 min(sd, IQR / 1.34) n^(-1/5), on the logs of the positive values (0 when
+/// fewer than two): the kernel width of the smoothed bootstrap, as a factor on the log scale.
+double log_bandwidth(const std::vector<double>& values) {
+  std::vector<double> l;
+  for (double v : values)
+    if (v > 0 && std::isfinite(v)) l.push_back(std::log(v));
+  if (l.size() < 2) return 0;
+  double mean = 0;
+  for (double x : l) mean += x;
+  mean /= static_cast<double>(l.size());
+  double ss = 0;
+  for (double x : l) ss += (x - mean) * (x - mean);
+  const double sd = std::sqrt(ss / static_cast<double>(l.size() - 1));
+  std::sort(l.begin(), l.end());
+  const double iqr = percentile_sorted(l, 75) - percentile_sorted(l, 25);
+  const double scale = iqr > 0 ? std::min(sd, iqr / 1.34) : sd;
+  return 0.9 * scale * std::pow(static_cast<double>(l.size()), -0.2);
+}
+
 std::string text(const nlohmann::json& v) {
   if (v.is_null()) return "none";
   if (v.is_string()) return v.get<std::string>().empty() ? "\"\"" : v.get<std::string>();
@@ -117,9 +136,16 @@ results::Comparison compare_runs(const results::RunData& a, const results::RunDa
     std::mt19937_64 rng(o.seed * 1000003u + mi);
     std::vector<double> da, db, dr, sa(va.size()), sb(vb.size());
     std::uniform_int_distribution<size_t> pick_a(0, va.size() - 1), pick_b(0, vb.size() - 1);
+    // Quantiles: a smoothed bootstrap (each drawn value times exp(h N(0,1)), h from Silverman's rule on the log
+    // values). The plain bootstrap of a median or p99 takes its values from a handful of order statistics, so
+    // its spread is itself noisy (error ~ n^-1/4) and its intervals covered less than claimed on two runs of
+    // one configuration; smoothing is the textbook fix (Hall, DiCiccio & Romano 1989). Means: plain.
+    const bool smooth = m.stat != "mean";
+    const double ha = smooth ? log_bandwidth(va) : 0, hb = smooth ? log_bandwidth(vb) : 0;
+    std::normal_distribution<double> jitter(0.0, 1.0);
     for (int k = 0; k < o.resamples; ++k) {
-      for (double& x : sa) x = va[pick_a(rng)];
-      for (double& x : sb) x = vb[pick_b(rng)];
+      for (double& x : sa) x = va[pick_a(rng)] * (ha > 0 ? std::exp(ha * jitter(rng)) : 1.0);
+      for (double& x : sb) x = vb[pick_b(rng)] * (hb > 0 ? std::exp(hb * jitter(rng)) : 1.0);
       const double xa = stat_of(sa, m.stat), xb = stat_of(sb, m.stat);
       da.push_back(xa);
       db.push_back(xb);
@@ -129,8 +155,7 @@ results::Comparison compare_runs(const results::RunData& a, const results::RunDa
     std::tie(r.b_lo, r.b_hi) = interval(db, c.per_metric_confidence);
     std::tie(r.ratio_lo, r.ratio_hi) = interval(dr, c.per_metric_confidence);
     // Latencies: a ratio above 1 is B slower.
-    const bool apart = r.a_hi < r.b_lo || r.b_hi < r.a_lo;
-    r.verdict = apart && r.ratio_lo > 1 ? "slower" : apart && r.ratio_hi < 1 ? "faster" : "no significant difference";
+    r.verdict = r.ratio_lo > 1 ? "slower" : r.ratio_hi < 1 ? "faster" : "no significant difference";
     c.metrics.push_back(r);
   }
   return c;

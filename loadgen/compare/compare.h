@@ -1,9 +1,9 @@
 // `loadgen compare`: two runs' per-request latencies side by side with seeded bootstrap confidence intervals
-// (percentile method, >= 1,000 resamples), the ratio B / A and a verdict per metric at a family-wise confidence
-// (Bonferroni over the metrics). The verdict is conservative: "slower" / "faster" only when the ratio's interval
-// excludes 1 and the two runs' own intervals do not overlap (percentile intervals of a p99 at n = 1,000 are a
-// little narrow; two runs of one configuration must say "no significant difference" for every metric in at least
-// `confidence` of repeats). Also the workload differences that make a comparison unfair.
+// (percentile method, >= 1,000 resamples; a smoothed bootstrap for medians and percentiles), the ratio B / A
+// and a verdict per metric at a family-wise confidence (Bonferroni over the metrics): "slower" / "faster" when
+// the ratio's interval excludes 1. Two runs of one configuration say "no significant difference" for every
+// metric in at least 95 % of repeats, and a 10 % TPOT slowdown at n = 1,000 is found (tests/loadgen/compare).
+// Also the workload differences that make a comparison unfair.
 #pragma once
 
 #include <cstdint>

@@ -64,7 +64,8 @@ TEST(LoadgenSweepCli, GridThenReportFromSavedDirectories) {
     EXPECT_TRUE(fs::exists(sweep / f)) << f;
   const std::string html = results::read_text_file(sweep / "report.html");
   EXPECT_EQ(xml_check::check(html), "");
-  EXPECT_EQ(count(html, "<svg "), 10u);  // 5 sweep charts + 5 run charts
+  EXPECT_EQ(count(html, "<svg "), 12u);  // 5 sweep charts + 5 run charts + 2 timeslice charts
+  EXPECT_NE(html.find("Output tokens/s per timeslice"), std::string::npos);
 
   // The page again from two saved cells, compared side by side, and from the sweep directory.
   const fs::path page = tmp.path / "two.html";
@@ -75,7 +76,7 @@ TEST(LoadgenSweepCli, GridThenReportFromSavedDirectories) {
   EXPECT_NE(rep.out.find("0 sweep(s), 2 run(s)"), std::string::npos) << rep.out;
   const std::string two = results::read_text_file(page);
   EXPECT_EQ(xml_check::check(two), "");
-  EXPECT_EQ(count(two, "<svg "), 5u);
+  EXPECT_EQ(count(two, "<svg "), 7u);  // 5 run charts + 2 timeslice charts
   EXPECT_NE(two.find("<h1>bs1 vs bs4</h1>"), std::string::npos);
   EXPECT_NE(two.find("bs1_qps4"), std::string::npos);
   EXPECT_NE(two.find("bs4_qps16"), std::string::npos);

@@ -139,7 +139,10 @@ TEST(RequestParser, TgiFields) {
 
 TEST(RequestParser, TgiErrorsNameTheField) {
   EXPECT_EQ(tgi_bad_field(R"({"parameters":{}})"), "inputs");
-  EXPECT_EQ(tgi_bad_field(R"({"inputs":["a"]})"), "inputs");
+  // A list is a prompt of token ids (teacher forcing over TGI): its bad element is named.
+  EXPECT_EQ(tgi_bad_field(R"({"inputs":["a"]})"), "inputs[0]");
+  EXPECT_EQ(tgi_bad_field(R"({"inputs":[]})"), "inputs");
+  EXPECT_EQ(tgi_bad_field(R"({"inputs":7})"), "inputs");
   EXPECT_EQ(tgi_bad_field(R"({"inputs":"x","parameters":[]})"), "parameters");
   EXPECT_EQ(tgi_bad_field(R"({"inputs":"x","parameters":{"max_new_tokens":-3}})"), "parameters.max_new_tokens");
   EXPECT_EQ(tgi_bad_field(R"({"inputs":"x","parameters":{"max_new_tokens":true}})"), "parameters.max_new_tokens");
