@@ -28,8 +28,8 @@ json openai_chunk(const OpenAIMeta& m, std::string_view text, const char* finish
           {"choices", json::array({choice})}};
 }
 
-json chat_chunk(const OpenAIMeta& m, json delta, const char* finish) {
-  json choice = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr},
+json chat_chunk(const OpenAIMeta& m, json delta, const char* finish, json logprobs = nullptr) {
+  json choice = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
                  {"finish_reason", finish ? json(finish) : json(nullptr)}};
   return {{"id", m.id}, {"object", "chat.completion.chunk"}, {"created", m.created}, {"model", m.model},
           {"choices", json::array({choice})}};
@@ -90,12 +90,12 @@ std::string openai_chat_role_chunk(const OpenAIMeta& m) {
   return sse(chat_chunk(m, {{"role", "assistant"}, {"content", ""}}, nullptr));
 }
 
-std::string openai_chat_token_chunk(const OpenAIMeta& m, std::string_view text) {
-  return sse(chat_chunk(m, {{"content", text}}, nullptr));
+std::string openai_chat_token_chunk(const OpenAIMeta& m, std::string_view text, const json& logprobs) {
+  return sse(chat_chunk(m, {{"content", text}}, nullptr, logprobs));
 }
 
-std::string openai_chat_final_chunk(const OpenAIMeta& m, const engine::FinishEvent& fin) {
-  return sse(chat_chunk(m, json::object(), openai_finish_reason(fin.reason)));
+std::string openai_chat_final_chunk(const OpenAIMeta& m, const engine::FinishEvent& fin, const json& logprobs) {
+  return sse(chat_chunk(m, json::object(), openai_finish_reason(fin.reason), logprobs));
 }
 
 std::string openai_usage_chunk(const OpenAIMeta& m, const engine::FinishEvent& fin) {
@@ -103,8 +103,9 @@ std::string openai_usage_chunk(const OpenAIMeta& m, const engine::FinishEvent& f
               {"choices", json::array()}, {"usage", usage(fin)}});
 }
 
-std::string openai_chat_response(const OpenAIMeta& m, std::string_view text, const engine::FinishEvent& fin) {
-  json choice = {{"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"logprobs", nullptr},
+std::string openai_chat_response(const OpenAIMeta& m, std::string_view text, const engine::FinishEvent& fin,
+                                 const json& logprobs) {
+  json choice = {{"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"logprobs", logprobs},
                  {"finish_reason", openai_finish_reason(fin.reason)}};
   return dump({{"id", m.id}, {"object", "chat.completion"}, {"created", m.created}, {"model", m.model},
                {"choices", json::array({choice})}, {"usage", usage(fin)}});

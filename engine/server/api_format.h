@@ -37,11 +37,15 @@ std::string openai_response(const OpenAIMeta& m, std::string_view text, const en
 // one frame per token with text (delta.content), a closing frame with an empty delta and finish_reason, and
 // with stream_options.include_usage a usage-only chunk (no choices) before [DONE].
 std::string openai_chat_role_chunk(const OpenAIMeta& m);
-std::string openai_chat_token_chunk(const OpenAIMeta& m, std::string_view text);
-std::string openai_chat_final_chunk(const OpenAIMeta& m, const engine::FinishEvent& fin);
+/// `logprobs`: choices[0].logprobs ({"content": [...]}, chat_logprobs) or null.
+std::string openai_chat_token_chunk(const OpenAIMeta& m, std::string_view text,
+                                    const nlohmann::json& logprobs = nullptr);
+std::string openai_chat_final_chunk(const OpenAIMeta& m, const engine::FinishEvent& fin,
+                                    const nlohmann::json& logprobs = nullptr);
 std::string openai_usage_chunk(const OpenAIMeta& m, const engine::FinishEvent& fin);
 /// Non-streamed chat answer: choices[0].message {role: assistant, content}, finish_reason and usage.
-std::string openai_chat_response(const OpenAIMeta& m, std::string_view text, const engine::FinishEvent& fin);
+std::string openai_chat_response(const OpenAIMeta& m, std::string_view text, const engine::FinishEvent& fin,
+                                 const nlohmann::json& logprobs = nullptr);
 
 struct TgiFinal {
   std::string generated_text;   ///< (prompt +) all generated text

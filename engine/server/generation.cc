@@ -135,8 +135,10 @@ void Generation::on_token(const engine::TokenEvent& t, std::string& out) {
     return;
   }
   if (parsed_.api == Api::kOpenAIChat) {
-    // A token with no text yet (bytes of a character that ends later) has no delta of its own, as in vLLM.
-    if (!t.text.empty()) out += openai_chat_token_chunk(meta_, t.text);
+    // A token with no text yet (bytes of a character that ends later) has no delta of its own, as in vLLM;
+    // its logprobs wait for the next chunk (a chunk's "content" list holds one entry per token it carries).
+    if (texts_ && parsed_.logprobs.top_k >= 0) chat_lps_.push_back(lp);
+    if (!t.text.empty()) out += openai_chat_token_chunk(meta_, t.text, take_chat_logprobs());
     return;
   }
   // TGI puts the last token and generated_text in one event. When this token must be the last (the length
@@ -147,6 +149,13 @@ void Generation::on_token(const engine::TokenEvent& t, std::string& out) {
   }
   if (t.index + 1 >= parsed_.request.sampling.max_new_tokens) held_ = t, held_lp_ = lp;
   else out += tgi_event(t, lp);
+}
+
+nlohmann::json Generation::take_chat_logprobs() {
+  if (!texts_ || parsed_.logprobs.top_k < 0 || chat_lps_.empty()) return nullptr;
+  nlohmann::json j = chat_logprobs(chat_lps_, *texts_, parsed_.logprobs.top_k, parsed_.logprobs.token_ids);
+  chat_lps_.clear();
+  return j;
 }
 
 void Generation::on_finish(const engine::FinishEvent& raw, std::string& out) {
@@ -166,7 +175,7 @@ void Generation::on_finish(const engine::FinishEvent& raw, std::string& out) {
     if (failed) {
       out += openai_error_event(why);
     } else {
-      out += openai_chat_final_chunk(meta_, f);
+      out += openai_chat_final_chunk(meta_, f, take_chat_logprobs());
       if (parsed_.include_usage) out += openai_usage_chunk(meta_, f);
     }
     out += kOpenAIDone;
@@ -205,7 +214,11 @@ std::string Generation::response_body() const {
   if (parsed_.api == Api::kOpenAI)
     return openai_response(meta_, (parsed_.logprobs.echo ? echo_text() : std::string()) + text_, *finish_,
                            openai_logprobs(true), openai_prompt_logprobs());
-  if (parsed_.api == Api::kOpenAIChat) return openai_chat_response(meta_, text_, *finish_);
+  if (parsed_.api == Api::kOpenAIChat)
+    return openai_chat_response(meta_, text_, *finish_,
+                                texts_ && parsed_.logprobs.top_k >= 0
+                                    ? chat_logprobs(gen_lps_, *texts_, parsed_.logprobs.top_k, parsed_.logprobs.token_ids)
+                                    : nlohmann::json(nullptr));
   TgiFinal fin{(parsed_.return_full_text ? parsed_.request.prompt : std::string()) + text_, parsed_.details,
                parsed_.request.sampling.seed, tgi_details_extra()};
   return tgi_response(fin, *finish_);

@@ -299,7 +299,7 @@ ParsedRequest parse_openai_chat(std::string_view body, const ParseLimits& limits
   parse_openai_sampling(j, out, limits);
   if (const json* so = member(j, "stream_options"))
     out.include_usage = get_bool(*so, "include_usage", "stream_options.include_usage").value_or(false);
-  if (auto lp = get_bool(j, "logprobs", "logprobs"); lp && *lp) throw BadRequest("logprobs", "not supported");
+  parse_chat_logprobs(j, limits, out.logprobs);
   if (const json* tools = member(j, "tools"); tools && !(tools->is_array() && tools->empty()))
     throw BadRequest("tools", "tool calls are not supported");
   return out;

@@ -320,3 +320,62 @@ TEST_F(ChatServer, ResetPrefixCacheRouteDropsTheCachedBlocks) {
   ASSERT_EQ(post("/v1/completions", body)->status, 200);
   EXPECT_GT(engine_->stats().prefix_cache_hits, hits1);  // and the cache fills again
 }
+
+// Chat logprobs (OpenAI's logprobs: true, top_logprobs: K) whole and streamed: one entry per generated token,
+// the same numbers the completions route gives for the same prompt tokens on the same engine (tokens named
+// "token_id:<id>": dummy:tiny's byte pieces share texts, which a {text: logprob} map would merge).
+TEST_F(ChatServer, LogprobsWholeAndStreamedEqualTheCompletionsRoute) {
+  start(ChatTemplate::kPlain);
+  const std::vector<int32_t> tokens = prompt_tokens({{"user", "Hi there"}});
+  const int n = 6, k = 3;
+  auto r = post("/v1/completions", json({{"prompt", tokens}, {"max_tokens", n}, {"temperature", 0}, {"ignore_eos", true},
+                                         {"logprobs", k}, {"return_tokens_as_token_ids", true}}).dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json want = json::parse(r->body)["choices"][0]["logprobs"];
+  ASSERT_EQ(want["token_logprobs"].size(), static_cast<size_t>(n)) << want.dump();
+
+  auto check = [&](const json& content, const std::string& what) {
+    ASSERT_EQ(content.size(), static_cast<size_t>(n)) << what << ": " << content.dump();
+    for (int i = 0; i < n; ++i) {
+      const json& c = content[i];
+      EXPECT_EQ(c["token"], want["tokens"][i]) << what << " step " << i;
+      EXPECT_DOUBLE_EQ(c["logprob"].get<double>(), want["token_logprobs"][i].get<double>()) << what << " step " << i;
+      ASSERT_EQ(c["top_logprobs"].size(), static_cast<size_t>(k)) << what << " step " << i;
+      for (const json& t : c["top_logprobs"]) {
+        ASSERT_TRUE(want["top_logprobs"][i].contains(t["token"].get<std::string>())) << what << " step " << i;
+        EXPECT_DOUBLE_EQ(t["logprob"].get<double>(), want["top_logprobs"][i][t["token"].get<std::string>()].get<double>());
+        EXPECT_TRUE(t["bytes"].is_array());
+      }
+    }
+  };
+  const std::string body = R"({"messages":[{"role":"user","content":"Hi there"}],"max_tokens":6,"temperature":0,)"
+                           R"("ignore_eos":true,"logprobs":true,"top_logprobs":3,"return_tokens_as_token_ids":true)";
+  r = post("/v1/chat/completions", body + "}");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  check(json::parse(r->body)["choices"][0]["logprobs"]["content"], "whole");
+
+  r = post("/v1/chat/completions", body + R"(,"stream":true})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json streamed = json::array();
+  for (const std::string& ev : events(r->body)) {
+    if (ev == "[DONE]") continue;
+    const json c = json::parse(ev);
+    const json& lp = c["choices"][0]["logprobs"];
+    if (lp.is_null()) continue;  // the role frame
+    for (const json& e : lp["content"]) streamed.push_back(e);
+  }
+  check(streamed, "streamed");
+
+  // top_logprobs needs logprobs: true, and K is bounded: 400s naming the field.
+  r = post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"Hi"}],"top_logprobs":2})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("top_logprobs"), std::string::npos) << r->body;
+  r = post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"Hi"}],"logprobs":true,"top_logprobs":-1})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("top_logprobs"), std::string::npos) << r->body;
+}
