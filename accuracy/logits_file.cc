@@ -4,10 +4,13 @@
 //   /requests/<id>/   attrs prompt_sha256, prompt_text (optional), unmapped (version 2)
 //       prompt_tokens int32 [n_prompt];  tokens int32 [n_steps];  logits f32|f16 [n_steps, vocab]   (version 1)
 //       or token_logprobs f32 [n_steps], top_ids int32 [n_steps, K], top_logprobs f32 [n_steps, K]  (version 2)
-// The writer flushes after every request (nothing is held in memory) into "<path>.tmp" and renames on close().
+// The writer writes each request as it comes (nothing is held in memory) into "<path>.tmp", flushes it at most
+// every WriterOptions::flush_interval_s (a killed run's temporary file holds the requests up to the last flush),
+// and renames it on close().
 #include "accuracy/logits_file.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
@@ -80,12 +83,14 @@ struct LogitsWriter::Impl {
   Handle file;
   Handle requests;
   bool closed = false;
+  std::chrono::steady_clock::time_point last_flush = std::chrono::steady_clock::now();
 };
 
 LogitsWriter::LogitsWriter(const std::string& path, const FileInfo& info, const WriterOptions& options)
     : impl_(std::make_unique<Impl>()), path_(path) {
   auto fail = [&](const std::string& what) { return LogitsFileError(cat("logits file ", path, ": ", what)); };
   if (path.empty()) throw LogitsFileError("logits file: empty path");
+  if (!(options.flush_interval_s >= 0)) throw fail(cat("flush interval ", options.flush_interval_s, " s is not >= 0"));
   if (options.compression < 0 || options.compression > 9)
     throw fail(cat("compression level ", options.compression, " is not 0-9"));
   if (info.vocab_size <= 0) throw fail(cat("vocab_size ", info.vocab_size, " must be positive"));
@@ -180,7 +185,11 @@ void LogitsWriter::write(const RequestLogits& r) {
   } catch (const std::exception& e) {
     throw fail(e.what());
   }
-  if (H5Fflush(impl_->file.get(), H5F_SCOPE_LOCAL) < 0) throw fail("flush failed (disk full?)");
+  const auto now = std::chrono::steady_clock::now();
+  if (std::chrono::duration<double>(now - impl_->last_flush).count() >= impl_->options.flush_interval_s) {
+    if (H5Fflush(impl_->file.get(), H5F_SCOPE_LOCAL) < 0) throw fail("flush failed (disk full?)");
+    impl_->last_flush = now;
+  }
 }
 
 void LogitsWriter::close() {

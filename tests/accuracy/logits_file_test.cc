@@ -310,7 +310,11 @@ TEST(LogitsWriter, SigkillMidRunLeavesNoFileAtFinalPath) {
   if (child == 0) {  // writes 3 requests, says so, then keeps "running" until killed
     ::close(ready[0]);
     LogitsWriter w(path, file_info("m", 64));
-    for (int i = 0; i < 3; ++i) w.write(make_request(std::to_string(i), 4, 6, 64, 10 + i));
+    // The default flush interval (1 s): the third write comes after it, so it flushes all three.
+    for (int i = 0; i < 3; ++i) {
+      if (i == 2) std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+      w.write(make_request(std::to_string(i), 4, 6, 64, 10 + i));
+    }
     char c = 'x';
     if (::write(ready[1], &c, 1) != 1) ::_exit(3);
     for (;;) ::pause();
@@ -324,7 +328,7 @@ TEST(LogitsWriter, SigkillMidRunLeavesNoFileAtFinalPath) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   EXPECT_FALSE(fs::exists(path));
-  // Each write() was flushed, so what the killed run left under the temporary name is readable.
+  // Flushed, so what the killed run left under the temporary name is readable.
   ASSERT_TRUE(fs::exists(path + ".tmp"));
   LogitsReader partial(path + ".tmp");
   EXPECT_EQ(partial.ids(), (std::vector<std::string>{"0", "1", "2"}));
