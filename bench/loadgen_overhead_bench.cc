@@ -6,11 +6,14 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <filesystem>
+#include <memory>
 #include <limits>
 
 #include "loadgen/workload/arrival.h"
 #include "loadgen/run/recorder.h"
 #include "loadgen/run/run.h"
+#include "results/record_log.h"
 #include "tests/support/serial_client.h"
 
 namespace {
@@ -28,7 +31,8 @@ std::vector<loadgen::WorkItem> make_items(int n, int tokens) {
   return items;
 }
 
-loadgen::RunResult run(int n, int tokens, double rate, uint64_t seed) {
+loadgen::RunResult run(int n, int tokens, double rate, uint64_t seed,
+                       std::shared_ptr<results::RecordLog> record_log = nullptr) {
   testing_support::SerialClient client(std::chrono::microseconds(0), tokens);
   auto items = make_items(n, tokens);
   std::vector<int> plen(n, 8);
@@ -37,6 +41,7 @@ loadgen::RunResult run(int n, int tokens, double rate, uint64_t seed) {
   a.seed = seed;
   loadgen::RunPlan plan;
   plan.metrics.target_rate = rate;
+  plan.record_log = std::move(record_log);
   return loadgen::run_schedule(client, items, plen, loadgen::arrival_times(n, a), plan, nullptr);
 }
 
@@ -54,6 +59,23 @@ void BM_ScheduleAndRecordAllAtOnce(benchmark::State& state) {
   state.counters["send_lag_p99_ms"] = lag_p99;
 }
 BENCHMARK(BM_ScheduleAndRecordAllAtOnce)->Args({20000, 1})->Args({20000, 16})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// The same with the run directory's record log on (each ended request's row appended to requests.jsonl and
+/// requests.csv with one write(2) each, as a real run does): beside the one above, the cost of "nothing lost".
+/// Compare the two in one process with --benchmark_enable_random_interleaving=true --benchmark_repetitions=N.
+void BM_ScheduleAndRecordAllAtOnceWithRecordLog(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0)), tokens = static_cast<int>(state.range(1));
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "loadgen_overhead_bench_records";
+  for (auto _ : state) {
+    auto log = std::make_shared<results::RecordLog>(dir);  // truncates the files: every iteration writes n rows
+    auto r = run(n, tokens, std::numeric_limits<double>::infinity(), 0, log);
+    if (r.summary.completed != n || log->appended() != n) state.SkipWithError("not every request was recorded");
+  }
+  std::filesystem::remove_all(dir);
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["tokens_per_request"] = tokens;
+}
+BENCHMARK(BM_ScheduleAndRecordAllAtOnceWithRecordLog)->Args({20000, 1})->Args({20000, 16})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// Poisson at 1,000 req/s for 5 s: how late requests go out (send lag) when loadgen is the only cost.
 void BM_SendLagAtPoisson1000(benchmark::State& state) {

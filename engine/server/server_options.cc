@@ -132,6 +132,9 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
   auto* o_dtype = app.add_option("--dtype", dtype, "auto | f32 | bf16 (cpu: f32 only)");
   auto* o_kvd = app.add_option("--kv-cache-dtype", kv_cache_dtype, "auto | fp8 (cuda, bf16 mode)");
   auto* o_seed = app.add_option("--dummy-seed", cli.engine.dummy_seed, "seed of dummy:<preset> weights");
+  auto* o_perturb = app.add_option("--test-perturb-weight", cli.engine.test_perturb_weight,
+                                   "testing: scale layer 0's wq by (1 + this), a planted change")
+                        ->group("Testing");
   auto* o_bs = app.add_option("--batch-size", cli.engine.max_num_seqs, "max sequences per step (max_num_seqs)");
   auto* o_mbt = app.add_option("--max-batched-tokens", cli.engine.max_num_batched_tokens, "max tokens per step");
   auto* o_block = app.add_option("--block-size", cli.engine.block_size, "tokens per KV block");
@@ -174,6 +177,7 @@ std::optional<ServeSettings> parse_serve_command_line(int argc, const char* cons
     if (o_dtype->count()) s.engine.dtype = engine::parse_compute_dtype(dtype, "--dtype");
     if (o_kvd->count()) s.engine.kv_cache_dtype = engine::parse_kv_cache_dtype(kv_cache_dtype, "--kv-cache-dtype");
     if (o_seed->count()) s.engine.dummy_seed = cli.engine.dummy_seed;
+    if (o_perturb->count()) s.engine.test_perturb_weight = cli.engine.test_perturb_weight;
     if (o_bs->count()) s.engine.max_num_seqs = cli.engine.max_num_seqs;
     if (o_mbt->count()) s.engine.max_num_batched_tokens = cli.engine.max_num_batched_tokens;
     if (o_block->count()) s.engine.block_size = cli.engine.block_size;

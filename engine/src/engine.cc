@@ -113,6 +113,7 @@ Engine::Impl::Impl(const EngineConfig& c) : config(c) {
   // Before the weights: a split that cannot work must not cost a 70B load first.
   check_tensor_parallel(c, "tensor_parallel_size");
   ModelWeights weights = load_model(c.model, c.dummy_seed);
+  if (c.test_perturb_weight != 0) perturb_layer0_wq(weights, c.test_perturb_weight);
   const ModelConfig& mc = weights.config;
 
   std::string tok_path = c.tokenizer.empty() ? default_tokenizer_path(c.model) : c.tokenizer;

@@ -119,6 +119,20 @@ TEST_F(LogprobsE2E, PlantedChangesAreCaughtAndNamed) {
   EXPECT_NE(last_output_.find("--logprob-atol"), std::string::npos) << last_output_;
   // ... and not caught where nothing changed.
   compare(base, f32, "--logprob-atol 1e-5 --min-top1-agreement 1", 0);
+
+  // One weight matrix (layer 0's wq) 1 % larger behind the server (a test-only option): caught over HTTP,
+  // each failing request named with its step.
+  serve_process::LlmServe perturbed({"--model", "dummy:tiny", "--deterministic", "--threads", "1",
+                                     "--test-perturb-weight", "0.01"},
+                                    dir_ / "perturbed.log");
+  ASSERT_TRUE(perturbed.ok()) << perturbed.log();
+  const fs::path moved = over_http(perturbed, "openai", "perturbed.h5");
+  rep = compare(base, moved, "--logprob-atol 1e-5", 1);
+  ASSERT_TRUE(rep.is_object()) << last_output_;
+  EXPECT_LT(rep["passed"].get<int>(), 6) << last_output_;
+  for (const auto& q : rep["requests"])
+    if (!q["passed"].get<bool>()) EXPECT_TRUE(q["first_fail"].is_object()) << q.dump();
+  EXPECT_NE(last_output_.find("step "), std::string::npos) << last_output_;
 }
 
 TEST_F(LogprobsE2E, Batch1AndBatch64AreIdenticalOverHttpWhenDeterministic) {

@@ -37,6 +37,9 @@ KvCacheDType parse_kv_cache_dtype(std::string_view text, std::string_view what);
 struct EngineConfig {
   std::string model = "dummy:tiny";  ///< llama2.c .bin file, HF directory (config.json + *.safetensors), or dummy:<preset>
   uint64_t dummy_seed = 0;           ///< seed of dummy:<preset> weights
+  /// Testing only: layer 0's wq is scaled by (1 + this) after loading, a planted change of one weight matrix
+  /// for accuracy tools to catch (llm-serve --test-perturb-weight). 0: none.
+  float test_perturb_weight = 0;
   std::string tokenizer;             ///< SentencePiece tokenizer.model; empty: <model dir>/tokenizer.model if present, else bytes
   BackendKind backend = BackendKind::kCpu;
   ComputeDType dtype = ComputeDType::kAuto;  ///< compute/weight dtype: cpu f32 only; cuda bf16 (auto) or f32

@@ -185,3 +185,17 @@ MappedFile map_file(const std::string& path) {
 
 }  // namespace model_detail
 }  // namespace engine
+
+namespace engine {
+
+void perturb_layer0_wq(ModelWeights& w, float factor) {
+  if (w.layers.empty()) return;
+  Tensor& wq = w.layers[0].wq;
+  auto copy = std::make_shared<std::vector<float>>(wq.to_f32());
+  for (float& x : *copy) x *= 1.0f + factor;
+  wq.dtype = DType::kF32;
+  wq.data = copy->data();
+  w.storage.push_back(std::shared_ptr<const void>(copy, copy->data()));
+}
+
+}  // namespace engine

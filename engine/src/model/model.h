@@ -75,6 +75,10 @@ ModelWeights load_model(const std::string& source, uint64_t dummy_seed = 0);
 /// .bin (mapped, not read), or a dummy preset's table (nothing allocated). Throws ModelLoadError as load_model.
 ModelConfig load_model_config(const std::string& source);
 
+/// Testing only (EngineConfig::test_perturb_weight): layer 0's wq becomes a float32 copy scaled by
+/// (1 + factor). The loaded tensor itself is not written (it may be a read-only mapping).
+void perturb_layer0_wq(ModelWeights& w, float factor);
+
 /// Seeded random bf16 weights of any valid shape `c` (what dummy:<preset> loads), e.g. for tests of shapes no
 /// preset has. Each element depends only on (seed, tensor index, element index).
 ModelWeights make_dummy_weights(const ModelConfig& c, uint64_t seed);
