@@ -4,6 +4,9 @@
 // once (cpp-httplib, a one-token chat stream): requests/s through run_schedule (dispatcher, recorder,
 // HttpClient) over 32 connections, and 1,000 streams held open together.
 #include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <memory>
 #include <httplib.h>
 #include <sys/socket.h>
 
@@ -14,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "results/record_log.h"
 #include "loadgen/clients/http_client.h"
 #include "loadgen/clients/http_response.h"
 #include "loadgen/run/run.h"
@@ -101,7 +105,8 @@ class InstantServer {
   std::thread thread;
 };
 
-loadgen::RunResult run_against(const std::string& endpoint, int n, int max_connections) {
+loadgen::RunResult run_against(const std::string& endpoint, int n, int max_connections,
+                               std::shared_ptr<results::RecordLog> record_log = nullptr) {
   loadgen::HttpClientOptions o;
   o.endpoint = endpoint;
   o.api = loadgen::HttpApi::kOpenAIChat;
@@ -120,10 +125,13 @@ loadgen::RunResult run_against(const std::string& endpoint, int n, int max_conne
   std::vector<double> arrivals(n, 0.0);  // -X inf
   loadgen::RunPlan plan;
   plan.metrics.target_rate = std::numeric_limits<double>::infinity();
+  plan.record_log = std::move(record_log);
   return loadgen::run_schedule(*client, items, plen, arrivals, plan, nullptr);
 }
 
-/// Requests/s loadgen sustains with --api openai-chat over 32 keep-alive connections when the server costs nothing.
+/// Requests/s loadgen sustains with --api openai-chat over 32 keep-alive connections when the server costs nothing;
+/// the second argument 1: with the run directory's record log on (each ended request appended to requests.jsonl
+/// and requests.csv, as a real run does), the cost of "nothing lost".
 void BM_ChatInstantServer32Connections(benchmark::State& state) {
   InstantServer s(40);
   const std::string body = frame({{"role", "assistant"}, {"content", ""}}) + frame({{"content", "x"}}) +
@@ -135,15 +143,17 @@ void BM_ChatInstantServer32Connections(benchmark::State& state) {
   s.start();
   const int n = static_cast<int>(state.range(0));
   results::Summary sm;
+  const bool log = state.range(1) != 0;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "chat_stream_bench_records";
   for (auto _ : state) {
-    sm = run_against(s.endpoint(), n, 32).summary;
+    sm = run_against(s.endpoint(), n, 32, log ? std::make_shared<results::RecordLog>(dir) : nullptr).summary;
     if (sm.completed != n) state.SkipWithError("not every request was ok");
   }
   state.counters["requests_per_s"] = sm.request_throughput;
   state.counters["ttft_p50_ms"] = sm.ttft.median;
   state.counters["ttft_p99_ms"] = sm.ttft.p99;
 }
-BENCHMARK(BM_ChatInstantServer32Connections)->Arg(3000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ChatInstantServer32Connections)->Args({3000, 0})->Args({3000, 1})->Args({3000, 0})->Args({3000, 1})->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// 1,000 chat streams open at once: the server holds every one until all have connected, then each streams
 /// 16 tokens. Completion of all of them, and the client's TTFT spread.

@@ -12,7 +12,7 @@ struct ClientCost {
   double busy_fraction = 0;     ///< of the run's wall time
   std::string busy_source;      ///< "event loop" | "callbacks"
   double chunk_lag_p50_ms = 0, chunk_lag_p99_ms = 0, chunk_lag_max_ms = 0;
-  int64_t chunks = 0;           ///< chunks the lag is over
+  int64_t chunks = 0;           ///< chunks the lag is over (a sample: each request's first and every 8th)
 };
 
 }  // namespace results

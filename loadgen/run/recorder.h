@@ -36,7 +36,7 @@ struct RequestRecord {
   TokenCountSource count_source = TokenCountSource::kChunks;
   FirstToken first_token = FirstToken::kNone;  ///< what the first chunk was (content unless the client says)
   bool aborted = false;            ///< cut off by the run (abort_unfinished), not ended by the client
-  std::vector<float> chunk_lag_s;  ///< per chunk: its record time - its arrival time (the client's own lag)
+  std::vector<float> chunk_lag_s;  ///< sampled chunks (the first and every 8th): record time - arrival time
 };
 
 /// Optional second listener for the logits capture (e.g. the HDF5 dump); called on the client's thread.
@@ -81,8 +81,10 @@ class Recorder : public ClientCallbacks {
   /// their later callbacks are ignored. Returns how many.
   int64_t abort_unfinished(const std::string& reason, Clock::time_point t);
   int64_t aborted() const { return aborted_.load(); }
-  /// Nanoseconds spent inside the callbacks (loadgen's own cost on the client's threads).
-  int64_t callback_ns() const { return callback_ns_.load(std::memory_order_relaxed); }
+  /// Nanoseconds spent inside the callbacks (loadgen's own cost on the client's threads): on_done timed
+  /// every time, on_chunk on a sample of its calls (see kChunkTimingStride), scaled to all of them.
+  int64_t callback_ns() const;
+  static constexpr size_t kChunkTimingStride = 8;
   /// First tokens so far and the sum of their TTFTs in microseconds (for --stop-on-saturation).
   int64_t first_tokens() const { return first_tokens_.load(std::memory_order_relaxed); }
   int64_t ttft_sum_us() const { return ttft_sum_us_.load(std::memory_order_relaxed); }
@@ -98,6 +100,7 @@ class Recorder : public ClientCallbacks {
   struct Slot {
     mutable std::mutex mu;
     RequestRecord rec;
+    std::atomic<uint32_t> chunks_seen{0};  ///< on_chunk calls, for the sampled cost measurement
   };
   Clock::time_point t0_;
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -105,9 +108,11 @@ class Recorder : public ClientCallbacks {
   std::atomic<RequestObserver*> observer_{nullptr};
   std::shared_ptr<results::RecordLog> log_;  // shared: a recorder kept alive for late callbacks keeps it too
   std::atomic<int64_t> sent_{0}, done_{0}, tokens_{0}, duplicate_done_{0}, aborted_{0}, callback_ns_{0}, first_tokens_{0},
-      ttft_sum_us_{0};
+      ttft_sum_us_{0}, chunk_timed_ns_{0};
+  void notify_done(int64_t done_now);
   std::mutex done_mu_;
   std::condition_variable done_cv_;
+  std::atomic<int64_t> wait_target_{std::numeric_limits<int64_t>::max()};  ///< what wait_done_at_least waits for
 };
 
 }  // namespace loadgen
