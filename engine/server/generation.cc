@@ -137,7 +137,6 @@ void Generation::on_token(const engine::TokenEvent& t, std::string& out) {
   if (parsed_.api == Api::kOpenAIChat) {
     // A token with no text yet (bytes of a character that ends later) has no delta of its own, as in vLLM;
     // its logprobs wait for the next chunk (a chunk's "content" list holds one entry per token it carries).
-    if (texts_ && parsed_.logprobs.top_k >= 0) chat_lps_.push_back(lp);
     if (!t.text.empty()) out += openai_chat_token_chunk(meta_, t.text, take_chat_logprobs());
     return;
   }
@@ -151,10 +150,15 @@ void Generation::on_token(const engine::TokenEvent& t, std::string& out) {
   else out += tgi_event(t, lp);
 }
 
+nlohmann::json Generation::chat_logprobs_from(size_t first) const {
+  if (!texts_ || parsed_.logprobs.top_k < 0 || first >= gen_lps_.size()) return nullptr;
+  const std::vector<StepLogprobs> steps(gen_lps_.begin() + static_cast<std::ptrdiff_t>(first), gen_lps_.end());
+  return chat_logprobs(steps, *texts_, parsed_.logprobs.top_k, parsed_.logprobs.token_ids);
+}
+
 nlohmann::json Generation::take_chat_logprobs() {
-  if (!texts_ || parsed_.logprobs.top_k < 0 || chat_lps_.empty()) return nullptr;
-  nlohmann::json j = chat_logprobs(chat_lps_, *texts_, parsed_.logprobs.top_k, parsed_.logprobs.token_ids);
-  chat_lps_.clear();
+  nlohmann::json j = chat_logprobs_from(chat_lps_sent_);
+  chat_lps_sent_ = gen_lps_.size();
   return j;
 }
 
@@ -214,11 +218,7 @@ std::string Generation::response_body() const {
   if (parsed_.api == Api::kOpenAI)
     return openai_response(meta_, (parsed_.logprobs.echo ? echo_text() : std::string()) + text_, *finish_,
                            openai_logprobs(true), openai_prompt_logprobs());
-  if (parsed_.api == Api::kOpenAIChat)
-    return openai_chat_response(meta_, text_, *finish_,
-                                texts_ && parsed_.logprobs.top_k >= 0
-                                    ? chat_logprobs(gen_lps_, *texts_, parsed_.logprobs.top_k, parsed_.logprobs.token_ids)
-                                    : nlohmann::json(nullptr));
+  if (parsed_.api == Api::kOpenAIChat) return openai_chat_response(meta_, text_, *finish_, chat_logprobs_from(0));
   TgiFinal fin{(parsed_.return_full_text ? parsed_.request.prompt : std::string()) + text_, parsed_.details,
                parsed_.request.sampling.seed, tgi_details_extra()};
   return tgi_response(fin, *finish_);

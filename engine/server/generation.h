@@ -53,7 +53,9 @@ class Generation {
   void on_prompt_step(const StreamSink::Item& it, std::string& out);
   engine::FinishEvent counted(const engine::FinishEvent& f) const;  ///< prompt steps moved back to the prompt
   nlohmann::json openai_logprobs(bool with_prompt) const;        ///< choices[0].logprobs (null when not asked)
-  nlohmann::json take_chat_logprobs();  ///< chat: the pending steps as choices[0].logprobs, then none pending (null if none)
+  /// Chat's choices[0].logprobs over the generated steps from `first` on (null when not asked or none).
+  nlohmann::json chat_logprobs_from(size_t first) const;
+  nlohmann::json take_chat_logprobs();  ///< chat stream: the steps not yet sent, then marks them sent
   nlohmann::json openai_prompt_logprobs() const;                 ///< vLLM's prompt_logprobs (null when not asked)
   nlohmann::json tgi_details_extra() const;                      ///< details.tokens / top_tokens / prefill
   std::string echo_text() const;
@@ -75,7 +77,7 @@ class Generation {
   std::string prompt_text_;                     ///< the forced prompt steps' text (echo of a token-id prompt)
   std::vector<engine::TokenEvent> gen_tokens_;  ///< generated tokens (kept when logprobs are asked, for details)
   std::vector<StepLogprobs> gen_lps_;
-  std::vector<StepLogprobs> chat_lps_;          ///< chat stream: steps not yet sent (tokens without text so far)
+  size_t chat_lps_sent_ = 0;                    ///< chat stream: gen_lps_ already sent (a token without text waits)
   std::optional<engine::FinishEvent> finish_;
   bool started_ = false;                        ///< stream_start() was called
 };
