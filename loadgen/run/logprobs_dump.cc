@@ -6,6 +6,12 @@
 
 namespace loadgen {
 
+namespace {
+// The writer drains its queue every kWriterPeriod on its own, or at once when kWakeQueueLength requests wait.
+constexpr auto kWriterPeriod = std::chrono::milliseconds(20);
+constexpr size_t kWakeQueueLength = 256;
+}  // namespace
+
 LogprobsDump::LogprobsDump(const std::string& path, const accuracy::FileInfo& info, const std::vector<WorkItem>& items,
                            TokenIdMap map, TokenizeFn tokenize)
     : items_(items),
@@ -42,9 +48,9 @@ void LogprobsDump::on_done(uint64_t index, const Outcome& outcome) {
     return;
   }
   ready_.push_back(index);
-  // The writer wakes every 20 ms on its own; a wake-up per request (a futex call each side) cost more than
-  // writing a top-K request. Only a long queue calls it early.
-  if (ready_.size() >= 256) cv_.notify_one();
+  // The writer wakes every kWriterPeriod on its own; a wake-up per request (a futex call each side) cost more
+  // than writing a top-K request. Only a long queue calls it early.
+  if (ready_.size() >= kWakeQueueLength) cv_.notify_one();
 }
 
 accuracy::RequestLogits LogprobsDump::to_request(uint64_t index, std::vector<StepLogprobs> steps) const {
@@ -87,7 +93,7 @@ void LogprobsDump::writer_loop() {
   for (;;) {
     {
       std::unique_lock lk(mu_);
-      cv_.wait_for(lk, std::chrono::milliseconds(20), [&] { return stop_ || ready_.size() >= 256; });
+      cv_.wait_for(lk, kWriterPeriod, [&] { return stop_ || ready_.size() >= kWakeQueueLength; });
       if (ready_.empty()) {
         if (stop_) return;
         continue;
