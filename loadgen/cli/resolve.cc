@@ -188,7 +188,7 @@ void resolve_server_access(const RunSettings& s, RunConfig& c) {
   // openai and openai-chat servers check the name: left empty, it is the first of GET /v1/models when the
   // server is reached. TGI ignores it; the competition's route has it in its path.
   h.model_name = s.model_name;
-  if (h.model_name.empty() && (h.api == HttpApi::kLlmServing || h.api == HttpApi::kTgi)) h.model_name = "llama2";
+  if (h.model_name.empty() && (h.api == HttpApi::kLlmServing || h.api == HttpApi::kTgi)) h.model_name = kDefaultModelName;
   const char* key = std::getenv("OPENAI_API_KEY");
   h.access.headers = request_headers(s.headers, key ? key : "");
   h.access.insecure = s.insecure;

@@ -11,10 +11,13 @@
 
 namespace loadgen {
 
+/// The model name sent when none is given or found: the contest's /models/llama2/generate.
+inline constexpr const char* kDefaultModelName = "llama2";
+
 struct HttpClientOptions {
   std::string endpoint;          ///< http://host:port (no trailing path)
   HttpApi api = HttpApi::kOpenAI;
-  std::string model_name = "llama2";  ///< OpenAI "model" field; the <name> of /models/<name>/generate
+  std::string model_name = kDefaultModelName;  ///< OpenAI "model" field; the <name> of /models/<name>/generate
   double request_timeout_s = 600;     ///< whole-request timeout; 0: none
   double connect_timeout_s = 10;
   int max_connections = 0;       ///< 0: unlimited (one connection per in-flight stream)

@@ -76,7 +76,7 @@ SystemUnderTest remote(const SutConfig& c) {
     try {
       o.model_name = first_served_model(o.endpoint, o.access);
     } catch (const std::exception& e) {
-      o.model_name = "llama2";
+      o.model_name = kDefaultModelName;
       std::cerr << "loadgen: " << e.what() << "; sending model \"" << o.model_name
                 << "\" (--model-name sets it)\n";
     }
