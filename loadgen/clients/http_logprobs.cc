@@ -17,30 +17,10 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double lp_value(const json& v) { return v.is_number() ? v.get<double>() : kNaN; }
 
-// "token_id:123" (vLLM's return_tokens_as_token_ids) names an id (the text is then not kept); anything else
-// is text. Parsed in place: with K = 20 this runs 21 times per token.
-TokenLogprob named(std::string_view text, double lp) {
-  TokenLogprob t;
-  t.logprob = lp;
-  static constexpr std::string_view kPrefix = "token_id:";
-  if (text.size() > kPrefix.size() && text.substr(0, kPrefix.size()) == kPrefix) {
-    const char* first = text.data() + kPrefix.size();
-    const char* last = text.data() + text.size();
-    int32_t id = -1;
-    const auto [end, ec] = std::from_chars(first, last, id);
-    if (ec == std::errc() && end == last && id >= 0) {
-      t.id = id;
-      return t;
-    }
-  }
-  t.text = std::string(text);
-  return t;
-}
-
 // {token, logprob, id?, top_logprobs?: [{token, logprob, id?}]} (OpenAI chat, llama.cpp).
 TokenLogprob content_entry(const json& e) {
   const auto tok = e.find("token");
-  TokenLogprob t = named(tok != e.end() && tok->is_string() ? std::string_view(tok->get_ref<const std::string&>())
+  TokenLogprob t = named_token(tok != e.end() && tok->is_string() ? std::string_view(tok->get_ref<const std::string&>())
                                                            : std::string_view(),
                          lp_value(e.value("logprob", json())));
   if (auto id = e.find("id"); id != e.end() && id->is_number_integer()) t.id = id->get<int32_t>();
@@ -79,6 +59,26 @@ std::vector<TokenLogprob> tgi_list(const json& list) {
 }
 
 }  // namespace
+
+// "token_id:123" (vLLM's return_tokens_as_token_ids) names an id (the text is then not kept); anything else
+// is text. Parsed in place: with K = 20 this runs 21 times per token.
+TokenLogprob named_token(std::string_view text, double lp) {
+  TokenLogprob t;
+  t.logprob = lp;
+  static constexpr std::string_view kPrefix = "token_id:";
+  if (text.size() > kPrefix.size() && text.substr(0, kPrefix.size()) == kPrefix) {
+    const char* first = text.data() + kPrefix.size();
+    const char* last = text.data() + text.size();
+    int32_t id = -1;
+    const auto [end, ec] = std::from_chars(first, last, id);
+    if (ec == std::errc() && end == last && id >= 0) {
+      t.id = id;
+      return t;
+    }
+  }
+  t.text = std::string(text);
+  return t;
+}
 
 void add_logprobs_request(HttpApi api, int k, json& body) {
   if (k < 0) return;
@@ -127,10 +127,10 @@ std::vector<StepLogprobs> parse_completion_logprobs(const json& lp) {
   for (size_t i = 0; i < tokens->size(); ++i) {
     StepLogprobs s;
     const json& t = (*tokens)[i];
-    s.token = named(t.is_string() ? std::string_view(t.get_ref<const std::string&>()) : std::string_view(),
+    s.token = named_token(t.is_string() ? std::string_view(t.get_ref<const std::string&>()) : std::string_view(),
                     i < lps->size() ? lp_value((*lps)[i]) : kNaN);
     if (top != lp.end() && top->is_array() && i < top->size() && (*top)[i].is_object()) {
-      for (const auto& [text, v] : (*top)[i].items()) s.top.push_back(named(text, lp_value(v)));
+      for (const auto& [text, v] : (*top)[i].items()) s.top.push_back(named_token(text, lp_value(v)));
       // A JSON object has no order: most likely first (ties by name, so the order is reproducible).
       std::stable_sort(s.top.begin(), s.top.end(), [](const TokenLogprob& a, const TokenLogprob& b) {
         return a.logprob > b.logprob;

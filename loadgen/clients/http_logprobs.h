@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "loadgen/clients/token_logprobs.h"
@@ -27,6 +28,10 @@ void add_logprobs_request(HttpApi api, int k, nlohmann::json& body);
 void add_chat_logprobs_request(int k, nlohmann::json& body);
 /// Adds prompt scoring (every prompt position's logprob and its k best) to a completions / TGI body.
 void add_prompt_scoring_request(HttpApi api, int k, nlohmann::json& body);
+
+/// A token named by a string: "token_id:123" (vLLM's return_tokens_as_token_ids) is id 123 with no text,
+/// anything else is text (id -1).
+TokenLogprob named_token(std::string_view text, double logprob);
 
 /// choices[0].logprobs of a completion (either layout); empty when absent or null.
 std::vector<StepLogprobs> parse_completion_logprobs(const nlohmann::json& logprobs);

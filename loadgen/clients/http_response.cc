@@ -2,6 +2,7 @@
 
 #include "engine/tokenizer.h"
 #include "loadgen/clients/http_api.h"
+#include "loadgen/clients/logprobs_scan.h"
 
 namespace loadgen {
 
@@ -77,7 +78,8 @@ void HttpResponse::on_body(std::string_view bytes, Clock::time_point t) {
 }
 
 void HttpResponse::on_event(std::string_view data, Clock::time_point t) {
-  ApiEvent ev = decode_api_event(data);
+  // With logprobs asked for, their fields (most of each chunk's bytes) are read without a DOM; the same event.
+  ApiEvent ev = want_logprobs_ ? decode_api_event_scanned(data) : decode_api_event(data);
   if (!ev.error.empty()) {
     if (stream_error_.empty()) stream_error_ = ev.error;
     return;
@@ -120,7 +122,7 @@ Outcome HttpResponse::finish(Clock::time_point t) {
   }
   if (!streamed_) {
     // A whole JSON answer (a server that does not stream, or ignored "stream": true).
-    ApiEvent ev = decode_api_event(raw_);
+    ApiEvent ev = want_logprobs_ ? decode_api_event_scanned(raw_) : decode_api_event(raw_);
     if (!ev.error.empty()) {
       out.status = Status::kFailed;
       out.reason = "server error: " + one_line(ev.error, kMaxReasonBody);
