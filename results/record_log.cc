@@ -58,8 +58,13 @@ void RecordLog::write_all(int fd, const std::string& text, const fs::path& path)
 }
 
 void RecordLog::append(const RequestRow& row) {
-  const std::string line = request_to_json(row).dump() + '\n';
-  const std::string csv = requests_csv_row(row);
+  // Formatted on the caller's thread into buffers it keeps (no allocation once they have grown), then written
+  // under the lock so lines from different threads never interleave.
+  thread_local std::string line, csv;
+  line.clear();
+  csv.clear();
+  append_request_jsonl(line, row);
+  append_requests_csv_row(csv, row);
   std::lock_guard lk(mu_);
   write_all(jsonl_fd_, line, jsonl_path_);
   write_all(csv_fd_, csv, csv_path_);

@@ -1,5 +1,7 @@
 #include "results/requests_csv.h"
 
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -11,12 +13,25 @@
 namespace results {
 namespace {
 
+// A cell: empty for no value; a double as %.6f would print it (std::to_chars, no locale, no format parsing).
+void cell(std::string& out, const std::optional<double>& v) {
+  if (!v) return;
+  if (!std::isfinite(*v)) {
+    out += std::isnan(*v) ? "nan" : (*v > 0 ? "inf" : "-inf");
+    return;
+  }
+  char buf[352];  // %.6f of the largest double: 309 digits, the point and 6 decimals
+  const auto r = std::to_chars(buf, buf + sizeof buf, *v, std::chars_format::fixed, 6);
+  out.append(buf, r.ptr);
+}
+
 template <typename T>
-std::string num(const std::optional<T>& v, const char* format) {
-  if (!v) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, *v);
-  return buf;
+  requires std::is_integral_v<T>
+void cell(std::string& out, const std::optional<T>& v) {
+  if (!v) return;
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, *v);
+  out.append(buf, r.ptr);
 }
 
 }  // namespace
@@ -61,19 +76,44 @@ std::vector<std::string> next_csv_record(const std::string& text, size_t* pos) {
   return fields;
 }
 
-std::string requests_csv_row(const RequestRow& r) {
+void append_requests_csv_row(std::string& out, const RequestRow& r) {
   // Seconds to the microsecond, milliseconds to the nanosecond: recomputing from the file matches the summary.
-  std::string line = std::to_string(r.index) + ',' + std::to_string(r.sample_id) + ',' + to_string(r.status) + ',' +
-                     csv_field(r.error) + ',' + num(std::optional<double>(r.scheduled_s), "%.6f") + ',' +
-                     num(r.send_s, "%.6f") + ',' + num(r.first_token_s, "%.6f") + ',' + num(r.end_s, "%.6f") + ',' +
-                     num(r.prompt_tokens, "%d") + ',' + num(r.output_tokens, "%d") + ',' + num(r.ttft_ms, "%.6f") +
-                     ',' + num(r.tpot_ms, "%.6f") + ',' + num(r.e2el_ms, "%.6f") + '\n';
+  cell(out, std::optional<uint64_t>(r.index));
+  out += ',';
+  cell(out, std::optional<int64_t>(r.sample_id));
+  out += ',';
+  out += to_string(r.status);
+  out += ',';
+  out += csv_field(r.error);
+  for (const std::optional<double>& t : {std::optional<double>(r.scheduled_s), r.send_s, r.first_token_s, r.end_s}) {
+    out += ',';
+    cell(out, t);
+  }
+  out += ',';
+  cell(out, r.prompt_tokens);
+  out += ',';
+  cell(out, r.output_tokens);
+  for (const std::optional<double>& ms : {r.ttft_ms, r.tpot_ms, r.e2el_ms}) {
+    out += ',';
+    cell(out, ms);
+  }
+  out += '\n';
+}
+
+std::string requests_csv_row(const RequestRow& r) {
+  std::string line;
+  append_requests_csv_row(line, r);
   return line;
 }
 
 void write_requests_csv(std::ostream& out, const std::vector<RequestRow>& rows) {
   out << requests_csv_header() << '\n';
-  for (const auto& r : rows) out << requests_csv_row(r);
+  std::string line;
+  for (const auto& r : rows) {
+    line.clear();
+    append_requests_csv_row(line, r);
+    out << line;
+  }
 }
 
 void write_requests_csv(const std::filesystem::path& path, const std::vector<RequestRow>& rows) {

@@ -19,7 +19,9 @@ std::string csv_field(const std::string& s);
 /// past its line end.
 std::vector<std::string> next_csv_record(const std::string& text, size_t* pos);
 
-/// One record with its line end (the columns of requests_csv_header()).
+/// One record with its line end (the columns of requests_csv_header()), appended to `out`.
+void append_requests_csv_row(std::string& out, const RequestRow& row);
+/// The same record as a string.
 std::string requests_csv_row(const RequestRow& row);
 
 void write_requests_csv(std::ostream& out, const std::vector<RequestRow>& rows);

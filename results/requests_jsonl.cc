@@ -4,6 +4,7 @@
 
 #include "results/files.h"
 #include "results/json_fields.h"
+#include "results/json_text.h"
 
 namespace results {
 
@@ -64,8 +65,77 @@ RequestRow request_from_json(const json& o, const std::string& where) {
   return r;
 }
 
+void append_request_jsonl(std::string& out, const RequestRow& r) {
+  // The fields of request_to_json, in its order (nlohmann's objects sort their keys; readers do not care).
+  using namespace json_text;
+  out += '{';
+  append_key(out, "chunk_times_s");
+  append_double_array(out, r.chunk_times_s);
+  out += ',';
+  append_key(out, "chunk_tokens");
+  append_int_array(out, r.chunk_tokens);
+  out += ',';
+  append_key(out, "e2el_ms");
+  append_opt(out, r.e2el_ms);
+  out += ',';
+  append_key(out, "end_s");
+  append_opt(out, r.end_s);
+  out += ',';
+  append_key(out, "error");
+  append_string(out, r.error);
+  out += ',';
+  append_key(out, "first_token_s");
+  append_opt(out, r.first_token_s);
+  out += ',';
+  append_key(out, "index");
+  append_uint(out, r.index);
+  out += ',';
+  append_key(out, "itl_ms");
+  append_double_array(out, r.itl_ms);
+  out += ',';
+  append_key(out, "output_tokens");
+  append_opt(out, r.output_tokens);
+  out += ',';
+  append_key(out, "prompt_tokens");
+  append_opt(out, r.prompt_tokens);
+  out += ',';
+  append_key(out, "sample_id");
+  append_int(out, r.sample_id);
+  out += ',';
+  append_key(out, "scheduled_s");
+  append_double(out, r.scheduled_s);
+  out += ',';
+  append_key(out, "send_s");
+  append_opt(out, r.send_s);
+  if (r.session_id) {  // multi-turn runs only
+    out += ',';
+    append_key(out, "session_id");
+    append_int(out, *r.session_id);
+  }
+  out += ',';
+  append_key(out, "status");
+  append_string(out, to_string(r.status));
+  out += ',';
+  append_key(out, "tpot_ms");
+  append_opt(out, r.tpot_ms);
+  out += ',';
+  append_key(out, "ttft_ms");
+  append_opt(out, r.ttft_ms);
+  if (r.turn) {
+    out += ',';
+    append_key(out, "turn");
+    append_int(out, *r.turn);
+  }
+  out += "}\n";
+}
+
 void write_requests_jsonl(std::ostream& out, const std::vector<RequestRow>& rows) {
-  for (const auto& r : rows) out << request_to_json(r).dump() << '\n';
+  std::string text;
+  for (const auto& r : rows) {
+    text.clear();
+    append_request_jsonl(text, r);
+    out << text;
+  }
 }
 
 void write_requests_jsonl(const std::filesystem::path& path, const std::vector<RequestRow>& rows) {
