@@ -12,6 +12,7 @@
 #   LLM_CUDA_TEST_7B=1   also compare dummy:llama-2-7b with the CPU backend (~45 GB host memory)
 #   LOADGEN_N (1500)  LOADGEN_BATCH (256)  ONLINE_T (300; 0 skips the online run)
 #   ABLATE (1; 0 skips the batch-1 runs without GEMV / without graphs)
+#   PREFIX_MODEL (dummy:llama-2-7b)  PREFIX_RATE (8)  PREFIX_N (192)  PREFIX_TAG (names the output folders)
 #   PEER_BATCHES (0 = all 24 static batches of 64; K = time the first K only)  PEER_TIMEOUT (s, 3600)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -151,6 +152,10 @@ if has bench; then
     --benchmark_out="$OUT/decode_bench_nogemv.json" --benchmark_out_format=json >"$OUT/decode_bench_ablate.log" 2>&1
   [[ ${ABLATE:-1} == 1 ]] && LLM_CUDA_GRAPHS=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/1/' \
     --benchmark_out="$OUT/decode_bench_nographs.json" --benchmark_out_format=json >>"$OUT/decode_bench_ablate.log" 2>&1
+  # Programmatic dependent launch off (cuda-notes v10): every kernel waits for the one before it to finish.
+  [[ ${ABLATE_PDL:-1} == 1 ]] && LLM_CUDA_PDL=0 "$BUILD/engine/cuda_decode_bench" \
+    --benchmark_filter='BM_DecodeStep/(1|4|16|64|128|256)/' --benchmark_out="$OUT/decode_bench_nopdl.json" \
+    --benchmark_out_format=json >"$OUT/decode_bench_nopdl.log" 2>&1
   # v8 against v7 in the same run: decode attention version 2 off (attention.cu's kernel for decode rows).
   [[ ${ABLATE_V8:-1} == 1 ]] && LLM_CUDA_ATTN_V2=0 "$BUILD/engine/cuda_decode_bench" \
     --benchmark_filter='BM_DecodeStep/(16|64|128|256)/' --benchmark_out="$OUT/decode_bench_v7.json" \
@@ -208,10 +213,12 @@ json.dump(recs, open(sys.argv[1], "w"))
 PYEOF
   for pc in off on; do
     flag=(); [[ $pc == on ]] && flag=(--enable-prefix-caching)
-    "$LG" --model dummy:llama-2-7b --backend cuda --dataset "$OUT/prefix.json" --prompt-template raw --output-len 16 \
-      -n "${PREFIX_N:-192}" -X "${PREFIX_RATE:-8}" --seed 3 --batch-size 64 "${flag[@]}" --out "$OUT/lg_prefix_$pc" \
-      >"$OUT/lg_prefix_$pc.log" 2>&1
-    log "loadgen prefix caching $pc exit $?"; grep -E "TTFT|Prefix|prefix|hit" "$OUT/lg_prefix_$pc.log" | head -8
+    tag=${PREFIX_TAG:+${PREFIX_TAG}_}$pc
+    "$LG" --model "${PREFIX_MODEL:-dummy:llama-2-7b}" --backend cuda --dataset "$OUT/prefix.json" --prompt-template raw \
+      --output-len 16 -n "${PREFIX_N:-192}" -X "${PREFIX_RATE:-8}" --seed 3 --batch-size 64 "${flag[@]}" \
+      --out "$OUT/lg_prefix_$tag" >"$OUT/lg_prefix_$tag.log" 2>&1
+    log "loadgen prefix caching $pc (${PREFIX_MODEL:-dummy:llama-2-7b}, ${PREFIX_RATE:-8} req/s) exit $?"
+    grep -E "TTFT|Prefix|prefix|hit" "$OUT/lg_prefix_$tag.log" | head -8
   done
 fi
 

@@ -23,6 +23,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
@@ -97,6 +98,8 @@ struct Chunk<E, true> {
 
 template <typename E, int HD, bool F8>
 __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kernel(const AttentionArgs<E> a) {
+  pdl_launch_dependents();
+  pdl_wait();
   using Ch = Chunk<E, F8>;
   using K = Cfg<HD>;
   __shared__ float s_p[kTile];
@@ -233,6 +236,8 @@ __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kerne
 template <typename E>
 __global__ void combine_splits_kernel(const float* __restrict__ part, E* __restrict__ out, int nh, int hd,
                                       int num_splits, const int32_t* __restrict__ tokens) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int h = blockIdx.x, i_tok = blockIdx.y;
   const int t = tokens ? tokens[i_tok] : i_tok;
   const float* base = part + (static_cast<int64_t>(i_tok) * nh + h) * num_splits * (hd + 2);
@@ -257,12 +262,11 @@ template <typename E, int HD>
 void launch(const AttentionArgs<E>& a, cudaStream_t s) {
   const dim3 grid(a.nh, a.T, a.num_splits);
   if (a.k_fp8) {
-    if constexpr (std::is_same_v<E, bf16>) attention_kernel<E, HD, true><<<grid, kThreads, 0, s>>>(a);
+    if constexpr (std::is_same_v<E, bf16>) launch_pdl(attention_kernel<E, HD, true>, grid, kThreads, 0, s, a);
     else throw std::invalid_argument("paged_attention: an fp8 KV cache needs bf16 activations");
   } else {
-    attention_kernel<E, HD, false><<<grid, kThreads, 0, s>>>(a);
+    launch_pdl(attention_kernel<E, HD, false>, grid, kThreads, 0, s, a);
   }
-  LLM_CUDA_LAUNCHED(attention_kernel);
 }
 
 }  // namespace
@@ -278,8 +282,7 @@ bool attention_supports_head_dim(int hd) {
 
 template <typename E>
 void combine_attention_splits(const AttentionArgs<E>& a, cudaStream_t s) {
-  combine_splits_kernel<E><<<dim3(a.nh, a.T), 128, 0, s>>>(a.part, a.out, a.nh, a.hd, a.num_splits, a.tokens);
-  LLM_CUDA_LAUNCHED(combine_splits_kernel);
+  launch_pdl(combine_splits_kernel<E>, dim3(a.nh, a.T), 128, 0, s, a.part, a.out, a.nh, a.hd, a.num_splits, a.tokens);
 }
 
 template <typename E>

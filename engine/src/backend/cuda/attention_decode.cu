@@ -23,6 +23,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
@@ -70,6 +71,8 @@ struct CacheTraits<bf16, Fp8> {
 
 template <typename E, typename C, int HD>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const AttentionArgs<E> a) {
+  pdl_launch_dependents();
+  pdl_wait();
   using CT = CacheTraits<E, C>;
   constexpr int EPL = CT::EPL;
   constexpr int LPT = HD / EPL;    // lanes per token
@@ -192,8 +195,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Attent
 
 template <typename E, typename C, int HD>
 void launch(const AttentionArgs<E>& a, cudaStream_t s) {
-  decode_attention_kernel<E, C, HD><<<dim3(a.nh, a.T, a.num_splits), kThreads, 0, s>>>(a);
-  LLM_CUDA_LAUNCHED(decode_attention_kernel);
+  launch_pdl(decode_attention_kernel<E, C, HD>, dim3(a.nh, a.T, a.num_splits), kThreads, 0, s, a);
 }
 
 template <typename E, typename C>

@@ -40,6 +40,7 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg), opt_(read_cuda_op
   cudaDeviceProp prop{};
   LLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   num_sms_ = prop.multiProcessorCount;
+  set_pdl_enabled(opt_.pdl && prop.major >= 9);
   LLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   gemm_.emplace(stream_, opt_);
 }

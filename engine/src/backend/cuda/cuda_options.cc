@@ -1,7 +1,10 @@
 // The CUDA backend's switches (cuda_options.h): the one place that reads LLM_CUDA_* from the environment.
 #include "backend/cuda/cuda_options.h"
 
+#include "backend/cuda/kernels.h"
+
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <string>
 
@@ -11,7 +14,11 @@ bool switched_off(const char* name) {
   const char* v = std::getenv(name);
   return v && std::string(v) == "0";
 }
+std::atomic<bool> g_pdl{false};
 }  // namespace
+
+void set_pdl_enabled(bool on) { g_pdl.store(on, std::memory_order_relaxed); }
+bool pdl_enabled() { return g_pdl.load(std::memory_order_relaxed); }
 
 CudaOptions read_cuda_options(const EngineConfig& cfg) {
   CudaOptions o;
@@ -21,6 +28,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.gemv = !switched_off("LLM_CUDA_GEMV");
   o.prefill_kernel = !switched_off("LLM_CUDA_PREFILL_KERNEL");
   o.attn_v2 = !switched_off("LLM_CUDA_ATTN_V2");
+  o.pdl = !switched_off("LLM_CUDA_PDL");
   // Off unless LLM_CUDA_SKINNY=1: measured slower than cuBLAS at batch 4..64 on the H200 (docs/cuda-notes.md, v8).
   const char* sk = std::getenv("LLM_CUDA_SKINNY");
   o.skinny = sk && std::string(sk) == "1";

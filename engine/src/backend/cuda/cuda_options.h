@@ -37,13 +37,16 @@ struct CudaOptions {
   /// when LLM_CUDA_SKINNY=1: an experiment that measured slower than cuBLAS (docs/cuda-notes.md, v8); never in
   /// the deterministic mode.
   bool skinny = false;
+  /// The decode path's own kernels launched with programmatic dependent launch (pdl.cuh): each may start while
+  /// the one before it finishes (the GEMV fetches its first weights then). LLM_CUDA_PDL=0: ordinary launches.
+  bool pdl = true;
 
   /// Bytes of one stored element (weights, KV cache, E activations): 4 in the f32 mode, else 2 (bf16).
   size_t elem_bytes() const { return f32 ? 4 : 2; }
 };
 
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
-/// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2 (each off only when set to "0"), LLM_CUDA_SKINNY (on only when "1") and, in the
+/// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL (each off only when set to "0"), LLM_CUDA_SKINNY (on only when "1") and, in the
 /// deterministic mode, LLM_CUDA_DET_ROWS. Throws ModelLoadError for an fp8 KV cache in the f32 mode.
 CudaOptions read_cuda_options(const EngineConfig& cfg);
 

@@ -9,6 +9,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
@@ -25,25 +26,41 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* __restric
                                                            OutT* __restrict__ y, int N, int K) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n = blockIdx.x * kWarps + warp;
-  if (n >= N) return;
+  pdl_launch_dependents();
+  if (n >= N) {
+    pdl_wait();
+    return;
+  }
   const bf16* wr = w + static_cast<int64_t>(n) * K;
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
   constexpr int kStep = 32 * 8;  // elements per warp-wide 16-byte load
-  for (int k0 = lane * 8; k0 < K; k0 += kStep * kUnroll) {
-    uint4 wv[kUnroll];
+  constexpr int kStride = kStep * kUnroll;
+  // Software-pipelined: the next kUnroll weight loads are in flight while this group is multiplied. The first
+  // group is fetched before pdl_wait(): weights are constant, so under PDL those loads overlap the previous
+  // kernel's tail; x (its output) is read only after the wait.
+  uint4 wv[kUnroll];
+  const auto fetch = [&](int k0) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int k = k0 + u * kStep;
       wv[u] = k < K ? *reinterpret_cast<const uint4*>(wr + k) : make_uint4(0, 0, 0, 0);
     }
+  };
+  fetch(lane * 8);
+  pdl_wait();
+  for (int k0 = lane * 8; k0 < K; k0 += kStride) {
+    uint4 cur[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) cur[u] = wv[u];
+    if (k0 + kStride < K) fetch(k0 + kStride);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int k = k0 + u * kStep;
       if (k >= K) break;
       float wf[8];
-      bf16x8_to_f32(wv[u], wf);
+      bf16x8_to_f32(cur[u], wf);
 #pragma unroll
       for (int m = 0; m < M; ++m) {
         float xf[8];
@@ -64,9 +81,8 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* __restric
 template <int M>
 void launch(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s) {
   const int blocks = (N + kWarps - 1) / kWarps;
-  if (y_f32) gemv_kernel<M, float><<<blocks, kWarps * 32, 0, s>>>(x, w, static_cast<float*>(y), N, K);
-  else gemv_kernel<M, bf16><<<blocks, kWarps * 32, 0, s>>>(x, w, static_cast<bf16*>(y), N, K);
-  LLM_CUDA_LAUNCHED(gemv_kernel);
+  if (y_f32) launch_pdl(gemv_kernel<M, float>, blocks, kWarps * 32, 0, s, x, w, static_cast<float*>(y), N, K);
+  else launch_pdl(gemv_kernel<M, bf16>, blocks, kWarps * 32, 0, s, x, w, static_cast<bf16*>(y), N, K);
 }
 
 }  // namespace

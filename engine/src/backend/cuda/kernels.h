@@ -29,6 +29,10 @@ namespace engine::cuda {
 
 using bf16 = __nv_bfloat16;
 
+/// Programmatic dependent launch for the launchers below (pdl.cuh): off until the backend turns it on
+/// (CudaOptions::pdl on an sm_90+ device); process-wide, like the environment switch it comes from.
+void set_pdl_enabled(bool on);
+
 /// x[t, :] = float(table[tokens[t], :]).                                   table: E [vocab, dim]
 template <typename E>
 void embedding(const int32_t* tokens, const E* table, float* x, int T, int dim, cudaStream_t s);

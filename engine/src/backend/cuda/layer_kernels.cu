@@ -5,6 +5,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
@@ -15,6 +16,8 @@ constexpr int kNormThreads = 256;
 template <typename E>
 __global__ void embedding_kernel(const int32_t* __restrict__ tokens, const E* __restrict__ table,
                                  float* __restrict__ x, int dim) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int t = blockIdx.x;
   const E* row = table + static_cast<int64_t>(tokens[t]) * dim;
   float* dst = x + static_cast<int64_t>(t) * dim;
@@ -40,6 +43,8 @@ template <typename E>
 __global__ void add_rmsnorm_kernel(float* __restrict__ x, const float* __restrict__ delta,
                                    const float* __restrict__ w, E* __restrict__ out,
                                    const int32_t* __restrict__ rows, int dim, float eps, bool write_back) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float red[kNormThreads / 32];
   const int r = blockIdx.x;
   const int64_t src = rows ? rows[r] : r;
@@ -69,6 +74,8 @@ template <typename E>
 __global__ void add_rmsnorm_vec8_kernel(float* __restrict__ x, const float* __restrict__ delta,
                                         const float* __restrict__ w, E* __restrict__ out,
                                         const int32_t* __restrict__ rows, int dim, float eps, bool write_back) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float red[kNormThreads / 32];
   const int r = blockIdx.x;
   const int64_t src = rows ? rows[r] : r;
@@ -110,6 +117,8 @@ __global__ void add_rmsnorm_vec8_kernel(float* __restrict__ x, const float* __re
 // gu: E [T, 2*hidden] (gate columns 0..hidden-1, up columns hidden..2*hidden-1); out: E [T, hidden].
 template <typename E>
 __global__ void swiglu_vec8_kernel(const E* __restrict__ gu, E* __restrict__ out, int T, int hidden) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t chunks_per_row = hidden / 8;
   const int64_t n = T * chunks_per_row;
   for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < n;
@@ -128,6 +137,8 @@ __global__ void swiglu_vec8_kernel(const E* __restrict__ gu, E* __restrict__ out
 
 template <typename E>
 __global__ void swiglu_scalar_kernel(const E* __restrict__ gu, E* __restrict__ out, int T, int hidden) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t n = static_cast<int64_t>(T) * hidden;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -147,8 +158,7 @@ int grid_for(int64_t n, int threads) {
 template <typename E>
 void embedding(const int32_t* tokens, const E* table, float* x, int T, int dim, cudaStream_t s) {
   if (T == 0) return;
-  embedding_kernel<E><<<T, 256, 0, s>>>(tokens, table, x, dim);
-  LLM_CUDA_LAUNCHED(embedding_kernel);
+  launch_pdl(embedding_kernel<E>, T, 256, 0, s, tokens, table, x, dim);
 }
 
 template <typename E>
@@ -156,21 +166,19 @@ void add_rmsnorm(float* x, const float* delta, const float* w, E* out, const int
                  float eps, bool write_back, cudaStream_t s) {
   if (n_rows == 0) return;
   if (dim % 8 == 0 && dim <= 8 * kNormThreads * kMaxChunks)
-    add_rmsnorm_vec8_kernel<E><<<n_rows, kNormThreads, 0, s>>>(x, delta, w, out, rows, dim, eps, write_back);
+    launch_pdl(add_rmsnorm_vec8_kernel<E>, n_rows, kNormThreads, 0, s, x, delta, w, out, rows, dim, eps, write_back);
   else
-    add_rmsnorm_kernel<E><<<n_rows, kNormThreads, 0, s>>>(x, delta, w, out, rows, dim, eps, write_back);
-  LLM_CUDA_LAUNCHED(add_rmsnorm_kernel);
+    launch_pdl(add_rmsnorm_kernel<E>, n_rows, kNormThreads, 0, s, x, delta, w, out, rows, dim, eps, write_back);
 }
 
 template <typename E>
 void swiglu(const E* gu, E* out, int T, int hidden, cudaStream_t s) {
   if (T == 0) return;
   if (hidden % 8 == 0) {
-    swiglu_vec8_kernel<E><<<grid_for(static_cast<int64_t>(T) * hidden / 8, 256), 256, 0, s>>>(gu, out, T, hidden);
+    launch_pdl(swiglu_vec8_kernel<E>, grid_for(static_cast<int64_t>(T) * hidden / 8, 256), 256, 0, s, gu, out, T, hidden);
   } else {
-    swiglu_scalar_kernel<E><<<grid_for(static_cast<int64_t>(T) * hidden, 256), 256, 0, s>>>(gu, out, T, hidden);
+    launch_pdl(swiglu_scalar_kernel<E>, grid_for(static_cast<int64_t>(T) * hidden, 256), 256, 0, s, gu, out, T, hidden);
   }
-  LLM_CUDA_LAUNCHED(swiglu_kernel);
 }
 
 #define LLM_INSTANTIATE(E)                                                                                   \

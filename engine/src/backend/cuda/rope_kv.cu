@@ -9,6 +9,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
@@ -25,6 +26,8 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const int32_t* __r
                                const int32_t* __restrict__ slots, const float2* __restrict__ rope,
                                E* __restrict__ q_out, E* __restrict__ k_cache, E* __restrict__ v_cache, int nh,
                                int nkv, int hd, int block_size) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int t = blockIdx.x, head = blockIdx.y;
   const int half = hd / 2;
   const float* row = qkv + t * static_cast<int64_t>(nh + 2 * nkv) * hd;
@@ -73,6 +76,8 @@ __global__ void rope_kv_fp8_kernel(const float* __restrict__ qkv, const int32_t*
                                    bf16* __restrict__ q_out, uint8_t* __restrict__ k_cache, uint8_t* __restrict__ v_cache,
                                    float* __restrict__ k_scale, float* __restrict__ v_scale, int nh, int nkv, int hd,
                                    int block_size) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float red[2][4];
   const int t = blockIdx.x, head = blockIdx.y;
   const int half = hd / 2, i = threadIdx.x;
@@ -128,9 +133,8 @@ void rope_kv_write_fp8(const float* qkv, const int32_t* positions, const int32_t
   if (T == 0) return;
   if (hd / 2 > 128) throw std::invalid_argument("rope_kv_write_fp8: head_dim above 256");
   const int threads = (hd / 2 + 31) / 32 * 32;
-  rope_kv_fp8_kernel<<<dim3(T, nh + nkv), threads, 0, s>>>(qkv, positions, slots, rope, q_out, k_cache, v_cache,
-                                                           k_scale, v_scale, nh, nkv, hd, block_size);
-  LLM_CUDA_LAUNCHED(rope_kv_fp8_kernel);
+  launch_pdl(rope_kv_fp8_kernel, dim3(T, nh + nkv), threads, 0, s, qkv, positions, slots, rope, q_out, k_cache,
+             v_cache, k_scale, v_scale, nh, nkv, hd, block_size);
 }
 
 template <typename E>
@@ -138,9 +142,8 @@ void rope_kv_write(const float* qkv, const int32_t* positions, const int32_t* sl
                    E* k_cache, E* v_cache, int T, int nh, int nkv, int hd, int block_size, cudaStream_t s) {
   if (T == 0) return;
   const int threads = std::min(128, (hd / 2 + 31) / 32 * 32);
-  rope_kv_kernel<E><<<dim3(T, nh + nkv), threads, 0, s>>>(qkv, positions, slots, rope, q_out, k_cache, v_cache, nh,
-                                                          nkv, hd, block_size);
-  LLM_CUDA_LAUNCHED(rope_kv_kernel);
+  launch_pdl(rope_kv_kernel<E>, dim3(T, nh + nkv), threads, 0, s, qkv, positions, slots, rope, q_out, k_cache,
+             v_cache, nh, nkv, hd, block_size);
 }
 
 template void rope_kv_write<bf16>(const float*, const int32_t*, const int32_t*, const float2*, bf16*, bf16*, bf16*,

@@ -7,6 +7,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
@@ -22,6 +23,8 @@ __device__ __forceinline__ bool better(float v, int i, float bv, int bi) {
 
 // One block per row: each thread scans a strided slice, then warp shuffles and one shared-memory round.
 __global__ void argmax_kernel(const float* __restrict__ logits, int32_t* __restrict__ ids, int vocab) {
+  pdl_launch_dependents();
+  pdl_wait();
   const float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
   float bv = -INFINITY;
   int bi = vocab;  // sentinel index: loses every tie, so -inf logits still win over it
@@ -82,8 +85,7 @@ void fill_uniform_fp8(uint8_t* p, int64_t n, uint64_t seed, cudaStream_t s) {
 
 void argmax_rows(const float* logits, int32_t* ids, int rows, int vocab, cudaStream_t s) {
   if (rows == 0) return;
-  argmax_kernel<<<rows, kArgmaxThreads, 0, s>>>(logits, ids, vocab);
-  LLM_CUDA_LAUNCHED(argmax_kernel);
+  launch_pdl(argmax_kernel, rows, kArgmaxThreads, 0, s, logits, ids, vocab);
 }
 
 template <typename E>

@@ -1,0 +1,52 @@
+// Programmatic dependent launch (Hopper, sm_90+): a kernel launched with launch_pdl() may be scheduled while
+// the kernel before it on the stream is still running, so its launch and prologue overlap that kernel's tail
+// instead of following it. The contract every such kernel keeps:
+//   - before pdl_wait() it reads only what no earlier kernel of the step writes (weights, the rope table, its
+//     own arguments) and writes nothing;
+//   - pdl_wait() returns once every earlier kernel on the stream has finished and its writes are visible;
+//   - pdl_launch_dependents() says the next kernel may be scheduled now (called early: that kernel's blocks
+//     only ever wait in their own pdl_wait()).
+// Kernels launched the ordinary way (<<<>>>, cuBLAS) keep full stream order before and after. Off with
+// LLM_CUDA_PDL=0 (cuda_options.h), and on devices before sm_90, where both calls compile to nothing.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <utility>
+
+#include "backend/cuda/cuda_check.h"
+
+namespace engine::cuda {
+
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/// Whether launch_pdl() asks for the overlap (set once per process from CudaOptions::pdl).
+bool pdl_enabled();
+
+/// kernel<<<grid, block, smem, s>>>(args...), with programmatic stream serialization when pdl_enabled().
+template <typename... Params, typename... Args>
+void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, Args&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = s;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  LLM_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(std::forward<Args>(args))...));
+}
+
+}  // namespace engine::cuda
