@@ -1,9 +1,13 @@
 // The HDF5 logits file both sides of an accuracy check use (docs/formats.md, "Logits files"):
-//   /                 attrs format="llm-logits", version=1|2, model, vocab_size, dtype, producer, top_k (version 2)
+//   /                 attrs format="llm-logits", version=1|2|3, model, vocab_size, dtype, producer, top_k (2, 3)
+//   versions 1 and 2: a group per request
 //   /requests/<id>/   attrs prompt_sha256, prompt_text (optional), unmapped (version 2)
 //       prompt_tokens int32 [n_prompt];  tokens int32 [n_steps];  then either (dense, version 1)
 //       logits float32|float16 [n_steps, vocab]   or (top-K, version 2, top_k = K > 0)
 //       token_logprobs float32 [n_steps];  top_ids int32 [n_steps, K];  top_logprobs float32 [n_steps, K]
+//   version 3 (top-K, what the writer writes now): every request's rows appended to one set of datasets
+//       /index int64 [n_requests, 9] (where each request's rows are), /ids and /prompt_text uint8 (bytes),
+//       /prompt_tokens, /tokens, /token_logprobs [total rows], /top_ids, /top_logprobs [total steps, K]
 #pragma once
 
 #include <cstdint>
@@ -25,6 +29,7 @@ LogitsDType parse_logits_dtype(const std::string& text, const std::string& what)
 struct LogitsFileError : std::runtime_error { using std::runtime_error::runtime_error; };
 
 struct FileInfo {
+  int version = 0;                ///< as read (1, 2 or 3); the writer ignores it (dense: 1, top-K: WriterOptions)
   std::string model;
   int vocab_size = 0;
   LogitsDType dtype = LogitsDType::kFloat32;  ///< how the logits are stored
@@ -59,6 +64,9 @@ struct WriterOptions {
   /// passed since the last flush; 0: after every write. A flush costs ~0.4 ms of disk time, more than writing
   /// a top-K request, so a once-a-second flush is what keeps the client's ceiling (close() always flushes).
   double flush_interval_s = 1.0;
+  /// The layout of a top-K file: 3 (rows appended to shared datasets, written in batches: what loadgen writes)
+  /// or 2 (a group and five datasets per request, ~100 us each; kept for older readers and the tests).
+  int top_k_version = 3;
 };
 
 /// Stores logits in info.dtype. Writes to "<path>.tmp" and renames to `path` in close(); a writer destroyed without close() (or a killed
@@ -69,7 +77,9 @@ class LogitsWriter {
   ~LogitsWriter();
   LogitsWriter(const LogitsWriter&) = delete;
   LogitsWriter& operator=(const LogitsWriter&) = delete;
-  /// Adds one request (written to the file, not kept in memory; flushed per options.flush_interval_s).
+  /// Adds one request (versions 1 and 2: written to the file at once; version 3: kept in a batch written to
+  /// the file when a flush is due or the batch holds 4 MiB). Flushed per options.flush_interval_s: a request is
+  /// in the temporary file, readable after a crash, from the first flush after its write.
   /// Throws LogitsFileError on a duplicate id.
   void write(const RequestLogits& r);
   void close();

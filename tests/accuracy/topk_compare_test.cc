@@ -71,7 +71,7 @@ TEST(TopKFile, RoundTripAsVersion2) {
   r.top_ids[2] = kUnmapped;
   r.unmapped = 1;
   {
-    LogitsWriter w((dir / "t.h5").string(), info);
+    LogitsWriter w((dir / "t.h5").string(), info, {.top_k_version = 2});
     w.write(r);
     EXPECT_THROW(w.write(dense("4", 2, 2)), LogitsFileError);  // dense rows into a top-K file: refused, named
     w.close();
