@@ -1,5 +1,6 @@
 #include "loadgen/run/logprobs_dump.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -35,15 +36,35 @@ LogprobsDump::~LogprobsDump() {
 
 void LogprobsDump::on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {
   if (index >= pending_.size()) return;
-  auto& p = pending_[index];
-  if (step != static_cast<int>(p.size())) return;  // steps arrive in order; anything else is ignored
-  p.push_back(lp);
+  Pending& p = pending_[index];
+  if (step != p.steps()) return;  // steps arrive in order; anything else is ignored
+  const auto k = static_cast<size_t>(k_);
+  if (p.tokens.empty()) {  // room for the steps asked for (bounded: a server may send more or fewer)
+    const auto expect = static_cast<size_t>(std::clamp(items_[index].max_new_tokens, 1, 4096));
+    p.tokens.reserve(expect);
+    p.token_logprobs.reserve(expect);
+    p.top_ids.reserve(expect * k);
+    p.top_logprobs.reserve(expect * k);
+  }
+  auto id_of = [&](const TokenLogprob& t, bool top, size_t at) {
+    if (t.id < 0) p.texts.push_back({top, at, t.text});  // mapped on the writer thread
+    return t.id;
+  };
+  p.tokens.push_back(id_of(lp.token, false, p.tokens.size()));
+  p.token_logprobs.push_back(static_cast<float>(lp.token.logprob));
+  const size_t m = std::min(lp.top.size(), k);
+  for (size_t i = 0; i < m; ++i) {
+    p.top_ids.push_back(id_of(lp.top[i], true, p.top_ids.size()));
+    p.top_logprobs.push_back(static_cast<float>(lp.top[i].logprob));
+  }
+  p.top_ids.resize(p.top_ids.size() + (k - m), accuracy::kNoToken);
+  p.top_logprobs.resize(p.top_logprobs.size() + (k - m), -std::numeric_limits<float>::infinity());
 }
 
 void LogprobsDump::on_done(uint64_t index, const Outcome& outcome) {
   if (index >= pending_.size()) return;
   std::lock_guard lk(mu_);
-  if (outcome.status != Status::kOk || pending_[index].empty()) {
+  if (outcome.status != Status::kOk || pending_[index].tokens.empty()) {
     pending_[index] = {};
     return;
   }
@@ -53,7 +74,7 @@ void LogprobsDump::on_done(uint64_t index, const Outcome& outcome) {
   if (ready_.size() >= kWakeQueueLength) cv_.notify_one();
 }
 
-accuracy::RequestLogits LogprobsDump::to_request(uint64_t index, std::vector<StepLogprobs> steps) const {
+accuracy::RequestLogits LogprobsDump::to_request(uint64_t index, Pending p) const {
   const WorkItem& item = items_[index];
   accuracy::RequestLogits r;
   r.id = std::to_string(item.sample_id);
@@ -65,26 +86,15 @@ accuracy::RequestLogits LogprobsDump::to_request(uint64_t index, std::vector<Ste
     r.prompt_tokens = !item.prompt_tokens.empty() ? item.prompt_tokens : tokenize_ ? tokenize_(item.prompt, true)
                                                                                   : std::vector<int32_t>{};
   }
-  auto resolve = [&](const TokenLogprob& t) {
-    if (t.id >= 0) return t.id;
+  for (const Pending::Text& t : p.texts) {
     const int32_t id = map_.id(t.text);
     if (id < 0) ++r.unmapped;
-    return id;
-  };
-  const size_t n = steps.size();
-  r.tokens.resize(n);
-  r.token_logprobs.resize(n);
-  r.top_ids.assign(n * k_, accuracy::kNoToken);
-  r.top_logprobs.assign(n * k_, -std::numeric_limits<float>::infinity());
-  for (size_t s = 0; s < n; ++s) {
-    r.tokens[s] = resolve(steps[s].token);
-    r.token_logprobs[s] = static_cast<float>(steps[s].token.logprob);
-    const size_t m = std::min(steps[s].top.size(), static_cast<size_t>(k_));
-    for (size_t i = 0; i < m; ++i) {
-      r.top_ids[s * k_ + i] = resolve(steps[s].top[i]);
-      r.top_logprobs[s * k_ + i] = static_cast<float>(steps[s].top[i].logprob);
-    }
+    (t.top ? p.top_ids : p.tokens)[t.at] = id;
   }
+  r.tokens = std::move(p.tokens);
+  r.token_logprobs = std::move(p.token_logprobs);
+  r.top_ids = std::move(p.top_ids);
+  r.top_logprobs = std::move(p.top_logprobs);
   return r;
 }
 
@@ -102,7 +112,7 @@ void LogprobsDump::writer_loop() {
       ready_.clear();
     }
     for (uint64_t index : batch) {
-      std::vector<StepLogprobs> steps;
+      Pending steps;
       {
         std::lock_guard lk(mu_);  // on_done handed this request over; take its steps under the same lock
         steps = std::move(pending_[index]);

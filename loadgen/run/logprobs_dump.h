@@ -1,7 +1,9 @@
 // --dump-logprobs FILE.h5: each completed request's server log-probabilities (StepLogprobs per step) go to a
-// top-K logits file (accuracy/logits_file.h, version 2) as soon as it finishes, from a writer thread. Ids the
+// top-K logits file (accuracy/logits_file.h, version 3: batched appends) from a writer thread. Ids the
 // server gave are kept; token strings are mapped through TokenIdMap (ambiguous or unknown: kUnmapped, counted
 // in the request's `unmapped`). Rows with fewer than K alternatives are padded with kNoToken / -inf.
+// Each step goes straight into the request's rows as it arrives (ids and floats; the strings to map are kept
+// aside and mapped on the writer thread), so the client thread neither copies a StepLogprobs nor frees one.
 #pragma once
 
 #include <condition_variable>
@@ -38,14 +40,22 @@ class LogprobsDump : public RequestObserver {
 
  private:
   void writer_loop();
-  accuracy::RequestLogits to_request(uint64_t index, std::vector<StepLogprobs> steps) const;
+  /// One request's rows so far: what the file will hold, but for the token strings still to map.
+  struct Pending {
+    std::vector<int32_t> tokens, top_ids;
+    std::vector<float> token_logprobs, top_logprobs;
+    struct Text { bool top; size_t at; std::string text; };  ///< tokens[at] or top_ids[at], named by text
+    std::vector<Text> texts;
+    int steps() const { return static_cast<int>(tokens.size()); }
+  };
+  accuracy::RequestLogits to_request(uint64_t index, Pending p) const;
 
   const std::vector<WorkItem>& items_;
   int k_;
   TokenIdMap map_;
   TokenizeFn tokenize_;
   std::unique_ptr<accuracy::LogitsWriter> writer_;
-  std::vector<std::vector<StepLogprobs>> pending_;  ///< per request; touched only by its callbacks until on_done
+  std::vector<Pending> pending_;  ///< per request; touched only by its callbacks until on_done
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<uint64_t> ready_;

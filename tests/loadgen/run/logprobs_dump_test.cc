@@ -1,0 +1,72 @@
+// test-deps: loadgen_lib
+// LogprobsDump: the steps a request's callbacks hand over become its rows in the top-K file as they arrive
+// (ids kept, short rows padded with kNoToken / -inf, token strings mapped on the writer thread — with no
+// tokenizer every string is kUnmapped and counted), steps out of order are ignored, and a failed request or
+// one without steps is not written.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "accuracy/logits_file.h"
+#include "loadgen/run/logprobs_dump.h"
+#include "support/test_paths.h"
+
+using namespace loadgen;
+
+namespace {
+
+TokenLogprob by_id(int32_t id, double lp) { return TokenLogprob{id, "", lp}; }
+TokenLogprob by_text(std::string text, double lp) { return TokenLogprob{-1, std::move(text), lp}; }
+
+TEST(LogprobsDump, StepsBecomeRowsPaddedAndMappedAndOnlyOkRequestsAreWritten) {
+  const auto dir = testing_paths::fresh_test_dir("logprobs_dump_");
+  const std::string path = (dir / "lp.h5").string();
+  std::vector<WorkItem> items(3);
+  for (int i = 0; i < 3; ++i) {
+    items[i].index = i;
+    items[i].sample_id = 10 + i;
+    items[i].prompt = "p" + std::to_string(i);
+    items[i].prompt_tokens = {1, 2, 3};
+    items[i].max_new_tokens = 2;  // fewer than what request 0 sends: the rows grow past it
+    items[i].top_logprobs = 3;
+  }
+  accuracy::FileInfo info;
+  info.vocab_size = 100;
+  info.top_k = 3;
+  {
+    LogprobsDump dump(path, info, items, TokenIdMap(), nullptr);
+    dump.on_logprobs(0, 0, StepLogprobs{by_id(5, -0.25), {by_id(5, -0.25), by_id(7, -1.5)}});
+    dump.on_logprobs(0, 1, StepLogprobs{by_text("x", -0.5), {by_text("x", -0.5), by_id(9, -2.0), by_id(4, -3.0), by_id(8, -4.0)}});
+    dump.on_logprobs(0, 5, StepLogprobs{by_id(1, -9.0), {}});  // out of order: ignored
+    dump.on_logprobs(0, 2, StepLogprobs{by_id(6, std::numeric_limits<double>::quiet_NaN()), {by_text("y", -0.125)}});
+    dump.on_logprobs(1, 0, StepLogprobs{by_id(5, -0.25), {}});
+    Outcome ok, failed;
+    failed.status = Status::kFailed;
+    dump.on_done(0, ok);
+    dump.on_done(1, failed);
+    dump.on_done(2, ok);  // no steps
+    dump.close();
+    EXPECT_EQ(dump.written(), 1);
+    EXPECT_EQ(dump.unmapped(), 3);
+  }
+  accuracy::LogitsReader rd(path);
+  EXPECT_EQ(rd.ids(), (std::vector<std::string>{"10"}));
+  const accuracy::RequestLogits r = rd.read("10");
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(r.prompt_tokens, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(r.prompt_text, "p0");
+  EXPECT_EQ(r.tokens, (std::vector<int32_t>{5, accuracy::kUnmapped, 6}));
+  ASSERT_EQ(r.token_logprobs.size(), 3u);
+  EXPECT_EQ(r.token_logprobs[0], -0.25f);
+  EXPECT_EQ(r.token_logprobs[1], -0.5f);
+  EXPECT_TRUE(std::isnan(r.token_logprobs[2]));
+  EXPECT_EQ(r.top_ids, (std::vector<int32_t>{5, 7, accuracy::kNoToken, accuracy::kUnmapped, 9, 4, accuracy::kUnmapped,
+                                             accuracy::kNoToken, accuracy::kNoToken}));
+  EXPECT_EQ(r.top_logprobs, (std::vector<float>{-0.25f, -1.5f, -inf, -0.5f, -2.0f, -3.0f, -0.125f, -inf, -inf}));
+  EXPECT_EQ(r.unmapped, 3);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
