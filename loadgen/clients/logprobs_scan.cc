@@ -131,8 +131,9 @@ class Scanner {
       if (p_ >= end_ || !is_digit(*p_)) return false;
       while (p_ < end_ && is_digit(*p_)) ++p_;
     }
+    bool has_exponent = false;
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      is_float = true;
+      is_float = has_exponent = true;
       ++p_;
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (p_ >= end_ || !is_digit(*p_)) return false;
@@ -152,6 +153,13 @@ class Scanner {
           return true;
         }
       }
+    }
+    // A short plain decimal (a logprob as servers print it, "-0.4700"): its digits as an integer m < 2^53 and
+    // the power of ten it is divided by (<= 10^22) are both exact doubles, so the one division is the correctly
+    // rounded value (Clinger's fast path), the double strtod and from_chars give, at a fraction of the cost.
+    if (is_float && !has_exponent && fast_decimal(s, p_, n.d)) {
+      n.kind = Number::kFloat;
+      return true;
     }
     // nlohmann reads it with strtod and refuses a result that is not finite; from_chars rounds the same way
     // (both correctly) and reports overflow and underflow, which are then left to the DOM.
@@ -238,6 +246,28 @@ class Scanner {
   }
 
  private:
+  // [s, e): -?digits.digits (checked). False when it has more than 15 digits in all (m could pass 2^53).
+  static bool fast_decimal(const char* s, const char* e, double& out) {
+    static constexpr double kPow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
+                                        1e14, 1e15};
+    const bool negative = *s == '-';
+    if (negative) ++s;
+    if (e - s > 16) return false;  // 15 digits and the point
+    uint64_t m = 0;
+    int frac = -1;  // digits after the point; -1 before it
+    for (const char* p = s; p < e; ++p) {
+      if (*p == '.') {
+        frac = 0;
+        continue;
+      }
+      m = m * 10 + static_cast<uint64_t>(*p - '0');
+      if (frac >= 0) ++frac;
+    }
+    const double v = static_cast<double>(m) / kPow10[frac];
+    out = negative ? -v : v;
+    return true;
+  }
+
   void ws() {
     while (p_ < end_ && is_ws(*p_)) ++p_;
   }

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -154,6 +156,32 @@ TEST(LogprobsScan, StringsAreCheckedAsNlohmannChecksThem) {
     const std::string body = "{\"choices\":[{\"text\":\"a\",\"logprobs\":{\"tokens\":[\"" + t +
                              "\"],\"token_logprobs\":[-1]}}]}";
     expect_same(body);
+  }
+}
+
+// Numbers: the short plain decimals read by the scanner's own fast path and the rest by from_chars, each the
+// double strtod gives (what nlohmann keeps), bit for bit; integers as nlohmann's int64/uint64 made double.
+TEST(LogprobsScan, NumbersAreTheDoublesStrtodGives) {
+  std::mt19937_64 rng(5);
+  std::vector<std::string> texts = {"-0.0", "0.0", "-0.1", "0.30000000000000004", "-123456789012345.6", "-1.234567890123456",
+                                    "-0", "9007199254740993", "-9223372036854775809", "18446744073709551616", "1E2",
+                                    "-2.5e-3", "0.000000000000001", "-99999999999999.9", "4e-320"};
+  for (int i = 0; i < 20000; ++i) {
+    const double v = -std::exp(std::uniform_real_distribution<double>(-30, 5)(rng));
+    char buf[64];
+    const int digits = 1 + static_cast<int>(rng() % 17);
+    std::snprintf(buf, sizeof buf, i % 2 ? "%.*f" : "%.*g", digits, v);
+    texts.push_back(buf);
+  }
+  for (const std::string& t : texts) {
+    SCOPED_TRACE(t);
+    const auto top = scan_tgi_top_tokens("[{\"logprob\":" + t + "}]");
+    ASSERT_TRUE(top.has_value());
+    ASSERT_EQ(top->size(), 1u);
+    const double want = json::parse(t).get<double>();
+    EXPECT_EQ(std::bit_cast<uint64_t>((*top)[0].logprob), std::bit_cast<uint64_t>(want));
+    if (t.find_first_of(".eE") != std::string::npos)
+      EXPECT_EQ(std::bit_cast<uint64_t>(want), std::bit_cast<uint64_t>(std::strtod(t.c_str(), nullptr)));
   }
 }
 
