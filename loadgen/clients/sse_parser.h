@@ -33,12 +33,14 @@ class SseParser {
   bool overflowed() const { return overflow_; }
 
  private:
-  void process_line(std::string_view line, const EventFn& on_event);
+  void process_line(std::string_view line, bool in_bytes, const EventFn& on_event);
   void dispatch(const EventFn& on_event);
 
   size_t max_event_bytes_;
   std::string line_;        ///< the current, unfinished line
   std::string data_;        ///< data lines of the current event, each followed by '\n'
+  std::string_view pending_;  ///< the event's only data line so far, still inside the bytes being fed
+  bool pending_view_ = false;
   std::string type_;        ///< event: field of the current event
   bool have_data_ = false;  ///< a data: field was seen (an event with "data:" and nothing else is "")
   bool last_was_cr_ = false;

@@ -65,6 +65,72 @@ TEST(SseParser, RandomFragmentationAndByteAtATime) {
   }
 }
 
+namespace {
+
+// The WHATWG event-stream rules written the plain way, on a whole stream: split into lines at CRLF, LF or CR,
+// then fields; a blank line dispatches. The reference the incremental parser is checked against.
+std::vector<std::pair<std::string, std::string>> reference_events(const std::string& s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string type, data;
+  bool have = false;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && s[j] != '\r' && s[j] != '\n') ++j;
+    if (j == s.size()) break;  // an unfinished line: not dispatched by feed()
+    const std::string line = s.substr(i, j - i);
+    i = (s[j] == '\r' && j + 1 < s.size() && s[j + 1] == '\n') ? j + 2 : j + 1;
+    if (line.empty()) {
+      if (have) out.emplace_back(type, data.substr(0, data.size() - 1));
+      type.clear(), data.clear(), have = false;
+      continue;
+    }
+    if (line[0] == ':') continue;
+    const size_t c = line.find(':');
+    std::string field = line.substr(0, c), value = c == std::string::npos ? "" : line.substr(c + 1);
+    if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+    if (field == "data") data += value + "\n", have = true;
+    else if (field == "event") type = value;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(SseParser, MatchesThePlainRulesOnRandomStreamsInRandomPieces) {
+  std::mt19937 rng(11);
+  const char* ends[] = {"\n", "\r\n", "\r"};
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string s;
+    const int lines = 1 + static_cast<int>(rng() % 40);
+    for (int l = 0; l < lines; ++l) {
+      switch (rng() % 7) {
+        case 0: s += ": keep-alive"; break;
+        case 1: s += "event: e" + std::to_string(rng() % 3); break;
+        case 2: s += ""; break;  // blank: dispatch
+        case 3: s += "id: 4"; break;
+        default: {
+          s += (rng() % 2) ? "data: " : "data:";
+          const int len = static_cast<int>(rng() % 300);
+          for (int k = 0; k < len; ++k) s += static_cast<char>('a' + rng() % 26);
+          if (rng() % 5 == 0) s += ":x";  // a colon inside the value
+        }
+      }
+      s += ends[rng() % 3];
+    }
+    const auto want = reference_events(s);
+    std::vector<std::pair<std::string, std::string>> got;
+    SseParser p;
+    size_t pos = 0;
+    while (pos < s.size()) {
+      const size_t n = std::min(s.size() - pos, size_t(rng() % 64));
+      p.feed(std::string_view(s).substr(pos, n), [&](std::string_view t, std::string_view d) { got.emplace_back(t, d); });
+      pos += n;
+    }
+    ASSERT_EQ(got, want) << "trial " << trial;
+  }
+}
+
 TEST(SseParser, FinalEventWithoutBlankLineIsDispatchedAtEnd) {
   SseParser p;
   std::vector<std::string> got;
