@@ -624,6 +624,155 @@ TEST(CudaKernels, GemvMatchesFloat64) {
   EXPECT_FALSE(ec::gemv_supported(1, 1001));
 }
 
+// gemv_units (the fused kernels' layout for a plain x) against float64: N below and above the SM count, K with
+// a partial last unit, and the lm_head shape (many rows per block).
+TEST(CudaKernels, GemvUnitsMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  for (auto [N, K] : {std::pair{77, 1000}, std::pair{3001, 4096}, std::pair{32000, 4096}}) {
+    for (bool f32 : {false, true}) {
+      std::mt19937_64 rng(300 + N + f32);
+      ASSERT_TRUE(ec::gemv_fused_supported(N, K, false));
+      const auto x = rand_bf16(K, rng), w = rand_bf16(size_t(N) * K, rng);
+      DevBuf<bf16> dx(x), dw(w), dyb(N);
+      DevBuf<float> dyf(N);
+      dyb.poison();
+      dyf.poison();
+      ec::gemv_units(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, N, K, nullptr);
+      CK(cudaDeviceSynchronize());
+      CK(cudaGetLastError());
+      std::vector<double> ref(N);
+      for (int n = 0; n < N; ++n) {
+        double acc = 0;
+        for (int k = 0; k < K; ++k) acc += double(f(x[k])) * f(w[size_t(n) * K + k]);
+        ref[n] = acc;
+      }
+      if (f32) EXPECT_LT(rel_err(dyf.download(), ref), 1e-5) << "N " << N << " K " << K;
+      else EXPECT_LT(rel_err(dyb.download(), ref), 5e-3) << "N " << N << " K " << K;
+    }
+  }
+}
+
+// The fused GEMVs (M = 1) against float64 and against the two kernels they replace, on the same inputs.
+// The unfused pair rounds its intermediate (the SwiGLU / norm output) to bf16 once, and the fused kernel
+// rounds at the same point, so both sit the same distance from float64; the fused sums are cut into other
+// pieces (1024-value units added in order), so they may differ from the plain GEMV's in the last bits only.
+// Shapes: N below the SM count (blocks of one row), N odd and large enough for several rows per block and
+// warps with one unit more than others; K a whole number of units, a partial last unit, and the 7B shapes.
+void check_gemv_swiglu(int N, int K) {
+  for (bool f32 : {false, true}) {
+    std::mt19937_64 rng(1000 + N + K + f32);
+    const auto gu = rand_bf16(size_t(2) * K, rng, 4.f), w = rand_bf16(size_t(N) * K, rng);
+    DevBuf<bf16> dgu(gu), dw(w), dact(K), dyb(N), dyb2(N);
+    DevBuf<float> dyf(N), dyf2(N);
+    for (auto* d : {&dyb, &dyb2}) d->poison();
+    for (auto* d : {&dyf, &dyf2}) d->poison();
+    void* y = f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p);
+    void* y2 = f32 ? static_cast<void*>(dyf2.p) : static_cast<void*>(dyb2.p);
+    ASSERT_TRUE(ec::gemv_fused_supported(N, K, false));
+    ec::gemv_swiglu(dgu.p, dw.p, y, f32, N, K, nullptr);
+    ec::swiglu(dgu.p, dact.p, 1, K, nullptr);
+    ec::gemv(dact.p, dw.p, y2, f32, 1, N, K, nullptr);
+    CK(cudaDeviceSynchronize());
+    CK(cudaGetLastError());
+    std::vector<double> ref(N);
+    std::vector<double> act(K);
+    for (int k = 0; k < K; ++k) {
+      const double g = f(gu[k]), u = f(gu[size_t(K) + k]);
+      act[k] = g / (1 + std::exp(-g)) * u;
+    }
+    for (int n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int k = 0; k < K; ++k) acc += act[k] * f(w[size_t(n) * K + k]);
+      ref[n] = acc;
+    }
+    std::vector<double> unfused(N);
+    if (f32) {
+      const auto a = dyf.download(), b2 = dyf2.download();
+      for (int n = 0; n < N; ++n) unfused[n] = b2[n];
+      EXPECT_LT(rel_err(a, ref), 5e-3) << "N " << N << " K " << K << " f32";
+      EXPECT_LT(rel_err(a, unfused), 1e-5) << "N " << N << " K " << K << " f32";
+    } else {
+      const auto a = dyb.download(), b2 = dyb2.download();
+      for (int n = 0; n < N; ++n) unfused[n] = f(b2[n]);
+      EXPECT_LT(rel_err(a, ref), 5e-3) << "N " << N << " K " << K << " bf16";
+      EXPECT_LT(rel_err(a, unfused), 5e-3) << "N " << N << " K " << K << " bf16";
+    }
+  }
+}
+
+TEST(CudaKernels, GemvSwigluMatchesFloat64AndUnfused) {
+  SKIP_WITHOUT_DEVICE();
+  check_gemv_swiglu(77, 1000);
+  check_gemv_swiglu(3001, 2048);
+  check_gemv_swiglu(4096, 11008);
+  EXPECT_FALSE(ec::gemv_fused_supported(64, 1001, false));
+}
+
+void check_gemv_rmsnorm(int N, int K, bool with_delta) {
+  for (bool f32 : {false, true}) {
+    std::mt19937_64 rng(2000 + N + K + 2 * with_delta + f32);
+    const float eps = 1e-5f;
+    const auto x0 = rand_f32(K, rng, -3, 3), delta = rand_f32(K, rng, -2, 2), nw = rand_f32(K, rng, 0.5f, 1.5f);
+    const auto w = rand_bf16(size_t(N) * K, rng);
+    DevBuf<float> dx(x0), dx2(x0), dd(delta), dnw(nw), dxo(K), dyf(N), dyf2(N);
+    DevBuf<bf16> dw(w), dh(K), dyb(N), dyb2(N);
+    for (auto* d : {&dxo, &dyf, &dyf2}) d->poison();
+    for (auto* d : {&dyb, &dyb2}) d->poison();
+    void* y = f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p);
+    void* y2 = f32 ? static_cast<void*>(dyf2.p) : static_cast<void*>(dyb2.p);
+    const float* dl = with_delta ? dd.p : nullptr;
+    ASSERT_TRUE(ec::gemv_fused_supported(N, K, true));
+    ec::gemv_rmsnorm(dx.p, dl, dnw.p, eps, dxo.p, dw.p, y, f32, N, K, nullptr);
+    ec::add_rmsnorm(dx2.p, dl, dnw.p, dh.p, nullptr, 1, K, eps, true, nullptr);
+    ec::gemv(dh.p, dw.p, y2, f32, 1, N, K, nullptr);
+    CK(cudaDeviceSynchronize());
+    CK(cudaGetLastError());
+    std::vector<double> v(K), xin(x0.begin(), x0.end()), ref(N);
+    double ss = 0;
+    for (int k = 0; k < K; ++k) {
+      v[k] = double(x0[k]) + (with_delta ? double(delta[k]) : 0.0);
+      ss += v[k] * v[k];
+    }
+    const double inv = 1.0 / std::sqrt(ss / K + eps);
+    for (int n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int k = 0; k < K; ++k) acc += v[k] * inv * nw[k] * f(w[size_t(n) * K + k]);
+      ref[n] = acc;
+    }
+    const std::string what = "N " + std::to_string(N) + " K " + std::to_string(K) + (with_delta ? " delta" : "") +
+                             (f32 ? " f32" : " bf16");
+    EXPECT_LT(rel_err(dxo.download(), v), 1e-6) << what << ": updated residual";
+    EXPECT_EQ(dx.download(), x0) << what << ": x_in must stay as it was";
+    // The residual the unfused kernel wrote in place is the fused kernel's x_out, bit for bit.
+    if (with_delta) {
+      EXPECT_EQ(dxo.download(), dx2.download()) << what;
+    }
+    std::vector<double> unfused(N);
+    if (f32) {
+      const auto a = dyf.download(), b2 = dyf2.download();
+      for (int n = 0; n < N; ++n) unfused[n] = b2[n];
+      EXPECT_LT(rel_err(a, ref), 5e-3) << what;
+      EXPECT_LT(rel_err(a, unfused), 1e-5) << what;
+    } else {
+      const auto a = dyb.download(), b2 = dyb2.download();
+      for (int n = 0; n < N; ++n) unfused[n] = f(b2[n]);
+      EXPECT_LT(rel_err(a, ref), 5e-3) << what;
+      EXPECT_LT(rel_err(a, unfused), 5e-3) << what;
+    }
+  }
+}
+
+TEST(CudaKernels, GemvRmsNormMatchesFloat64AndUnfused) {
+  SKIP_WITHOUT_DEVICE();
+  for (bool d : {true, false}) {
+    check_gemv_rmsnorm(77, 96, d);
+    check_gemv_rmsnorm(1001, 1000, d);  // 125 chunks: threads past them hold nothing; a partial last unit
+    check_gemv_rmsnorm(12288, 4096, d); // the 7B QKV shape
+  }
+  check_gemv_rmsnorm(300, 8192, true);  // every thread holds 4 chunks
+  EXPECT_FALSE(ec::gemv_fused_supported(64, 8200, true));
+}
+
 TEST(CudaKernels, ArgmaxPicksLowestIndexOfMaximum) {
   SKIP_WITHOUT_DEVICE();
   std::mt19937_64 rng(5);

@@ -1,7 +1,8 @@
 // The CUDA backend: device setup, memory (KV cache, activations), the layer pass and the copies back.
 // One step = the inputs staged into one pinned buffer and copied in one transfer (step_inputs.h), then per
 // layer: add+RMSNorm, QKV GEMM, RoPE+KV write, paged attention, O GEMM, add+RMSNorm, gate/up GEMM, SwiGLU,
-// down GEMM; then final norm of the rows that want logits, lm_head GEMM (f32 logits) and argmax. GEMMs:
+// down GEMM (at batch 1 the norms and the SwiGLU are made inside the GEMVs that read them: kernels.h,
+// gemv_rmsnorm / gemv_swiglu); then final norm of the rows that want logits, lm_head GEMM (f32 logits) and argmax. GEMMs:
 // gemm.h. Attention: steps with a prompt chunk (a slice of query_len > 1) send those slices through the
 // tiled prefill kernel (attention_prefill.cu) and the rest through the paged kernel over a token list;
 // other steps (and the deterministic mode) run the paged kernel over all tokens. Decode-only steps run as a
@@ -18,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
@@ -144,6 +146,7 @@ void CudaBackend::ensure_capacity(int tokens, int64_t bt_entries) {
   const size_t T = tc, dim = mc_.dim, hd = mc_.head_dim, qkv = size_t(mc_.n_heads + 2 * mc_.n_kv_heads) * hd,
                qd = size_t(mc_.n_heads) * hd, hid = mc_.hidden_dim, V = mc_.vocab_size, E = opt_.elem_bytes();
   x_ = static_cast<float*>(alloc(T * dim * 4));
+  x_alt_ = static_cast<float*>(alloc(kGemvMaxM * dim * 4));  // the fused GEMVs' second residual row (M = 1)
   h_ = alloc(T * dim * E);
   qkv_ = static_cast<float*>(alloc(T * qkv * 4));
   q_ = alloc(T * qd * E);
@@ -197,6 +200,32 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
   E* act = static_cast<E*>(act_);
   E* hf = static_cast<E*>(hf_);
   auto mark = [&](const char* n) { if (mk) mk->mark(n); };
+  // At M = 1 (the GEMV path) the fused GEMVs replace add+RMSNorm + QKV / gate-up and SwiGLU + down (kernels.h).
+  // A fused norm writes the updated residual to the other buffer (its blocks all read the old one), so the
+  // residual alternates between x_ and x_alt_: xr is where it is now.
+  bool fuse_norm = false, fuse_swiglu = false;
+  if constexpr (std::is_same_v<E, bf16>) {
+    fuse_norm = opt_.fuse_norm && gemm_->uses_gemv(T, dim) && gemv_fused_supported(qkv_dim, dim, true) &&
+                gemv_fused_supported(2 * hid, dim, true);
+    fuse_swiglu = opt_.fuse_swiglu && gemm_->uses_gemv(T, hid) && gemv_fused_supported(dim, hid, false);
+  }
+  float* xr = x_;
+  float* xo = x_alt_;
+  // add+RMSNorm of the residual (delta added unless null) into h, then y = h @ w^T: fused or two launches.
+  auto norm_gemm = [&](const float* dl, const float* nw, const void* w, void* y, bool y_f32, int N, const char* name) {
+    if constexpr (std::is_same_v<E, bf16>) {
+      if (fuse_norm) {
+        gemv_rmsnorm(xr, dl, nw, eps, xo, static_cast<const bf16*>(w), y, y_f32, N, dim, stream_);
+        std::swap(xr, xo);
+        mark(name);
+        return;
+      }
+    }
+    add_rmsnorm<E>(xr, dl, nw, h, nullptr, T, dim, eps, true, stream_);
+    mark("add_rmsnorm");
+    gemm_->run(h, w, y, y_f32, T, N, dim);
+    mark(name);
+  };
 
   embedding<E>(in.tokens, static_cast<const E*>(w_.tok_emb), x_, T, dim, stream_);
   mark("embedding");
@@ -204,10 +233,7 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     const DeviceLayer& L = w_.layers[l];
     E* kc = opt_.fp8_kv ? nullptr : static_cast<E*>(k_cache(l));
     E* vc = opt_.fp8_kv ? nullptr : static_cast<E*>(v_cache(l));
-    add_rmsnorm<E>(x_, l == 0 ? nullptr : delta_, L.attn_norm, h, nullptr, T, dim, eps, true, stream_);
-    mark("add_rmsnorm");
-    gemm_->run(h, L.wqkv, qkv_, true, T, qkv_dim, dim);
-    mark("qkv_gemm");
+    norm_gemm(l == 0 ? nullptr : delta_, L.attn_norm, L.wqkv, qkv_, true, qkv_dim, "qkv_gemm");
     if constexpr (std::is_same_v<E, bf16>) {
       if (opt_.fp8_kv)
         rope_kv_write_fp8(qkv_, in.positions, in.slots, w_.rope, q, static_cast<uint8_t*>(k_cache(l)),
@@ -251,16 +277,22 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     mark("attention");
     gemm_->run(attn, L.wo, delta_, true, T, dim, nh * hd);
     mark("o_gemm");
-    add_rmsnorm<E>(x_, delta_, L.ffn_norm, h, nullptr, T, dim, eps, true, stream_);
-    mark("add_rmsnorm");
-    gemm_->run(h, L.wgu, gu, false, T, 2 * hid, dim);
-    mark("gate_up_gemm");
-    swiglu<E>(gu, act, T, hid, stream_);
-    mark("swiglu");
-    gemm_->run(act, L.wd, delta_, true, T, dim, hid);
+    norm_gemm(delta_, L.ffn_norm, L.wgu, gu, false, 2 * hid, "gate_up_gemm");
+    bool down_done = false;
+    if constexpr (std::is_same_v<E, bf16>) {
+      if (fuse_swiglu) {
+        gemv_swiglu(gu, static_cast<const bf16*>(L.wd), delta_, true, dim, hid, stream_);
+        down_done = true;
+      }
+    }
+    if (!down_done) {
+      swiglu<E>(gu, act, T, hid, stream_);
+      mark("swiglu");
+      gemm_->run(act, L.wd, delta_, true, T, dim, hid);
+    }
     mark("down_gemm");
   }
-  add_rmsnorm<E>(x_, mc_.n_layers > 0 ? delta_ : nullptr, w_.final_norm, hf, in.rows, st.n_logits, dim, eps, false,
+  add_rmsnorm<E>(xr, mc_.n_layers > 0 ? delta_ : nullptr, w_.final_norm, hf, in.rows, st.n_logits, dim, eps, false,
                  stream_);
   mark("final_norm");
   gemm_->run(hf, w_.lm_head, logits_, true, st.n_logits, mc_.vocab_size, dim);

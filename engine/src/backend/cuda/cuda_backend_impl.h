@@ -113,8 +113,9 @@ class CudaBackend final : public Backend {
   std::vector<void*> act_allocs_;
   // f32 in both modes: residual x [T, dim], qkv [T, (nh+2nkv)*hd] (GEMM output before RoPE), delta [T, dim]
   // (O and down GEMM outputs). E: h [T, dim], q [T, nh*hd] (rotated), attn [T, nh*hd], gu [T, 2*hidden],
-  // act [T, hidden], hf [T, dim] (final norm rows). kernels.h has the full layout.
-  float *x_ = nullptr, *qkv_ = nullptr, *delta_ = nullptr;
+  // act [T, hidden], hf [T, dim] (final norm rows). kernels.h has the full layout. x_alt_: f32 [kGemvMaxM, dim],
+  // where a fused add+RMSNorm GEMV writes the updated residual (run_layers_as alternates x_ and x_alt_).
+  float *x_ = nullptr, *x_alt_ = nullptr, *qkv_ = nullptr, *delta_ = nullptr;
   void *h_ = nullptr, *q_ = nullptr, *attn_ = nullptr, *gu_ = nullptr, *act_ = nullptr, *hf_ = nullptr;
   float* logits_ = nullptr;
   int32_t* ids_ = nullptr;

@@ -40,13 +40,24 @@ struct CudaOptions {
   /// The decode path's own kernels launched with programmatic dependent launch (pdl.cuh): each may start while
   /// the one before it finishes (the GEMV fetches its first weights then). LLM_CUDA_PDL=0: ordinary launches.
   bool pdl = true;
+  /// At batch 1 (where the GEMV runs) the SwiGLU is made by the down-projection GEMV from the gate/up output
+  /// (gemv_swiglu), one launch instead of two. LLM_CUDA_FUSE_SWIGLU=0: the SwiGLU kernel, then the GEMV.
+  bool fuse_swiglu = true;
+  /// At batch 1 the residual add + RMSNorm is made by the QKV and gate/up GEMVs that read its output
+  /// (gemv_rmsnorm; the residual then alternates between two buffers). LLM_CUDA_FUSE_NORM=0: add_rmsnorm, then
+  /// the GEMV.
+  bool fuse_norm = true;
+  /// The GEMVs that are not fused (O, lm_head, and the others with a fusion off) through gemv_units, the fused
+  /// kernels' layout without a fusion, when LLM_CUDA_GEMV_UNITS=1 (an experiment; docs/cuda-notes.md, v11).
+  bool gemv_units = false;
 
   /// Bytes of one stored element (weights, KV cache, E activations): 4 in the f32 mode, else 2 (bf16).
   size_t elem_bytes() const { return f32 ? 4 : 2; }
 };
 
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
-/// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL (each off only when set to "0"), LLM_CUDA_SKINNY (on only when "1") and, in the
+/// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM (each off
+/// only when set to "0"), LLM_CUDA_SKINNY and LLM_CUDA_GEMV_UNITS (on only when "1") and, in the
 /// deterministic mode, LLM_CUDA_DET_ROWS. Throws ModelLoadError for an fp8 KV cache in the f32 mode.
 CudaOptions read_cuda_options(const EngineConfig& cfg);
 

@@ -36,11 +36,17 @@ Gemm::~Gemm() {
   if (workspace_) cudaFree(workspace_);
 }
 
+bool Gemm::uses_gemv(int M, int K) const { return !opt_.f32 && opt_.gemv && M == 1 && gemv_supported(M, K); }
+
 void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) const {
   // Decode at batch 1 (bf16 mode): the GEMV streams the weights at ~5% more bandwidth than cuBLAS. At M = 4
   // it was 42% slower than cuBLAS (x re-read from L1 per weight chunk; docs/cuda-notes.md), so only M = 1
   // takes it. The GEMV is bf16-only: the f32 mode uses cuBLAS at every M.
-  if (!opt_.f32 && opt_.gemv && M == 1 && gemv_supported(M, K)) {
+  if (uses_gemv(M, K)) {
+    if (opt_.gemv_units && gemv_fused_supported(N, K, false)) {
+      cuda::gemv_units(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, N, K, stream_);
+      return;
+    }
     cuda::gemv(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
     return;
   }

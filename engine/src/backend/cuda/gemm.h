@@ -20,6 +20,9 @@ class Gemm {
   /// x: E [M, K], w: E [N, K] -> y [M, N]: f32 when y_f32 (always in the f32 mode), else E. With det_rows > 0,
   /// x and y need rows up to M rounded up to det_rows (padding rows: their results are not read).
   void run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) const;
+  /// Whether run() takes the bf16 GEMV for this shape (M = 1 in the bf16 mode, unless switched off or
+  /// deterministic): where the fused GEMVs (kernels.h) may replace it and the kernel before it.
+  bool uses_gemv(int M, int K) const;
 
  private:
   cudaStream_t stream_;

@@ -131,6 +131,22 @@ constexpr int kGemvMaxM = 4;
 bool gemv_supported(int M, int K);
 void gemv(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
 
+/// GEMVs (M = 1) that make their input themselves instead of reading it, each replacing two launches of the
+/// decode step at batch 1 (docs/cuda-notes.md, v11). Same results as the two kernels they replace (the input
+/// is rounded to bf16 where those round it), f32 accumulation; y f32 when y_f32 else bf16.
+///   gemv_swiglu:  x = silu(gu[0 .. K-1]) * gu[K .. 2K-1] (swiglu, T = 1, hidden = K); then y = w x.
+///   gemv_rmsnorm: v = x_in + (delta ? delta : 0); x_out = v (x_out must not alias x_in: the other blocks
+///                 still read x_in while one writes x_out); x = RMSNorm(v) * norm_w (add_rmsnorm); y = w x.
+/// x_in, delta, norm_w, x_out: f32 [K]; gu bf16 [2K]; w bf16 [N, K]. Needs gemv_fused_supported(N, K, norm):
+/// K % 8 == 0, the input and the row sums in 48 KB of shared memory, and for the norm K <= 8192.
+bool gemv_fused_supported(int N, int K, bool norm);
+void gemv_swiglu(const bf16* gu, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s);
+/// The plain product (gemv at M = 1) with the fused kernels' layout: x copied to shared memory, one block per
+/// SM, rows cut into 1024-value units. An experiment (LLM_CUDA_GEMV_UNITS=1; docs/cuda-notes.md, v11).
+void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s);
+void gemv_rmsnorm(const float* x_in, const float* delta, const float* norm_w, float eps, float* x_out, const bf16* w,
+                  void* y, bool y_f32, int N, int K, cudaStream_t s);
+
 /// The same product for up to kSkinnyMaxM rows on the tensor cores (gemm_skinny.cu): decode GEMMs at batch
 /// 1..64 as a stream over the weights, f32 accumulation; y f32 when y_f32 else bf16. Each row's result is
 /// the same whatever M is. Needs skinny_gemm_supported (N % 16 == 0, K % 32 == 0); throws otherwise.

@@ -6,12 +6,11 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/row_ops.cuh"
 #include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
 namespace {
-
-constexpr int kNormThreads = 256;
 
 template <typename E>
 __global__ void embedding_kernel(const int32_t* __restrict__ tokens, const E* __restrict__ table,
@@ -22,18 +21,6 @@ __global__ void embedding_kernel(const int32_t* __restrict__ tokens, const E* __
   const E* row = table + static_cast<int64_t>(tokens[t]) * dim;
   float* dst = x + static_cast<int64_t>(t) * dim;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = to_f32(row[i]);
-}
-
-// Block-wide sum; every thread gets the total. `red` holds one float per warp.
-__device__ float block_sum(float v, float* red) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nwarps = blockDim.x / 32;
-  __syncthreads();  // red may still be read by a previous call
-  if (lane == 0) red[warp] = v;
-  __syncthreads();
-  float total = 0.f;
-  for (int w = 0; w < nwarps; ++w) total += red[w];
-  return total;
 }
 
 // One block per output row. Pass 1 forms v = x + delta (written back to x when asked) and sums v^2;
@@ -66,10 +53,10 @@ __global__ void add_rmsnorm_kernel(float* __restrict__ x, const float* __restric
   }
 }
 
-// The same for dim % 8 == 0 and dim <= 8 * kNormThreads * kMaxChunks: each thread keeps its chunks of 8
+// The same for dim % 8 == 0 and dim <= 8 * kNormThreads * kNormMaxChunks: each thread keeps its chunks of 8
 // values in registers, so x and delta are read once (16-byte loads) and the second pass touches only w.
-// Chunk c covers elements c*8 .. c*8+7 of the row; thread i owns chunks i, i + kNormThreads, ...
-constexpr int kMaxChunks = 4;
+// Chunk c covers elements c*8 .. c*8+7 of the row; thread i owns chunks i, i + kNormThreads, ... (row_ops.cuh,
+// shared with the GEMV that fuses this norm).
 template <typename E>
 __global__ void add_rmsnorm_vec8_kernel(float* __restrict__ x, const float* __restrict__ delta,
                                         const float* __restrict__ w, E* __restrict__ out,
@@ -82,35 +69,10 @@ __global__ void add_rmsnorm_vec8_kernel(float* __restrict__ x, const float* __re
   float* xr = x + src * dim;
   const float* dr = delta ? delta + src * dim : nullptr;
   const int chunks = dim / 8;
-  float v[kMaxChunks][8];
-  float ss = 0.f;
-#pragma unroll
-  for (int k = 0; k < kMaxChunks; ++k) {
-    const int c = threadIdx.x + k * kNormThreads;
-    if (c >= chunks) break;
-    load8(xr + c * 8, v[k]);
-    if (dr) {
-      float d[8];
-      load8(dr + c * 8, d);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) v[k][j] += d[j];
-      if (write_back) store8(xr + c * 8, v[k]);
-    }
-#pragma unroll
-    for (int j = 0; j < 8; ++j) ss += v[k][j] * v[k][j];
-  }
+  float v[kNormMaxChunks][8];
+  const float ss = rms_pass1(xr, dr, write_back && dr ? xr : nullptr, chunks, threadIdx.x, v);
   const float inv = rsqrtf(block_sum(ss, red) / dim + eps);
-  E* o = out + static_cast<int64_t>(r) * dim;
-#pragma unroll
-  for (int k = 0; k < kMaxChunks; ++k) {
-    const int c = threadIdx.x + k * kNormThreads;
-    if (c >= chunks) break;
-    float wv[8], y[8];
-    load8(w + c * 8, wv);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) y[j] = v[k][j] * inv * wv[j];
-    store8(o + c * 8, y);
-  }
+  rms_pass2(v, w, inv, out + static_cast<int64_t>(r) * dim, chunks, threadIdx.x);
 }
 
 // Eight outputs per thread when hidden % 8 == 0 (16-byte loads and stores), else one.
@@ -129,8 +91,7 @@ __global__ void swiglu_vec8_kernel(const E* __restrict__ gu, E* __restrict__ out
     float g[8], u[8], o[8];
     unpack8(g8, g);
     unpack8(u8, u);
-#pragma unroll
-    for (int k = 0; k < 8; ++k) o[k] = g[k] / (1.f + __expf(-g[k])) * u[k];
+    swiglu8(g, u, o);
     store8(out + t * hidden + j, o);
   }
 }
@@ -165,7 +126,7 @@ template <typename E>
 void add_rmsnorm(float* x, const float* delta, const float* w, E* out, const int32_t* rows, int n_rows, int dim,
                  float eps, bool write_back, cudaStream_t s) {
   if (n_rows == 0) return;
-  if (dim % 8 == 0 && dim <= 8 * kNormThreads * kMaxChunks)
+  if (dim % 8 == 0 && dim <= 8 * kNormThreads * kNormMaxChunks)
     launch_pdl(add_rmsnorm_vec8_kernel<E>, n_rows, kNormThreads, 0, s, x, delta, w, out, rows, dim, eps, write_back);
   else
     launch_pdl(add_rmsnorm_kernel<E>, n_rows, kNormThreads, 0, s, x, delta, w, out, rows, dim, eps, write_back);

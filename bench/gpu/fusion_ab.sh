@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# A/B of the batch-1 fused GEMVs (docs/cuda-notes.md, v11) in one call: cuda_decode_bench's decode steps at
+# the given batches for each variant of the two switches, variants alternating, ROUNDS rounds; then one line
+# per (variant, batch) with the median-of-repetitions step time of every round.
+#
+#   bench/gpu/fusion_ab.sh            BUILD (build/gpu), OUT ($BUILD/out), ROUNDS (2), BATCHES (1|4|16|64)
+#   VARIANTS: names out of none swiglu norm both (default: all four; "none" = both fusions off); a "+u" suffix
+#   (none+u, both+u) also sets LLM_CUDA_GEMV_UNITS=1 (the plain GEMVs in the fused kernels' layout)
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build/gpu}
+OUT=${OUT:-$BUILD/out}
+ROUNDS=${ROUNDS:-2}
+BATCHES=${BATCHES:-1|4|16|64}
+VARIANTS=${VARIANTS:-none swiglu norm both}
+mkdir -p "$OUT"
+for r in $(seq 1 "$ROUNDS"); do
+  for v in $VARIANTS; do
+    un=0; [[ $v == *+u ]] && un=1
+    case ${v%+u} in
+      none) sw=0 nm=0 ;; swiglu) sw=1 nm=0 ;; norm) sw=0 nm=1 ;; both) sw=1 nm=1 ;;
+      *) echo "unknown variant $v"; exit 2 ;;
+    esac
+    LLM_CUDA_GEMV_UNITS=$un LLM_CUDA_FUSE_SWIGLU=$sw LLM_CUDA_FUSE_NORM=$nm "$BUILD/engine/cuda_decode_bench" \
+      --benchmark_filter="BM_DecodeStep/($BATCHES)/" --benchmark_repetitions="${REPS:-3}" \
+      --benchmark_out="$OUT/ab_${v}_r$r.json" --benchmark_out_format=json >"$OUT/ab_${v}_r$r.log" 2>&1
+    echo "[$(date -u +%H:%M:%S)] $v round $r exit $?"
+  done
+done
+python3 - "$OUT" "$ROUNDS" $VARIANTS <<'PYEOF'
+import json, sys, statistics, os
+out, rounds, variants = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+rows = {}
+for v in variants:
+    for r in range(1, rounds + 1):
+        p = os.path.join(out, f"ab_{v}_r{r}.json")
+        if not os.path.exists(p):
+            continue
+        for b in json.load(open(p))["benchmarks"]:
+            if b.get("run_type") != "iteration" or "error_occurred" in b:
+                continue
+            batch = int(b["batch"])
+            rows.setdefault((v, batch), {}).setdefault(r, []).append(b["real_time"])
+batches = sorted({k[1] for k in rows})
+print("variant   batch   " + "   ".join(f"round{r} ms" for r in range(1, rounds + 1)))
+for batch in batches:
+    for v in variants:
+        per = rows.get((v, batch), {})
+        cells = [f"{statistics.median(per[r]):9.3f}" if r in per else "      n/a" for r in range(1, rounds + 1)]
+        print(f"{v:8s} {batch:6d}   " + "   ".join(cells))
+PYEOF
+# The eager per-stage profile of batch 1 for each variant (first round).
+for v in $VARIANTS; do echo "$v: $(grep -h 'profile batch 1 ' "$OUT/ab_${v}_r1.log")"; done
