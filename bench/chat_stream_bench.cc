@@ -2,7 +2,8 @@
 // content frames, closing frame, usage chunk, [DONE]) through HttpResponse (SSE framing + JSON decoding +
 // the chunk callback), whole and in TCP-sized reads. (2) loadgen's ceiling against a server that answers at
 // once (cpp-httplib, a one-token chat stream): requests/s through run_schedule (dispatcher, recorder,
-// HttpClient) over 32 connections, and 1,000 streams held open together.
+// HttpClient) over 32 connections, with and without the run directory's record log; (3) the same ceiling for
+// 16-token completions with and without --dump-logprobs --top-logprobs 20; and 1,000 streams held open together.
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
@@ -10,16 +11,20 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <functional>
 #include <csignal>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "bench/completion_stream.h"
 #include "results/record_log.h"
 #include "loadgen/clients/http_client.h"
 #include "loadgen/clients/http_response.h"
+#include "loadgen/run/logprobs_dump.h"
 #include "loadgen/run/run.h"
 
 namespace {
@@ -105,11 +110,20 @@ class InstantServer {
   std::thread thread;
 };
 
+/// What each request asks for: the API, tokens and --top-logprobs (-1: none).
+struct Ask {
+  loadgen::HttpApi api = loadgen::HttpApi::kOpenAIChat;
+  int tokens = 1;
+  int top_logprobs = -1;
+};
+
 loadgen::RunResult run_against(const std::string& endpoint, int n, int max_connections,
-                               std::shared_ptr<results::RecordLog> record_log = nullptr) {
+                               std::shared_ptr<results::RecordLog> record_log = nullptr, Ask ask = {},
+                               const std::function<loadgen::RequestObserver*(const std::vector<loadgen::WorkItem>&)>&
+                                   make_observer = nullptr) {
   loadgen::HttpClientOptions o;
   o.endpoint = endpoint;
-  o.api = loadgen::HttpApi::kOpenAIChat;
+  o.api = ask.api;
   o.model_name = "m";
   o.max_connections = max_connections;
   o.request_timeout_s = 120;
@@ -119,14 +133,15 @@ loadgen::RunResult run_against(const std::string& endpoint, int n, int max_conne
     items[i].index = i;
     items[i].sample_id = i;
     items[i].prompt = "Give three tips for staying healthy.";
-    items[i].max_new_tokens = 1;
+    items[i].max_new_tokens = ask.tokens;
+    items[i].top_logprobs = ask.top_logprobs;
   }
   std::vector<int> plen(n, 10);
   std::vector<double> arrivals(n, 0.0);  // -X inf
   loadgen::RunPlan plan;
   plan.metrics.target_rate = std::numeric_limits<double>::infinity();
   plan.record_log = std::move(record_log);
-  return loadgen::run_schedule(*client, items, plen, arrivals, plan, nullptr);
+  return loadgen::run_schedule(*client, items, plen, arrivals, plan, make_observer ? make_observer(items) : nullptr);
 }
 
 /// Requests/s loadgen sustains with --api openai-chat over 32 keep-alive connections when the server costs nothing;
@@ -154,6 +169,43 @@ void BM_ChatInstantServer32Connections(benchmark::State& state) {
   state.counters["ttft_p99_ms"] = sm.ttft.p99;
 }
 BENCHMARK(BM_ChatInstantServer32Connections)->Args({3000, 0})->Args({3000, 1})->Args({3000, 0})->Args({3000, 1})->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// --dump-logprobs --top-logprobs K against a server that costs nothing: 16-token OpenAI completions streams
+/// (each chunk with K alternatives when K >= 0, as llm-serve sends them), 32 connections, the top-K file written
+/// by LogprobsDump on its thread as in a real run (closed inside the timed region). range(1) = K; -1 asks for no
+/// logprobs. The overhead of capturing is 1 - requests_per_s(K) / requests_per_s(-1).
+void BM_CompletionsInstantServerTopLogprobs(benchmark::State& state) {
+  constexpr int kTokens = 16;
+  const int n = static_cast<int>(state.range(0));
+  const int k = static_cast<int>(state.range(1));
+  InstantServer s(40);
+  const std::string body = bench::completion_stream(k, kTokens);
+  s.http.Post("/v1/completions",
+              [&](const httplib::Request&, httplib::Response& res) { res.set_content(body, "text/event-stream"); });
+  s.start();
+  const std::filesystem::path path = std::filesystem::temp_directory_path() / "chat_stream_bench_logprobs.h5";
+  results::Summary sm;
+  for (auto _ : state) {
+    std::unique_ptr<loadgen::LogprobsDump> dump;
+    auto make = [&](const std::vector<loadgen::WorkItem>& items) -> loadgen::RequestObserver* {
+      if (k < 0) return nullptr;
+      accuracy::FileInfo info;
+      info.vocab_size = 32000;
+      info.top_k = std::max(k, 1);
+      dump = std::make_unique<loadgen::LogprobsDump>(path.string(), info, items, loadgen::TokenIdMap(), nullptr);
+      return dump.get();
+    };
+    sm = run_against(s.endpoint(), n, 32, nullptr, {loadgen::HttpApi::kOpenAI, kTokens, k}, make).summary;
+    if (dump) dump->close();
+    if (sm.completed != n) state.SkipWithError("not every request was ok");
+  }
+  state.counters["requests_per_s"] = sm.request_throughput;
+  state.counters["top_k"] = k;
+  state.counters["body_bytes"] = static_cast<double>(body.size());
+  std::filesystem::remove(path);
+}
+BENCHMARK(BM_CompletionsInstantServerTopLogprobs)->Args({3000, -1})->Args({3000, 20})->Args({3000, -1})->Args({3000, 20})
+    ->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// 1,000 chat streams open at once: the server holds every one until all have connected, then each streams
 /// 16 tokens. Completion of all of them, and the client's TTFT spread.

@@ -6,10 +6,10 @@
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "bench/completion_stream.h"
 #include "loadgen/clients/http_response.h"
 #include "loadgen/run/logprobs_dump.h"
 #include "loadgen/run/recorder.h"
@@ -17,32 +17,12 @@
 namespace {
 
 using loadgen::Clock;
-using nlohmann::json;
 
 constexpr int kTokens = 16;
 
-// The SSE body of one request: kTokens chunks (+ logprobs of k alternatives), the usage chunk and [DONE].
-std::string stream_body(int k) {
-  std::string body;
-  for (int t = 0; t < kTokens; ++t) {
-    json lp = nullptr;
-    if (k >= 0) {
-      json top = json::object();
-      for (int i = 0; i < k; ++i) top["token_id:" + std::to_string(100 + i)] = -0.1 - 0.37 * i;
-      lp = {{"tokens", {"token_id:100"}}, {"token_logprobs", {-0.1}}, {"top_logprobs", {top}}, {"text_offset", {t * 3}}};
-    }
-    json chunk = {{"id", "cmpl-1"}, {"object", "text_completion"}, {"created", 1}, {"model", "m"},
-                  {"choices", {{{"index", 0}, {"text", " ab"}, {"logprobs", lp}, {"finish_reason", nullptr}}}}};
-    body += "data: " + chunk.dump() + "\n\n";
-  }
-  body += "data: {\"choices\":[{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"length\"}],"
-          "\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":16,\"total_tokens\":24}}\n\ndata: [DONE]\n\n";
-  return body;
-}
-
 void BM_StreamedRequest(benchmark::State& state) {
   const int k = static_cast<int>(state.range(0));
-  const std::string body = stream_body(k);
+  const std::string body = bench::completion_stream(k, kTokens);
   const int n = 4096;  // requests per dump file; the loop cycles through them
   std::vector<loadgen::WorkItem> items(n);
   for (int i = 0; i < n; ++i) {

@@ -66,13 +66,17 @@ TokenLogprob named_token(std::string_view text, double lp) {
   TokenLogprob t;
   t.logprob = lp;
   static constexpr std::string_view kPrefix = "token_id:";
-  if (text.size() > kPrefix.size() && text.substr(0, kPrefix.size()) == kPrefix) {
-    const char* first = text.data() + kPrefix.size();
-    const char* last = text.data() + text.size();
-    int32_t id = -1;
-    const auto [end, ec] = std::from_chars(first, last, id);
-    if (ec == std::errc() && end == last && id >= 0) {
-      t.id = id;
+  // Digits only (from_chars would take a sign), at most 10 and within int32: the id; anything else is text.
+  if (text.size() > kPrefix.size() && text.size() <= kPrefix.size() + 10 && text.starts_with(kPrefix)) {
+    int64_t id = 0;
+    bool digits = true;
+    for (size_t i = kPrefix.size(); i < text.size() && digits; ++i) {
+      const unsigned d = static_cast<unsigned char>(text[i]) - unsigned('0');
+      digits = d <= 9;
+      id = id * 10 + d;
+    }
+    if (digits && id <= std::numeric_limits<int32_t>::max()) {
+      t.id = static_cast<int32_t>(id);
       return t;
     }
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <forward_list>
 #include <limits>
 #include <string>
@@ -88,6 +89,7 @@ class Scanner {
     const char* start = p_;
     bool escaped = false;
     for (;;) {
+      skip_plain_ascii();
       if (p_ >= end_) return false;
       const auto c = static_cast<unsigned char>(*p_);
       if (c == '"') break;
@@ -272,6 +274,21 @@ class Scanner {
     while (p_ < end_ && is_ws(*p_)) ++p_;
   }
 
+  // Inside a string: past the bytes that need no check (0x20-0x7F but '"' and '\\'), eight at a time. A
+  // word with any other byte stops it before that word; the byte loop of string() takes it from there.
+  void skip_plain_ascii() {
+    constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+    auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+    while (end_ - p_ >= 8) {
+      uint64_t x;
+      std::memcpy(&x, p_, 8);
+      const uint64_t special = has_zero(x ^ (kOnes * '"')) | has_zero(x ^ (kOnes * '\\')) |
+                               ((x - kOnes * 0x20) & ~x & kHigh) | (x & kHigh);
+      if (special != 0) return;
+      p_ += 8;
+    }
+  }
+
   bool literal(std::string_view word) {
     if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) return false;
     p_ += word.size();
@@ -381,6 +398,28 @@ class Scanner {
   const char* end_;
   std::string scratch_;  // skipped strings' escapes
 };
+
+// a < b as std::string's operator< orders them (bytes as unsigned char, then length), eight bytes a step:
+// a top_logprobs row's keys ("token_id:1234", " the") share long prefixes, and this runs for each pair.
+bool key_less(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x != y) {
+      x = __builtin_bswap64(x);
+      y = __builtin_bswap64(y);
+      return x < y;
+    }
+  }
+  for (; i < n; ++i) {
+    const auto ca = static_cast<unsigned char>(a[i]), cb = static_cast<unsigned char>(b[i]);
+    if (ca != cb) return ca < cb;
+  }
+  return a.size() < b.size();
+}
 
 // Strings that must outlive the parse of their object (a top_logprobs row's keys, the tokens): those decoded
 // from escapes are copied into nodes that never move; the others view the text.
@@ -576,7 +615,7 @@ struct LogprobsValue {
     Entry* b = entries.data() + row.begin;
     Entry* e = entries.data() + row.end;
     bool strictly_ordered = true;
-    for (Entry* p = b; p + 1 < e && strictly_ordered; ++p) strictly_ordered = p->key < (p + 1)->key;
+    for (Entry* p = b; p + 1 < e && strictly_ordered; ++p) strictly_ordered = key_less(p->key, (p + 1)->key);
     if (!strictly_ordered) {
       std::stable_sort(b, e, [](const Entry& x, const Entry& y) { return x.key < y.key; });
       // Equal keys are now adjacent in their order in the text: keep the last of each run.

@@ -159,6 +159,26 @@ TEST(LogprobsScan, StringsAreCheckedAsNlohmannChecksThem) {
   }
 }
 
+// The same texts at every offset from a word boundary, with plain bytes before and after: the scanner steps
+// over plain ASCII eight bytes at a time, and no byte it must check may fall inside a step.
+TEST(LogprobsScan, StringsAreCheckedAtEveryOffset) {
+  const std::vector<std::string> texts = {"\\\"", "\\\\", "\\n", "\\u00e9", "\x7f", "\xC2\x80", "\xF0\x90\x80\x80",  // accepted
+                                          "\x01", "\x1f", "\x80", "\xC0\xAF", "\\x41", "\"\""};           // refused
+  for (const std::string& t : texts) {
+    for (int before = 0; before <= 17; ++before) {
+      for (int after : {0, 1, 7, 8, 9}) {
+        const std::string text = std::string(before, 'a') + t + std::string(after, 'z');
+        const std::string value = "[{\"id\":1,\"text\":\"" + text + "\",\"logprob\":-1}]";
+        SCOPED_TRACE(value);
+        const bool dom_accepts = json::accept(value);
+        const auto scanned = scan_tgi_top_tokens(value);
+        ASSERT_EQ(scanned.has_value(), dom_accepts);
+        if (scanned) ASSERT_EQ((*scanned)[0].text, json::parse(value)[0]["text"].get<std::string>());
+      }
+    }
+  }
+}
+
 // Numbers: the short plain decimals read by the scanner's own fast path and the rest by from_chars, each the
 // double strtod gives (what nlohmann keeps), bit for bit; integers as nlohmann's int64/uint64 made double.
 TEST(LogprobsScan, NumbersAreTheDoublesStrtodGives) {
