@@ -5,7 +5,8 @@
 #
 #   bench/gpu/fusion_ab.sh            BUILD (build/gpu), OUT ($BUILD/out), ROUNDS (2), BATCHES (1|4|16|64)
 #   VARIANTS: names out of none swiglu norm both (default: all four; "none" = both fusions off); a "+u" suffix
-#   (none+u, both+u) also sets LLM_CUDA_GEMV_UNITS=1 (the plain GEMVs in the fused kernels' layout)
+#   (none+u, both+u) sets LLM_CUDA_GEMV_UNITS=1 (the plain GEMVs in the fused kernels' layout, the default
+#   since v11), no suffix LLM_CUDA_GEMV_UNITS=0 (gemv.cu's one-row-per-warp kernel)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build/gpu}

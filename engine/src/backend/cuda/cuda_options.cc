@@ -31,8 +31,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.pdl = !switched_off("LLM_CUDA_PDL");
   o.fuse_swiglu = !switched_off("LLM_CUDA_FUSE_SWIGLU");
   o.fuse_norm = !switched_off("LLM_CUDA_FUSE_NORM");
-  const char* gu = std::getenv("LLM_CUDA_GEMV_UNITS");
-  o.gemv_units = gu && std::string(gu) == "1";
+  o.gemv_units = !switched_off("LLM_CUDA_GEMV_UNITS");
   // Off unless LLM_CUDA_SKINNY=1: measured slower than cuBLAS at batch 4..64 on the H200 (docs/cuda-notes.md, v8).
   const char* sk = std::getenv("LLM_CUDA_SKINNY");
   o.skinny = sk && std::string(sk) == "1";

@@ -43,6 +43,8 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
   // it was 42% slower than cuBLAS (x re-read from L1 per weight chunk; docs/cuda-notes.md), so only M = 1
   // takes it. The GEMV is bf16-only: the f32 mode uses cuBLAS at every M.
   if (uses_gemv(M, K)) {
+    // The fused kernels' layout (one block per SM, rows cut into units) streams faster than the one-row-per-warp
+    // kernel at every 7B shape (docs/cuda-notes.md, v11).
     if (opt_.gemv_units && gemv_fused_supported(N, K, false)) {
       cuda::gemv_units(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, N, K, stream_);
       return;

@@ -2,7 +2,9 @@
 // At such M a GEMM is a pure stream over the weights; one warp per weight row with 16-byte loads, four
 // in flight per lane, keeps more bytes moving than the general GEMM kernels do at M = 1 (measured: 5.59 vs
 // 5.87 ms per 7B decode step on an H100). Every row of x is re-read per weight chunk, so at M = 4 it loses
-// to cuBLAS (8.46 vs 5.96 ms); the backend uses it for M = 1 only.
+// to cuBLAS (8.46 vs 5.96 ms); the backend uses it for M = 1 only. Since v11 (docs/cuda-notes.md) the backend's
+// M = 1 GEMVs run the unit-layout kernels below instead (gemv_units, and the fused gemv_swiglu / gemv_rmsnorm);
+// this one stays for LLM_CUDA_GEMV_UNITS=0 and for M = 2..4.
 #include <cuda_bf16.h>
 
 #include <stdexcept>

@@ -142,7 +142,7 @@ void gemv(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K
 bool gemv_fused_supported(int N, int K, bool norm);
 void gemv_swiglu(const bf16* gu, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s);
 /// The plain product (gemv at M = 1) with the fused kernels' layout: x copied to shared memory, one block per
-/// SM, rows cut into 1024-value units. An experiment (LLM_CUDA_GEMV_UNITS=1; docs/cuda-notes.md, v11).
+/// SM, rows cut into 1024-value units. What the backend runs at M = 1 (LLM_CUDA_GEMV_UNITS=0: gemv above).
 void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s);
 void gemv_rmsnorm(const float* x_in, const float* delta, const float* norm_w, float eps, float* x_out, const bf16* w,
                   void* y, bool y_f32, int N, int K, cudaStream_t s);
