@@ -93,6 +93,13 @@ class ClientCallbacks {
   virtual void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) {}
   /// A server's log-probabilities of one step (only when top_logprobs >= 0), steps in order from 0.
   virtual void on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {}
+  /// Whether request `index`'s generated-token logprobs may come as on_logprobs_json instead: the receiver
+  /// reads the JSON itself, off the client's thread (the --dump-logprobs writer does), so the thread that
+  /// timestamps chunks only finds where the field ends. Asked once per request, before it is sent.
+  virtual bool takes_logprobs_json(uint64_t index) const { return false; }
+  /// One event's choices[0].logprobs as the server sent it (its brackets and quotes matched, nothing else
+  /// checked), events in order. Steps the client read itself may still come through on_logprobs between them.
+  virtual void on_logprobs_json(uint64_t index, LogprobsLayout layout, std::string_view json) {}
   /// Exactly once per request, last.
   virtual void on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) = 0;
 };

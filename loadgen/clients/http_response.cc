@@ -23,6 +23,15 @@ void HttpResponse::expect(const WorkItem& item) {
   want_logprobs_ = item.top_logprobs >= 0;
   score_steps_ = item.score_steps;
   if (score_steps_ > 0) prompt_ids_ = item.prompt_tokens;
+  json_logprobs_ = want_logprobs_ && score_steps_ == 0 && callbacks_ != nullptr && callbacks_->takes_logprobs_json(index_);
+}
+
+ApiEvent HttpResponse::decode(std::string_view data) {
+  deferred_.present = false;
+  if (!want_logprobs_) return decode_api_event(data);
+  // With logprobs asked for, their fields (most of each chunk's bytes) are read without a DOM — or, when the
+  // callbacks take them as text, only passed over here and read on their own thread.
+  return json_logprobs_ ? decode_api_event_deferring(data, deferred_) : decode_api_event_scanned(data);
 }
 
 void HttpResponse::take_logprobs(ApiEvent& ev) {
@@ -34,6 +43,7 @@ void HttpResponse::take_logprobs(ApiEvent& ev) {
     return;
   }
   for (const auto& lp : ev.logprobs) callbacks_->on_logprobs(index_, logprob_steps_++, lp);
+  if (deferred_.present) callbacks_->on_logprobs_json(index_, deferred_.layout, deferred_.json);
 }
 
 std::string HttpResponse::report_scores() {
@@ -78,8 +88,7 @@ void HttpResponse::on_body(std::string_view bytes, Clock::time_point t) {
 }
 
 void HttpResponse::on_event(std::string_view data, Clock::time_point t) {
-  // With logprobs asked for, their fields (most of each chunk's bytes) are read without a DOM; the same event.
-  ApiEvent ev = want_logprobs_ ? decode_api_event_scanned(data) : decode_api_event(data);
+  ApiEvent ev = decode(data);
   if (!ev.error.empty()) {
     if (stream_error_.empty()) stream_error_ = ev.error;
     return;
@@ -122,7 +131,7 @@ Outcome HttpResponse::finish(Clock::time_point t) {
   }
   if (!streamed_) {
     // A whole JSON answer (a server that does not stream, or ignored "stream": true).
-    ApiEvent ev = want_logprobs_ ? decode_api_event_scanned(raw_) : decode_api_event(raw_);
+    ApiEvent ev = decode(raw_);
     if (!ev.error.empty()) {
       out.status = Status::kFailed;
       out.reason = "server error: " + one_line(ev.error, kMaxReasonBody);

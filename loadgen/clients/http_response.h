@@ -10,6 +10,7 @@
 
 #include "loadgen/clients/client.h"
 #include "loadgen/clients/http_api.h"
+#include "loadgen/clients/logprobs_scan.h"
 #include "loadgen/clients/sse_parser.h"
 
 namespace engine { class Tokenizer; }
@@ -41,6 +42,7 @@ class HttpResponse {
  private:
   void on_event(std::string_view data, Clock::time_point t);
   void count_tokens(Outcome& out) const;
+  ApiEvent decode(std::string_view data);  ///< the event, its logprobs deferred (logprobs_json_) when taken
   void take_logprobs(ApiEvent& ev);
   std::string report_scores();  ///< prompt scoring: on_logprobs for BASE's steps; "" or why they are missing
 
@@ -60,6 +62,8 @@ class HttpResponse {
   std::string finish_reason_;
   std::string stream_error_;
   bool want_logprobs_ = false;
+  bool json_logprobs_ = false;  ///< the callbacks read choices[0].logprobs themselves (takes_logprobs_json)
+  LogprobsJson deferred_;       ///< the last decoded event's, when json_logprobs_
   int score_steps_ = 0;
   std::vector<int32_t> prompt_ids_;                          ///< scoring: the ids sent
   int logprob_steps_ = 0;                                    ///< generated steps reported so far

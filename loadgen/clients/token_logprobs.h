@@ -20,4 +20,8 @@ struct StepLogprobs {
   std::vector<TokenLogprob> top;   ///< most likely first, as sent
 };
 
+/// Which reading an OpenAI choices[0].logprobs value takes: completions (legacy arrays, or llama.cpp's
+/// content) or chat (content).
+enum class LogprobsLayout : uint8_t { kCompletion, kChat };
+
 }  // namespace loadgen

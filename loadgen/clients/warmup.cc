@@ -20,6 +20,14 @@ void WarmupRouter::on_logprobs(uint64_t index, int step, const StepLogprobs& lp)
   if (index < kWarmupIndexBase) recorder_.load(std::memory_order_acquire)->on_logprobs(index, step, lp);
 }
 
+bool WarmupRouter::takes_logprobs_json(uint64_t index) const {
+  return index < kWarmupIndexBase && recorder_.load(std::memory_order_acquire)->takes_logprobs_json(index);
+}
+
+void WarmupRouter::on_logprobs_json(uint64_t index, LogprobsLayout layout, std::string_view json) {
+  if (index < kWarmupIndexBase) recorder_.load(std::memory_order_acquire)->on_logprobs_json(index, layout, json);
+}
+
 void WarmupRouter::on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) {
   if (index < kWarmupIndexBase) {
     recorder_.load(std::memory_order_acquire)->on_done(index, outcome, t);

@@ -33,6 +33,8 @@ class WarmupRouter final : public ClientCallbacks {
   void on_chunk(uint64_t index, int n_tokens, std::string_view text, Clock::time_point t) override;
   void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) override;
   void on_logprobs(uint64_t index, int step, const StepLogprobs& lp) override;
+  bool takes_logprobs_json(uint64_t index) const override;
+  void on_logprobs_json(uint64_t index, LogprobsLayout layout, std::string_view json) override;
   void on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) override;
 
   /// Sends `n` copies of items[0], items[1], ... (cycled; no logits capture) at once through `client`,

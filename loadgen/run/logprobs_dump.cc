@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "loadgen/clients/logprobs_scan.h"
+
 namespace loadgen {
 
 namespace {
@@ -37,10 +39,31 @@ LogprobsDump::~LogprobsDump() {
 void LogprobsDump::on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {
   if (index >= pending_.size()) return;
   Pending& p = pending_[index];
+  if (!p.parts.empty()) {  // after JSON: in line behind it, read on the writer thread
+    p.parts.push_back({Pending::Part::kRead, {}, static_cast<uint32_t>(p.read_steps.size()), 0});
+    p.read_steps.push_back(lp);
+    return;
+  }
   if (step != p.steps()) return;  // steps arrive in order; anything else is ignored
+  append_step(p, lp, items_[index].max_new_tokens);
+}
+
+void LogprobsDump::on_logprobs_json(uint64_t index, LogprobsLayout layout, std::string_view json) {
+  if (index >= pending_.size()) return;
+  Pending& p = pending_[index];
+  if (p.json.empty()) {  // room for the events asked for (a server may send more: the string grows)
+    const auto expect = static_cast<size_t>(std::clamp(items_[index].max_new_tokens, 1, 4096));
+    p.json.reserve(expect * (json.size() + 16));
+  }
+  const auto begin = static_cast<uint32_t>(p.json.size());
+  p.json.append(json);
+  p.parts.push_back({Pending::Part::kJson, layout, begin, static_cast<uint32_t>(p.json.size())});
+}
+
+void LogprobsDump::append_step(Pending& p, const StepLogprobs& lp, int max_new_tokens) const {
   const auto k = static_cast<size_t>(k_);
   if (p.tokens.empty()) {  // room for the steps asked for (bounded: a server may send more or fewer)
-    const auto expect = static_cast<size_t>(std::clamp(items_[index].max_new_tokens, 1, 4096));
+    const auto expect = static_cast<size_t>(std::clamp(max_new_tokens, 1, 4096));
     p.tokens.reserve(expect);
     p.token_logprobs.reserve(expect);
     p.top_ids.reserve(expect * k);
@@ -64,7 +87,7 @@ void LogprobsDump::on_logprobs(uint64_t index, int step, const StepLogprobs& lp)
 void LogprobsDump::on_done(uint64_t index, const Outcome& outcome) {
   if (index >= pending_.size()) return;
   std::lock_guard lk(mu_);
-  if (outcome.status != Status::kOk || pending_[index].tokens.empty()) {
+  if (outcome.status != Status::kOk || (pending_[index].tokens.empty() && pending_[index].parts.empty())) {
     pending_[index] = {};
     return;
   }
@@ -74,8 +97,22 @@ void LogprobsDump::on_done(uint64_t index, const Outcome& outcome) {
   if (ready_.size() >= kWakeQueueLength) cv_.notify_one();
 }
 
-accuracy::RequestLogits LogprobsDump::to_request(uint64_t index, Pending p) const {
+std::optional<accuracy::RequestLogits> LogprobsDump::to_request(uint64_t index, Pending p, std::string& error) const {
   const WorkItem& item = items_[index];
+  for (const Pending::Part& part : p.parts) {
+    if (part.kind == Pending::Part::kRead) {
+      append_step(p, p.read_steps[part.begin], item.max_new_tokens);
+      continue;
+    }
+    const std::string_view json = std::string_view(p.json).substr(part.begin, part.end - part.begin);
+    const auto steps = read_logprobs_json(part.layout, json, error);
+    if (!steps) {
+      error = "request " + std::to_string(item.sample_id) + ": " + error;
+      return std::nullopt;
+    }
+    for (const StepLogprobs& step : *steps) append_step(p, step, item.max_new_tokens);
+  }
+  if (p.tokens.empty()) return std::nullopt;  // the server sent logprobs without a step in them
   accuracy::RequestLogits r;
   r.id = std::to_string(item.sample_id);
   r.prompt_text = item.prompt;
@@ -120,11 +157,18 @@ void LogprobsDump::writer_loop() {
       }
       if (error_) continue;
       try {
-        accuracy::RequestLogits r = to_request(index, std::move(steps));
-        writer_->write(r);
+        std::string malformed;
+        std::optional<accuracy::RequestLogits> r = to_request(index, std::move(steps), malformed);
+        if (!r) {
+          if (malformed.empty()) continue;
+          std::lock_guard lk(mu_);
+          if (malformed_++ == 0) first_malformed_ = std::move(malformed);
+          continue;
+        }
+        writer_->write(*r);
         std::lock_guard lk(mu_);
         ++written_;
-        unmapped_ += r.unmapped;
+        unmapped_ += r->unmapped;
       } catch (...) {
         error_ = std::current_exception();
       }
@@ -146,6 +190,16 @@ void LogprobsDump::close() {
 int64_t LogprobsDump::written() const {
   std::lock_guard lk(mu_);
   return written_;
+}
+
+int64_t LogprobsDump::malformed() const {
+  std::lock_guard lk(mu_);
+  return malformed_;
+}
+
+std::string LogprobsDump::first_malformed() const {
+  std::lock_guard lk(mu_);
+  return first_malformed_;
 }
 
 int64_t LogprobsDump::unmapped() const {

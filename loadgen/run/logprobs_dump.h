@@ -2,8 +2,12 @@
 // top-K logits file (accuracy/logits_file.h, version 3: batched appends) from a writer thread. Ids the
 // server gave are kept; token strings are mapped through TokenIdMap (ambiguous or unknown: kUnmapped, counted
 // in the request's `unmapped`). Rows with fewer than K alternatives are padded with kNoToken / -inf.
-// Each step goes straight into the request's rows as it arrives (ids and floats; the strings to map are kept
-// aside and mapped on the writer thread), so the client thread neither copies a StepLogprobs nor frees one.
+// The client hands over each event's logprobs as the JSON text the server sent (takes_logprobs_json): it is
+// appended to the request's pending bytes and read — checked, parsed, turned into rows, its strings mapped —
+// on the writer thread, so the thread that timestamps chunks pays only for finding where the field ends.
+// A request whose logprobs are not JSON is not written; it is counted in malformed(), the first one named.
+// Steps the client read itself (on_logprobs: TGI, or an event the client's scanner left to the DOM) go
+// straight into the rows as they arrive, in order with the JSON ones.
 #pragma once
 
 #include <condition_variable>
@@ -11,6 +15,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,12 +36,16 @@ class LogprobsDump : public RequestObserver {
   ~LogprobsDump() override;  ///< without close(): stops, and leaves nothing under the final name
 
   void on_logprobs(uint64_t index, int step, const StepLogprobs& lp) override;
+  bool takes_logprobs_json(uint64_t) const override { return true; }
+  void on_logprobs_json(uint64_t index, LogprobsLayout layout, std::string_view json) override;
   void on_done(uint64_t index, const Outcome& outcome) override;
 
   /// Waits for the writer, closes (renames) the file. Rethrows a write error (LogitsFileError).
   void close();
   int64_t written() const;
   int64_t unmapped() const;  ///< token strings that mapped to no single id, over all written requests
+  int64_t malformed() const;  ///< ok requests not written because their logprobs were not JSON
+  std::string first_malformed() const;  ///< "request <sample id>: malformed logprobs: <text>", or ""
 
  private:
   void writer_loop();
@@ -46,9 +55,17 @@ class LogprobsDump : public RequestObserver {
     std::vector<float> token_logprobs, top_logprobs;
     struct Text { bool top; size_t at; std::string text; };  ///< tokens[at] or top_ids[at], named by text
     std::vector<Text> texts;
+    /// Once JSON has come: what is still to read, in arrival order — json[begin, end) in `layout`, or (kRead)
+    /// read_steps[begin], a step the client read after the first JSON.
+    struct Part { enum Kind : uint8_t { kJson, kRead } kind; LogprobsLayout layout; uint32_t begin, end; };
+    std::string json;
+    std::vector<Part> parts;
+    std::vector<StepLogprobs> read_steps;
     int steps() const { return static_cast<int>(tokens.size()); }
   };
-  accuracy::RequestLogits to_request(uint64_t index, Pending p) const;
+  void append_step(Pending& p, const StepLogprobs& lp, int max_new_tokens) const;
+  /// The request's rows with its JSON read and its strings mapped; nullopt (and `error`) when it is malformed.
+  std::optional<accuracy::RequestLogits> to_request(uint64_t index, Pending p, std::string& error) const;
 
   const std::vector<WorkItem>& items_;
   int k_;
@@ -60,7 +77,8 @@ class LogprobsDump : public RequestObserver {
   std::condition_variable cv_;
   std::deque<uint64_t> ready_;
   bool stop_ = false;
-  int64_t written_ = 0, unmapped_ = 0;
+  int64_t written_ = 0, unmapped_ = 0, malformed_ = 0;
+  std::string first_malformed_;
   std::exception_ptr error_;
   std::thread thread_;
 };

@@ -90,6 +90,15 @@ void Recorder::on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {
   if (RequestObserver* o = observer_.load()) o->on_logprobs(index, step, lp);
 }
 
+bool Recorder::takes_logprobs_json(uint64_t index) const {
+  const RequestObserver* o = observer_.load();
+  return o != nullptr && o->takes_logprobs_json(index);
+}
+
+void Recorder::on_logprobs_json(uint64_t index, LogprobsLayout layout, std::string_view json) {
+  if (RequestObserver* o = observer_.load()) o->on_logprobs_json(index, layout, json);
+}
+
 void Recorder::on_done(uint64_t index, const Outcome& o, Clock::time_point t) {
   if (index >= slots_.size()) return;
   const Clock::time_point now = Clock::now();

@@ -45,6 +45,9 @@ class RequestObserver {
   virtual ~RequestObserver() = default;
   virtual void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) {}
   virtual void on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {}
+  /// ClientCallbacks::takes_logprobs_json / on_logprobs_json, passed on by the recorder.
+  virtual bool takes_logprobs_json(uint64_t index) const { return false; }
+  virtual void on_logprobs_json(uint64_t index, LogprobsLayout layout, std::string_view json) {}
   virtual void on_done(uint64_t index, const Outcome& outcome) = 0;
 };
 
@@ -63,6 +66,8 @@ class Recorder : public ClientCallbacks {
   void on_chunk(uint64_t index, int n_tokens, std::string_view text, Clock::time_point t) override;
   void on_logits(uint64_t index, int step, int32_t token, std::span<const float> logits) override;
   void on_logprobs(uint64_t index, int step, const StepLogprobs& lp) override;
+  bool takes_logprobs_json(uint64_t index) const override;
+  void on_logprobs_json(uint64_t index, LogprobsLayout layout, std::string_view json) override;
   void on_done(uint64_t index, const Outcome& outcome, Clock::time_point t) override;
 
   /// A request released at run time (a later turn of a session): its arrival, in s from t0, and its prompt's

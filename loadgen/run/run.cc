@@ -490,6 +490,13 @@ RunResult run_benchmark(const RunConfig& c, SystemUnderTest& sut, std::ostream* 
     p.notes["logprobs_unmapped"] = lp_dump->unmapped();
     if (log && lp_dump->unmapped() > 0)
       *log << "logprobs: " << lp_dump->unmapped() << " token strings mapped to no single id (recorded as unmapped)\n";
+    if (lp_dump->malformed() > 0) {
+      p.notes["logprobs_malformed"] = lp_dump->malformed();
+      p.notes["logprobs_first_malformed"] = lp_dump->first_malformed();
+      if (log)
+        *log << "warning: logprobs: " << lp_dump->malformed() << " requests not written to " << c.logprobs.path
+             << ", their logprobs not JSON (" << lp_dump->first_malformed() << ")\n";
+    }
   }
   if (dump && r.summary.interruption) {
     // All or nothing: an interrupted run's logits are not renamed to the final name.

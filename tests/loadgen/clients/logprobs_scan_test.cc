@@ -152,7 +152,9 @@ TEST(LogprobsScan, StringsAreCheckedAsNlohmannChecksThem) {
     const bool dom_accepts = json::accept(value);
     const auto scanned = scan_tgi_top_tokens(value);
     EXPECT_EQ(scanned.has_value(), dom_accepts);
-    if (scanned && dom_accepts) EXPECT_EQ((*scanned)[0].text, json::parse(value)[0]["text"].get<std::string>());
+    if (scanned && dom_accepts) {
+      EXPECT_EQ((*scanned)[0].text, json::parse(value)[0]["text"].get<std::string>());
+    }
     const std::string body = "{\"choices\":[{\"text\":\"a\",\"logprobs\":{\"tokens\":[\"" + t +
                              "\"],\"token_logprobs\":[-1]}}]}";
     expect_same(body);
@@ -173,7 +175,9 @@ TEST(LogprobsScan, StringsAreCheckedAtEveryOffset) {
         const bool dom_accepts = json::accept(value);
         const auto scanned = scan_tgi_top_tokens(value);
         ASSERT_EQ(scanned.has_value(), dom_accepts);
-        if (scanned) ASSERT_EQ((*scanned)[0].text, json::parse(value)[0]["text"].get<std::string>());
+        if (scanned) {
+          ASSERT_EQ((*scanned)[0].text, json::parse(value)[0]["text"].get<std::string>());
+        }
       }
     }
   }
@@ -528,6 +532,87 @@ TEST(LogprobsScan, TheScannerAloneAcceptsWhatTheDomAcceptsAndReadsItTheSame) {
     ++accepted;
   }
   EXPECT_GT(accepted, 3000);
+}
+
+// --dump-logprobs' path: the client thread only finds where choices[0].logprobs ends; the dump's writer
+// reads that text later. Together they give the DOM's event on every well-formed body.
+ApiEvent deferred_then_read(const std::string& body, bool& deferred, std::string& read_error) {
+  LogprobsJson lj;
+  ApiEvent ev = decode_api_event_deferring(body, lj);
+  deferred = lj.present;
+  read_error.clear();
+  if (lj.present) {
+    EXPECT_TRUE(ev.logprobs.empty()) << "a deferred event's steps are the reader's";
+    if (auto steps = read_logprobs_json(lj.layout, lj.json, read_error)) ev.logprobs = std::move(*steps);
+  }
+  return ev;
+}
+
+TEST(LogprobsScan, DeferredThenReadGivesTheDomsEventsOnRandomBodies) {
+  Gen g(20261203);
+  int deferred_count = 0;
+  for (int i = 0; i < 4000; ++i) {
+    const std::string body = g.chunk();
+    SCOPED_TRACE(body);
+    bool deferred;
+    std::string read_error;
+    const ApiEvent ev = deferred_then_read(body, deferred, read_error);
+    ASSERT_EQ(read_error, "");
+    ASSERT_TRUE(same_event(ev, decode_api_event(body)));
+    deferred_count += deferred;
+  }
+  EXPECT_GT(deferred_count, 1000);  // most OpenAI bodies went the deferred way
+}
+
+// A broken body: the DOM's error as before, unless the break is inside the logprobs value and leaves its
+// brackets whole: then the event itself decodes (its timing is recorded) and the reader names the value.
+TEST(LogprobsScan, DeferredBrokenBodiesFailInTheEventOrInTheReader) {
+  Gen g(8);
+  int event_errors = 0, reader_errors = 0;
+  for (int i = 0; i < 4000; ++i) {
+    const std::string body = g.corrupt(g.chunk());
+    SCOPED_TRACE(body);
+    const ApiEvent dom = decode_api_event(body);
+    bool deferred;
+    std::string read_error;
+    const ApiEvent ev = deferred_then_read(body, deferred, read_error);
+    if (dom.error.empty()) {
+      ASSERT_EQ(read_error, "");
+      ASSERT_TRUE(same_event(ev, dom));
+    } else if (!ev.error.empty()) {
+      ASSERT_EQ(ev.error, dom.error);
+      ++event_errors;
+    } else {
+      ASSERT_TRUE(deferred);
+      ASSERT_EQ(read_error.rfind("malformed logprobs: ", 0), 0u) << read_error;
+      ++reader_errors;
+    }
+  }
+  EXPECT_GT(event_errors, 200);
+  EXPECT_GT(reader_errors, 200);
+}
+
+TEST(LogprobsScan, DeferringPassesOverStringsWithEscapedQuotesAndBrackets) {
+  const std::string body =
+      R"({"choices":[{"index":0,"text":"a","logprobs":{"tokens":["\"}]\\"],"token_logprobs":[-0.5],)"
+      R"("top_logprobs":[{"\"}]\\":-0.5,"[{":-1.25}]},"finish_reason":null}]})";
+  LogprobsJson lj;
+  const ApiEvent ev = decode_api_event_deferring(body, lj);
+  ASSERT_TRUE(lj.present);
+  EXPECT_EQ(ev.text, "a");
+  EXPECT_EQ(lj.layout, LogprobsLayout::kCompletion);
+  EXPECT_EQ(lj.json.front(), '{');
+  EXPECT_EQ(lj.json.back(), '}');
+  std::string error;
+  const auto steps = read_logprobs_json(lj.layout, lj.json, error);
+  ASSERT_TRUE(steps.has_value()) << error;
+  EXPECT_TRUE(same_steps(*steps, decode_api_event(body).logprobs));
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ((*steps)[0].token.text, "\"}]\\");
+  // A value cut off before its brackets close is the event's error, as the DOM says it.
+  const std::string cut = R"({"choices":[{"index":0,"text":"a","logprobs":{"tokens":["a"],"token_logprobs":[-0.5])";
+  EXPECT_EQ(decode_api_event_deferring(cut, lj).error, decode_api_event(cut).error);
+  EXPECT_FALSE(lj.present);
 }
 
 }  // namespace

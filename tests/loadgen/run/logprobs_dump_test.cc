@@ -69,4 +69,51 @@ TEST(LogprobsDump, StepsBecomeRowsPaddedAndMappedAndOnlyOkRequestsAreWritten) {
   std::filesystem::remove_all(dir);
 }
 
+// The client's path under --dump-logprobs: each event's choices[0].logprobs as text, read on the writer
+// thread, with steps the client read itself after it kept in line; a request whose text is not JSON is not
+// written, counted and named; one whose logprobs hold no step is not written either.
+TEST(LogprobsDump, JsonFromTheClientIsReadOnTheWriterThreadInOrder) {
+  const auto dir = testing_paths::fresh_test_dir("logprobs_dump_json_");
+  const std::string path = (dir / "lp.h5").string();
+  std::vector<WorkItem> items(3);
+  for (int i = 0; i < 3; ++i) {
+    items[i].index = i;
+    items[i].sample_id = 20 + i;
+    items[i].prompt_tokens = {1, 2};
+    items[i].max_new_tokens = 3;
+    items[i].top_logprobs = 2;
+  }
+  accuracy::FileInfo info;
+  info.vocab_size = 100;
+  info.top_k = 2;
+  {
+    LogprobsDump dump(path, info, items, TokenIdMap(), nullptr);
+    ASSERT_TRUE(dump.takes_logprobs_json(0));
+    dump.on_logprobs_json(0, LogprobsLayout::kCompletion,
+                          R"({"tokens":["token_id:5"],"token_logprobs":[-0.25],"top_logprobs":[{"token_id:5":-0.25,"token_id:7":-1.5}]})");
+    dump.on_logprobs(0, 0, StepLogprobs{by_id(9, -0.5), {by_id(9, -0.5)}});  // read by the client, after the JSON
+    dump.on_logprobs_json(0, LogprobsLayout::kChat,
+                          R"( {"content":[{"token":"token_id:3","logprob":-2.0,"top_logprobs":[{"token":"token_id:3","logprob":-2.0}]}]})");
+    dump.on_logprobs_json(1, LogprobsLayout::kCompletion, R"({"tokens":["a"],"token_logprobs":[-0.5e]})");
+    dump.on_logprobs_json(2, LogprobsLayout::kCompletion, R"({"tokens":[],"token_logprobs":[]})");
+    Outcome ok;
+    dump.on_done(0, ok);
+    dump.on_done(1, ok);
+    dump.on_done(2, ok);
+    dump.close();
+    EXPECT_EQ(dump.written(), 1);
+    EXPECT_EQ(dump.malformed(), 1);
+    EXPECT_EQ(dump.first_malformed(), R"(request 21: malformed logprobs: {"tokens":["a"],"token_logprobs":[-0.5e]})");
+  }
+  accuracy::LogitsReader rd(path);
+  EXPECT_EQ(rd.ids(), (std::vector<std::string>{"20"}));
+  const accuracy::RequestLogits r = rd.read("20");
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(r.tokens, (std::vector<int32_t>{5, 9, 3}));
+  EXPECT_EQ(r.token_logprobs, (std::vector<float>{-0.25f, -0.5f, -2.0f}));
+  EXPECT_EQ(r.top_ids, (std::vector<int32_t>{5, 7, 9, accuracy::kNoToken, 3, accuracy::kNoToken}));
+  EXPECT_EQ(r.top_logprobs, (std::vector<float>{-0.25f, -1.5f, -0.5f, -inf, -2.0f, -inf}));
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
