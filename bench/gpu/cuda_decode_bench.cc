@@ -150,7 +150,7 @@ void BM_DecodeStep(benchmark::State& state) {
   for (const auto& [n, ms] : stages) std::fprintf(stderr, " %s %.3f", n.c_str(), ms);
   std::fprintf(stderr, "\n");
 }
-BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Arg(64)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)
     ->MinTime(1.0);
 
 // A step like the offline run's steady state: 192 decodes at 120-token contexts plus 28 prompts of 65

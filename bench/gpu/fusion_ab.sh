@@ -6,7 +6,10 @@
 #   bench/gpu/fusion_ab.sh            BUILD (build/gpu), OUT ($BUILD/out), ROUNDS (2), BATCHES (1|4|16|64)
 #   VARIANTS: names out of none swiglu norm both (default: all four; "none" = both fusions off); a "+u" suffix
 #   (none+u, both+u) sets LLM_CUDA_GEMV_UNITS=1 (the plain GEMVs in the fused kernels' layout, the default
-#   since v11), no suffix LLM_CUDA_GEMV_UNITS=0 (gemv.cu's one-row-per-warp kernel)
+#   since v11), no suffix LLM_CUDA_GEMV_UNITS=0 (gemv.cu's one-row-per-warp kernel); a further "+mN" suffix
+#   (both+u+m1, both+u+m4) sets LLM_CUDA_GEMV_MAX_M=N (v12: the most rows that take gemv_units; 1 = cuBLAS
+#   from M = 2, the path before v12), no such suffix the default; "+c0" sets LLM_CUDA_GEMV_INT_CVT=0 (v12: the
+#   GEMVs' bf16 -> float conversion through cvt.f32.bf16, as before v12); so both+u+m1+c0 is v11's default
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build/gpu}
@@ -17,12 +20,19 @@ VARIANTS=${VARIANTS:-none swiglu norm both}
 mkdir -p "$OUT"
 for r in $(seq 1 "$ROUNDS"); do
   for v in $VARIANTS; do
-    un=0; [[ $v == *+u ]] && un=1
-    case ${v%+u} in
+    un=0 mm=()
+    IFS=+ read -ra parts <<<"$v"
+    for p in "${parts[@]:1}"; do
+      case $p in
+        u) un=1 ;; m[0-9]*) mm+=(LLM_CUDA_GEMV_MAX_M="${p#m}") ;; c0) mm+=(LLM_CUDA_GEMV_INT_CVT=0) ;;
+        *) echo "unknown suffix +$p in $v"; exit 2 ;;
+      esac
+    done
+    case ${v%%+*} in
       none) sw=0 nm=0 ;; swiglu) sw=1 nm=0 ;; norm) sw=0 nm=1 ;; both) sw=1 nm=1 ;;
       *) echo "unknown variant $v"; exit 2 ;;
     esac
-    LLM_CUDA_GEMV_UNITS=$un LLM_CUDA_FUSE_SWIGLU=$sw LLM_CUDA_FUSE_NORM=$nm "$BUILD/engine/cuda_decode_bench" \
+    env "${mm[@]}" LLM_CUDA_GEMV_UNITS=$un LLM_CUDA_FUSE_SWIGLU=$sw LLM_CUDA_FUSE_NORM=$nm "$BUILD/engine/cuda_decode_bench" \
       --benchmark_filter="BM_DecodeStep/($BATCHES)/" --benchmark_repetitions="${REPS:-3}" \
       --benchmark_out="$OUT/ab_${v}_r$r.json" --benchmark_out_format=json >"$OUT/ab_${v}_r$r.log" 2>&1
     echo "[$(date -u +%H:%M:%S)] $v round $r exit $?"

@@ -8,6 +8,7 @@
 #ifdef LLM_HAVE_CUDA
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <type_traits>
@@ -637,7 +638,7 @@ TEST(CudaKernels, GemvUnitsMatchesFloat64) {
       DevBuf<float> dyf(N);
       dyb.poison();
       dyf.poison();
-      ec::gemv_units(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, N, K, nullptr);
+      ec::gemv_units(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, 1, N, K, nullptr);
       CK(cudaDeviceSynchronize());
       CK(cudaGetLastError());
       std::vector<double> ref(N);
@@ -650,6 +651,69 @@ TEST(CudaKernels, GemvUnitsMatchesFloat64) {
       else EXPECT_LT(rel_err(dyb.download(), ref), 5e-3) << "N " << N << " K " << K;
     }
   }
+}
+
+// gemv_units at M = 2..8 (v12): every row of x against float64, and bit for bit against the same row run
+// alone at M = 1 (the same units and order of sums, so a row's result does not depend on M). Shapes: N below
+// the SM count, N odd with several rows per block and a partial last unit (K 1000), K 4096; at M = 4 and 8 the
+// 7B down shape (K 11008: M = 8 needs 172 KB of x in shared memory) and the lm_head shape (N 32000).
+TEST(CudaKernels, GemvUnitsSmallMMatchesFloat64AndOneRow) {
+  SKIP_WITHOUT_DEVICE();
+  for (int M = 2; M <= ec::kUnitsMaxM; ++M) {
+    std::vector<std::pair<int, int>> shapes = {{77, 1000}, {3001, 1000}, {1000, 4096}};
+    if (M == 4 || M == 8) shapes.insert(shapes.end(), {{4096, 11008}, {32000, 4096}});
+    for (auto [N, K] : shapes) {
+      std::mt19937_64 rng(7000 + 13 * M + N + K);
+      ASSERT_TRUE(ec::gemv_units_supported(M, N, K)) << "M " << M << " N " << N << " K " << K;
+      const auto x = rand_bf16(size_t(M) * K, rng), w = rand_bf16(size_t(N) * K, rng);
+      std::vector<double> xd(x.size()), wd(w.size()), ref(size_t(M) * N);
+      for (size_t i = 0; i < x.size(); ++i) xd[i] = f(x[i]);
+      for (size_t i = 0; i < w.size(); ++i) wd[i] = f(w[i]);
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n) {
+          double acc = 0;
+          const double* xr = xd.data() + size_t(m) * K;
+          const double* wr = wd.data() + size_t(n) * K;
+          for (int k = 0; k < K; ++k) acc += xr[k] * wr[k];
+          ref[size_t(m) * N + n] = acc;
+        }
+      DevBuf<bf16> dx(x), dw(w), dyb(size_t(M) * N), dyb1(N);
+      DevBuf<float> dyf(size_t(M) * N), dyf1(N);
+      for (bool f32 : {false, true}) {
+        const std::string what =
+            "M " + std::to_string(M) + " N " + std::to_string(N) + " K " + std::to_string(K) + (f32 ? " f32" : " bf16");
+        dyb.poison();
+        dyf.poison();
+        ec::gemv_units(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, M, N, K, nullptr);
+        CK(cudaDeviceSynchronize());
+        CK(cudaGetLastError());
+        if (f32) EXPECT_LT(rel_err(dyf.download(), ref), 1e-5) << what;
+        else EXPECT_LT(rel_err(dyb.download(), ref), 5e-3) << what;
+        const auto got_b = dyb.download();
+        const auto got_f = dyf.download();
+        for (int m = 0; m < M; ++m) {
+          // The same row alone (x + m * K is 16-byte aligned: K % 8 == 0).
+          dyb1.poison();
+          dyf1.poison();
+          ec::gemv_units(dx.p + size_t(m) * K, dw.p, f32 ? static_cast<void*>(dyf1.p) : static_cast<void*>(dyb1.p),
+                         f32, 1, N, K, nullptr);
+          CK(cudaDeviceSynchronize());
+          CK(cudaGetLastError());
+          bool same = true;
+          if (f32) {
+            const auto one = dyf1.download();
+            for (int n = 0; n < N; ++n) same = same && std::memcmp(&got_f[size_t(m) * N + n], &one[n], 4) == 0;
+          } else {
+            const auto one = dyb1.download();
+            for (int n = 0; n < N; ++n) same = same && std::memcmp(&got_b[size_t(m) * N + n], &one[n], 2) == 0;
+          }
+          EXPECT_TRUE(same) << what << " row " << m << ": differs from the row alone";
+        }
+      }
+    }
+  }
+  EXPECT_FALSE(ec::gemv_units_supported(9, 64, 1024));
+  EXPECT_FALSE(ec::gemv_units_supported(2, 64, 1001));
 }
 
 // The fused GEMVs (M = 1) against float64 and against the two kernels they replace, on the same inputs.

@@ -43,6 +43,7 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg), opt_(read_cuda_op
   LLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   num_sms_ = prop.multiProcessorCount;
   set_pdl_enabled(opt_.pdl && prop.major >= 9);
+  set_gemv_int_convert(opt_.gemv_int_cvt);
   LLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   gemm_.emplace(stream_, opt_);
 }

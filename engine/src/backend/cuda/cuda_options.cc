@@ -32,6 +32,8 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.fuse_swiglu = !switched_off("LLM_CUDA_FUSE_SWIGLU");
   o.fuse_norm = !switched_off("LLM_CUDA_FUSE_NORM");
   o.gemv_units = !switched_off("LLM_CUDA_GEMV_UNITS");
+  o.gemv_int_cvt = !switched_off("LLM_CUDA_GEMV_INT_CVT");
+  if (const char* m = std::getenv("LLM_CUDA_GEMV_MAX_M")) o.gemv_max_m = std::clamp(std::atoi(m), 1, kUnitsMaxM);
   // Off unless LLM_CUDA_SKINNY=1: measured slower than cuBLAS at batch 4..64 on the H200 (docs/cuda-notes.md, v8).
   const char* sk = std::getenv("LLM_CUDA_SKINNY");
   o.skinny = sk && std::string(sk) == "1";

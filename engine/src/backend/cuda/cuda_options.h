@@ -51,14 +51,22 @@ struct CudaOptions {
   /// kernels' layout without a fusion (one block per SM, rows cut into units): 4.43 -> 3.85 ms at batch 1 on its
   /// own (docs/cuda-notes.md, v11). LLM_CUDA_GEMV_UNITS=0: gemv.cu's one-row-per-warp kernel.
   bool gemv_units = true;
+  /// The most rows a GEMM may have to take gemv_units (M rows of x in shared memory, each weight element read
+  /// once for all of them; docs/cuda-notes.md, v12); more rows go to cuBLAS. 2: measured on the H200, batch 2
+  /// 4.35 -> 4.04 ms, while M = 4 lost to cuBLAS (4.87 vs 4.43 ms) and M = 8 by far (8.42 vs 4.59).
+  /// LLM_CUDA_GEMV_MAX_M=N sets it (clamped to 1..kUnitsMaxM = 8); 1 is the path before v12 (cuBLAS from M = 2).
+  int gemv_max_m = 2;
+  /// gemv_units and the fused GEMVs convert bf16 to float with integer operations (v12).
+  /// LLM_CUDA_GEMV_INT_CVT=0: with cvt.f32.bf16, as before v12 (the same values).
+  bool gemv_int_cvt = true;
 
   /// Bytes of one stored element (weights, KV cache, E activations): 4 in the f32 mode, else 2 (bf16).
   size_t elem_bytes() const { return f32 ? 4 : 2; }
 };
 
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
-/// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS (each off
-/// only when set to "0"), LLM_CUDA_SKINNY (on only when "1") and, in the
+/// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT (each off
+/// only when set to "0"), LLM_CUDA_GEMV_MAX_M (a number), LLM_CUDA_SKINNY (on only when "1") and, in the
 /// deterministic mode, LLM_CUDA_DET_ROWS. Throws ModelLoadError for an fp8 KV cache in the f32 mode.
 CudaOptions read_cuda_options(const EngineConfig& cfg);
 

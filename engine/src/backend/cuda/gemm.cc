@@ -39,16 +39,17 @@ Gemm::~Gemm() {
 bool Gemm::uses_gemv(int M, int K) const { return !opt_.f32 && opt_.gemv && M == 1 && gemv_supported(M, K); }
 
 void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) const {
-  // Decode at batch 1 (bf16 mode): the GEMV streams the weights at ~5% more bandwidth than cuBLAS. At M = 4
-  // it was 42% slower than cuBLAS (x re-read from L1 per weight chunk; docs/cuda-notes.md), so only M = 1
-  // takes it. The GEMV is bf16-only: the f32 mode uses cuBLAS at every M.
+  // Decode at small batch (bf16 mode): the unit-layout GEMV (one block per SM, rows cut into 1024-value units)
+  // streams the weights faster than cuBLAS at M = 1 (docs/cuda-notes.md, v11) and, with the M rows of x in
+  // shared memory, up to M = gemv_max_m (v12 has the measurement that chose it). The GEMV is bf16-only: the
+  // f32 mode uses cuBLAS at every M; the deterministic mode never takes it (gemv = false).
+  if (!opt_.f32 && opt_.gemv && opt_.gemv_units && M <= opt_.gemv_max_m && gemv_units_supported(M, N, K)) {
+    cuda::gemv_units(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
+    return;
+  }
+  // LLM_CUDA_GEMV_UNITS=0: gemv.cu's one-row-per-warp kernel at M = 1 (it lost to cuBLAS at M = 4: x re-read
+  // from L1 per weight chunk).
   if (uses_gemv(M, K)) {
-    // The fused kernels' layout (one block per SM, rows cut into units) streams faster than the one-row-per-warp
-    // kernel at every 7B shape (docs/cuda-notes.md, v11).
-    if (opt_.gemv_units && gemv_fused_supported(N, K, false)) {
-      cuda::gemv_units(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, N, K, stream_);
-      return;
-    }
     cuda::gemv(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
     return;
   }

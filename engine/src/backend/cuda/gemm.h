@@ -1,4 +1,4 @@
-// The CUDA backend's GEMM choice: for each y = x @ w^T of the pass, the bf16 GEMV (one row), one cuBLAS call,
+// The CUDA backend's GEMM choice: for each y = x @ w^T of the pass, the bf16 GEMV (up to gemv_max_m rows), one cuBLAS call,
 // or, in the deterministic mode, cuBLAS calls of a fixed row count; pedantic f32 in the f32 mode.
 #pragma once
 
@@ -20,8 +20,9 @@ class Gemm {
   /// x: E [M, K], w: E [N, K] -> y [M, N]: f32 when y_f32 (always in the f32 mode), else E. With det_rows > 0,
   /// x and y need rows up to M rounded up to det_rows (padding rows: their results are not read).
   void run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) const;
-  /// Whether run() takes the bf16 GEMV for this shape (M = 1 in the bf16 mode, unless switched off or
-  /// deterministic): where the fused GEMVs (kernels.h) may replace it and the kernel before it.
+  /// Whether run() takes a bf16 GEMV for this one-row shape (M = 1 in the bf16 mode, unless switched off or
+  /// deterministic): where the fused GEMVs (kernels.h, one row only) may replace it and the kernel before it.
+  /// False for M > 1 even where run() takes gemv_units there (M <= CudaOptions::gemv_max_m).
   bool uses_gemv(int M, int K) const;
 
  private:

@@ -1,12 +1,16 @@
-// Matrix-vector products for decode steps of a few tokens: y[m, n] = sum_k x[m, k] * w[n, k] for M <= 4.
+// Matrix-vector products for decode steps of a few tokens: y[m, n] = sum_k x[m, k] * w[n, k] for M <= 8.
 // At such M a GEMM is a pure stream over the weights; one warp per weight row with 16-byte loads, four
 // in flight per lane, keeps more bytes moving than the general GEMM kernels do at M = 1 (measured: 5.59 vs
 // 5.87 ms per 7B decode step on an H100). Every row of x is re-read per weight chunk, so at M = 4 it loses
 // to cuBLAS (8.46 vs 5.96 ms); the backend uses it for M = 1 only. Since v11 (docs/cuda-notes.md) the backend's
-// M = 1 GEMVs run the unit-layout kernels below instead (gemv_units, and the fused gemv_swiglu / gemv_rmsnorm);
-// this one stays for LLM_CUDA_GEMV_UNITS=0 and for M = 2..4.
+// M = 1 GEMVs run the unit-layout kernels below instead (gemv_units, and the fused gemv_swiglu / gemv_rmsnorm),
+// and since v12 gemv_units takes M = 2..kUnitsMaxM too (x rows in shared memory, each weight element loaded once
+// and multiplied by every row; the backend takes it up to M = 2, where it beats cuBLAS); gemv_kernel stays for
+// LLM_CUDA_GEMV_UNITS=0.
 #include <cuda_bf16.h>
 
+#include <atomic>
+#include <cstdint>
 #include <stdexcept>
 
 #include <cuda_runtime.h>
@@ -91,7 +95,7 @@ void launch(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, cud
 }
 
 
-// ---------------------------------------------------------------- the fused GEMVs (M = 1)
+// ---------------------------------------------------------------- the unit-layout GEMVs
 // y[n] = sum_k x[k] * w[n, k] where x is not read from memory but made by each block from what the kernel
 // before the GEMV would have read: x = silu(gate) * up (the SwiGLU before the down projection) or
 // x = RMSNorm(residual + delta) (the add + RMSNorm before QKV and gate/up). x goes to shared memory as bf16,
@@ -102,6 +106,11 @@ void launch(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, cud
 // (1024 values), and the block's units are dealt to its warps round-robin, so warps differ by at most one
 // unit of work whatever N is (whole rows per warp would leave up to ~15 % of the warps idle at the end). Each
 // unit's sum goes to shared memory; after a barrier each row adds its units in order (deterministic).
+//
+// The plain product (kPlain) also takes M = 2..kUnitsMaxM rows of x (v12): all M rows sit in shared memory
+// (M * K bf16), each weight element is loaded and converted once and multiplied by the M rows, with one
+// accumulator per row; a unit's M sums go to shared memory side by side. Row m's result is the M = 1 sum of
+// that row (the same units, the same fmaf order), so it does not depend on M.
 constexpr int kFThreads = 1024;
 constexpr int kFWarps = kFThreads / 32;
 constexpr int kUnit = kUnroll * 32 * 8;  // values of a row per unit
@@ -112,7 +121,7 @@ struct FusedArgs {
   const bf16* w = nullptr;
   void* y = nullptr;
   int N = 0, K = 0, rows_per_block = 0;
-  const bf16* x = nullptr;        // kPlain: [K], copied to shared memory
+  const bf16* x = nullptr;        // kPlain: [M, K], copied to shared memory
   const bf16* gu = nullptr;       // kSwiglu: [2K], gate then up
   const float* x_in = nullptr;    // kNorm: residual row [K]
   const float* delta = nullptr;   // kNorm: added to it, or null
@@ -123,15 +132,36 @@ struct FusedArgs {
 
 __host__ __device__ inline int fused_units(int K) { return (K + kUnit - 1) / kUnit; }
 
-size_t fused_smem(int K, int rows_per_block) {
-  return static_cast<size_t>(K) * sizeof(bf16) + static_cast<size_t>(rows_per_block) * fused_units(K) * 4;
+size_t fused_smem(int M, int K, int rows_per_block) {
+  return static_cast<size_t>(M) * K * sizeof(bf16) + static_cast<size_t>(rows_per_block) * fused_units(K) * M * 4;
 }
 
-template <FusedIn In, typename OutT>
+// 8 bf16 -> 8 floats with integer operations: a bf16 is the top half of the float with the same bits, so the
+// low element of each 32-bit pair is the word shifted left 16 and the high one the word with its low half
+// cleared. Exact, the same values as bf16x8_to_f32 (vec8.cuh), whose cvt.f32.bf16 limited these kernels at
+// M >= 2 (v12: M = 2 / 4 / 8 took ~1.2 / 2.1 / 4.2x the M = 1 GEMV time with it, ~1.0 / 1.2 / 2.1x with this;
+// M = 1 unchanged).
+__device__ __forceinline__ void bf16x8_to_f32_int(const uint4& v, float* f) {
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    f[2 * k] = __uint_as_float(w[k] << 16);
+    f[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
+  }
+}
+
+template <bool IntCvt>
+__device__ __forceinline__ void cvt8(const uint4& v, float* f) {
+  if constexpr (IntCvt) bf16x8_to_f32_int(v, f);
+  else bf16x8_to_f32(v, f);
+}
+
+template <FusedIn In, int M, typename OutT, bool IntCvt>
 __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArgs a) {
+  static_assert(M == 1 || In == FusedIn::kPlain, "the fused inputs are made for one row");
   extern __shared__ uint4 smem[];
   bf16* xs = reinterpret_cast<bf16*>(smem);
-  float* part = reinterpret_cast<float*>(xs + a.K);  // K % 8 == 0: 16-byte aligned
+  float* part = reinterpret_cast<float*>(xs + M * a.K);  // K % 8 == 0: 16-byte aligned
   __shared__ float red[kFWarps];
   const int K = a.K, S = fused_units(K);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -155,7 +185,7 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
   pdl_wait();
 
   if constexpr (In == FusedIn::kPlain) {
-    for (int c = threadIdx.x; c < K / 8; c += kFThreads)
+    for (int c = threadIdx.x; c < M * K / 8; c += kFThreads)
       *reinterpret_cast<uint4*>(xs + c * 8) = *reinterpret_cast<const uint4*>(a.x + c * 8);
   } else if constexpr (In == FusedIn::kSwiglu) {
     for (int c = threadIdx.x; c < K / 8; c += kFThreads) {
@@ -181,26 +211,39 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
     for (int q = 0; q < kUnroll; ++q) cur[q] = wv[q];
     if (u + kFWarps < units) fetch(u + kFWarps);
     const int k0 = (u % S) * kUnit + lane * 8;
-    float acc = 0.f;
+    float acc[M];
+#pragma unroll
+    for (int m = 0; m < M; ++m) acc[m] = 0.f;
 #pragma unroll
     for (int q = 0; q < kUnroll; ++q) {
       const int k = k0 + q * 256;
       if (k >= K) break;
-      float wf[8], xf[8];
-      bf16x8_to_f32(cur[q], wf);
-      bf16x8_to_f32(*reinterpret_cast<const uint4*>(xs + k), xf);
+      float wf[8];
+      cvt8<IntCvt>(cur[q], wf);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) acc = fmaf(wf[j], xf[j], acc);
+      for (int m = 0; m < M; ++m) {
+        float xf[8];
+        cvt8<IntCvt>(*reinterpret_cast<const uint4*>(xs + m * K + k), xf);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[m] = fmaf(wf[j], xf[j], acc[m]);
+      }
     }
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-    if (lane == 0) part[u] = acc;
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
+    }
+    if (lane == 0) {
+#pragma unroll
+      for (int m = 0; m < M; ++m) part[u * M + m] = acc[m];
+    }
   }
   __syncthreads();
   OutT* y = static_cast<OutT*>(a.y);
-  for (int r = threadIdx.x; r < R; r += kFThreads) {
+  for (int i = threadIdx.x; i < R * M; i += kFThreads) {
+    const int r = i / M, m = i % M;
     float s = 0.f;
-    for (int q = 0; q < S; ++q) s += part[r * S + q];
-    store(y + r0 + r, s);
+    for (int q = 0; q < S; ++q) s += part[(r * S + q) * M + m];
+    store(y + static_cast<int64_t>(m) * a.N + r0 + r, s);
   }
 }
 
@@ -214,15 +257,50 @@ int sm_count() {
   return n;
 }
 
+// Shared memory a block of M > 1 rows may take (the opt-in limit, less the static part); M = 1 keeps the
+// default 48 KB, as before v12.
+size_t units_smem_limit() {
+  static const size_t n = [] {
+    int dev = 0, v = 0;
+    LLM_CUDA_CHECK(cudaGetDevice(&dev));
+    LLM_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    return static_cast<size_t>(v) - kFWarps * sizeof(float);
+  }();
+  return n;
+}
+
 int fused_rows_per_block(int N) { return (N + sm_count() - 1) / sm_count(); }
 
-template <FusedIn In>
+template <FusedIn In, int M, typename OutT, bool IntCvt>
+void launch_fused_cvt(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) {
+  if (smem > 48 * 1024) {
+    // Once per instantiation (graph capture allows it; no stream work).
+    static const bool set = [] {
+      LLM_CUDA_CHECK(cudaFuncSetAttribute(gemv_fused_kernel<In, M, OutT, IntCvt>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(units_smem_limit())));
+      return true;
+    }();
+    (void)set;
+  }
+  launch_pdl(gemv_fused_kernel<In, M, OutT, IntCvt>, grid, kFThreads, smem, s, a);
+}
+
+std::atomic<bool> g_int_cvt{true};
+
+template <FusedIn In, int M, typename OutT>
+void launch_fused_as(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) {
+  if (g_int_cvt.load(std::memory_order_relaxed)) launch_fused_cvt<In, M, OutT, true>(a, smem, grid, s);
+  else launch_fused_cvt<In, M, OutT, false>(a, smem, grid, s);
+}
+
+template <FusedIn In, int M>
 void launch_fused(FusedArgs a, bool y_f32, cudaStream_t s) {
   a.rows_per_block = fused_rows_per_block(a.N);
-  const size_t smem = fused_smem(a.K, a.rows_per_block);
+  const size_t smem = fused_smem(M, a.K, a.rows_per_block);
   const int grid = (a.N + a.rows_per_block - 1) / a.rows_per_block;
-  if (y_f32) launch_pdl(gemv_fused_kernel<In, float>, grid, kFThreads, smem, s, a);
-  else launch_pdl(gemv_fused_kernel<In, bf16>, grid, kFThreads, smem, s, a);
+  if (y_f32) launch_fused_as<In, M, float>(a, smem, grid, s);
+  else launch_fused_as<In, M, bf16>(a, smem, grid, s);
 }
 
 }  // namespace
@@ -239,21 +317,40 @@ void gemv(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K
   }
 }
 
+void set_gemv_int_convert(bool on) { g_int_cvt.store(on, std::memory_order_relaxed); }
+
 bool gemv_fused_supported(int N, int K, bool norm) {
   if (N < 1 || K < 8 || K % 8 != 0) return false;
   if (norm && K > 8 * kNormThreads * kNormMaxChunks) return false;
-  return fused_smem(K, fused_rows_per_block(N)) <= 48 * 1024;
+  return fused_smem(1, K, fused_rows_per_block(N)) <= 48 * 1024;
 }
 
-void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s) {
-  if (!gemv_fused_supported(N, K, false)) throw std::invalid_argument("gemv_units: unsupported shape");
+bool gemv_units_supported(int M, int N, int K) {
+  if (M < 1 || M > kUnitsMaxM) return false;
+  if (M == 1) return gemv_fused_supported(N, K, false);
+  if (N < 1 || K < 8 || K % 8 != 0) return false;
+  return fused_smem(M, K, fused_rows_per_block(N)) <= units_smem_limit();
+}
+
+void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s) {
+  if (!gemv_units_supported(M, N, K)) throw std::invalid_argument("gemv_units: unsupported shape");
   FusedArgs a;
   a.w = w;
   a.y = y;
   a.N = N;
   a.K = K;
   a.x = x;
-  launch_fused<FusedIn::kPlain>(a, y_f32, s);
+  switch (M) {
+    case 1: launch_fused<FusedIn::kPlain, 1>(a, y_f32, s); break;
+    case 2: launch_fused<FusedIn::kPlain, 2>(a, y_f32, s); break;
+    case 3: launch_fused<FusedIn::kPlain, 3>(a, y_f32, s); break;
+    case 4: launch_fused<FusedIn::kPlain, 4>(a, y_f32, s); break;
+    case 5: launch_fused<FusedIn::kPlain, 5>(a, y_f32, s); break;
+    case 6: launch_fused<FusedIn::kPlain, 6>(a, y_f32, s); break;
+    case 7: launch_fused<FusedIn::kPlain, 7>(a, y_f32, s); break;
+    case 8: launch_fused<FusedIn::kPlain, 8>(a, y_f32, s); break;
+    default: throw std::invalid_argument("gemv_units: M must be 1..8");
+  }
 }
 
 void gemv_swiglu(const bf16* gu, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s) {
@@ -264,7 +361,7 @@ void gemv_swiglu(const bf16* gu, const bf16* w, void* y, bool y_f32, int N, int 
   a.N = N;
   a.K = K;
   a.gu = gu;
-  launch_fused<FusedIn::kSwiglu>(a, y_f32, s);
+  launch_fused<FusedIn::kSwiglu, 1>(a, y_f32, s);
 }
 
 void gemv_rmsnorm(const float* x_in, const float* delta, const float* norm_w, float eps, float* x_out, const bf16* w,
@@ -280,7 +377,7 @@ void gemv_rmsnorm(const float* x_in, const float* delta, const float* norm_w, fl
   a.norm_w = norm_w;
   a.x_out = x_out;
   a.eps = eps;
-  launch_fused<FusedIn::kNorm>(a, y_f32, s);
+  launch_fused<FusedIn::kNorm, 1>(a, y_f32, s);
 }
 
 }  // namespace engine::cuda

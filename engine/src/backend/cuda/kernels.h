@@ -141,9 +141,19 @@ void gemv(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K
 /// K % 8 == 0, the input and the row sums in 48 KB of shared memory, and for the norm K <= 8192.
 bool gemv_fused_supported(int N, int K, bool norm);
 void gemv_swiglu(const bf16* gu, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s);
-/// The plain product (gemv at M = 1) with the fused kernels' layout: x copied to shared memory, one block per
-/// SM, rows cut into 1024-value units. What the backend runs at M = 1 (LLM_CUDA_GEMV_UNITS=0: gemv above).
-void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s);
+/// The plain product y[m, n] = sum_k x[m, k] * w[n, k] for M = 1..kUnitsMaxM rows with the fused kernels'
+/// layout: x (bf16 [M, K]) copied to shared memory, one block per SM, rows of w cut into 1024-value units, each
+/// weight element loaded once and multiplied by all M rows; y [M, N], f32 when y_f32 else bf16. Row m's result
+/// is the same bits whatever M is. What the backend runs at M = 1 and, up to CudaOptions::gemv_max_m, at small
+/// M (docs/cuda-notes.md, v11 and v12; LLM_CUDA_GEMV_UNITS=0: gemv above at M = 1, cuBLAS beyond). Needs
+/// gemv_units_supported: K % 8 == 0, and the M rows of x plus the row sums in shared memory (48 KB at M = 1,
+/// the device's opt-in limit beyond: 227 KB on Hopper, so M = 8 at K = 11008).
+constexpr int kUnitsMaxM = 8;
+/// Whether gemv_units and the fused GEMVs turn bf16 into float with integer operations (the default, v12) or
+/// with cvt.f32.bf16 (LLM_CUDA_GEMV_INT_CVT=0: the conversion before v12). The same values either way.
+void set_gemv_int_convert(bool on);
+bool gemv_units_supported(int M, int N, int K);
+void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
 void gemv_rmsnorm(const float* x_in, const float* delta, const float* norm_w, float eps, float* x_out, const bf16* w,
                   void* y, bool y_f32, int N, int K, cudaStream_t s);
 
