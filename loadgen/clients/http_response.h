@@ -10,7 +10,7 @@
 
 #include "loadgen/clients/client.h"
 #include "loadgen/clients/http_api.h"
-#include "loadgen/clients/logprobs_scan.h"
+#include "loadgen/clients/logprobs_deferred.h"
 #include "loadgen/clients/sse_parser.h"
 
 namespace engine { class Tokenizer; }

@@ -26,24 +26,8 @@ namespace loadgen {
 /// decode_api_event(data), the same ApiEvent, with the logprobs read by the scanner where it can.
 ApiEvent decode_api_event_scanned(std::string_view data);
 
-/// An OpenAI event's choices[0].logprobs left as text (a view of the event) for another thread to read.
-struct LogprobsJson {
-  bool present = false;
-  LogprobsLayout layout = LogprobsLayout::kCompletion;
-  std::string_view json;
-};
-
-/// decode_api_event_scanned(data) for the client's own thread under --dump-logprobs: an OpenAI event's
-/// choices[0].logprobs (when not null) is passed over by its quotes and brackets alone and returned in
-/// `deferred` instead of ev.logprobs; everything else is decoded and checked as before (TGI events
-/// entirely: their logprobs stay in ev.logprobs). Where the event is not well-formed around that value the
-/// DOM reads the whole event, as decode_api_event_scanned does (its logprobs then in ev.logprobs, or its error).
-ApiEvent decode_api_event_deferring(std::string_view data, LogprobsJson& deferred);
-
-/// The deferred value read: what decode_api_event_scanned would have put in ev.logprobs for the event,
-/// or nullopt with `error` ("malformed logprobs: ...") when it is not JSON.
-std::optional<std::vector<StepLogprobs>> read_logprobs_json(LogprobsLayout layout, std::string_view json,
-                                                            std::string& error);
+/// `data` with the value at [begin, end) replaced by null: the rest of an event, for the DOM.
+std::string with_null(std::string_view data, size_t begin, size_t end);
 
 /// The scanner on one JSON value (the text of choices[0].logprobs, or of TGI's top_tokens): what
 /// parse_completion_logprobs / parse_chat_logprobs / the top_tokens list of parse_tgi_token_logprobs give for

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "loadgen/clients/logprobs_scan.h"
+#include "loadgen/clients/logprobs_deferred.h"
 
 namespace loadgen {
 

@@ -18,6 +18,7 @@
 
 #include "loadgen/clients/http_api.h"
 #include "loadgen/clients/http_logprobs.h"
+#include "loadgen/clients/logprobs_deferred.h"
 #include "loadgen/clients/logprobs_scan.h"
 
 using namespace loadgen;

@@ -1,0 +1,225 @@
+#include "loadgen/clients/logprobs_deferred.h"
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "loadgen/clients/http_logprobs.h"
+#include "loadgen/clients/logprobs_scan.h"
+
+namespace loadgen {
+
+namespace {
+
+// Where an OpenAI event's choices[0].logprobs lies, found by quotes and brackets alone: nothing is checked,
+// because decode_api_event then reads the event with that value as null (the DOM checks all of the rest) and
+// the value itself is checked by whoever reads it. One table lookup per byte.
+class Locator {
+ public:
+  explicit Locator(std::string_view s) : p_(s.data()), begin_(s.data()), end_(s.data() + s.size()) {}
+
+  bool openai = false, has_lp = false, chat = false;
+  size_t lp_begin = 0, lp_end = 0;
+
+  /// False where the text is not an object of members as far as quotes and brackets tell.
+  bool run() {
+    if (!eat('{')) return false;
+    if (eat('}')) return at_end();
+    do {
+      std::string_view key;
+      if (!key_string(key) || !eat(':')) return false;
+      if (key == "choices") {
+        openai = true;
+        has_lp = chat = false;
+        if (!choices()) return false;
+      } else {
+        if (key == "usage") openai = true;
+        if (!skip()) return false;
+      }
+    } while (eat(','));
+    return eat('}') && at_end();
+  }
+
+ private:
+  enum : uint8_t { kPlain = 0, kQuote, kOpen, kClose, kEnd, kWs };
+  static constexpr std::array<uint8_t, 256> kClass = [] {
+    std::array<uint8_t, 256> t{};
+    t['"'] = kQuote;
+    t['{'] = t['['] = kOpen;
+    t['}'] = t[']'] = kClose;
+    t[','] = t[':'] = kEnd;
+    t[' '] = t['\t'] = t['\n'] = t['\r'] = kWs;
+    return t;
+  }();
+  static constexpr std::array<uint8_t, 256> kInContainer = [] {
+    std::array<uint8_t, 256> t{};
+    t['"'] = t['{'] = t['['] = t['}'] = t[']'] = 1;
+    return t;
+  }();
+  static uint8_t cls(char c) { return kClass[static_cast<unsigned char>(c)]; }
+
+  void ws() {
+    while (p_ < end_ && cls(*p_) == kWs) ++p_;
+  }
+  bool eat(char c) {
+    ws();
+    if (p_ < end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+  bool at_end() {
+    ws();
+    return p_ == end_;
+  }
+  char peek() {
+    ws();
+    return p_ < end_ ? *p_ : '\0';
+  }
+
+  // At '"': past the closing quote (a backslash takes the byte after it along).
+  bool pass_string() {
+    const char* p = p_ + 1;
+    const char* const end = end_;
+    for (;;) {
+      while (p < end && *p != '"' && *p != '\\') ++p;
+      if (p >= end) return false;
+      if (*p == '"') {
+        p_ = p + 1;
+        return true;
+      }
+      if (end - p < 2) return false;
+      p += 2;
+    }
+  }
+
+  // A key: its bytes, or — with an escape, which could spell any name ("d\\u0065lta"; servers do not send
+  // them) — its decoded text. False where that is not a JSON string.
+  bool key_string(std::string_view& key) {
+    ws();
+    if (p_ >= end_ || *p_ != '"') return false;
+    const char* start = p_;
+    if (!pass_string()) return false;
+    key = std::string_view(start + 1, static_cast<size_t>(p_ - 2 - start));
+    if (key.find('\\') == std::string_view::npos) return true;
+    const nlohmann::json j = nlohmann::json::parse(start, p_, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_string()) return false;
+    key_buf_ = j.get<std::string>();
+    key = key_buf_;
+    return true;
+  }
+
+  // Any value: a string, a container up to its matching close, or a scalar up to the next , : } ] or space.
+  // Inside a container only quotes and brackets matter, so the loop stops at nothing else. (The loops run on
+  // locals: a store to p_ would have to be reloaded after every byte read through it.)
+  bool skip() {
+    ws();
+    if (p_ >= end_) return false;
+    const char c = *p_;
+    if (c == '"') return pass_string();
+    const char* p = p_;
+    const char* const end = end_;
+    if (c != '{' && c != '[') {
+      while (p < end && cls(*p) == kPlain) ++p;
+      const bool any = p > p_;
+      p_ = p;
+      return any;
+    }
+    ++p;
+    int depth = 1;
+    for (;;) {
+      while (p < end && kInContainer[static_cast<unsigned char>(*p)] == 0) ++p;
+      if (p >= end) return false;
+      const char k = *p++;
+      if (k == '"') {
+        for (;;) {  // the string's bytes; a backslash takes the byte after it along
+          while (p < end && *p != '"' && *p != '\\') ++p;
+          if (p >= end) return false;
+          if (*p++ == '"') break;
+          if (p++ >= end) return false;
+        }
+      } else if (k == '{' || k == '[') {
+        ++depth;
+      } else if (--depth == 0) {  // } or ]
+        p_ = p;
+        return true;
+      }
+    }
+  }
+
+  // The value of "choices": in its first element (an object), "delta"/"message" and the last "logprobs".
+  bool choices() {
+    if (peek() != '[') return skip();
+    ++p_;
+    if (eat(']')) return true;
+    if (peek() == '{') {
+      ++p_;
+      if (!eat('}')) {
+        do {
+          std::string_view key;
+          if (!key_string(key) || !eat(':')) return false;
+          if (key == "delta" || key == "message") chat = true;
+          if (key == "logprobs") {
+            has_lp = peek() != 'n';
+            lp_begin = offset();
+            if (!skip()) return false;
+            lp_end = offset();
+          } else if (!skip()) {
+            return false;
+          }
+        } while (eat(','));
+        if (!eat('}')) return false;
+      }
+    } else if (!skip()) {
+      return false;
+    }
+    while (eat(','))
+      if (!skip()) return false;
+    return eat(']');
+  }
+
+  size_t offset() const { return static_cast<size_t>(p_ - begin_); }
+
+  const char* p_;
+  const char* begin_;
+  const char* end_;
+  std::string key_buf_;
+};
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+}  // namespace
+
+ApiEvent decode_api_event_deferring(std::string_view data, LogprobsJson& deferred) {
+  deferred = {};
+  Locator at(data);
+  if (!at.run()) return decode_api_event_scanned(data);  // not an object as far as brackets go: the DOM's case
+  if (!at.openai) return decode_api_event_scanned(data);  // TGI: its top_tokens are read here
+  if (!at.has_lp) return decode_api_event(data);
+  ApiEvent ev = decode_api_event(with_null(data, at.lp_begin, at.lp_end));
+  if (!ev.error.empty()) return decode_api_event(data);  // the error, as the DOM names it for the whole event
+  deferred.layout = at.chat ? LogprobsLayout::kChat : LogprobsLayout::kCompletion;
+  deferred.json = data.substr(at.lp_begin, at.lp_end - at.lp_begin);
+  deferred.present = true;
+  return ev;
+}
+
+std::optional<std::vector<StepLogprobs>> read_logprobs_json(LogprobsLayout layout, std::string_view json,
+                                                            std::string& error) {
+  auto steps = layout == LogprobsLayout::kChat ? scan_chat_logprobs(json) : scan_completion_logprobs(json);
+  if (steps) return steps;
+  // What the scanner leaves to the DOM (a number from_chars does not give as nlohmann does, deep nesting).
+  const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    std::string_view head = json;
+    while (!head.empty() && is_space(head.front())) head.remove_prefix(1);
+    error = "malformed logprobs: " + std::string(head.substr(0, 200));
+    return std::nullopt;
+  }
+  return layout == LogprobsLayout::kChat ? parse_chat_logprobs(j) : parse_completion_logprobs(j);
+}
+
+}  // namespace loadgen
