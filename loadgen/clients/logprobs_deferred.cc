@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loadgen/clients/http_logprobs.h"
+#include "loadgen/clients/json_cursor.h"
 #include "loadgen/clients/logprobs_scan.h"
 
 namespace loadgen {
@@ -16,9 +17,9 @@ namespace {
 // Where an OpenAI event's choices[0].logprobs lies, found by quotes and brackets alone: nothing is checked,
 // because decode_api_event then reads the event with that value as null (the DOM checks all of the rest) and
 // the value itself is checked by whoever reads it. One table lookup per byte.
-class Locator {
+class Locator : public JsonCursor {
  public:
-  explicit Locator(std::string_view s) : p_(s.data()), begin_(s.data()), end_(s.data() + s.size()) {}
+  using JsonCursor::JsonCursor;
 
   bool openai = false, has_lp = false, chat = false;
   size_t lp_begin = 0, lp_end = 0;
@@ -60,25 +61,6 @@ class Locator {
   }();
   static uint8_t cls(char c) { return kClass[static_cast<unsigned char>(c)]; }
 
-  void ws() {
-    while (p_ < end_ && cls(*p_) == kWs) ++p_;
-  }
-  bool eat(char c) {
-    ws();
-    if (p_ < end_ && *p_ == c) {
-      ++p_;
-      return true;
-    }
-    return false;
-  }
-  bool at_end() {
-    ws();
-    return p_ == end_;
-  }
-  char peek() {
-    ws();
-    return p_ < end_ ? *p_ : '\0';
-  }
 
   // At '"': past the closing quote (a backslash takes the byte after it along).
   bool pass_string() {
@@ -181,15 +163,8 @@ class Locator {
     return eat(']');
   }
 
-  size_t offset() const { return static_cast<size_t>(p_ - begin_); }
-
-  const char* p_;
-  const char* begin_;
-  const char* end_;
   std::string key_buf_;
 };
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 }  // namespace
 
@@ -214,8 +189,8 @@ std::optional<std::vector<StepLogprobs>> read_logprobs_json(LogprobsLayout layou
   // What the scanner leaves to the DOM (a number from_chars does not give as nlohmann does, deep nesting).
   const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
-    std::string_view head = json;
-    while (!head.empty() && is_space(head.front())) head.remove_prefix(1);
+    const size_t first = json.find_first_not_of(" \t\n\r");
+    const std::string_view head = first == std::string_view::npos ? std::string_view() : json.substr(first);
     error = "malformed logprobs: " + std::string(head.substr(0, 200));
     return std::nullopt;
   }

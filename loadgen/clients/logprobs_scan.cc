@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loadgen/clients/http_logprobs.h"
+#include "loadgen/clients/json_cursor.h"
 
 namespace loadgen {
 
@@ -20,7 +21,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int kMaxDepth = 256;  // deeper than any logprobs field: the scanner leaves it to the DOM
 
-bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 int hex_value(char c) {
@@ -64,29 +64,12 @@ struct Number {
 
 // A strict JSON reader over one text (RFC 8259 as nlohmann's parser takes it: UTF-8 checked, no comments, a
 // float that overflows refused). Every method returns false on input it refuses; the caller then gives up.
-class Scanner {
+class Scanner : public JsonCursor {
  public:
-  explicit Scanner(std::string_view s) : p_(s.data()), begin_(s.data()), end_(s.data() + s.size()) {}
+  using JsonCursor::JsonCursor;
 
-  size_t offset() const { return static_cast<size_t>(p_ - begin_); }
   /// Whether `v` views the text itself (a string without escapes), not a decoding buffer.
   bool views_text(std::string_view v) const { return v.data() >= begin_ && v.data() <= end_; }
-  char peek() {
-    ws();
-    return p_ < end_ ? *p_ : '\0';
-  }
-  bool eat(char c) {
-    ws();
-    if (p_ < end_ && *p_ == c) {
-      ++p_;
-      return true;
-    }
-    return false;
-  }
-  bool at_end() {
-    ws();
-    return p_ == end_;
-  }
 
   /// A string at the cursor: `out` views its bytes, or `buf` when it had escapes (decoded there).
   bool string(std::string_view& out, std::string& buf) {
@@ -275,10 +258,6 @@ class Scanner {
     return true;
   }
 
-  void ws() {
-    while (p_ < end_ && is_ws(*p_)) ++p_;
-  }
-
   // Inside a string: past the bytes that need no check (0x20-0x7F but '"' and '\\'), eight at a time. A
   // word with any other byte stops it before that word; the byte loop of string() takes it from there.
   void skip_plain_ascii() {
@@ -398,9 +377,6 @@ class Scanner {
     }
   }
 
-  const char* p_;
-  const char* begin_;
-  const char* end_;
   std::string scratch_;  // skipped strings' escapes
 };
 
