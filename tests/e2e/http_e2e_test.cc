@@ -351,6 +351,12 @@ TEST(HttpEndToEnd, SigtermAbortsInFlightAndExitsZero) {
   for (uint64_t i = 0; i < 4; ++i) {
     const Outcome& out = cb.outcome(i);
     if (out.status == Status::kOk) continue;
+    // In flight: aborted mid-stream. Not yet arrived when the shutdown began (a loaded machine can delay a
+    // send past the first chunk of request 0): refused with 503, which is also right.
+    if (out.reason.rfind("HTTP 503: ", 0) == 0) {
+      EXPECT_NE(out.reason.find("shutting down"), std::string::npos) << out.reason;
+      continue;
+    }
     EXPECT_EQ(out.reason.rfind("server error: aborted", 0), 0u) << out.reason;
     ++aborted;
   }
