@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -44,38 +45,35 @@ class Locator : public JsonCursor {
   }
 
  private:
-  enum : uint8_t { kPlain = 0, kQuote, kOpen, kClose, kEnd, kWs };
-  static constexpr std::array<uint8_t, 256> kClass = [] {
-    std::array<uint8_t, 256> t{};
-    t['"'] = kQuote;
-    t['{'] = t['['] = kOpen;
-    t['}'] = t[']'] = kClose;
-    t[','] = t[':'] = kEnd;
-    t[' '] = t['\t'] = t['\n'] = t['\r'] = kWs;
+  /// Bytes that end a scalar (a number, true, false, null), and the only bytes a container's walk stops at.
+  static constexpr std::array<bool, 256> kEndsScalar = [] {
+    std::array<bool, 256> t{};
+    for (unsigned char c : std::string_view("\"{}[],: \t\n\r")) t[c] = true;
     return t;
   }();
-  static constexpr std::array<uint8_t, 256> kInContainer = [] {
-    std::array<uint8_t, 256> t{};
-    t['"'] = t['{'] = t['['] = t['}'] = t[']'] = 1;
+  static constexpr std::array<bool, 256> kInContainer = [] {
+    std::array<bool, 256> t{};
+    for (unsigned char c : std::string_view("\"{}[]")) t[c] = true;
     return t;
   }();
-  static uint8_t cls(char c) { return kClass[static_cast<unsigned char>(c)]; }
 
-
-  // At '"': past the closing quote (a backslash takes the byte after it along).
-  bool pass_string() {
-    const char* p = p_ + 1;
-    const char* const end = end_;
+  // p just past a string's opening quote: past its closing quote (a backslash takes the byte after it along),
+  // or null where the text ends first. On locals: a store to p_ would be reloaded after every byte read.
+  static const char* past_string(const char* p, const char* end) {
     for (;;) {
       while (p < end && *p != '"' && *p != '\\') ++p;
-      if (p >= end) return false;
-      if (*p == '"') {
-        p_ = p + 1;
-        return true;
-      }
-      if (end - p < 2) return false;
-      p += 2;
+      if (p >= end) return nullptr;
+      if (*p++ == '"') return p;
+      if (p++ >= end) return nullptr;
     }
+  }
+
+  // At '"': past the string.
+  bool pass_string() {
+    const char* p = past_string(p_ + 1, end_);
+    if (p == nullptr) return false;
+    p_ = p;
+    return true;
   }
 
   // A key: its bytes, or — with an escape, which could spell any name ("d\\u0065lta"; servers do not send
@@ -95,8 +93,8 @@ class Locator : public JsonCursor {
   }
 
   // Any value: a string, a container up to its matching close, or a scalar up to the next , : } ] or space.
-  // Inside a container only quotes and brackets matter, so the loop stops at nothing else. (The loops run on
-  // locals: a store to p_ would have to be reloaded after every byte read through it.)
+  // Inside a container only quotes and brackets matter, so the loop stops at nothing else (on locals, as
+  // past_string).
   bool skip() {
     ws();
     if (p_ >= end_) return false;
@@ -105,7 +103,7 @@ class Locator : public JsonCursor {
     const char* p = p_;
     const char* const end = end_;
     if (c != '{' && c != '[') {
-      while (p < end && cls(*p) == kPlain) ++p;
+      while (p < end && !kEndsScalar[static_cast<unsigned char>(*p)]) ++p;
       const bool any = p > p_;
       p_ = p;
       return any;
@@ -113,16 +111,11 @@ class Locator : public JsonCursor {
     ++p;
     int depth = 1;
     for (;;) {
-      while (p < end && kInContainer[static_cast<unsigned char>(*p)] == 0) ++p;
+      while (p < end && !kInContainer[static_cast<unsigned char>(*p)]) ++p;
       if (p >= end) return false;
       const char k = *p++;
       if (k == '"') {
-        for (;;) {  // the string's bytes; a backslash takes the byte after it along
-          while (p < end && *p != '"' && *p != '\\') ++p;
-          if (p >= end) return false;
-          if (*p++ == '"') break;
-          if (p++ >= end) return false;
-        }
+        if ((p = past_string(p, end)) == nullptr) return false;
       } else if (k == '{' || k == '[') {
         ++depth;
       } else if (--depth == 0) {  // } or ]
@@ -174,8 +167,8 @@ ApiEvent decode_api_event_deferring(std::string_view data, LogprobsJson& deferre
   if (!at.run()) return decode_api_event_scanned(data);  // not an object as far as brackets go: the DOM's case
   if (!at.openai) return decode_api_event_scanned(data);  // TGI: its top_tokens are read here
   if (!at.has_lp) return decode_api_event(data);
-  ApiEvent ev = decode_api_event(with_null(data, at.lp_begin, at.lp_end));
-  if (!ev.error.empty()) return decode_api_event(data);  // the error, as the DOM names it for the whole event
+  ApiEvent ev = decode_api_event_without(data, at.lp_begin, at.lp_end);
+  if (!ev.error.empty()) return ev;
   deferred.layout = at.chat ? LogprobsLayout::kChat : LogprobsLayout::kCompletion;
   deferred.json = data.substr(at.lp_begin, at.lp_end - at.lp_begin);
   deferred.present = true;

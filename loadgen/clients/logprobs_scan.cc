@@ -1,15 +1,12 @@
 #include "loadgen/clients/logprobs_scan.h"
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <forward_list>
 #include <limits>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "loadgen/clients/http_logprobs.h"
 #include "loadgen/clients/json_cursor.h"
@@ -655,8 +652,6 @@ bool tgi_list(Scanner& s, std::vector<TokenLogprob>& out) {
   });
 }
 
-}  // namespace
-
 // `data` with the value at [begin, end) replaced by null.
 std::string with_null(std::string_view data, size_t begin, size_t end) {
   std::string out;
@@ -667,6 +662,12 @@ std::string with_null(std::string_view data, size_t begin, size_t end) {
   return out;
 }
 
+}  // namespace
+
+ApiEvent decode_api_event_without(std::string_view data, size_t begin, size_t end) {
+  ApiEvent ev = decode_api_event(with_null(data, begin, end));
+  return ev.error.empty() ? ev : decode_api_event(data);
+}
 
 std::optional<std::vector<StepLogprobs>> scan_completion_logprobs(std::string_view value) {
   Scanner s(value);
@@ -738,14 +739,14 @@ ApiEvent decode_api_event_scanned(std::string_view data) {
   if (openai) {
     if (!has_lp) return decode_api_event(data);
     std::vector<StepLogprobs> steps = chat ? lp.chat() : lp.completion();
-    ApiEvent ev = decode_api_event(with_null(data, lp_begin, lp_end));
-    if (!ev.error.empty()) return decode_api_event(data);
+    ApiEvent ev = decode_api_event_without(data, lp_begin, lp_end);
+    if (!ev.error.empty()) return ev;
     ev.logprobs = std::move(steps);
     return ev;
   }
   if (!has_top) return decode_api_event(data);
-  ApiEvent ev = decode_api_event(with_null(data, top_begin, top_end));
-  if (!ev.error.empty()) return decode_api_event(data);
+  ApiEvent ev = decode_api_event_without(data, top_begin, top_end);
+  if (!ev.error.empty()) return ev;
   // The token's step (when it has a logprob) is the only one: with a "token" key the DOM reads no details.tokens.
   if (has_token && token_is_object && !ev.logprobs.empty()) ev.logprobs[0].top = std::move(top);
   return ev;

@@ -26,8 +26,10 @@ namespace loadgen {
 /// decode_api_event(data), the same ApiEvent, with the logprobs read by the scanner where it can.
 ApiEvent decode_api_event_scanned(std::string_view data);
 
-/// `data` with the value at [begin, end) replaced by null: the rest of an event, for the DOM.
-std::string with_null(std::string_view data, size_t begin, size_t end);
+/// decode_api_event(data) with the value at [begin, end) read as null — the rest of an event whose logprobs
+/// are read apart — or, where that is an error, decode_api_event(data) itself: the DOM's error for the whole
+/// event.
+ApiEvent decode_api_event_without(std::string_view data, size_t begin, size_t end);
 
 /// The scanner on one JSON value (the text of choices[0].logprobs, or of TGI's top_tokens): what
 /// parse_completion_logprobs / parse_chat_logprobs / the top_tokens list of parse_tgi_token_logprobs give for

@@ -51,11 +51,7 @@ bool SseParser::feed(std::string_view bytes, const EventFn& on_event) {
   if (start < n) line_.append(p + start, n - start);
   // A data line held as a view into `bytes` must not outlive this call: copy it (events that end in the read
   // that brought them, the common case, are never copied).
-  if (pending_view_) {
-    data_.assign(pending_.data(), pending_.size());
-    data_.push_back('\n');
-    pending_view_ = false;
-  }
+  own_pending();
   if (line_.size() + data_.size() > max_event_bytes_) {
     overflow_ = true;
     return false;
@@ -91,11 +87,7 @@ void SseParser::process_line(std::string_view line, bool in_bytes, const EventFn
       pending_ = value;
       pending_view_ = true;
     } else {
-      if (pending_view_) {
-        data_.assign(pending_.data(), pending_.size());
-        data_.push_back('\n');
-        pending_view_ = false;
-      }
+      own_pending();
       data_.append(value);
       data_.push_back('\n');
     }
@@ -105,6 +97,13 @@ void SseParser::process_line(std::string_view line, bool in_bytes, const EventFn
     type_.assign(value);
   }
   // id: and retry: matter for reconnecting EventSource clients, not for one POST response.
+}
+
+void SseParser::own_pending() {
+  if (!pending_view_) return;
+  data_.assign(pending_.data(), pending_.size());
+  data_.push_back('\n');
+  pending_view_ = false;
 }
 
 void SseParser::dispatch(const EventFn& on_event) {

@@ -35,6 +35,7 @@ class SseParser {
  private:
   void process_line(std::string_view line, bool in_bytes, const EventFn& on_event);
   void dispatch(const EventFn& on_event);
+  void own_pending();  ///< the view of pending_ copied into data_ (as a first data line), if there is one
 
   size_t max_event_bytes_;
   std::string line_;        ///< the current, unfinished line
