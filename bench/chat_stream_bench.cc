@@ -13,6 +13,9 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
+#include <pthread.h>
+#include <time.h>
 #include <functional>
 #include <csignal>
 #include <limits>
@@ -78,12 +81,81 @@ void BM_ChatSseParse(benchmark::State& state) {
 }
 BENCHMARK(BM_ChatSseParse)->Arg(0)->Arg(1448)->Arg(64);
 
+/// CPU time of one thread, read from any thread.
+double thread_cpu_s(pthread_t t) {
+  clockid_t c;
+  timespec ts{};
+  if (pthread_getcpuclockid(t, &c) != 0 || clock_gettime(c, &ts) != 0) return 0.0;
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+/// cpp-httplib's task queue on threads of our own, so the server's CPU time can be told from the client's in
+/// one process: what the process spent minus server_cpu_s() is what loadgen spent.
+class CountedPool : public httplib::TaskQueue {
+ public:
+  explicit CountedPool(int n) {
+    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~CountedPool() override { shutdown(); }
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard lk(mu_);
+      jobs_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+  }
+  void shutdown() override {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  double cpu_s() {
+    double s = 0;
+    for (auto& t : threads_)
+      if (t.joinable()) s += thread_cpu_s(t.native_handle());
+    return s;
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      fn();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
 /// A cpp-httplib server on a free loopback port with a raised listen backlog.
 class InstantServer {
  public:
   explicit InstantServer(int threads) {
     std::signal(SIGPIPE, SIG_IGN);
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http.new_task_queue = [this, threads] {
+      pool = new CountedPool(threads);
+      return pool;
+    };
     http.set_tcp_nodelay(true);
     http.set_keep_alive_timeout(60);
     http.set_read_timeout(60);
@@ -105,9 +177,12 @@ class InstantServer {
     if (thread.joinable()) thread.join();
   }
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port); }
+  /// CPU seconds the server has spent: its accept loop and its request threads.
+  double server_cpu_s() { return thread_cpu_s(thread.native_handle()) + (pool ? pool->cpu_s() : 0.0); }
   httplib::Server http;
   int port = 0;
   std::thread thread;
+  CountedPool* pool = nullptr;  // owned by http, alive while it listens
 };
 
 /// What each request asks for: the API, tokens and --top-logprobs (-1: none).
@@ -117,10 +192,13 @@ struct Ask {
   int top_logprobs = -1;
 };
 
+/// `make_observer` (optional) gets the run's items, which die when this returns: `finish_observer` runs
+/// while they still live (a LogprobsDump's writer thread reads them until it is closed).
 loadgen::RunResult run_against(const std::string& endpoint, int n, int max_connections,
                                std::shared_ptr<results::RecordLog> record_log = nullptr, Ask ask = {},
                                const std::function<loadgen::RequestObserver*(const std::vector<loadgen::WorkItem>&)>&
-                                   make_observer = nullptr) {
+                                   make_observer = nullptr,
+                               const std::function<void()>& finish_observer = nullptr) {
   loadgen::HttpClientOptions o;
   o.endpoint = endpoint;
   o.api = ask.api;
@@ -141,7 +219,10 @@ loadgen::RunResult run_against(const std::string& endpoint, int n, int max_conne
   loadgen::RunPlan plan;
   plan.metrics.target_rate = std::numeric_limits<double>::infinity();
   plan.record_log = std::move(record_log);
-  return loadgen::run_schedule(*client, items, plen, arrivals, plan, make_observer ? make_observer(items) : nullptr);
+  loadgen::RunResult r =
+      loadgen::run_schedule(*client, items, plen, arrivals, plan, make_observer ? make_observer(items) : nullptr);
+  if (finish_observer) finish_observer();
+  return r;
 }
 
 /// Requests/s loadgen sustains with --api openai-chat over 32 keep-alive connections when the server costs nothing;
@@ -185,7 +266,9 @@ void BM_CompletionsInstantServerTopLogprobs(benchmark::State& state) {
   s.start();
   const std::filesystem::path path = std::filesystem::temp_directory_path() / "chat_stream_bench_logprobs.h5";
   results::Summary sm;
+  double client_cpu_s = 0;
   for (auto _ : state) {
+    const double cpu0 = process_cpu_s(), server0 = s.server_cpu_s();
     std::unique_ptr<loadgen::LogprobsDump> dump;
     auto make = [&](const std::vector<loadgen::WorkItem>& items) -> loadgen::RequestObserver* {
       if (k < 0) return nullptr;
@@ -195,11 +278,16 @@ void BM_CompletionsInstantServerTopLogprobs(benchmark::State& state) {
       dump = std::make_unique<loadgen::LogprobsDump>(path.string(), info, items, loadgen::TokenIdMap(), nullptr);
       return dump.get();
     };
-    sm = run_against(s.endpoint(), n, 32, nullptr, {loadgen::HttpApi::kOpenAI, kTokens, k}, make).summary;
-    if (dump) dump->close();
+    sm = run_against(s.endpoint(), n, 32, nullptr, {loadgen::HttpApi::kOpenAI, kTokens, k}, make, [&] {
+           if (dump) dump->close();  // inside the timed region: the writer's reading is the client's cost too
+         }).summary;
+    client_cpu_s = (process_cpu_s() - cpu0) - (s.server_cpu_s() - server0);
     if (sm.completed != n) state.SkipWithError("not every request was ok");
   }
   state.counters["requests_per_s"] = sm.request_throughput;
+  // loadgen's CPU time per request (every thread of the process but the server's: client, dispatcher, the
+  // dump's writer): 1e6 / this is the client's ceiling on one core whatever else the machine runs.
+  state.counters["client_cpu_us"] = 1e6 * client_cpu_s / n;
   state.counters["top_k"] = k;
   state.counters["body_bytes"] = static_cast<double>(body.size());
   std::filesystem::remove(path);

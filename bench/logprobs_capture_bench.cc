@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <ctime>
+
 #include "bench/completion_stream.h"
+#include "loadgen/clients/logprobs_deferred.h"
 #include "loadgen/clients/http_response.h"
 #include "loadgen/run/logprobs_dump.h"
 #include "loadgen/run/recorder.h"
@@ -35,6 +38,8 @@ void BM_StreamedRequest(benchmark::State& state) {
   }
   const std::filesystem::path path = std::filesystem::temp_directory_path() / "logprobs_capture_bench.h5";
   uint64_t done = 0;
+  timespec cpu0{}, cpu1{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
   for (auto _ : state) {
     state.PauseTiming();
     loadgen::Recorder rec(Clock::now(), std::vector<int64_t>(n, 0), std::vector<double>(n, 0.0), std::vector<int>(n, 8),
@@ -60,12 +65,36 @@ void BM_StreamedRequest(benchmark::State& state) {
     if (dump) dump->close();  // the writer thread's HDF5 writes are the client's cost too
     done += n;
   }
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
   state.SetItemsProcessed(static_cast<int64_t>(done));
+  // CPU time of every thread (this one and the dump's writer) per request, setup included: 1e6 / this is the
+  // ceiling on one core, whatever else the machine runs.
+  state.counters["cpu_us"] =
+      1e6 * (static_cast<double>(cpu1.tv_sec - cpu0.tv_sec) + 1e-9 * static_cast<double>(cpu1.tv_nsec - cpu0.tv_nsec)) /
+      static_cast<double>(done);
   state.counters["top_k"] = k;
   state.counters["body_bytes"] = static_cast<double>(body.size());
   std::filesystem::remove(path);
 }
 BENCHMARK(BM_StreamedRequest)->Arg(-1)->Arg(0)->Arg(5)->Arg(20)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// The writer thread's share: one chunk's choices[0].logprobs (the chosen token and K alternatives, as
+/// llm-serve sends them) read from its JSON text into steps, as LogprobsDump does for every deferred event.
+void BM_ReadChunkLogprobs(benchmark::State& state) {
+  const int k = static_cast<int>(state.range(0));
+  const std::string body = bench::completion_stream(k, 1);
+  const size_t b = body.find("\"logprobs\":") + 11, e = body.find(",\"text\":", b);  // keys in dump order
+  const std::string json = body.substr(b, e - b);
+  std::string error;
+  if (!loadgen::read_logprobs_json(loadgen::LogprobsLayout::kCompletion, json, error)) state.SkipWithError(error.c_str());
+  for (auto _ : state) {
+    auto steps = loadgen::read_logprobs_json(loadgen::LogprobsLayout::kCompletion, json, error);
+    benchmark::DoNotOptimize(steps);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * json.size()));
+  state.counters["json_bytes"] = static_cast<double>(json.size());
+}
+BENCHMARK(BM_ReadChunkLogprobs)->Arg(1)->Arg(5)->Arg(20);
 
 }  // namespace
 

@@ -1,12 +1,15 @@
 // HttpClient: libcurl's multi interface driven by ONE event-loop thread. send() only queues the WorkItem
-// and wakes the loop (curl_multi_wakeup); the loop turns queued items into easy handles, lets curl move
-// every transfer forward, and hands response bytes to each request's HttpResponse (SSE parsing, chunk
-// times). Thousands of concurrent streams are thousands of sockets in one poll set, not threads.
+// and wakes the loop (curl_multi_wakeup); the loop turns queued items into easy handles (with
+// --max-connections N, only while fewer than N are open: the rest wait in order, and a request's timeout
+// starts when it gets a connection), lets curl move every transfer forward, and hands response bytes to each
+// request's HttpResponse (SSE parsing, chunk times). Thousands of concurrent streams are thousands of sockets
+// in one poll set, not threads.
 #include "loadgen/clients/http_client.h"
 
 #include <curl/curl.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -91,6 +94,7 @@ class HttpClient final : public Client {
     HttpResponse response;
     Clock::time_point added{};
     bool sent_reported = false;
+    Clock::time_point sent_at{};  ///< what on_sent was given
     char errbuf[CURL_ERROR_SIZE] = {0};
   };
 
@@ -100,6 +104,10 @@ class HttpClient final : public Client {
   void add_transfer(const WorkItem& item);
   void complete(Transfer* tr, CURLcode code);
   void finished_one();
+  /// Moves waiting_ items into curl while fewer than --max-connections transfers are in it.
+  void start_waiting();
+  /// One curl_multi_perform and the completion of every transfer it finished; whether there was any.
+  bool perform_and_complete();
 
   HttpClientOptions options_;
   HttpApi api_;
@@ -117,6 +125,10 @@ class HttpClient final : public Client {
   std::mutex mu_;
   std::condition_variable done_cv_;
   std::deque<WorkItem> queue_;     ///< sent, not yet picked up by the loop
+  /// Picked up, waiting for one of --max-connections (loop thread only). Kept here rather than as easy handles
+  /// in curl's pending list: curl walks every handle it holds on each perform and remove, so a backlog of
+  /// thousands (-X inf, an overloaded server) made each completion cost in proportion to the backlog.
+  std::deque<WorkItem> waiting_;
   bool stopping_ = false;
   int64_t outstanding_ = 0;        ///< sent and not yet on_done
   /// When the loop last woke from its poll: the arrival time of every chunk it then reads (loop thread only).
@@ -191,7 +203,9 @@ std::string HttpClient::describe() const {
 size_t HttpClient::write_cb(char* data, size_t size, size_t nmemb, void* userp) {
   auto* tr = static_cast<Transfer*>(userp);
   // The chunk arrived on the socket no later than the poll's wake-up; the recorder measures its lag from here.
-  const auto t = tr->client->woke_;
+  // A request sent within this same wake-up (a connection freed, the next one sent, the answer read before
+  // the loop polls again) had its answer arrive after it was sent: never stamp a chunk before its request.
+  const auto t = std::max(tr->client->woke_, tr->sent_at);
   const size_t n = size * nmemb;
   if (!tr->response.headers_seen()) {
     long status = 0;
@@ -209,7 +223,8 @@ int HttpClient::prereq_cb(void* clientp, char*, char*, int, int) {
   auto* tr = static_cast<Transfer*>(clientp);
   if (!tr->sent_reported) {
     tr->sent_reported = true;
-    tr->client->callbacks_->on_sent(tr->index, Clock::now());
+    tr->sent_at = Clock::now();
+    tr->client->callbacks_->on_sent(tr->index, tr->sent_at);
   }
   return CURL_PREREQFUNC_OK;
 }
@@ -264,6 +279,7 @@ void HttpClient::complete(Transfer* tr, CURLcode code) {
   if (!tr->sent_reported) {
     // Never got a connection: it "left" when we tried, so send lag still shows.
     tr->sent_reported = true;
+    tr->sent_at = tr->added;
     callbacks_->on_sent(tr->index, tr->added);
   }
   if (!tr->response.headers_seen() && code == CURLE_OK) {
@@ -290,6 +306,29 @@ void HttpClient::complete(Transfer* tr, CURLcode code) {
   finished_one();
 }
 
+bool HttpClient::perform_and_complete() {
+  int running = 0;
+  curl_multi_perform(multi_, &running);
+  int left = 0;
+  bool any = false;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    void* priv = nullptr;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+    complete(static_cast<Transfer*>(priv), msg->data.result);
+    any = true;
+  }
+  return any;
+}
+
+void HttpClient::start_waiting() {
+  const size_t cap = options_.max_connections > 0 ? static_cast<size_t>(options_.max_connections) : SIZE_MAX;
+  while (!waiting_.empty() && active_.size() < cap) {
+    add_transfer(waiting_.front());
+    waiting_.pop_front();
+  }
+}
+
 void HttpClient::finished_one() {
   std::lock_guard<std::mutex> lock(mu_);
   if (--outstanding_ == 0) done_cv_.notify_all();
@@ -297,6 +336,7 @@ void HttpClient::finished_one() {
 
 void HttpClient::loop() {
   woke_ = Clock::now();
+  auto busy_from = woke_;  // this iteration's start: woke_ moves on within it
   std::deque<WorkItem> batch;
   for (;;) {
     bool stopping;
@@ -307,6 +347,8 @@ void HttpClient::loop() {
     }
     if (stopping) {
       // The client is being destroyed: every request still owes its on_done.
+      batch.insert(batch.begin(), waiting_.begin(), waiting_.end());
+      waiting_.clear();
       for (const WorkItem& item : batch) {
         HttpResponse r(item.index, callbacks_, nullptr);
         callbacks_->on_sent(item.index, Clock::now());
@@ -320,24 +362,22 @@ void HttpClient::loop() {
       }
       return;
     }
-    for (const WorkItem& item : batch) add_transfer(item);
+    for (WorkItem& item : batch) waiting_.push_back(std::move(item));
     batch.clear();
+    start_waiting();
 
-    int running = 0;
-    curl_multi_perform(multi_, &running);
-    int left = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
-      if (msg->msg != CURLMSG_DONE) continue;
-      void* priv = nullptr;
-      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-      complete(static_cast<Transfer*>(priv), msg->data.result);
+    // The connections a completion freed take the next waiting requests now, not after the next poll. Bytes
+    // read by a later perform are stamped with its start: they were on the socket no later than that.
+    while (perform_and_complete() && !waiting_.empty()) {
+      start_waiting();
+      woke_ = Clock::now();
     }
     // Sleeps until a socket is ready, curl's next timeout, or send()/~HttpClient wakes us.
     const auto idle_from = Clock::now();
-    busy_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(idle_from - woke_).count(),
+    busy_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(idle_from - busy_from).count(),
                        std::memory_order_relaxed);
     curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
-    woke_ = Clock::now();
+    woke_ = busy_from = Clock::now();
   }
 }
 
