@@ -10,6 +10,10 @@
 #   (both+u+m1, both+u+m4) sets LLM_CUDA_GEMV_MAX_M=N (v12: the most rows that take gemv_units; 1 = cuBLAS
 #   from M = 2, the path before v12), no such suffix the default; "+c0" sets LLM_CUDA_GEMV_INT_CVT=0 (v12: the
 #   GEMVs' bf16 -> float conversion through cvt.f32.bf16, as before v12); so both+u+m1+c0 is v11's default
+#   v13's gemv_mma: "+g" sets LLM_CUDA_GEMV_MMA=1 (the tensor-core unit-layout GEMV for M = 3..16), "+g0"
+#   LLM_CUDA_GEMV_MMA=0, "+lN" / "+hN" LLM_CUDA_GEMV_MMA_MIN_M / _MAX_M = N, "+x0" LLM_CUDA_GEMV_MMA_XSMEM=0
+#   (x read through L1 instead of shared memory), "+p0" LLM_CUDA_GEMV_MMA_PP=0 (the first version's
+#   single-set weight pipeline); so both+u+g0 is v12's default, both+u+g+l1 gemv_mma at M = 1..16
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build/gpu}
@@ -25,6 +29,9 @@ for r in $(seq 1 "$ROUNDS"); do
     for p in "${parts[@]:1}"; do
       case $p in
         u) un=1 ;; m[0-9]*) mm+=(LLM_CUDA_GEMV_MAX_M="${p#m}") ;; c0) mm+=(LLM_CUDA_GEMV_INT_CVT=0) ;;
+        g) mm+=(LLM_CUDA_GEMV_MMA=1) ;; g0) mm+=(LLM_CUDA_GEMV_MMA=0) ;; x0) mm+=(LLM_CUDA_GEMV_MMA_XSMEM=0) ;;
+        p0) mm+=(LLM_CUDA_GEMV_MMA_PP=0) ;;
+        l[0-9]*) mm+=(LLM_CUDA_GEMV_MMA_MIN_M="${p#l}") ;; h[0-9]*) mm+=(LLM_CUDA_GEMV_MMA_MAX_M="${p#h}") ;;
         *) echo "unknown suffix +$p in $v"; exit 2 ;;
       esac
     done
@@ -60,5 +67,7 @@ for batch in batches:
         cells = [f"{statistics.median(per[r]):9.3f}" if r in per else "      n/a" for r in range(1, rounds + 1)]
         print(f"{v:8s} {batch:6d}   " + "   ".join(cells))
 PYEOF
-# The eager per-stage profile of batch 1 for each variant (first round).
-for v in $VARIANTS; do echo "$v: $(grep -h 'profile batch 1 ' "$OUT/ab_${v}_r1.log")"; done
+# The eager per-stage profile of each batch for each variant (first round; PROFILE_BATCHES, default 1).
+for b in ${PROFILE_BATCHES:-1}; do
+  for v in $VARIANTS; do echo "$v: $(grep -h "profile batch $b " "$OUT/ab_${v}_r1.log")"; done
+done

@@ -8,9 +8,11 @@
 #ifdef LLM_HAVE_CUDA
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -714,6 +716,102 @@ TEST(CudaKernels, GemvUnitsSmallMMatchesFloat64AndOneRow) {
   }
   EXPECT_FALSE(ec::gemv_units_supported(9, 64, 1024));
   EXPECT_FALSE(ec::gemv_units_supported(2, 64, 1001));
+}
+
+// gemv_mma (v13: the unit layout on the tensor cores) at every M = 1..16 against float64 (x and w random in
+// +-1, outputs poisoned; rows past M must stay poisoned), and every row bit for bit against the same row run
+// alone at M = 1. Shapes: N below the SM count (one row a block, 15 of 16 tile rows empty), N odd with
+// partial tiles, K with a partial 32-k chunk (1000), the 7B shapes (QKV-like 11008 x 4096 i.e. gate/up-like
+// rows, down 4096 x 11008, O 4096 x 4096, lm_head 32000 x 4096). At K = 11008 x in shared memory fits up to
+// M = 9; beyond, the kernel reads x through L1: both paths are covered, and with set_gemv_mma_x_shared(false)
+// the L1 path at two shapes; the first version's single-set pipeline (set_gemv_mma_pingpong(false)) at two.
+TEST(CudaKernels, GemvMmaMatchesFloat64AndOneRow) {
+  SKIP_WITHOUT_DEVICE();
+  constexpr int kM = ec::kMmaMaxM;
+  EXPECT_FALSE(ec::gemv_mma_supported(kM + 1, 64, 1024));
+  EXPECT_FALSE(ec::gemv_mma_supported(4, 64, 1001));
+  EXPECT_FALSE(ec::gemv_mma_supported(0, 64, 1024));
+  double worst_b = 0, worst_f = 0;
+  struct Case { int N, K; bool x_shared, pingpong; };
+  const std::vector<Case> cases = {{77, 1000, true, true},     {3001, 1000, true, true},  {3001, 4096, true, true},
+                                   {4096, 4096, true, true},   {4096, 11008, true, true}, {11008, 4096, true, true},
+                                   {32000, 4096, true, true},  {3001, 1000, false, true}, {4096, 4096, false, true},
+                                   {3001, 1000, true, false},  {4096, 11008, true, false}};
+  EXPECT_TRUE(ec::gemv_mma_x_in_shared(9, 4096, 11008));
+  EXPECT_FALSE(ec::gemv_mma_x_in_shared(10, 4096, 11008));
+  EXPECT_TRUE(ec::gemv_mma_x_in_shared(16, 32000, 4096));
+  for (const auto& c : cases) {
+    const int N = c.N, K = c.K;
+    ec::set_gemv_mma_x_shared(c.x_shared);
+    ec::set_gemv_mma_pingpong(c.pingpong);
+    std::mt19937_64 rng(11000 + N + K);
+    const auto x = rand_bf16(size_t(kM) * K, rng), w = rand_bf16(size_t(N) * K, rng);
+    std::vector<double> xd(x.size()), wd(w.size()), ref(size_t(kM) * N);
+    for (size_t i = 0; i < x.size(); ++i) xd[i] = f(x[i]);
+    for (size_t i = 0; i < w.size(); ++i) wd[i] = f(w[i]);
+    for (int n = 0; n < N; ++n) {
+      const double* wr = wd.data() + size_t(n) * K;
+      for (int m = 0; m < kM; ++m) {
+        const double* xr = xd.data() + size_t(m) * K;
+        double acc = 0;
+        for (int k = 0; k < K; ++k) acc += xr[k] * wr[k];
+        ref[size_t(m) * N + n] = acc;
+      }
+    }
+    DevBuf<bf16> dx(x), dw(w), dyb(size_t(kM) * N);
+    DevBuf<float> dyf(size_t(kM) * N);
+    for (bool f32 : {false, true}) {
+      void* y = f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p);
+      // Each row alone (x + m * K is 16-byte aligned: K % 8 == 0).
+      std::vector<std::vector<bf16>> one_b(kM);
+      std::vector<std::vector<float>> one_f(kM);
+      for (int m = 0; m < kM; ++m) {
+        dyb.poison();
+        dyf.poison();
+        ec::gemv_mma(dx.p + size_t(m) * K, dw.p, y, f32, 1, N, K, nullptr);
+        CK(cudaDeviceSynchronize());
+        CK(cudaGetLastError());
+        if (f32) one_f[m] = dyf.download();
+        else one_b[m] = dyb.download();
+      }
+      for (int M = 1; M <= kM; ++M) {
+        const std::string what = "M " + std::to_string(M) + " N " + std::to_string(N) + " K " + std::to_string(K) +
+                                 (f32 ? " f32" : " bf16") + (c.x_shared ? "" : " x via L1") +
+                                 (c.pingpong ? "" : " single set");
+        ASSERT_TRUE(ec::gemv_mma_supported(M, N, K)) << what;
+        dyb.poison();
+        dyf.poison();
+        ec::gemv_mma(dx.p, dw.p, y, f32, M, N, K, nullptr);
+        CK(cudaDeviceSynchronize());
+        CK(cudaGetLastError());
+        const std::vector<double> ref_m(ref.begin(), ref.begin() + size_t(M) * N);
+        bool same = true, untouched = true;
+        double err;
+        if (f32) {
+          const auto got = dyf.download();
+          err = rel_err(std::vector<float>(got.begin(), got.begin() + size_t(M) * N), ref_m);
+          for (int m = 0; m < M; ++m) same = same && std::memcmp(&got[size_t(m) * N], one_f[m].data(), 4 * N) == 0;
+          if (M < kM) untouched = std::isnan(got[size_t(M) * N]) && std::isnan(got[size_t(kM) * N - 1]);
+          EXPECT_LT(err, 1e-5) << what;
+          worst_f = std::max(worst_f, err);
+        } else {
+          const auto got = dyb.download();
+          err = rel_err(std::vector<bf16>(got.begin(), got.begin() + size_t(M) * N), ref_m);
+          for (int m = 0; m < M; ++m) same = same && std::memcmp(&got[size_t(m) * N], one_b[m].data(), 2 * N) == 0;
+          if (M < kM) untouched = std::isnan(f(got[size_t(M) * N])) && std::isnan(f(got[size_t(kM) * N - 1]));
+          EXPECT_LT(err, 5e-3) << what;
+          worst_b = std::max(worst_b, err);
+        }
+        EXPECT_FALSE(std::isnan(err)) << what;
+        EXPECT_TRUE(same) << what << ": a row differs from the row alone";
+        EXPECT_TRUE(untouched) << what << ": rows past M were written";
+      }
+    }
+  }
+  ec::set_gemv_mma_x_shared(true);
+  ec::set_gemv_mma_pingpong(true);
+  std::printf("gemv_mma vs float64, worst relative error over all M and shapes: bf16 out %.3g, f32 out %.3g\n",
+              worst_b, worst_f);
 }
 
 // The fused GEMVs (M = 1) against float64 and against the two kernels they replace, on the same inputs.

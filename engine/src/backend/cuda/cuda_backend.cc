@@ -44,6 +44,8 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg), opt_(read_cuda_op
   num_sms_ = prop.multiProcessorCount;
   set_pdl_enabled(opt_.pdl && prop.major >= 9);
   set_gemv_int_convert(opt_.gemv_int_cvt);
+  set_gemv_mma_x_shared(opt_.gemv_mma_xsmem);
+  set_gemv_mma_pingpong(opt_.gemv_mma_pp);
   LLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   gemm_.emplace(stream_, opt_);
 }

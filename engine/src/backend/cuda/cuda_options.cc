@@ -34,6 +34,14 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.gemv_units = !switched_off("LLM_CUDA_GEMV_UNITS");
   o.gemv_int_cvt = !switched_off("LLM_CUDA_GEMV_INT_CVT");
   if (const char* m = std::getenv("LLM_CUDA_GEMV_MAX_M")) o.gemv_max_m = std::clamp(std::atoi(m), 1, kUnitsMaxM);
+  if (const char* q = std::getenv("LLM_CUDA_GEMV_MMA")) {
+    if (std::string(q) == "1") o.gemv_mma = true;
+    if (std::string(q) == "0") o.gemv_mma = false;
+  }
+  if (const char* m = std::getenv("LLM_CUDA_GEMV_MMA_MIN_M")) o.gemv_mma_min_m = std::clamp(std::atoi(m), 1, kMmaMaxM);
+  if (const char* m = std::getenv("LLM_CUDA_GEMV_MMA_MAX_M")) o.gemv_mma_max_m = std::clamp(std::atoi(m), 1, kMmaMaxM);
+  o.gemv_mma_xsmem = !switched_off("LLM_CUDA_GEMV_MMA_XSMEM");
+  o.gemv_mma_pp = !switched_off("LLM_CUDA_GEMV_MMA_PP");
   // Off unless LLM_CUDA_SKINNY=1: measured slower than cuBLAS at batch 4..64 on the H200 (docs/cuda-notes.md, v8).
   const char* sk = std::getenv("LLM_CUDA_SKINNY");
   o.skinny = sk && std::string(sk) == "1";
@@ -49,6 +57,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     if (const char* r = std::getenv("LLM_CUDA_DET_ROWS")) o.det_rows = std::max(1, std::atoi(r));
     o.gemv = false;  // a GEMV at one row and cuBLAS at more would sum in different orders
     o.skinny = false;  // likewise: the skinny kernel at <= 64 rows and cuBLAS beyond
+    o.gemv_mma = false;  // likewise: gemv_mma at its rows and cuBLAS at the others
     // A token's attention must take the same path whatever else is in the step; the prefill kernel sums in
     // another order than the paged kernel, and a tile's boundaries depend on the chunking of the prompt, so
     // this mode keeps the paged kernel for every token.

@@ -59,14 +59,27 @@ struct CudaOptions {
   /// gemv_units and the fused GEMVs convert bf16 to float with integer operations (v12).
   /// LLM_CUDA_GEMV_INT_CVT=0: with cvt.f32.bf16, as before v12 (the same values).
   bool gemv_int_cvt = true;
+  /// GEMMs of gemv_mma_min_m..gemv_mma_max_m rows through gemv_mma (gemm_skinny.cu: the unit layout on the
+  /// tensor cores; docs/cuda-notes.md, v13), ahead of gemv_units and cuBLAS; the bf16 mode only, never in the
+  /// deterministic mode. LLM_CUDA_GEMV_MMA=1 / 0 turns it on / off; LLM_CUDA_GEMV_MMA_MIN_M and
+  /// LLM_CUDA_GEMV_MMA_MAX_M (clamped to 1..kMmaMaxM = 16) set the range; LLM_CUDA_GEMV_MMA_XSMEM=0 makes it
+  /// read x through L1 instead of shared memory. Off: measured on the H200 it ties cuBLAS at batch 4 and 8
+  /// (4.43 vs 4.44, 4.61 vs 4.60 ms) and loses at 16 (5.40 vs 5.03) and to gemv_units at batch 1, 2.
+  bool gemv_mma = false;
+  int gemv_mma_min_m = 3;
+  int gemv_mma_max_m = 16;
+  bool gemv_mma_xsmem = true;
+  /// gemv_mma's two-set weight pipeline (v13); LLM_CUDA_GEMV_MMA_PP=0: the first version's single set.
+  bool gemv_mma_pp = true;
 
   /// Bytes of one stored element (weights, KV cache, E activations): 4 in the f32 mode, else 2 (bf16).
   size_t elem_bytes() const { return f32 ? 4 : 2; }
 };
 
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
-/// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT (each off
-/// only when set to "0"), LLM_CUDA_GEMV_MAX_M (a number), LLM_CUDA_SKINNY (on only when "1") and, in the
+/// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT,
+/// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
+/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M (numbers), LLM_CUDA_SKINNY (on only when "1") and, in the
 /// deterministic mode, LLM_CUDA_DET_ROWS. Throws ModelLoadError for an fp8 KV cache in the f32 mode.
 CudaOptions read_cuda_options(const EngineConfig& cfg);
 

@@ -43,6 +43,14 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
   // streams the weights faster than cuBLAS at M = 1 (docs/cuda-notes.md, v11) and, with the M rows of x in
   // shared memory, up to M = gemv_max_m (v12 has the measurement that chose it). The GEMV is bf16-only: the
   // f32 mode uses cuBLAS at every M; the deterministic mode never takes it (gemv = false).
+  // The same stream on the tensor cores (v13): the work per weight byte does not grow with M. Only where x
+  // fits in shared memory (at K = 11008 up to M = 9; x read through L1 measured far slower), unless
+  // LLM_CUDA_GEMV_MMA_XSMEM=0 asks for the L1 path everywhere.
+  if (!opt_.f32 && opt_.gemv && opt_.gemv_mma && M >= opt_.gemv_mma_min_m && M <= opt_.gemv_mma_max_m &&
+      (opt_.gemv_mma_xsmem ? gemv_mma_x_in_shared(M, N, K) : gemv_mma_supported(M, N, K))) {
+    cuda::gemv_mma(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
+    return;
+  }
   if (!opt_.f32 && opt_.gemv && opt_.gemv_units && M <= opt_.gemv_max_m && gemv_units_supported(M, N, K)) {
     cuda::gemv_units(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
     return;

@@ -164,6 +164,27 @@ constexpr int kSkinnyMaxM = 64;
 bool skinny_gemm_supported(int M, int N, int K);
 void skinny_gemm(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
 
+/// The plain product y[m, n] = sum_k x[m, k] * w[n, k] for M = 1..kMmaMaxM rows on the tensor cores in the
+/// unit layout (gemm_skinny.cu, docs/cuda-notes.md v13): one block per SM over a contiguous range of rows in
+/// 16-row tiles, the (tile, 32-k) steps cut evenly between the warps, x in shared memory where it fits (else
+/// read through L1), mma.sync m16n8k16 with the weights as A and x as B (M padded to 8 or 16); f32
+/// accumulation, y [M, N] f32 when y_f32 else bf16. Row m's result is the same bits whatever M is. What the
+/// backend runs for CudaOptions::gemv_mma_min_m <= M <= gemv_mma_max_m when CudaOptions::gemv_mma is on (off
+/// by default: on the H200 it tied cuBLAS at M = 4 and 8 and lost at 16 and to gemv_units at M = 1, 2).
+/// Needs gemv_mma_supported: K % 8 == 0 and the row sums in shared memory; throws otherwise.
+constexpr int kMmaMaxM = 16;
+bool gemv_mma_supported(int M, int N, int K);
+void gemv_mma(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
+/// Whether gemv_mma keeps x in shared memory where it fits (the default) or always reads it through L1
+/// (LLM_CUDA_GEMV_MMA_XSMEM=0, for measurements). The same values either way.
+void set_gemv_mma_x_shared(bool on);
+/// Whether gemv_mma keeps x in shared memory at this shape (M rows of x fit beside the row sums): measured,
+/// x through L1 is much slower (v13), so the backend takes gemv_mma only where this holds.
+bool gemv_mma_x_in_shared(int M, int N, int K);
+/// gemv_mma's weight pipeline: two register sets in ping-pong (the default) or the first version's single
+/// set with a copy (LLM_CUDA_GEMV_MMA_PP=0, for measurements). The same values either way.
+void set_gemv_mma_pingpong(bool on);
+
 /// ids[r] = argmax_j logits[r, j] (lowest index among equal maxima; NaN never wins). logits: f32 [rows, vocab]
 void argmax_rows(const float* logits, int32_t* ids, int rows, int vocab, cudaStream_t s);
 
