@@ -288,6 +288,9 @@ void BM_CompletionsInstantServerTopLogprobs(benchmark::State& state) {
   // loadgen's CPU time per request (every thread of the process but the server's: client, dispatcher, the
   // dump's writer): 1e6 / this is the client's ceiling on one core whatever else the machine runs.
   state.counters["client_cpu_us"] = 1e6 * client_cpu_s / n;
+  // The event loop's own CPU per request (summary.json's client_cost.cpu_per_request_us): the thread every
+  // chunk goes through, whose ceiling is the client's when the writer and the server have cores of their own.
+  state.counters["loop_cpu_us"] = sm.client_cost ? sm.client_cost->cpu_per_request_us : -1;
   state.counters["top_k"] = k;
   state.counters["body_bytes"] = static_cast<double>(body.size());
   std::filesystem::remove(path);

@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 
 #include "bench/completion_stream.h"
 #include "loadgen/clients/logprobs_deferred.h"
+#include "loadgen/clients/openai_event.h"
 #include "loadgen/clients/http_response.h"
 #include "loadgen/run/logprobs_dump.h"
 #include "loadgen/run/recorder.h"
@@ -95,6 +97,27 @@ void BM_ReadChunkLogprobs(benchmark::State& state) {
   state.counters["json_bytes"] = static_cast<double>(json.size());
 }
 BENCHMARK(BM_ReadChunkLogprobs)->Arg(1)->Arg(5)->Arg(20);
+
+/// The client thread's share of one chunk: its event decoded, with K >= 0 its logprobs located and left as
+/// text, as HttpResponse::decode does under --dump-logprobs; K = -1 the plain decode. range(1) = 1: the
+/// one-pass chunk decoder (openai_event.h) first, as HttpResponse does; 0: the DOM paths it replaced.
+void BM_DecodeChunkOnTheClientThread(benchmark::State& state) {
+  const int k = static_cast<int>(state.range(0));
+  const bool one_pass = state.range(1) != 0;
+  const std::string body = bench::completion_stream(k, 1);
+  const std::string data = body.substr(6, body.find("\n\n") - 6);  // "data: {...}"
+  for (auto _ : state) {
+    loadgen::LogprobsJson deferred;
+    std::optional<loadgen::ApiEvent> ev;
+    if (one_pass) ev = loadgen::decode_openai_chunk(data, k >= 0 ? &deferred : nullptr);
+    if (!ev) ev = k >= 0 ? loadgen::decode_api_event_deferring(data, deferred) : loadgen::decode_api_event(data);
+    benchmark::DoNotOptimize(ev);
+    benchmark::DoNotOptimize(deferred);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * data.size()));
+  state.counters["event_bytes"] = static_cast<double>(data.size());
+}
+BENCHMARK(BM_DecodeChunkOnTheClientThread)->ArgsProduct({{-1, 0, 20}, {0, 1}});
 
 }  // namespace
 

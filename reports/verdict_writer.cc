@@ -30,8 +30,12 @@ void write_verdict_block(std::ostream& out, const results::Summary& s) {
                                   " sent + " + std::to_string(in->scheduled - in->sent) + " not sent; sent = " +
                                   std::to_string(in->ended) + " ended + " + std::to_string(in->aborted) + " aborted");
   if (const auto& c = s.client_cost)
-    line(out, "Client cost:", "busy " + f(100 * c->busy_fraction, 2) + " % of the run (" + c->busy_source +
-                                  "); chunk arrival -> record lag p50 " + f(c->chunk_lag_p50_ms, 3) + " ms, p99 " +
+    line(out, "Client cost:", "busy " + f(100 * c->busy_fraction, 2) + " % of the run (" + c->busy_source + ")" +
+                                  (c->cpu_per_request_us >= 0 ? ", CPU " + f(c->cpu_per_request_us, 1) +
+                                                                    " us a request (one core: ~" +
+                                                                    f(1e3 / c->cpu_per_request_us, 1) + "k req/s)"
+                                                              : std::string()) +
+                                  "; chunk arrival -> record lag p50 " + f(c->chunk_lag_p50_ms, 3) + " ms, p99 " +
                                   f(c->chunk_lag_p99_ms, 3) + " ms");
   if (const auto& st = s.steady_state)
     line(out, "Steady state:", "requests scheduled " + f(st->start_s, 1) + "-" + f(st->end_s, 1) + " s (" +

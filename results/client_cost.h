@@ -10,6 +10,9 @@ namespace results {
 
 struct ClientCost {
   double busy_fraction = 0;     ///< of the run's wall time
+  /// The event loop's CPU time over the requests that ended (µs); < 0: not measured (no event loop). One
+  /// core's ceiling for this workload is about 1e6 / this requests/s.
+  double cpu_per_request_us = -1;
   std::string busy_source;      ///< "event loop" | "callbacks"
   double chunk_lag_p50_ms = 0, chunk_lag_p99_ms = 0, chunk_lag_max_ms = 0;
   int64_t chunks = 0;           ///< chunks the lag is over (a sample: each request's first and every 8th)

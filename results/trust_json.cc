@@ -97,6 +97,7 @@ void put_trust_fields(json& j, const Summary& s) {
   j["validity"] = validity_to_json(s.validity);
   if (const auto& c = s.client_cost)
     j["client_cost"] = {{"busy_fraction", number(c->busy_fraction)}, {"busy_source", c->busy_source},
+                        {"cpu_per_request_us", c->cpu_per_request_us >= 0 ? number(c->cpu_per_request_us) : json()},
                         {"chunk_lag_p50_ms", number(c->chunk_lag_p50_ms)},
                         {"chunk_lag_p99_ms", number(c->chunk_lag_p99_ms)},
                         {"chunk_lag_max_ms", number(c->chunk_lag_max_ms)}, {"chunks", c->chunks}};
@@ -128,6 +129,8 @@ void get_trust_fields(const json& j, const std::string& where, Summary* s) {
     ClientCost c;
     c.busy_fraction = opt_double(o, "busy_fraction", in).value_or(0);
     c.busy_source = opt_string(o, "busy_source", in);
+    if (auto cpu = o.find("cpu_per_request_us"); cpu != o.end() && !cpu->is_null())
+      c.cpu_per_request_us = opt_double(o, "cpu_per_request_us", in).value_or(-1);
     c.chunk_lag_p50_ms = opt_double(o, "chunk_lag_p50_ms", in).value_or(0);
     c.chunk_lag_p99_ms = opt_double(o, "chunk_lag_p99_ms", in).value_or(0);
     c.chunk_lag_max_ms = opt_double(o, "chunk_lag_max_ms", in).value_or(0);

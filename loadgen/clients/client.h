@@ -118,6 +118,9 @@ class Client {
   /// Seconds the client's own event loop has spent working (outside its wait for sockets) since start();
   /// negative for a client without one (the in-process engine calls back on its own thread).
   virtual double busy_seconds() const { return -1; }
+  /// CPU seconds the client's event-loop thread has used since start() (user + system; its reads of the
+  /// sockets included); negative without one. Per request, the ceiling of that one thread.
+  virtual double cpu_seconds() const { return -1; }
 };
 
 }  // namespace loadgen

@@ -7,6 +7,12 @@ namespace loadgen {
 
 using nlohmann::json;
 
+std::string normalise_finish_reason(const std::string& r) {
+  if (r == "eos_token") return "eos";
+  if (r == "stop_sequence") return "stop";
+  return r;
+}
+
 std::string request_path(HttpApi api, const std::string& model_name) {
   switch (api) {
     case HttpApi::kOpenAI: return "/v1/completions";
@@ -40,12 +46,6 @@ json tgi_parameters(const WorkItem& item) {
   p["details"] = true;  // the last event then carries generated_tokens: the server's own count
   if (item.ignore_eos) p["ignore_eos"] = true;
   return p;
-}
-
-std::string normalise_finish(const std::string& r) {
-  if (r == "eos_token") return "eos";
-  if (r == "stop_sequence") return "stop";
-  return r;
 }
 
 int int_field(const json& obj, const char* key) {
@@ -85,7 +85,7 @@ void decode_openai(const json& j, ApiEvent& ev) {
     const json& c = (*choices)[0];
     bool finished = false;
     if (auto f = c.find("finish_reason"); f != c.end() && f->is_string()) {
-      ev.finish_reason = normalise_finish(f->get<std::string>());
+      ev.finish_reason = normalise_finish_reason(f->get<std::string>());
       finished = true;
     }
     if (auto t = c.find("text"); t != c.end() && t->is_string()) {
@@ -127,7 +127,7 @@ void decode_tgi(const json& j, ApiEvent& ev) {
   }
   if (auto d = j.find("details"); d != j.end() && d->is_object()) {
     if (auto f = d->find("finish_reason"); f != d->end() && f->is_string())
-      ev.finish_reason = normalise_finish(f->get<std::string>());
+      ev.finish_reason = normalise_finish_reason(f->get<std::string>());
     ev.completion_tokens = int_field(*d, "generated_tokens");
     ev.prompt_tokens = int_field(*d, "prompt_tokens");  // our server's addition; absent from TGI itself
     // A non-streamed answer's tokens (a stream's final event carries none: its tokens came one by one).

@@ -67,4 +67,7 @@ struct ApiEvent {
 /// Decodes one SSE data payload or one response body. Malformed JSON becomes `error`.
 ApiEvent decode_api_event(std::string_view data);
 
+/// A finish reason as ApiEvent keeps it: TGI's eos_token / stop_sequence as eos / stop, any other as sent.
+std::string normalise_finish_reason(const std::string& r);
+
 }  // namespace loadgen

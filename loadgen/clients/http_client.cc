@@ -7,7 +7,9 @@
 #include "loadgen/clients/http_client.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -82,6 +84,14 @@ class HttpClient final : public Client {
   bool wait_all(std::chrono::milliseconds timeout) override;
   std::string describe() const override;
   double busy_seconds() const override { return static_cast<double>(busy_ns_.load()) * 1e-9; }
+  double cpu_seconds() const override {
+    clockid_t clock;
+    timespec ts{};
+    if (!thread_.joinable() || pthread_getcpuclockid(const_cast<std::thread&>(thread_).native_handle(), &clock) != 0 ||
+        clock_gettime(clock, &ts) != 0)
+      return -1;
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
 
  private:
   struct Transfer {

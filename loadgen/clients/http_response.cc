@@ -3,6 +3,7 @@
 #include "engine/tokenizer.h"
 #include "loadgen/clients/http_api.h"
 #include "loadgen/clients/logprobs_scan.h"
+#include "loadgen/clients/openai_event.h"
 
 namespace loadgen {
 
@@ -28,6 +29,11 @@ void HttpResponse::expect(const WorkItem& item) {
 
 ApiEvent HttpResponse::decode(std::string_view data) {
   deferred_.present = false;
+  // An OpenAI chunk in one pass without a DOM (its logprobs, when the callbacks take them as text, passed
+  // over and handed on); anything that reader does not take, decoded as before.
+  if (!want_logprobs_ || json_logprobs_) {
+    if (std::optional<ApiEvent> ev = decode_openai_chunk(data, json_logprobs_ ? &deferred_ : nullptr)) return std::move(*ev);
+  }
   if (!want_logprobs_) return decode_api_event(data);
   // With logprobs asked for, their fields (most of each chunk's bytes) are read without a DOM — or, when the
   // callbacks take them as text, only passed over here and read on their own thread.

@@ -9,6 +9,7 @@
 
 #include "loadgen/clients/http_logprobs.h"
 #include "loadgen/clients/json_cursor.h"
+#include "loadgen/clients/json_skip.h"
 #include "loadgen/clients/logprobs_scan.h"
 
 namespace loadgen {
@@ -45,20 +46,16 @@ class Locator : public JsonCursor {
   }
 
  private:
-  /// Bytes that end a scalar (a number, true, false, null), and the only bytes a container's walk stops at.
+  /// Bytes that end a scalar (a number, true, false, null).
   static constexpr std::array<bool, 256> kEndsScalar = [] {
     std::array<bool, 256> t{};
     for (unsigned char c : std::string_view("\"{}[],: \t\n\r")) t[c] = true;
     return t;
   }();
-  static constexpr std::array<bool, 256> kInContainer = [] {
-    std::array<bool, 256> t{};
-    for (unsigned char c : std::string_view("\"{}[]")) t[c] = true;
-    return t;
-  }();
 
   // p just past a string's opening quote: past its closing quote (a backslash takes the byte after it along),
   // or null where the text ends first. On locals: a store to p_ would be reloaded after every byte read.
+  // (Keys and string values: short. Containers go to past_container.)
   static const char* past_string(const char* p, const char* end) {
     for (;;) {
       while (p < end && *p != '"' && *p != '\\') ++p;
@@ -92,37 +89,24 @@ class Locator : public JsonCursor {
     return true;
   }
 
-  // Any value: a string, a container up to its matching close, or a scalar up to the next , : } ] or space.
-  // Inside a container only quotes and brackets matter, so the loop stops at nothing else (on locals, as
-  // past_string).
+  // Any value: a string, a container up to its matching close (json_skip.h: 64 bytes a step), or a scalar
+  // up to the next , : } ] or space.
   bool skip() {
     ws();
     if (p_ >= end_) return false;
     const char c = *p_;
     if (c == '"') return pass_string();
-    const char* p = p_;
-    const char* const end = end_;
-    if (c != '{' && c != '[') {
-      while (p < end && !kEndsScalar[static_cast<unsigned char>(*p)]) ++p;
-      const bool any = p > p_;
+    if (c == '{' || c == '[') {
+      const char* p = past_container(p_ + 1, end_);
+      if (p == nullptr) return false;
       p_ = p;
-      return any;
+      return true;
     }
-    ++p;
-    int depth = 1;
-    for (;;) {
-      while (p < end && !kInContainer[static_cast<unsigned char>(*p)]) ++p;
-      if (p >= end) return false;
-      const char k = *p++;
-      if (k == '"') {
-        if ((p = past_string(p, end)) == nullptr) return false;
-      } else if (k == '{' || k == '[') {
-        ++depth;
-      } else if (--depth == 0) {  // } or ]
-        p_ = p;
-        return true;
-      }
-    }
+    const char* p = p_;
+    while (p < end_ && !kEndsScalar[static_cast<unsigned char>(*p)]) ++p;
+    const bool any = p > p_;
+    p_ = p;
+    return any;
   }
 
   // The value of "choices": in its first element (an object), "delta"/"message" and the last "logprobs".

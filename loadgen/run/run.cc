@@ -141,8 +141,9 @@ Prepared prepare_reference(const RunConfig& c, const SystemUnderTest& sut, std::
 // The client's own cost: its event loop's busy time (or, without one, loadgen's time in the callbacks) over the
 // run's wall time, and the lag from each chunk's arrival to its record.
 results::ClientCost client_cost(const std::vector<RequestRecord>& records, double loop_busy_s, double callback_s,
-                                double wall_s) {
+                                double wall_s, double loop_cpu_s, int64_t ended) {
   results::ClientCost c;
+  if (loop_cpu_s >= 0 && ended > 0) c.cpu_per_request_us = 1e6 * loop_cpu_s / static_cast<double>(ended);
   c.busy_source = loop_busy_s >= 0 ? "event loop" : "callbacks";
   c.busy_fraction = wall_s > 0 ? (loop_busy_s >= 0 ? loop_busy_s : callback_s) / wall_s : 0;
   std::vector<double> lag;
@@ -211,7 +212,7 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   // The schedule starts a little after now so the first send is not already late.
   const Clock::time_point t0 = Clock::now() + std::chrono::milliseconds(20);
   auto recorder = std::make_unique<Recorder>(t0, ids, arrival_s, prompt_lens, expect);
-  const double busy_before = client.busy_seconds();
+  const double busy_before = client.busy_seconds(), cpu_before = client.cpu_seconds();
   recorder->set_observer(observer);
   recorder->set_record_log(plan.record_log);
   router->attach(recorder.get());
@@ -290,7 +291,7 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
   }
   progress.stop();
   const double wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  const double busy_after = client.busy_seconds();
+  const double busy_after = client.busy_seconds(), cpu_after = client.cpu_seconds();
   int64_t aborted = 0;
   if (!drained && stopped_at) {
     aborted = recorder->abort_unfinished(saturated ? "stopped: saturated" : "interrupted", Clock::now());
@@ -315,7 +316,9 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
     in.ended = recorder->done() - aborted;
   }
   result.summary.client_cost = client_cost(result.records, busy_before >= 0 ? busy_after - busy_before : -1,
-                                           static_cast<double>(recorder->callback_ns()) * 1e-9, wall_s);
+                                           static_cast<double>(recorder->callback_ns()) * 1e-9, wall_s,
+                                           cpu_before >= 0 && cpu_after >= 0 ? cpu_after - cpu_before : -1,
+                                           recorder->done());
   if (plan.engine_stats) result.summary.prefix_cache = prefix_cache_between(stats_before, plan.engine_stats());
   result.rows = request_rows(result.records);
   result.warmup = warmup;

@@ -20,6 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using results::ClientCost;
 using results::Summary;
 using results::summary_from_json;
 using results::summary_to_json;
@@ -277,6 +278,42 @@ TEST(SummaryJson, PrefixCacheCountsWithTheirRatesOrNothing) {
   const std::string e = error_of([&] { summary_from_json(j, "s.json"); });
   EXPECT_THAT(e, StartsWith("s.json prefix_cache"));
   EXPECT_THAT(e, HasSubstr("\"hits\""));
+}
+
+// The client's own cost: every field back as written; the event loop's CPU per request null (and read back as
+// not measured) for a client without one, and absent from files written before it existed.
+TEST(SummaryJson, ClientCostRoundTripsWithItsCpuPerRequestOrNull) {
+  Summary s = full_summary();
+  ClientCost c;
+  c.busy_fraction = 0.125;
+  c.busy_source = "event loop";
+  c.cpu_per_request_us = 93.5;
+  c.chunk_lag_p50_ms = 0.002;
+  c.chunk_lag_p99_ms = 0.25;
+  c.chunk_lag_max_ms = 3.5;
+  c.chunks = 4096;
+  s.client_cost = c;
+  json j = summary_to_json(s);
+  EXPECT_DOUBLE_EQ(j["client_cost"]["cpu_per_request_us"].get<double>(), 93.5);
+  Summary back = summary_from_json(json::parse(j.dump()), "s.json");
+  ASSERT_TRUE(back.client_cost.has_value());
+  EXPECT_DOUBLE_EQ(back.client_cost->busy_fraction, 0.125);
+  EXPECT_EQ(back.client_cost->busy_source, "event loop");
+  EXPECT_DOUBLE_EQ(back.client_cost->cpu_per_request_us, 93.5);
+  EXPECT_DOUBLE_EQ(back.client_cost->chunk_lag_p50_ms, 0.002);
+  EXPECT_DOUBLE_EQ(back.client_cost->chunk_lag_p99_ms, 0.25);
+  EXPECT_DOUBLE_EQ(back.client_cost->chunk_lag_max_ms, 3.5);
+  EXPECT_EQ(back.client_cost->chunks, 4096);
+
+  s.client_cost->busy_source = "callbacks";
+  s.client_cost->cpu_per_request_us = -1;
+  j = summary_to_json(s);
+  EXPECT_TRUE(j["client_cost"]["cpu_per_request_us"].is_null());
+  EXPECT_LT(summary_from_json(j, "s.json").client_cost->cpu_per_request_us, 0);
+  j["client_cost"].erase("cpu_per_request_us");
+  EXPECT_LT(summary_from_json(j, "old.json").client_cost->cpu_per_request_us, 0);
+  j["client_cost"]["cpu_per_request_us"] = "fast";
+  EXPECT_THAT(error_of([&] { summary_from_json(j, "s.json"); }), HasSubstr("cpu_per_request_us"));
 }
 
 TEST(SummaryJson, KeptUpDefaultsToTrueWhenAbsent) {
