@@ -310,16 +310,17 @@ ApiEvent decode_api_event_without(std::string_view data, size_t begin, size_t en
   return decode_api_event(data);
 }
 
+// One per thread: its vectors keep their room from one value to the next (the dump's writer reads thousands).
 std::optional<std::vector<StepLogprobs>> scan_completion_logprobs(std::string_view value) {
+  thread_local LogprobsValue v;
   Scanner s(value);
-  LogprobsValue v;
   if (!v.read(s) || !s.at_end()) return std::nullopt;
   return v.completion();
 }
 
 std::optional<std::vector<StepLogprobs>> scan_chat_logprobs(std::string_view value) {
+  thread_local LogprobsValue v;
   Scanner s(value);
-  LogprobsValue v;
   if (!v.read(s) || !s.at_end()) return std::nullopt;
   return v.chat();
 }
