@@ -49,7 +49,16 @@ struct WorkItem {
   /// as token ids to be scored; the last `score_steps` positions are BASE's steps. 0: a plain request.
   int score_steps = 0;
   bool prompt_as_ids = false;          ///< a server gets prompt_tokens as token ids (OpenAI completions), not the text
+  /// Its id in logits files (--dump-logits, --dump-logprobs, .npy names), unique in the run and the same in
+  /// every run of the same workload: the sample id, then ".t<turn>" past a conversation's first turn and
+  /// ".r<k>" for the k-th repeat of the same record (-n past the dataset's size). Empty: the sample id.
+  std::string logits_id;
 };
+
+/// item.logits_id, or the sample id when it has none.
+inline std::string logits_id_of(const WorkItem& item) {
+  return item.logits_id.empty() ? std::to_string(item.sample_id) : item.logits_id;
+}
 
 /// How a request ended (results/status.h: the one name table, shared with the files and reports).
 using results::Status;

@@ -74,7 +74,7 @@ void LogitsDump::writer_loop() {
     try {
       accuracy::RequestLogits r;
       const WorkItem& item = items_[index];
-      r.id = std::to_string(item.sample_id);
+      r.id = logits_id_of(item);
       r.prompt_tokens = item.prompt_tokens;
       r.tokens = std::move(p.tokens);
       r.logits = std::move(p.logits);

@@ -107,14 +107,14 @@ std::optional<accuracy::RequestLogits> LogprobsDump::to_request(uint64_t index, 
     const std::string_view json = std::string_view(p.json).substr(part.begin, part.end - part.begin);
     const auto steps = read_logprobs_json(part.layout, json, error);
     if (!steps) {
-      error = "request " + std::to_string(item.sample_id) + ": " + error;
+      error = "request " + logits_id_of(item) + ": " + error;
       return std::nullopt;
     }
     for (const StepLogprobs& step : *steps) append_step(p, step, item.max_new_tokens);
   }
   if (p.tokens.empty()) return std::nullopt;  // the server sent logprobs without a step in them
   accuracy::RequestLogits r;
-  r.id = std::to_string(item.sample_id);
+  r.id = logits_id_of(item);
   r.prompt_text = item.prompt;
   if (item.score_steps > 0) {
     // Scored: the sent ids are BASE's prompt followed by its steps' tokens.

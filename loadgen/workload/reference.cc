@@ -28,13 +28,15 @@ ReferenceWorkload load_reference_workload(const std::string& path, int64_t n, ui
     accuracy::RequestLogits r = reader.read(ids[pick]);
     WorkItem item;
     item.index = w.items.size();
+    // "<sample>" or "<sample>.t<turn>" / ".r<repeat>" (assign_logits_ids): the id is replayed as it is.
     try {
       size_t used = 0;
       item.sample_id = std::stoll(r.id, &used);
-      if (used != r.id.size()) throw std::invalid_argument("trailing");
+      if (used != r.id.size() && r.id[used] != '.') throw std::invalid_argument("trailing");
     } catch (const std::exception&) {
       throw std::invalid_argument("--reference " + path + ": request id '" + r.id + "' is not a sample index");
     }
+    item.logits_id = r.id;
     if (r.tokens.empty()) throw std::invalid_argument("--reference " + path + ": request " + r.id + " has no steps");
     item.prompt = r.prompt_text;
     item.prompt_tokens = r.prompt_tokens;

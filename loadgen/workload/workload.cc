@@ -1,5 +1,6 @@
 #include "loadgen/workload/workload.h"
 
+#include <map>
 #include <algorithm>
 #include <numeric>
 #include <random>
@@ -162,8 +163,19 @@ Workload build_workload(const Dataset& ds, const WorkloadOptions& o, const Token
       w.prompt_lens.push_back(m.est_prompt[static_cast<size_t>(k)]);
     }
   }
+  assign_logits_ids(w.items);
   reorder_workload(&w, o.reorder);
   return w;
+}
+
+void assign_logits_ids(std::vector<WorkItem>& items) {
+  std::map<std::pair<int64_t, int>, int> seen;  // (sample, turn) -> times already in the run
+  for (WorkItem& item : items) {
+    const int repeat = seen[{item.sample_id, item.turn}]++;
+    item.logits_id = std::to_string(item.sample_id);
+    if (item.turn > 0) item.logits_id += ".t" + std::to_string(item.turn);
+    if (repeat > 0) item.logits_id += ".r" + std::to_string(repeat);
+  }
 }
 
 void reorder_workload(Workload* w, Reorder order) {

@@ -77,4 +77,8 @@ Workload build_workload(const Dataset& ds, const WorkloadOptions& options, const
 /// Stable sort of the items by prompt + output length (indices renumbered 0..N-1 afterwards).
 void reorder_workload(Workload* w, Reorder order);
 
+/// Sets each item's logits_id from its sample id, turn and how many times the same (sample, turn) came
+/// before it in `items` (build_workload calls it before any reordering, so the ids do not depend on it).
+void assign_logits_ids(std::vector<WorkItem>& items);
+
 }  // namespace loadgen

@@ -5,12 +5,15 @@
 // one without steps is not written.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <filesystem>
 #include <limits>
 
 #include "accuracy/logits_file.h"
 #include "loadgen/run/logprobs_dump.h"
+#include "loadgen/workload/workload.h"
 #include "support/test_paths.h"
 
 using namespace loadgen;
@@ -113,6 +116,38 @@ TEST(LogprobsDump, JsonFromTheClientIsReadOnTheWriterThreadInOrder) {
   EXPECT_EQ(r.token_logprobs, (std::vector<float>{-0.25f, -0.5f, -2.0f}));
   EXPECT_EQ(r.top_ids, (std::vector<int32_t>{5, 7, 9, accuracy::kNoToken, 3, accuracy::kNoToken}));
   EXPECT_EQ(r.top_logprobs, (std::vector<float>{-0.25f, -1.5f, -0.5f, -inf, -2.0f, -inf}));
+  std::filesystem::remove_all(dir);
+}
+
+// The same record sent twice (-n past the dataset): both requests are written, under their logits ids.
+TEST(LogprobsDump, ARepeatedRecordIsWrittenUnderItsOwnId) {
+  const auto dir = testing_paths::fresh_test_dir("logprobs_dump_repeat_");
+  const std::string path = (dir / "lp.h5").string();
+  std::vector<WorkItem> items(2);
+  for (int i = 0; i < 2; ++i) {
+    items[i].index = i;
+    items[i].sample_id = 7;
+    items[i].prompt_tokens = {1, 2};
+    items[i].max_new_tokens = 1;
+    items[i].top_logprobs = 1;
+  }
+  assign_logits_ids(items);
+  accuracy::FileInfo info;
+  info.vocab_size = 100;
+  info.top_k = 1;
+  {
+    LogprobsDump dump(path, info, items, TokenIdMap(), nullptr);
+    for (uint64_t i = 0; i < 2; ++i) {
+      dump.on_logprobs(i, 0, StepLogprobs{by_id(5, -0.5), {by_id(5, -0.5)}});
+      dump.on_done(i, Outcome{});
+    }
+    dump.close();
+    EXPECT_EQ(dump.written(), 2);
+  }
+  accuracy::LogitsReader rd(path);
+  std::vector<std::string> ids = rd.ids();
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"7", "7.r1"}));
   std::filesystem::remove_all(dir);
 }
 

@@ -289,6 +289,36 @@ TEST(WorkloadTest, ConversationSingleTurnIsTheFirstQuestion) {
   }
 }
 
+// -n past the dataset's size sends records again: each request still has an id of its own in the logits files
+// (the sample id, then ".r1", ".r2" for the repeats), the same in every run of the same workload and whatever
+// --reorder does to the order; a conversation's later turns are "<sample>.t<turn>".
+TEST(WorkloadTest, LogitsIdsAreUniqueAndStableWhenRecordsRepeat) {
+  Dataset ds = sample_set();
+  WorkloadOptions o;
+  o.num_requests = 2 * ds.samples.size() + 3;
+  o.sample_seed = 5;
+  const Workload a = build_workload(ds, o, byte_tokens);
+  std::set<std::string> ids;
+  for (const WorkItem& it : a.items) {
+    EXPECT_TRUE(ids.insert(logits_id_of(it)).second) << "repeated id " << logits_id_of(it);
+    EXPECT_EQ(std::stoll(logits_id_of(it)), it.sample_id);  // the id starts with its record's sample id
+  }
+  EXPECT_EQ(logits_id_of(a.items[0]), std::to_string(a.items[0].sample_id));
+  EXPECT_EQ(logits_id_of(a.items[ds.samples.size()]), std::to_string(a.items[0].sample_id) + ".r1");
+  EXPECT_EQ(logits_id_of(a.items[2 * ds.samples.size()]), std::to_string(a.items[0].sample_id) + ".r2");
+  o.reorder = Reorder::kLengthDesc;
+  const Workload sorted = build_workload(ds, o, byte_tokens);
+  std::set<std::string> sorted_ids;
+  for (const WorkItem& it : sorted.items) sorted_ids.insert(logits_id_of(it));
+  EXPECT_EQ(sorted_ids, ids);
+  WorkloadOptions turns;
+  turns.num_requests = 2;
+  turns.multi_turn = true;
+  for (const WorkItem& it : build_workload(two_conversations(), turns, byte_tokens).items)
+    EXPECT_EQ(logits_id_of(it), it.turn == 0 ? std::to_string(it.sample_id)
+                                             : std::to_string(it.sample_id) + ".t" + std::to_string(it.turn));
+}
+
 TEST(WorkloadTest, MultiTurnMakesSessionsAndCutsTurnsThatCannotFit) {
   WorkloadOptions o;
   o.num_requests = 2;
