@@ -298,6 +298,40 @@ void BM_CompletionsInstantServerTopLogprobs(benchmark::State& state) {
 BENCHMARK(BM_CompletionsInstantServerTopLogprobs)->Args({3000, -1})->Args({3000, 20})->Args({3000, -1})->Args({3000, 20})
     ->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+/// Streams the way a server decodes: N chat streams at once, each sending one token chunk every 10 ms (32 of
+/// them), so most of the event loop's wake-ups find a few sockets ready among many open ones. The event loop's
+/// CPU per chunk, at N = 16 and 256: what a chunk costs the client as concurrency grows.
+void BM_ChatPacedStreams(benchmark::State& state) {
+  const int streams = static_cast<int>(state.range(0));
+  constexpr int kTokens = 32;
+  InstantServer s(streams + 16);
+  const std::string token = frame({{"content", " x"}});
+  const std::string tail = frame(json::object(), "length") +
+                           "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":32}}\n\n"
+                           "data: [DONE]\n\n";
+  s.http.Post("/v1/chat/completions", [&](const httplib::Request&, httplib::Response& res) {
+    auto sent = std::make_shared<int>(0);
+    res.set_chunked_content_provider("text/event-stream", [&, sent](size_t, httplib::DataSink& sink) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (++*sent <= kTokens) return sink.write(token.data(), token.size());
+      sink.write(tail.data(), tail.size());
+      sink.done();
+      return true;
+    });
+  });
+  s.start();
+  results::Summary sm;
+  for (auto _ : state) {
+    sm = run_against(s.endpoint(), 4 * streams, streams, nullptr, {loadgen::HttpApi::kOpenAIChat, kTokens, -1}).summary;
+    if (sm.completed != 4 * streams) state.SkipWithError("not every stream was ok");
+  }
+  const double cpu = sm.client_cost ? sm.client_cost->cpu_per_request_us : -1;
+  state.counters["loop_cpu_us_per_request"] = cpu;
+  state.counters["loop_cpu_us_per_chunk"] = cpu / kTokens;
+  state.counters["busy_fraction"] = sm.client_cost ? sm.client_cost->busy_fraction : -1;
+}
+BENCHMARK(BM_ChatPacedStreams)->Arg(16)->Arg(256)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 /// 1,000 chat streams open at once: the server holds every one until all have connected, then each streams
 /// 16 tokens. Completion of all of them, and the client's TTFT spread.
 void BM_ChatThousandConcurrentStreams(benchmark::State& state) {
