@@ -14,8 +14,6 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
-#include <pthread.h>
-#include <time.h>
 #include <functional>
 #include <csignal>
 #include <limits>
@@ -24,6 +22,7 @@
 #include <thread>
 
 #include "bench/completion_stream.h"
+#include "common/cpu_time.h"
 #include "results/record_log.h"
 #include "loadgen/clients/http_client.h"
 #include "loadgen/clients/http_response.h"
@@ -81,19 +80,8 @@ void BM_ChatSseParse(benchmark::State& state) {
 }
 BENCHMARK(BM_ChatSseParse)->Arg(0)->Arg(1448)->Arg(64);
 
-/// CPU time of one thread, read from any thread.
-double thread_cpu_s(pthread_t t) {
-  clockid_t c;
-  timespec ts{};
-  if (pthread_getcpuclockid(t, &c) != 0 || clock_gettime(c, &ts) != 0) return 0.0;
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double process_cpu_s() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
+/// CPU time of one thread, read from any thread (0 once it cannot be read).
+double thread_cpu_s(pthread_t t) { return std::max(0.0, common::thread_cpu_seconds(t)); }
 
 /// cpp-httplib's task queue on threads of our own, so the server's CPU time can be told from the client's in
 /// one process: what the process spent minus server_cpu_s() is what loadgen spent.
@@ -268,7 +256,7 @@ void BM_CompletionsInstantServerTopLogprobs(benchmark::State& state) {
   results::Summary sm;
   double client_cpu_s = 0;
   for (auto _ : state) {
-    const double cpu0 = process_cpu_s(), server0 = s.server_cpu_s();
+    const double cpu0 = common::process_cpu_seconds(), server0 = s.server_cpu_s();
     std::unique_ptr<loadgen::LogprobsDump> dump;
     auto make = [&](const std::vector<loadgen::WorkItem>& items) -> loadgen::RequestObserver* {
       if (k < 0) return nullptr;
@@ -281,7 +269,7 @@ void BM_CompletionsInstantServerTopLogprobs(benchmark::State& state) {
     sm = run_against(s.endpoint(), n, 32, nullptr, {loadgen::HttpApi::kOpenAI, kTokens, k}, make, [&] {
            if (dump) dump->close();  // inside the timed region: the writer's reading is the client's cost too
          }).summary;
-    client_cpu_s = (process_cpu_s() - cpu0) - (s.server_cpu_s() - server0);
+    client_cpu_s = (common::process_cpu_seconds() - cpu0) - (s.server_cpu_s() - server0);
     if (sm.completed != n) state.SkipWithError("not every request was ok");
   }
   state.counters["requests_per_s"] = sm.request_throughput;

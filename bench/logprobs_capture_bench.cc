@@ -10,9 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <ctime>
-
 #include "bench/completion_stream.h"
+#include "common/cpu_time.h"
 #include "loadgen/clients/logprobs_deferred.h"
 #include "loadgen/clients/openai_event.h"
 #include "loadgen/clients/http_response.h"
@@ -40,9 +39,8 @@ void BM_StreamedRequest(benchmark::State& state) {
   }
   const std::filesystem::path path = std::filesystem::temp_directory_path() / "logprobs_capture_bench.h5";
   uint64_t done = 0;
-  timespec cpu0{}, cpu1{};
   double requests_s = 0;  // this thread's CPU in the requests' loop alone
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
+  const double cpu0 = common::process_cpu_seconds();
   for (auto _ : state) {
     state.PauseTiming();
     loadgen::Recorder rec(Clock::now(), std::vector<int64_t>(n, 0), std::vector<double>(n, 0.0), std::vector<int>(n, 8),
@@ -56,8 +54,7 @@ void BM_StreamedRequest(benchmark::State& state) {
       rec.set_observer(dump.get());
     }
     state.ResumeTiming();
-    timespec a{}, b{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+    const double loop0 = common::this_thread_cpu_seconds();
     for (int i = 0; i < n; ++i) {
       const auto t = Clock::now();
       loadgen::HttpResponse r(i, &rec, nullptr);
@@ -67,23 +64,18 @@ void BM_StreamedRequest(benchmark::State& state) {
       r.on_body(body, t);
       rec.on_done(i, r.finish(t), t);
     }
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-    requests_s += static_cast<double>(b.tv_sec - a.tv_sec) + 1e-9 * static_cast<double>(b.tv_nsec - a.tv_nsec);
+    requests_s += common::this_thread_cpu_seconds() - loop0;
     if (dump) dump->close();  // the writer thread's HDF5 writes are the client's cost too
     done += n;
   }
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
+  const double cpu1 = common::process_cpu_seconds();
   state.SetItemsProcessed(static_cast<int64_t>(done));
-  auto us = [&](const timespec& a, const timespec& b) {
-    return 1e6 * (static_cast<double>(b.tv_sec - a.tv_sec) + 1e-9 * static_cast<double>(b.tv_nsec - a.tv_nsec)) /
-           static_cast<double>(done);
-  };
   // This thread in the requests' loop (the client's share: SSE, decode, recorder, the hand-over of the
   // logprobs text), per request; cpu_us adds the writer thread and the files' set-up and close.
   state.counters["client_thread_us"] = 1e6 * requests_s / static_cast<double>(done);
   // CPU time of every thread (this one and the dump's writer) per request, setup included: 1e6 / this is the
   // ceiling on one core, whatever else the machine runs.
-  state.counters["cpu_us"] = us(cpu0, cpu1);
+  state.counters["cpu_us"] = 1e6 * (cpu1 - cpu0) / static_cast<double>(done);
   state.counters["top_k"] = k;
   state.counters["body_bytes"] = static_cast<double>(body.size());
   std::filesystem::remove(path);

@@ -13,6 +13,22 @@ std::string normalise_finish_reason(const std::string& r) {
   return r;
 }
 
+void set_completion_text(ApiEvent& ev, std::string text, bool finished) {
+  ev.text = std::move(text);
+  // A completion chunk is a token when it has text, or when it is a mid-stream chunk (an empty text delta is a
+  // token whose bytes finish a character later). The closing chunk with finish_reason and empty text is not.
+  ev.is_token = !ev.text.empty() || !finished;
+}
+
+void set_chat_text(ApiEvent& ev, const std::string& reasoning_content, const std::string& reasoning,
+                   const std::string& content) {
+  // A chat delta (streamed) or message (whole answer): a token only when it carries text of its own.
+  const std::string& r = reasoning_content.empty() ? reasoning : reasoning_content;
+  ev.text = r + content;
+  ev.is_token = !ev.text.empty();
+  ev.reasoning = content.empty() && !r.empty();
+}
+
 std::string request_path(HttpApi api, const std::string& model_name) {
   switch (api) {
     case HttpApi::kOpenAI: return "/v1/completions";
@@ -69,14 +85,8 @@ std::string string_member(const json& obj, const char* key) {
   return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// A chat delta (streamed) or message (whole answer): a token only when it carries text of its own.
 void decode_chat_text(const json& d, ApiEvent& ev) {
-  std::string reasoning = string_member(d, "reasoning_content");
-  if (reasoning.empty()) reasoning = string_member(d, "reasoning");
-  const std::string content = string_member(d, "content");
-  ev.text = reasoning + content;
-  ev.is_token = !ev.text.empty();
-  ev.reasoning = content.empty() && !reasoning.empty();
+  set_chat_text(ev, string_member(d, "reasoning_content"), string_member(d, "reasoning"), string_member(d, "content"));
 }
 
 void decode_openai(const json& j, ApiEvent& ev) {
@@ -89,11 +99,7 @@ void decode_openai(const json& j, ApiEvent& ev) {
       finished = true;
     }
     if (auto t = c.find("text"); t != c.end() && t->is_string()) {
-      ev.text = t->get<std::string>();
-      // A completion chunk is a token when it has text, or when it is a mid-stream chunk (an empty text
-      // delta is a token whose bytes finish a character later). The closing chunk with finish_reason and
-      // empty text is not.
-      ev.is_token = !ev.text.empty() || !finished;
+      set_completion_text(ev, t->get<std::string>(), finished);
     } else if (auto d = c.find("delta"); d != c.end() && d->is_object()) {
       decode_chat_text(*d, ev);
     } else if (auto m = c.find("message"); m != c.end() && m->is_object()) {

@@ -67,6 +67,13 @@ struct ApiEvent {
 /// Decodes one SSE data payload or one response body. Malformed JSON becomes `error`.
 ApiEvent decode_api_event(std::string_view data);
 
+/// The text rules of ApiEvent (above), shared by decode_api_event and the one-pass chunk decoder
+/// (openai_event.h): a completion choice's `text` (with whether the choice gave a finish_reason), a chat
+/// delta's or message's reasoning_content / reasoning / content ("" where absent or not a string).
+void set_completion_text(ApiEvent& ev, std::string text, bool finished);
+void set_chat_text(ApiEvent& ev, const std::string& reasoning_content, const std::string& reasoning,
+                   const std::string& content);
+
 /// A finish reason as ApiEvent keeps it: TGI's eos_token / stop_sequence as eos / stop, any other as sent.
 std::string normalise_finish_reason(const std::string& r);
 

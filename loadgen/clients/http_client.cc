@@ -7,9 +7,7 @@
 #include "loadgen/clients/http_client.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/cpu_time.h"
 #include "loadgen/clients/http_api.h"
 #include "loadgen/clients/http_response.h"
 #include "engine/tokenizer.h"
@@ -85,12 +84,7 @@ class HttpClient final : public Client {
   std::string describe() const override;
   double busy_seconds() const override { return static_cast<double>(busy_ns_.load()) * 1e-9; }
   double cpu_seconds() const override {
-    clockid_t clock;
-    timespec ts{};
-    if (!thread_.joinable() || pthread_getcpuclockid(const_cast<std::thread&>(thread_).native_handle(), &clock) != 0 ||
-        clock_gettime(clock, &ts) != 0)
-      return -1;
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+    return thread_.joinable() ? common::thread_cpu_seconds(const_cast<std::thread&>(thread_).native_handle()) : -1;
   }
 
  private:

@@ -166,14 +166,10 @@ std::optional<ApiEvent> decode_openai_chunk(std::string_view data, LogprobsJson*
   if (has_choice) {
     if (choice.finished) ev.finish_reason = normalise_finish_reason(choice.finish_reason);
     if (choice.text_is_string) {
-      ev.text = std::move(choice.text);
-      ev.is_token = !ev.text.empty() || !choice.finished;
+      set_completion_text(ev, std::move(choice.text), choice.finished);
     } else if (choice.delta_is_object || choice.message_is_object) {
-      ChatText& t = choice.delta_is_object ? choice.delta : choice.message;
-      const std::string& reasoning = t.reasoning_content.empty() ? t.reasoning : t.reasoning_content;
-      ev.text = reasoning + t.content;
-      ev.is_token = !ev.text.empty();
-      ev.reasoning = t.content.empty() && !reasoning.empty();
+      const ChatText& t = choice.delta_is_object ? choice.delta : choice.message;
+      set_chat_text(ev, t.reasoning_content, t.reasoning, t.content);
     }
     if (choice.has_logprobs) {
       deferred->present = true;
