@@ -1,19 +1,26 @@
-// HttpClient: libcurl's multi interface driven by ONE event-loop thread. send() only queues the WorkItem
-// and wakes the loop (curl_multi_wakeup); the loop turns queued items into easy handles (with
-// --max-connections N, only while fewer than N are open: the rest wait in order, and a request's timeout
-// starts when it gets a connection), lets curl move every transfer forward, and hands response bytes to each
-// request's HttpResponse (SSE parsing, chunk times). Thousands of concurrent streams are thousands of sockets
-// in one poll set, not threads.
+// HttpClient: libcurl's multi interface driven by ONE event-loop thread on epoll. send() only queues the
+// WorkItem and, when the loop sleeps, wakes it (an eventfd); the loop turns queued items into easy handles
+// (with --max-connections N, only while fewer than N are open: the rest wait in order, and a request's
+// timeout starts when it gets a connection) and hands response bytes to each request's HttpResponse (SSE
+// parsing, chunk times). curl tells the loop which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when its
+// next timeout is due (CURLMOPT_TIMERFUNCTION); each ready socket is one curl_multi_socket_action that moves
+// only the transfer on it. (curl_multi_perform walks every open transfer on each wake-up, so a chunk cost
+// grew with the number of open streams.) Thousands of concurrent streams are thousands of sockets in one
+// epoll set, not threads.
 #include "loadgen/clients/http_client.h"
 
 #include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -104,14 +111,22 @@ class HttpClient final : public Client {
 
   static size_t write_cb(char* data, size_t size, size_t nmemb, void* userp);
   static int prereq_cb(void* clientp, char*, char*, int, int);
+  /// curl: watch socket s for `what` (CURL_POLL_IN/OUT/INOUT), or stop watching it (CURL_POLL_REMOVE).
+  static int socket_cb(CURL*, curl_socket_t s, int what, void* userp, void* socketp);
+  /// curl: call socket_action(CURL_SOCKET_TIMEOUT) in timeout_ms (-1: no timer).
+  static int timer_cb(CURLM*, long timeout_ms, void* userp);
   void loop();
+  /// Writes the eventfd: the loop's epoll_wait returns.
+  void wake();
   void add_transfer(const WorkItem& item);
   void complete(Transfer* tr, CURLcode code);
   void finished_one();
   /// Moves waiting_ items into curl while fewer than --max-connections transfers are in it.
   void start_waiting();
-  /// One curl_multi_perform and the completion of every transfer it finished; whether there was any.
-  bool perform_and_complete();
+  /// Completes every transfer curl has finished; whether there was any.
+  bool complete_finished();
+  /// Milliseconds until curl's timer is due (0: due now), or `cap` when it is further off or unset.
+  int timer_wait_ms(int cap) const;
 
   HttpClientOptions options_;
   HttpApi api_;
@@ -121,6 +136,10 @@ class HttpClient final : public Client {
   ClientCallbacks* callbacks_ = nullptr;
 
   CURLM* multi_ = nullptr;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;               ///< eventfd in the epoll set: send() and ~HttpClient wake the loop with it
+  bool timer_set_ = false;         ///< curl wants socket_action(CURL_SOCKET_TIMEOUT) at timer_due_ (loop thread)
+  Clock::time_point timer_due_{};
   curl_slist* headers_ = nullptr;
   std::vector<CURL*> idle_easy_;   ///< finished handles, reset and reused (loop thread only)
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> active_;  ///< loop thread only
@@ -130,14 +149,15 @@ class HttpClient final : public Client {
   std::condition_variable done_cv_;
   std::deque<WorkItem> queue_;     ///< sent, not yet picked up by the loop
   /// Picked up, waiting for one of --max-connections (loop thread only). Kept here rather than as easy handles
-  /// in curl's pending list: curl walks every handle it holds on each perform and remove, so a backlog of
+  /// in curl's pending list: curl walks its pending handles on each add and remove, so a backlog of
   /// thousands (-X inf, an overloaded server) made each completion cost in proportion to the backlog.
   std::deque<WorkItem> waiting_;
   bool stopping_ = false;
+  bool sleeping_ = false;          ///< the loop is in (or entering) epoll_wait with nothing queued: wake it
   int64_t outstanding_ = 0;        ///< sent and not yet on_done
   /// When the loop last woke from its poll: the arrival time of every chunk it then reads (loop thread only).
   Clock::time_point woke_ = Clock::now();
-  std::atomic<int64_t> busy_ns_{0};  ///< the loop's time outside curl_multi_poll
+  std::atomic<int64_t> busy_ns_{0};  ///< the loop's time outside epoll_wait
 };
 
 HttpClient::HttpClient(const HttpClientOptions& options) : options_(options), api_(options.api) {
@@ -154,6 +174,23 @@ HttpClient::HttpClient(const HttpClientOptions& options) : options_(options), ap
   raise_open_files_limit();
   multi_ = curl_multi_init();
   if (!multi_) throw std::runtime_error("curl_multi_init failed");
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    const int err = errno;
+    if (epoll_fd_ >= 0) close(epoll_fd_);
+    if (wake_fd_ >= 0) close(wake_fd_);
+    curl_multi_cleanup(multi_);
+    throw std::runtime_error(std::string("HTTP client: epoll/eventfd: ") + std::strerror(err));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &HttpClient::socket_cb);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &HttpClient::timer_cb);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
   if (options.max_connections > 0) {
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options.max_connections));
   }
@@ -169,12 +206,55 @@ HttpClient::~HttpClient() {
     stopping_ = true;
   }
   if (thread_.joinable()) {
-    curl_multi_wakeup(multi_);
+    wake();
     thread_.join();
   }
   for (CURL* e : idle_easy_) curl_easy_cleanup(e);
   curl_slist_free_all(headers_);
-  curl_multi_cleanup(multi_);
+  curl_multi_cleanup(multi_);  // may still tell socket_cb to forget cached connections' sockets
+  close(wake_fd_);
+  close(epoll_fd_);
+}
+
+void HttpClient::wake() {
+  const uint64_t one = 1;
+  // EAGAIN: the counter is full, so the loop is woken anyway.
+  [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
+int HttpClient::socket_cb(CURL*, curl_socket_t s, int what, void* userp, void* socketp) {
+  auto* self = static_cast<HttpClient*>(userp);
+  if (what == CURL_POLL_REMOVE) {
+    // curl says so before it closes the socket, so the descriptor is still ours to take out of the set.
+    epoll_ctl(self->epoll_fd_, EPOLL_CTL_DEL, s, nullptr);
+    curl_multi_assign(self->multi_, s, nullptr);
+    return 0;
+  }
+  epoll_event ev{};
+  ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+  ev.data.fd = s;
+  // socketp is curl's per-socket slot: non-null once the socket is in the epoll set.
+  if (socketp) {
+    epoll_ctl(self->epoll_fd_, EPOLL_CTL_MOD, s, &ev);
+  } else {
+    if (epoll_ctl(self->epoll_fd_, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+      epoll_ctl(self->epoll_fd_, EPOLL_CTL_MOD, s, &ev);
+    curl_multi_assign(self->multi_, s, self);
+  }
+  return 0;
+}
+
+int HttpClient::timer_cb(CURLM*, long timeout_ms, void* userp) {
+  auto* self = static_cast<HttpClient*>(userp);
+  self->timer_set_ = timeout_ms >= 0;
+  if (self->timer_set_) self->timer_due_ = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  return 0;
+}
+
+int HttpClient::timer_wait_ms(int cap) const {
+  if (!timer_set_) return cap;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(timer_due_ - Clock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>(left, cap));
 }
 
 void HttpClient::start(ClientCallbacks* callbacks) {
@@ -184,13 +264,16 @@ void HttpClient::start(ClientCallbacks* callbacks) {
 }
 
 void HttpClient::send(const WorkItem& item) {
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!callbacks_) throw std::logic_error("HttpClient::send before start");
     queue_.push_back(item);
     ++outstanding_;
+    wake = sleeping_;
+    sleeping_ = false;
   }
-  curl_multi_wakeup(multi_);
+  if (wake) this->wake();
 }
 
 bool HttpClient::wait_all(std::chrono::milliseconds timeout) {
@@ -310,9 +393,7 @@ void HttpClient::complete(Transfer* tr, CURLcode code) {
   finished_one();
 }
 
-bool HttpClient::perform_and_complete() {
-  int running = 0;
-  curl_multi_perform(multi_, &running);
+bool HttpClient::complete_finished() {
   int left = 0;
   bool any = false;
   while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
@@ -339,6 +420,8 @@ void HttpClient::finished_one() {
 }
 
 void HttpClient::loop() {
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
   woke_ = Clock::now();
   auto busy_from = woke_;  // this iteration's start: woke_ moves on within it
   std::deque<WorkItem> batch;
@@ -348,6 +431,7 @@ void HttpClient::loop() {
       std::lock_guard<std::mutex> lock(mu_);
       batch.swap(queue_);
       stopping = stopping_;
+      sleeping_ = false;
     }
     if (stopping) {
       // The client is being destroyed: every request still owes its on_done.
@@ -368,20 +452,43 @@ void HttpClient::loop() {
     }
     for (WorkItem& item : batch) waiting_.push_back(std::move(item));
     batch.clear();
-    start_waiting();
+    start_waiting();  // new handles set curl's timer to 0: the next wait returns at once and starts them
 
-    // The connections a completion freed take the next waiting requests now, not after the next poll. Bytes
-    // read by a later perform are stamped with its start: they were on the socket no later than that.
-    while (perform_and_complete() && !waiting_.empty()) {
-      start_waiting();
-      woke_ = Clock::now();
+    // Sleeps until a socket is ready, curl's timer is due, or send()/~HttpClient writes the eventfd. The
+    // 1 s cap only bounds a lost wake-up; nothing relies on it.
+    int wait_ms = timer_wait_ms(1000);
+    if (wait_ms > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!queue_.empty() || stopping_) wait_ms = 0;
+      else sleeping_ = true;
     }
-    // Sleeps until a socket is ready, curl's next timeout, or send()/~HttpClient wakes us.
     const auto idle_from = Clock::now();
     busy_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(idle_from - busy_from).count(),
                        std::memory_order_relaxed);
-    curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+    const int n = epoll_wait(epoll_fd_, events, kMaxEvents, wait_ms);
     woke_ = busy_from = Clock::now();
+
+    int running = 0;
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        uint64_t count;
+        [[maybe_unused]] const ssize_t r = ::read(wake_fd_, &count, sizeof count);
+        continue;
+      }
+      const uint32_t e = events[i].events;
+      const int flags = (e & EPOLLIN ? CURL_CSELECT_IN : 0) | (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                        (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+      curl_multi_socket_action(multi_, fd, flags, &running);
+    }
+    if (timer_set_ && timer_wait_ms(1) == 0) {
+      timer_set_ = false;  // curl sets it again from within the call if it wants another
+      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    // The connections a completion freed take the next waiting requests now, not after a sleep. Their
+    // handles are started by the timeout their adding sets, which the next epoll_wait(0) turns into an
+    // action; bytes it reads are stamped with that wake-up.
+    if (complete_finished()) start_waiting();
   }
 }
 
