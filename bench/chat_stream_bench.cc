@@ -241,14 +241,18 @@ BENCHMARK(BM_ChatInstantServer32Connections)->Args({3000, 0})->Args({3000, 1})->
 
 /// --dump-logprobs --top-logprobs K against a server that costs nothing: 16-token OpenAI completions streams
 /// (each chunk with K alternatives when K >= 0, as llm-serve sends them), 32 connections, the top-K file written
-/// by LogprobsDump on its thread as in a real run (closed inside the timed region). range(1) = K; -1 asks for no
-/// logprobs. The overhead of capturing is 1 - requests_per_s(K) / requests_per_s(-1).
+/// by LogprobsDump on its thread as in a real run (closed inside the timed region). range(1) = the K the server
+/// sends (-1: no logprobs field); range(2) = 1: the client asks for them and captures them, 0: it asks for
+/// none (a server that sends them anyway: the same bytes on the wire, nothing captured). Two overheads:
+/// 1 - requests_per_s(20, 1) / requests_per_s(-1, 0) is what logprobs cost the client in all (4.7x the
+/// bytes from the server included); 1 - requests_per_s(20, 1) / requests_per_s(20, 0) is the capture alone.
 void BM_CompletionsInstantServerTopLogprobs(benchmark::State& state) {
   constexpr int kTokens = 16;
   const int n = static_cast<int>(state.range(0));
-  const int k = static_cast<int>(state.range(1));
+  const int server_k = static_cast<int>(state.range(1));
+  const int k = state.range(2) != 0 ? server_k : -1;  // what the client asks for and captures
   InstantServer s(40);
-  const std::string body = bench::completion_stream(k, kTokens);
+  const std::string body = bench::completion_stream(server_k, kTokens);
   s.http.Post("/v1/completions",
               [&](const httplib::Request&, httplib::Response& res) { res.set_content(body, "text/event-stream"); });
   s.start();
@@ -280,10 +284,12 @@ void BM_CompletionsInstantServerTopLogprobs(benchmark::State& state) {
   // chunk goes through, whose ceiling is the client's when the writer and the server have cores of their own.
   state.counters["loop_cpu_us"] = sm.client_cost ? sm.client_cost->cpu_per_request_us : -1;
   state.counters["top_k"] = k;
+  state.counters["server_k"] = server_k;
   state.counters["body_bytes"] = static_cast<double>(body.size());
   std::filesystem::remove(path);
 }
-BENCHMARK(BM_CompletionsInstantServerTopLogprobs)->Args({3000, -1})->Args({3000, 20})->Args({3000, -1})->Args({3000, 20})
+BENCHMARK(BM_CompletionsInstantServerTopLogprobs)
+    ->Args({3000, -1, 0})->Args({3000, 20, 0})->Args({3000, 20, 1})->Args({3000, -1, 0})->Args({3000, 20, 0})->Args({3000, 20, 1})
     ->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// Streams the way a server decodes: N chat streams at once, each sending one token chunk every 10 ms (32 of

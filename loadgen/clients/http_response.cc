@@ -31,8 +31,13 @@ ApiEvent HttpResponse::decode(std::string_view data) {
   deferred_.present = false;
   // An OpenAI chunk in one pass without a DOM (its logprobs, when the callbacks take them as text, passed
   // over and handed on); anything that reader does not take, decoded as before.
+  // Logprobs not asked for (a server that sends them anyway) are passed over the same way and dropped: their
+  // brackets are matched, their insides not read.
   if (!want_logprobs_ || json_logprobs_) {
-    if (std::optional<ApiEvent> ev = decode_openai_chunk(data, json_logprobs_ ? &deferred_ : nullptr)) return std::move(*ev);
+    if (std::optional<ApiEvent> ev = decode_openai_chunk(data, &deferred_)) {
+      if (!json_logprobs_) deferred_.present = false;
+      return std::move(*ev);
+    }
   }
   if (!want_logprobs_) return decode_api_event(data);
   // With logprobs asked for, their fields (most of each chunk's bytes) are read without a DOM — or, when the

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/completion_stream.h"
 #include "support/http_test_util.h"
 #include "loadgen/clients/http_api.h"
 #include "loadgen/clients/http_response.h"
@@ -237,6 +238,28 @@ TEST(HttpResponse, EveryTokenIsAChunkEvenWithEmptyText) {
   EXPECT_EQ(o.count_source, TokenCountSource::kUsage);
   EXPECT_EQ(o.finish_reason, "length");
   EXPECT_EQ(o.text, "\xC3\xA9x");
+}
+
+// A server that sends top-K logprobs nobody asked for (bench::completion_stream's K = 20 chunks): the stream
+// reads exactly as the same stream without them.
+TEST(HttpResponse, LogprobsNotAskedForAreDropped) {
+  auto read = [](const std::string& body) {
+    Collector c;
+    HttpResponse r(0, &c, nullptr);
+    r.on_headers(200, "text/event-stream");
+    r.on_body(body, Clock::now());
+    const Outcome o = r.finish(Clock::now());
+    return std::make_pair(o, c.get(0));
+  };
+  const auto [plain, plain_rec] = read(bench::completion_stream(-1, 5));
+  const auto [with, with_rec] = read(bench::completion_stream(20, 5));
+  ASSERT_EQ(plain.status, Status::kOk) << plain.reason;
+  ASSERT_EQ(with.status, Status::kOk) << with.reason;
+  EXPECT_EQ(with.output_tokens, 5);
+  EXPECT_EQ(with.text, plain.text);
+  EXPECT_EQ(with.finish_reason, plain.finish_reason);
+  EXPECT_EQ(with_rec.chunk_tokens, plain_rec.chunk_tokens);
+  EXPECT_EQ(with_rec.chunk_text, plain_rec.chunk_text);
 }
 
 TEST(HttpResponse, HttpErrorKeepsBodyInReason) {
