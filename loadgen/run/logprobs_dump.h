@@ -65,7 +65,8 @@ class LogprobsDump : public RequestObserver {
   };
   void append_step(Pending& p, const StepLogprobs& lp, int max_new_tokens) const;
   /// The request's rows with its JSON read and its strings mapped; nullopt (and `error`) when it is malformed.
-  std::optional<accuracy::RequestLogits> to_request(uint64_t index, Pending p, std::string& error) const;
+  /// Takes p's rows (its json and parts stay, to be recycled).
+  std::optional<accuracy::RequestLogits> to_request(uint64_t index, Pending& p, std::string& error) const;
 
   const std::vector<WorkItem>& items_;
   int k_;
@@ -76,6 +77,10 @@ class LogprobsDump : public RequestObserver {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<uint64_t> ready_;
+  /// JSON buffers the writer has read, for the next requests' first chunks (under mu_).
+  struct Spare { std::string json; std::vector<Pending::Part> parts; };
+  std::vector<Spare> spare_;
+  static constexpr size_t kMaxSpare = 256;
   bool stop_ = false;
   int64_t written_ = 0, unmapped_ = 0, malformed_ = 0;
   std::string first_malformed_;
