@@ -289,7 +289,7 @@ void BM_CompletionsInstantServerTopLogprobs(benchmark::State& state) {
   std::filesystem::remove(path);
 }
 BENCHMARK(BM_CompletionsInstantServerTopLogprobs)
-    ->Args({3000, -1, 0})->Args({3000, 20, 0})->Args({3000, 20, 1})->Args({3000, -1, 0})->Args({3000, 20, 0})->Args({3000, 20, 1})
+    ->Args({10000, -1, 0})->Args({10000, 20, 0})->Args({10000, 20, 1})->Args({10000, -1, 0})->Args({10000, 20, 0})->Args({10000, 20, 1})
     ->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// Streams the way a server decodes: N chat streams at once, each sending one token chunk every 10 ms (32 of
