@@ -19,6 +19,7 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include "backend/cuda/gemm_fixed.h"
 #include "backend/cuda/kernels.h"
 #include "support/cuda_test_util.h"
 
@@ -595,6 +596,62 @@ TEST(CudaKernels, SkinnyGemmMatchesFloat64) {
     }
   }
   for (size_t i = 1; i < row0.size(); ++i) EXPECT_EQ(row0[i], row0[0]) << "row 0 changed with M";
+}
+
+// The deterministic mode's GEMM: against float64, and every row bit-identical to the same row computed among
+// 2,012 (a mixed prefill step) whatever M, in both output types and at two weight shapes (one with K long
+// enough for cuBLASLt to split it).
+TEST(CudaKernels, FixedOrderGemmRowsDoNotDependOnM) {
+  SKIP_WITHOUT_DEVICE();
+  constexpr int kMaxM = 2012;
+  ec::FixedOrderGemm gemm(nullptr, 128);
+  for (auto [N, K] : {std::pair{512, 1024}, std::pair{256, 4096}}) {
+    std::mt19937_64 rng(1000 + N);
+    const auto x = rand_bf16(size_t(kMaxM) * K, rng), w = rand_bf16(size_t(N) * K, rng);
+    DevBuf<bf16> dx(x), dw(w), dyb(size_t(kMaxM) * N);
+    DevBuf<float> dyf(size_t(kMaxM) * N);
+    for (bool f32 : {true, false}) {
+      void* dy = f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p);
+      auto download = [&] {
+        std::vector<float> y;
+        if (f32) {
+          y = dyf.download();
+        } else {
+          for (const bf16 v : dyb.download()) y.push_back(f(v));
+        }
+        return y;
+      };
+      dyf.poison();
+      dyb.poison();
+      gemm.run(dx.p, dw.p, dy, f32, kMaxM, N, K);
+      CK(cudaDeviceSynchronize());
+      const std::vector<float> all = download();
+      // float64 on the first 64 rows.
+      const int R = 64;
+      std::vector<double> ref(size_t(R) * N);
+      for (int m = 0; m < R; ++m)
+        for (int n = 0; n < N; ++n) {
+          double acc = 0;
+          for (int k = 0; k < K; ++k) acc += double(f(x[size_t(m) * K + k])) * f(w[size_t(n) * K + k]);
+          ref[size_t(m) * N + n] = acc;
+        }
+      EXPECT_LT(rel_err(std::vector<float>(all.begin(), all.begin() + size_t(R) * N), ref), f32 ? 1e-5 : 5e-3)
+          << "N " << N << " K " << K;
+      for (int M : {1, 2, 3, 16, 64, 127, 128, 129, 256, 1000}) {
+        dyf.poison();
+        dyb.poison();
+        gemm.run(dx.p, dw.p, dy, f32, M, N, K);
+        CK(cudaDeviceSynchronize());
+        const std::vector<float> y = download();
+        size_t differ = 0;
+        for (size_t i = 0; i < size_t(M) * N; ++i) differ += std::memcmp(&y[i], &all[i], sizeof(float)) != 0;
+        EXPECT_EQ(differ, 0u) << "M " << M << " N " << N << " K " << K << (f32 ? " f32" : " bf16")
+                              << ": elements that differ from the same rows among " << kMaxM;
+        // Rows past M untouched (NaN).
+        EXPECT_FALSE(std::isfinite(y[size_t(M) * N])) << "M " << M;
+      }
+    }
+  }
 }
 
 TEST(CudaKernels, GemvMatchesFloat64) {

@@ -55,6 +55,8 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     // the weights (docs/cuda-notes.md has what it costs).
     o.det_rows = 128;
     if (const char* r = std::getenv("LLM_CUDA_DET_ROWS")) o.det_rows = std::max(1, std::atoi(r));
+    const char* fx = std::getenv("LLM_CUDA_DET_FIXED");
+    o.det_fixed = fx && std::string(fx) == "1";
     o.gemv = false;  // a GEMV at one row and cuBLAS at more would sum in different orders
     o.skinny = false;  // likewise: the skinny kernel at <= 64 rows and cuBLAS beyond
     o.gemv_mma = false;  // likewise: gemv_mma at its rows and cuBLAS at the others

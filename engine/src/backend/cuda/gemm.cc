@@ -29,6 +29,7 @@ Gemm::Gemm(cudaStream_t stream, const CudaOptions& opt) : stream_(stream), opt_(
   // which keeps f32 arithmetic whatever the math mode or the environment (NVIDIA_TF32_OVERRIDE, emulation
   // strategy) say. bf16 inputs use the tensor cores with f32 accumulation in either math mode.
   LLM_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+  if (opt_.det_rows > 0 && opt_.det_fixed && !opt_.f32) fixed_ = std::make_unique<FixedOrderGemm>(stream_, opt_.det_rows);
 }
 
 Gemm::~Gemm() {
@@ -74,8 +75,13 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
   const cudaDataType out_t = (opt_.f32 || y_f32) ? CUDA_R_32F : CUDA_R_16BF;
   const cublasComputeType_t compute = opt_.f32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
   const float alpha = 1.f, beta = 0.f;
+  if (fixed_) {
+    // Deterministic: one call, one algorithm per weight shape whatever M (gemm_fixed.h).
+    fixed_->run(x, w, y, y_f32, M, N, K);
+    return;
+  }
   if (opt_.det_rows > 0) {
-    // Deterministic: always det_rows rows per call (rows past M are padding in buffers sized for it), so
+    // Deterministic (unless LLM_CUDA_DET_FIXED=1 in the bf16 mode): always det_rows rows per call (rows past M are padding in buffers sized for it), so
     // cuBLAS sees one shape whatever the batch; a row's result depends only on that row of x.
     const int rows = opt_.det_rows;
     const size_t in_b = opt_.elem_bytes(), out_b = out_t == CUDA_R_32F ? 4 : 2;

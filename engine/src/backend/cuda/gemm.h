@@ -1,11 +1,15 @@
 // The CUDA backend's GEMM choice: for each y = x @ w^T of the pass, the bf16 GEMV (up to gemv_max_m rows), one cuBLAS call,
-// or, in the deterministic mode, cuBLAS calls of a fixed row count; pedantic f32 in the f32 mode.
+// or, in the deterministic mode, cuBLAS calls of a fixed row count (LLM_CUDA_DET_FIXED=1, bf16: one cuBLASLt call with
+// the algorithm fixed per weight shape, gemm_fixed.h); pedantic f32 in the f32 mode.
 #pragma once
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <memory>
+
 #include "backend/cuda/cuda_options.h"
+#include "backend/cuda/gemm_fixed.h"
 
 namespace engine::cuda {
 
@@ -30,6 +34,7 @@ class Gemm {
   CudaOptions opt_;
   cublasHandle_t cublas_ = nullptr;
   void* workspace_ = nullptr;
+  std::unique_ptr<FixedOrderGemm> fixed_;  ///< the deterministic mode's GEMM (bf16) when det_fixed is on
 };
 
 }  // namespace engine::cuda
