@@ -55,7 +55,9 @@ FixedOrderGemm::Shape& FixedOrderGemm::shape(int N, int K, bool y_f32) {
   Rows& ref = rows(s, ref_rows_, N, K, y_f32);
   cublasLtMatmulPreference_t pref;
   lt_check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
-  const uint64_t ws = kWorkspace;
+  // No workspace: an algorithm that splits K into a workspace needs room in proportion to M (2,012 rows at
+  // K = 11,008 outgrew 32 MiB), and the graphs cannot grow it. Without one, no split-K reduction in memory.
+  const uint64_t ws = 0;
   const uint32_t align = 16;
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
   for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
