@@ -24,7 +24,8 @@ struct LogitsSink : engine::RequestSink {
     if (int(steps.size()) <= ev.index) steps.resize(ev.index + 1);
     steps[ev.index].assign(ev.logits.begin(), ev.logits.end());
   }
-  void on_finish(const engine::FinishEvent&) override {}
+  void on_finish(const engine::FinishEvent& ev) override { message = ev.message; }
+  std::string message;  ///< the engine's reason when the request ended in an error
 };
 
 inline const std::vector<std::string> kPrompts = {
@@ -68,8 +69,8 @@ inline Logs run_alone(const engine::EngineConfig& cfg, int steps) {
 /// steps has logits bitwise equal to `alone`'s. `label` names `other` in the messages.
 inline void expect_bitwise_equal(const Logs& alone, const Logs& other, int steps, const std::string& label) {
   for (size_t i = 0; i < kPrompts.size(); ++i) {
-    ASSERT_EQ(alone[i]->steps.size(), size_t(steps)) << "alone: request " << i;
-    ASSERT_EQ(other[i]->steps.size(), size_t(steps)) << label << ": request " << i;
+    ASSERT_EQ(alone[i]->steps.size(), size_t(steps)) << "alone: request " << i << " " << alone[i]->message;
+    ASSERT_EQ(other[i]->steps.size(), size_t(steps)) << label << ": request " << i << " " << other[i]->message;
     EXPECT_EQ(other[i]->tokens, alone[i]->tokens) << label << ": request " << i;
     for (int s = 0; s < steps; ++s) {
       const auto& a = alone[i]->steps[s];

@@ -28,8 +28,9 @@ struct CudaOptions {
   int det_rows = 0;
   /// In the deterministic mode (bf16), every GEMM as one cuBLASLt call with the algorithm cuBLASLt's heuristic
   /// picks at det_rows rows, fixed per weight shape and used at every M (gemm_fixed.h): the weights read once
-  /// per step instead of once per det_rows rows. Off until it has been checked and timed on a GPU (no device
-  /// could be had when it was written): LLM_CUDA_DET_FIXED=1 turns it on; off, the det_rows-row cuBLAS calls.
+  /// per step instead of once per det_rows rows. Off: on the H200 it wins at 256 rows and in the mixed step
+  /// (+3.7 % and +25 % over the default, against +16 % and +66 %) and loses at 1-64 rows (+56 % at batch 1
+  /// against +30 %; docs/cuda-notes.md, v14). LLM_CUDA_DET_FIXED=1 turns it on; off, the det_rows-row calls.
   bool det_fixed = false;
   /// EngineConfig::kv_cache_dtype fp8: K and V stored as e4m3 with a float scale per (token, kv head); read by
   /// decode_attention (head dims 64, 128) or paged_attention (the others), so prompt tokens take that kernel too
