@@ -86,6 +86,18 @@ double bound(double bf16_bound, double f32_bound = 1e-5) {
   return std::is_same_v<E, float> ? f32_bound : bf16_bound;
 }
 
+/// y[M, N] = x[M, K] @ w[N, K]^T in float64 from bf16 inputs: the GEMM and GEMV kernels' reference.
+inline std::vector<double> gemm_f64(const std::vector<bf16>& x, const std::vector<bf16>& w, int M, int N, int K) {
+  std::vector<double> y(size_t(M) * N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int k = 0; k < K; ++k) acc += double(f(x[size_t(m) * K + k])) * f(w[size_t(n) * K + k]);
+      y[size_t(m) * N + n] = acc;
+    }
+  return y;
+}
+
 /// ||out - ref|| / ||ref||; infinite when out has a NaN/inf or sizes differ.
 template <typename T>
 double rel_err(const std::vector<T>& out, const std::vector<double>& ref) {

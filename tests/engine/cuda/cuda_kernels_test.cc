@@ -571,13 +571,7 @@ TEST(CudaKernels, SkinnyGemmMatchesFloat64) {
       dyf.poison();
       ec::skinny_gemm(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, M, N, K, nullptr);
       CK(cudaDeviceSynchronize());
-      std::vector<double> ref(size_t(M) * N);
-      for (int m = 0; m < M; ++m)
-        for (int n = 0; n < N; ++n) {
-          double acc = 0;
-          for (int k = 0; k < K; ++k) acc += double(f(x[size_t(m) * K + k])) * f(w[size_t(n) * K + k]);
-          ref[size_t(m) * N + n] = acc;
-        }
+      const std::vector<double> ref = gemm_f64(x, w, M, N, K);
       if (f32) {
         auto y = dyf.download();
         y.resize(size_t(M) * N);
@@ -628,13 +622,7 @@ TEST(CudaKernels, FixedOrderGemmRowsDoNotDependOnM) {
       const std::vector<float> all = download();
       // float64 on the first 64 rows.
       const int R = 64;
-      std::vector<double> ref(size_t(R) * N);
-      for (int m = 0; m < R; ++m)
-        for (int n = 0; n < N; ++n) {
-          double acc = 0;
-          for (int k = 0; k < K; ++k) acc += double(f(x[size_t(m) * K + k])) * f(w[size_t(n) * K + k]);
-          ref[size_t(m) * N + n] = acc;
-        }
+      const std::vector<double> ref = gemm_f64(x, w, R, N, K);
       EXPECT_LT(rel_err(std::vector<float>(all.begin(), all.begin() + size_t(R) * N), ref), f32 ? 1e-5 : 5e-3)
           << "N " << N << " K " << K;
       for (int M : {1, 2, 3, 16, 64, 127, 128, 129, 256, 1000}) {
@@ -669,13 +657,7 @@ TEST(CudaKernels, GemvMatchesFloat64) {
       dyf.poison();
       ec::gemv(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, M, N, K, nullptr);
       CK(cudaDeviceSynchronize());
-      std::vector<double> ref(size_t(M) * N);
-      for (int m = 0; m < M; ++m)
-        for (int n = 0; n < N; ++n) {
-          double acc = 0;
-          for (int k = 0; k < K; ++k) acc += double(f(x[size_t(m) * K + k])) * f(w[size_t(n) * K + k]);
-          ref[size_t(m) * N + n] = acc;
-        }
+      const std::vector<double> ref = gemm_f64(x, w, M, N, K);
       if (f32) EXPECT_LT(rel_err(dyf.download(), ref), 1e-5) << "M " << M;
       else EXPECT_LT(rel_err(dyb.download(), ref), 5e-3) << "M " << M;
     }
@@ -700,12 +682,7 @@ TEST(CudaKernels, GemvUnitsMatchesFloat64) {
       ec::gemv_units(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, 1, N, K, nullptr);
       CK(cudaDeviceSynchronize());
       CK(cudaGetLastError());
-      std::vector<double> ref(N);
-      for (int n = 0; n < N; ++n) {
-        double acc = 0;
-        for (int k = 0; k < K; ++k) acc += double(f(x[k])) * f(w[size_t(n) * K + k]);
-        ref[n] = acc;
-      }
+      const std::vector<double> ref = gemm_f64(x, w, 1, N, K);
       if (f32) EXPECT_LT(rel_err(dyf.download(), ref), 1e-5) << "N " << N << " K " << K;
       else EXPECT_LT(rel_err(dyb.download(), ref), 5e-3) << "N " << N << " K " << K;
     }

@@ -68,6 +68,11 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
     skinny_gemm(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
     return;
   }
+  if (fixed_) {
+    // Deterministic: one call, one algorithm per weight shape whatever M (gemm_fixed.h).
+    fixed_->run(x, w, y, y_f32, M, N, K);
+    return;
+  }
   // Row-major y[M,N] = x[M,K] @ w[N,K]^T is, column-major, y^T[N,M] = op(w)[N,K] @ x^T[K,M] with op = T.
   // f32 mode: f32 x f32 -> f32 with CUBLAS_COMPUTE_32F_PEDANTIC: standard f32 arithmetic, never TF32 (see
   // the constructor). bf16 mode: bf16 x bf16 -> bf16 or f32, f32 accumulation on the tensor cores.
@@ -75,14 +80,10 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
   const cudaDataType out_t = (opt_.f32 || y_f32) ? CUDA_R_32F : CUDA_R_16BF;
   const cublasComputeType_t compute = opt_.f32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
   const float alpha = 1.f, beta = 0.f;
-  if (fixed_) {
-    // Deterministic: one call, one algorithm per weight shape whatever M (gemm_fixed.h).
-    fixed_->run(x, w, y, y_f32, M, N, K);
-    return;
-  }
   if (opt_.det_rows > 0) {
-    // Deterministic (unless LLM_CUDA_DET_FIXED=1 in the bf16 mode): always det_rows rows per call (rows past M are padding in buffers sized for it), so
-    // cuBLAS sees one shape whatever the batch; a row's result depends only on that row of x.
+    // Deterministic (unless LLM_CUDA_DET_FIXED=1 in the bf16 mode): always det_rows rows per call (rows past
+    // M are padding in buffers sized for it), so cuBLAS sees one shape whatever the batch; a row's result
+    // depends only on that row of x.
     const int rows = opt_.det_rows;
     const size_t in_b = opt_.elem_bytes(), out_b = out_t == CUDA_R_32F ? 4 : 2;
     for (int m0 = 0; m0 < M; m0 += rows)

@@ -51,8 +51,10 @@ FixedOrderGemm::Shape& FixedOrderGemm::shape(int N, int K, bool y_f32) {
   lt_check(cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
   lt_check(cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
   lt_check(cublasLtMatrixLayoutCreate(&s.a, CUDA_R_16BF, K, N, K), "layout A");
-  // The heuristic's first choice at ref_rows rows, under the workspace we have; pointers 16-byte aligned.
-  Rows& ref = rows(s, ref_rows_, N, K, y_f32);
+  // The heuristic's first choice at ref_rows rows; pointers 16-byte aligned.
+  cublasLtMatrixLayout_t ref_b, ref_c;
+  lt_check(cublasLtMatrixLayoutCreate(&ref_b, CUDA_R_16BF, K, ref_rows_, K), "layout B");
+  lt_check(cublasLtMatrixLayoutCreate(&ref_c, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, ref_rows_, N), "layout C");
   cublasLtMatmulPreference_t pref;
   lt_check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
   // No workspace: an algorithm that splits K into a workspace needs room in proportion to M (2,012 rows at
@@ -65,8 +67,10 @@ FixedOrderGemm::Shape& FixedOrderGemm::shape(int N, int K, bool y_f32) {
     cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align);
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_, s.op, s.a, ref.b, ref.c, ref.c, pref, 1, &result, &found);
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_, s.op, s.a, ref_b, ref_c, ref_c, pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(ref_b);
+  cublasLtMatrixLayoutDestroy(ref_c);
   if (st != CUBLAS_STATUS_SUCCESS || found == 0)
     throw std::runtime_error("deterministic GEMM: cuBLASLt has no algorithm for " + shape_name(ref_rows_, N, K));
   s.algo = result.algo;
@@ -80,15 +84,13 @@ FixedOrderGemm::Rows& FixedOrderGemm::rows(const Shape& s, int M, int N, int K, 
   lt_check(cublasLtMatrixLayoutCreate(&r.b, CUDA_R_16BF, K, M, K), "layout B");
   lt_check(cublasLtMatrixLayoutCreate(&r.c, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, M, N), "layout C");
   Rows& out = rows_.emplace(key, r).first->second;
-  // The reference rows are made before the algorithm exists; every other M is checked against it once.
-  if (M != ref_rows_ || shapes_.count(std::make_tuple(N, K, y_f32))) {
-    cublasLtMatmulHeuristicResult_t check{};
-    if (cublasLtMatmulAlgoCheck(lt_, s.op, s.a, out.b, out.c, out.c, &s.algo, &check) != CUBLAS_STATUS_SUCCESS)
-      throw std::runtime_error("deterministic GEMM: the algorithm chosen for " + shape_name(ref_rows_, N, K) +
-                               " does not take " + std::to_string(M) + " rows");
-    if (check.workspaceSize > kWorkspace)
-      throw std::runtime_error("deterministic GEMM: " + shape_name(M, N, K) + " needs more workspace than it has");
-  }
+  // Each M is checked against the shape's algorithm once, when its layouts are made.
+  cublasLtMatmulHeuristicResult_t check{};
+  if (cublasLtMatmulAlgoCheck(lt_, s.op, s.a, out.b, out.c, out.c, &s.algo, &check) != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error("deterministic GEMM: the algorithm chosen for " + shape_name(ref_rows_, N, K) +
+                             " does not take " + std::to_string(M) + " rows");
+  if (check.workspaceSize > kWorkspace)
+    throw std::runtime_error("deterministic GEMM: " + shape_name(M, N, K) + " needs more workspace than it has");
   return out;
 }
 
