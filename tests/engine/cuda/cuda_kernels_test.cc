@@ -12,7 +12,9 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -592,54 +594,90 @@ TEST(CudaKernels, SkinnyGemmMatchesFloat64) {
   for (size_t i = 1; i < row0.size(); ++i) EXPECT_EQ(row0[i], row0[0]) << "row 0 changed with M";
 }
 
-// The deterministic mode's GEMM: against float64, and every row bit-identical to the same row computed among
-// 2,012 (a mixed prefill step) whatever M, in both output types and at two weight shapes (one with K long
-// enough for cuBLASLt to split it).
+// The deterministic mode's definition of a GEMM's sums, against float64: M, N and K not multiples of its
+// 16 x 8 x 16 step (rows, columns and k past the end), both output types.
+TEST(CudaKernels, OrderedGemmMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  for (auto [M, N, K] : {std::tuple{1, 8, 16}, std::tuple{37, 77, 1002}, std::tuple{64, 256, 4096}}) {
+    std::mt19937_64 rng(77 + M);
+    const auto x = rand_bf16(size_t(M) * K, rng), w = rand_bf16(size_t(N) * K, rng);
+    DevBuf<bf16> dx(x), dw(w), dyb(size_t(M) * N + 1);
+    DevBuf<float> dyf(size_t(M) * N + 1);
+    const std::vector<double> ref = gemm_f64(x, w, M, N, K);
+    for (bool f32 : {true, false}) {
+      dyf.poison();
+      dyb.poison();
+      ec::ordered_gemm(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, M, N, K, nullptr);
+      CK(cudaDeviceSynchronize());
+      std::vector<float> y;
+      if (f32) {
+        y = dyf.download();
+      } else {
+        for (const bf16 v : dyb.download()) y.push_back(f(v));
+      }
+      EXPECT_FALSE(std::isfinite(y.back())) << "wrote past M x N";
+      y.pop_back();
+      EXPECT_LT(rel_err(y, ref), f32 ? 1e-5 : 5e-3) << "M " << M << " N " << N << " K " << K << (f32 ? " f32" : " bf16");
+    }
+  }
+}
+
+// The deterministic mode's GEMM: every row bit-identical to ordered_gemm's at every M (so to the same row
+// computed among 2,012, a mixed prefill step), in both output types and at two weight shapes, with every row
+// bucket prepared first as the backend does; and a bucket not prepared is refused while a graph is captured.
 TEST(CudaKernels, FixedOrderGemmRowsDoNotDependOnM) {
   SKIP_WITHOUT_DEVICE();
   constexpr int kMaxM = 2012;
-  ec::FixedOrderGemm gemm(nullptr, 128);
+  ec::FixedOrderGemm gemm(nullptr);
   for (auto [N, K] : {std::pair{512, 1024}, std::pair{256, 4096}}) {
     std::mt19937_64 rng(1000 + N);
     const auto x = rand_bf16(size_t(kMaxM) * K, rng), w = rand_bf16(size_t(N) * K, rng);
-    DevBuf<bf16> dx(x), dw(w), dyb(size_t(kMaxM) * N);
-    DevBuf<float> dyf(size_t(kMaxM) * N);
+    DevBuf<bf16> dx(x), dw(w), dyb(size_t(kMaxM) * N), drb(size_t(kMaxM) * N);
+    DevBuf<float> dyf(size_t(kMaxM) * N), drf(size_t(kMaxM) * N);
     for (bool f32 : {true, false}) {
+      gemm.prepare({dw.p}, N, K, f32, kMaxM);
       void* dy = f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p);
-      auto download = [&] {
+      void* dr = f32 ? static_cast<void*>(drf.p) : static_cast<void*>(drb.p);
+      auto download = [&](bool ref) {
         std::vector<float> y;
         if (f32) {
-          y = dyf.download();
+          y = (ref ? drf : dyf).download();
         } else {
-          for (const bf16 v : dyb.download()) y.push_back(f(v));
+          for (const bf16 v : (ref ? drb : dyb).download()) y.push_back(f(v));
         }
         return y;
       };
-      dyf.poison();
-      dyb.poison();
-      gemm.run(dx.p, dw.p, dy, f32, kMaxM, N, K);
+      ec::ordered_gemm(dx.p, dw.p, dr, f32, kMaxM, N, K, nullptr);
       CK(cudaDeviceSynchronize());
-      const std::vector<float> all = download();
-      // float64 on the first 64 rows.
-      const int R = 64;
-      const std::vector<double> ref = gemm_f64(x, w, R, N, K);
-      EXPECT_LT(rel_err(std::vector<float>(all.begin(), all.begin() + size_t(R) * N), ref), f32 ? 1e-5 : 5e-3)
-          << "N " << N << " K " << K;
-      for (int M : {1, 2, 3, 16, 64, 127, 128, 129, 256, 1000}) {
+      const std::vector<float> all = download(true);
+      for (int M : {1, 2, 3, 16, 64, 127, 128, 129, 256, 1000, kMaxM}) {
         dyf.poison();
         dyb.poison();
         gemm.run(dx.p, dw.p, dy, f32, M, N, K);
         CK(cudaDeviceSynchronize());
-        const std::vector<float> y = download();
+        const std::vector<float> y = download(false);
         size_t differ = 0;
         for (size_t i = 0; i < size_t(M) * N; ++i) differ += std::memcmp(&y[i], &all[i], sizeof(float)) != 0;
         EXPECT_EQ(differ, 0u) << "M " << M << " N " << N << " K " << K << (f32 ? " f32" : " bf16")
-                              << ": elements that differ from the same rows among " << kMaxM;
-        // Rows past M untouched (NaN).
-        EXPECT_FALSE(std::isfinite(y[size_t(M) * N])) << "M " << M;
+                              << ": elements that differ from ordered_gemm's";
+        if (M < kMaxM) EXPECT_FALSE(std::isfinite(y[size_t(M) * N])) << "M " << M << ": rows past M written";
       }
     }
   }
+  std::printf("FixedOrderGemm chose:\n%s", gemm.describe().c_str());
+  // A shape never prepared, during capture: a clear refusal, not a capture broken by the check's waits.
+  cudaStream_t s;
+  CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  {
+    ec::FixedOrderGemm fresh(s);
+    DevBuf<bf16> x(64 * 64), w(64 * 64), y(64 * 64);
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    EXPECT_THROW(fresh.run(x.p, w.p, y.p, false, 4, 64, 64), std::logic_error);
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(s, &g);
+    if (g) cudaGraphDestroy(g);
+  }
+  cudaStreamDestroy(s);
 }
 
 TEST(CudaKernels, GemvMatchesFloat64) {

@@ -29,8 +29,6 @@
 namespace engine::cuda {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * 32;
 constexpr int kR = 4;  // tokens in flight per lane group
 
 struct Fp8 {};  // tag: the cache holds e4m3 bytes plus per-(token, head) scales
@@ -69,15 +67,16 @@ struct CacheTraits<bf16, Fp8> {
   }
 };
 
-template <typename E, typename C, int HD>
-__global__ void __launch_bounds__(kThreads) decode_attention_kernel(const AttentionArgs<E> a) {
+// W: warps per block (AttentionArgs::warps).
+template <typename E, typename C, int HD, int W>
+__global__ void __launch_bounds__(W * 32) decode_attention_kernel(const AttentionArgs<E> a) {
   pdl_launch_dependents();
   pdl_wait();
   using CT = CacheTraits<E, C>;
   constexpr int EPL = CT::EPL;
   constexpr int LPT = HD / EPL;    // lanes per token
   constexpr int TPW = 32 / LPT;    // token groups per warp
-  constexpr int G = kWarps * TPW;  // token groups per block
+  constexpr int G = W * TPW;       // token groups per block
   static_assert(HD % EPL == 0 && 32 % LPT == 0, "head_dim must split into a power-of-two number of lanes");
   __shared__ float s_m[G], s_l[G];
   __shared__ float s_acc[G][HD];
@@ -170,7 +169,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Attent
   float M = -INFINITY;
 #pragma unroll
   for (int g = 0; g < G; ++g) M = fmaxf(M, s_m[g]);
-  for (int d = threadIdx.x; d < HD; d += kThreads) {
+  for (int d = threadIdx.x; d < HD; d += W * 32) {
     float sum = 0.f, L = 0.f;
     if (M != -INFINITY) {
 #pragma unroll
@@ -195,7 +194,13 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Attent
 
 template <typename E, typename C, int HD>
 void launch(const AttentionArgs<E>& a, cudaStream_t s) {
-  launch_pdl(decode_attention_kernel<E, C, HD>, dim3(a.nh, a.T, a.num_splits), kThreads, 0, s, a);
+  const dim3 grid(a.nh, a.T, a.num_splits);
+  switch (a.warps) {
+    case 4: launch_pdl(decode_attention_kernel<E, C, HD, 4>, grid, 4 * 32, 0, s, a); break;
+    case 8: launch_pdl(decode_attention_kernel<E, C, HD, 8>, grid, 8 * 32, 0, s, a); break;
+    case 16: launch_pdl(decode_attention_kernel<E, C, HD, 16>, grid, 16 * 32, 0, s, a); break;
+    default: throw std::invalid_argument("decode_attention: warps = " + std::to_string(a.warps) + " (4, 8 or 16)");
+  }
 }
 
 template <typename E, typename C>

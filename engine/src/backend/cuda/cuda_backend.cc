@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -69,8 +70,30 @@ void CudaBackend::load(const ModelWeights& w) {
   w_ = upload_weights(w, max_len, opt_.f32);
   loaded_ = true;
   const int64_t max_blocks_per_seq = (max_len + cfg_.block_size - 1) / std::max(cfg_.block_size, 1);
-  ensure_capacity(std::max({cfg_.max_num_batched_tokens, graph_batch_size(cfg_.max_num_seqs), 1}),
-                  std::max(cfg_.max_num_seqs, 1) * max_blocks_per_seq + 1);
+  const int max_rows = std::max({cfg_.max_num_batched_tokens, graph_batch_size(cfg_.max_num_seqs), 1});
+  ensure_capacity(max_rows, std::max(cfg_.max_num_seqs, 1) * max_blocks_per_seq + 1);
+  prepare_gemms(max_rows);
+}
+
+// The deterministic mode's GEMMs choose and check their algorithms here, before any graph is captured and
+// before the KV cache takes the memory (gemm_fixed.h); a no-op in the other modes.
+void CudaBackend::prepare_gemms(int max_rows) {
+  const int dim = mc_.dim, hid = mc_.hidden_dim, qd = mc_.n_heads * mc_.head_dim;
+  const int qkv_dim = (mc_.n_heads + 2 * mc_.n_kv_heads) * mc_.head_dim;
+  std::vector<const void*> qkv, wo, gu, wd;
+  for (const DeviceLayer& L : w_.layers) {
+    qkv.push_back(L.wqkv);
+    wo.push_back(L.wo);
+    gu.push_back(L.wgu);
+    wd.push_back(L.wd);
+  }
+  // The same shapes and output types as run_layers_as.
+  gemm_->prepare(qkv, qkv_dim, dim, true, max_rows);
+  gemm_->prepare(wo, dim, qd, true, max_rows);
+  gemm_->prepare(gu, 2 * hid, dim, false, max_rows);
+  gemm_->prepare(wd, dim, hid, true, max_rows);
+  gemm_->prepare({w_.lm_head}, mc_.vocab_size, dim, true, max_rows);
+  if (opt_.det_log) std::fprintf(stderr, "%s", gemm_->describe_fixed().c_str());
 }
 
 int64_t CudaBackend::kv_bytes_per_token() const {
@@ -263,6 +286,7 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     a.block_size = block_size_;
     a.num_splits = st.num_splits;
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    if (opt_.det_rows > 0) a.warps = opt_.det_attn_warps;
     if (opt_.fp8_kv) {
       a.k_fp8 = static_cast<const uint8_t*>(k_cache(l));
       a.v_fp8 = static_cast<const uint8_t*>(v_cache(l));

@@ -82,6 +82,7 @@ class CudaBackend final : public Backend {
   void run_layers_as(const Step& st, ProfileMarks* marks);  ///< the pass with storage type E (cuda_backend.cc)
   void run(const StepBatch& b);
   void ensure_capacity(int tokens, int64_t bt_entries);
+  void prepare_gemms(int max_rows);
   void free_activations();
   int splits_for(int T) const;
   InputLayout input_layout() const { return InputLayout{tok_cap_}; }

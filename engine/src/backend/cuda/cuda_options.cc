@@ -51,12 +51,18 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     o.prefill_kernel = false;  // the tiled prefill kernel reads bf16 tiles; both decode kernels read fp8
   }
   if (cfg.deterministic) {
-    // 128 rows: decode steps of up to 128 sequences and every prefill chunk of 128 tokens cost one pass over
-    // the weights (docs/cuda-notes.md has what it costs).
+    // bf16: FixedOrderGemm (det_fixed). The f32 mode, or LLM_CUDA_DET_FIXED=0: cuBLAS calls of 128 rows, so
+    // decode steps of up to 128 sequences and every prefill chunk of 128 tokens cost one pass over the weights
+    // (docs/cuda-notes.md has what each costs).
     o.det_rows = 128;
     if (const char* r = std::getenv("LLM_CUDA_DET_ROWS")) o.det_rows = std::max(1, std::atoi(r));
-    const char* fx = std::getenv("LLM_CUDA_DET_FIXED");
-    o.det_fixed = fx && std::string(fx) == "1";
+    o.det_fixed = !switched_off("LLM_CUDA_DET_FIXED");
+    if (const char* w = std::getenv("LLM_CUDA_DET_ATTN_WARPS")) {
+      const int v = std::atoi(w);
+      o.det_attn_warps = v >= 16 ? 16 : v >= 8 ? 8 : 4;  // 4, 8 or 16
+    }
+    const char* lg = std::getenv("LLM_CUDA_DET_LOG");
+    o.det_log = lg && std::string(lg) == "1";
     o.gemv = false;  // a GEMV at one row and cuBLAS at more would sum in different orders
     o.skinny = false;  // likewise: the skinny kernel at <= 64 rows and cuBLAS beyond
     o.gemv_mma = false;  // likewise: gemv_mma at its rows and cuBLAS at the others

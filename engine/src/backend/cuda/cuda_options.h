@@ -26,12 +26,16 @@ struct CudaOptions {
   /// on how many tokens share the step; attention then runs unsplit. 128 (LLM_CUDA_DET_ROWS=N: N, at least 1,
   /// for measurements). 0: the fastest kernels for each shape.
   int det_rows = 0;
-  /// In the deterministic mode (bf16), every GEMM as one cuBLASLt call with the algorithm cuBLASLt's heuristic
-  /// picks at det_rows rows, fixed per weight shape and used at every M (gemm_fixed.h): the weights read once
-  /// per step instead of once per det_rows rows. Off: on the H200 it wins at 256 rows and in the mixed step
-  /// (+3.7 % and +25 % over the default, against +16 % and +66 %) and loses at 1-64 rows (+56 % at batch 1
-  /// against +30 %; docs/cuda-notes.md, v14). LLM_CUDA_DET_FIXED=1 turns it on; off, the det_rows-row calls.
-  bool det_fixed = false;
+  /// In the deterministic mode (bf16), every GEMM as one cuBLASLt call whose sums are ordered_gemm's
+  /// (kernels.h) at every M: per row-count bucket the fastest algorithm that matched it bit for bit
+  /// (gemm_fixed.h; docs/cuda-notes.md, v15). LLM_CUDA_DET_FIXED=0: the det_rows-row calls instead.
+  bool det_fixed = true;
+  /// The deterministic mode's decode_attention blocks: warps per (token, head) (AttentionArgs::warps; its rows
+  /// never split the context): 8 (docs/cuda-notes.md, v15, has what 4, 8 and 16 cost on the H200).
+  /// LLM_CUDA_DET_ATTN_WARPS = 4, 8 or 16.
+  int det_attn_warps = 8;
+  /// LLM_CUDA_DET_LOG=1: print what FixedOrderGemm chose for each shape and row bucket (stderr, at load).
+  bool det_log = false;
   /// EngineConfig::kv_cache_dtype fp8: K and V stored as e4m3 with a float scale per (token, kv head); read by
   /// decode_attention (head dims 64, 128) or paged_attention (the others), so prompt tokens take that kernel too
   /// (no tiled prefill kernel in this mode).
@@ -86,7 +90,7 @@ struct CudaOptions {
 /// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT,
 /// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
 /// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M (numbers), LLM_CUDA_SKINNY (on only when "1") and, in the
-/// deterministic mode, LLM_CUDA_DET_ROWS and LLM_CUDA_DET_FIXED (on when "1"). Throws ModelLoadError for an fp8 KV cache in the f32 mode.
+/// deterministic mode, LLM_CUDA_DET_ROWS and LLM_CUDA_DET_FIXED (off only when "0"). Throws ModelLoadError for an fp8 KV cache in the f32 mode.
 CudaOptions read_cuda_options(const EngineConfig& cfg);
 
 }  // namespace engine::cuda

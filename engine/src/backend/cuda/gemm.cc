@@ -29,13 +29,19 @@ Gemm::Gemm(cudaStream_t stream, const CudaOptions& opt) : stream_(stream), opt_(
   // which keeps f32 arithmetic whatever the math mode or the environment (NVIDIA_TF32_OVERRIDE, emulation
   // strategy) say. bf16 inputs use the tensor cores with f32 accumulation in either math mode.
   LLM_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
-  if (opt_.det_rows > 0 && opt_.det_fixed && !opt_.f32) fixed_ = std::make_unique<FixedOrderGemm>(stream_, opt_.det_rows);
+  if (opt_.det_rows > 0 && opt_.det_fixed && !opt_.f32) fixed_ = std::make_unique<FixedOrderGemm>(stream_, opt_.det_log);
 }
 
 Gemm::~Gemm() {
   if (cublas_) cublasDestroy(cublas_);
   if (workspace_) cudaFree(workspace_);
 }
+
+void Gemm::prepare(const std::vector<const void*>& weights, int N, int K, bool y_f32, int max_rows) {
+  if (fixed_) fixed_->prepare(weights, N, K, y_f32, max_rows);
+}
+
+std::string Gemm::describe_fixed() const { return fixed_ ? fixed_->describe() : std::string(); }
 
 bool Gemm::uses_gemv(int M, int K) const { return !opt_.f32 && opt_.gemv && M == 1 && gemv_supported(M, K); }
 
@@ -69,7 +75,8 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
     return;
   }
   if (fixed_) {
-    // Deterministic: one call, one algorithm per weight shape whatever M (gemm_fixed.h).
+    // Deterministic (bf16): the fastest algorithm for this M among those that sum as ordered_gemm does
+    // (gemm_fixed.h).
     fixed_->run(x, w, y, y_f32, M, N, K);
     return;
   }
@@ -81,7 +88,7 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
   const cublasComputeType_t compute = opt_.f32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
   const float alpha = 1.f, beta = 0.f;
   if (opt_.det_rows > 0) {
-    // Deterministic (unless LLM_CUDA_DET_FIXED=1 in the bf16 mode): always det_rows rows per call (rows past
+    // Deterministic in the f32 mode, or with LLM_CUDA_DET_FIXED=0: always det_rows rows per call (rows past
     // M are padding in buffers sized for it), so cuBLAS sees one shape whatever the batch; a row's result
     // depends only on that row of x.
     const int rows = opt_.det_rows;

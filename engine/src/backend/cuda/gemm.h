@@ -1,12 +1,14 @@
 // The CUDA backend's GEMM choice: for each y = x @ w^T of the pass, the bf16 GEMV (up to gemv_max_m rows), one cuBLAS call,
-// or, in the deterministic mode, cuBLAS calls of a fixed row count (LLM_CUDA_DET_FIXED=1, bf16: one cuBLASLt call with
-// the algorithm fixed per weight shape, gemm_fixed.h); pedantic f32 in the f32 mode.
+// or, in the deterministic mode, one cuBLASLt call whose sums are ordered_gemm's at every M (bf16, gemm_fixed.h) or
+// cuBLAS calls of a fixed row count (the f32 mode, or LLM_CUDA_DET_FIXED=0); pedantic f32 in the f32 mode.
 #pragma once
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "backend/cuda/cuda_options.h"
 #include "backend/cuda/gemm_fixed.h"
@@ -28,13 +30,18 @@ class Gemm {
   /// deterministic): where the fused GEMVs (kernels.h, one row only) may replace it and the kernel before it.
   /// False for M > 1 even where run() takes gemv_units there (M <= CudaOptions::gemv_max_m).
   bool uses_gemv(int M, int K) const;
+  /// The deterministic bf16 mode: choose and check the algorithms for one weight shape up to max_rows rows
+  /// (FixedOrderGemm::prepare; outside graph capture). A no-op in the other modes.
+  void prepare(const std::vector<const void*>& weights, int N, int K, bool y_f32, int max_rows);
+  /// FixedOrderGemm::describe(), or "" when it is not in use.
+  std::string describe_fixed() const;
 
  private:
   cudaStream_t stream_;
   CudaOptions opt_;
   cublasHandle_t cublas_ = nullptr;
   void* workspace_ = nullptr;
-  std::unique_ptr<FixedOrderGemm> fixed_;  ///< the deterministic mode's GEMM (bf16) when det_fixed is on
+  std::unique_ptr<FixedOrderGemm> fixed_;  ///< the deterministic mode's GEMM (bf16, unless det_fixed is off)
 };
 
 }  // namespace engine::cuda

@@ -1,15 +1,20 @@
 // FixedOrderGemm (gemm_fixed.h).
 #include "backend/cuda/gemm_fixed.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
 
 namespace engine::cuda {
 namespace {
 
-constexpr size_t kWorkspace = 32u << 20;
+constexpr int kOffers = 8;  // the heuristic's first offers tried per bucket
+constexpr size_t kMaxWorkspace = 64u << 20;
 
 void lt_check(cublasStatus_t st, const char* what) {
   if (st != CUBLAS_STATUS_SUCCESS)
@@ -20,11 +25,56 @@ std::string shape_name(int M, int N, int K) {
   return "[" + std::to_string(M) + " x " + std::to_string(K) + "] @ [" + std::to_string(N) + " x " + std::to_string(K) + "]^T";
 }
 
+int config(const cublasLtMatmulAlgo_t& a, cublasLtMatmulAlgoConfigAttributes_t attr) {
+  int v = 0;
+  size_t written = 0;
+  cublasLtMatmulAlgoConfigGetAttribute(&a, attr, &v, sizeof v, &written);
+  return v;
+}
+
+/// Device buffers for choosing at up to `rows` rows: random x, the candidate's y and ordered_gemm's y.
+struct Scratch {
+  void* x = nullptr;
+  void* y = nullptr;
+  void* ref = nullptr;
+  Scratch(int rows, int N, int K, bool y_f32) {
+    const size_t yb = size_t(rows) * N * (y_f32 ? 4 : 2);
+    LLM_CUDA_CHECK(cudaMalloc(&x, size_t(rows) * K * 2));
+    LLM_CUDA_CHECK(cudaMalloc(&y, yb));
+    LLM_CUDA_CHECK(cudaMalloc(&ref, yb));
+  }
+  ~Scratch() {
+    cudaFree(x);
+    cudaFree(y);
+    cudaFree(ref);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
 }  // namespace
 
-FixedOrderGemm::FixedOrderGemm(cudaStream_t stream, int ref_rows) : stream_(stream), ref_rows_(ref_rows) {
+int FixedOrderGemm::bucket_of(int M) {
+  int b = 0;
+  while ((1 << b) < M) ++b;
+  return b;
+}
+
+// Grown only while choosing (outside capture), so that every chosen algorithm's need is met before a graph
+// records the buffer's address.
+void FixedOrderGemm::reserve_workspace(size_t bytes) {
+  if (bytes <= workspace_bytes_) return;
+  LLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (workspace_) cudaFree(workspace_);
+  workspace_ = nullptr;
+  workspace_bytes_ = 0;
+  LLM_CUDA_CHECK(cudaMalloc(&workspace_, bytes));
+  workspace_bytes_ = bytes;
+}
+
+FixedOrderGemm::FixedOrderGemm(cudaStream_t stream, bool verbose) : stream_(stream), verbose_(verbose) {
   lt_check(cublasLtCreate(&lt_), "cublasLtCreate");
-  LLM_CUDA_CHECK(cudaMalloc(&workspace_, kWorkspace));
+  LLM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&count_), sizeof *count_));
 }
 
 FixedOrderGemm::~FixedOrderGemm() {
@@ -36,6 +86,7 @@ FixedOrderGemm::~FixedOrderGemm() {
     cublasLtMatrixLayoutDestroy(s.a);
     cublasLtMatmulDescDestroy(s.op);
   }
+  if (count_) cudaFree(count_);
   if (workspace_) cudaFree(workspace_);
   if (lt_) cublasLtDestroy(lt_);
 }
@@ -43,7 +94,7 @@ FixedOrderGemm::~FixedOrderGemm() {
 // Row-major y[M,N] = x[M,K] @ w[N,K]^T is, column-major, y^T[N,M] = op(w)[N,K] @ x^T[K,M] with op = T: A = w
 // (K x N, transposed), B = x (K x M), C = D = y (N x M).
 FixedOrderGemm::Shape& FixedOrderGemm::shape(int N, int K, bool y_f32) {
-  const auto key = std::make_tuple(N, K, y_f32);
+  const ShapeKey key{N, K, y_f32};
   if (auto it = shapes_.find(key); it != shapes_.end()) return it->second;
   Shape s;
   lt_check(cublasLtMatmulDescCreate(&s.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
@@ -51,29 +102,6 @@ FixedOrderGemm::Shape& FixedOrderGemm::shape(int N, int K, bool y_f32) {
   lt_check(cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
   lt_check(cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
   lt_check(cublasLtMatrixLayoutCreate(&s.a, CUDA_R_16BF, K, N, K), "layout A");
-  // The heuristic's first choice at ref_rows rows; pointers 16-byte aligned.
-  cublasLtMatrixLayout_t ref_b, ref_c;
-  lt_check(cublasLtMatrixLayoutCreate(&ref_b, CUDA_R_16BF, K, ref_rows_, K), "layout B");
-  lt_check(cublasLtMatrixLayoutCreate(&ref_c, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, ref_rows_, N), "layout C");
-  cublasLtMatmulPreference_t pref;
-  lt_check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
-  // No workspace: an algorithm that splits K into a workspace needs room in proportion to M (2,012 rows at
-  // K = 11,008 outgrew 32 MiB), and the graphs cannot grow it. Without one, no split-K reduction in memory.
-  const uint64_t ws = 0;
-  const uint32_t align = 16;
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
-  for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-    cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align);
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_, s.op, s.a, ref_b, ref_c, ref_c, pref, 1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  cublasLtMatrixLayoutDestroy(ref_b);
-  cublasLtMatrixLayoutDestroy(ref_c);
-  if (st != CUBLAS_STATUS_SUCCESS || found == 0)
-    throw std::runtime_error("deterministic GEMM: cuBLASLt has no algorithm for " + shape_name(ref_rows_, N, K));
-  s.algo = result.algo;
   return shapes_.emplace(key, s).first->second;
 }
 
@@ -83,25 +111,179 @@ FixedOrderGemm::Rows& FixedOrderGemm::rows(const Shape& s, int M, int N, int K, 
   Rows r;
   lt_check(cublasLtMatrixLayoutCreate(&r.b, CUDA_R_16BF, K, M, K), "layout B");
   lt_check(cublasLtMatrixLayoutCreate(&r.c, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, M, N), "layout C");
-  Rows& out = rows_.emplace(key, r).first->second;
-  // Each M is checked against the shape's algorithm once, when its layouts are made.
+  // The bucket's algorithm was checked at the bucket's top row count; that it takes this M is checked here,
+  // once (host only, so also while a graph is captured). Where it does not, ordered_gemm runs.
+  const Choice& c = s.buckets[bucket_of(M)];
   cublasLtMatmulHeuristicResult_t check{};
-  if (cublasLtMatmulAlgoCheck(lt_, s.op, s.a, out.b, out.c, out.c, &s.algo, &check) != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error("deterministic GEMM: the algorithm chosen for " + shape_name(ref_rows_, N, K) +
-                             " does not take " + std::to_string(M) + " rows");
-  if (check.workspaceSize > kWorkspace)
-    throw std::runtime_error("deterministic GEMM: " + shape_name(M, N, K) + " needs more workspace than it has");
-  return out;
+  r.algo_ok = !c.reference &&
+              cublasLtMatmulAlgoCheck(lt_, s.op, s.a, r.b, r.c, r.c, &c.algo, &check) == CUBLAS_STATUS_SUCCESS &&
+              check.workspaceSize <= workspace_bytes_;
+  return rows_.emplace(key, r).first->second;
+}
+
+void FixedOrderGemm::choose(Shape& s, int b, const std::vector<const void*>& weights, int N, int K, bool y_f32,
+                            int rows) {
+  Scratch sc(rows, N, K, y_f32);
+  const size_t y_u16 = size_t(rows) * N * (y_f32 ? 2 : 1);
+  fill_random_bf16(static_cast<bf16*>(sc.x), size_t(rows) * K, 0x5eed0000u + uint64_t(N) * 131 + K, 1.f, stream_);
+  const void* w0 = weights.front();
+  ordered_gemm(static_cast<const bf16*>(sc.x), static_cast<const bf16*>(w0), sc.ref, y_f32, rows, N, K, stream_);
+
+  cublasLtMatrixLayout_t lb, lc;
+  lt_check(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, K, rows, K), "layout B");
+  lt_check(cublasLtMatrixLayoutCreate(&lc, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, rows, N), "layout C");
+  cublasLtMatmulPreference_t pref;
+  lt_check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+  // The heuristic's first offers without workspace, then with up to kMaxWorkspace (at large M it offers
+  // nothing that takes none; at small M, with room, mostly algorithms that split K). Those that split K are
+  // passed over below: they sum in another order. Pointers 16-byte aligned.
+  std::vector<cublasLtMatmulAlgo_t> offers;
+  for (const uint64_t ws : {uint64_t{0}, uint64_t{kMaxWorkspace}}) {
+    cublasLtMatmulPreference_t pref;
+    lt_check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+    const uint32_t align = 16;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+    for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+      cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align);
+    cublasLtMatmulHeuristicResult_t got[kOffers];
+    int n = 0;
+    if (cublasLtMatmulAlgoGetHeuristic(lt_, s.op, s.a, lb, lc, lc, pref, kOffers, got, &n) != CUBLAS_STATUS_SUCCESS)
+      n = 0;
+    cublasLtMatmulPreferenceDestroy(pref);
+    for (int i = 0; i < n; ++i)
+      if (std::none_of(offers.begin(), offers.end(),
+                       [&](const cublasLtMatmulAlgo_t& o) { return std::memcmp(&o, &got[i].algo, sizeof o) == 0; }))
+        offers.push_back(got[i].algo);
+  }
+  const int found = int(offers.size());
+
+  cudaEvent_t e0, e1;
+  LLM_CUDA_CHECK(cudaEventCreate(&e0));
+  LLM_CUDA_CHECK(cudaEventCreate(&e1));
+  const float alpha = 1.f, beta = 0.f;
+  const int reps = std::clamp(int(weights.size()), 3, 8);
+  Choice best;
+  float best_ms = 0.f;
+  int split = 0, refused = 0, differs = 0;
+  for (int i = 0; i < found; ++i) {
+    const cublasLtMatmulAlgo_t& algo = offers[size_t(i)];
+    if (config(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM) > 1) {
+      ++split;
+      continue;
+    }
+    cublasLtMatmulHeuristicResult_t check{};
+    if (cublasLtMatmulAlgoCheck(lt_, s.op, s.a, lb, lc, lc, &algo, &check) != CUBLAS_STATUS_SUCCESS) {
+      ++refused;
+      continue;
+    }
+    reserve_workspace(check.workspaceSize);
+    auto launch = [&](const void* w) {
+      return cublasLtMatmul(lt_, s.op, &alpha, w, s.a, sc.x, lb, &beta, sc.y, lc, sc.y, lc, &algo, workspace_,
+                            workspace_bytes_, stream_) == CUBLAS_STATUS_SUCCESS;
+    };
+    if (!launch(w0)) {
+      ++refused;
+      continue;
+    }
+    count_unequal_u16(sc.y, sc.ref, y_u16, count_, stream_);
+    unsigned long long differ = 0;
+    LLM_CUDA_CHECK(cudaMemcpyAsync(&differ, count_, sizeof differ, cudaMemcpyDeviceToHost, stream_));
+    LLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (verbose_)
+      std::fprintf(stderr, "deterministic GEMM %s: offer %d (a%d/t%d/o%d, workspace %zu): %llu of %zu differ\n",
+                   shape_name(rows, N, K).c_str(), i, config(algo, CUBLASLT_ALGO_CONFIG_ID),
+                   config(algo, CUBLASLT_ALGO_CONFIG_TILE_ID), config(algo, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION),
+                   check.workspaceSize, differ, y_u16);
+    if (differ != 0) {  // sums in another order: not for this mode
+      ++differs;
+      continue;
+    }
+    LLM_CUDA_CHECK(cudaEventRecord(e0, stream_));
+    for (int r = 0; r < reps; ++r) launch(weights[size_t(r) % weights.size()]);
+    LLM_CUDA_CHECK(cudaEventRecord(e1, stream_));
+    LLM_CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0.f;
+    LLM_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    if (!best.chosen || ms < best_ms) {
+      best.chosen = true;
+      best.algo = algo;
+      best_ms = ms;
+    }
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cublasLtMatrixLayoutDestroy(lb);
+  cublasLtMatrixLayoutDestroy(lc);
+  if (!best.chosen) {
+    best.chosen = true;
+    best.reference = true;
+    if (!warned_) {
+      std::fprintf(stderr,
+                   "deterministic GEMM: no cuBLASLt algorithm computes ordered_gemm's sums for %s (of %d offers, "
+                   "%d split K, %d refused, %d summed otherwise); that shape runs ordered_gemm itself, far slower "
+                   "(further shapes are not reported)\n",
+                   shape_name(rows, N, K).c_str(), found, split, refused, differs);
+      warned_ = true;
+    }
+  }
+  s.buckets[size_t(b)] = best;
+}
+
+void FixedOrderGemm::prepare(const std::vector<const void*>& weights, int N, int K, bool y_f32, int max_rows) {
+  if (weights.empty() || max_rows <= 0) return;
+  Shape& s = shape(N, K, y_f32);
+  const int top = bucket_of(max_rows);
+  if (int(s.buckets.size()) <= top) s.buckets.resize(size_t(top) + 1);
+  for (int b = 0; b <= top; ++b)
+    if (!s.buckets[size_t(b)].chosen) choose(s, b, weights, N, K, y_f32, std::min(1 << b, max_rows));
 }
 
 void FixedOrderGemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) {
   if (M == 0) return;  // a step whose chunks sample no token asks lm_head for no rows
   Shape& s = shape(N, K, y_f32);
-  Rows& r = rows(s, M, N, K, y_f32);
+  const int b = bucket_of(M);
+  if (int(s.buckets.size()) <= b) s.buckets.resize(size_t(b) + 1);
+  if (!s.buckets[size_t(b)].chosen) {
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    LLM_CUDA_CHECK(cudaStreamIsCapturing(stream_, &cs));
+    if (cs != cudaStreamCaptureStatusNone)
+      throw std::logic_error("deterministic GEMM: " + shape_name(M, N, K) +
+                             " was not prepared before graph capture (FixedOrderGemm::prepare)");
+    choose(s, b, {w}, N, K, y_f32, 1 << b);
+  }
+  const Rows& r = rows(s, M, N, K, y_f32);
+  if (!r.algo_ok) {
+    ordered_gemm(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
+    return;
+  }
   const float alpha = 1.f, beta = 0.f;
-  lt_check(cublasLtMatmul(lt_, s.op, &alpha, w, s.a, x, r.b, &beta, y, r.c, y, r.c, &s.algo, workspace_, kWorkspace,
-                          stream_),
+  lt_check(cublasLtMatmul(lt_, s.op, &alpha, w, s.a, x, r.b, &beta, y, r.c, y, r.c, &s.buckets[size_t(b)].algo,
+                          workspace_, workspace_bytes_, stream_),
            "cublasLtMatmul");
+}
+
+std::string FixedOrderGemm::describe() const {
+  std::string out;
+  for (const auto& [key, s] : shapes_) {
+    const auto [N, K, f32] = key;
+    char head[64];
+    std::snprintf(head, sizeof head, "%d x %d %s:", N, K, f32 ? "f32" : "bf16");
+    out += head;
+    for (size_t b = 0; b < s.buckets.size(); ++b) {
+      const Choice& c = s.buckets[b];
+      if (!c.chosen) continue;
+      char buf[64];
+      if (c.reference)
+        std::snprintf(buf, sizeof buf, " <=%d ordered_gemm", 1 << int(b));
+      else
+        std::snprintf(buf, sizeof buf, " <=%d a%d/t%d/o%d", 1 << int(b), config(c.algo, CUBLASLT_ALGO_CONFIG_ID),
+                      config(c.algo, CUBLASLT_ALGO_CONFIG_TILE_ID), config(c.algo, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION));
+      out += buf;
+    }
+    out += "\n";
+  }
+  return out;
 }
 
 }  // namespace engine::cuda

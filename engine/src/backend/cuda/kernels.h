@@ -89,6 +89,10 @@ struct AttentionArgs {
   const uint8_t* v_fp8 = nullptr;
   const float* k_scale = nullptr;
   const float* v_scale = nullptr;
+  /// decode_attention only: warps per block (4, 8 or 16), each warp's lane groups taking the context's tokens
+  /// in turn. The sums depend on it, so one mode keeps one value: 4, or CudaOptions::det_attn_warps in the
+  /// deterministic mode, whose rows never split the context and need the wider blocks at small batch.
+  int warps = 4;
 };
 /// Throws std::invalid_argument for a head_dim without a kernel (attention_supports_head_dim), or an fp8
 /// cache with float activations. Any block_size works.
@@ -184,6 +188,17 @@ bool gemv_mma_x_in_shared(int M, int N, int K);
 /// gemv_mma's weight pipeline: two register sets in ping-pong (the default) or the first version's single
 /// set with a copy (LLM_CUDA_GEMV_MMA_PP=0, for measurements). The same values either way.
 void set_gemv_mma_pingpong(bool on);
+
+/// The deterministic mode's definition of y[m, n] = sum_k x[m, k] * w[n, k] (gemm_ordered.cu): k from 0 to K in
+/// steps of 16, one mma.sync.m16n8k16 per step (bf16 x bf16, k past K as zeros) into one f32 accumulator; y f32
+/// when y_f32, else bf16 (rounded to nearest even once). A slow reference, not a fast path: FixedOrderGemm
+/// (gemm_fixed.h) checks every cuBLASLt algorithm it uses against it bit for bit. Needs K even; throws
+/// std::invalid_argument otherwise.
+void ordered_gemm(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
+/// *count (device memory) = how many of the n 16-bit elements of a and b differ (f32 data: n = 2 * floats).
+void count_unequal_u16(const void* a, const void* b, size_t n, unsigned long long* count, cudaStream_t s);
+/// p[i] = uniform in [-scale, scale), from a hash of (i, seed): the same values on every device.
+void fill_random_bf16(bf16* p, size_t n, uint64_t seed, float scale, cudaStream_t s);
 
 /// ids[r] = argmax_j logits[r, j] (lowest index among equal maxima; NaN never wins). logits: f32 [rows, vocab]
 void argmax_rows(const float* logits, int32_t* ids, int rows, int vocab, cudaStream_t s);
