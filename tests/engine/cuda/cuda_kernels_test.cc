@@ -21,7 +21,7 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
-#include "backend/cuda/gemm_fixed.h"
+#include "backend/cuda/gemm_tuned.h"
 #include "backend/cuda/kernels.h"
 #include "support/cuda_test_util.h"
 
@@ -594,6 +594,14 @@ TEST(CudaKernels, SkinnyGemmMatchesFloat64) {
   for (size_t i = 1; i < row0.size(); ++i) EXPECT_EQ(row0[i], row0[0]) << "row 0 changed with M";
 }
 
+// A GEMM's y read back as floats from whichever of the two buffers the output type used.
+std::vector<float> y_as_floats(bool f32, const DevBuf<float>& yf, const DevBuf<bf16>& yb) {
+  if (f32) return yf.download();
+  std::vector<float> y;
+  for (const bf16 v : yb.download()) y.push_back(f(v));
+  return y;
+}
+
 // The deterministic mode's definition of a GEMM's sums, against float64: M, N and K not multiples of its
 // 16 x 8 x 16 step (rows, columns and k past the end), both output types.
 TEST(CudaKernels, OrderedGemmMatchesFloat64) {
@@ -609,12 +617,7 @@ TEST(CudaKernels, OrderedGemmMatchesFloat64) {
       dyb.poison();
       ec::ordered_gemm(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, M, N, K, nullptr);
       CK(cudaDeviceSynchronize());
-      std::vector<float> y;
-      if (f32) {
-        y = dyf.download();
-      } else {
-        for (const bf16 v : dyb.download()) y.push_back(f(v));
-      }
+      std::vector<float> y = y_as_floats(f32, dyf, dyb);
       EXPECT_FALSE(std::isfinite(y.back())) << "wrote past M x N";
       y.pop_back();
       EXPECT_LT(rel_err(y, ref), f32 ? 1e-5 : 5e-3) << "M " << M << " N " << N << " K " << K << (f32 ? " f32" : " bf16");
@@ -625,10 +628,10 @@ TEST(CudaKernels, OrderedGemmMatchesFloat64) {
 // The deterministic mode's GEMM: every row bit-identical to ordered_gemm's at every M (so to the same row
 // computed among 2,012, a mixed prefill step), in both output types and at two weight shapes, with every row
 // bucket prepared first as the backend does; and a bucket not prepared is refused while a graph is captured.
-TEST(CudaKernels, FixedOrderGemmRowsDoNotDependOnM) {
+TEST(CudaKernels, OrderedTunedGemmRowsDoNotDependOnM) {
   SKIP_WITHOUT_DEVICE();
   constexpr int kMaxM = 2012;
-  ec::FixedOrderGemm gemm(nullptr);
+  ec::TunedGemm gemm(nullptr, ec::TunedGemm::Policy::kOrdered);
   for (auto [N, K] : {std::pair{512, 1024}, std::pair{256, 4096}}) {
     std::mt19937_64 rng(1000 + N);
     const auto x = rand_bf16(size_t(kMaxM) * K, rng), w = rand_bf16(size_t(N) * K, rng);
@@ -638,24 +641,15 @@ TEST(CudaKernels, FixedOrderGemmRowsDoNotDependOnM) {
       gemm.prepare({dw.p}, N, K, f32, kMaxM);
       void* dy = f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p);
       void* dr = f32 ? static_cast<void*>(drf.p) : static_cast<void*>(drb.p);
-      auto download = [&](bool ref) {
-        std::vector<float> y;
-        if (f32) {
-          y = (ref ? drf : dyf).download();
-        } else {
-          for (const bf16 v : (ref ? drb : dyb).download()) y.push_back(f(v));
-        }
-        return y;
-      };
       ec::ordered_gemm(dx.p, dw.p, dr, f32, kMaxM, N, K, nullptr);
       CK(cudaDeviceSynchronize());
-      const std::vector<float> all = download(true);
+      const std::vector<float> all = y_as_floats(f32, drf, drb);
       for (int M : {1, 2, 3, 16, 64, 127, 128, 129, 256, 1000, kMaxM}) {
         dyf.poison();
         dyb.poison();
         gemm.run(dx.p, dw.p, dy, f32, M, N, K);
         CK(cudaDeviceSynchronize());
-        const std::vector<float> y = download(false);
+        const std::vector<float> y = y_as_floats(f32, dyf, dyb);
         size_t differ = 0;
         for (size_t i = 0; i < size_t(M) * N; ++i) differ += std::memcmp(&y[i], &all[i], sizeof(float)) != 0;
         EXPECT_EQ(differ, 0u) << "M " << M << " N " << N << " K " << K << (f32 ? " f32" : " bf16")
@@ -664,12 +658,12 @@ TEST(CudaKernels, FixedOrderGemmRowsDoNotDependOnM) {
       }
     }
   }
-  std::printf("FixedOrderGemm chose:\n%s", gemm.describe().c_str());
+  std::printf("TunedGemm (ordered) chose:\n%s", gemm.describe().c_str());
   // A shape never prepared, during capture: a clear refusal, not a capture broken by the check's waits.
   cudaStream_t s;
   CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   {
-    ec::FixedOrderGemm fresh(s);
+    ec::TunedGemm fresh(s, ec::TunedGemm::Policy::kOrdered);
     DevBuf<bf16> x(64 * 64), w(64 * 64), y(64 * 64);
     CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     EXPECT_THROW(fresh.run(x.p, w.p, y.p, false, 4, 64, 64), std::logic_error);
@@ -678,6 +672,35 @@ TEST(CudaKernels, FixedOrderGemmRowsDoNotDependOnM) {
     if (g) cudaGraphDestroy(g);
   }
   cudaStreamDestroy(s);
+}
+
+// The default mode's GEMM (any algorithm, split-K included, the fastest per row bucket): against float64 at
+// row counts across the buckets, both output types; rows past M untouched.
+TEST(CudaKernels, FastestTunedGemmMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  constexpr int kMaxM = 600;
+  ec::TunedGemm gemm(nullptr, ec::TunedGemm::Policy::kFastest);
+  for (auto [N, K] : {std::pair{512, 1024}, std::pair{256, 4096}}) {
+    std::mt19937_64 rng(2000 + N);
+    const auto x = rand_bf16(size_t(kMaxM) * K, rng), w = rand_bf16(size_t(N) * K, rng);
+    DevBuf<bf16> dx(x), dw(w), dyb(size_t(kMaxM) * N + N);
+    DevBuf<float> dyf(size_t(kMaxM) * N + N);
+    for (bool f32 : {true, false}) {
+      gemm.prepare({dw.p}, N, K, f32, kMaxM);
+      for (int M : {1, 3, 16, 100, kMaxM}) {
+        dyf.poison();
+        dyb.poison();
+        gemm.run(dx.p, dw.p, f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p), f32, M, N, K);
+        CK(cudaDeviceSynchronize());
+        std::vector<float> y = y_as_floats(f32, dyf, dyb);
+        EXPECT_FALSE(std::isfinite(y[size_t(M) * N])) << "M " << M << ": rows past M written";
+        y.resize(size_t(M) * N);
+        const std::vector<double> ref = gemm_f64(x, w, M, N, K);
+        EXPECT_LT(rel_err(y, ref), f32 ? 1e-5 : 5e-3) << "M " << M << " N " << N << " K " << K << (f32 ? " f32" : " bf16");
+      }
+    }
+  }
+  std::printf("TunedGemm (fastest) chose:\n%s", gemm.describe().c_str());
 }
 
 TEST(CudaKernels, GemvMatchesFloat64) {

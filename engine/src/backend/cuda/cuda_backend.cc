@@ -75,8 +75,8 @@ void CudaBackend::load(const ModelWeights& w) {
   prepare_gemms(max_rows);
 }
 
-// The deterministic mode's GEMMs choose and check their algorithms here, before any graph is captured and
-// before the KV cache takes the memory (gemm_fixed.h); a no-op in the other modes.
+// The bf16 GEMMs choose (deterministic: and check) their algorithms here, before any graph is captured and
+// before the KV cache takes the memory (gemm_tuned.h); a no-op in the f32 mode.
 void CudaBackend::prepare_gemms(int max_rows) {
   const int dim = mc_.dim, hid = mc_.hidden_dim, qd = mc_.n_heads * mc_.head_dim;
   const int qkv_dim = (mc_.n_heads + 2 * mc_.n_kv_heads) * mc_.head_dim;
@@ -93,7 +93,7 @@ void CudaBackend::prepare_gemms(int max_rows) {
   gemm_->prepare(gu, 2 * hid, dim, false, max_rows);
   gemm_->prepare(wd, dim, hid, true, max_rows);
   gemm_->prepare({w_.lm_head}, mc_.vocab_size, dim, true, max_rows);
-  if (opt_.det_log) std::fprintf(stderr, "%s", gemm_->describe_fixed().c_str());
+  if (opt_.gemm_log) std::fprintf(stderr, "%s", gemm_->describe_tuned().c_str());
 }
 
 int64_t CudaBackend::kv_bytes_per_token() const {

@@ -33,6 +33,14 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.fuse_norm = !switched_off("LLM_CUDA_FUSE_NORM");
   o.gemv_units = !switched_off("LLM_CUDA_GEMV_UNITS");
   o.gemv_int_cvt = !switched_off("LLM_CUDA_GEMV_INT_CVT");
+  if (const char* t = std::getenv("LLM_CUDA_TUNED_GEMM")) {
+    const std::string v = t;
+    if (v == "0") o.tuned_gemm = CudaOptions::TunedGemmMode::kOff;
+    if (v == "fastest") o.tuned_gemm = CudaOptions::TunedGemmMode::kFastest;
+    if (v == "ordered") o.tuned_gemm = CudaOptions::TunedGemmMode::kOrdered;
+  }
+  const char* lg = std::getenv("LLM_CUDA_GEMM_LOG");
+  o.gemm_log = lg && std::string(lg) == "1";
   if (const char* m = std::getenv("LLM_CUDA_GEMV_MAX_M")) o.gemv_max_m = std::clamp(std::atoi(m), 1, kUnitsMaxM);
   if (const char* q = std::getenv("LLM_CUDA_GEMV_MMA")) {
     if (std::string(q) == "1") o.gemv_mma = true;
@@ -51,7 +59,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     o.prefill_kernel = false;  // the tiled prefill kernel reads bf16 tiles; both decode kernels read fp8
   }
   if (cfg.deterministic) {
-    // bf16: FixedOrderGemm (det_fixed). The f32 mode, or LLM_CUDA_DET_FIXED=0: cuBLAS calls of 128 rows, so
+    // bf16: TunedGemm's kOrdered policy (det_fixed). The f32 mode, or LLM_CUDA_DET_FIXED=0: cuBLAS calls of 128 rows, so
     // decode steps of up to 128 sequences and every prefill chunk of 128 tokens cost one pass over the weights
     // (docs/cuda-notes.md has what each costs).
     o.det_rows = 128;
@@ -61,8 +69,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
       const int v = std::atoi(w);
       o.det_attn_warps = v >= 16 ? 16 : v >= 8 ? 8 : 4;  // 4, 8 or 16
     }
-    const char* lg = std::getenv("LLM_CUDA_DET_LOG");
-    o.det_log = lg && std::string(lg) == "1";
+
     o.gemv = false;  // a GEMV at one row and cuBLAS at more would sum in different orders
     o.skinny = false;  // likewise: the skinny kernel at <= 64 rows and cuBLAS beyond
     o.gemv_mma = false;  // likewise: gemv_mma at its rows and cuBLAS at the others

@@ -28,14 +28,21 @@ struct CudaOptions {
   int det_rows = 0;
   /// In the deterministic mode (bf16), every GEMM as one cuBLASLt call whose sums are ordered_gemm's
   /// (kernels.h) at every M: per row-count bucket the fastest algorithm that matched it bit for bit
-  /// (gemm_fixed.h; docs/cuda-notes.md, v15). LLM_CUDA_DET_FIXED=0: the det_rows-row calls instead.
+  /// (gemm_tuned.h; docs/cuda-notes.md, v15). LLM_CUDA_DET_FIXED=0: the det_rows-row calls instead.
   bool det_fixed = true;
   /// The deterministic mode's decode_attention blocks: warps per (token, head) (AttentionArgs::warps; its rows
   /// never split the context): 8 (docs/cuda-notes.md, v15, has what 4, 8 and 16 cost on the H200).
   /// LLM_CUDA_DET_ATTN_WARPS = 4, 8 or 16.
   int det_attn_warps = 8;
-  /// LLM_CUDA_DET_LOG=1: print what FixedOrderGemm chose for each shape and row bucket (stderr, at load).
-  bool det_log = false;
+  /// bf16, not deterministic: how GEMMs that reach cuBLAS choose their algorithm. kOff (the default):
+  /// cublasGemmEx, cuBLAS's own choice. LLM_CUDA_TUNED_GEMM=fastest: TunedGemm's fastest policy (any
+  /// algorithm, split-K included, timed per shape and row bucket at load); =ordered: its ordered policy (the
+  /// deterministic mode's GEMMs). Measured on the H200, one lease: neither beats cuBLAS's choice by more than
+  /// the run-to-run spread at batch 1-256 or in the mixed step (docs/cuda-notes.md, v15), so they stay off.
+  enum class TunedGemmMode { kOff, kFastest, kOrdered };
+  TunedGemmMode tuned_gemm = TunedGemmMode::kOff;
+  /// LLM_CUDA_GEMM_LOG=1: what TunedGemm timed and chose for each shape and row bucket (stderr, at load).
+  bool gemm_log = false;
   /// EngineConfig::kv_cache_dtype fp8: K and V stored as e4m3 with a float scale per (token, kv head); read by
   /// decode_attention (head dims 64, 128) or paged_attention (the others), so prompt tokens take that kernel too
   /// (no tiled prefill kernel in this mode).
@@ -89,8 +96,10 @@ struct CudaOptions {
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
 /// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT,
 /// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
-/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M (numbers), LLM_CUDA_SKINNY (on only when "1") and, in the
-/// deterministic mode, LLM_CUDA_DET_ROWS and LLM_CUDA_DET_FIXED (off only when "0"). Throws ModelLoadError for an fp8 KV cache in the f32 mode.
+/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
+/// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
+/// LLM_CUDA_DET_ATTN_WARPS (numbers) and LLM_CUDA_DET_FIXED (off only when "0"). Throws ModelLoadError for an fp8
+/// KV cache in the f32 mode.
 CudaOptions read_cuda_options(const EngineConfig& cfg);
 
 }  // namespace engine::cuda

@@ -29,7 +29,14 @@ Gemm::Gemm(cudaStream_t stream, const CudaOptions& opt) : stream_(stream), opt_(
   // which keeps f32 arithmetic whatever the math mode or the environment (NVIDIA_TF32_OVERRIDE, emulation
   // strategy) say. bf16 inputs use the tensor cores with f32 accumulation in either math mode.
   LLM_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
-  if (opt_.det_rows > 0 && opt_.det_fixed && !opt_.f32) fixed_ = std::make_unique<FixedOrderGemm>(stream_, opt_.det_log);
+  if (!opt_.f32 && opt_.det_rows > 0 && opt_.det_fixed)
+    tuned_ = std::make_unique<TunedGemm>(stream_, TunedGemm::Policy::kOrdered, opt_.gemm_log);
+  else if (!opt_.f32 && opt_.det_rows == 0 && opt_.tuned_gemm != CudaOptions::TunedGemmMode::kOff)
+    tuned_ = std::make_unique<TunedGemm>(stream_,
+                                         opt_.tuned_gemm == CudaOptions::TunedGemmMode::kFastest
+                                             ? TunedGemm::Policy::kFastest
+                                             : TunedGemm::Policy::kOrdered,
+                                         opt_.gemm_log);
 }
 
 Gemm::~Gemm() {
@@ -38,10 +45,10 @@ Gemm::~Gemm() {
 }
 
 void Gemm::prepare(const std::vector<const void*>& weights, int N, int K, bool y_f32, int max_rows) {
-  if (fixed_) fixed_->prepare(weights, N, K, y_f32, max_rows);
+  if (tuned_) tuned_->prepare(weights, N, K, y_f32, max_rows);
 }
 
-std::string Gemm::describe_fixed() const { return fixed_ ? fixed_->describe() : std::string(); }
+std::string Gemm::describe_tuned() const { return tuned_ ? tuned_->describe() : std::string(); }
 
 bool Gemm::uses_gemv(int M, int K) const { return !opt_.f32 && opt_.gemv && M == 1 && gemv_supported(M, K); }
 
@@ -74,10 +81,10 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
     skinny_gemm(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);
     return;
   }
-  if (fixed_) {
-    // Deterministic (bf16): the fastest algorithm for this M among those that sum as ordered_gemm does
-    // (gemm_fixed.h).
-    fixed_->run(x, w, y, y_f32, M, N, K);
+  if (tuned_) {
+    // bf16: the algorithm timed fastest for this shape and row bucket at load (gemm_tuned.h); in the
+    // deterministic mode the fastest of those that sum as ordered_gemm does.
+    tuned_->run(x, w, y, y_f32, M, N, K);
     return;
   }
   // Row-major y[M,N] = x[M,K] @ w[N,K]^T is, column-major, y^T[N,M] = op(w)[N,K] @ x^T[K,M] with op = T.

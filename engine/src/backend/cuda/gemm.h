@@ -1,6 +1,8 @@
-// The CUDA backend's GEMM choice: for each y = x @ w^T of the pass, the bf16 GEMV (up to gemv_max_m rows), one cuBLAS call,
-// or, in the deterministic mode, one cuBLASLt call whose sums are ordered_gemm's at every M (bf16, gemm_fixed.h) or
-// cuBLAS calls of a fixed row count (the f32 mode, or LLM_CUDA_DET_FIXED=0); pedantic f32 in the f32 mode.
+// The CUDA backend's GEMM choice: for each y = x @ w^T of the pass, the bf16 GEMV (up to gemv_max_m rows) or one
+// cuBLAS call (LLM_CUDA_TUNED_GEMM=fastest|ordered: the cuBLASLt algorithm TunedGemm timed for the shape and row
+// bucket, gemm_tuned.h); in the deterministic mode the fastest algorithm that sums as ordered_gemm does at every M
+// (bf16), or cuBLAS calls of a fixed row count (the f32 mode, or LLM_CUDA_DET_FIXED=0); pedantic f32 in the f32
+// mode.
 #pragma once
 
 #include <cublas_v2.h>
@@ -11,7 +13,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_options.h"
-#include "backend/cuda/gemm_fixed.h"
+#include "backend/cuda/gemm_tuned.h"
 
 namespace engine::cuda {
 
@@ -30,18 +32,18 @@ class Gemm {
   /// deterministic): where the fused GEMVs (kernels.h, one row only) may replace it and the kernel before it.
   /// False for M > 1 even where run() takes gemv_units there (M <= CudaOptions::gemv_max_m).
   bool uses_gemv(int M, int K) const;
-  /// The deterministic bf16 mode: choose and check the algorithms for one weight shape up to max_rows rows
-  /// (FixedOrderGemm::prepare; outside graph capture). A no-op in the other modes.
+  /// bf16: choose (deterministic: and check) the algorithms for one weight shape up to max_rows rows
+  /// (TunedGemm::prepare; outside graph capture). A no-op where no TunedGemm is in use.
   void prepare(const std::vector<const void*>& weights, int N, int K, bool y_f32, int max_rows);
-  /// FixedOrderGemm::describe(), or "" when it is not in use.
-  std::string describe_fixed() const;
+  /// TunedGemm::describe(), or "" when it is not in use.
+  std::string describe_tuned() const;
 
  private:
   cudaStream_t stream_;
   CudaOptions opt_;
   cublasHandle_t cublas_ = nullptr;
   void* workspace_ = nullptr;
-  std::unique_ptr<FixedOrderGemm> fixed_;  ///< the deterministic mode's GEMM (bf16, unless det_fixed is off)
+  std::unique_ptr<TunedGemm> tuned_;  ///< bf16: kOrdered when deterministic (unless LLM_CUDA_DET_FIXED=0), else per LLM_CUDA_TUNED_GEMM
 };
 
 }  // namespace engine::cuda

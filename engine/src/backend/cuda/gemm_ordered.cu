@@ -5,7 +5,7 @@
 // steps of 16, one mma.sync.m16n8k16 (bf16 x bf16 -> f32) per step into one f32 accumulator, fragments loaded
 // straight from global memory (two bf16 per 32-bit load; k past K reads as zero). Slow, and not meant to be
 // fast: it is what "the sum in k order, 16 products at a time, one accumulator" means, so that any faster
-// kernel (a cuBLASLt algorithm, gemm_fixed.h) can be checked against it bit for bit.
+// kernel (a cuBLASLt algorithm, gemm_tuned.h) can be checked against it bit for bit.
 #include <stdexcept>
 #include <string>
 

@@ -191,8 +191,8 @@ void set_gemv_mma_pingpong(bool on);
 
 /// The deterministic mode's definition of y[m, n] = sum_k x[m, k] * w[n, k] (gemm_ordered.cu): k from 0 to K in
 /// steps of 16, one mma.sync.m16n8k16 per step (bf16 x bf16, k past K as zeros) into one f32 accumulator; y f32
-/// when y_f32, else bf16 (rounded to nearest even once). A slow reference, not a fast path: FixedOrderGemm
-/// (gemm_fixed.h) checks every cuBLASLt algorithm it uses against it bit for bit. Needs K even; throws
+/// when y_f32, else bf16 (rounded to nearest even once). A slow reference, not a fast path: TunedGemm's
+/// kOrdered policy (gemm_tuned.h) checks every cuBLASLt algorithm it uses against it bit for bit. Needs K even; throws
 /// std::invalid_argument otherwise.
 void ordered_gemm(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
 /// *count (device memory) = how many of the n 16-bit elements of a and b differ (f32 data: n = 2 * floats).

@@ -1,5 +1,5 @@
-// FixedOrderGemm (gemm_fixed.h).
-#include "backend/cuda/gemm_fixed.h"
+// TunedGemm (gemm_tuned.h).
+#include "backend/cuda/gemm_tuned.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -32,16 +32,25 @@ int config(const cublasLtMatmulAlgo_t& a, cublasLtMatmulAlgoConfigAttributes_t a
   return v;
 }
 
+/// "a66/t10/o1/s1": algorithm id, tile id, custom option, split-K count.
+std::string algo_name(const cublasLtMatmulAlgo_t& a) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "a%d/t%d/o%d/s%d", config(a, CUBLASLT_ALGO_CONFIG_ID),
+                config(a, CUBLASLT_ALGO_CONFIG_TILE_ID), config(a, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION),
+                std::max(1, config(a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM)));
+  return buf;
+}
+
 /// Device buffers for choosing at up to `rows` rows: random x, the candidate's y and ordered_gemm's y.
 struct Scratch {
   void* x = nullptr;
   void* y = nullptr;
   void* ref = nullptr;
-  Scratch(int rows, int N, int K, bool y_f32) {
+  Scratch(int rows, int N, int K, bool y_f32, bool with_ref) {
     const size_t yb = size_t(rows) * N * (y_f32 ? 4 : 2);
     LLM_CUDA_CHECK(cudaMalloc(&x, size_t(rows) * K * 2));
     LLM_CUDA_CHECK(cudaMalloc(&y, yb));
-    LLM_CUDA_CHECK(cudaMalloc(&ref, yb));
+    if (with_ref) LLM_CUDA_CHECK(cudaMalloc(&ref, yb));
   }
   ~Scratch() {
     cudaFree(x);
@@ -54,7 +63,7 @@ struct Scratch {
 
 }  // namespace
 
-int FixedOrderGemm::bucket_of(int M) {
+int TunedGemm::bucket_of(int M) {
   int b = 0;
   while ((1 << b) < M) ++b;
   return b;
@@ -62,7 +71,7 @@ int FixedOrderGemm::bucket_of(int M) {
 
 // Grown only while choosing (outside capture), so that every chosen algorithm's need is met before a graph
 // records the buffer's address.
-void FixedOrderGemm::reserve_workspace(size_t bytes) {
+void TunedGemm::reserve_workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return;
   LLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
   if (workspace_) cudaFree(workspace_);
@@ -72,12 +81,13 @@ void FixedOrderGemm::reserve_workspace(size_t bytes) {
   workspace_bytes_ = bytes;
 }
 
-FixedOrderGemm::FixedOrderGemm(cudaStream_t stream, bool verbose) : stream_(stream), verbose_(verbose) {
+TunedGemm::TunedGemm(cudaStream_t stream, Policy policy, bool verbose)
+    : stream_(stream), policy_(policy), verbose_(verbose) {
   lt_check(cublasLtCreate(&lt_), "cublasLtCreate");
   LLM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&count_), sizeof *count_));
 }
 
-FixedOrderGemm::~FixedOrderGemm() {
+TunedGemm::~TunedGemm() {
   for (auto& [k, r] : rows_) {
     cublasLtMatrixLayoutDestroy(r.b);
     cublasLtMatrixLayoutDestroy(r.c);
@@ -93,7 +103,7 @@ FixedOrderGemm::~FixedOrderGemm() {
 
 // Row-major y[M,N] = x[M,K] @ w[N,K]^T is, column-major, y^T[N,M] = op(w)[N,K] @ x^T[K,M] with op = T: A = w
 // (K x N, transposed), B = x (K x M), C = D = y (N x M).
-FixedOrderGemm::Shape& FixedOrderGemm::shape(int N, int K, bool y_f32) {
+TunedGemm::Shape& TunedGemm::shape(int N, int K, bool y_f32) {
   const ShapeKey key{N, K, y_f32};
   if (auto it = shapes_.find(key); it != shapes_.end()) return it->second;
   Shape s;
@@ -105,43 +115,43 @@ FixedOrderGemm::Shape& FixedOrderGemm::shape(int N, int K, bool y_f32) {
   return shapes_.emplace(key, s).first->second;
 }
 
-FixedOrderGemm::Rows& FixedOrderGemm::rows(const Shape& s, int M, int N, int K, bool y_f32) {
+TunedGemm::Rows& TunedGemm::rows(const Shape& s, int M, int N, int K, bool y_f32) {
   const auto key = std::make_tuple(M, N, K, y_f32);
   if (auto it = rows_.find(key); it != rows_.end()) return it->second;
   Rows r;
   lt_check(cublasLtMatrixLayoutCreate(&r.b, CUDA_R_16BF, K, M, K), "layout B");
   lt_check(cublasLtMatrixLayoutCreate(&r.c, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, M, N), "layout C");
-  // The bucket's algorithm was checked at the bucket's top row count; that it takes this M is checked here,
-  // once (host only, so also while a graph is captured). Where it does not, ordered_gemm runs.
-  const Choice& c = s.buckets[bucket_of(M)];
+  // The bucket's algorithm was chosen at the bucket's top row count; that it takes this M is checked here,
+  // once (host only, so also while a graph is captured). Where it does not: kOrdered runs ordered_gemm,
+  // kFastest the heuristic's first offer for this M that fits the workspace.
+  const Choice& c = s.buckets[size_t(bucket_of(M))];
   cublasLtMatmulHeuristicResult_t check{};
-  r.algo_ok = !c.reference &&
-              cublasLtMatmulAlgoCheck(lt_, s.op, s.a, r.b, r.c, r.c, &c.algo, &check) == CUBLAS_STATUS_SUCCESS &&
-              check.workspaceSize <= workspace_bytes_;
+  if (!c.reference && cublasLtMatmulAlgoCheck(lt_, s.op, s.a, r.b, r.c, r.c, &c.algo, &check) == CUBLAS_STATUS_SUCCESS &&
+      check.workspaceSize <= workspace_bytes_) {
+    r.algo_ok = true;
+    r.algo = c.algo;
+  } else if (policy_ == Policy::kFastest) {
+    for (const cublasLtMatmulAlgo_t& a : offers(s, r.b, r.c))
+      if (cublasLtMatmulAlgoCheck(lt_, s.op, s.a, r.b, r.c, r.c, &a, &check) == CUBLAS_STATUS_SUCCESS &&
+          check.workspaceSize <= workspace_bytes_) {
+        r.algo_ok = true;
+        r.algo = a;
+        break;
+      }
+    if (!r.algo_ok) throw std::runtime_error("GEMM: cuBLASLt has no algorithm for " + shape_name(M, N, K));
+  }
   return rows_.emplace(key, r).first->second;
 }
 
-void FixedOrderGemm::choose(Shape& s, int b, const std::vector<const void*>& weights, int N, int K, bool y_f32,
-                            int rows) {
-  Scratch sc(rows, N, K, y_f32);
-  const size_t y_u16 = size_t(rows) * N * (y_f32 ? 2 : 1);
-  fill_random_bf16(static_cast<bf16*>(sc.x), size_t(rows) * K, 0x5eed0000u + uint64_t(N) * 131 + K, 1.f, stream_);
-  const void* w0 = weights.front();
-  ordered_gemm(static_cast<const bf16*>(sc.x), static_cast<const bf16*>(w0), sc.ref, y_f32, rows, N, K, stream_);
-
-  cublasLtMatrixLayout_t lb, lc;
-  lt_check(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, K, rows, K), "layout B");
-  lt_check(cublasLtMatrixLayoutCreate(&lc, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, rows, N), "layout C");
-  cublasLtMatmulPreference_t pref;
-  lt_check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
-  // The heuristic's first offers without workspace, then with up to kMaxWorkspace (at large M it offers
-  // nothing that takes none; at small M, with room, mostly algorithms that split K). Those that split K are
-  // passed over below: they sum in another order. Pointers 16-byte aligned.
-  std::vector<cublasLtMatmulAlgo_t> offers;
+// The heuristic's first offers without workspace, then with up to kMaxWorkspace (at small M, with room, it
+// offers mostly algorithms that split K; at large M the algorithms that do not ask for 4 bytes).
+std::vector<cublasLtMatmulAlgo_t> TunedGemm::offers(const Shape& s, cublasLtMatrixLayout_t lb,
+                                                    cublasLtMatrixLayout_t lc) const {
+  std::vector<cublasLtMatmulAlgo_t> out;
   for (const uint64_t ws : {uint64_t{0}, uint64_t{kMaxWorkspace}}) {
     cublasLtMatmulPreference_t pref;
     lt_check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
-    const uint32_t align = 16;
+    const uint32_t align = 16;  // the backend's buffers are
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
     for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
@@ -152,11 +162,28 @@ void FixedOrderGemm::choose(Shape& s, int b, const std::vector<const void*>& wei
       n = 0;
     cublasLtMatmulPreferenceDestroy(pref);
     for (int i = 0; i < n; ++i)
-      if (std::none_of(offers.begin(), offers.end(),
+      if (std::none_of(out.begin(), out.end(),
                        [&](const cublasLtMatmulAlgo_t& o) { return std::memcmp(&o, &got[i].algo, sizeof o) == 0; }))
-        offers.push_back(got[i].algo);
+        out.push_back(got[i].algo);
   }
-  const int found = int(offers.size());
+  return out;
+}
+
+void TunedGemm::choose(Shape& s, int b, const std::vector<const void*>& weights, int N, int K, bool y_f32,
+                       int rows) {
+  const bool ordered = policy_ == Policy::kOrdered;
+  Scratch sc(rows, N, K, y_f32, ordered);
+  const size_t y_u16 = size_t(rows) * N * (y_f32 ? 2 : 1);
+  fill_random_bf16(static_cast<bf16*>(sc.x), size_t(rows) * K, 0x5eed0000u + uint64_t(N) * 131 + K, 1.f, stream_);
+  const void* w0 = weights.front();
+  if (ordered)
+    ordered_gemm(static_cast<const bf16*>(sc.x), static_cast<const bf16*>(w0), sc.ref, y_f32, rows, N, K, stream_);
+
+  cublasLtMatrixLayout_t lb, lc;
+  lt_check(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, K, rows, K), "layout B");
+  lt_check(cublasLtMatrixLayoutCreate(&lc, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, rows, N), "layout C");
+  const std::vector<cublasLtMatmulAlgo_t> offered = offers(s, lb, lc);
+  const int found = int(offered.size());
 
   cudaEvent_t e0, e1;
   LLM_CUDA_CHECK(cudaEventCreate(&e0));
@@ -167,8 +194,8 @@ void FixedOrderGemm::choose(Shape& s, int b, const std::vector<const void*>& wei
   float best_ms = 0.f;
   int split = 0, refused = 0, differs = 0;
   for (int i = 0; i < found; ++i) {
-    const cublasLtMatmulAlgo_t& algo = offers[size_t(i)];
-    if (config(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM) > 1) {
+    const cublasLtMatmulAlgo_t& algo = offered[size_t(i)];
+    if (ordered && config(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM) > 1) {
       ++split;
       continue;
     }
@@ -186,18 +213,18 @@ void FixedOrderGemm::choose(Shape& s, int b, const std::vector<const void*>& wei
       ++refused;
       continue;
     }
-    count_unequal_u16(sc.y, sc.ref, y_u16, count_, stream_);
-    unsigned long long differ = 0;
-    LLM_CUDA_CHECK(cudaMemcpyAsync(&differ, count_, sizeof differ, cudaMemcpyDeviceToHost, stream_));
-    LLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    if (verbose_)
-      std::fprintf(stderr, "deterministic GEMM %s: offer %d (a%d/t%d/o%d, workspace %zu): %llu of %zu differ\n",
-                   shape_name(rows, N, K).c_str(), i, config(algo, CUBLASLT_ALGO_CONFIG_ID),
-                   config(algo, CUBLASLT_ALGO_CONFIG_TILE_ID), config(algo, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION),
-                   check.workspaceSize, differ, y_u16);
-    if (differ != 0) {  // sums in another order: not for this mode
-      ++differs;
-      continue;
+    if (ordered) {
+      count_unequal_u16(sc.y, sc.ref, y_u16, count_, stream_);
+      unsigned long long differ = 0;
+      LLM_CUDA_CHECK(cudaMemcpyAsync(&differ, count_, sizeof differ, cudaMemcpyDeviceToHost, stream_));
+      LLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      if (verbose_)
+        std::fprintf(stderr, "ordered GEMM %s: offer %d (%s, workspace %zu): %llu of %zu differ\n",
+                     shape_name(rows, N, K).c_str(), i, algo_name(algo).c_str(), check.workspaceSize, differ, y_u16);
+      if (differ != 0) {  // sums in another order: not for this policy
+        ++differs;
+        continue;
+      }
     }
     LLM_CUDA_CHECK(cudaEventRecord(e0, stream_));
     for (int r = 0; r < reps; ++r) launch(weights[size_t(r) % weights.size()]);
@@ -205,6 +232,9 @@ void FixedOrderGemm::choose(Shape& s, int b, const std::vector<const void*>& wei
     LLM_CUDA_CHECK(cudaEventSynchronize(e1));
     float ms = 0.f;
     LLM_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    if (verbose_)
+      std::fprintf(stderr, "GEMM %s: offer %d (%s): %.1f us\n", shape_name(rows, N, K).c_str(), i,
+                   algo_name(algo).c_str(), 1e3f * ms / float(reps));
     if (!best.chosen || ms < best_ms) {
       best.chosen = true;
       best.algo = algo;
@@ -215,12 +245,14 @@ void FixedOrderGemm::choose(Shape& s, int b, const std::vector<const void*>& wei
   cudaEventDestroy(e1);
   cublasLtMatrixLayoutDestroy(lb);
   cublasLtMatrixLayoutDestroy(lc);
+  if (!best.chosen && !ordered)
+    throw std::runtime_error("GEMM: cuBLASLt offers no algorithm that runs " + shape_name(rows, N, K));
   if (!best.chosen) {
     best.chosen = true;
     best.reference = true;
     if (!warned_) {
       std::fprintf(stderr,
-                   "deterministic GEMM: no cuBLASLt algorithm computes ordered_gemm's sums for %s (of %d offers, "
+                   "ordered GEMM: no cuBLASLt algorithm computes ordered_gemm's sums for %s (of %d offers, "
                    "%d split K, %d refused, %d summed otherwise); that shape runs ordered_gemm itself, far slower "
                    "(further shapes are not reported)\n",
                    shape_name(rows, N, K).c_str(), found, split, refused, differs);
@@ -230,7 +262,7 @@ void FixedOrderGemm::choose(Shape& s, int b, const std::vector<const void*>& wei
   s.buckets[size_t(b)] = best;
 }
 
-void FixedOrderGemm::prepare(const std::vector<const void*>& weights, int N, int K, bool y_f32, int max_rows) {
+void TunedGemm::prepare(const std::vector<const void*>& weights, int N, int K, bool y_f32, int max_rows) {
   if (weights.empty() || max_rows <= 0) return;
   Shape& s = shape(N, K, y_f32);
   const int top = bucket_of(max_rows);
@@ -239,7 +271,7 @@ void FixedOrderGemm::prepare(const std::vector<const void*>& weights, int N, int
     if (!s.buckets[size_t(b)].chosen) choose(s, b, weights, N, K, y_f32, std::min(1 << b, max_rows));
 }
 
-void FixedOrderGemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) {
+void TunedGemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) {
   if (M == 0) return;  // a step whose chunks sample no token asks lm_head for no rows
   Shape& s = shape(N, K, y_f32);
   const int b = bucket_of(M);
@@ -248,8 +280,8 @@ void FixedOrderGemm::run(const void* x, const void* w, void* y, bool y_f32, int 
     cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
     LLM_CUDA_CHECK(cudaStreamIsCapturing(stream_, &cs));
     if (cs != cudaStreamCaptureStatusNone)
-      throw std::logic_error("deterministic GEMM: " + shape_name(M, N, K) +
-                             " was not prepared before graph capture (FixedOrderGemm::prepare)");
+      throw std::logic_error("GEMM: " + shape_name(M, N, K) +
+                             " was not prepared before graph capture (TunedGemm::prepare)");
     choose(s, b, {w}, N, K, y_f32, 1 << b);
   }
   const Rows& r = rows(s, M, N, K, y_f32);
@@ -258,12 +290,12 @@ void FixedOrderGemm::run(const void* x, const void* w, void* y, bool y_f32, int 
     return;
   }
   const float alpha = 1.f, beta = 0.f;
-  lt_check(cublasLtMatmul(lt_, s.op, &alpha, w, s.a, x, r.b, &beta, y, r.c, y, r.c, &s.buckets[size_t(b)].algo,
-                          workspace_, workspace_bytes_, stream_),
+  lt_check(cublasLtMatmul(lt_, s.op, &alpha, w, s.a, x, r.b, &beta, y, r.c, y, r.c, &r.algo, workspace_,
+                          workspace_bytes_, stream_),
            "cublasLtMatmul");
 }
 
-std::string FixedOrderGemm::describe() const {
+std::string TunedGemm::describe() const {
   std::string out;
   for (const auto& [key, s] : shapes_) {
     const auto [N, K, f32] = key;
@@ -273,13 +305,8 @@ std::string FixedOrderGemm::describe() const {
     for (size_t b = 0; b < s.buckets.size(); ++b) {
       const Choice& c = s.buckets[b];
       if (!c.chosen) continue;
-      char buf[64];
-      if (c.reference)
-        std::snprintf(buf, sizeof buf, " <=%d ordered_gemm", 1 << int(b));
-      else
-        std::snprintf(buf, sizeof buf, " <=%d a%d/t%d/o%d", 1 << int(b), config(c.algo, CUBLASLT_ALGO_CONFIG_ID),
-                      config(c.algo, CUBLASLT_ALGO_CONFIG_TILE_ID), config(c.algo, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION));
-      out += buf;
+      out += " <=" + std::to_string(1 << int(b)) + " ";
+      out += c.reference ? std::string("ordered_gemm") : algo_name(c.algo);
     }
     out += "\n";
   }
