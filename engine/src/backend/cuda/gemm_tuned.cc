@@ -69,15 +69,14 @@ int TunedGemm::bucket_of(int M) {
   return b;
 }
 
-// Grown only while choosing (outside capture), so that every chosen algorithm's need is met before a graph
-// records the buffer's address.
+// Grown only while choosing (outside capture). The old buffer is kept until destruction, not freed: a graph
+// captured before a later bucket was chosen (one the backend did not prepare at load) still points at it.
 void TunedGemm::reserve_workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return;
-  LLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  if (workspace_) cudaFree(workspace_);
-  workspace_ = nullptr;
-  workspace_bytes_ = 0;
-  LLM_CUDA_CHECK(cudaMalloc(&workspace_, bytes));
+  void* grown = nullptr;
+  LLM_CUDA_CHECK(cudaMalloc(&grown, bytes));
+  if (workspace_) retired_.push_back(workspace_);
+  workspace_ = grown;
   workspace_bytes_ = bytes;
 }
 
@@ -98,6 +97,7 @@ TunedGemm::~TunedGemm() {
   }
   if (count_) cudaFree(count_);
   if (workspace_) cudaFree(workspace_);
+  for (void* p : retired_) cudaFree(p);
   if (lt_) cublasLtDestroy(lt_);
 }
 

@@ -81,6 +81,7 @@ class TunedGemm {
   unsigned long long* count_ = nullptr;  ///< device counter for the bit checks
   void* workspace_ = nullptr;            ///< what the chosen algorithms need
   size_t workspace_bytes_ = 0;
+  std::vector<void*> retired_;  ///< smaller workspaces that graphs may still hold
   std::map<ShapeKey, Shape> shapes_;
   std::map<std::tuple<int, int, int, bool>, Rows> rows_;
   bool warned_ = false;
