@@ -144,7 +144,7 @@ TunedGemm::Rows& TunedGemm::rows(const Shape& s, int M, int N, int K, bool y_f32
 }
 
 // The heuristic's first offers without workspace, then with up to kMaxWorkspace (at small M, with room, it
-// offers mostly algorithms that split K; at large M the algorithms that do not ask for 4 bytes).
+// offers mostly algorithms that split K; at large M, without, none: there they ask for 4 bytes).
 std::vector<cublasLtMatmulAlgo_t> TunedGemm::offers(const Shape& s, cublasLtMatrixLayout_t lb,
                                                     cublasLtMatrixLayout_t lc) const {
   std::vector<cublasLtMatmulAlgo_t> out;
