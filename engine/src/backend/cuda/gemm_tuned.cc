@@ -9,6 +9,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "engine/engine.h"
 
 namespace engine::cuda {
 namespace {
@@ -47,15 +48,23 @@ struct Scratch {
   void* y = nullptr;
   void* ref = nullptr;
   Scratch(int rows, int N, int K, bool y_f32, bool with_ref) {
-    const size_t yb = size_t(rows) * N * (y_f32 ? 4 : 2);
-    LLM_CUDA_CHECK(cudaMalloc(&x, size_t(rows) * K * 2));
-    LLM_CUDA_CHECK(cudaMalloc(&y, yb));
-    if (with_ref) LLM_CUDA_CHECK(cudaMalloc(&ref, yb));
+    const size_t xb = size_t(rows) * K * 2, yb = size_t(rows) * N * (y_f32 ? 4 : 2);
+    if (cudaMalloc(&x, xb) != cudaSuccess || cudaMalloc(&y, yb) != cudaSuccess ||
+        (with_ref && cudaMalloc(&ref, yb) != cudaSuccess)) {
+      cudaGetLastError();  // the failed allocation's error, so that it does not surface in a later check
+      release();
+      throw engine::ModelLoadError("GEMM: no room on the device for the " +
+                                   std::to_string((xb + (with_ref ? 2 : 1) * yb) >> 20) +
+                                   " MiB it needs to choose the algorithms of " + shape_name(rows, N, K) +
+                                   " (a smaller max_num_batched_tokens needs less)");
+    }
   }
-  ~Scratch() {
+  ~Scratch() { release(); }
+  void release() {
     cudaFree(x);
     cudaFree(y);
     cudaFree(ref);
+    x = y = ref = nullptr;
   }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;

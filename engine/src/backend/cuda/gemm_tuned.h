@@ -42,7 +42,8 @@ class TunedGemm {
 
   /// Chooses the algorithms of every bucket up to max_rows for y[M, N] = x[M, K] @ w[N, K]^T: checked on
   /// weights[0], timed over all of weights (the layers' copies of this shape, so that the timing reads them
-  /// from memory as a step does, not from L2). Needs room for x, y and ordered_gemm's y at max_rows rows.
+  /// from memory as a step does, not from L2). Needs room for x, y and (kOrdered) ordered_gemm's y at the largest
+  /// bucket's rows, for the while: throws engine::ModelLoadError naming the shape and the MiB where there is none.
   void prepare(const std::vector<const void*>& weights, int N, int K, bool y_f32, int max_rows);
   /// x: bf16 [M, K], w: bf16 [N, K] -> y [M, N] (f32 when y_f32, else bf16). M = 0 returns at once.
   void run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K);
