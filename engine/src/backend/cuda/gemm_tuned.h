@@ -1,7 +1,8 @@
 // y = x @ w^T (bf16 in) through the cuBLASLt algorithm measured fastest for each weight shape and row-count
 // bucket, chosen once, before any step, among the heuristic's first offers. Two policies:
 //
-// - kFastest (the default mode): any algorithm, split-K included, with up to 64 MiB of workspace.
+// - kFastest: any algorithm, split-K included, with up to 64 MiB of workspace (the default mode with
+//   LLM_CUDA_TUNED_GEMM=fastest; measured no faster than cuBLAS's own choice, so not the default).
 // - kOrdered (the deterministic mode): every element the same sum, in the same order, whatever M is:
 //   ordered_gemm's sums (kernels.h: k in order, 16 products per tensor-core step, one f32 accumulator).
 //   cuBLASLt's algorithms that do not split K compute exactly those sums on Hopper, whatever their tile shape,
