@@ -33,6 +33,12 @@ int config(const cublasLtMatmulAlgo_t& a, cublasLtMatmulAlgoConfigAttributes_t a
   return v;
 }
 
+/// The layouts of x (B: K x M, bf16) and y (C = D: N x M) at M rows: the same for the check and the run.
+void make_row_layouts(int M, int N, int K, bool y_f32, cublasLtMatrixLayout_t& b, cublasLtMatrixLayout_t& c) {
+  lt_check(cublasLtMatrixLayoutCreate(&b, CUDA_R_16BF, K, M, K), "layout B");
+  lt_check(cublasLtMatrixLayoutCreate(&c, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, M, N), "layout C");
+}
+
 /// "a66/t10/o1/s1": algorithm id, tile id, custom option, split-K count.
 std::string algo_name(const cublasLtMatmulAlgo_t& a) {
   char buf[64];
@@ -128,8 +134,7 @@ TunedGemm::Rows& TunedGemm::rows(const Shape& s, int M, int N, int K, bool y_f32
   const auto key = std::make_tuple(M, N, K, y_f32);
   if (auto it = rows_.find(key); it != rows_.end()) return it->second;
   Rows r;
-  lt_check(cublasLtMatrixLayoutCreate(&r.b, CUDA_R_16BF, K, M, K), "layout B");
-  lt_check(cublasLtMatrixLayoutCreate(&r.c, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, M, N), "layout C");
+  make_row_layouts(M, N, K, y_f32, r.b, r.c);
   // The bucket's algorithm was chosen at the bucket's top row count; that it takes this M is checked here,
   // once (host only, so also while a graph is captured). Where it does not: kOrdered runs ordered_gemm,
   // kFastest the heuristic's first offer for this M that fits the workspace.
@@ -189,8 +194,7 @@ void TunedGemm::choose(Shape& s, int b, const std::vector<const void*>& weights,
     ordered_gemm(static_cast<const bf16*>(sc.x), static_cast<const bf16*>(w0), sc.ref, y_f32, rows, N, K, stream_);
 
   cublasLtMatrixLayout_t lb, lc;
-  lt_check(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, K, rows, K), "layout B");
-  lt_check(cublasLtMatrixLayoutCreate(&lc, y_f32 ? CUDA_R_32F : CUDA_R_16BF, N, rows, N), "layout C");
+  make_row_layouts(rows, N, K, y_f32, lb, lc);
   const std::vector<cublasLtMatmulAlgo_t> offered = offers(s, lb, lc);
   const int found = int(offered.size());
 
