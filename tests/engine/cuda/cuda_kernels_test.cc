@@ -654,7 +654,9 @@ TEST(CudaKernels, OrderedTunedGemmRowsDoNotDependOnM) {
         for (size_t i = 0; i < size_t(M) * N; ++i) differ += std::memcmp(&y[i], &all[i], sizeof(float)) != 0;
         EXPECT_EQ(differ, 0u) << "M " << M << " N " << N << " K " << K << (f32 ? " f32" : " bf16")
                               << ": elements that differ from ordered_gemm's";
-        if (M < kMaxM) EXPECT_FALSE(std::isfinite(y[size_t(M) * N])) << "M " << M << ": rows past M written";
+        if (M < kMaxM) {
+          EXPECT_FALSE(std::isfinite(y[size_t(M) * N])) << "M " << M << ": rows past M written";
+        }
       }
     }
   }
@@ -672,6 +674,75 @@ TEST(CudaKernels, OrderedTunedGemmRowsDoNotDependOnM) {
     if (g) cudaGraphDestroy(g);
   }
   cudaStreamDestroy(s);
+}
+
+// The deterministic mode's one-row GEMVs: bit for bit ordered_gemm's row (so every other M's, through
+// OrderedTunedGemmRowsDoNotDependOnM), the fused forms bit for bit the kernels they replace followed by
+// ordered_gemm, in both output types; nothing written past N. Shapes: the smallest (one group of 8 rows, one
+// 64-k stage), the 7B shapes (O, QKV, gate/up, down) and lm_head's, whose 4,000 groups leave some warps one
+// group fewer than others. Weights filled on the device (the lm_head matrix is 131 M values).
+TEST(CudaKernels, OrderedGemvRowsAreOrderedGemmsBits) {
+  SKIP_WITHOUT_DEVICE();
+  const float eps = 1e-5f;
+  for (auto [N, K] : {std::pair{8, 64}, std::pair{264, 704}, std::pair{4096, 4096}, std::pair{12288, 4096},
+                      std::pair{22016, 4096}, std::pair{4096, 11008}, std::pair{32000, 4096}}) {
+    ASSERT_TRUE(ec::ordered_gemv_supported(N, K, K <= 8192));
+    std::mt19937_64 rng(5000 + N + K);
+    DevBuf<bf16> dw(size_t(N) * K);
+    ec::fill_random_bf16(dw.p, dw.n, 11 + N, 1.f, nullptr);
+    const auto x = rand_bf16(K, rng), gu = rand_bf16(size_t(2) * K, rng, 4.f);
+    const auto x0 = rand_f32(K, rng, -3, 3), delta = rand_f32(K, rng, -2, 2), nw = rand_f32(K, rng, 0.5f, 1.5f);
+    DevBuf<bf16> dx(x), dgu(gu), dact(K), dh(K), dyb(N + 8), drb(N + 8);
+    DevBuf<float> dyf(N + 8), drf(N + 8), dx0(x0), dx2(x0), dd(delta), dnw(nw), dxo(K);
+    for (bool f32 : {true, false}) {
+      void* y = f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p);
+      void* r = f32 ? static_cast<void*>(drf.p) : static_cast<void*>(drb.p);
+      // The reference row of each form, then the GEMV in every stream shape against it.
+      for (int form = 0; form < 3; ++form) {
+        if (form == 2 && K > 8192) continue;
+        if (form == 0) ec::ordered_gemm(dx.p, dw.p, r, f32, 1, N, K, nullptr);
+        if (form == 1) {
+          ec::swiglu(dgu.p, dact.p, 1, K, nullptr);
+          ec::ordered_gemm(dact.p, dw.p, r, f32, 1, N, K, nullptr);
+        }
+        if (form == 2) {
+          dx2.upload(x0);
+          ec::add_rmsnorm(dx2.p, dd.p, dnw.p, dh.p, nullptr, 1, K, eps, true, nullptr);
+          ec::ordered_gemm(dh.p, dw.p, r, f32, 1, N, K, nullptr);
+        }
+        CK(cudaDeviceSynchronize());
+        const std::vector<float> want = y_as_floats(f32, drf, drb);
+        for (int shape = 0; shape < ec::kOrderedGemvShapes; ++shape) {
+          ec::set_ordered_gemv_shape(shape);
+          dyb.poison();
+          dyf.poison();
+          dxo.poison();
+          if (form == 0) ec::ordered_gemv(dx.p, dw.p, y, f32, N, K, nullptr);
+          if (form == 1) ec::ordered_gemv_swiglu(dgu.p, dw.p, y, f32, N, K, nullptr);
+          if (form == 2) ec::ordered_gemv_rmsnorm(dx0.p, dd.p, dnw.p, eps, dxo.p, dw.p, y, f32, N, K, nullptr);
+          CK(cudaDeviceSynchronize());
+          CK(cudaGetLastError());
+          const std::vector<float> got = y_as_floats(f32, dyf, dyb);
+          size_t differ = 0;
+          for (int n = 0; n < N; ++n) differ += std::memcmp(&got[n], &want[n], sizeof(float)) != 0;
+          const std::string what = "N " + std::to_string(N) + " K " + std::to_string(K) + (f32 ? " f32" : " bf16") +
+                                   (form == 0 ? " plain" : form == 1 ? " swiglu" : " rmsnorm") + " shape " +
+                                   std::to_string(shape);
+          EXPECT_EQ(differ, 0u) << what << ": elements unlike ordered_gemm's";
+          EXPECT_FALSE(std::isfinite(got[N])) << what << ": wrote past N";
+          if (form == 2) {
+            EXPECT_EQ(dxo.download(), dx2.download()) << what << ": the updated residual";
+            EXPECT_EQ(dx0.download(), x0) << what << ": x_in must stay as it was";
+          }
+        }
+      }
+    }
+  }
+  ec::set_ordered_gemv_shape(4);
+  EXPECT_FALSE(ec::ordered_gemv_supported(12, 64, false));
+  EXPECT_FALSE(ec::ordered_gemv_supported(8, 96, false));
+  EXPECT_FALSE(ec::ordered_gemv_supported(8, 8256, true));
+  EXPECT_THROW(ec::ordered_gemv(nullptr, nullptr, nullptr, true, 12, 64, nullptr), std::invalid_argument);
 }
 
 // The default mode's GEMM (any algorithm, split-K included, the fastest per row bucket): against float64 at

@@ -2,7 +2,7 @@
 // One step = the inputs staged into one pinned buffer and copied in one transfer (step_inputs.h), then per
 // layer: add+RMSNorm, QKV GEMM, RoPE+KV write, paged attention, O GEMM, add+RMSNorm, gate/up GEMM, SwiGLU,
 // down GEMM (at batch 1 the norms and the SwiGLU are made inside the GEMVs that read them: kernels.h,
-// gemv_rmsnorm / gemv_swiglu); then final norm of the rows that want logits, lm_head GEMM (f32 logits) and argmax. GEMMs:
+// gemv_rmsnorm / gemv_swiglu; deterministic: ordered_gemv_rmsnorm / _swiglu); then final norm of the rows that want logits, lm_head GEMM (f32 logits) and argmax. GEMMs:
 // gemm.h. Attention: steps with a prompt chunk (a slice of query_len > 1) send those slices through the
 // tiled prefill kernel (attention_prefill.cu) and the rest through the paged kernel over a token list;
 // other steps (and the deterministic mode) run the paged kernel over all tokens. Decode-only steps run as a
@@ -45,6 +45,7 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg), opt_(read_cuda_op
   num_sms_ = prop.multiProcessorCount;
   set_pdl_enabled(opt_.pdl && prop.major >= 9);
   set_gemv_int_convert(opt_.gemv_int_cvt);
+  set_ordered_gemv_shape(opt_.det_gemv_shape);
   set_gemv_mma_x_shared(opt_.gemv_mma_xsmem);
   set_gemv_mma_pingpong(opt_.gemv_mma_pp);
   LLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -194,7 +195,7 @@ void CudaBackend::ensure_capacity(int tokens, int64_t bt_entries) {
 int CudaBackend::splits_for(int T) const {
   if (opt_.det_rows > 0) return 1;  // split boundaries would depend on T, and with them the order of the sums
   const int blocks = T * mc_.n_heads;
-  const int want = (8 * num_sms_ + blocks - 1) / blocks;
+  const int want = (opt_.attn_split_blocks * num_sms_ + blocks - 1) / blocks;
   return std::clamp(want, 1, kMaxSplits);
 }
 
@@ -229,11 +230,17 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
   // At M = 1 (the GEMV path) the fused GEMVs replace add+RMSNorm + QKV / gate-up and SwiGLU + down (kernels.h).
   // A fused norm writes the updated residual to the other buffer (its blocks all read the old one), so the
   // residual alternates between x_ and x_alt_: xr is where it is now.
-  bool fuse_norm = false, fuse_swiglu = false;
+  // The deterministic mode at M = 1 (det_gemv): the ordered GEMVs, fused the same way, whose rows are
+  // ordered_gemm's as TunedGemm's are at every other M.
+  bool fuse_norm = false, fuse_swiglu = false, ordered = false;
   if constexpr (std::is_same_v<E, bf16>) {
-    fuse_norm = opt_.fuse_norm && gemm_->uses_gemv(T, dim) && gemv_fused_supported(qkv_dim, dim, true) &&
-                gemv_fused_supported(2 * hid, dim, true);
-    fuse_swiglu = opt_.fuse_swiglu && gemm_->uses_gemv(T, hid) && gemv_fused_supported(dim, hid, false);
+    ordered = opt_.det_gemv && T == 1 && ordered_gemv_supported(qkv_dim, dim, true) &&
+              ordered_gemv_supported(2 * hid, dim, true) && ordered_gemv_supported(dim, nh * hd, false) &&
+              ordered_gemv_supported(dim, hid, false);
+    fuse_norm = ordered || (opt_.fuse_norm && gemm_->uses_gemv(T, dim) && gemv_fused_supported(qkv_dim, dim, true) &&
+                            gemv_fused_supported(2 * hid, dim, true));
+    fuse_swiglu =
+        ordered || (opt_.fuse_swiglu && gemm_->uses_gemv(T, hid) && gemv_fused_supported(dim, hid, false));
   }
   float* xr = x_;
   float* xo = x_alt_;
@@ -241,7 +248,8 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
   auto norm_gemm = [&](const float* dl, const float* nw, const void* w, void* y, bool y_f32, int N, const char* name) {
     if constexpr (std::is_same_v<E, bf16>) {
       if (fuse_norm) {
-        gemv_rmsnorm(xr, dl, nw, eps, xo, static_cast<const bf16*>(w), y, y_f32, N, dim, stream_);
+        if (ordered) ordered_gemv_rmsnorm(xr, dl, nw, eps, xo, static_cast<const bf16*>(w), y, y_f32, N, dim, stream_);
+        else gemv_rmsnorm(xr, dl, nw, eps, xo, static_cast<const bf16*>(w), y, y_f32, N, dim, stream_);
         std::swap(xr, xo);
         mark(name);
         return;
@@ -286,7 +294,6 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     a.block_size = block_size_;
     a.num_splits = st.num_splits;
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    if (opt_.det_rows > 0) a.warps = opt_.det_attn_warps;
     if (opt_.fp8_kv) {
       a.k_fp8 = static_cast<const uint8_t*>(k_cache(l));
       a.v_fp8 = static_cast<const uint8_t*>(v_cache(l));
@@ -299,16 +306,22 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
       a.tokens = in.lists + st.n_tiles;
       a.T = st.n_dec;
     }
+    if (opt_.det_rows > 0) a.warps = opt_.det_attn_warps;
+    else if (opt_.attn_warps > 0) a.warps = opt_.attn_warps;
+    else a.warps = int64_t(a.T) * nh * st.num_splits <= 4 * int64_t(num_sms_) ? 8 : 4;
     if (use_decode_attention_) decode_attention(a, stream_);
     else paged_attention(a, stream_);
     mark("attention");
-    gemm_->run(attn, L.wo, delta_, true, T, dim, nh * hd);
+    if (ordered) ordered_gemv(reinterpret_cast<const bf16*>(attn), static_cast<const bf16*>(L.wo), delta_, true, dim,
+                              nh * hd, stream_);
+    else gemm_->run(attn, L.wo, delta_, true, T, dim, nh * hd);
     mark("o_gemm");
     norm_gemm(delta_, L.ffn_norm, L.wgu, gu, false, 2 * hid, "gate_up_gemm");
     bool down_done = false;
     if constexpr (std::is_same_v<E, bf16>) {
       if (fuse_swiglu) {
-        gemv_swiglu(gu, static_cast<const bf16*>(L.wd), delta_, true, dim, hid, stream_);
+        if (ordered) ordered_gemv_swiglu(gu, static_cast<const bf16*>(L.wd), delta_, true, dim, hid, stream_);
+        else gemv_swiglu(gu, static_cast<const bf16*>(L.wd), delta_, true, dim, hid, stream_);
         down_done = true;
       }
     }
@@ -322,7 +335,11 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
   add_rmsnorm<E>(xr, mc_.n_layers > 0 ? delta_ : nullptr, w_.final_norm, hf, in.rows, st.n_logits, dim, eps, false,
                  stream_);
   mark("final_norm");
-  gemm_->run(hf, w_.lm_head, logits_, true, st.n_logits, mc_.vocab_size, dim);
+  if (ordered && st.n_logits == 1 && ordered_gemv_supported(mc_.vocab_size, dim, false))
+    ordered_gemv(reinterpret_cast<const bf16*>(hf), static_cast<const bf16*>(w_.lm_head), logits_, true,
+                 mc_.vocab_size, dim, stream_);
+  else
+    gemm_->run(hf, w_.lm_head, logits_, true, st.n_logits, mc_.vocab_size, dim);
   mark("lm_head_gemm");
   argmax_rows(logits_, ids_, st.n_logits, mc_.vocab_size, stream_);
   mark("argmax");

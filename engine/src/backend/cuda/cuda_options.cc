@@ -28,6 +28,11 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.gemv = !switched_off("LLM_CUDA_GEMV");
   o.prefill_kernel = !switched_off("LLM_CUDA_PREFILL_KERNEL");
   o.attn_v2 = !switched_off("LLM_CUDA_ATTN_V2");
+  if (const char* b = std::getenv("LLM_CUDA_ATTN_SPLIT_BLOCKS")) o.attn_split_blocks = std::clamp(std::atoi(b), 1, 8);
+  if (const char* w = std::getenv("LLM_CUDA_ATTN_WARPS")) {
+    const int v = std::atoi(w);
+    o.attn_warps = v >= 16 ? 16 : v >= 8 ? 8 : v >= 4 ? 4 : 0;
+  }
   o.pdl = !switched_off("LLM_CUDA_PDL");
   o.fuse_swiglu = !switched_off("LLM_CUDA_FUSE_SWIGLU");
   o.fuse_norm = !switched_off("LLM_CUDA_FUSE_NORM");
@@ -65,6 +70,8 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     o.det_rows = 128;
     if (const char* r = std::getenv("LLM_CUDA_DET_ROWS")) o.det_rows = std::max(1, std::atoi(r));
     o.det_fixed = !switched_off("LLM_CUDA_DET_FIXED");
+    o.det_gemv = o.det_fixed && !o.f32 && !switched_off("LLM_CUDA_DET_GEMV");
+    if (const char* g = std::getenv("LLM_CUDA_DET_GEMV_SHAPE")) o.det_gemv_shape = std::atoi(g);
     if (const char* w = std::getenv("LLM_CUDA_DET_ATTN_WARPS")) {
       const int v = std::atoi(w);
       o.det_attn_warps = v >= 16 ? 16 : v >= 8 ? 8 : 4;  // 4, 8 or 16

@@ -34,6 +34,13 @@ struct CudaOptions {
   /// never split the context): 8 (docs/cuda-notes.md, v15, has what 4, 8 and 16 cost on the H200).
   /// LLM_CUDA_DET_ATTN_WARPS = 4, 8 or 16.
   int det_attn_warps = 8;
+  /// In the deterministic mode with det_fixed (bf16), decode steps of one token run their GEMMs as
+  /// ordered_gemv (kernels.h: ordered_gemm's sums at the weights' rate) with the add + RMSNorm and the SwiGLU
+  /// made inside the GEMVs, as the default mode's batch-1 path does (docs/cuda-notes.md, v16).
+  /// LLM_CUDA_DET_GEMV=0: TunedGemm's cuBLASLt calls and the separate kernels at M = 1 too.
+  bool det_gemv = false;
+  /// ordered_gemv's stream shape (set_ordered_gemv_shape); LLM_CUDA_DET_GEMV_SHAPE=0..5.
+  int det_gemv_shape = 4;
   /// bf16, not deterministic: how GEMMs that reach cuBLAS choose their algorithm. kOff (the default):
   /// cublasGemmEx, cuBLAS's own choice. LLM_CUDA_TUNED_GEMM=fastest: TunedGemm's fastest policy (any
   /// algorithm, split-K included, timed per shape and row bucket at load); =ordered: its ordered policy (the
@@ -50,6 +57,13 @@ struct CudaOptions {
   /// Decode rows through decode_attention (attention_decode.cu) where it has a kernel for the head dim.
   /// LLM_CUDA_ATTN_V2=0: attention.cu's kernel (which reads an fp8 cache too).
   bool attn_v2 = true;
+  /// Default mode: a decode step's attention splits each context into ceil(attn_split_blocks * SMs / (T * heads))
+  /// pieces (1..16), i.e. splits until there are about attn_split_blocks blocks per SM, and decode_attention
+  /// blocks have attn_warps warps (4, 8 or 16; 0: 8 while the step has at most 4 blocks per SM, else 4). 2 and
+  /// auto measured best on the H200 (docs/cuda-notes.md, v16; before v16: 8 and 4).
+  /// LLM_CUDA_ATTN_SPLIT_BLOCKS (1..8), LLM_CUDA_ATTN_WARPS, for A/B runs.
+  int attn_split_blocks = 2;
+  int attn_warps = 0;
   /// GEMMs of 2..64 rows (and of 1 without the GEMV) through skinny_gemm (gemm_skinny.cu; the bf16 mode only)
   /// when LLM_CUDA_SKINNY=1: an experiment that measured slower than cuBLAS (docs/cuda-notes.md, v8); never in
   /// the deterministic mode.
@@ -96,9 +110,9 @@ struct CudaOptions {
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
 /// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT,
 /// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
-/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
+/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_DET_GEMV_SHAPE (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
-/// LLM_CUDA_DET_ATTN_WARPS (numbers) and LLM_CUDA_DET_FIXED (off only when "0"). Throws ModelLoadError for an fp8
+/// LLM_CUDA_DET_ATTN_WARPS (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8
 /// KV cache in the f32 mode.
 CudaOptions read_cuda_options(const EngineConfig& cfg);
 

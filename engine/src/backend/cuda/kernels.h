@@ -195,6 +195,21 @@ void set_gemv_mma_pingpong(bool on);
 /// kOrdered policy (gemm_tuned.h) checks every cuBLASLt algorithm it uses against it bit for bit. Needs K even; throws
 /// std::invalid_argument otherwise.
 void ordered_gemm(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
+/// The deterministic mode's GEMMs of one row (gemv_ordered.cu): y[n] = sum_k x[k] * w[n, k] with ordered_gemm's
+/// sums bit for bit (the same mma.sync fragments in the same k order), so a row gives the same bits at M = 1 as
+/// at any other M; streamed like a GEMV (one warp per 8 weight rows over the whole K, cp.async into shared
+/// memory, programmatic dependent launch). The fused forms make x as gemv_swiglu / gemv_rmsnorm do (the same
+/// bits as the swiglu / add_rmsnorm kernels they replace). y [N], f32 when y_f32 else bf16. Needs
+/// ordered_gemv_supported: N % 8 == 0, K % 64 == 0 and, for the norm, K <= 8192; throws otherwise.
+bool ordered_gemv_supported(int N, int K, bool norm);
+/// How ordered_gemv streams the weights (the same bits whichever): shape i of gemv_ordered.cu's table of
+/// (k per item, items in flight); CudaOptions::det_gemv_shape (LLM_CUDA_DET_GEMV_SHAPE), for A/B runs.
+void set_ordered_gemv_shape(int i);
+constexpr int kOrderedGemvShapes = 6;
+void ordered_gemv(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s);
+void ordered_gemv_swiglu(const bf16* gu, const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s);
+void ordered_gemv_rmsnorm(const float* x_in, const float* delta, const float* norm_w, float eps, float* x_out,
+                          const bf16* w, void* y, bool y_f32, int N, int K, cudaStream_t s);
 /// *count (device memory) = how many of the n 16-bit elements of a and b differ (f32 data: n = 2 * floats).
 void count_unequal_u16(const void* a, const void* b, size_t n, unsigned long long* count, cudaStream_t s);
 /// p[i] = uniform in [-scale, scale), from a hash of (i, seed): the same values on every device.
