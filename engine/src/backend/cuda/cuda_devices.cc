@@ -2,6 +2,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "backend/cuda/cuda_check.h"
+
 namespace engine::cuda {
 
 int visible_devices() {
@@ -10,6 +12,25 @@ int visible_devices() {
     cudaGetLastError();  // clear the sticky error so later calls are not blamed for it
     return 0;
   }
+  return n;
+}
+
+namespace {
+int device_attribute(cudaDeviceAttr attr) {
+  int dev = 0, v = 0;
+  LLM_CUDA_CHECK(cudaGetDevice(&dev));
+  LLM_CUDA_CHECK(cudaDeviceGetAttribute(&v, attr, dev));
+  return v;
+}
+}  // namespace
+
+int device_sm_count() {
+  static const int n = device_attribute(cudaDevAttrMultiProcessorCount);
+  return n;
+}
+
+int device_smem_optin() {
+  static const int n = device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin);
   return n;
 }
 

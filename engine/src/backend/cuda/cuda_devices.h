@@ -6,4 +6,9 @@ namespace engine::cuda {
 /// cudaGetDeviceCount(), or 0 when the driver or runtime reports an error (no GPU, no driver).
 int visible_devices();
 
+/// The current device's SM count and the shared memory one block may opt in to (bytes), read once per process
+/// (the kernels that size their grids or buffers from them; a runtime error throws, as LLM_CUDA_CHECK does).
+int device_sm_count();
+int device_smem_optin();
+
 }  // namespace engine::cuda

@@ -27,6 +27,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pdl.cuh"
 
@@ -339,27 +340,9 @@ __global__ void __launch_bounds__(kMmaThreads, 1) gemv_mma_kernel(const MmaArgs 
   }
 }
 
-int mma_sm_count() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    LLM_CUDA_CHECK(cudaGetDevice(&dev));
-    LLM_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
-    return v;
-  }();
-  return n;
-}
+size_t mma_smem_limit() { return static_cast<size_t>(device_smem_optin()); }
 
-size_t mma_smem_limit() {
-  static const size_t n = [] {
-    int dev = 0, v = 0;
-    LLM_CUDA_CHECK(cudaGetDevice(&dev));
-    LLM_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    return static_cast<size_t>(v);
-  }();
-  return n;
-}
-
-int mma_rows_per_block(int N) { return (N + mma_sm_count() - 1) / mma_sm_count(); }
+int mma_rows_per_block(int N) { return (N + device_sm_count() - 1) / device_sm_count(); }
 
 std::atomic<bool> g_mma_x_shared{true};
 std::atomic<bool> g_mma_pingpong{true};

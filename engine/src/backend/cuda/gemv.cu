@@ -16,6 +16,7 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/row_ops.cuh"
@@ -188,20 +189,9 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
     for (int c = threadIdx.x; c < M * K / 8; c += kFThreads)
       *reinterpret_cast<uint4*>(xs + c * 8) = *reinterpret_cast<const uint4*>(a.x + c * 8);
   } else if constexpr (In == FusedIn::kSwiglu) {
-    for (int c = threadIdx.x; c < K / 8; c += kFThreads) {
-      float g[8], u[8], o[8];
-      load8(a.gu + c * 8, g);
-      load8(a.gu + K + c * 8, u);
-      swiglu8(g, u, o);
-      store8(xs + c * 8, o);
-    }
+    swiglu_row(a.gu, xs, K);
   } else {
-    float v[kNormMaxChunks][8];
-    const int chunks = K / 8;
-    const float ss =
-        rms_pass1(a.x_in, a.delta, blockIdx.x == 0 ? a.x_out : nullptr, chunks, threadIdx.x, v);
-    const float inv = rsqrtf(block_sum(ss, red) / K + a.eps);
-    rms_pass2(v, a.norm_w, inv, xs, chunks, threadIdx.x);
+    add_rmsnorm_row(a.x_in, a.delta, blockIdx.x == 0 ? a.x_out : nullptr, a.norm_w, a.eps, xs, K, red);
   }
   __syncthreads();
 
@@ -247,29 +237,11 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
   }
 }
 
-int sm_count() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    LLM_CUDA_CHECK(cudaGetDevice(&dev));
-    LLM_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
-    return v;
-  }();
-  return n;
-}
-
 // Shared memory a block of M > 1 rows may take (the opt-in limit, less the static part); M = 1 keeps the
 // default 48 KB, as before v12.
-size_t units_smem_limit() {
-  static const size_t n = [] {
-    int dev = 0, v = 0;
-    LLM_CUDA_CHECK(cudaGetDevice(&dev));
-    LLM_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    return static_cast<size_t>(v) - kFWarps * sizeof(float);
-  }();
-  return n;
-}
+size_t units_smem_limit() { return static_cast<size_t>(device_smem_optin()) - kFWarps * sizeof(float); }
 
-int fused_rows_per_block(int N) { return (N + sm_count() - 1) / sm_count(); }
+int fused_rows_per_block(int N) { return (N + device_sm_count() - 1) / device_sm_count(); }
 
 template <FusedIn In, int M, typename OutT, bool IntCvt>
 void launch_fused_cvt(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) {

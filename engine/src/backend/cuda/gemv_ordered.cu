@@ -25,6 +25,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/row_ops.cuh"
@@ -114,20 +115,10 @@ __global__ void __launch_bounds__(256) ordered_gemv_kernel(const OrderedArgs a) 
     for (int c = threadIdx.x; c < K / 8; c += blockDim.x)
       reinterpret_cast<uint4*>(xs)[c] = reinterpret_cast<const uint4*>(a.x)[c];
   } else if constexpr (In == OrderedIn::kSwiglu) {
-    for (int c = threadIdx.x; c < K / 8; c += blockDim.x) {
-      float g[8], u[8], o[8];
-      load8(a.gu + c * 8, g);
-      load8(a.gu + K + c * 8, u);
-      swiglu8(g, u, o);
-      store8(xs + c * 8, o);
-    }
+    swiglu_row(a.gu, xs, K);
   } else {
     // blockDim.x == kNormThreads: the same threads, chunks and block sum as add_rmsnorm_vec8_kernel.
-    float v[kNormMaxChunks][8];
-    const int chunks = K / 8;
-    const float ss = rms_pass1(a.x_in, a.delta, blockIdx.x == 0 ? a.x_out : nullptr, chunks, threadIdx.x, v);
-    const float inv = rsqrtf(block_sum(ss, red) / K + a.eps);
-    rms_pass2(v, a.norm_w, inv, xs, chunks, threadIdx.x);
+    add_rmsnorm_row(a.x_in, a.delta, blockIdx.x == 0 ? a.x_out : nullptr, a.norm_w, a.eps, xs, K, red);
   }
   __syncthreads();
 
@@ -168,16 +159,6 @@ __global__ void __launch_bounds__(256) ordered_gemv_kernel(const OrderedArgs a) 
   cp_async_wait<0>();
 }
 
-int device_sms() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    LLM_CUDA_CHECK(cudaGetDevice(&dev));
-    LLM_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
-    return v;
-  }();
-  return n;
-}
-
 // The shapes of the stream (v16 measured them): k per item and items in flight, for blocks of 4 warps (the
 // plain and SwiGLU inputs) and of kNormThreads / 32 = 8 (the norm needs that many threads), at most ~200 KB of
 // ring per block.
@@ -203,13 +184,10 @@ void launch_cfg(OrderedArgs a, cudaStream_t s) {
     // Once per instantiation: the most a block may take, less the kernel's static part (graph capture allows
     // it; no stream work).
     static const bool set = [&] {
-      int dev = 0, optin = 0;
-      LLM_CUDA_CHECK(cudaGetDevice(&dev));
-      LLM_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
       cudaFuncAttributes fa{};
       LLM_CUDA_CHECK(cudaFuncGetAttributes(&fa, kernel));
       LLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          optin - static_cast<int>(fa.sharedSizeBytes)));
+                                          device_smem_optin() - static_cast<int>(fa.sharedSizeBytes)));
       return true;
     }();
     (void)set;
@@ -218,7 +196,7 @@ void launch_cfg(OrderedArgs a, cudaStream_t s) {
   LLM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
   if (per_sm < 1) throw std::invalid_argument("ordered_gemv: K = " + std::to_string(a.K) + " does not fit an SM");
   // Every warp takes `per` groups or one fewer: W warps for G groups.
-  const int G = a.N / 8, capacity = per_sm * device_sms() * warps;
+  const int G = a.N / 8, capacity = per_sm * device_sm_count() * warps;
   const int per = (G + capacity - 1) / capacity;
   a.warps_total = (G + per - 1) / per;
   const int blocks = (a.warps_total + warps - 1) / warps;

@@ -1,5 +1,6 @@
 // Device pieces shared by the standalone per-token kernels (layer_kernels.cu) and the fused GEMVs (gemv.cu)
-// that compute the same inputs themselves: SwiGLU of 8 values and the two passes of the register RMSNorm. One
+// that compute the same inputs themselves: SwiGLU of 8 values, the two passes of the register RMSNorm, and the
+// rows the fused GEMVs make from them (gemv.cu, gemv_ordered.cu). One
 // definition each, so a fused kernel rounds exactly where the kernel it replaces does and gives the same bits.
 #pragma once
 
@@ -70,6 +71,31 @@ __device__ __forceinline__ void rms_pass2(const float (&v)[kNormMaxChunks][8], c
     for (int j = 0; j < 8; ++j) y[j] = v[k][j] * inv * wv[j];
     store8(o + c * 8, y);
   }
+}
+
+/// The input a fused GEMV makes for itself in shared memory, one row: xs = bf16(silu(gate) * up) for
+/// gu = gate [K] then up [K], the block's threads striding over chunks of 8 (as swiglu_vec8_kernel rounds).
+__device__ __forceinline__ void swiglu_row(const bf16* __restrict__ gu, bf16* xs, int K) {
+  for (int c = threadIdx.x; c < K / 8; c += blockDim.x) {
+    float g[8], u[8], o[8];
+    load8(gu + c * 8, g);
+    load8(gu + K + c * 8, u);
+    swiglu8(g, u, o);
+    store8(xs + c * 8, o);
+  }
+}
+
+/// xs = bf16(RMSNorm(x_in + delta) * norm_w), one row of K <= 8 * kNormThreads * kNormMaxChunks (K % 8 == 0),
+/// with the threads, chunks and block sum of add_rmsnorm_vec8_kernel (the block needs at least kNormThreads
+/// threads; `red` one float per warp); x_in + delta is also written to wb when wb is set.
+__device__ __forceinline__ void add_rmsnorm_row(const float* __restrict__ x_in, const float* __restrict__ delta,
+                                                float* __restrict__ wb, const float* __restrict__ norm_w, float eps,
+                                                bf16* xs, int K, float* red) {
+  float v[kNormMaxChunks][8];
+  const int chunks = K / 8;
+  const float ss = rms_pass1(x_in, delta, wb, chunks, threadIdx.x, v);
+  const float inv = rsqrtf(block_sum(ss, red) / K + eps);
+  rms_pass2(v, norm_w, inv, xs, chunks, threadIdx.x);
 }
 
 }  // namespace engine::cuda
