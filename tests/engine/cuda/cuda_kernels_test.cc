@@ -133,10 +133,12 @@ TEST(CudaKernels, SwigluMatchesFloat64) {
   }
 }
 
+// hd 24 and 8: a head row of 3 and 1 quads (4 pairs a thread); T = 3000 at hd 128: more work items than the
+// launch has threads, so the grid-stride loop runs more than once.
 template <typename E>
-void check_rope_kv() {
-  std::mt19937_64 rng(3);
-  const int nh = 4, nkv = 2, hd = 24, bs = 5, num_blocks = 11, T = 9, rope_len = 1000;
+void check_rope_kv(int hd, int T) {
+  std::mt19937_64 rng(3 + hd + T);
+  const int nh = 4, nkv = 2, bs = 5, num_blocks = (T + 2 * bs) / bs, rope_len = 1000;
   const int row = (nh + 2 * nkv) * hd, qd = nh * hd, half = hd / 2;
   const double theta = 10000.0;
   const auto qkv0 = rand_f32(size_t(T) * row, rng);  // the f32 QKV GEMM output, in both modes
@@ -197,20 +199,22 @@ void check_rope_kv() {
   ASSERT_EQ(vout.size(), vref.size());
   for (size_t i = 0; i < vout.size(); ++i)
     ASSERT_EQ(vout[i], double(f(static_cast<E>(float(vref[i]))))) << type_name<E>() << " v " << i;
-  // Slots nobody wrote keep the poison: 9 tokens minus the padding row wrote 8 of 55 slots.
+  // Slots nobody wrote keep the poison: the tokens but the padding row wrote T - 1 of the cache's slots.
   size_t written_k = 0, written_v = 0;
   for (size_t i = 0; i < cache_n; ++i) {
     written_k += std::isfinite(f(kc[i])) ? 1 : 0;
     written_v += std::isfinite(f(vc[i])) ? 1 : 0;
   }
-  EXPECT_EQ(written_k, size_t(8) * nkv * hd) << type_name<E>();
-  EXPECT_EQ(written_v, size_t(8) * nkv * hd) << type_name<E>();
+  EXPECT_EQ(written_k, size_t(T - 1) * nkv * hd) << type_name<E>() << " hd " << hd << " T " << T;
+  EXPECT_EQ(written_v, size_t(T - 1) * nkv * hd) << type_name<E>() << " hd " << hd << " T " << T;
 }
 
 TEST(CudaKernels, RopeKvWriteMatchesFloat64) {
   SKIP_WITHOUT_DEVICE();
-  check_rope_kv<bf16>();
-  check_rope_kv<float>();
+  for (const auto& [hd, T] : {std::pair{24, 9}, {8, 7}, {128, 3000}}) {
+    check_rope_kv<bf16>(hd, T);
+    check_rope_kv<float>(hd, T);
+  }
 }
 
 struct AttnCase {
@@ -436,6 +440,14 @@ TEST(CudaKernels, PrefillTileAttentionMatchesFloat64) {
   check_attention<float>({32, 32, 128, 16, {65, 65, 16}, {65, 65, 16}, 1}, seed++, true);
   check_attention<bf16>({4, 2, 8, 5, {23, 50}, {23, 20}, 1}, seed, true);
   check_attention<float>({4, 2, 8, 5, {23, 50}, {23, 20}, 1}, seed++, true);
+  // An fp8 cache: the tiles dequantize while staging (against the reference on the dequantized values), the
+  // decode rows through the paged kernel's fp8 path or version 2's.
+  for (int hd : {128, 24, 8}) {
+    check_attention<bf16>({8, 4, hd, 16, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3}, seed++,
+                          true, AttnKernel::kPagedFp8);
+    check_attention<bf16>({8, 2, hd, 7, {70, 300, 129, 2}, {37, 20, 1, 2}, 1}, seed++, true, AttnKernel::kPagedFp8);
+  }
+  check_attention<bf16>({32, 32, 128, 16, {65, 65, 16, 200}, {65, 65, 16, 1}, 3}, seed++, true, AttnKernel::kDecodeFp8);
 }
 
 // Version 2 of the decode kernel (attention_decode.cu) on the decode cases of the paged kernel, in both
@@ -493,14 +505,23 @@ TEST(CudaKernels, PagedAttentionFp8MatchesFloat64) {
 // The fp8 KV write: each (token, kv head) row of rotated k and of v becomes e4m3(x / scale) with scale =
 // max|x| / 448 (checked against the same float rotation and quantization done here), q stays bf16, padding
 // rows write nothing.
-TEST(CudaKernels, RopeKvWriteFp8MatchesQuantizedFloat) {
-  SKIP_WITHOUT_DEVICE();
-  std::mt19937_64 rng(77);
-  const int T = 6, nh = 4, nkv = 2, hd = 128, bs = 16, num_blocks = 4;
+// Head dims 128, 24 (a row's 3 quads in a group of 4 lanes, one idle) and 8 (one lane a row); T = 3000 at hd 128:
+// more work items than the launch has threads.
+void check_rope_kv_fp8(int hd, int T) {
+  std::mt19937_64 rng(77 + hd + T);
+  const int nh = 4, nkv = 2, bs = 16, num_blocks = (T + bs - 1) / bs + 1;
   const int qkv_dim = (nh + 2 * nkv) * hd;
   const auto qkv = rand_f32(size_t(T) * qkv_dim, rng, -3.f, 3.f);
-  std::vector<int32_t> pos = {0, 5, 17, 40, 3, 9}, slots = {0, 21, 3, 63, -1, 50};
   const int max_pos = 64;
+  std::vector<int32_t> pos(T), slots(T);
+  std::vector<int> perm(num_blocks * bs);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  for (int t = 0; t < T; ++t) {
+    pos[t] = int32_t(rng() % max_pos);
+    slots[t] = perm[t];
+  }
+  slots[T / 2] = -1;  // a padding row
   std::vector<float2> rope(size_t(max_pos) * (hd / 2));
   for (int p = 0; p < max_pos; ++p)
     for (int i = 0; i < hd / 2; ++i) {
@@ -548,9 +569,27 @@ TEST(CudaKernels, RopeKvWriteFp8MatchesQuantizedFloat) {
         off += std::abs(int(k8[row * hd + i]) - int(kb[i])) > 1;
         off += std::abs(int(v8[row * hd + i]) - int(vb[i])) > 1;
       }
-      EXPECT_EQ(off, 0) << "token " << t << " head " << h;
+      EXPECT_EQ(off, 0) << "hd " << hd << " token " << t << " head " << h;
     }
   }
+  const auto q = dq.download();
+  double qerr = 0;  // q: bf16 of the same rotation
+  for (int t = 0; t < T; ++t)
+    for (int h = 0; h < nh; ++h)
+      for (int i = 0; i < hd / 2; ++i) {
+        const float* x = &qkv[size_t(t) * qkv_dim + h * hd];
+        const float2 cs = rope[size_t(pos[t]) * (hd / 2) + i];
+        const double r0 = double(x[i]) * cs.x - double(x[i + hd / 2]) * cs.y;
+        const double r1 = double(x[i + hd / 2]) * cs.x + double(x[i]) * cs.y;
+        const size_t at = (size_t(t) * nh + h) * hd + i;
+        qerr = std::max({qerr, std::abs(f(q[at]) - r0) / (std::abs(r0) + 1e-3), std::abs(f(q[at + hd / 2]) - r1) / (std::abs(r1) + 1e-3)});
+      }
+  EXPECT_LT(qerr, 8e-3) << "hd " << hd;
+}
+
+TEST(CudaKernels, RopeKvWriteFp8MatchesQuantizedFloat) {
+  SKIP_WITHOUT_DEVICE();
+  for (const auto& [hd, T] : {std::pair{128, 6}, {24, 9}, {8, 5}, {128, 3000}}) check_rope_kv_fp8(hd, T);
 }
 
 // The skinny GEMM (decode at batch 1..64) against float64: every m-tile count, M not a multiple of 16, f32 and

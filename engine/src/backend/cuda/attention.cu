@@ -15,13 +15,13 @@
 // head) row's scale multiplies its score (K) or its softmax weight (V), so the head dims without a version-2
 // kernel (attention_decode.cu: 64 and 128 only) get an fp8 KV cache too.
 #include <cuda_bf16.h>
-#include <cuda_fp8.h>
 
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/fp8.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
@@ -62,22 +62,6 @@ constexpr int min_blocks() {
   return (sizeof(E) == 2 ? 8 : 4) / (HD <= 128 ? 1 : 2);
 }
 
-// 8 e4m3 bytes -> 8 floats (unscaled).
-__device__ __forceinline__ void fp8x8_to_f32(const uint2& r, float* f) {
-  const uint32_t w[2] = {r.x, r.y};
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const __half2_raw h2 =
-          __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(w[i] >> (16 * j)), __NV_E4M3);
-      const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&h2));
-      f[4 * i + 2 * j] = v.x;
-      f[4 * i + 2 * j + 1] = v.y;
-    }
-  }
-}
-
 // One 8-element chunk of the cache at element offset `at`: E as stored, or 8 e4m3 bytes (F8).
 template <typename E, bool F8>
 struct Chunk {
@@ -93,7 +77,7 @@ struct Chunk<E, true> {
   static __device__ __forceinline__ Chunk load(const AttentionArgs<E>& a, bool is_v, int64_t at) {
     return {*reinterpret_cast<const uint2*>((is_v ? a.v_fp8 : a.k_fp8) + at)};
   }
-  __device__ __forceinline__ void unpack(float* f) const { fp8x8_to_f32(v, f); }
+  __device__ __forceinline__ void unpack(float* f) const { e4m3x8_to_f32(v, f); }
 };
 
 template <typename E, int HD, bool F8>

@@ -8,20 +8,22 @@
 // holds 32 / LPT such groups; the block's G groups take the context's tokens in turn (group i: tokens i,
 // i + G, ...), kR at a time:
 //   1. load K and V of kR tokens (2 kR loads per lane in flight), and each token's scale (fp8)
-//   2. score s_r = q . k_r: EPL multiply-adds per lane, a shuffle reduction over the LPT lanes
-//   3. online softmax: m' = max(m, s_r), acc = acc e^(m - m') + sum_r e^(s_r - m') v_r, l likewise
+//   2. score s_r = q . k_r: EPL multiply-adds per lane, a shuffle reduction over the LPT lanes (fp8: times the
+//      token's K scale)
+//   3. online softmax: m' = max(m, s_r), acc = acc e^(m - m') + sum_r e^(s_r - m') v_r, l likewise (fp8: each
+//      weight times the token's V scale in acc, not in l)
 // At the end the G groups' (m, l, acc) merge through shared memory into the output row (one split) or into
 // the split's partial (acc, m, l) that attention.cu's combine kernel merges (num_splits > 1).
 //
 // Cache types: E (bf16 or float) as the activations, or fp8 e4m3 with one float scale per (token, kv head)
 // of each of K and V (AttentionArgs::k_fp8 ...): a value is fp8 * scale.
 #include <cuda_bf16.h>
-#include <cuda_fp8.h>
 
 #include <stdexcept>
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/fp8.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
@@ -38,32 +40,26 @@ struct CacheTraits;
 template <typename E>
 struct CacheTraits<E, E> {  // bf16 or float, as the activations
   static constexpr int EPL = 8;
+  static constexpr bool kScaled = false;
   using Raw = Pack8<E>;
   static __device__ __forceinline__ Raw load(const void* base, int64_t elem) {
     return ld8(static_cast<const E*>(base) + elem);
   }
-  static __device__ __forceinline__ void unpack(const Raw& r, float scale, float* f) { unpack8(r, f); }
+  static __device__ __forceinline__ void unpack(const Raw& r, float* f) { unpack8(r, f); }
 };
 template <>
 struct CacheTraits<bf16, Fp8> {
   static constexpr int EPL = 16;
+  static constexpr bool kScaled = true;  // per-(token, kv head) scales of K and V
   using Raw = uint4;
   static __device__ __forceinline__ Raw load(const void* base, int64_t elem) {
     return *reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(base) + elem);
   }
-  static __device__ __forceinline__ void unpack(const Raw& r, float scale, float* f) {
-    const uint32_t w[4] = {r.x, r.y, r.z, r.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-#pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        const __half2_raw h2 =
-            __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(w[i] >> (16 * j)), __NV_E4M3);
-        const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&h2));
-        f[4 * i + 2 * j] = v.x * scale;
-        f[4 * i + 2 * j + 1] = v.y * scale;
-      }
-    }
+  // Unscaled: the kernel multiplies a token's score by its K scale and its softmax weight by its V scale (two
+  // multiplies per token instead of one per element).
+  static __device__ __forceinline__ void unpack(const Raw& r, float* f) {
+    e4m3x8_to_f32(make_uint2(r.x, r.y), f);
+    e4m3x8_to_f32(make_uint2(r.z, r.w), f + 8);
   }
 };
 
@@ -124,20 +120,23 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
       const int64_t slot = (static_cast<int64_t>(bt[tk / bs]) * a.nkv + kvh) * bs + tk % bs;
       kr[r] = CT::load(kc, slot * HD + part * EPL);
       vr[r] = CT::load(vc, slot * HD + part * EPL);
-      ks[r] = a.k_scale ? a.k_scale[slot] : 1.f;
-      vs[r] = a.v_scale ? a.v_scale[slot] : 1.f;
+      if constexpr (CT::kScaled) {
+        ks[r] = a.k_scale[slot];
+        vs[r] = a.v_scale[slot];
+      }
     }
     float s[kR];
     float m_new = m;
 #pragma unroll
     for (int r = 0; r < kR; ++r) {
       float kf[EPL];
-      CT::unpack(kr[r], ks[r], kf);
+      CT::unpack(kr[r], kf);
       float dot = 0.f;
 #pragma unroll
       for (int k = 0; k < EPL; ++k) dot = fmaf(q[k], kf[k], dot);
 #pragma unroll
       for (int o = LPT / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      if constexpr (CT::kScaled) dot *= ks[r];
       s[r] = ok[r] ? dot : -INFINITY;
       m_new = fmaxf(m_new, s[r]);
     }
@@ -151,9 +150,11 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
       const float p = __expf(s[r] - m_new);  // 0 for a token out of range
       l += p;
       float vf[EPL];
-      CT::unpack(vr[r], vs[r], vf);
+      CT::unpack(vr[r], vf);
+      float pv = p;
+      if constexpr (CT::kScaled) pv *= vs[r];
 #pragma unroll
-      for (int k = 0; k < EPL; ++k) acc[k] = fmaf(p, vf[k], acc[k]);
+      for (int k = 0; k < EPL; ++k) acc[k] = fmaf(pv, vf[k], acc[k]);
     }
     m = m_new;
   }

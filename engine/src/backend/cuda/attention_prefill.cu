@@ -13,6 +13,7 @@
 //            max m and sum l in shared memory, rescale factor alpha = e^(m_old - m_new)), P overwrites S
 //   values:  thread (qi, dc) owns queries {qi, qi+8} x float4 columns {i*16 + dc < HD/4}: acc =
 //            alpha*acc + sum_j P[q][j] * v_j
+// An fp8 cache is dequantized while staging (fp8 * the row's scale; the tiles stay f32).
 // Head dims: multiples of 8 up to 128 (at HD % 64 != 0 some threads idle in the value phase and staging).
 // Rows of a tile past its n tokens are computed as copies of its last token (finite, never stored).
 //
@@ -39,8 +40,10 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/fp8.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/vec8.cuh"
 
@@ -82,7 +85,9 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-template <typename E, int HD>
+// F8: the cache holds e4m3 bytes (AttentionArgs::k_fp8 ...) with one scale per (block, kv head, offset) row;
+// staging dequantizes them (fp8 * scale, as every other reader does) into the same f32 tiles.
+template <typename E, int HD, bool F8>
 __global__ void __launch_bounds__(kThreads, 4)
     prefill_attention_kernel(const AttentionArgs<E> a, const int32_t* __restrict__ tiles) {
   using K = PCfg<HD>;
@@ -102,7 +107,6 @@ __global__ void __launch_bounds__(kThreads, 4)
   const int kvh = h / (a.nh / a.nkv);
   const int bs = a.block_size;
   const int32_t* __restrict__ bt = a.block_tables + a.bt_start[t0];
-  const int64_t tile_stride = static_cast<int64_t>(bs) * HD;  // one (block, kv head) tile of the cache
   // Keys 0 .. kend-1: every thread computes the same maximum position (no barrier needed).
   int kend = 0;
   for (int r = 0; r < n; ++r) kend = max(kend, a.positions[t0 + r] + 1);
@@ -141,7 +145,9 @@ __global__ void __launch_bounds__(kThreads, 4)
   for (int k0 = 0; k0 < kend; k0 += KT) {
     // ---- stage K and V rows k0 .. k0+KT-1 (zeros past kend: P is 0 there, and 0 * garbage could be NaN)
     {
-      Pack8<E> kp[K::KCH], vp[K::KCH];
+      using Raw = std::conditional_t<F8, uint2, Pack8<E>>;  // 8 elements: e4m3 bytes or as stored
+      Raw kp[K::KCH], vp[K::KCH];
+      float ksc[K::KCH], vsc[K::KCH];
       bool ok[K::KCH];
 #pragma unroll
       for (int i = 0; i < K::KCH; ++i) {
@@ -150,10 +156,17 @@ __global__ void __launch_bounds__(kThreads, 4)
         const int p = k0 + j;
         ok[i] = p < kend && ch < KT * K::C;
         if (ok[i]) {
-          const int64_t off = (static_cast<int64_t>(bt[p / bs]) * a.nkv + kvh) * tile_stride +
-                              static_cast<int64_t>(p % bs) * HD + c * 8;
-          kp[i] = ld8(a.k_cache + off);
-          vp[i] = ld8(a.v_cache + off);
+          const int64_t row = (static_cast<int64_t>(bt[p / bs]) * a.nkv + kvh) * bs + p % bs;
+          const int64_t off = row * HD + c * 8;
+          if constexpr (F8) {
+            kp[i] = *reinterpret_cast<const uint2*>(a.k_fp8 + off);
+            vp[i] = *reinterpret_cast<const uint2*>(a.v_fp8 + off);
+            ksc[i] = a.k_scale[row];
+            vsc[i] = a.v_scale[row];
+          } else {
+            kp[i] = ld8(a.k_cache + off);
+            vp[i] = ld8(a.v_cache + off);
+          }
         }
       }
 #pragma unroll
@@ -163,8 +176,18 @@ __global__ void __launch_bounds__(kThreads, 4)
         const int j = ch / K::C, c = ch % K::C;
         float fk[8], fv[8];
         if (ok[i]) {
-          unpack8(kp[i], fk);
-          unpack8(vp[i], fv);
+          if constexpr (F8) {
+            e4m3x8_to_f32(kp[i], fk);
+            e4m3x8_to_f32(vp[i], fv);
+#pragma unroll
+            for (int k = 0; k < 8; ++k) {
+              fk[k] *= ksc[i];
+              fv[k] *= vsc[i];
+            }
+          } else {
+            unpack8(kp[i], fk);
+            unpack8(vp[i], fv);
+          }
         } else {
 #pragma unroll
           for (int k = 0; k < 8; ++k) fk[k] = fv[k] = 0.f;
@@ -273,7 +296,11 @@ __global__ void __launch_bounds__(kThreads, 4)
 template <typename E, int HD>
 void launch(const AttentionArgs<E>& a, const int32_t* tiles, int n_tiles, cudaStream_t s) {
   const dim3 grid(a.nh, n_tiles);
-  prefill_attention_kernel<E, HD><<<grid, kThreads, 0, s>>>(a, tiles);
+  if (a.k_fp8) {
+    if constexpr (std::is_same_v<E, bf16>) prefill_attention_kernel<E, HD, true><<<grid, kThreads, 0, s>>>(a, tiles);
+  } else {
+    prefill_attention_kernel<E, HD, false><<<grid, kThreads, 0, s>>>(a, tiles);
+  }
   LLM_CUDA_LAUNCHED(prefill_attention_kernel);
 }
 
@@ -291,7 +318,8 @@ bool prefill_attention_supports_head_dim(int hd) {
 template <typename E>
 void paged_attention_prefill(const AttentionArgs<E>& a, const int32_t* tiles, int n_tiles, cudaStream_t s) {
   if (n_tiles == 0) return;
-  if (a.k_fp8) throw std::invalid_argument("paged_attention_prefill: an fp8 KV cache is read by decode_attention only");
+  if (a.k_fp8 && (!std::is_same_v<E, bf16> || !a.v_fp8 || !a.k_scale || !a.v_scale))
+    throw std::invalid_argument("paged_attention_prefill: an fp8 KV cache needs bf16 activations, v_fp8 and both scales");
   switch (a.hd) {
     case 8: launch<E, 8>(a, tiles, n_tiles, s); break;
     case 16: launch<E, 16>(a, tiles, n_tiles, s); break;

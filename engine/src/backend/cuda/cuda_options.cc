@@ -60,8 +60,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.skinny = sk && std::string(sk) == "1";
   if (cfg.kv_cache_dtype == KvCacheDType::kFp8) {
     if (o.f32) throw ModelLoadError("kv_cache_dtype fp8 needs the bf16 mode (dtype auto or bf16), not f32");
-    o.fp8_kv = true;
-    o.prefill_kernel = false;  // the tiled prefill kernel reads bf16 tiles; both decode kernels read fp8
+    o.fp8_kv = true;  // every attention kernel reads it (the tiled prefill kernel dequantizes while staging)
   }
   if (cfg.deterministic) {
     // bf16: TunedGemm's kOrdered policy (det_fixed). The f32 mode, or LLM_CUDA_DET_FIXED=0: cuBLAS calls of 128 rows, so

@@ -83,7 +83,7 @@ struct AttentionArgs {
   /// paged_attention only: when set, the kernel runs over the T token indices tokens[0 .. T-1] (rows of q,
   /// positions, bt_start and out) instead of tokens 0 .. T-1; `part` is then indexed by list entry.
   const int32_t* tokens = nullptr;
-  /// An fp8 cache (paged_attention and decode_attention, bf16 activations; k_cache and v_cache unused): e4m3
+  /// An fp8 cache (every attention kernel, bf16 activations; k_cache and v_cache unused): e4m3
   /// bytes in the layout above and the scales of each (block, kv head, offset) row.
   const uint8_t* k_fp8 = nullptr;
   const uint8_t* v_fp8 = nullptr;
@@ -118,8 +118,8 @@ void decode_attention(const AttentionArgs<E>& a, cudaStream_t s);
 /// stages the sequence's K/V in shared memory once for all the tile's queries. A tile is packed in one
 /// int32 by prefill_tile(t0, n): tokens t0 .. t0+n-1, which must share bt_start (one sequence); their
 /// positions are read from a.positions (causal: each attends to 0 .. its own position). Uses q, q_stride,
-/// k_cache, v_cache, positions, bt_start, block_tables, out, nh, nkv, hd, block_size, scale of `a` (not T,
-/// num_splits, part or tokens). Head dims: multiples of 8 up to 128; throws std::invalid_argument for
+/// k_cache, v_cache (or k_fp8, v_fp8, k_scale, v_scale), positions, bt_start, block_tables, out, nh, nkv, hd,
+/// block_size, scale of `a` (not T, num_splits, part or tokens). Head dims: multiples of 8 up to 128; throws std::invalid_argument for
 /// others (!prefill_attention_supports_head_dim(hd)).
 constexpr int kPrefillTileQ = 16;
 constexpr int kPrefillTileShift = 5;  ///< tile = (t0 << shift) | (n - 1); n - 1 < 2^shift
