@@ -12,7 +12,7 @@
 #   LLM_CUDA_TEST_7B=1   also compare dummy:llama-2-7b with the CPU backend (~45 GB host memory)
 #   LOADGEN_N (1500)  LOADGEN_BATCH (256)  ONLINE_T (300; 0 skips the online run)
 #   ABLATE (1; 0 skips the batch-1 runs without GEMV / without graphs)
-#   PREFIX_MODEL (dummy:llama-2-7b)  PREFIX_RATE (8)  PREFIX_N (192)  PREFIX_TAG (names the output folders)
+#   PREFIX_MODEL (dummy:llama-2-7b)  PREFIX_RATE (32)  PREFIX_N (768)  PREFIX_TAG (names the output folders)
 #   PEER_BATCHES (0 = all 24 static batches of 64; K = time the first K only)  PEER_TIMEOUT (s, 3600)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -202,7 +202,7 @@ if has prefix; then
   # a character a token, bos making 512), each request adding 64 characters of its own; TTFT without and with
   # --enable-prefix-caching, dummy:llama-2-7b, the same requests and arrival times.
   LG=$BUILD/loadgen/loadgen
-  python3 - "$OUT/prefix.json" "${PREFIX_N:-192}" <<'PYEOF'
+  python3 - "$OUT/prefix.json" "${PREFIX_N:-768}" <<'PYEOF'
 import json, random, sys
 rng = random.Random(7)
 abc = "abcdefghijklmnopqrstuvwxyz     "
@@ -215,9 +215,9 @@ PYEOF
     flag=(); [[ $pc == on ]] && flag=(--enable-prefix-caching)
     tag=${PREFIX_TAG:+${PREFIX_TAG}_}$pc
     "$LG" --model "${PREFIX_MODEL:-dummy:llama-2-7b}" --backend cuda --dataset "$OUT/prefix.json" --prompt-template raw \
-      --output-len 16 -n "${PREFIX_N:-192}" -X "${PREFIX_RATE:-8}" --seed 3 --batch-size 64 "${flag[@]}" \
+      --output-len 16 -n "${PREFIX_N:-768}" -X "${PREFIX_RATE:-32}" --seed 3 --batch-size 64 "${flag[@]}" \
       --out "$OUT/lg_prefix_$tag" >"$OUT/lg_prefix_$tag.log" 2>&1
-    log "loadgen prefix caching $pc (${PREFIX_MODEL:-dummy:llama-2-7b}, ${PREFIX_RATE:-8} req/s) exit $?"
+    log "loadgen prefix caching $pc (${PREFIX_MODEL:-dummy:llama-2-7b}, ${PREFIX_RATE:-32} req/s) exit $?"
     grep -E "TTFT|Prefix|prefix|hit" "$OUT/lg_prefix_$tag.log" | head -8
   done
 fi
