@@ -1,9 +1,11 @@
 // Helpers of the CUDA tests: device buffers, bf16 conversion, random data of either storage type (bf16 or
-// float), relative error and its bounds.
+// float), relative error and its bounds, the fp8 KV cache's row quantization.
 #pragma once
 
 #ifdef LLM_HAVE_CUDA
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -110,6 +112,20 @@ double rel_err(const std::vector<T>& out, const std::vector<double>& ref) {
     den += ref[i] * ref[i];
   }
   return std::sqrt(num / std::max(den, 1e-300));
+}
+
+/// One row of fp8 e4m3 as the backend's fp8 KV write stores it: scale = max|x| / 448, bytes = e4m3(x / scale);
+/// dequant = the values a reader sees (e4m3 * scale), in float64.
+inline float quantize_row_fp8(const float* x, int n, uint8_t* bytes, double* dequant) {
+  float amax = 0.f;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float scale = amax > 0.f ? amax / 448.f : 1.f;
+  for (int i = 0; i < n; ++i) {
+    bytes[i] = __nv_cvt_float_to_fp8(x[i] / scale, __NV_SATFINITE, __NV_E4M3);
+    const __half_raw h = __nv_cvt_fp8_to_halfraw(bytes[i], __NV_E4M3);
+    dequant[i] = double(__half2float(__half(h))) * scale;
+  }
+  return scale;
 }
 
 }  // namespace cuda_test

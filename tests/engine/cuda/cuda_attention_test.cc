@@ -1,0 +1,308 @@
+// test-deps: engine_internals
+// The attention kernels (attention.cu's paged kernel, the tiled prefill kernel, decode attention version 2;
+// bf16, float and fp8 caches) against a float64 reference: GQA, odd lengths and head dims, block tables with
+// gaps, several context splits, mixed steps as the backend splits them. Outputs are poisoned (NaN) before
+// each run. Skips when no CUDA device is present.
+#include <gtest/gtest.h>
+
+#ifdef LLM_HAVE_CUDA
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include "backend/cuda/kernels.h"
+#include "support/cuda_test_util.h"
+
+namespace ec = engine::cuda;
+using namespace cuda_test;
+
+namespace {
+
+// Every templated kernel runs in both storage types: bf16 (the fast path) against bf16-level bounds, float
+// (the f32 reference mode) against ~1e-5, tight enough that only f32 arithmetic is left.
+
+struct AttnCase {
+  int nh, nkv, hd, bs;
+  std::vector<int> ctx;    // context length of each sequence after this step
+  std::vector<int> qlen;   // query tokens of each sequence (the last qlen positions)
+  int splits;
+  int q_pad = 0;           // q_stride = nh*hd + q_pad (the backend passes 0; a multiple of 8)
+};
+
+// Which kernel reads the cache: attention.cu's paged kernel, attention_decode.cu's (version 2) over the same
+// cache, or either over an fp8 copy of it (bf16 activations; the reference then uses the dequantized values).
+enum class AttnKernel { kPaged, kDecode, kDecodeFp8, kPagedFp8 };
+bool reads_fp8(AttnKernel k) { return k == AttnKernel::kDecodeFp8 || k == AttnKernel::kPagedFp8; }
+
+// tiled: the backend's split of a mixed step: every sequence with more than one query token through the
+// prefill kernel (tiles of up to kPrefillTileQ tokens), the others through the paged kernel over a token
+// list (with c.splits), both writing rows of the same output.
+template <typename E>
+void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnKernel kernel = AttnKernel::kPaged) {
+  std::mt19937_64 rng(seed);
+  const int nseq = int(c.ctx.size());
+  const int row = c.nh * c.hd + c.q_pad;
+  // Block tables drawn from a shuffled pool twice as large as needed: gaps and any order.
+  int need = 0;
+  for (int L : c.ctx) need += (L + c.bs - 1) / c.bs;
+  const int num_blocks = 2 * need + 3;
+  std::vector<int> pool(num_blocks);
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  std::vector<int32_t> bt, pos, bt_start;
+  std::vector<int> tok_seq;
+  int used = 0;
+  for (int s = 0; s < nseq; ++s) {
+    const int nb = (c.ctx[s] + c.bs - 1) / c.bs, start = int(bt.size());
+    for (int i = 0; i < nb; ++i) bt.push_back(pool[used++]);
+    for (int j = 0; j < c.qlen[s]; ++j) {
+      pos.push_back(c.ctx[s] - c.qlen[s] + j);
+      bt_start.push_back(start);
+      tok_seq.push_back(s);
+    }
+  }
+  const int T = int(pos.size());
+  const size_t cache_n = size_t(num_blocks) * c.nkv * c.bs * c.hd;
+  const auto kc = rand_vals<E>(cache_n, rng, 2.f), vc = rand_vals<E>(cache_n, rng);
+  const auto q = rand_vals<E>(size_t(T) * row, rng, 2.f);
+  // The values the reference reads: the cache as stored, or its fp8 copy dequantized.
+  std::vector<double> kref(cache_n), vref(cache_n);
+  std::vector<uint8_t> k8(cache_n), v8(cache_n);
+  std::vector<float> ks(cache_n / c.hd), vs(cache_n / c.hd);
+  for (size_t r = 0; r < cache_n / c.hd; ++r) {
+    std::vector<float> kr(c.hd), vr(c.hd);
+    for (int i = 0; i < c.hd; ++i) kr[i] = f(kc[r * c.hd + i]), vr[i] = f(vc[r * c.hd + i]);
+    if (reads_fp8(kernel)) {
+      ks[r] = quantize_row_fp8(kr.data(), c.hd, &k8[r * c.hd], &kref[r * c.hd]);
+      vs[r] = quantize_row_fp8(vr.data(), c.hd, &v8[r * c.hd], &vref[r * c.hd]);
+    } else {
+      for (int i = 0; i < c.hd; ++i) kref[r * c.hd + i] = kr[i], vref[r * c.hd + i] = vr[i];
+    }
+  }
+  DevBuf<E> dq(q), dk(kc), dv(vc), dout(size_t(T) * c.nh * c.hd);
+  DevBuf<uint8_t> dk8(k8), dv8(v8);
+  DevBuf<float> dks(ks), dvs(vs);
+  DevBuf<int32_t> dpos(pos), dbts(bt_start), dbt(bt);
+  DevBuf<float> dpart(size_t(T) * c.nh * c.splits * (c.hd + 2));
+  dout.poison();
+  ec::AttentionArgs<E> a;
+  a.q = dq.p;
+  a.q_stride = row;
+  a.k_cache = dk.p;
+  a.v_cache = dv.p;
+  a.positions = dpos.p;
+  a.bt_start = dbts.p;
+  a.block_tables = dbt.p;
+  a.out = dout.p;
+  a.part = dpart.p;
+  a.T = T;
+  a.nh = c.nh;
+  a.nkv = c.nkv;
+  a.hd = c.hd;
+  a.block_size = c.bs;
+  a.num_splits = c.splits;
+  a.scale = 1.0f / std::sqrt(float(c.hd));
+  if (reads_fp8(kernel)) {
+    a.k_fp8 = dk8.p;
+    a.v_fp8 = dv8.p;
+    a.k_scale = dks.p;
+    a.v_scale = dvs.p;
+  }
+  auto decode = [&] {
+    if (kernel == AttnKernel::kPaged || kernel == AttnKernel::kPagedFp8) ec::paged_attention(a, nullptr);
+    else ec::decode_attention(a, nullptr);
+  };
+  std::vector<int32_t> tiles, dec;
+  if (tiled) {
+    int t = 0;
+    for (int s = 0; s < nseq; ++s) {
+      if (c.qlen[s] > 1) {
+        for (int j0 = 0; j0 < c.qlen[s]; j0 += ec::kPrefillTileQ)
+          tiles.push_back(ec::prefill_tile(t + j0, std::min(ec::kPrefillTileQ, c.qlen[s] - j0)));
+      } else {
+        for (int j = 0; j < c.qlen[s]; ++j) dec.push_back(t + j);
+      }
+      t += c.qlen[s];
+    }
+    // The launch order of the backend: prefill tiles, then the decode list.
+    DevBuf<int32_t> dtiles(tiles), ddec(dec);
+    ec::paged_attention_prefill(a, dtiles.p, int(tiles.size()), nullptr);
+    a.tokens = ddec.p;
+    a.T = int(dec.size());
+    decode();
+    CK(cudaDeviceSynchronize());
+  } else {
+    decode();
+    CK(cudaDeviceSynchronize());
+  }
+  const auto out = dout.download();
+  std::vector<double> ref(out.size());
+  const int group = c.nh / c.nkv;
+  for (int t = 0; t < T; ++t) {
+    const int len = pos[t] + 1;
+    for (int h = 0; h < c.nh; ++h) {
+      const int kvh = h / group;
+      std::vector<double> sc(len);
+      double mx = -INFINITY;
+      auto at = [&](int tok) {
+        const int blk = bt[bt_start[t] + tok / c.bs];
+        return ((size_t(blk) * c.nkv + kvh) * c.bs + tok % c.bs) * c.hd;
+      };
+      for (int j = 0; j < len; ++j) {
+        double d = 0;
+        for (int i = 0; i < c.hd; ++i) d += double(f(q[size_t(t) * row + h * c.hd + i])) * kref[at(j) + i];
+        sc[j] = d / std::sqrt(double(c.hd));
+        mx = std::max(mx, sc[j]);
+      }
+      double sum = 0;
+      for (double& s : sc) sum += (s = std::exp(s - mx));
+      for (int i = 0; i < c.hd; ++i) {
+        double o = 0;
+        for (int j = 0; j < len; ++j) o += sc[j] * vref[at(j) + i];
+        ref[(size_t(t) * c.nh + h) * c.hd + i] = o / sum;
+      }
+    }
+  }
+  EXPECT_LT(rel_err(out, ref), bound<E>(1e-2)) << type_name<E>() << " nh " << c.nh << " nkv " << c.nkv << " hd "
+                                              << c.hd << " bs " << c.bs << " splits " << c.splits
+                                              << (tiled ? " tiled" : "") << " kernel " << int(kernel);
+  if (tiled) {
+    // Row by row too: a wrong row of one short sequence hides in the norm of the whole output.
+    for (int t = 0; t < T; ++t) {
+      const size_t w = size_t(c.nh) * c.hd;
+      std::vector<E> o(out.begin() + t * w, out.begin() + (t + 1) * w);
+      std::vector<double> r(ref.begin() + t * w, ref.begin() + (t + 1) * w);
+      ASSERT_LT(rel_err(o, r), bound<E>(2e-2, 5e-5)) << type_name<E>() << " tiled, token " << t << " position "
+                                                     << pos[t] << " nh " << c.nh << " nkv " << c.nkv << " hd "
+                                                     << c.hd << " bs " << c.bs;
+    }
+  }
+}
+
+void check_attention_both(const AttnCase& c, uint64_t seed) {
+  check_attention<bf16>(c, seed);
+  check_attention<float>(c, seed);
+}
+
+TEST(CudaAttention, PagedAttentionDecodeMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  // Decode: one query token per sequence; odd context lengths, one longer than a 256-token tile.
+  check_attention_both({32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, 1}, 10);
+  check_attention_both({32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, 5}, 11);
+  check_attention_both({4, 2, 24, 16, {3, 45, 290}, {1, 1, 1}, 1}, 12);
+  check_attention_both({4, 2, 24, 16, {3, 45, 290}, {1, 1, 1}, 16, 2 * 2 * 24}, 13);  // q inside a qkv row
+  check_attention_both({8, 4, 8, 5, {7, 64, 129}, {1, 1, 1}, 3}, 14);
+  check_attention_both({8, 1, 64, 7, {100, 33}, {1, 1}, 2}, 15);
+}
+
+TEST(CudaAttention, PagedAttentionPrefillMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  // Prefill (whole prompts) and chunked prefill (a chunk after cached tokens) mixed with a decode.
+  check_attention_both({32, 32, 128, 16, {37, 300, 5}, {37, 20, 1}, 1}, 20);
+  check_attention_both({4, 2, 24, 16, {61, 1, 300}, {61, 1, 33}, 1, 8}, 21);
+  check_attention_both({8, 4, 8, 5, {23, 9}, {23, 4}, 2}, 22);
+}
+
+TEST(CudaAttention, PrefillTileAttentionMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  ASSERT_TRUE(ec::prefill_attention_supports_head_dim(64));
+  ASSERT_TRUE(ec::prefill_attention_supports_head_dim(128));
+  ASSERT_TRUE(ec::prefill_attention_supports_head_dim(24));
+  ASSERT_FALSE(ec::prefill_attention_supports_head_dim(256));
+  uint64_t seed = 300;
+  // 64, 128: every thread busy; 24, 80: partial column groups and partial staging rounds.
+  for (int hd : {64, 128, 24, 80}) {
+    for (auto [nh, nkv] : {std::pair{8, 4}, std::pair{8, 1}, std::pair{4, 4}}) {
+      for (int bs : {7, 16}) {
+        // Whole prompts (lengths 1 .. 300, not multiples of the tile) with decodes among them (split 3).
+        AttnCase whole{nh, nkv, hd, bs, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3};
+        check_attention<bf16>(whole, seed, true);
+        check_attention<float>(whole, seed++, true);
+        // Chunked prefill: chunks starting at positions > 0 (the earlier context already cached), one of
+        // them not tile-aligned and spanning several key tiles; a decode without splits.
+        AttnCase chunked{nh, nkv, hd, bs, {70, 300, 129, 2}, {37, 20, 1, 2}, 1};
+        check_attention<bf16>(chunked, seed, true);
+        check_attention<float>(chunked, seed++, true);
+      }
+    }
+  }
+  // Prefill only (an empty decode list), MHA at 32 heads; head dim 8 (staging by 32 of 128 threads).
+  check_attention<bf16>({32, 32, 128, 16, {65, 65, 16}, {65, 65, 16}, 1}, seed, true);
+  check_attention<float>({32, 32, 128, 16, {65, 65, 16}, {65, 65, 16}, 1}, seed++, true);
+  check_attention<bf16>({4, 2, 8, 5, {23, 50}, {23, 20}, 1}, seed, true);
+  check_attention<float>({4, 2, 8, 5, {23, 50}, {23, 20}, 1}, seed++, true);
+  // An fp8 cache: the tiles dequantize while staging (against the reference on the dequantized values), the
+  // decode rows through the paged kernel's fp8 path or version 2's.
+  for (int hd : {128, 24, 8}) {
+    check_attention<bf16>({8, 4, hd, 16, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3}, seed++,
+                          true, AttnKernel::kPagedFp8);
+    check_attention<bf16>({8, 2, hd, 7, {70, 300, 129, 2}, {37, 20, 1, 2}, 1}, seed++, true, AttnKernel::kPagedFp8);
+  }
+  check_attention<bf16>({32, 32, 128, 16, {65, 65, 16, 200}, {65, 65, 16, 1}, 3}, seed++, true, AttnKernel::kDecodeFp8);
+}
+
+// Version 2 of the decode kernel (attention_decode.cu) on the decode cases of the paged kernel, in both
+// storage types, with splits and token lists (a mixed step's decode rows), head dims 64 and 128; then over an
+// fp8 cache against the reference on the dequantized values (the kernel's own error: bf16 rounding only).
+TEST(CudaAttention, DecodeAttentionV2MatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  ASSERT_TRUE(ec::decode_attention_supports_head_dim(128));
+  ASSERT_TRUE(ec::decode_attention_supports_head_dim(64));
+  ASSERT_FALSE(ec::decode_attention_supports_head_dim(24));
+  uint64_t seed = 500;
+  for (AttnKernel k : {AttnKernel::kDecode, AttnKernel::kDecodeFp8}) {
+    for (int splits : {1, 3, 16}) {
+      // MHA at 32 heads; odd contexts, one past 2 x 256 tokens, one of a single token (empty splits).
+      const AttnCase mha{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits};
+      const AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, splits};
+      check_attention<bf16>(mha, seed, false, k);
+      check_attention<bf16>(gqa, seed + 1, false, k);
+      if (k == AttnKernel::kDecode) {
+        check_attention<float>(mha, seed, false, k);
+        check_attention<float>(gqa, seed + 1, false, k);
+      }
+      seed += 2;
+    }
+    // As the backend runs a mixed step: prefill tiles then the decode rows through version 2 (bf16 cache).
+    if (k == AttnKernel::kDecode) {
+      check_attention<bf16>({8, 4, 128, 16, {37, 300, 1, 90}, {37, 20, 1, 1}, 3}, seed, true, k);
+      check_attention<float>({8, 4, 64, 16, {37, 300, 1, 90}, {37, 20, 1, 1}, 3}, seed++, true, k);
+    }
+  }
+  // A q row inside a wider qkv row (q_stride > nh*hd), with an fp8 cache.
+  check_attention<bf16>({4, 2, 64, 16, {3, 45, 290}, {1, 1, 1}, 2, 2 * 2 * 64}, seed, false, AttnKernel::kDecodeFp8);
+}
+
+// The paged kernel over an fp8 cache: the head dims version 2 has no kernel for (tiny-llama's 24,
+// stories260K's 8) and the ones it has, decode rows with splits and whole prompts (prompts take it with
+// LLM_CUDA_PREFILL_KERNEL=0 and at head dim 256), against the reference on the dequantized values.
+TEST(CudaAttention, PagedAttentionFp8MatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  uint64_t seed = 700;
+  for (int hd : {8, 24, 64, 128, 256}) {
+    for (int splits : {1, 3}) {
+      check_attention<bf16>({8, 2, hd, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits}, seed++, false,
+                            AttnKernel::kPagedFp8);
+    }
+    check_attention<bf16>({4, 4, hd, 7, {37, 90, 1}, {37, 20, 1}, 1}, seed++, false, AttnKernel::kPagedFp8);
+  }
+  // A q row inside a wider qkv row, GQA 4:1.
+  check_attention<bf16>({4, 1, 24, 16, {3, 45, 290}, {1, 1, 1}, 2, 2 * 24}, seed, false, AttnKernel::kPagedFp8);
+  // Float activations cannot read an fp8 cache: a clear error, not garbage.
+  EXPECT_THROW(check_attention<float>({4, 2, 24, 16, {5}, {1}, 1}, seed, false, AttnKernel::kPagedFp8),
+               std::invalid_argument);
+}
+
+}  // namespace
+
+#else
+TEST(CudaAttention, SkippedWithoutCudaBuild) { GTEST_SKIP() << "built without LLM_ENABLE_CUDA"; }
+#endif
