@@ -18,7 +18,6 @@ namespace {
 namespace fs = std::filesystem;
 using h5::Handle;
 using h5::open_dataset;
-using h5::write_dataset;
 
 // "[12, 32000]"
 std::string shape_str(const std::vector<hsize_t>& dims) {

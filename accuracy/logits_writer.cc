@@ -19,7 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using h5::Handle;
-using h5::open_dataset;
 using h5::write_dataset;
 
 // A version-3 dataset that grows by rows: [rows] or [rows, width], chunked, unlimited along the rows.
