@@ -1,6 +1,7 @@
 // test-deps: engine_internals
 // The packed GEMM against float64 on random inputs (odd N and K, every row-block size, beta 0/1/other), against
-// a plain fused-multiply-add loop bit for bit where the AVX2 kernel runs, and batch invariance: a row's
+// a plain fused-multiply-add loop bit for bit where an FMA kernel (AVX-512 or AVX2) runs, in each kernel the
+// machine has; the AVX-512 and AVX2 kernels bit for bit against each other; and batch invariance: a row's
 // result is the same bits whatever M and the thread count.
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -15,7 +16,9 @@
 
 namespace {
 
+using engine::cpu::GemmIsa;
 using engine::cpu::packed_gemm_isa;
+using engine::cpu::set_packed_gemm_isa;
 using engine::cpu::packed_linear;
 using engine::cpu::PackedWeight;
 
@@ -26,7 +29,25 @@ std::vector<float> randn(size_t n, std::mt19937& rng) {
   return v;
 }
 
-bool fma_kernel() { return std::string(packed_gemm_isa()) == "avx2+fma"; }
+bool fma_kernel() {
+  const std::string isa = packed_gemm_isa();
+  return isa == "avx2+fma" || isa == "avx512f";
+}
+
+// Each kernel this machine has, best first (set_packed_gemm_isa falls back below what it lacks).
+std::vector<GemmIsa> kernels_here() {
+  std::vector<GemmIsa> v;
+  for (GemmIsa isa : {GemmIsa::kAvx512, GemmIsa::kAvx2, GemmIsa::kGeneric})
+    if (set_packed_gemm_isa(isa) == isa) v.push_back(isa);
+  set_packed_gemm_isa(GemmIsa::kAuto);
+  return v;
+}
+
+// Restores the machine's default kernel when a test that switched it ends (also on a failed assertion).
+struct IsaScope {
+  explicit IsaScope(GemmIsa isa) { set_packed_gemm_isa(isa); }
+  ~IsaScope() { set_packed_gemm_isa(GemmIsa::kAuto); }
+};
 
 void check_shape(int M, int N, int K, float beta, uint32_t seed) {
   SCOPED_TRACE("M " + std::to_string(M) + " N " + std::to_string(N) + " K " + std::to_string(K) + " beta " +
@@ -63,15 +84,50 @@ void check_shape(int M, int N, int K, float beta, uint32_t seed) {
 }
 
 TEST(PackedGemm, MatchesFloat64OnRandomShapes) {
-  uint32_t seed = 1;
-  for (int M : {1, 2, 3, 4, 5, 6, 7, 8, 13, 64})
-    for (int N : {16, 37, 344})
-      for (int K : {1, 96, 172}) check_shape(M, N, K, 0.0f, seed++);
+  for (GemmIsa isa : kernels_here()) {
+    IsaScope scope(isa);
+    SCOPED_TRACE(packed_gemm_isa());
+    uint32_t seed = 1;
+    // Every row-block size of both FMA kernels (AVX2: up to 6 rows, AVX-512: 2 to 8), and M past them.
+    for (int M : {1, 2, 3, 4, 5, 6, 7, 8, 13, 16, 17, 33, 64})
+      for (int N : {16, 37, 344})
+        for (int K : {1, 96, 172}) check_shape(M, N, K, 0.0f, seed++);
+  }
+}
+
+TEST(PackedGemm, AvxKernelsGiveTheSameBits) {
+  const auto here = kernels_here();
+  if (here.empty() || here.front() != GemmIsa::kAvx512) GTEST_SKIP() << "no AVX-512 on this machine";
+  std::mt19937 rng(11);
+  for (int M : {1, 5, 8, 16, 23, 64})
+    for (int N : {37, 344}) {
+      const int K = 300;
+      const auto A = randn(size_t(M) * K, rng), W = randn(size_t(N) * K, rng), C0 = randn(size_t(M) * N, rng);
+      const PackedWeight P(W.data(), N, K);
+      for (float beta : {0.0f, 1.0f, 0.5f}) {
+        std::vector<float> c512 = C0, c2 = C0;
+        {
+          IsaScope scope(GemmIsa::kAvx512);
+          packed_linear(c512.data(), A.data(), P, M, beta);
+        }
+        {
+          IsaScope scope(GemmIsa::kAvx2);
+          packed_linear(c2.data(), A.data(), P, M, beta);
+        }
+        ASSERT_EQ(std::memcmp(c512.data(), c2.data(), sizeof(float) * c2.size()), 0)
+            << "M " << M << " N " << N << " beta " << beta;
+      }
+    }
 }
 
 TEST(PackedGemm, AddsBetaTimesC) {
-  check_shape(9, 48, 65, 1.0f, 100);  // the residual add of the o and down projections
-  check_shape(9, 40, 65, 0.5f, 101);
+  for (GemmIsa isa : kernels_here()) {
+    IsaScope scope(isa);
+    SCOPED_TRACE(packed_gemm_isa());
+    check_shape(9, 48, 65, 1.0f, 100);  // the residual add of the o and down projections
+    check_shape(9, 40, 65, 0.5f, 101);
+    check_shape(20, 40, 65, 0.5f, 102);
+  }
 }
 
 TEST(PackedGemm, LargeProductsSplitOverThreadsAndRowChunks) {
