@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/packed_gemm.h"
 #include "bench/llama_batched_bench.h"
 #include "common/parse_number.h"
 #include "model/model.h"
@@ -238,6 +239,7 @@ int main(int argc, char** argv) {
   const bool peer = take_flags(argc, argv, o);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("packed_gemm", engine::cpu::packed_gemm_isa());  // the CPU GEMM's kernel
   if (!peer) {
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
