@@ -68,11 +68,7 @@ __global__ void add_rmsnorm_vec8_kernel(float* __restrict__ x, const float* __re
   const int64_t src = rows ? rows[r] : r;
   float* xr = x + src * dim;
   const float* dr = delta ? delta + src * dim : nullptr;
-  const int chunks = dim / 8;
-  float v[kNormMaxChunks][8];
-  const float ss = rms_pass1(xr, dr, write_back && dr ? xr : nullptr, chunks, threadIdx.x, v);
-  const float inv = rsqrtf(block_sum(ss, red) / dim + eps);
-  rms_pass2(v, w, inv, out + static_cast<int64_t>(r) * dim, chunks, threadIdx.x);
+  add_rmsnorm_row(xr, dr, write_back && dr ? xr : nullptr, w, eps, out + static_cast<int64_t>(r) * dim, dim, red);
 }
 
 // Eight outputs per thread when hidden % 8 == 0 (16-byte loads and stores), else one.

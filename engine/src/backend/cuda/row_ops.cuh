@@ -85,12 +85,14 @@ __device__ __forceinline__ void swiglu_row(const bf16* __restrict__ gu, bf16* xs
   }
 }
 
-/// xs = bf16(RMSNorm(x_in + delta) * norm_w), one row of K <= 8 * kNormThreads * kNormMaxChunks (K % 8 == 0),
-/// with the threads, chunks and block sum of add_rmsnorm_vec8_kernel (the block needs at least kNormThreads
-/// threads; `red` one float per warp); x_in + delta is also written to wb when wb is set.
-__device__ __forceinline__ void add_rmsnorm_row(const float* __restrict__ x_in, const float* __restrict__ delta,
-                                                float* __restrict__ wb, const float* __restrict__ norm_w, float eps,
-                                                bf16* xs, int K, float* red) {
+/// xs = E(RMSNorm(x_in + delta) * norm_w), one row of K <= 8 * kNormThreads * kNormMaxChunks (K % 8 == 0): the
+/// register RMSNorm of add_rmsnorm_vec8_kernel, which runs it per row, and of the fused GEMVs, which run it into
+/// shared memory (the block needs at least kNormThreads threads; `red` one float per warp); x_in + delta is also
+/// written to wb when wb is set (wb may be x_in).
+template <typename E>
+__device__ __forceinline__ void add_rmsnorm_row(const float* x_in, const float* __restrict__ delta, float* wb,
+                                                const float* __restrict__ norm_w, float eps, E* xs, int K,
+                                                float* red) {
   float v[kNormMaxChunks][8];
   const int chunks = K / 8;
   const float ss = rms_pass1(x_in, delta, wb, chunks, threadIdx.x, v);
