@@ -19,6 +19,15 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
+bool cpu_has_avx512f() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+#else
+  return false;
+#endif
+}
+
 void rmsnorm(float* out, const float* x, const float* w, int T, int dim, float eps) {
 #pragma omp parallel for schedule(static) if (int64_t(T) * dim > (1 << 16))
   for (int t = 0; t < T; ++t) {

@@ -12,6 +12,8 @@ namespace engine::cpu {
 /// Whether this machine runs AVX2 and FMA: kernels compiled for them (function target attributes) are chosen
 /// at run time, so the build needs no -march flag.
 bool cpu_has_avx2_fma();
+/// Whether this machine runs AVX-512F (the packed GEMM's zmm tiles), chosen the same way.
+bool cpu_has_avx512f();
 
 /// out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, for t < T.  x, out: [T, dim] (may alias); w: [dim].
 void rmsnorm(float* out, const float* x, const float* w, int T, int dim, float eps);

@@ -130,11 +130,6 @@ constexpr TileFn kAvx512Tiles[kMaxRows512 + 1] = {nullptr,        tile_avx512<1>
                                                   tile_avx512<3>, tile_avx512<4>, tile_avx512<5>,
                                                   tile_avx512<6>, tile_avx512<7>, tile_avx512<8>};
 
-bool cpu_has_avx512f() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
-
 #endif
 
 }  // namespace
