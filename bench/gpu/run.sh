@@ -202,7 +202,8 @@ if has prefix; then
   # a character a token, bos making 512), each request adding 64 characters of its own; TTFT without and with
   # --enable-prefix-caching, dummy:llama-2-7b, the same requests and arrival times.
   LG=$BUILD/loadgen/loadgen
-  python3 - "$OUT/prefix.json" "${PREFIX_N:-768}" <<'PYEOF'
+  PREFIX_N=${PREFIX_N:-768} PREFIX_RATE=${PREFIX_RATE:-32} PREFIX_MODEL=${PREFIX_MODEL:-dummy:llama-2-7b}
+  python3 - "$OUT/prefix.json" "$PREFIX_N" <<'PYEOF'
 import json, random, sys
 rng = random.Random(7)
 abc = "abcdefghijklmnopqrstuvwxyz     "
@@ -214,10 +215,10 @@ PYEOF
   for pc in off on; do
     flag=(); [[ $pc == on ]] && flag=(--enable-prefix-caching)
     tag=${PREFIX_TAG:+${PREFIX_TAG}_}$pc
-    "$LG" --model "${PREFIX_MODEL:-dummy:llama-2-7b}" --backend cuda --dataset "$OUT/prefix.json" --prompt-template raw \
-      --output-len 16 -n "${PREFIX_N:-768}" -X "${PREFIX_RATE:-32}" --seed 3 --batch-size 64 "${flag[@]}" \
+    "$LG" --model "$PREFIX_MODEL" --backend cuda --dataset "$OUT/prefix.json" --prompt-template raw \
+      --output-len 16 -n "$PREFIX_N" -X "$PREFIX_RATE" --seed 3 --batch-size 64 "${flag[@]}" \
       --out "$OUT/lg_prefix_$tag" >"$OUT/lg_prefix_$tag.log" 2>&1
-    log "loadgen prefix caching $pc (${PREFIX_MODEL:-dummy:llama-2-7b}, ${PREFIX_RATE:-32} req/s) exit $?"
+    log "loadgen prefix caching $pc ($PREFIX_MODEL, $PREFIX_RATE req/s) exit $?"
     grep -E "TTFT|Prefix|prefix|hit" "$OUT/lg_prefix_$tag.log" | head -8
   done
 fi
