@@ -11,7 +11,7 @@
 #   BUILD            build folder (default <repo>/build/gpu);  OUT: logs and results (default $BUILD/out)
 #   LLM_CUDA_TEST_7B=1   also compare dummy:llama-2-7b with the CPU backend (~45 GB host memory)
 #   LOADGEN_N (1500)  LOADGEN_BATCH (256)  ONLINE_T (300; 0 skips the online run)
-#   ABLATE (1; 0 skips the batch-1 runs without GEMV / without graphs)
+#   ABLATE (1; 0 skips the batch-1 runs without GEMV / without graphs)  ABLATE_V18 (1; 0 skips v18's switches)
 #   PREFIX_MODEL (dummy:llama-2-7b)  PREFIX_RATE (32)  PREFIX_N (768)  PREFIX_TAG (names the output folders)
 #   PEER_BATCHES (0 = all 24 static batches of 64; K = time the first K only)  PEER_TIMEOUT (s, 3600)
 set -uo pipefail
@@ -172,6 +172,20 @@ if has bench; then
   [[ ${DETBENCH:-1} == 1 ]] && LLM_BENCH_DETERMINISTIC=1 "$BUILD/engine/cuda_decode_bench" \
     --benchmark_filter='BM_DecodeStep/(1|16|64|128|256)/|BM_MixedStep' \
     --benchmark_out="$OUT/decode_bench_det.json" --benchmark_out_format=json >"$OUT/decode_bench_det.log" 2>&1
+  # v18's switches, off by default until measured (docs/cuda-notes.md, v18): the last split block merges, the
+  # attention prefetches the O weights into L2 at small batch, 8 tokens in flight per lane group (both modes).
+  if [[ ${ABLATE_V18:-1} == 1 ]]; then
+    i=0
+    for v in "LLM_CUDA_MERGE_IN_KERNEL=1" "LLM_CUDA_L2_PREFETCH_ROWS=4" "LLM_CUDA_MERGE_IN_KERNEL=1 LLM_CUDA_L2_PREFETCH_ROWS=4" \
+             "LLM_CUDA_ATTN_R=8" "LLM_BENCH_DETERMINISTIC=1 LLM_CUDA_DET_ATTN_R=8" \
+             "LLM_BENCH_DETERMINISTIC=1 LLM_CUDA_DET_ATTN_R=8 LLM_CUDA_L2_PREFETCH_ROWS=4" \
+             "LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_R=8"; do
+      i=$((i + 1))
+      echo "== $v" >>"$OUT/decode_bench_v18.log"
+      env $v "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/(1|4|16|64|256)/' \
+        --benchmark_out="$OUT/decode_bench_v18_$i.json" --benchmark_out_format=json >>"$OUT/decode_bench_v18.log" 2>&1
+    done
+  fi
   cat "$OUT/decode_bench.log" | grep -v "^\*\*\*" | tail -25
 fi
 

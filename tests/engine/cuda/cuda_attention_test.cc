@@ -35,6 +35,9 @@ struct AttnCase {
   std::vector<int> qlen;   // query tokens of each sequence (the last qlen positions)
   int splits;
   int q_pad = 0;           // q_stride = nh*hd + q_pad (the backend passes 0; a multiple of 8)
+  int tokens_in_flight = 4;       // decode_attention's per-lane-group tokens (4 or 8)
+  bool merge_in_kernel = false;   // the last split block merges (AttentionArgs::split_count)
+  bool l2_prefetch = false;       // the kernel also prefetches a read-only range into L2 (the K cache here)
 };
 
 // Which kernel reads the cache: attention.cu's paged kernel, attention_decode.cu's (version 2) over the same
@@ -45,8 +48,11 @@ bool reads_fp8(AttnKernel k) { return k == AttnKernel::kDecodeFp8 || k == AttnKe
 // tiled: the backend's split of a mixed step: every sequence with more than one query token through the
 // prefill kernel (tiles of up to kPrefillTileQ tokens), the others through the paged kernel over a token
 // list (with c.splits), both writing rows of the same output.
+// `result`, when given, receives the output (after it is checked), so that callers can compare two ways of
+// computing it bit for bit.
 template <typename E>
-void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnKernel kernel = AttnKernel::kPaged) {
+void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnKernel kernel = AttnKernel::kPaged,
+                     std::vector<E>* result = nullptr) {
   std::mt19937_64 rng(seed);
   const int nseq = int(c.ctx.size());
   const int row = c.nh * c.hd + c.q_pad;
@@ -110,6 +116,13 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
   a.block_size = c.bs;
   a.num_splits = c.splits;
   a.scale = 1.0f / std::sqrt(float(c.hd));
+  a.tokens_in_flight = c.tokens_in_flight;
+  DevBuf<int32_t> dcount(std::vector<int32_t>(size_t(T) * c.nh, 0));
+  if (c.merge_in_kernel) a.split_count = dcount.p;
+  if (c.l2_prefetch) {
+    a.l2_prefetch = dk.p;
+    a.l2_prefetch_bytes = cache_n * sizeof(E);
+  }
   if (reads_fp8(kernel)) {
     a.k_fp8 = dk8.p;
     a.v_fp8 = dv8.p;
@@ -144,6 +157,12 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
     CK(cudaDeviceSynchronize());
   }
   const auto out = dout.download();
+  if (result) *result = out;
+  if (c.merge_in_kernel) {
+    // Every launch leaves its counters at 0 for the next one (graphs replay the same buffer).
+    const auto counts = dcount.download();
+    EXPECT_EQ(std::count(counts.begin(), counts.end(), 0), std::ptrdiff_t(counts.size())) << "split counters left set";
+  }
   std::vector<double> ref(out.size());
   const int group = c.nh / c.nkv;
   for (int t = 0; t < T; ++t) {
@@ -260,9 +279,11 @@ TEST(CudaAttention, DecodeAttentionV2MatchesFloat64) {
   uint64_t seed = 500;
   for (AttnKernel k : {AttnKernel::kDecode, AttnKernel::kDecodeFp8}) {
     for (int splits : {1, 3, 16}) {
-      // MHA at 32 heads; odd contexts, one past 2 x 256 tokens, one of a single token (empty splits).
-      const AttnCase mha{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits};
-      const AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, splits};
+      // MHA at 32 heads; odd contexts, one past 2 x 256 tokens, one of a single token (empty splits). Four
+      // and eight tokens in flight per lane group (the default and deterministic modes' values).
+      const int r = splits == 3 ? 8 : 4;
+      const AttnCase mha{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits, 0, r};
+      const AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, splits, 0, 12 - r};
       check_attention<bf16>(mha, seed, false, k);
       check_attention<bf16>(gqa, seed + 1, false, k);
       if (k == AttnKernel::kDecode) {
@@ -279,6 +300,40 @@ TEST(CudaAttention, DecodeAttentionV2MatchesFloat64) {
   }
   // A q row inside a wider qkv row (q_stride > nh*hd), with an fp8 cache.
   check_attention<bf16>({4, 2, 64, 16, {3, 45, 290}, {1, 1, 1}, 2, 2 * 2 * 64}, seed, false, AttnKernel::kDecodeFp8);
+}
+
+// The last split block's merge (AttentionArgs::split_count) against the combine kernel: the same sums in the
+// same order, so the same bits, for both decode kernels and the fp8 cache, with empty splits (a one-token
+// context at 16 splits) and a token list (a mixed step's decode rows); the counters end at 0 (checked inside),
+// and so does a second launch over the same counters. Prefetching a range into L2 changes no bit either.
+TEST(CudaAttention, SplitMergeInKernelGivesTheCombineKernelsBits) {
+  SKIP_WITHOUT_DEVICE();
+  uint64_t seed = 900;
+  for (AttnKernel k : {AttnKernel::kPaged, AttnKernel::kDecode, AttnKernel::kDecodeFp8, AttnKernel::kPagedFp8}) {
+    for (int splits : {2, 3, 16}) {
+      AttnCase c{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits};
+      std::vector<bf16> combined, merged, prefetched;
+      check_attention<bf16>(c, seed, false, k, &combined);
+      c.merge_in_kernel = true;
+      check_attention<bf16>(c, seed, false, k, &merged);
+      c.l2_prefetch = true;
+      check_attention<bf16>(c, seed, false, k, &prefetched);
+      ASSERT_EQ(combined.size(), merged.size());
+      EXPECT_EQ(std::memcmp(combined.data(), merged.data(), combined.size() * sizeof(bf16)), 0)
+          << "kernel " << int(k) << " splits " << splits;
+      EXPECT_EQ(std::memcmp(combined.data(), prefetched.data(), combined.size() * sizeof(bf16)), 0)
+          << "kernel " << int(k) << " splits " << splits << " with the L2 prefetch";
+      ++seed;
+    }
+  }
+  // float activations, and a mixed step's decode list after the prefill tiles.
+  AttnCase c{8, 4, 64, 16, {37, 300, 1, 90}, {37, 20, 1, 1}, 3};
+  std::vector<float> combined, merged;
+  check_attention<float>(c, seed, true, AttnKernel::kDecode, &combined);
+  c.merge_in_kernel = true;
+  check_attention<float>(c, seed, true, AttnKernel::kDecode, &merged);
+  ASSERT_EQ(combined.size(), merged.size());
+  EXPECT_EQ(std::memcmp(combined.data(), merged.data(), combined.size() * sizeof(float)), 0) << "float, tiled";
 }
 
 // The paged kernel over an fp8 cache: the head dims version 2 has no kernel for (tiny-llama's 24,

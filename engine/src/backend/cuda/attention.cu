@@ -20,9 +20,11 @@
 #include <string>
 #include <type_traits>
 
+#include "backend/cuda/attention_splits.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
 
@@ -84,6 +86,7 @@ template <typename E, int HD, bool F8>
 __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kernel(const AttentionArgs<E> a) {
   pdl_launch_dependents();
   pdl_wait();
+  l2_prefetch_share(a.l2_prefetch, a.l2_prefetch_bytes);
   using Ch = Chunk<E, F8>;
   using K = Cfg<HD>;
   __shared__ float s_p[kTile];
@@ -214,9 +217,13 @@ __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kerne
       }
     }
   }
+  if (a.num_splits > 1 && a.split_count) {
+    const int64_t entry = static_cast<int64_t>(i_tok) * a.nh + h;
+    merge_if_last_split(a.split_count, entry, a.part + entry * a.num_splits * (HD + 2), a.num_splits, HD,
+                        a.out + static_cast<int64_t>(t) * a.nh * HD + h * HD);
+  }
 }
 
-// Merges the splits of one (head, token): out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
 template <typename E>
 __global__ void combine_splits_kernel(const float* __restrict__ part, E* __restrict__ out, int nh, int hd,
                                       int num_splits, const int32_t* __restrict__ tokens) {
@@ -224,22 +231,8 @@ __global__ void combine_splits_kernel(const float* __restrict__ part, E* __restr
   pdl_wait();
   const int h = blockIdx.x, i_tok = blockIdx.y;
   const int t = tokens ? tokens[i_tok] : i_tok;
-  const float* base = part + (static_cast<int64_t>(i_tok) * nh + h) * num_splits * (hd + 2);
-  float M = -INFINITY;
-  for (int s = 0; s < num_splits; ++s)
-    if (base[s * (hd + 2) + hd + 1] > 0.f) M = fmaxf(M, base[s * (hd + 2) + hd]);
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float num = 0.f, den = 0.f;
-    for (int s = 0; s < num_splits; ++s) {
-      const float* p = base + s * (hd + 2);
-      if (p[hd + 1] > 0.f) {
-        const float w = __expf(p[hd] - M);
-        num += w * p[d];
-        den += w * p[hd + 1];
-      }
-    }
-    out[static_cast<int64_t>(t) * nh * hd + h * hd + d] = from_f32<E>(num / den);
-  }
+  merge_split_partials(part + (static_cast<int64_t>(i_tok) * nh + h) * num_splits * (hd + 2), num_splits, hd,
+                       out + static_cast<int64_t>(t) * nh * hd + h * hd, threadIdx.x, blockDim.x);
 }
 
 template <typename E, int HD>
@@ -292,7 +285,7 @@ void paged_attention(const AttentionArgs<E>& a, cudaStream_t s) {
       throw std::invalid_argument("paged_attention: head_dim " + std::to_string(a.hd) +
                                   " has no kernel (multiples of 8: 8..128 listed, 256)");
   }
-  if (a.num_splits > 1) combine_attention_splits(a, s);
+  if (a.num_splits > 1 && !a.split_count) combine_attention_splits(a, s);
 }
 
 template void paged_attention<bf16>(const AttentionArgs<bf16>&, cudaStream_t);

@@ -22,16 +22,16 @@
 #include <stdexcept>
 #include <string>
 
+#include "backend/cuda/attention_splits.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
 namespace {
-
-constexpr int kR = 4;  // tokens in flight per lane group
 
 struct Fp8 {};  // tag: the cache holds e4m3 bytes plus per-(token, head) scales
 
@@ -63,11 +63,12 @@ struct CacheTraits<bf16, Fp8> {
   }
 };
 
-// W: warps per block (AttentionArgs::warps).
-template <typename E, typename C, int HD, int W>
+// W: warps per block (AttentionArgs::warps); kR: tokens in flight per lane group (AttentionArgs::tokens_in_flight).
+template <typename E, typename C, int HD, int W, int kR>
 __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const AttentionArgs<E> a) {
   pdl_launch_dependents();
   pdl_wait();
+  l2_prefetch_share(a.l2_prefetch, a.l2_prefetch_bytes);
   using CT = CacheTraits<E, C>;
   constexpr int EPL = CT::EPL;
   constexpr int LPT = HD / EPL;    // lanes per token
@@ -187,20 +188,36 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
       p[d] = sum;
       if (d == 0) {
         p[HD] = M;
-        p[HD + 1] = L;  // 0 for an empty split: the combine kernel skips it
+        p[HD + 1] = L;  // 0 for an empty split: the merge skips it
       }
     }
+  }
+  if (a.num_splits > 1 && a.split_count) {
+    const int64_t entry = static_cast<int64_t>(i_tok) * a.nh + h;
+    merge_if_last_split(a.split_count, entry, a.part + entry * a.num_splits * (HD + 2), a.num_splits, HD,
+                        a.out + static_cast<int64_t>(t) * a.nh * HD + h * HD);
+  }
+}
+
+template <typename E, typename C, int HD, int R>
+void launch_r(const AttentionArgs<E>& a, cudaStream_t s) {
+  const dim3 grid(a.nh, a.T, a.num_splits);
+  switch (a.warps) {
+    case 4: launch_pdl(decode_attention_kernel<E, C, HD, 4, R>, grid, 4 * 32, 0, s, a); break;
+    case 8: launch_pdl(decode_attention_kernel<E, C, HD, 8, R>, grid, 8 * 32, 0, s, a); break;
+    case 16: launch_pdl(decode_attention_kernel<E, C, HD, 16, R>, grid, 16 * 32, 0, s, a); break;
+    default: throw std::invalid_argument("decode_attention: warps = " + std::to_string(a.warps) + " (4, 8 or 16)");
   }
 }
 
 template <typename E, typename C, int HD>
 void launch(const AttentionArgs<E>& a, cudaStream_t s) {
-  const dim3 grid(a.nh, a.T, a.num_splits);
-  switch (a.warps) {
-    case 4: launch_pdl(decode_attention_kernel<E, C, HD, 4>, grid, 4 * 32, 0, s, a); break;
-    case 8: launch_pdl(decode_attention_kernel<E, C, HD, 8>, grid, 8 * 32, 0, s, a); break;
-    case 16: launch_pdl(decode_attention_kernel<E, C, HD, 16>, grid, 16 * 32, 0, s, a); break;
-    default: throw std::invalid_argument("decode_attention: warps = " + std::to_string(a.warps) + " (4, 8 or 16)");
+  switch (a.tokens_in_flight) {
+    case 4: launch_r<E, C, HD, 4>(a, s); break;
+    case 8: launch_r<E, C, HD, 8>(a, s); break;
+    default:
+      throw std::invalid_argument("decode_attention: tokens_in_flight = " + std::to_string(a.tokens_in_flight) +
+                                  " (4 or 8)");
   }
 }
 
@@ -229,7 +246,7 @@ void decode_attention(const AttentionArgs<E>& a, cudaStream_t s) {
   } else {
     launch_hd<E, E>(a, s);
   }
-  if (a.num_splits > 1) combine_attention_splits(a, s);
+  if (a.num_splits > 1 && !a.split_count) combine_attention_splits(a, s);
 }
 
 template void decode_attention<bf16>(const AttentionArgs<bf16>&, cudaStream_t);

@@ -26,6 +26,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/cuda_profile.h"
 
 namespace engine::cuda {
@@ -186,6 +187,9 @@ void CudaBackend::ensure_capacity(int tokens, int64_t bt_entries) {
   ids_ = static_cast<int32_t*>(alloc(T * 4));
   // Splits are used only while T*nh*splits stays under ~16 blocks per SM (splits_for).
   part_ = static_cast<float*>(alloc(size_t(16 * num_sms_ + kMaxSplits * mc_.n_heads) * (hd + 2) * 4));
+  // One counter per (token, head) of a split step (at most as many as partial rows), zeroed here and left at 0
+  // by every launch: the last split block merges (AttentionArgs::split_count).
+  split_count_ = static_cast<int*>(alloc(size_t(16 * num_sms_ + kMaxSplits * mc_.n_heads) * 4));
   const size_t in_ints = input_layout().ints(bt_cap_);
   in_dev_ = static_cast<int32_t*>(alloc(in_ints * 4));
   LLM_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&in_host_), in_ints * 4));
@@ -287,6 +291,7 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     a.block_tables = in.block_tables;
     a.out = attn;
     a.part = part_;
+    if (opt_.merge_in_kernel) a.split_count = split_count_;
     a.T = T;
     a.nh = nh;
     a.nkv = nkv;
@@ -309,6 +314,12 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     if (opt_.det_rows > 0) a.warps = opt_.det_attn_warps;
     else if (opt_.attn_warps > 0) a.warps = opt_.attn_warps;
     else a.warps = int64_t(a.T) * nh * st.num_splits <= 4 * int64_t(num_sms_) ? 8 : 4;
+    a.tokens_in_flight = opt_.det_rows > 0 ? opt_.det_attn_tokens : opt_.attn_tokens;
+    const size_t wo_bytes = size_t(dim) * nh * hd * opt_.elem_bytes();
+    if (st.n_tiles == 0 && a.T <= opt_.l2_prefetch_rows && wo_bytes <= size_t(device_l2_bytes()) / 4 * 3) {
+      a.l2_prefetch = L.wo;
+      a.l2_prefetch_bytes = wo_bytes;
+    }
     if (use_decode_attention_) decode_attention(a, stream_);
     else paged_attention(a, stream_);
     mark("attention");

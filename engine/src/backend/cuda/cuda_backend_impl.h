@@ -121,6 +121,7 @@ class CudaBackend final : public Backend {
   float* logits_ = nullptr;
   int32_t* ids_ = nullptr;
   float* part_ = nullptr;
+  int* split_count_ = nullptr;  ///< the split blocks' counters (AttentionArgs::split_count)
   int32_t* in_dev_ = nullptr;
   int32_t* in_host_ = nullptr;   ///< pinned
   int32_t* ids_host_ = nullptr;  ///< pinned

@@ -34,4 +34,9 @@ int device_smem_optin() {
   return n;
 }
 
+int device_l2_bytes() {
+  static const int n = device_attribute(cudaDevAttrL2CacheSize);
+  return n;
+}
+
 }  // namespace engine::cuda

@@ -10,5 +10,7 @@ int visible_devices();
 /// (the kernels that size their grids or buffers from them; a runtime error throws, as LLM_CUDA_CHECK does).
 int device_sm_count();
 int device_smem_optin();
+/// The current device's L2 cache size in bytes (read once per process).
+int device_l2_bytes();
 
 }  // namespace engine::cuda

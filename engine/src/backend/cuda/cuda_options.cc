@@ -33,6 +33,9 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     const int v = std::atoi(w);
     o.attn_warps = v >= 16 ? 16 : v >= 8 ? 8 : v >= 4 ? 4 : 0;
   }
+  if (const char* r = std::getenv("LLM_CUDA_ATTN_R")) o.attn_tokens = std::atoi(r) >= 8 ? 8 : 4;
+  if (const char* r = std::getenv("LLM_CUDA_L2_PREFETCH_ROWS")) o.l2_prefetch_rows = std::max(0, std::atoi(r));
+  if (const char* m = std::getenv("LLM_CUDA_MERGE_IN_KERNEL")) o.merge_in_kernel = std::string(m) == "1";
   o.pdl = !switched_off("LLM_CUDA_PDL");
   o.fuse_swiglu = !switched_off("LLM_CUDA_FUSE_SWIGLU");
   o.fuse_norm = !switched_off("LLM_CUDA_FUSE_NORM");
@@ -71,6 +74,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     o.det_fixed = !switched_off("LLM_CUDA_DET_FIXED");
     o.det_gemv = o.det_fixed && !o.f32 && !switched_off("LLM_CUDA_DET_GEMV");
     if (const char* g = std::getenv("LLM_CUDA_DET_GEMV_SHAPE")) o.det_gemv_shape = std::atoi(g);
+    if (const char* r = std::getenv("LLM_CUDA_DET_ATTN_R")) o.det_attn_tokens = std::atoi(r) >= 8 ? 8 : 4;
     if (const char* w = std::getenv("LLM_CUDA_DET_ATTN_WARPS")) {
       const int v = std::atoi(w);
       o.det_attn_warps = v >= 16 ? 16 : v >= 8 ? 8 : 4;  // 4, 8 or 16

@@ -64,6 +64,21 @@ struct CudaOptions {
   /// LLM_CUDA_ATTN_SPLIT_BLOCKS (1..8), LLM_CUDA_ATTN_WARPS, for A/B runs.
   int attn_split_blocks = 2;
   int attn_warps = 0;
+  /// decode_attention's tokens in flight per lane group (AttentionArgs::tokens_in_flight, 4 or 8): attn_tokens in
+  /// the default mode, det_attn_tokens in the deterministic one (whose unsplit rows walk the whole context in
+  /// one block: more tokens per trip to memory would shorten that chain at small batch). 4 in both until
+  /// measured on a GPU (docs/cuda-notes.md, v18). LLM_CUDA_ATTN_R, LLM_CUDA_DET_ATTN_R.
+  int attn_tokens = 4;
+  int det_attn_tokens = 4;
+  /// Decode steps of at most this many rows (no prefill tiles) have their attention kernel prefetch the O
+  /// projection's weights into L2 (AttentionArgs::l2_prefetch) when they fit in 3/4 of it: at small batch the
+  /// attention leaves the memory bus idle, and the O GEMV would then read from L2 (docs/cuda-notes.md, v18).
+  /// 0 (never) until measured; LLM_CUDA_L2_PREFETCH_ROWS=N.
+  int l2_prefetch_rows = 0;
+  /// A split attention's partials merged by the split block that finishes last (AttentionArgs::split_count)
+  /// instead of by a combine kernel: one launch fewer per layer (docs/cuda-notes.md, v18). Off until measured;
+  /// LLM_CUDA_MERGE_IN_KERNEL=1 turns it on.
+  bool merge_in_kernel = false;
   /// GEMMs of 2..64 rows (and of 1 without the GEMV) through skinny_gemm (gemm_skinny.cu; the bf16 mode only)
   /// when LLM_CUDA_SKINNY=1: an experiment that measured slower than cuBLAS (docs/cuda-notes.md, v8); never in
   /// the deterministic mode.
@@ -109,10 +124,10 @@ struct CudaOptions {
 
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
 /// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT,
-/// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
-/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_DET_GEMV_SHAPE (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
+/// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_MERGE_IN_KERNEL ("1" on), LLM_CUDA_GEMV_MAX_M,
+/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_DET_GEMV_SHAPE (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
-/// LLM_CUDA_DET_ATTN_WARPS (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8
+/// LLM_CUDA_DET_ATTN_WARPS, LLM_CUDA_DET_ATTN_R (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8
 /// KV cache in the f32 mode.
 CudaOptions read_cuda_options(const EngineConfig& cfg);
 

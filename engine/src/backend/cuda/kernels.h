@@ -66,7 +66,7 @@ void swiglu(const E* gu, E* out, int T, int hidden, cudaStream_t s);
 /// 0 .. positions[t] (causal: the cache already holds this step's K/V). Query token t reads its
 /// sequence's block table at block_tables[bt_start[t] ...]. With num_splits > 1 each (token, head)
 /// is split over the context in num_splits pieces (flash-decoding) whose partial results
-/// `part` [T, nh, num_splits, hd + 2] are combined by a second kernel.
+/// `part` [T, nh, num_splits, hd + 2] are combined by a second kernel (or by the last split block: split_count).
 template <typename E>
 struct AttentionArgs {
   const E* q = nullptr;       ///< [T, q_stride], head h at column h*hd; q_stride % 8 == 0
@@ -78,6 +78,10 @@ struct AttentionArgs {
   const int32_t* block_tables = nullptr;
   E* out = nullptr;           ///< [T, nh*hd]
   float* part = nullptr;      ///< [T, nh, num_splits, hd + 2]; needed when num_splits > 1
+  /// Optional, with num_splits > 1: [T * nh] counters, all 0 before the launch (and left at 0 after it). When
+  /// set, the split block of each (token, head) that finishes last merges the partials (attention_splits.cuh)
+  /// and no combine kernel runs; the same sums in the same order as the combine kernel's.
+  int* split_count = nullptr;
   int T = 0, nh = 0, nkv = 0, hd = 0, block_size = 0, num_splits = 1;
   float scale = 1.0f;         ///< softmax scale, 1/sqrt(hd)
   /// paged_attention only: when set, the kernel runs over the T token indices tokens[0 .. T-1] (rows of q,
@@ -93,6 +97,14 @@ struct AttentionArgs {
   /// in turn. The sums depend on it, so one mode keeps one value: 4, or CudaOptions::det_attn_warps in the
   /// deterministic mode, whose rows never split the context and need the wider blocks at small batch.
   int warps = 4;
+  /// decode_attention only: tokens each lane group has in flight per iteration (4 or 8). The sums depend on
+  /// it too (each iteration's online-softmax update covers that many tokens), so a mode keeps one value.
+  int tokens_in_flight = 4;
+  /// Optional: a read-only range (the next GEMV's weights) the kernel's blocks prefetch into L2 after their
+  /// wait on the kernel before (l2_prefetch.cuh), while the step's attention leaves the memory bus mostly idle.
+  /// Speed only: nothing reads it here.
+  const void* l2_prefetch = nullptr;
+  size_t l2_prefetch_bytes = 0;
 };
 /// Throws std::invalid_argument for a head_dim without a kernel (attention_supports_head_dim), or an fp8
 /// cache with float activations. Any block_size works.
