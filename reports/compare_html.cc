@@ -3,13 +3,17 @@
 #include <cmath>
 #include <sstream>
 
+#include "reports/html_page.h"
 #include "reports/html_report.h"
+#include "reports/run_series.h"
 #include "reports/svg_chart.h"
 #include "results/files.h"
 #include "results/sweep.h"
 
 namespace reports {
 namespace {
+
+using html::h;
 
 constexpr const char* kCss =
     "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1360px}"
@@ -18,7 +22,6 @@ constexpr const char* kCss =
     "td.key{text-align:left}.slower{color:#b00;font-weight:600}.faster{color:#070;font-weight:600}"
     ".warn{color:#a60}.charts{display:flex;flex-wrap:wrap;gap:12px}p.meta{color:#666}";
 
-std::string h(const std::string& s) { return svg::escape_xml(s); }
 std::string num(double v) { return svg::format_number(v, 4); }
 
 std::string head(const std::string& title) {

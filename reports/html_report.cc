@@ -1,30 +1,31 @@
 #include "reports/html_report.h"
-#include "reports/server_charts.h"
 
-#include <algorithm>
 #include <cmath>
-#include <ctime>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <stdexcept>
 
+#include "reports/html_page.h"
+#include "reports/run_series.h"
+#include "reports/server_charts.h"
+#include "reports/sweep_html.h"
 #include "reports/trust_html.h"
 #include "results/files.h"
 #include "results/sweep_json.h"
 
 namespace reports {
 namespace fs = std::filesystem;
+using html::chart_div;
+using html::h;
+using html::make_chart;
+using html::num;
+using html::settings_table;
 using nlohmann::json;
-using results::AutoProbe;
-using results::AutoResult;
-using results::batch_size_label;
 using results::qps_label;
-using results::RequestRow;
 using results::Status;
 using results::Summary;
 using results::SweepCell;
-using svg::escape_xml;
-using svg::format_number;
 
 /// One number of a summary, for tables and charts.
 using SummaryField = double (*)(const Summary&);
@@ -48,203 +49,7 @@ details{margin:6px 0}summary{cursor:pointer;font-weight:600}
 .kv .k{color:#666;display:inline-block;min-width:160px}
 )";
 
-std::string h(const std::string& s) { return escape_xml(s); }
-
-// Infinite values (a rate of inf, latencies under --failures-as-inf) read "inf" rather than format_number's "-".
-std::string num(double v, int significant = 4) {
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return format_number(v, significant);
-}
-
-std::string json_value_text(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_float()) return format_number(v.get<double>(), 6);
-  return v.dump();
-}
-
-// Nested settings objects as dotted keys ("engine.batch_size"), in the file's key order.
-void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std::string, std::string>>* out) {
-  if (j.is_object() && !j.empty()) {
-    for (auto it = j.begin(); it != j.end(); ++it)
-      flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
-  } else {
-    out->emplace_back(prefix, json_value_text(j));
-  }
-}
-
-// Settings as a compact multi-column list of "key value" lines; empty values are left out.
-std::string settings_table(const json& obj) {
-  std::vector<std::pair<std::string, std::string>> rows;
-  flatten(obj, "", &rows);
-  std::ostringstream o;
-  o << "<div class=\"kv\">\n";
-  for (const auto& [k, v] : rows)
-    if (!v.empty() && v != "\"\"" && v != "null")
-      o << "<div><span class=\"k\">" << h(k) << "</span> " << h(v) << "</div>\n";
-  o << "</div>\n";
-  return o.str();
-}
-
-std::string chart_div(const svg::Chart& c) { return "<div>" + svg::render(c) + "</div>\n"; }
-
-svg::Chart make_chart(const std::string& id, const std::string& title, const std::string& x_label,
-                      const std::string& y_label) {
-  svg::Chart c;
-  c.id = id;
-  c.title = title;
-  c.x_label = x_label;
-  c.y_label = y_label;
-  c.width = 660;
-  c.height = 330;
-  return c;
-}
-
-// ---- sweep section ----
-
-std::string sweep_html_table(const SweepData& s) {
-  std::ostringstream o;
-  o << "<div class=\"scroll\"><table><tr><th class=\"key\">batch size</th>";
-  for (double q : s.qps) o << "<th>" << h(qps_label(q)) << " QPS</th>";
-  o << "</tr>\n";
-  for (int bs : s.batch_sizes) {
-    o << "<tr><th class=\"key\">" << h(batch_size_label(bs)) << "</th>";
-    for (double q : s.qps) {
-      const SweepCell* cell = nullptr;
-      for (const SweepCell& c : s.cells)
-        if (c.concurrency == 0 && c.batch_size == bs && std::fabs(c.qps - q) <= 1e-9 * std::max(1.0, q)) cell = &c;
-      if (!cell) {
-        o << "<td>-</td>";
-      } else if (cell->status != Status::kOk || !cell->summary) {
-        o << "<td class=\"failed\" title=\"" << h(cell->error) << "\">failed: " << h(cell->error.substr(0, 60))
-          << "</td>";
-      } else {
-        const Summary& sm = *cell->summary;
-        o << "<td" << (!sm.kept_up ? " class=\"lag\" title=\"did not keep up with the schedule\"" : "") << ">"
-          << num(sm.duration) << " s / " << num(sm.ttft.p99) << " ms";
-        const double lost = static_cast<double>(sm.failed + sm.rejected);
-        if (lost > 0) o << " <span class=\"bad\">(" << format_number(lost) << " lost)</span>";
-        o << "</td>";
-      }
-    }
-    o << "</tr>\n";
-  }
-  o << "</table></div>\n<p class=\"meta\">Each cell: total time (first scheduled arrival to last completion) / "
-       "p99 TTFT. Shaded: the run did not keep up with its schedule.</p>\n";
-  return o.str();
-}
-
-// The closed-loop cells (--concurrency): rows batch size, columns requests in flight.
-std::string concurrency_html_table(const SweepData& s) {
-  std::ostringstream o;
-  o << "<div class=\"scroll\"><table><tr><th class=\"key\">batch size</th>";
-  for (int c : s.concurrency) o << "<th>C=" << c << "</th>";
-  o << "</tr>\n";
-  for (int bs : s.batch_sizes) {
-    o << "<tr><th class=\"key\">" << h(batch_size_label(bs)) << "</th>";
-    for (int conc : s.concurrency) {
-      const SweepCell* cell = nullptr;
-      for (const SweepCell& c : s.cells)
-        if (c.concurrency == conc && c.batch_size == bs) cell = &c;
-      if (!cell) {
-        o << "<td>-</td>";
-      } else if (cell->status != Status::kOk || !cell->summary) {
-        o << "<td class=\"failed\" title=\"" << h(cell->error) << "\">failed: " << h(cell->error.substr(0, 60))
-          << "</td>";
-      } else {
-        const Summary& sm = *cell->summary;
-        o << "<td>" << num(sm.request_throughput) << " req/s / " << num(sm.ttft.p99) << " ms";
-        const double lost = static_cast<double>(sm.failed + sm.rejected);
-        if (lost > 0) o << " <span class=\"bad\">(" << format_number(lost) << " lost)</span>";
-        o << "</td>";
-      }
-    }
-    o << "</tr>\n";
-  }
-  o << "</table></div>\n<p class=\"meta\">Closed loop: each cell keeps C requests in flight, sending the next "
-       "as one finishes; request throughput / p99 TTFT.</p>\n";
-  return o.str();
-}
-
-// One series per batch size over the target rates, from each ok cell's summary.
-svg::Chart sweep_chart(const SweepData& s, const std::string& id, const std::string& title, SummaryField field,
-                       const std::string& y_label) {
-  svg::Chart c = make_chart(id, title, "target QPS", y_label);
-  c.x_from_zero = true;
-  for (int bs : s.batch_sizes) {
-    std::vector<std::pair<double, double>> pts;
-    for (const SweepCell& cell : s.cells)
-      if (cell.batch_size == bs && cell.status == Status::kOk && cell.summary && std::isfinite(cell.qps))
-        pts.emplace_back(cell.qps, field(*cell.summary));
-    std::sort(pts.begin(), pts.end());
-    svg::Series series{bs > 0 ? "batch " + std::to_string(bs) : "server", {}, {}, svg::SeriesStyle::kMarkers};
-    for (auto [x, y] : pts) series.x.push_back(x), series.y.push_back(y);
-    c.series.push_back(std::move(series));
-  }
-  return c;
-}
-
-std::string auto_section(const SweepData& s, const std::string& id) {
-  if (!s.autoq) return "";
-  const AutoResult& a = *s.autoq;
-  std::ostringstream o;
-  o << "<h3>Max sustainable QPS</h3>\n<p>SLO: p99 TTFT &lt;= "
-    << (a.slo.ttft_ms > 0 ? format_number(a.slo.ttft_ms) + " ms" : std::string("(none)")) << ", p99 TPOT &lt;= "
-    << (a.slo.tpot_ms > 0 ? format_number(a.slo.tpot_ms) + " ms" : std::string("(none)")) << "</p>\n<table><tr>"
-    << "<th class=\"key\">batch size</th><th>max QPS meeting the SLO</th></tr>\n";
-  for (size_t i = 0; i < s.batch_sizes.size() && i < a.max_qps.size(); ++i)
-    o << "<tr><td class=\"key\">" << h(batch_size_label(s.batch_sizes[i])) << "</td><td><b>"
-      << (a.max_qps[i] > 0 ? h(qps_label(a.max_qps[i])) : std::string("none")) << "</b></td></tr>\n";
-  o << "</table>\n<table><tr><th>#</th><th>batch size</th><th>QPS</th><th>p99 TTFT ms</th><th>p99 TPOT ms</th>"
-       "<th>meets SLO</th></tr>\n";
-  for (size_t i = 0; i < a.probes.size(); ++i) {
-    const AutoProbe& p = a.probes[i];
-    o << "<tr><td>" << i + 1 << "</td><td>" << h(batch_size_label(p.batch_size)) << "</td><td>"
-      << h(qps_label(p.qps)) << "</td><td>" << format_number(p.p99_ttft_ms) << "</td><td>"
-      << format_number(p.p99_tpot_ms) << "</td><td class=\"" << (p.ok ? "ok\">yes" : "bad\">no") << "</td></tr>\n";
-  }
-  o << "</table>\n";
-  return o.str();
-}
-
-std::string sweep_section(const LoadedSweep& ls, size_t index) {
-  const SweepData& s = ls.sweep;
-  const std::string id = "sweep" + std::to_string(index);
-  size_t failed = 0;
-  for (const SweepCell& c : s.cells) failed += c.status != Status::kOk;
-  std::ostringstream o;
-  o << "<h2>Sweep " << h(s.dir.filename().empty() ? s.dir.parent_path().filename().string() : s.dir.filename().string())
-    << "</h2>\n<p class=\"meta\">" << h(s.dir.string()) << ": " << s.cells.size() << " cells, " << failed
-    << " failed</p>\n";
-  if (!s.batch_sizes.empty() && !s.qps.empty()) o << sweep_html_table(s);
-  if (!s.batch_sizes.empty() && !s.concurrency.empty()) o << concurrency_html_table(s);
-  o << auto_section(s, id);
-  std::vector<svg::Chart> charts = {
-      sweep_chart(s, id + "-dur", "Total time against rate", [](const Summary& m) { return m.duration; }, "seconds"),
-      sweep_chart(s, id + "-otp", "Output throughput against rate",
-                  [](const Summary& m) { return m.output_throughput; }, "tokens/s"),
-      sweep_chart(s, id + "-rtp", "Request throughput against rate",
-                  [](const Summary& m) { return m.request_throughput; }, "requests/s"),
-      sweep_chart(s, id + "-ttft", "p99 TTFT against rate", [](const Summary& m) { return m.ttft.p99; }, "ms"),
-      sweep_chart(s, id + "-tpot", "p99 TPOT against rate", [](const Summary& m) { return m.tpot.p99; }, "ms")};
-  // p99 latencies of an overloaded cell run to minutes while a healthy one's are milliseconds: a log axis
-  // keeps both readable once the values span more than two decades.
-  for (svg::Chart* c : {&charts[3], &charts[4]}) {
-    double lo = INFINITY, hi = 0;
-    for (const svg::Series& se : c->series)
-      for (double y : se.y)
-        if (y > 0 && std::isfinite(y)) lo = std::min(lo, y), hi = std::max(hi, y);
-    if (hi > 100 * lo) c->log_y = true, c->y_label += " (log scale)";
-  }
-  if (s.autoq && s.autoq->slo.ttft_ms > 0) charts[3].reference_lines.push_back({s.autoq->slo.ttft_ms, "SLO"});
-  if (s.autoq && s.autoq->slo.tpot_ms > 0) charts[4].reference_lines.push_back({s.autoq->slo.tpot_ms, "SLO"});
-  o << "<div class=\"charts\">\n";
-  for (const svg::Chart& c : charts) o << chart_div(c);
-  o << "</div>\n<details open=\"open\"><summary>Sweep settings</summary>\n" << settings_table(s.settings)
-    << "</details>\n";
-  return o.str();
-}
-
-// ---- runs section ----
+// The runs section: one column per run.
 
 struct Row {
   const char* title;
@@ -378,63 +183,6 @@ std::string cell_label(const SweepCell& c) {
 
 }  // namespace
 
-std::vector<double> ok_latencies_ms(const RunData& run, const std::string& metric) {
-  std::vector<double> v;
-  for (const RequestRow& r : run.requests) {
-    if (r.status != Status::kOk) continue;
-    const std::optional<double>& x = metric == "ttft" ? r.ttft_ms : metric == "tpot" ? r.tpot_ms : r.e2el_ms;
-    if (x && std::isfinite(*x)) v.push_back(*x);
-  }
-  return v;
-}
-
-// Sums per-time deltas into a step series starting at 0 (ties applied together, one point per instant).
-static svg::Series step_from_events(std::string name, std::vector<std::pair<double, double>> events) {
-  std::sort(events.begin(), events.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  svg::Series s{std::move(name), {}, {}, svg::SeriesStyle::kStep};
-  if (events.empty()) return s;
-  s.x.push_back(std::min(0.0, events.front().first));
-  s.y.push_back(0);
-  double level = 0;
-  for (size_t i = 0; i < events.size();) {
-    const double t = events[i].first;
-    for (; i < events.size() && events[i].first == t; ++i) level += events[i].second;
-    s.x.push_back(t);
-    s.y.push_back(std::max(0.0, level));
-  }
-  return s;
-}
-
-svg::Series tokens_in_flight(const RunData& run) {
-  std::vector<std::pair<double, double>> ev;
-  if (run.has_chunks) {
-    for (const RequestRow& r : run.requests) {
-      if (!r.send_s || !std::isfinite(*r.send_s)) continue;
-      const double prompt = r.prompt_tokens.value_or(0);
-      double held = prompt;
-      ev.emplace_back(*r.send_s, prompt);
-      for (size_t i = 0; i < r.chunk_times_s.size(); ++i) {
-        const double k = i < r.chunk_tokens.size() ? r.chunk_tokens[i] : 1;
-        ev.emplace_back(r.chunk_times_s[i], k);
-        held += k;
-      }
-      const double end = r.end_s.value_or(r.chunk_times_s.empty() ? *r.send_s : r.chunk_times_s.back());
-      ev.emplace_back(end, -held);
-    }
-  }
-  return step_from_events(run.label, std::move(ev));
-}
-
-svg::Series requests_in_flight(const RunData& run) {
-  std::vector<std::pair<double, double>> ev;
-  for (const RequestRow& r : run.requests) {
-    if (!r.send_s || !std::isfinite(*r.send_s) || !r.end_s) continue;
-    ev.emplace_back(*r.send_s, 1);
-    ev.emplace_back(*r.end_s, -1);
-  }
-  return step_from_events(run.label, std::move(ev));
-}
-
 ReportInput load_report_input(const std::vector<fs::path>& dirs, std::vector<std::string>* warnings) {
   ReportInput in;
   for (const fs::path& dir : dirs) {
@@ -478,7 +226,7 @@ std::string render_html_report(const ReportInput& in) {
   o << "<h1>" << h(in.title) << "</h1>\n<p class=\"meta\">" << in.sweeps.size() << " sweep(s), " << in.runs.size()
     << " single run(s). Latencies are measured from each request's scheduled arrival; TPOT = (E2E - TTFT) / "
        "(output tokens - 1).</p>\n";
-  for (size_t i = 0; i < in.sweeps.size(); ++i) o << sweep_section(in.sweeps[i], i);
+  for (size_t i = 0; i < in.sweeps.size(); ++i) o << sweep_section_html(in.sweeps[i].sweep, i);
   if (!runs.empty()) o << runs_section(runs, in.sweeps.empty() && runs.size() <= 2);
   o << "</body>\n</html>\n";
   return o.str();

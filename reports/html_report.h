@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "reports/run_series.h"  // the per-run series its charts draw (tokens_in_flight, ...)
 #include "reports/svg_chart.h"
 #include "results/run_dir.h"
 #include "results/sweep.h"
@@ -41,14 +42,5 @@ std::string render_html_report(const ReportInput& input);
 
 /// Renders and writes `path` atomically.
 void write_html_report(const ReportInput& input, const std::filesystem::path& path);
-
-/// Tokens in flight over time from a run's per-request records: a request adds its prompt tokens when it is
-/// sent and each chunk's tokens as they stream, and removes all of them when it ends (the KV context the server
-/// holds for it). A step series, x in seconds from the run start.
-svg::Series tokens_in_flight(const RunData& run);
-/// Requests sent and not yet ended over time (step series, x in seconds from the run start).
-svg::Series requests_in_flight(const RunData& run);
-/// The finite values of one latency field ("ttft", "tpot", "e2el") over the run's ok requests.
-std::vector<double> ok_latencies_ms(const RunData& run, const std::string& metric);
 
 }  // namespace reports
