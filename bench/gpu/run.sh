@@ -173,13 +173,15 @@ if has bench; then
     --benchmark_filter='BM_DecodeStep/(1|16|64|128|256)/|BM_MixedStep' \
     --benchmark_out="$OUT/decode_bench_det.json" --benchmark_out_format=json >"$OUT/decode_bench_det.log" 2>&1
   # v18's switches, off by default until measured (docs/cuda-notes.md, v18): the last split block merges, the
-  # attention prefetches the O weights into L2 at small batch, 8 tokens in flight per lane group (both modes).
+  # attention prefetches the O weights into L2 at small batch, 8 tokens in flight per lane group (both modes),
+  # the batch-1 GEMVs prefetch the start of their weights into L2 before their wait.
   if [[ ${ABLATE_V18:-1} == 1 ]]; then
     i=0
     for v in "LLM_CUDA_MERGE_IN_KERNEL=1" "LLM_CUDA_L2_PREFETCH_ROWS=4" "LLM_CUDA_MERGE_IN_KERNEL=1 LLM_CUDA_L2_PREFETCH_ROWS=4" \
              "LLM_CUDA_ATTN_R=8" "LLM_BENCH_DETERMINISTIC=1 LLM_CUDA_DET_ATTN_R=8" \
              "LLM_BENCH_DETERMINISTIC=1 LLM_CUDA_DET_ATTN_R=8 LLM_CUDA_L2_PREFETCH_ROWS=4" \
-             "LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_R=8"; do
+             "LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_R=8" "LLM_CUDA_GEMV_L2_AHEAD_KB=128" "LLM_CUDA_GEMV_L2_AHEAD_KB=256" \
+             "LLM_BENCH_DETERMINISTIC=1 LLM_CUDA_GEMV_L2_AHEAD_KB=128"; do
       i=$((i + 1))
       echo "== $v" >>"$OUT/decode_bench_v18.log"
       env $v "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/(1|4|16|64|256)/' \
@@ -207,6 +209,13 @@ if has loadgen; then
       log "loadgen: -X 5 -T ${ONLINE_T:-300}"
       "$LG" -X 5 -T "${ONLINE_T:-300}" "${common[@]}" --out "$OUT/lg_online" >"$OUT/lg_online.log" 2>&1
       log "loadgen online exit $?"; tail -25 "$OUT/lg_online.log"
+      # v18: the same run with every decode graph captured at load (LLM_CUDA_GRAPHS_AT_LOAD=1), not by the first
+      # step of each batch size inside some request's inter-token time.
+      if [[ ${ABLATE_V18:-1} == 1 ]]; then
+        LLM_CUDA_GRAPHS_AT_LOAD=1 "$LG" -X 5 -T "${ONLINE_T:-300}" "${common[@]}" --out "$OUT/lg_online_graphs_at_load" \
+          >"$OUT/lg_online_graphs_at_load.log" 2>&1
+        log "loadgen online (graphs at load) exit $?"; grep -E "TTFT|TPOT|Verdict" "$OUT/lg_online_graphs_at_load.log"
+      fi
     fi
   fi
 fi

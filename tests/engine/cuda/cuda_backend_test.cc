@@ -239,6 +239,25 @@ TEST(CudaBackend, BatchOneFusedGemvsMatchUnfusedAndFloat64) {
   }
 }
 
+// LLM_CUDA_GRAPHS_AT_LOAD=1: every decode graph captured on padding rows when the KV cache is allocated. The
+// graphs a run then replays must be the ones it would have captured itself: the same logits, bit for bit, over
+// prefill, mixed, decode (batch 2) and padded (3 -> 4) steps, against graphs captured by the steps themselves.
+TEST(CudaBackend, DecodeGraphsCapturedAtLoadGiveTheSameLogits) {
+  SKIP_WITHOUT_DEVICE();
+  const ModelWeights w = random_model(29);
+  std::vector<std::vector<float>> rows[2];
+  for (int at_load = 0; at_load < 2; ++at_load) {
+    setenv("LLM_CUDA_GRAPHS_AT_LOAD", at_load ? "1" : "0", 1);
+    run_random_model(w, "auto", [&](size_t, int, const std::vector<float>& row, const std::vector<int32_t>&) {
+      rows[at_load].push_back(row);
+    });
+  }
+  unsetenv("LLM_CUDA_GRAPHS_AT_LOAD");
+  ASSERT_EQ(rows[0].size(), rows[1].size());
+  ASSERT_FALSE(rows[0].empty());
+  for (size_t i = 0; i < rows[0].size(); ++i) EXPECT_EQ(rows[0][i], rows[1][i]) << "logits row " << i;
+}
+
 TEST(CudaBackend, RandomModelFloat32MatchesFloat64) {
   SKIP_WITHOUT_DEVICE();
   const ModelWeights w = random_model(7);

@@ -577,6 +577,53 @@ TEST(CudaGemm, GemvRmsNormMatchesFloat64AndUnfused) {
   EXPECT_FALSE(ec::gemv_fused_supported(64, 8200, true));
 }
 
+// set_gemv_l2_ahead (the GEMV blocks prefetch the start of their weights into L2 before their wait) is speed
+// only: every batch-1 GEMV gives the same bits with it on, at a size past a block's rows and one inside them.
+TEST(CudaGemm, GemvL2AheadChangesNoBit) {
+  SKIP_WITHOUT_DEVICE();
+  const int N = 4096, K = 4096;
+  std::mt19937_64 rng(77);
+  const auto w = rand_bf16(size_t(N) * K, rng), x = rand_bf16(size_t(2) * K, rng), gu = rand_bf16(size_t(2) * K, rng);
+  const auto x0 = rand_f32(K, rng, -3, 3), nw = rand_f32(K, rng, 0.5f, 1.5f);
+  DevBuf<bf16> dw(w), dx(x), dgu(gu);
+  DevBuf<float> dx0(x0), dnw(nw), dxo(K), dy(size_t(2) * N);
+  auto run_all = [&] {
+    std::vector<std::vector<float>> out;
+    auto take = [&] {
+      CK(cudaDeviceSynchronize());
+      CK(cudaGetLastError());
+      out.push_back(dy.download());
+      dy.poison();
+    };
+    dy.poison();
+    ec::gemv_units(dx.p, dw.p, dy.p, true, 1, N, K, nullptr);
+    take();
+    ec::gemv_units(dx.p, dw.p, dy.p, true, 2, N, K, nullptr);
+    take();
+    ec::gemv_swiglu(dgu.p, dw.p, dy.p, true, N, K, nullptr);
+    take();
+    ec::gemv_rmsnorm(dx0.p, nullptr, dnw.p, 1e-5f, dxo.p, dw.p, dy.p, true, N, K, nullptr);
+    take();
+    ec::ordered_gemv(dx.p, dw.p, dy.p, true, N, K, nullptr);
+    take();
+    ec::ordered_gemv_rmsnorm(dx0.p, nullptr, dnw.p, 1e-5f, dxo.p, dw.p, dy.p, true, N, K, nullptr);
+    take();
+    return out;
+  };
+  ec::set_gemv_l2_ahead(0);
+  const auto off = run_all();
+  for (int bytes : {64 << 10, 4 << 20}) {
+    ec::set_gemv_l2_ahead(bytes);
+    EXPECT_EQ(ec::gemv_l2_ahead(), bytes);
+    const auto on = run_all();
+    ASSERT_EQ(on.size(), off.size());
+    for (size_t i = 0; i < on.size(); ++i)
+      EXPECT_EQ(std::memcmp(on[i].data(), off[i].data(), on[i].size() * sizeof(float)), 0)
+          << "GEMV " << i << " with " << bytes << " bytes ahead";
+  }
+  ec::set_gemv_l2_ahead(0);
+}
+
 }  // namespace
 
 #else

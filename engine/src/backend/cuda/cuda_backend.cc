@@ -46,6 +46,7 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg), opt_(read_cuda_op
   num_sms_ = prop.multiProcessorCount;
   set_pdl_enabled(opt_.pdl && prop.major >= 9);
   set_gemv_int_convert(opt_.gemv_int_cvt);
+  set_gemv_l2_ahead(opt_.gemv_l2_ahead);
   set_ordered_gemv_shape(opt_.det_gemv_shape);
   set_gemv_mma_x_shared(opt_.gemv_mma_xsmem);
   set_gemv_mma_pingpong(opt_.gemv_mma_pp);
@@ -123,6 +124,23 @@ void CudaBackend::allocate_kv_cache(int64_t num_blocks, int block_size) {
   const size_t bytes = static_cast<size_t>(num_blocks) * block_size * kv_bytes_per_token();
   LLM_CUDA_CHECK(cudaMalloc(&kv_, bytes));
   LLM_CUDA_CHECK(cudaMemset(kv_, 0, bytes));  // padding rows of graphs read block 0
+  if (opt_.graphs && opt_.graphs_at_load) capture_decode_graphs();
+}
+
+// A graph depends only on its padded batch size (every kernel's shape and launch comes from T; the inputs sit in
+// fixed buffers), so a step of padding rows alone (no KV write, attending to the zeroed block 0) records the
+// graph every later step of that size replays. Captured here, the few milliseconds a capture costs are not paid
+// by the first step of each batch size during a run, inside some request's inter-token time.
+void CudaBackend::capture_decode_graphs() {
+  const StepBatch none;
+  const int top = graph_batch_size(std::max(cfg_.max_num_seqs, 1));
+  for (int T = 1; T <= top;) {
+    const int padded = graph_batch_size(T);
+    const Step st = stage_inputs(none, padded);
+    graphs_.launch(padded, stream_, [&] { run_layers(st, nullptr); });
+    T = padded + 1;
+  }
+  LLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 // Per layer: K cache then V cache, each [num_blocks, nkv, block_size, hd] of E (or fp8); with fp8, all layers'

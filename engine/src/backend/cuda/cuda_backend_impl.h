@@ -81,6 +81,8 @@ class CudaBackend final : public Backend {
   template <typename E>
   void run_layers_as(const Step& st, ProfileMarks* marks);  ///< the pass with storage type E (cuda_backend.cc)
   void run(const StepBatch& b);
+  /// Captures (and runs once, on padding rows) the decode graph of every padded batch size up to max_num_seqs.
+  void capture_decode_graphs();
   void ensure_capacity(int tokens, int64_t bt_entries);
   void prepare_gemms(int max_rows);
   void free_activations();

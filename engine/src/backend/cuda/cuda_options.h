@@ -15,6 +15,11 @@ struct CudaOptions {
   bool f32 = false;
   /// Decode-only steps replay a CUDA graph captured per padded batch size. LLM_CUDA_GRAPHS=0: eager decode.
   bool graphs = true;
+  /// With graphs: every decode graph (each padded batch size up to max_num_seqs) captured when the KV cache is
+  /// allocated, as vLLM captures its graphs at start-up, instead of by the first step of each size during a run
+  /// (a capture costs that step a few milliseconds). Off until measured on a GPU (docs/cuda-notes.md, v18);
+  /// LLM_CUDA_GRAPHS_AT_LOAD=1 turns it on.
+  bool graphs_at_load = false;
   /// GEMMs of one row (decode at batch 1) through the bf16 GEMV (gemv.cu; the bf16 mode only).
   /// LLM_CUDA_GEMV=0 or the deterministic mode: cuBLAS at every M.
   bool gemv = true;
@@ -79,6 +84,10 @@ struct CudaOptions {
   /// instead of by a combine kernel: one launch fewer per layer (docs/cuda-notes.md, v18). Off until measured;
   /// LLM_CUDA_MERGE_IN_KERNEL=1 turns it on.
   bool merge_in_kernel = false;
+  /// Bytes each block of the batch-1 GEMVs prefetches into L2 from the start of its weights before it waits on
+  /// the kernel before it (set_gemv_l2_ahead): the bus kept busy through that kernel's tail (docs/cuda-notes.md,
+  /// v18). 0 until measured; LLM_CUDA_GEMV_L2_AHEAD_KB=N.
+  int gemv_l2_ahead = 0;
   /// GEMMs of 2..64 rows (and of 1 without the GEMV) through skinny_gemm (gemm_skinny.cu; the bf16 mode only)
   /// when LLM_CUDA_SKINNY=1: an experiment that measured slower than cuBLAS (docs/cuda-notes.md, v8); never in
   /// the deterministic mode.
@@ -124,8 +133,8 @@ struct CudaOptions {
 
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
 /// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT,
-/// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_MERGE_IN_KERNEL ("1" on), LLM_CUDA_GEMV_MAX_M,
-/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_DET_GEMV_SHAPE (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
+/// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_MERGE_IN_KERNEL and LLM_CUDA_GRAPHS_AT_LOAD ("1" on), LLM_CUDA_GEMV_MAX_M,
+/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
 /// LLM_CUDA_DET_ATTN_WARPS, LLM_CUDA_DET_ATTN_R (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8
 /// KV cache in the f32 mode.

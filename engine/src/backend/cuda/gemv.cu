@@ -18,6 +18,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/row_ops.cuh"
 #include "backend/cuda/vec8.cuh"
@@ -129,6 +130,7 @@ struct FusedArgs {
   const float* norm_w = nullptr;  // kNorm: [K]
   float* x_out = nullptr;         // kNorm: x_in + delta, written by block 0
   float eps = 0.f;
+  int l2_ahead = 0;               // bytes of its rows each block prefetches into L2 before its wait (set_gemv_l2_ahead)
 };
 
 __host__ __device__ inline int fused_units(int K) { return (K + kUnit - 1) / kUnit; }
@@ -181,8 +183,12 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
       wv[q] = k < K ? *reinterpret_cast<const uint4*>(wr + k) : make_uint4(0, 0, 0, 0);
     }
   };
-  // Weights are constant: the first unit's loads are in flight before the wait, as in the plain GEMV.
+  // Weights are constant: the first unit's loads are in flight before the wait, as in the plain GEMV, and
+  // with l2_ahead the start of the block's rows (contiguous, walked in order) is prefetched into L2.
   if (warp < units) fetch(warp);
+  if (a.l2_ahead > 0 && R > 0)
+    l2_prefetch_block(a.w + static_cast<int64_t>(r0) * K,
+                      min(static_cast<size_t>(R) * K * sizeof(bf16), static_cast<size_t>(a.l2_ahead)));
   pdl_wait();
 
   if constexpr (In == FusedIn::kPlain) {
@@ -259,6 +265,7 @@ void launch_fused_cvt(const FusedArgs& a, size_t smem, int grid, cudaStream_t s)
 }
 
 std::atomic<bool> g_int_cvt{true};
+std::atomic<int> g_l2_ahead{0};
 
 template <FusedIn In, int M, typename OutT>
 void launch_fused_as(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) {
@@ -269,6 +276,7 @@ void launch_fused_as(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) 
 template <FusedIn In, int M>
 void launch_fused(FusedArgs a, bool y_f32, cudaStream_t s) {
   a.rows_per_block = fused_rows_per_block(a.N);
+  a.l2_ahead = g_l2_ahead.load(std::memory_order_relaxed);
   const size_t smem = fused_smem(M, a.K, a.rows_per_block);
   const int grid = (a.N + a.rows_per_block - 1) / a.rows_per_block;
   if (y_f32) launch_fused_as<In, M, float>(a, smem, grid, s);
@@ -290,6 +298,9 @@ void gemv(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K
 }
 
 void set_gemv_int_convert(bool on) { g_int_cvt.store(on, std::memory_order_relaxed); }
+
+void set_gemv_l2_ahead(int bytes) { g_l2_ahead.store(bytes > 0 ? bytes : 0, std::memory_order_relaxed); }
+int gemv_l2_ahead() { return g_l2_ahead.load(std::memory_order_relaxed); }
 
 bool gemv_fused_supported(int N, int K, bool norm) {
   if (N < 1 || K < 8 || K % 8 != 0) return false;

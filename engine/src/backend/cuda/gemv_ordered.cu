@@ -27,6 +27,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/row_ops.cuh"
 #include "backend/cuda/vec8.cuh"
@@ -48,6 +49,7 @@ struct OrderedArgs {
   const float* norm_w = nullptr;  // kNorm: [K]
   float* x_out = nullptr;         // kNorm: x_in + delta, written by block 0
   float eps = 0.f;
+  int l2_ahead = 0;               // bytes per block prefetched into L2 before the wait (set_gemv_l2_ahead)
 };
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
@@ -109,6 +111,14 @@ __global__ void __launch_bounds__(256) ordered_gemv_kernel(const OrderedArgs a) 
   };
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) issue(i);
+  // set_gemv_l2_ahead: the start of the warp's first group of 8 rows (contiguous) into L2, its share of the
+  // block's bytes, before the wait.
+  if (groups > 0 && a.l2_ahead > 0) {
+    const size_t share = static_cast<size_t>(a.l2_ahead) / warps, rows = size_t(8) * K * sizeof(bf16);
+    const char* base = reinterpret_cast<const char*>(a.w + static_cast<size_t>(wg) * 8 * K);
+    const size_t bytes = share < rows ? share : rows;
+    for (size_t l = lane; l * 128 < bytes; l += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(base + l * 128));
+  }
   pdl_wait();
 
   if constexpr (In == OrderedIn::kPlain) {
@@ -199,6 +209,7 @@ void launch_cfg(OrderedArgs a, cudaStream_t s) {
   const int G = a.N / 8, capacity = per_sm * device_sm_count() * warps;
   const int per = (G + capacity - 1) / capacity;
   a.warps_total = (G + per - 1) / per;
+  a.l2_ahead = gemv_l2_ahead();
   const int blocks = (a.warps_total + warps - 1) / warps;
   launch_pdl(kernel, blocks, threads, smem, s, a);
 }

@@ -168,6 +168,12 @@ constexpr int kUnitsMaxM = 8;
 /// Whether gemv_units and the fused GEMVs turn bf16 into float with integer operations (the default, v12) or
 /// with cvt.f32.bf16 (LLM_CUDA_GEMV_INT_CVT=0: the conversion before v12). The same values either way.
 void set_gemv_int_convert(bool on);
+/// Bytes of its weights each block of the unit-layout GEMVs (gemv_units, gemv_swiglu, gemv_rmsnorm) and of
+/// ordered_gemv* prefetches into L2 before it waits on the kernel before it (programmatic dependent launch), so
+/// the bus stays busy through that kernel's tail; 0 (the default) prefetches nothing. Speed only: no result
+/// changes. CudaOptions::gemv_l2_ahead.
+void set_gemv_l2_ahead(int bytes);
+int gemv_l2_ahead();
 bool gemv_units_supported(int M, int N, int K);
 void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
 void gemv_rmsnorm(const float* x_in, const float* delta, const float* norm_w, float eps, float* x_out, const bf16* w,

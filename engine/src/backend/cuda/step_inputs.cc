@@ -30,10 +30,12 @@ StagedInputs stage_step_inputs(const StepBatch& b, int pad_to, bool prefill_tile
   const int n_logits = b.num_logits();
   const InputLayout::Sections<int32_t> in = layout.at(host);
   const int nbt = static_cast<int>(b.block_tables.size());
-  std::memcpy(in.block_tables, b.block_tables.data(), nbt * sizeof(int32_t));
+  if (nbt > 0) std::memcpy(in.block_tables, b.block_tables.data(), nbt * sizeof(int32_t));
   in.block_tables[nbt] = 0;  // padding rows attend to block 0 (results discarded)
-  std::memcpy(in.tokens, b.tokens.data(), T * sizeof(int32_t));
-  std::memcpy(in.positions, b.positions.data(), T * sizeof(int32_t));
+  if (T > 0) {  // a batch of padding rows alone (capture_decode_graphs) has no vectors to copy
+    std::memcpy(in.tokens, b.tokens.data(), T * sizeof(int32_t));
+    std::memcpy(in.positions, b.positions.data(), T * sizeof(int32_t));
+  }
   StagedInputs st;
   // Lists only when some slice has more than one query token: else the step keeps the paged kernel over all
   // tokens, which is what graphs capture.
