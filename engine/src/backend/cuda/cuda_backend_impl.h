@@ -1,5 +1,6 @@
 // The CUDA backend's class, shared by the source files that define it: cuda_backend.cc (device setup,
-// memory, the layer pass, copies), cuda_profile.cc (the profiled pass) and cuda_weights.cc (weight upload).
+// memory, staging, graphs, copies), cuda_layer_pass.cc (the layer pass), cuda_profile.cc (the profiled pass)
+// and cuda_weights.cc (weight upload).
 // Not for use outside src/backend/cuda/.
 #pragma once
 
@@ -79,7 +80,7 @@ class CudaBackend final : public Backend {
   Step stage_inputs(const StepBatch& b, int pad_to);
   void run_layers(const Step& st, ProfileMarks* marks);
   template <typename E>
-  void run_layers_as(const Step& st, ProfileMarks* marks);  ///< the pass with storage type E (cuda_backend.cc)
+  void run_layers_as(const Step& st, ProfileMarks* marks);  ///< the pass with storage type E (cuda_layer_pass.cc)
   void run(const StepBatch& b);
   /// Captures (and runs once, on padding rows) the decode graph of every padded batch size up to max_num_seqs.
   void capture_decode_graphs();
