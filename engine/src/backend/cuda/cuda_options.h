@@ -114,7 +114,7 @@ struct CudaOptions {
   /// gemv_units and the fused GEMVs convert bf16 to float with integer operations (v12).
   /// LLM_CUDA_GEMV_INT_CVT=0: with cvt.f32.bf16, as before v12 (the same values).
   bool gemv_int_cvt = true;
-  /// GEMMs of gemv_mma_min_m..gemv_mma_max_m rows through gemv_mma (gemm_skinny.cu: the unit layout on the
+  /// GEMMs of gemv_mma_min_m..gemv_mma_max_m rows through gemv_mma (gemv_mma.cu: the unit layout on the
   /// tensor cores; docs/cuda-notes.md, v13), ahead of gemv_units and cuBLAS; the bf16 mode only, never in the
   /// deterministic mode. LLM_CUDA_GEMV_MMA=1 / 0 turns it on / off; LLM_CUDA_GEMV_MMA_MIN_M and
   /// LLM_CUDA_GEMV_MMA_MAX_M (clamped to 1..kMmaMaxM = 16) set the range; LLM_CUDA_GEMV_MMA_XSMEM=0 makes it

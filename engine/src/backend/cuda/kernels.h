@@ -187,7 +187,7 @@ bool skinny_gemm_supported(int M, int N, int K);
 void skinny_gemm(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
 
 /// The plain product y[m, n] = sum_k x[m, k] * w[n, k] for M = 1..kMmaMaxM rows on the tensor cores in the
-/// unit layout (gemm_skinny.cu, docs/cuda-notes.md v13): one block per SM over a contiguous range of rows in
+/// unit layout (gemv_mma.cu, docs/cuda-notes.md v13): one block per SM over a contiguous range of rows in
 /// 16-row tiles, the (tile, 32-k) steps cut evenly between the warps, x in shared memory where it fits (else
 /// read through L1), mma.sync m16n8k16 with the weights as A and x as B (M padded to 8 or 16); f32
 /// accumulation, y [M, N] f32 when y_f32 else bf16. Row m's result is the same bits whatever M is. What the
