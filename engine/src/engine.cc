@@ -1,19 +1,17 @@
-// Engine and Engine::Impl: loading (model, tokenizer, backend, KV pool), request intake, and the engine
-// step: take in new sequences and aborts -> Scheduler::schedule() -> ModelRunner::run() (the chosen tokens)
-// -> Scheduler::postprocess() (text and finishes) -> sink events -> stats. Threading: submit/abort/stats
-// take `mu`; everything else runs on the engine thread (or the caller's, with background_thread = false).
+// Engine and Engine::Impl: request intake and the engine step: take in new sequences and aborts ->
+// Scheduler::schedule() -> ModelRunner::run() (the chosen tokens) -> Scheduler::postprocess() (text and
+// finishes) -> sink events -> stats. Loading is engine_load.cc. Threading: submit/abort/stats take `mu`;
+// everything else runs on the engine thread (or the caller's, with background_thread = false).
 #include "engine/engine.h"
 
 #include <condition_variable>
 #include <cstdio>
-#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "backend/backend.h"
-#include "kv/kv_sizing.h"
-#include "model/model.h"
+#include "engine_impl.h"
 #include "model_runner.h"
 #include "request_validation.h"
 #include "scheduler/scheduler.h"
@@ -23,21 +21,6 @@
 namespace engine {
 
 namespace {
-
-// <model dir>/tokenizer.model when it exists (a directory model, or the folder of a model file); else "".
-std::string default_tokenizer_path(const std::string& model) {
-  if (model.rfind("dummy:", 0) == 0) return "";
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::path p(model);
-  fs::path dir = fs::is_directory(p, ec) ? p : p.parent_path();
-  fs::path t = dir / "tokenizer.model";
-  return fs::exists(t, ec) ? t.string() : "";
-}
-
-void require(bool ok, const std::string& what) {
-  if (!ok) throw std::invalid_argument("EngineConfig: " + what);
-}
 
 // The one on_finish of a sequence (a throwing sink is reported, never propagated).
 void send_finish(const Sequence& seq) {
@@ -56,115 +39,6 @@ void send_finish(const Sequence& seq) {
 }
 
 }  // namespace
-
-struct Engine::Impl {
-  /// What one step took in from submit() and abort().
-  struct Intake {
-    size_t num_sequences = 0;
-    int64_t prompt_tokens = 0;
-  };
-
-  EngineConfig config;
-  EngineInfo info;
-  std::unique_ptr<Tokenizer> tokenizer;
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Scheduler> scheduler;
-  std::unique_ptr<ModelRunner> runner;
-
-  // shared with submit/abort/stats callers, under mu
-  mutable std::mutex mu;
-  std::condition_variable work_cv;  ///< the engine thread sleeps here when idle
-  std::condition_variable idle_cv;  ///< run_until_idle waits here
-  std::vector<std::unique_ptr<Sequence>> incoming;
-  std::vector<uint64_t> aborts;
-  bool stopping = false;
-  bool busy = false;  ///< the engine thread holds unfinished sequences
-  // reset_prefix_cache() callers: asked > done means the engine thread owes a reset.
-  uint64_t resets_asked = 0, resets_done = 0;
-  int64_t last_reset_dropped = 0;
-  std::condition_variable reset_cv;
-  uint64_t next_id = 1;
-  std::unique_ptr<StatsRecorder> stats;
-  std::thread thread;
-
-  explicit Impl(const EngineConfig& c);
-  uint64_t submit(Request r, std::shared_ptr<RequestSink> sink);
-  bool step_once();
-  Intake take_in();
-  std::optional<std::span<const int32_t>> run(const ScheduledBatch& batch);
-  int64_t deliver(std::vector<StepOutput>& outputs);
-  void fail(const ScheduledBatch& batch, const std::string& message);
-  bool send_finishes();
-  void end_all(FinishReason reason, const std::string& message);
-  void end_step(bool ran_batch, int64_t prompt_tokens, int64_t generated_tokens);
-  void loop();
-  void shutdown();
-};
-
-Engine::Impl::Impl(const EngineConfig& c) : config(c) {
-  require(c.max_num_seqs >= 1, "max_num_seqs must be >= 1, got " + std::to_string(c.max_num_seqs));
-  require(c.max_num_batched_tokens >= 1, "max_num_batched_tokens must be >= 1, got " + std::to_string(c.max_num_batched_tokens));
-  require(c.block_size >= 1, "block_size must be >= 1, got " + std::to_string(c.block_size));
-  require(c.num_kv_blocks >= 0, "num_kv_blocks must be >= 0, got " + std::to_string(c.num_kv_blocks));
-  require(c.kv_memory_bytes >= 0, "kv_memory_bytes must be >= 0, got " + std::to_string(c.kv_memory_bytes));
-  require(c.max_model_len >= 0, "max_model_len must be >= 0, got " + std::to_string(c.max_model_len));
-  require(c.max_waiting >= 0, "max_waiting must be >= 0, got " + std::to_string(c.max_waiting));
-
-  // Before the weights: a split that cannot work must not cost a 70B load first.
-  check_tensor_parallel(c, "tensor_parallel_size");
-  ModelWeights weights = load_model(c.model, c.dummy_seed);
-  if (c.test_perturb_weight != 0) perturb_layer0_wq(weights, c.test_perturb_weight);
-  const ModelConfig& mc = weights.config;
-
-  std::string tok_path = c.tokenizer.empty() ? default_tokenizer_path(c.model) : c.tokenizer;
-  tokenizer = load_tokenizer(tok_path);
-  if (tokenizer->vocab_size() > mc.vocab_size)
-    throw ModelLoadError("tokenizer " + tokenizer->describe() + " has " + std::to_string(tokenizer->vocab_size()) +
-                         " tokens but model " + c.model + " has a vocabulary of " + std::to_string(mc.vocab_size));
-
-  int max_model_len = c.max_model_len > 0 ? c.max_model_len : mc.max_seq_len;
-  require(max_model_len <= mc.max_seq_len, "max_model_len " + std::to_string(max_model_len) +
-                                               " exceeds the context length " + std::to_string(mc.max_seq_len) +
-                                               " of " + c.model);
-  require(c.enable_chunked_prefill || c.max_num_batched_tokens >= max_model_len,
-          "without chunked prefill max_num_batched_tokens (" + std::to_string(c.max_num_batched_tokens) +
-              ") must be >= max_model_len (" + std::to_string(max_model_len) + ")");
-
-  backend = make_backend(c);
-  backend->load(weights);
-
-  const int64_t num_blocks =
-      kv_pool_blocks(c, max_model_len, {backend->kv_bytes_per_token(), backend->default_kv_budget_bytes()});
-  backend->allocate_kv_cache(num_blocks, c.block_size);
-
-  SchedulerConfig sc;
-  sc.max_num_seqs = c.max_num_seqs;
-  sc.max_num_batched_tokens = c.max_num_batched_tokens;
-  sc.enable_chunked_prefill = c.enable_chunked_prefill;
-  sc.eos_id = tokenizer->eos_id();
-  sc.num_kv_blocks = num_blocks;
-  sc.block_size = c.block_size;
-  sc.enable_prefix_caching = c.enable_prefix_caching;
-  scheduler = std::make_unique<Scheduler>(sc);
-  runner = std::make_unique<ModelRunner>(*backend, mc.vocab_size, c.block_size);
-
-  info.model = c.model;
-  info.backend = backend->name();
-  info.dtype = backend->dtype();
-  info.kv_cache_dtype = to_string(c.kv_cache_dtype);
-  info.vocab_size = mc.vocab_size;
-  info.max_model_len = max_model_len;
-  info.bos_id = tokenizer->bos_id();
-  info.eos_id = tokenizer->eos_id();
-  info.max_num_seqs = c.max_num_seqs;
-  info.max_num_batched_tokens = c.max_num_batched_tokens;
-  info.block_size = c.block_size;
-  info.num_kv_blocks = num_blocks;
-  info.num_params = mc.num_params();
-  info.tokenizer = tokenizer->describe();
-  info.tensor_parallel_size = c.tensor_parallel_size;
-  stats = std::make_unique<StatsRecorder>(num_blocks);
-}
 
 uint64_t Engine::Impl::submit(Request r, std::shared_ptr<RequestSink> sink) {
   const std::string who = request_name(r);
