@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "backend/backend.h"
+#include "common/thread_name.h"
 #include "engine_impl.h"
 #include "model_runner.h"
 #include "request_validation.h"
@@ -249,7 +250,11 @@ void Engine::Impl::shutdown() {
 // ---------------------------------------------------------------- Engine
 
 Engine::Engine(const EngineConfig& config) : impl_(std::make_unique<Impl>(config)) {
-  if (config.background_thread) impl_->thread = std::thread([this] { impl_->loop(); });
+  if (config.background_thread)
+    impl_->thread = std::thread([this] {
+      common::name_this_thread("engine-step");
+      impl_->loop();
+    });
 }
 
 Engine::~Engine() { impl_->shutdown(); }

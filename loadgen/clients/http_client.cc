@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/cpu_time.h"
+#include "common/thread_name.h"
 #include "loadgen/clients/http_api.h"
 #include "loadgen/clients/http_response.h"
 #include "engine/tokenizer.h"
@@ -260,7 +261,10 @@ int HttpClient::timer_wait_ms(int cap) const {
 void HttpClient::start(ClientCallbacks* callbacks) {
   if (thread_.joinable()) throw std::logic_error("HttpClient::start called twice");
   callbacks_ = callbacks;
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    common::name_this_thread("lg-http-loop");
+    loop();
+  });
 }
 
 void HttpClient::send(const WorkItem& item) {

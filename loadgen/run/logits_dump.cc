@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "accuracy/npy_dir.h"
+#include "common/thread_name.h"
 #include "common/timestamp.h"
 
 namespace loadgen {
@@ -25,7 +26,10 @@ LogitsDump::LogitsDump(const std::string& path, const accuracy::FileInfo& info,
     for (char& ch : npy_timestamp_)
       if (ch == '_') ch = '-';
   }
-  thread_ = std::thread([this] { writer_loop(); });
+  thread_ = std::thread([this] {
+    common::name_this_thread("lg-logits");
+    writer_loop();
+  });
 }
 
 LogitsDump::~LogitsDump() {

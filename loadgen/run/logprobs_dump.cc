@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/thread_name.h"
 #include "loadgen/clients/logprobs_deferred.h"
 
 namespace loadgen {
@@ -23,7 +24,10 @@ LogprobsDump::LogprobsDump(const std::string& path, const accuracy::FileInfo& in
       tokenize_(std::move(tokenize)),
       writer_(std::make_unique<accuracy::LogitsWriter>(path, info)),
       pending_(items.size()) {
-  thread_ = std::thread([this] { writer_loop(); });
+  thread_ = std::thread([this] {
+    common::name_this_thread("lg-logprobs");
+    writer_loop();
+  });
 }
 
 LogprobsDump::~LogprobsDump() {

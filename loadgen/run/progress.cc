@@ -4,11 +4,17 @@
 
 #include <cstdio>
 
+#include "common/thread_name.h"
+
 namespace loadgen {
 
 ProgressLine::ProgressLine(const Recorder& recorder, int64_t total, double expected_s, bool enabled)
     : rec_(recorder), total_(total), expected_s_(expected_s) {
-  if (enabled) thread_ = std::thread([this] { loop(); });
+  if (enabled)
+    thread_ = std::thread([this] {
+      common::name_this_thread("lg-progress");
+      loop();
+    });
 }
 
 ProgressLine::~ProgressLine() { stop(); }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/thread_name.h"
 #include "loadgen/run/dispatcher.h"
 #include "loadgen/run/progress.h"
 #include "loadgen/run/run.h"
@@ -90,6 +91,7 @@ RunResult run_schedule(Client& client, const std::vector<WorkItem>& items, const
     router->attach(sessions.get());
   }
   std::thread dispatcher([&] {
+    common::name_this_thread("lg-dispatch");
     sent = sessions ? sessions->run(client, t0, &stop)
                     : dispatch(client, *recorder, items, arrival_s, t0, dopt, &stop);
     dispatch_done = true;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/thread_name.h"
 #include "loadgen/scrape/prometheus_text.h"
 #include "loadgen/scrape/server_gauges.h"
 
@@ -36,7 +37,10 @@ MetricsScraper::~MetricsScraper() {
   if (thread_.joinable()) thread_.join();
 }
 
-void MetricsScraper::start() { thread_ = std::thread([this] { loop(); }); }
+void MetricsScraper::start() { thread_ = std::thread([this] {
+    common::name_this_thread("lg-scrape");
+    loop();
+  }); }
 
 void MetricsScraper::loop() {
   // A scrape may take at most the interval (bounded to [0.2 s, 5 s]) so that a hung server cannot hold the
