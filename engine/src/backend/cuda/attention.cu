@@ -24,6 +24,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/paged_index.h"
 #include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
@@ -106,8 +107,9 @@ __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kerne
   const int32_t* __restrict__ bt = a.block_tables + a.bt_start[t];
   // The (block, kv head, offset) row of a context token: its elements start at row * HD; an fp8 row's
   // scale is k_scale[row] / v_scale[row].
+  const PagedIndex pi(bs);
   auto row_of = [&](int tok) -> int64_t {
-    return (static_cast<int64_t>(bt[tok / bs]) * a.nkv + kvh) * bs + tok % bs;
+    return (static_cast<int64_t>(bt[pi.block(tok)]) * a.nkv + kvh) * bs + pi.offset(tok);
   };
   auto scale_of = [&](const float* scales, int64_t r) -> float {
     if constexpr (F8) return scales[r];

@@ -26,6 +26,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/paged_index.h"
 #include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
@@ -88,6 +89,7 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
   const int tok0 = min(len, split * bps * bs);
   const int tok1 = min(len, (split + 1) * bps * bs);
   const int32_t* __restrict__ bt = a.block_tables + a.bt_start[t];
+  const PagedIndex pi(bs);
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int grp = warp * TPW + lane / LPT;                 // this lane's token group
@@ -118,7 +120,7 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
       const int tok = base + lane / LPT + r * G;
       ok[r] = tok < tok1;
       const int tk = ok[r] ? tok : tok0;  // an in-range row (tok0 < tok1 inside the loop), loaded and ignored
-      const int64_t slot = (static_cast<int64_t>(bt[tk / bs]) * a.nkv + kvh) * bs + tk % bs;
+      const int64_t slot = (static_cast<int64_t>(bt[pi.block(tk)]) * a.nkv + kvh) * bs + pi.offset(tk);
       kr[r] = CT::load(kc, slot * HD + part * EPL);
       vr[r] = CT::load(vc, slot * HD + part * EPL);
       if constexpr (CT::kScaled) {

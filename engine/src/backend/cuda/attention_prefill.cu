@@ -45,6 +45,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/paged_index.h"
 #include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
@@ -106,6 +107,7 @@ __global__ void __launch_bounds__(kThreads, 4)
   const int n = (tile & ((1 << kPrefillTileShift) - 1)) + 1;  // 1 .. QT
   const int kvh = h / (a.nh / a.nkv);
   const int bs = a.block_size;
+  const PagedIndex pi(bs);
   const int32_t* __restrict__ bt = a.block_tables + a.bt_start[t0];
   // Keys 0 .. kend-1: every thread computes the same maximum position (no barrier needed).
   int kend = 0;
@@ -156,7 +158,7 @@ __global__ void __launch_bounds__(kThreads, 4)
         const int p = k0 + j;
         ok[i] = p < kend && ch < KT * K::C;
         if (ok[i]) {
-          const int64_t row = (static_cast<int64_t>(bt[p / bs]) * a.nkv + kvh) * bs + p % bs;
+          const int64_t row = (static_cast<int64_t>(bt[pi.block(p)]) * a.nkv + kvh) * bs + pi.offset(p);
           const int64_t off = row * HD + c * 8;
           if constexpr (F8) {
             kp[i] = *reinterpret_cast<const uint2*>(a.k_fp8 + off);

@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/paged_index.h"
 #include "backend/cuda/pdl.cuh"
 
 namespace engine::cuda {
@@ -67,6 +68,7 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const int32_t* __r
   pdl_launch_dependents();
   pdl_wait();
   const int half = hd / 2, quads = half / 4, per_token = (nh + nkv) * quads;
+  const PagedIndex pi(block_size);
   for (int64_t w = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; w < total; w += int64_t{gridDim.x} * blockDim.x) {
     const int t = static_cast<int>(w / per_token), r = static_cast<int>(w - int64_t{t} * per_token);
     const int head = r / quads, i = (r - head * quads) * 4;
@@ -81,7 +83,7 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const int32_t* __r
     const int slot = slots[t];
     if (slot < 0) continue;  // padding row
     const int h = head - nh;
-    const int64_t at = ((static_cast<int64_t>(slot / block_size) * nkv + h) * block_size + slot % block_size) * hd + i;
+    const int64_t at = ((static_cast<int64_t>(pi.block(slot)) * nkv + h) * block_size + pi.offset(slot)) * hd + i;
     store4(k_cache + at, y.a);
     store4(k_cache + at + half, y.b);
     const float* v = row + static_cast<int64_t>(nh + nkv + h) * hd + i;
@@ -118,6 +120,7 @@ __global__ void rope_kv_fp8_kernel(const float* __restrict__ qkv, const int32_t*
   pdl_launch_dependents();
   pdl_wait();
   const int half = hd / 2, quads = half / 4, per_token = (nh + nkv) * g;
+  const PagedIndex pi(block_size);
   const int lane = threadIdx.x % 32;
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;
   for (int64_t base = int64_t{blockIdx.x} * blockDim.x + threadIdx.x - lane; base < total; base += stride) {
@@ -154,7 +157,7 @@ __global__ void rope_kv_fp8_kernel(const float* __restrict__ qkv, const int32_t*
     const int slot = slots[t];
     if (slot < 0) continue;  // padding row
     const float ks = km > 0.f ? km / 448.f : 1.f, vs = vm > 0.f ? vm / 448.f : 1.f;
-    const int64_t row_at = (static_cast<int64_t>(slot / block_size) * nkv + h) * block_size + slot % block_size;
+    const int64_t row_at = (static_cast<int64_t>(pi.block(slot)) * nkv + h) * block_size + pi.offset(slot);
     const int64_t at = row_at * hd + i;
     *reinterpret_cast<uint32_t*>(k_cache + at) = e4m3x4(y.a, ks);
     *reinterpret_cast<uint32_t*>(k_cache + at + half) = e4m3x4(y.b, ks);
