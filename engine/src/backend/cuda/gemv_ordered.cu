@@ -115,9 +115,7 @@ __global__ void __launch_bounds__(256) ordered_gemv_kernel(const OrderedArgs a) 
   // block's bytes, before the wait.
   if (groups > 0 && a.l2_ahead > 0) {
     const size_t share = static_cast<size_t>(a.l2_ahead) / warps, rows = size_t(8) * K * sizeof(bf16);
-    const char* base = reinterpret_cast<const char*>(a.w + static_cast<size_t>(wg) * 8 * K);
-    const size_t bytes = share < rows ? share : rows;
-    for (size_t l = lane; l * 128 < bytes; l += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(base + l * 128));
+    l2_prefetch_warp(a.w + static_cast<size_t>(wg) * 8 * K, share < rows ? share : rows);
   }
   pdl_wait();
 

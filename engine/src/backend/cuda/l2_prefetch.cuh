@@ -19,6 +19,13 @@ __device__ __forceinline__ void l2_prefetch_block(const void* base, size_t bytes
   for (size_t l = tid; l < lines; l += nthreads) asm volatile("prefetch.global.L2 [%0];" ::"l"(p + l * kLine));
 }
 
+/// The calling warp's 32 lanes prefetch the 128-byte lines of [base, base + bytes) into L2, one line each in turn.
+__device__ __forceinline__ void l2_prefetch_warp(const void* base, size_t bytes) {
+  constexpr size_t kLine = 128;
+  const char* p = static_cast<const char*>(base);
+  for (size_t l = threadIdx.x % 32; l * kLine < bytes; l += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(p + l * kLine));
+}
+
 /// Every block of the grid prefetches one contiguous share of [base, base + bytes) (nothing when base is null).
 __device__ __forceinline__ void l2_prefetch_share(const void* base, size_t bytes) {
   if (base == nullptr || bytes == 0) return;
