@@ -31,9 +31,10 @@
 
 #include "common/cpu_time.h"
 #include "common/thread_name.h"
-#include "loadgen/clients/http_api.h"
-#include "loadgen/clients/http_response.h"
 #include "engine/tokenizer.h"
+#include "loadgen/clients/http_api.h"
+#include "loadgen/clients/http_client_impl.h"
+#include "loadgen/clients/http_response.h"
 
 namespace loadgen {
 namespace {
@@ -56,110 +57,7 @@ void raise_open_files_limit() {
   }
 }
 
-std::string format_seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g s", s);
-  return buf;
-}
-
-/// Short, countable reasons: the summary groups failures by this string.
-std::string transport_reason(CURLcode code, long os_errno, const char* errbuf, double timeout_s) {
-  switch (code) {
-    case CURLE_COULDNT_CONNECT:
-      if (os_errno == ECONNREFUSED) return "connection refused";
-      return std::string("could not connect: ") + (errbuf[0] ? errbuf : curl_easy_strerror(code));
-    case CURLE_OPERATION_TIMEDOUT:
-      return "timeout after " + format_seconds(timeout_s);
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_PARTIAL_FILE:   // the body ended before its chunked/length end: the server went away
-    case CURLE_GOT_NOTHING:    // connection closed before any response
-      return "connection reset";
-    default:
-      return std::string("curl error ") + std::to_string(static_cast<int>(code)) + ": " +
-             (errbuf[0] ? errbuf : curl_easy_strerror(code));
-  }
-}
-
-class HttpClient final : public Client {
- public:
-  explicit HttpClient(const HttpClientOptions& options);
-  ~HttpClient() override;
-
-  void start(ClientCallbacks* callbacks) override;
-  void send(const WorkItem& item) override;
-  bool wait_all(std::chrono::milliseconds timeout) override;
-  std::string describe() const override;
-  double busy_seconds() const override { return static_cast<double>(busy_ns_.load()) * 1e-9; }
-  double cpu_seconds() const override {
-    return thread_.joinable() ? common::thread_cpu_seconds(const_cast<std::thread&>(thread_).native_handle()) : -1;
-  }
-
- private:
-  struct Transfer {
-    Transfer(HttpClient* c, uint64_t index) : client(c), index(index), response(index, c->callbacks_, c->tokenizer_.get()) {}
-    HttpClient* client;
-    uint64_t index;
-    CURL* easy = nullptr;
-    std::string body;
-    std::string url;
-    HttpResponse response;
-    Clock::time_point added{};
-    bool sent_reported = false;
-    Clock::time_point sent_at{};  ///< what on_sent was given
-    char errbuf[CURL_ERROR_SIZE] = {0};
-  };
-
-  static size_t write_cb(char* data, size_t size, size_t nmemb, void* userp);
-  static int prereq_cb(void* clientp, char*, char*, int, int);
-  /// curl: watch socket s for `what` (CURL_POLL_IN/OUT/INOUT), or stop watching it (CURL_POLL_REMOVE).
-  static int socket_cb(CURL*, curl_socket_t s, int what, void* userp, void* socketp);
-  /// curl: call socket_action(CURL_SOCKET_TIMEOUT) in timeout_ms (-1: no timer).
-  static int timer_cb(CURLM*, long timeout_ms, void* userp);
-  void loop();
-  /// Writes the eventfd: the loop's epoll_wait returns.
-  void wake();
-  void add_transfer(const WorkItem& item);
-  void complete(Transfer* tr, CURLcode code);
-  void finished_one();
-  /// Moves waiting_ items into curl while fewer than --max-connections transfers are in it.
-  void start_waiting();
-  /// Completes every transfer curl has finished; whether there was any.
-  bool complete_finished();
-  /// Milliseconds until curl's timer is due (0: due now), or `cap` when it is further off or unset.
-  int timer_wait_ms(int cap) const;
-
-  HttpClientOptions options_;
-  HttpApi api_;
-  std::string url_;
-  std::string ep_;                 ///< http://host:port
-  std::unique_ptr<engine::Tokenizer> tokenizer_;
-  ClientCallbacks* callbacks_ = nullptr;
-
-  CURLM* multi_ = nullptr;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;               ///< eventfd in the epoll set: send() and ~HttpClient wake the loop with it
-  bool timer_set_ = false;         ///< curl wants socket_action(CURL_SOCKET_TIMEOUT) at timer_due_ (loop thread)
-  Clock::time_point timer_due_{};
-  curl_slist* headers_ = nullptr;
-  std::vector<CURL*> idle_easy_;   ///< finished handles, reset and reused (loop thread only)
-  std::unordered_map<CURL*, std::unique_ptr<Transfer>> active_;  ///< loop thread only
-  std::thread thread_;
-
-  std::mutex mu_;
-  std::condition_variable done_cv_;
-  std::deque<WorkItem> queue_;     ///< sent, not yet picked up by the loop
-  /// Picked up, waiting for one of --max-connections (loop thread only). Kept here rather than as easy handles
-  /// in curl's pending list: curl walks its pending handles on each add and remove, so a backlog of
-  /// thousands (-X inf, an overloaded server) made each completion cost in proportion to the backlog.
-  std::deque<WorkItem> waiting_;
-  bool stopping_ = false;
-  bool sleeping_ = false;          ///< the loop is in (or entering) epoll_wait with nothing queued: wake it
-  int64_t outstanding_ = 0;        ///< sent and not yet on_done
-  /// When the loop last woke from its poll: the arrival time of every chunk it then reads (loop thread only).
-  Clock::time_point woke_ = Clock::now();
-  std::atomic<int64_t> busy_ns_{0};  ///< the loop's time outside epoll_wait
-};
+}  // namespace
 
 HttpClient::HttpClient(const HttpClientOptions& options) : options_(options), api_(options.api) {
   const std::string ep = normalize_endpoint(options.endpoint);
@@ -291,112 +189,6 @@ std::string HttpClient::describe() const {
   return d;
 }
 
-size_t HttpClient::write_cb(char* data, size_t size, size_t nmemb, void* userp) {
-  auto* tr = static_cast<Transfer*>(userp);
-  // The chunk arrived on the socket no later than the poll's wake-up; the recorder measures its lag from here.
-  // A request sent within this same wake-up (a connection freed, the next one sent, the answer read before
-  // the loop polls again) had its answer arrive after it was sent: never stamp a chunk before its request.
-  const auto t = std::max(tr->client->woke_, tr->sent_at);
-  const size_t n = size * nmemb;
-  if (!tr->response.headers_seen()) {
-    long status = 0;
-    char* ctype = nullptr;
-    curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(tr->easy, CURLINFO_CONTENT_TYPE, &ctype);
-    tr->response.on_headers(status, ctype ? ctype : "");
-  }
-  tr->response.on_body(std::string_view(data, n), t);
-  return n;
-}
-
-// Called once the connection is up, right before the request goes out: the honest "sent" time.
-int HttpClient::prereq_cb(void* clientp, char*, char*, int, int) {
-  auto* tr = static_cast<Transfer*>(clientp);
-  if (!tr->sent_reported) {
-    tr->sent_reported = true;
-    tr->sent_at = Clock::now();
-    tr->client->callbacks_->on_sent(tr->index, tr->sent_at);
-  }
-  return CURL_PREREQFUNC_OK;
-}
-
-void HttpClient::add_transfer(const WorkItem& item) {
-  auto tr = std::make_unique<Transfer>(this, item.index);
-  tr->body = request_body(api_, options_.model_name, item);
-  tr->response.expect(item);
-  tr->url = ep_ + request_path(api_, options_.model_name, item);
-  CURL* e;
-  if (!idle_easy_.empty()) {
-    e = idle_easy_.back();
-    idle_easy_.pop_back();
-    curl_easy_reset(e);
-  } else {
-    e = curl_easy_init();
-  }
-  tr->easy = e;
-  curl_easy_setopt(e, CURLOPT_URL, tr->url.c_str());
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, tr->body.data());
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(tr->body.size()));
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpClient::write_cb);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, tr.get());
-  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &HttpClient::prereq_cb);
-  curl_easy_setopt(e, CURLOPT_PREREQDATA, tr.get());
-  curl_easy_setopt(e, CURLOPT_PRIVATE, tr.get());
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, tr->errbuf);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout_s * 1000.0));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_s * 1000.0));
-  if (options_.access.insecure) {  // --insecure: a self-signed test deployment
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
-  tr->added = Clock::now();
-  if (CURLMcode mc = curl_multi_add_handle(multi_, e); mc != CURLM_OK) {
-    Transfer* raw = tr.get();
-    active_.emplace(e, std::move(tr));
-    tr = nullptr;
-    std::snprintf(raw->errbuf, sizeof raw->errbuf, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
-    complete(raw, CURLE_FAILED_INIT);
-    return;
-  }
-  active_.emplace(e, std::move(tr));
-}
-
-void HttpClient::complete(Transfer* tr, CURLcode code) {
-  const auto t = Clock::now();
-  if (!tr->sent_reported) {
-    // Never got a connection: it "left" when we tried, so send lag still shows.
-    tr->sent_reported = true;
-    tr->sent_at = tr->added;
-    callbacks_->on_sent(tr->index, tr->added);
-  }
-  if (!tr->response.headers_seen() && code == CURLE_OK) {
-    long status = 0;
-    char* ctype = nullptr;
-    curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(tr->easy, CURLINFO_CONTENT_TYPE, &ctype);
-    tr->response.on_headers(status, ctype ? ctype : "");
-  }
-  Outcome out;
-  if (code == CURLE_OK) {
-    out = tr->response.finish(t);
-  } else {
-    long os_errno = 0;
-    curl_easy_getinfo(tr->easy, CURLINFO_OS_ERRNO, &os_errno);
-    out = tr->response.fail(transport_reason(code, os_errno, tr->errbuf, options_.request_timeout_s));
-  }
-  const uint64_t index = tr->index;
-  CURL* e = tr->easy;
-  curl_multi_remove_handle(multi_, e);
-  idle_easy_.push_back(e);
-  active_.erase(e);  // destroys tr
-  callbacks_->on_done(index, out, t);
-  finished_one();
-}
-
 bool HttpClient::complete_finished() {
   int left = 0;
   bool any = false;
@@ -495,8 +287,6 @@ void HttpClient::loop() {
     if (complete_finished()) start_waiting();
   }
 }
-
-}  // namespace
 
 std::string normalize_endpoint(const std::string& endpoint) {
   std::string ep = endpoint;
