@@ -38,6 +38,7 @@ struct AttnCase {
   int tokens_in_flight = 4;       // decode_attention's per-lane-group tokens (4 or 8)
   bool merge_in_kernel = false;   // the last split block merges (AttentionArgs::split_count)
   bool l2_prefetch = false;       // the kernel also prefetches a read-only range into L2 (the K cache here)
+  int fp8_lane_bytes = 16;        // decode_attention's fp8 loads per lane (16 or 8)
 };
 
 // Which kernel reads the cache: attention.cu's paged kernel, attention_decode.cu's (version 2) over the same
@@ -117,6 +118,7 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
   a.num_splits = c.splits;
   a.scale = 1.0f / std::sqrt(float(c.hd));
   a.tokens_in_flight = c.tokens_in_flight;
+  a.fp8_lane_bytes = c.fp8_lane_bytes;
   DevBuf<int32_t> dcount(std::vector<int32_t>(size_t(T) * c.nh, 0));
   if (c.merge_in_kernel) a.split_count = dcount.p;
   if (c.l2_prefetch) {
@@ -286,6 +288,12 @@ TEST(CudaAttention, DecodeAttentionV2MatchesFloat64) {
       const AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, splits, 0, 12 - r};
       check_attention<bf16>(mha, seed, false, k);
       check_attention<bf16>(gqa, seed + 1, false, k);
+      if (k == AttnKernel::kDecodeFp8) {  // the narrow fp8 loads: 8 bytes a lane, bf16's lanes per token
+        AttnCase narrow_mha = mha, narrow_gqa = gqa;
+        narrow_mha.fp8_lane_bytes = narrow_gqa.fp8_lane_bytes = 8;
+        check_attention<bf16>(narrow_mha, seed, false, k);
+        check_attention<bf16>(narrow_gqa, seed + 1, false, k);
+      }
       if (k == AttnKernel::kDecode) {
         check_attention<float>(mha, seed, false, k);
         check_attention<float>(gqa, seed + 1, false, k);

@@ -34,7 +34,8 @@
 namespace engine::cuda {
 namespace {
 
-struct Fp8 {};  // tag: the cache holds e4m3 bytes plus per-(token, head) scales
+struct Fp8 {};        // tag: the cache holds e4m3 bytes plus per-(token, head) scales; 16 per lane
+struct Fp8Narrow {};  // the same cache, 8 bytes per lane (AttentionArgs::fp8_lane_bytes = 8)
 
 template <typename E, typename C>
 struct CacheTraits;
@@ -62,6 +63,20 @@ struct CacheTraits<bf16, Fp8> {
     e4m3x8_to_f32(make_uint2(r.x, r.y), f);
     e4m3x8_to_f32(make_uint2(r.z, r.w), f + 8);
   }
+};
+
+// The fp8 cache read 8 elements (8 bytes) per lane, as many lanes per token as bf16 takes: half of Fp8's q, acc and
+// load registers. ptxas, head dim 128, 4 warps, 4 tokens in flight: 72 registers against Fp8's 96 (bf16: 64), so 7
+// blocks an SM instead of 5 (bf16: 8), with 8-byte loads. Capping it at 64 registers spilled (24-60 bytes).
+template <>
+struct CacheTraits<bf16, Fp8Narrow> {
+  static constexpr int EPL = 8;
+  static constexpr bool kScaled = true;
+  using Raw = uint2;
+  static __device__ __forceinline__ Raw load(const void* base, int64_t elem) {
+    return *reinterpret_cast<const uint2*>(static_cast<const uint8_t*>(base) + elem);
+  }
+  static __device__ __forceinline__ void unpack(const Raw& r, float* f) { e4m3x8_to_f32(r, f); }
 };
 
 // W: warps per block (AttentionArgs::warps); kR: tokens in flight per lane group (AttentionArgs::tokens_in_flight).
@@ -243,7 +258,11 @@ void decode_attention(const AttentionArgs<E>& a, cudaStream_t s) {
   if (a.num_splits < 1 || (a.num_splits > 1 && a.part == nullptr))
     throw std::invalid_argument("decode_attention: num_splits > 1 needs a partials buffer");
   if (a.k_fp8) {
-    if constexpr (std::is_same_v<E, bf16>) launch_hd<bf16, Fp8>(a, s);
+    if constexpr (std::is_same_v<E, bf16>) {
+      if (a.fp8_lane_bytes == 8) launch_hd<bf16, Fp8Narrow>(a, s);
+      else if (a.fp8_lane_bytes == 16) launch_hd<bf16, Fp8>(a, s);
+      else throw std::invalid_argument("decode_attention: fp8_lane_bytes = " + std::to_string(a.fp8_lane_bytes) + " (8 or 16)");
+    }
     else throw std::invalid_argument("decode_attention: an fp8 KV cache needs bf16 activations");
   } else {
     launch_hd<E, E>(a, s);

@@ -119,6 +119,7 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     else if (opt_.attn_warps > 0) a.warps = opt_.attn_warps;
     else a.warps = int64_t(a.T) * nh * st.num_splits <= 4 * int64_t(num_sms_) ? 8 : 4;
     a.tokens_in_flight = opt_.det_rows > 0 ? opt_.det_attn_tokens : opt_.attn_tokens;
+    a.fp8_lane_bytes = opt_.fp8_lane_bytes;
     const size_t wo_bytes = size_t(dim) * nh * hd * opt_.elem_bytes();
     if (st.n_tiles == 0 && a.T <= opt_.l2_prefetch_rows && wo_bytes <= size_t(device_l2_bytes()) / 4 * 3) {
       a.l2_prefetch = L.wo;

@@ -75,6 +75,9 @@ struct CudaOptions {
   /// measured on a GPU (docs/cuda-notes.md, v18). LLM_CUDA_ATTN_R, LLM_CUDA_DET_ATTN_R.
   int attn_tokens = 4;
   int det_attn_tokens = 4;
+  /// decode_attention's fp8 loads: 16 bytes per lane (the default) or 8 (AttentionArgs::fp8_lane_bytes: the
+  /// registers and occupancy of the bf16 kernel; docs/cuda-notes.md, v18). LLM_CUDA_FP8_LANE_BYTES=8.
+  int fp8_lane_bytes = 16;
   /// Decode steps of at most this many rows (no prefill tiles) have their attention kernel prefetch the O
   /// projection's weights into L2 (AttentionArgs::l2_prefetch) when they fit in 3/4 of it: at small batch the
   /// attention leaves the memory bus idle, and the O GEMV would then read from L2 (docs/cuda-notes.md, v18).
@@ -134,7 +137,7 @@ struct CudaOptions {
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
 /// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT,
 /// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_MERGE_IN_KERNEL and LLM_CUDA_GRAPHS_AT_LOAD ("1" on), LLM_CUDA_GEMV_MAX_M,
-/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
+/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
 /// LLM_CUDA_DET_ATTN_WARPS, LLM_CUDA_DET_ATTN_R (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8
 /// KV cache in the f32 mode.

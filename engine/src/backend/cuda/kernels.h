@@ -100,6 +100,10 @@ struct AttentionArgs {
   /// decode_attention only: tokens each lane group has in flight per iteration (4 or 8). The sums depend on
   /// it too (each iteration's online-softmax update covers that many tokens), so a mode keeps one value.
   int tokens_in_flight = 4;
+  /// decode_attention with an fp8 cache only: bytes (= elements) of a K/V row each lane loads, 16 or 8 (8: as many
+  /// lanes per token as bf16, half the registers; attention_decode.cu). The sums differ (the lanes split a row
+  /// differently), so a mode keeps one value.
+  int fp8_lane_bytes = 16;
   /// Optional: a read-only range (the next GEMV's weights) the kernel's blocks prefetch into L2 after their
   /// wait on the kernel before (l2_prefetch.cuh), while the step's attention leaves the memory bus mostly idle.
   /// Speed only: nothing reads it here.
