@@ -69,6 +69,12 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     mark(name);
   };
 
+  // The attention of a small decode step prefetches its layer's O weights into L2 (CudaOptions::l2_prefetch_rows):
+  // decided once for the step, from its shape.
+  const size_t wo_bytes = size_t(dim) * nh * hd * opt_.elem_bytes();
+  const bool prefetch_wo =
+      st.n_tiles == 0 && T <= opt_.l2_prefetch_rows && wo_bytes <= size_t(device_l2_bytes()) / 4 * 3;
+
   embedding<E>(in.tokens, static_cast<const E*>(w_.tok_emb), x_, T, dim, stream_);
   mark("embedding");
   for (int l = 0; l < mc_.n_layers; ++l) {
@@ -120,8 +126,7 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     else a.warps = int64_t(a.T) * nh * st.num_splits <= 4 * int64_t(num_sms_) ? 8 : 4;
     a.tokens_in_flight = opt_.det_rows > 0 ? opt_.det_attn_tokens : opt_.attn_tokens;
     a.fp8_lane_bytes = opt_.fp8_lane_bytes;
-    const size_t wo_bytes = size_t(dim) * nh * hd * opt_.elem_bytes();
-    if (st.n_tiles == 0 && a.T <= opt_.l2_prefetch_rows && wo_bytes <= size_t(device_l2_bytes()) / 4 * 3) {
+    if (prefetch_wo) {
       a.l2_prefetch = L.wo;
       a.l2_prefetch_bytes = wo_bytes;
     }
