@@ -34,4 +34,19 @@ TEST(PagedIndex, BlockAndOffsetAreDivisionAndRemainder) {
   }
 }
 
+// row / row_of: the [num_blocks, nkv, block_size] cache row the kernels address, through a block table with gaps.
+TEST(PagedIndex, RowIsTheCacheLayoutsRow) {
+  const std::vector<int32_t> bt = {7, 0, 123456, 3};
+  for (int bs : {1, 7, 16, 64}) {
+    const engine::cuda::PagedIndex pi(bs);
+    for (int nkv : {1, 8, 32})
+      for (int h : {0, nkv - 1})
+        for (int pos = 0; pos < 4 * bs; pos += (bs > 4 ? 3 : 1)) {
+          const int64_t want = (int64_t{bt[pos / bs]} * nkv + h) * bs + pos % bs;
+          ASSERT_EQ(pi.row_of(bt.data(), pos, nkv, h), want) << "bs " << bs << " nkv " << nkv << " pos " << pos;
+          ASSERT_EQ(pi.row(bt[pos / bs], nkv, h, pos % bs), want);
+        }
+  }
+}
+
 }  // namespace

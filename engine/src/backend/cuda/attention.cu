@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks<E, HD>()) attention_kerne
   // scale is k_scale[row] / v_scale[row].
   const PagedIndex pi(bs);
   auto row_of = [&](int tok) -> int64_t {
-    return (static_cast<int64_t>(bt[pi.block(tok)]) * a.nkv + kvh) * bs + pi.offset(tok);
+    return pi.row_of(bt, tok, a.nkv, kvh);
   };
   auto scale_of = [&](const float* scales, int64_t r) -> float {
     if constexpr (F8) return scales[r];

@@ -135,7 +135,7 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
       const int tok = base + lane / LPT + r * G;
       ok[r] = tok < tok1;
       const int tk = ok[r] ? tok : tok0;  // an in-range row (tok0 < tok1 inside the loop), loaded and ignored
-      const int64_t slot = (static_cast<int64_t>(bt[pi.block(tk)]) * a.nkv + kvh) * bs + pi.offset(tk);
+      const int64_t slot = pi.row_of(bt, tk, a.nkv, kvh);
       kr[r] = CT::load(kc, slot * HD + part * EPL);
       vr[r] = CT::load(vc, slot * HD + part * EPL);
       if constexpr (CT::kScaled) {

@@ -158,7 +158,7 @@ __global__ void __launch_bounds__(kThreads, 4)
         const int p = k0 + j;
         ok[i] = p < kend && ch < KT * K::C;
         if (ok[i]) {
-          const int64_t row = (static_cast<int64_t>(bt[pi.block(p)]) * a.nkv + kvh) * bs + pi.offset(p);
+          const int64_t row = pi.row_of(bt, p, a.nkv, kvh);
           const int64_t off = row * HD + c * 8;
           if constexpr (F8) {
             kp[i] = *reinterpret_cast<const uint2*>(a.k_fp8 + off);

@@ -35,6 +35,15 @@ struct PagedIndex {
   }
   /// pos % block_size.
   LLM_PAGED_HD int offset(int pos) const { return pos - block(pos) * static_cast<int>(d); }
+  /// The row of (physical block, kv head, offset) in a layer's K or V cache, laid out [num_blocks, nkv,
+  /// block_size, head_dim]: its elements start at row * head_dim, and an fp8 cache's scale is scales[row].
+  LLM_PAGED_HD int64_t row(int physical_block, int nkv, int kv_head, int off) const {
+    return (static_cast<int64_t>(physical_block) * nkv + kv_head) * static_cast<int64_t>(d) + off;
+  }
+  /// The row of position pos of a sequence whose block table is bt.
+  LLM_PAGED_HD int64_t row_of(const int32_t* bt, int pos, int nkv, int kv_head) const {
+    return row(bt[block(pos)], nkv, kv_head, offset(pos));
+  }
 };
 
 }  // namespace engine::cuda

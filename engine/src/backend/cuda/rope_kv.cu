@@ -83,7 +83,7 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const int32_t* __r
     const int slot = slots[t];
     if (slot < 0) continue;  // padding row
     const int h = head - nh;
-    const int64_t at = ((static_cast<int64_t>(pi.block(slot)) * nkv + h) * block_size + pi.offset(slot)) * hd + i;
+    const int64_t at = pi.row(pi.block(slot), nkv, h, pi.offset(slot)) * hd + i;
     store4(k_cache + at, y.a);
     store4(k_cache + at + half, y.b);
     const float* v = row + static_cast<int64_t>(nh + nkv + h) * hd + i;
@@ -157,7 +157,7 @@ __global__ void rope_kv_fp8_kernel(const float* __restrict__ qkv, const int32_t*
     const int slot = slots[t];
     if (slot < 0) continue;  // padding row
     const float ks = km > 0.f ? km / 448.f : 1.f, vs = vm > 0.f ? vm / 448.f : 1.f;
-    const int64_t row_at = (static_cast<int64_t>(pi.block(slot)) * nkv + h) * block_size + pi.offset(slot);
+    const int64_t row_at = pi.row(pi.block(slot), nkv, h, pi.offset(slot));
     const int64_t at = row_at * hd + i;
     *reinterpret_cast<uint32_t*>(k_cache + at) = e4m3x4(y.a, ks);
     *reinterpret_cast<uint32_t*>(k_cache + at + half) = e4m3x4(y.b, ks);
