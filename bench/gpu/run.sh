@@ -172,12 +172,13 @@ if has bench; then
   [[ ${DETBENCH:-1} == 1 ]] && LLM_BENCH_DETERMINISTIC=1 "$BUILD/engine/cuda_decode_bench" \
     --benchmark_filter='BM_DecodeStep/(1|16|64|128|256)/|BM_MixedStep' \
     --benchmark_out="$OUT/decode_bench_det.json" --benchmark_out_format=json >"$OUT/decode_bench_det.log" 2>&1
-  # v18's switches, off by default until measured (docs/cuda-notes.md, v18): the last split block merges, the
-  # attention prefetches the O weights into L2 at small batch, 8 tokens in flight per lane group (both modes),
-  # the batch-1 GEMVs prefetch the start of their weights into L2 before their wait.
+  # v18's switches (docs/cuda-notes.md, v18): the last split block merges (on since v18; =0 times the combine
+  # kernel), and, off since they measured slower on an H100, the attention prefetching the O weights into L2 at
+  # small batch, 8 tokens in flight per lane group (both modes), fp8 read 8 bytes a lane, the batch-1 GEMVs
+  # prefetching the start of their weights into L2 before their wait.
   if [[ ${ABLATE_V18:-1} == 1 ]]; then
     i=0
-    for v in "LLM_CUDA_MERGE_IN_KERNEL=1" "LLM_CUDA_L2_PREFETCH_ROWS=4" "LLM_CUDA_MERGE_IN_KERNEL=1 LLM_CUDA_L2_PREFETCH_ROWS=4" \
+    for v in "LLM_CUDA_MERGE_IN_KERNEL=0" "LLM_CUDA_L2_PREFETCH_ROWS=4" "LLM_CUDA_MERGE_IN_KERNEL=0 LLM_CUDA_L2_PREFETCH_ROWS=4" \
              "LLM_CUDA_ATTN_R=8" "LLM_BENCH_DETERMINISTIC=1 LLM_CUDA_DET_ATTN_R=8" \
              "LLM_BENCH_DETERMINISTIC=1 LLM_CUDA_DET_ATTN_R=8 LLM_CUDA_L2_PREFETCH_ROWS=4" \
              "LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_R=8" "LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_FP8_LANE_BYTES=8" \
@@ -210,12 +211,13 @@ if has loadgen; then
       log "loadgen: -X 5 -T ${ONLINE_T:-300}"
       "$LG" -X 5 -T "${ONLINE_T:-300}" "${common[@]}" --out "$OUT/lg_online" >"$OUT/lg_online.log" 2>&1
       log "loadgen online exit $?"; tail -25 "$OUT/lg_online.log"
-      # v18: the same run with every decode graph captured at load (LLM_CUDA_GRAPHS_AT_LOAD=1), not by the first
-      # step of each batch size inside some request's inter-token time.
+      # v18: the same run with each decode graph captured by the first step of its batch size, inside some
+      # request's inter-token time (LLM_CUDA_GRAPHS_AT_LOAD=0: the path before v18; the default captures them all
+      # when the KV cache is allocated).
       if [[ ${ABLATE_V18:-1} == 1 ]]; then
-        LLM_CUDA_GRAPHS_AT_LOAD=1 "$LG" -X 5 -T "${ONLINE_T:-300}" "${common[@]}" --out "$OUT/lg_online_graphs_at_load" \
-          >"$OUT/lg_online_graphs_at_load.log" 2>&1
-        log "loadgen online (graphs at load) exit $?"; grep -E "TTFT|TPOT|Verdict" "$OUT/lg_online_graphs_at_load.log"
+        LLM_CUDA_GRAPHS_AT_LOAD=0 "$LG" -X 5 -T "${ONLINE_T:-300}" "${common[@]}" --out "$OUT/lg_online_graphs_lazy" \
+          >"$OUT/lg_online_graphs_lazy.log" 2>&1
+        log "loadgen online (graphs captured during the run) exit $?"; grep -E "TTFT|TPOT|Verdict" "$OUT/lg_online_graphs_lazy.log"
       fi
     fi
   fi

@@ -25,7 +25,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.f32 = cfg.dtype == ComputeDType::kF32;
   // Switches for measuring what each part buys.
   o.graphs = !switched_off("LLM_CUDA_GRAPHS");
-  if (const char* g = std::getenv("LLM_CUDA_GRAPHS_AT_LOAD")) o.graphs_at_load = std::string(g) == "1";
+  o.graphs_at_load = !switched_off("LLM_CUDA_GRAPHS_AT_LOAD");
   o.gemv = !switched_off("LLM_CUDA_GEMV");
   o.prefill_kernel = !switched_off("LLM_CUDA_PREFILL_KERNEL");
   o.attn_v2 = !switched_off("LLM_CUDA_ATTN_V2");
@@ -38,7 +38,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   if (const char* b = std::getenv("LLM_CUDA_FP8_LANE_BYTES")) o.fp8_lane_bytes = std::atoi(b) == 8 ? 8 : 16;
   if (const char* r = std::getenv("LLM_CUDA_L2_PREFETCH_ROWS")) o.l2_prefetch_rows = std::max(0, std::atoi(r));
   if (const char* k = std::getenv("LLM_CUDA_GEMV_L2_AHEAD_KB")) o.gemv_l2_ahead = std::clamp(std::atoi(k), 0, 4096) * 1024;
-  if (const char* m = std::getenv("LLM_CUDA_MERGE_IN_KERNEL")) o.merge_in_kernel = std::string(m) == "1";
+  o.merge_in_kernel = !switched_off("LLM_CUDA_MERGE_IN_KERNEL");
   o.pdl = !switched_off("LLM_CUDA_PDL");
   o.fuse_swiglu = !switched_off("LLM_CUDA_FUSE_SWIGLU");
   o.fuse_norm = !switched_off("LLM_CUDA_FUSE_NORM");

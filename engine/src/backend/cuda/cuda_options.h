@@ -17,9 +17,10 @@ struct CudaOptions {
   bool graphs = true;
   /// With graphs: every decode graph (each padded batch size up to max_num_seqs) captured when the KV cache is
   /// allocated, as vLLM captures its graphs at start-up, instead of by the first step of each size during a run
-  /// (a capture costs that step a few milliseconds). Off until measured on a GPU (docs/cuda-notes.md, v18);
-  /// LLM_CUDA_GRAPHS_AT_LOAD=1 turns it on.
-  bool graphs_at_load = false;
+  /// (a capture costs that step a few milliseconds, inside its requests' inter-token time). Measured on an H100,
+  /// the contest run's TTFT max 130.7 -> 17.8 ms and TPOT max 13.9 -> 7.0 ms (docs/cuda-notes.md, v18).
+  /// LLM_CUDA_GRAPHS_AT_LOAD=0: each graph captured by the first step of its size, as before v18.
+  bool graphs_at_load = true;
   /// GEMMs of one row (decode at batch 1) through the bf16 GEMV (gemv.cu; the bf16 mode only).
   /// LLM_CUDA_GEMV=0 or the deterministic mode: cuBLAS at every M.
   bool gemv = true;
@@ -71,25 +72,27 @@ struct CudaOptions {
   int attn_warps = 0;
   /// decode_attention's tokens in flight per lane group (AttentionArgs::tokens_in_flight, 4 or 8): attn_tokens in
   /// the default mode, det_attn_tokens in the deterministic one (whose unsplit rows walk the whole context in
-  /// one block: more tokens per trip to memory would shorten that chain at small batch). 4 in both until
-  /// measured on a GPU (docs/cuda-notes.md, v18). LLM_CUDA_ATTN_R, LLM_CUDA_DET_ATTN_R.
+  /// one block: more tokens per trip to memory would shorten that chain at small batch). 4 in both: 8 measured
+  /// slower on an H100 at batch 16-256 in both modes and in fp8 (docs/cuda-notes.md, v18). LLM_CUDA_ATTN_R,
+  /// LLM_CUDA_DET_ATTN_R.
   int attn_tokens = 4;
   int det_attn_tokens = 4;
   /// decode_attention's fp8 loads: 16 bytes per lane (the default) or 8 (AttentionArgs::fp8_lane_bytes: the
-  /// registers and occupancy of the bf16 kernel; docs/cuda-notes.md, v18). LLM_CUDA_FP8_LANE_BYTES=8.
+  /// registers and occupancy of the bf16 kernel; docs/cuda-notes.md, v18: 8 measured slower on an H100 from
+  /// batch 16, +4 % at 256). LLM_CUDA_FP8_LANE_BYTES=8.
   int fp8_lane_bytes = 16;
   /// Decode steps of at most this many rows (no prefill tiles) have their attention kernel prefetch the O
   /// projection's weights into L2 (AttentionArgs::l2_prefetch) when they fit in 3/4 of it: at small batch the
   /// attention leaves the memory bus idle, and the O GEMV would then read from L2 (docs/cuda-notes.md, v18).
-  /// 0 (never) until measured; LLM_CUDA_L2_PREFETCH_ROWS=N.
+  /// 0 (never): 4 measured +0.8 % at batch 1 on an H100; LLM_CUDA_L2_PREFETCH_ROWS=N.
   int l2_prefetch_rows = 0;
   /// A split attention's partials merged by the split block that finishes last (AttentionArgs::split_count)
-  /// instead of by a combine kernel: one launch fewer per layer (docs/cuda-notes.md, v18). Off until measured;
-  /// LLM_CUDA_MERGE_IN_KERNEL=1 turns it on.
-  bool merge_in_kernel = false;
+  /// instead of by a combine kernel: one launch fewer per layer, the same bits (docs/cuda-notes.md, v18: batch 1
+  /// 5.033 -> 5.016 ms on an H100, no change where nothing splits). LLM_CUDA_MERGE_IN_KERNEL=0: the combine kernel.
+  bool merge_in_kernel = true;
   /// Bytes each block of the batch-1 GEMVs prefetches into L2 from the start of its weights before it waits on
   /// the kernel before it (set_gemv_l2_ahead): the bus kept busy through that kernel's tail (docs/cuda-notes.md,
-  /// v18). 0 until measured; LLM_CUDA_GEMV_L2_AHEAD_KB=N.
+  /// v18). 0: 128 KB measured +0.8 % at batch 1 on an H100; LLM_CUDA_GEMV_L2_AHEAD_KB=N.
   int gemv_l2_ahead = 0;
   /// GEMMs of 2..64 rows (and of 1 without the GEMV) through skinny_gemm (gemm_skinny.cu; the bf16 mode only)
   /// when LLM_CUDA_SKINNY=1: an experiment that measured slower than cuBLAS (docs/cuda-notes.md, v8); never in
@@ -136,7 +139,7 @@ struct CudaOptions {
 
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
 /// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT,
-/// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_MERGE_IN_KERNEL and LLM_CUDA_GRAPHS_AT_LOAD ("1" on), LLM_CUDA_GEMV_MAX_M,
+/// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP, LLM_CUDA_MERGE_IN_KERNEL, LLM_CUDA_GRAPHS_AT_LOAD (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
 /// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
 /// LLM_CUDA_DET_ATTN_WARPS, LLM_CUDA_DET_ATTN_R (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8
