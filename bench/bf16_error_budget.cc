@@ -8,6 +8,7 @@
 //
 //   bf16_error_budget MODEL [--tokens 40] [--prompts 3] [--last 8] [--rtol 2e-2] [--atol 2e-2] [--seed 7]
 //                     [--variants 0,6,8]   (rows of the table to compute; default all; 0 is the float64 base)
+//                     [--base I]           (the row every other is scored against; default 0, float64)
 //
 // Prompts are random token ids; the last `--last` positions of each are scored. Rounding points (names
 // used in the table; "+" combines):
@@ -16,7 +17,10 @@
 //   qkv   QKV GEMM outputs before RoPE                     q     q after RoPE
 //   kv    K (after RoPE) and V as stored in the cache      delta O and down GEMM outputs before the residual add
 //   gu    gate/up GEMM outputs                            w     the weights themselves (a no-op for bf16 checkpoints)
-// h+att+act+hf are unavoidable with bf16 tensor-core GEMMs; kv is what a bf16 KV cache costs.
+// h+att+act+hf are unavoidable with bf16 tensor-core GEMMs; kv is what a bf16 KV cache costs. The last three
+// rows price the fp8 KV cache (e4m3, a scale per (token, kv head), as rope_kv.cu stores it) for K and V together
+// and each alone; `--base 9` scores every row against the CUDA bf16 row instead of float64, i.e. what the fp8
+// cache changes against the bf16 cache, the comparison `bench/gpu/run.sh fp8` makes on the GPU.
 // The forward pass is engine::reference::llama_f64_logits (engine/src/backend/llama_f64.h), the same float64
 // Llama the backends' tests compare against.
 #include <omp.h>
@@ -56,13 +60,32 @@ const std::vector<Variant>& variants() {
       {"w", kWeights},
       {"GEMM inputs+kv+q+gu+w (CUDA bf16)", kCudaBf16 | kWeights},
       {"... +qkv+delta (CUDA v4 bf16)", kCudaBf16 | kQkvOut | kDelta | kWeights},
+      {"CUDA bf16 + fp8 K and V cache", kCudaBf16 | kWeights | kKFp8 | kVFp8},
+      {"CUDA bf16 + fp8 V only (K bf16)", kCudaBf16 | kWeights | kVFp8},
+      {"CUDA bf16 + fp8 K only (V bf16)", kCudaBf16 | kWeights | kKFp8},
   };
   return v;
 }
 
+/// KL(P_ref || P_new) of two logit rows, each softmaxed in float64.
+double kl_divergence(const std::vector<double>& ref, const std::vector<double>& got) {
+  auto log_softmax = [](const std::vector<double>& l) {
+    const double m = *std::max_element(l.begin(), l.end());
+    double s = 0;
+    for (double x : l) s += std::exp(x - m);
+    std::vector<double> o(l.size());
+    for (size_t i = 0; i < l.size(); ++i) o[i] = l[i] - m - std::log(s);
+    return o;
+  };
+  const std::vector<double> a = log_softmax(ref), b = log_softmax(got);
+  double kl = 0;
+  for (size_t i = 0; i < a.size(); ++i) kl += std::exp(a[i]) * (a[i] - b[i]);
+  return std::max(kl, 0.0);
+}
+
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr, "bf16_error_budget: %s\nusage: bf16_error_budget MODEL [--tokens N] [--prompts N] "
-               "[--last N] [--rtol X] [--atol X] [--seed N] [--variants I,J,...]\n", why);
+               "[--last N] [--rtol X] [--atol X] [--seed N] [--variants I,J,...] [--base I]\n", why);
   std::exit(2);
 }
 
@@ -74,6 +97,7 @@ int main(int argc, char** argv) {
   int P = 40, nprompts = 3, last = 8;
   double rtol = 2e-2, atol = 2e-2;
   uint64_t seed = 7;
+  long base_row = 0;
   std::vector<bool> want(variants().size(), true);
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -95,7 +119,11 @@ int main(int argc, char** argv) {
     char* end = nullptr;
     const double num = std::strtod(v, &end);
     if (end == v || *end != '\0') usage((a + ": expected a number, got '" + v + "'").c_str());
-    if (a == "--tokens") P = int(num);
+    if (a == "--base") {
+      base_row = long(num);
+      if (base_row < 0 || base_row >= long(want.size()) || double(base_row) != num)
+        usage(("--base: expected a row index 0.." + std::to_string(want.size() - 1) + ", got '" + v + "'").c_str());
+    } else if (a == "--tokens") P = int(num);
     else if (a == "--prompts") nprompts = int(num);
     else if (a == "--last") last = int(num);
     else if (a == "--rtol") rtol = num;
@@ -120,16 +148,19 @@ int main(int argc, char** argv) {
               "atol %g; %d threads\n", model.c_str(), w.config.n_layers, w.config.dim, nprompts, P, last, rtol, atol,
               omp_get_max_threads());
   std::vector<Mat> base;
-  for (const auto& p : prompts) base.push_back(llama_f64_logits(w, p, P - last, 0));
-  std::printf("   %-36s %9s %10s %12s %8s\n", "bf16 rounding points", "allclose", "max|diff|", "max row rel", "top-1");
+  const unsigned base_pts = variants()[size_t(base_row)].pts;
+  for (const auto& p : prompts) base.push_back(llama_f64_logits(w, p, P - last, base_pts));
+  std::printf("scored against row %ld (%s)\n", base_row, variants()[size_t(base_row)].name.c_str());
+  std::printf("   %-36s %9s %10s %12s %8s %10s\n", "rounding points", "allclose", "max|diff|", "max row rel", "top-1",
+              "max KL");
   for (size_t vi = 0; vi < variants().size(); ++vi) {
-    if (!want[vi]) continue;
+    if (!want[vi] || long(vi) == base_row) continue;
     const Variant& v = variants()[vi];
     int64_t close = 0, total = 0;
-    double max_abs = 0, max_rel = 0;
+    double max_abs = 0, max_rel = 0, max_kl = 0;
     int top = 0, rows = 0;
     for (size_t i = 0; i < prompts.size(); ++i) {
-      const Mat l = v.pts ? llama_f64_logits(w, prompts[i], P - last, v.pts) : base[i];
+      const Mat l = llama_f64_logits(w, prompts[i], P - last, v.pts);
       for (size_t r = 0; r < l.size(); ++r) {
         const std::vector<double>& ref = base[i][r];
         double num = 0, den = 0;
@@ -141,13 +172,14 @@ int main(int argc, char** argv) {
           ++total;
         }
         max_rel = std::max(max_rel, std::sqrt(num / std::max(den, 1e-300)));
+        max_kl = std::max(max_kl, kl_divergence(ref, l[r]));
         top += std::max_element(l[r].begin(), l[r].end()) - l[r].begin() ==
                std::max_element(ref.begin(), ref.end()) - ref.begin();
         ++rows;
       }
     }
-    std::printf("%2zu %-36s %9.4f %10.4g %12.3e %5d/%d\n", vi, v.name.c_str(), double(close) / double(total), max_abs, max_rel,
-                top, rows);
+    std::printf("%2zu %-36s %9.4f %10.4g %12.3e %5d/%d %10.3g\n", vi, v.name.c_str(), double(close) / double(total), max_abs,
+                max_rel, top, rows, max_kl);
     std::fflush(stdout);
   }
   return 0;

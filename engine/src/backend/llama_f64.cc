@@ -17,6 +17,23 @@ double bf16_round(double x) {
   return f;
 }
 
+double e4m3_round(double x) {
+  if (std::isnan(x)) return x;
+  const double a = std::fabs(x);
+  if (a >= 448.0) return std::copysign(448.0, x);
+  // Spacing of e4m3 values around a: 2^-9 below the smallest normal 2^-6, else 2^(exponent - 3).
+  const double step = a < 0x1p-6 ? 0x1p-9 : std::ldexp(1.0, std::ilogb(a) - 3);
+  return std::copysign(std::nearbyint(a / step) * step, x);  // nearbyint: ties to even (the default mode)
+}
+
+void fp8_row_round(double* row, int n) {
+  float m = 0.f;
+  for (int i = 0; i < n; ++i) m = std::max(m, std::fabs(static_cast<float>(row[i])));
+  const float scale = m > 0.f ? m / 448.f : 1.f;
+  for (int i = 0; i < n; ++i)
+    row[i] = e4m3_round(static_cast<float>(static_cast<float>(row[i]) / scale)) * static_cast<double>(scale);
+}
+
 namespace {
 
 using Mat = std::vector<std::vector<double>>;  // [tokens][features]
@@ -93,7 +110,13 @@ std::vector<std::vector<double>> llama_f64_logits(const ModelWeights& w, const s
     Mat q = matmul(mat(L.wq), h), k = matmul(mat(L.wk), h), v = matmul(mat(L.wv), h);
     round_if(q, kQkvOut), round_if(k, kQkvOut), round_if(v, kQkvOut);
     for (int p = 0; p < P; ++p) rope(q[size_t(p)], p), rope(k[size_t(p)], p);
-    round_if(q, kQRoped), round_if(k, kKvCache), round_if(v, kKvCache);
+    round_if(q, kQRoped);
+    auto cache_round = [&](Mat& m, unsigned fp8_bit) {  // fp8 rounds from the unrounded values, as rope_kv.cu does
+      if (!(pts & fp8_bit)) return round_if(m, kKvCache);
+      for (auto& row : m)
+        for (int h = 0; h < KV; ++h) fp8_row_round(row.data() + size_t(h) * hd, hd);
+    };
+    cache_round(k, kKFp8), cache_round(v, kVFp8);
 
     Mat att(size_t(P), std::vector<double>(size_t(H) * hd, 0.0));
 #pragma omp parallel for collapse(2) schedule(dynamic)

@@ -27,6 +27,8 @@ enum Bf16Point : unsigned {
   kDelta = 1u << 7,         ///< O and down GEMM outputs, before they are added to the residual
   kGateUp = 1u << 8,        ///< gate/up GEMM outputs
   kWeights = 1u << 9,       ///< the weight matrices themselves (a no-op for bf16 checkpoints)
+  kKFp8 = 1u << 10,         ///< k (after RoPE) as the fp8 KV cache stores it: e4m3 with a scale per (token, kv head)
+  kVFp8 = 1u << 11,         ///< v likewise (either replaces kKvCache's bf16 rounding for its half)
 };
 /// What bf16 tensor-core GEMMs cannot avoid: every GEMM input in bf16.
 constexpr unsigned kGemmInputs = kNormOut | kAttnOut | kActOut | kFinalNormOut;
@@ -37,6 +39,14 @@ constexpr unsigned kCudaBf16 = kGemmInputs | kQRoped | kKvCache | kGateUp;
 
 /// x rounded to the nearest bf16 value (ties to even) through float, as the GPU's conversion does.
 double bf16_round(double x);
+
+/// x rounded to the nearest e4m3 value (ties to even; 3 mantissa bits, subnormals below 2^-6, saturating at
+/// +-448 as __NV_SATFINITE does).
+double e4m3_round(double x);
+
+/// One (token, kv head) row as the CUDA fp8 cache stores it (rope_kv.cu): scale = max|x| / 448 in float (1 for
+/// a zero row), each element x / scale rounded to e4m3, then times the scale again.
+void fp8_row_round(double* row, int n);
 
 /// Logits [vocab] after each position first .. tokens.size()-1 of one sequence (a full causal recompute),
 /// rounded to bf16 at `bf16_points`. Norm weights are never rounded (backends keep them in f32). Matrix
