@@ -9,6 +9,8 @@
 //   bf16_error_budget MODEL [--tokens 40] [--prompts 3] [--last 8] [--rtol 2e-2] [--atol 2e-2] [--seed 7]
 //                     [--variants 0,6,8]   (rows of the table to compute; default all; 0 is the float64 base)
 //                     [--base I]           (the row every other is scored against; default 0, float64)
+//                     [--reference F.h5]   (teacher-forced: the first --prompts requests of a logits file, each
+//                                           its prompt + tokens, every step scored; --tokens/--last unused)
 //
 // Prompts are random token ids; the last `--last` positions of each are scored. Rounding points (names
 // used in the table; "+" combines):
@@ -34,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "accuracy/logits_file.h"
 #include "backend/llama_f64.h"
 #include "model/model.h"
 
@@ -85,7 +88,7 @@ double kl_divergence(const std::vector<double>& ref, const std::vector<double>& 
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr, "bf16_error_budget: %s\nusage: bf16_error_budget MODEL [--tokens N] [--prompts N] "
-               "[--last N] [--rtol X] [--atol X] [--seed N] [--variants I,J,...] [--base I]\n", why);
+               "[--last N] [--rtol X] [--atol X] [--seed N] [--variants I,J,...] [--base I] [--reference F.h5]\n", why);
   std::exit(2);
 }
 
@@ -98,11 +101,16 @@ int main(int argc, char** argv) {
   double rtol = 2e-2, atol = 2e-2;
   uint64_t seed = 7;
   long base_row = 0;
+  std::string reference;
   std::vector<bool> want(variants().size(), true);
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) usage((a + ": missing value").c_str());
     const char* v = argv[++i];
+    if (a == "--reference") {
+      reference = v;
+      continue;
+    }
     if (a == "--variants") {
       want.assign(want.size(), false);
       for (const char* p = v; *p;) {
@@ -141,15 +149,50 @@ int main(int argc, char** argv) {
   }
   const int V = w.config.vocab_size;
   std::mt19937_64 rng(seed);
-  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(nprompts), std::vector<int32_t>(static_cast<size_t>(P)));
-  for (auto& p : prompts)
-    for (auto& t : p) t = int32_t(3 + rng() % uint64_t(V - 3));
-  std::printf("%s: %d layers, dim %d; %d random prompts of %d tokens, last %d positions scored; allclose rtol %g "
-              "atol %g; %d threads\n", model.c_str(), w.config.n_layers, w.config.dim, nprompts, P, last, rtol, atol,
-              omp_get_max_threads());
+  // Each sequence and the position its scored rows start at: random tokens with the last `last` scored, or a
+  // reference request's prompt + its tokens but the last, scored from the prompt's last position (the logits
+  // of every step, as the engine produces them teacher-forced).
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<int> first;
+  if (reference.empty()) {
+    prompts.assign(static_cast<size_t>(nprompts), std::vector<int32_t>(static_cast<size_t>(P)));
+    for (auto& p : prompts)
+      for (auto& t : p) t = int32_t(3 + rng() % uint64_t(V - 3));
+    first.assign(prompts.size(), P - last);
+    std::printf("%s: %d layers, dim %d; %d random prompts of %d tokens, last %d positions scored; allclose rtol %g "
+                "atol %g; %d threads\n", model.c_str(), w.config.n_layers, w.config.dim, nprompts, P, last, rtol, atol,
+                omp_get_max_threads());
+  } else {
+    try {
+      const accuracy::LogitsReader ref(reference);
+      for (const std::string& id : ref.ids()) {
+        if (int(prompts.size()) == nprompts) break;
+        const accuracy::RequestLogits r = ref.read(id);
+        if (r.prompt_tokens.empty() || r.tokens.empty()) continue;
+        std::vector<int32_t> seq = r.prompt_tokens;
+        seq.insert(seq.end(), r.tokens.begin(), r.tokens.end() - 1);
+        for (int32_t t : seq)
+          if (t < 0 || t >= V)
+            throw accuracy::LogitsFileError(reference + ": request " + id + " has token " + std::to_string(t) +
+                                            ", outside the model's vocabulary of " + std::to_string(V));
+        first.push_back(int(r.prompt_tokens.size()) - 1);
+        prompts.push_back(std::move(seq));
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bf16_error_budget: %s\n", e.what());
+      return 2;
+    }
+    if (prompts.empty()) {
+      std::fprintf(stderr, "bf16_error_budget: %s: no request with a prompt and tokens\n", reference.c_str());
+      return 2;
+    }
+    std::printf("%s: %d layers, dim %d; %zu requests of %s teacher-forced, every step scored; allclose rtol %g "
+                "atol %g; %d threads\n", model.c_str(), w.config.n_layers, w.config.dim, prompts.size(),
+                reference.c_str(), rtol, atol, omp_get_max_threads());
+  }
   std::vector<Mat> base;
   const unsigned base_pts = variants()[size_t(base_row)].pts;
-  for (const auto& p : prompts) base.push_back(llama_f64_logits(w, p, P - last, base_pts));
+  for (size_t i = 0; i < prompts.size(); ++i) base.push_back(llama_f64_logits(w, prompts[i], first[i], base_pts));
   std::printf("scored against row %ld (%s)\n", base_row, variants()[size_t(base_row)].name.c_str());
   std::printf("   %-36s %9s %10s %12s %8s %10s\n", "rounding points", "allclose", "max|diff|", "max row rel", "top-1",
               "max KL");
@@ -160,7 +203,7 @@ int main(int argc, char** argv) {
     double max_abs = 0, max_rel = 0, max_kl = 0;
     int top = 0, rows = 0;
     for (size_t i = 0; i < prompts.size(); ++i) {
-      const Mat l = llama_f64_logits(w, prompts[i], P - last, v.pts);
+      const Mat l = llama_f64_logits(w, prompts[i], first[i], v.pts);
       for (size_t r = 0; r < l.size(); ++r) {
         const std::vector<double>& ref = base[i][r];
         double num = 0, den = 0;
