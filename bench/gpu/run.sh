@@ -131,6 +131,15 @@ if has fp8; then
       --tokenizer "$TOKENIZER"
     fp8_pair stories260K --reference "$SHARED/references/stories260K_visible.h5" \
       --model "$SHARED/models/stories260K/stories260K.bin"
+    # The same replays priced in float64 (CPU): the fp8 cache's e4m3 rounding of K and V, together and each alone,
+    # and exact arithmetic, each against the bf16 pipeline (row 9): what the GPU's agreement should be.
+    if [[ -x $BUILD/bench/bf16_error_budget ]]; then
+      for m in "tiny-llama models/tiny-llama" "stories260K models/stories260K/stories260K.bin"; do
+        set -- $m
+        "$BUILD/bench/bf16_error_budget" "$SHARED/$2" --reference "$SHARED/references/$1_visible.h5" --prompts 100 \
+          --base 9 --variants 0,11,12,13 | tee -a "$OUT/fp8acc.log" "$OUT/fp8_budget_$1.txt"
+      done
+    fi
     # 7B: a bf16-cache run generates (32 requests, 64 tokens each); both caches are then fed its tokens.
     "$BUILD/loadgen/loadgen" --backend cuda --quiet --model dummy:llama-2-7b --tokenizer "$TOKENIZER" \
       --dataset "$DATASET" -n 32 -X inf --output-len 64 --dump-logits "$OUT/fp8acc_7b_gen.h5" \
