@@ -5,7 +5,8 @@
 //
 // Optionally, values are rounded to bf16 (round to nearest even, like __float2bfloat16) at chosen points,
 // so a bf16 backend can be compared with float64 rounded where it stores bf16: what is left between the
-// two is the order of sums.
+// two is the order of sums. K and V can instead be stored as the fp8 KV cache stores them (e4m3 with a
+// scale per token and kv head), to price that cache the same way.
 #pragma once
 
 #include <cstdint>
