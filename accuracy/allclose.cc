@@ -9,6 +9,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "accuracy/kl_divergence.h"
 #include "accuracy/text.h"
 #include "accuracy/topk_compare.h"
 
@@ -42,27 +43,6 @@ int argmax(const float* row, int n) {
   return best;
 }
 
-// log Σ exp(row), stable: max + log Σ exp(row − max).
-double log_sum_exp(const float* row, int n) {
-  double m = -kInf;
-  for (int i = 0; i < n; ++i) m = std::max(m, static_cast<double>(row[i]));
-  double s = 0;
-  for (int i = 0; i < n; ++i) s += std::exp(static_cast<double>(row[i]) - m);
-  return m + std::log(s);
-}
-
-// KL(p || q) with p = softmax(base row), q = softmax(new row), in nats; +inf if either row is not all finite.
-double kl_divergence(const float* base, const float* cand, int n) {
-  for (int i = 0; i < n; ++i)
-    if (!std::isfinite(base[i]) || !std::isfinite(cand[i])) return kInf;
-  const double lse_p = log_sum_exp(base, n), lse_q = log_sum_exp(cand, n);
-  double kl = 0;
-  for (int i = 0; i < n; ++i) {
-    const double log_p = base[i] - lse_p, log_q = cand[i] - lse_q;
-    kl += std::exp(log_p) * (log_p - log_q);
-  }
-  return std::max(kl, 0.0);  // rounding can leave a tiny negative for identical rows
-}
 
 std::string prefix(const std::string& id) { return "request " + id + ": "; }
 

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "accuracy/kl_divergence.h"
 #include "accuracy/logits_file.h"
 #include "backend/llama_f64.h"
 #include "model/model.h"
@@ -68,22 +69,6 @@ const std::vector<Variant>& variants() {
       {"CUDA bf16 + fp8 K only (V bf16)", kCudaBf16 | kWeights | kKFp8},
   };
   return v;
-}
-
-/// KL(P_ref || P_new) of two logit rows, each softmaxed in float64.
-double kl_divergence(const std::vector<double>& ref, const std::vector<double>& got) {
-  auto log_softmax = [](const std::vector<double>& l) {
-    const double m = *std::max_element(l.begin(), l.end());
-    double s = 0;
-    for (double x : l) s += std::exp(x - m);
-    std::vector<double> o(l.size());
-    for (size_t i = 0; i < l.size(); ++i) o[i] = l[i] - m - std::log(s);
-    return o;
-  };
-  const std::vector<double> a = log_softmax(ref), b = log_softmax(got);
-  double kl = 0;
-  for (size_t i = 0; i < a.size(); ++i) kl += std::exp(a[i]) * (a[i] - b[i]);
-  return std::max(kl, 0.0);
 }
 
 [[noreturn]] void usage(const char* why) {
@@ -215,7 +200,7 @@ int main(int argc, char** argv) {
           ++total;
         }
         max_rel = std::max(max_rel, std::sqrt(num / std::max(den, 1e-300)));
-        max_kl = std::max(max_kl, kl_divergence(ref, l[r]));
+        max_kl = std::max(max_kl, accuracy::kl_divergence(ref.data(), l[r].data(), V));
         top += std::max_element(l[r].begin(), l[r].end()) - l[r].begin() ==
                std::max_element(ref.begin(), ref.end()) - ref.begin();
         ++rows;

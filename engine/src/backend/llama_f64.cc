@@ -76,6 +76,12 @@ std::vector<std::vector<double>> llama_f64_logits(const ModelWeights& w, const s
       for (auto& row : m)
         for (double& a : row) a = bf16_round(a);
   };
+  // K or V as the cache stores it: fp8 rows (rounded from the unrounded values, as rope_kv.cu does) or bf16.
+  auto cache_round = [&](Mat& m, unsigned fp8_bit) {
+    if (!(pts & fp8_bit)) return round_if(m, kKvCache);
+    for (auto& row : m)
+      for (int h = 0; h < KV; ++h) fp8_row_round(row.data() + size_t(h) * hd, hd);
+  };
   auto rms = [&](const Mat& x, const std::vector<double>& g) {
     Mat o(x.size(), std::vector<double>(size_t(D)));
     for (size_t p = 0; p < x.size(); ++p) {
@@ -110,13 +116,7 @@ std::vector<std::vector<double>> llama_f64_logits(const ModelWeights& w, const s
     Mat q = matmul(mat(L.wq), h), k = matmul(mat(L.wk), h), v = matmul(mat(L.wv), h);
     round_if(q, kQkvOut), round_if(k, kQkvOut), round_if(v, kQkvOut);
     for (int p = 0; p < P; ++p) rope(q[size_t(p)], p), rope(k[size_t(p)], p);
-    round_if(q, kQRoped);
-    auto cache_round = [&](Mat& m, unsigned fp8_bit) {  // fp8 rounds from the unrounded values, as rope_kv.cu does
-      if (!(pts & fp8_bit)) return round_if(m, kKvCache);
-      for (auto& row : m)
-        for (int h = 0; h < KV; ++h) fp8_row_round(row.data() + size_t(h) * hd, hd);
-    };
-    cache_round(k, kKFp8), cache_round(v, kVFp8);
+    round_if(q, kQRoped), cache_round(k, kKFp8), cache_round(v, kVFp8);
 
     Mat att(size_t(P), std::vector<double>(size_t(H) * hd, 0.0));
 #pragma omp parallel for collapse(2) schedule(dynamic)
