@@ -1,20 +1,17 @@
 #!/usr/bin/env bash
-# The CUDA backend's checks and A/B timings sized for one lent-GPU call (run.sh does everything and takes far
-# longer): stages in order, each skipped once less than its share of DEADLINE seconds is left, so the output
-# comes back before the call's limit. One line per bench variant: step ms and floor / step at each batch.
+# The CUDA backend's checks and A/B timings sized for one lent-GPU call (run.sh runs every stage and takes far
+# longer): run.sh's build, check and fp8 stages as asked, then this script's own two, each run skipped once too
+# little of DEADLINE seconds is left, so the output comes back before the call's limit.
 #
-#   bench/gpu/lease.sh                 STAGES (build tests bench)  DEADLINE (560 s from the start)
-#     build    cmake + ninja of the CUDA tests, cuda_decode_bench, loadgen and acc_allclose into BUILD
-#     tests    the five CUDA test binaries (each under a 200 s timeout), their pass/fail lines
+#   bench/gpu/lease.sh                 STAGES (build check bench)  DEADLINE (560 s from the start)
+#     build, check, fp8   run.sh's stages of those names (same BUILD, OUT and LLM_SHARED_DIR); check under a
+#                         timeout of what is left
 #     bench    cuda_decode_bench once per VARIANTS entry ("def;LLM_CUDA_X=1;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_Y=8":
 #              ';' between variants, ' ' between one variant's variables, "def" for none), FILTER (the
-#              benchmark regex, default BM_DecodeStep/(1|16|64|256)/)
-#     fp8acc   bf16 vs fp8 KV cache, teacher-forced on tiny-llama and stories260K (acc_allclose top-1, KL);
-#              FP8_7B=1 adds dummy:llama-2-7b fed its own bf16 run's tokens, FP8_SMALL=0 drops the two
+#              benchmark regex, default BM_DecodeStep/(1|16|64|256)/): one line each, step ms and floor / step
 #     loadgen  LGRUNS ("name|loadgen args;name@ENV=V,ENV2=W|args"; default offline|-X inf -n 1500) against
 #              dummy:llama-2-7b at batch 256 on alpaca_200, TTFT / TPOT / ITL lines of each
-#   LLM_SHARED_DIR (assets: datasets/alpaca_200.json, models/, references/; default <repo>/../shared)
-#   BUILD (<repo>/build/gpu), OUT (/tmp/lease), CUDA_ARCH (90a)
+#   LLM_SHARED_DIR (assets; default <repo>/../shared), BUILD (<repo>/build/gpu), OUT (/tmp/lease), CUDA_ARCH (90a)
 set -uo pipefail
 T0=$(date +%s)
 DEADLINE=${DEADLINE:-560}
@@ -22,34 +19,22 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 B=${BUILD:-$ROOT/build/gpu}
 SH=${LLM_SHARED_DIR:-$ROOT/../shared}
 export LLM_SHARED_DIR=$SH
-O=${OUT:-/tmp/lease}
+export BUILD=$B OUT=${OUT:-/tmp/lease}
+O=$OUT
 mkdir -p "$O"
 left() { echo $((DEADLINE - ($(date +%s) - T0))); }
 log() { echo "[$(($(date +%s) - T0))s] $*"; }
-has() { [[ " ${STAGES:-build tests bench} " == *" $1 "* ]]; }
-TOK=$SH/models/llama2-tokenizer/tokenizer.model
+has() { [[ " ${STAGES:-build check bench} " == *" $1 "* ]]; }
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader
 
-if has build; then
-  if [[ ! -f $B/build.ninja ]]; then
-    cmake -S "$ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLM_ENABLE_CUDA=ON \
-      -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90a}" -DLLM_SHARED_DIR="$SH" >"$O/cmake.log" 2>&1 \
-      || { tail -30 "$O/cmake.log"; exit 1; }
-  fi
-  cmake --build "$B" --target cuda_layer_kernels_test cuda_attention_test cuda_gemm_test cuda_backend_test \
-    cuda_batch_invariance_test cuda_decode_bench loadgen acc_allclose -j"$(nproc)" >"$O/build.log" 2>&1 \
-    || { grep -E "error" "$O/build.log" | head -30; exit 1; }
-  log "build ok"
-fi
-
-if has tests; then
-  for t in cuda_layer_kernels_test cuda_attention_test cuda_gemm_test cuda_batch_invariance_test cuda_backend_test; do
-    timeout 200 "$B/tests/$t" >"$O/$t.log" 2>&1
-    rc=$?
-    log "$t rc=$rc $(grep -E '^\[  PASSED|^\[  FAILED|SKIPPED \] [0-9]' "$O/$t.log" | tr '\n' ' ')"
-    grep -E "FAILED \]|Failure|Expected|Which is|actual" "$O/$t.log" | head -20
-  done
-fi
+for stage in build check fp8; do
+  has $stage || continue
+  [[ $(left) -lt 30 ]] && { log "deadline: skipped run.sh $stage"; continue; }
+  timeout "$(left)" bash "$ROOT/bench/gpu/run.sh" $stage
+  rc=$?
+  log "run.sh $stage exit $rc"
+  [[ $stage == build && $rc != 0 ]] && exit 1
+done
 
 if has bench; then
   IFS=';' read -ra VS <<<"${VARIANTS:-def}"
@@ -78,46 +63,9 @@ EOF
   done
 fi
 
-if has fp8acc; then
-  LG=$B/loadgen/loadgen
-  pair() {  # name, loadgen options...: the same replay with the bf16 and the fp8 cache, then acc_allclose
-    local name=$1
-    shift
-    for kv in bf16 fp8; do
-      local k=()
-      [[ $kv == fp8 ]] && k=(--kv-cache-dtype fp8)
-      "$LG" --backend cuda --quiet "$@" "${k[@]}" --dump-logits "$O/fa_${name}_$kv.h5" --out "$O/lg_fa_${name}_$kv" \
-        >>"$O/fa.log" 2>&1
-      log "$name $kv rc=$?"
-    done
-    "$B/accuracy/acc_allclose" "$O/fa_${name}_bf16.h5" "$O/fa_${name}_fp8.h5" --rtol 2e-2 --atol 2e-2 \
-      --json "$O/fa_$name.json" >"$O/fa_$name.txt" 2>&1
-    python3 - "$O/fa_$name.json" "$name" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))["requests"]
-steps = sum(x["steps"] for x in r)
-agree = sum(x["top1_agreement"] * x["steps"] for x in r)
-print(f'{sys.argv[2]}: {len(r)} requests, {steps} steps, top-1 agreement {agree / steps:.4f}, '
-      f'max KL {max(x["max_kl"] for x in r):.4g}, max |diff| {max(x["max_abs"] for x in r):.3f}')
-EOF
-  }
-  if [[ ${FP8_7B:-0} == 1 ]]; then
-    "$LG" --backend cuda --quiet --model dummy:llama-2-7b --tokenizer "$TOK" --dataset "$SH/datasets/alpaca_200.json" \
-      -n 32 -X inf --output-len 64 --dump-logits "$O/gen7b.h5" --out "$O/lg_gen7b" >>"$O/fa.log" 2>&1
-    log "7b bf16 generation rc=$?"
-    pair 7b --reference "$O/gen7b.h5" --model dummy:llama-2-7b --tokenizer "$TOK"
-    rm -f "$O"/*7b*.h5  # too large to bring back
-  fi
-  if [[ ${FP8_SMALL:-1} == 1 ]]; then
-    pair tiny-llama --reference "$SH/references/tiny-llama_visible.h5" --model "$SH/models/tiny-llama" --tokenizer "$TOK"
-    pair stories260K --reference "$SH/references/stories260K_visible.h5" \
-      --model "$SH/models/stories260K/stories260K.bin"
-  fi
-fi
-
 if has loadgen; then
   LG=$B/loadgen/loadgen
-  c=(--dataset "$SH/datasets/alpaca_200.json" --tokenizer "$TOK" --model dummy:llama-2-7b --backend cuda
+  c=(--dataset "$SH/datasets/alpaca_200.json" --tokenizer "$SH/models/llama2-tokenizer/tokenizer.model" --model dummy:llama-2-7b --backend cuda
      --batch-size 256 --quiet)
   IFS=';' read -ra RS <<<"${LGRUNS:-offline|-X inf -n 1500}"
   for r in "${RS[@]}"; do
