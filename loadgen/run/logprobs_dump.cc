@@ -23,6 +23,7 @@ LogprobsDump::LogprobsDump(const std::string& path, const accuracy::FileInfo& in
       map_(std::move(map)),
       tokenize_(std::move(tokenize)),
       writer_(std::make_unique<accuracy::LogitsWriter>(path, info)),
+      spool_(std::make_unique<LogprobsSpool>(path + ".spool.tmp")),
       pending_(items.size()) {
   thread_ = std::thread([this] {
     common::name_this_thread("lg-logprobs");
@@ -152,8 +153,32 @@ std::optional<accuracy::RequestLogits> LogprobsDump::to_request(uint64_t index, 
   return r;
 }
 
+void LogprobsDump::write_request(uint64_t index, Pending& p) {
+  std::string malformed;
+  std::optional<accuracy::RequestLogits> r = to_request(index, p, malformed);
+  if (!r) {
+    if (malformed.empty()) return;
+    std::lock_guard lk(mu_);
+    if (malformed_++ == 0) first_malformed_ = std::move(malformed);
+    return;
+  }
+  writer_->write(*r);
+  std::lock_guard lk(mu_);
+  ++written_;
+  unmapped_ += r->unmapped;
+}
+
+void LogprobsDump::recycle(Pending& p) {
+  if (p.parts.capacity() == 0) return;
+  p.json.clear();
+  p.parts.clear();
+  std::lock_guard lk(mu_);
+  if (spare_.size() < kMaxSpare) spare_.push_back({std::move(p.json), std::move(p.parts)});
+}
+
 void LogprobsDump::writer_loop() {
   std::vector<uint64_t> batch;
+  std::vector<LogprobsSpool::Span> spans;
   for (;;) {
     {
       std::unique_lock lk(mu_);
@@ -174,23 +199,14 @@ void LogprobsDump::writer_loop() {
       }
       if (error_) continue;
       try {
-        std::string malformed;
-        std::optional<accuracy::RequestLogits> r = to_request(index, steps, malformed);
-        if (!r) {
-          if (malformed.empty()) continue;
-          std::lock_guard lk(mu_);
-          if (malformed_++ == 0) first_malformed_ = std::move(malformed);
-          continue;
+        if (steps.tokens.empty() && steps.read_steps.empty()) {  // all JSON: spooled, read in close()
+          spans.clear();
+          for (const Pending::Part& part : steps.parts) spans.push_back({part.begin, part.end, part.layout});
+          spool_->append(index, spans, steps.json);
+        } else {
+          write_request(index, steps);
         }
-        writer_->write(*r);
-        std::lock_guard lk(mu_);
-        ++written_;
-        unmapped_ += r->unmapped;
-        if (steps.parts.capacity() > 0 && spare_.size() < kMaxSpare) {
-          steps.json.clear();
-          steps.parts.clear();
-          spare_.push_back({std::move(steps.json), std::move(steps.parts)});
-        }
+        recycle(steps);
       } catch (...) {
         error_ = std::current_exception();
       }
@@ -206,6 +222,13 @@ void LogprobsDump::close() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (error_) std::rethrow_exception(error_);
+  spool_->for_each([&](uint64_t index, const std::vector<LogprobsSpool::Span>& spans, std::string_view json) {
+    Pending p;
+    p.json.assign(json);
+    for (const LogprobsSpool::Span& s : spans) p.parts.push_back({Pending::Part::kJson, s.layout, s.begin, s.end});
+    write_request(index, p);
+  });
+  spool_.reset();
   writer_->close();
 }
 

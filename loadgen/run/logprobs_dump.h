@@ -1,13 +1,17 @@
 // --dump-logprobs FILE.h5: each completed request's server log-probabilities (StepLogprobs per step) go to a
-// top-K logits file (accuracy/logits_file.h, version 3: batched appends) from a writer thread. Ids the
-// server gave are kept; token strings are mapped through TokenIdMap (ambiguous or unknown: kUnmapped, counted
-// in the request's `unmapped`). Rows with fewer than K alternatives are padded with kNoToken / -inf.
+// top-K logits file (accuracy/logits_file.h, version 3: batched appends). Ids the server gave are kept; token
+// strings are mapped through TokenIdMap (ambiguous or unknown: kUnmapped, counted in the request's `unmapped`).
+// Rows with fewer than K alternatives are padded with kNoToken / -inf.
 // The client hands over each event's logprobs as the JSON text the server sent (takes_logprobs_json): it is
-// appended to the request's pending bytes and read — checked, parsed, turned into rows, its strings mapped —
-// on the writer thread, so the thread that timestamps chunks pays only for finding where the field ends.
-// A request whose logprobs are not JSON is not written; it is counted in malformed(), the first one named.
+// appended to the request's pending bytes, and the client's thread pays only for finding where the field ends.
+// While the run goes on, a writer thread appends each finished request's bytes to a spool file
+// (logprobs_spool.h) and nothing more; close() reads them — checked, parsed, turned into rows, strings mapped —
+// and writes the file, after the run's last request. On two cores that reading had cost the client a fifth of
+// its requests/s (bench/chat_stream_bench TopLogprobs). A request whose logprobs are not JSON is not written;
+// it is counted in malformed(), the first one named.
 // Steps the client read itself (on_logprobs: TGI, or an event the client's scanner left to the DOM) go
-// straight into the rows as they arrive, in order with the JSON ones.
+// straight into the rows as they arrive, in order with the JSON ones; such requests are written by the writer
+// thread during the run, since there is nothing left to read.
 #pragma once
 
 #include <condition_variable>
@@ -21,6 +25,7 @@
 #include <vector>
 
 #include "accuracy/logits_file.h"
+#include "loadgen/run/logprobs_spool.h"
 #include "loadgen/run/recorder.h"
 #include "loadgen/run/token_id_map.h"
 #include "loadgen/workload/workload.h"
@@ -40,7 +45,8 @@ class LogprobsDump : public RequestObserver {
   void on_logprobs_json(uint64_t index, LogprobsLayout layout, std::string_view json) override;
   void on_done(uint64_t index, const Outcome& outcome) override;
 
-  /// Waits for the writer, closes (renames) the file. Rethrows a write error (LogitsFileError).
+  /// Waits for the writer, reads the spooled requests into the file and closes (renames) it. Rethrows a write
+  /// error (LogitsFileError, or the spool's std::runtime_error).
   void close();
   int64_t written() const;
   int64_t unmapped() const;  ///< token strings that mapped to no single id, over all written requests
@@ -67,12 +73,17 @@ class LogprobsDump : public RequestObserver {
   /// The request's rows with its JSON read and its strings mapped; nullopt (and `error`) when it is malformed.
   /// Takes p's rows (its json and parts stay, to be recycled).
   std::optional<accuracy::RequestLogits> to_request(uint64_t index, Pending& p, std::string& error) const;
+  /// to_request and the write, counted (written, unmapped, malformed); on the writer thread, or in close().
+  void write_request(uint64_t index, Pending& p);
+  /// Hands p's JSON buffers back for the next requests' first chunks.
+  void recycle(Pending& p);
 
   const std::vector<WorkItem>& items_;
   int k_;
   TokenIdMap map_;
   TokenizeFn tokenize_;
   std::unique_ptr<accuracy::LogitsWriter> writer_;
+  std::unique_ptr<LogprobsSpool> spool_;  ///< requests whose steps are all JSON, until close()
   std::vector<Pending> pending_;  ///< per request; touched only by its callbacks until on_done
   mutable std::mutex mu_;
   std::condition_variable cv_;

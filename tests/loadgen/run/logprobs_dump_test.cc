@@ -73,13 +73,14 @@ TEST(LogprobsDump, StepsBecomeRowsPaddedAndMappedAndOnlyOkRequestsAreWritten) {
 }
 
 // The client's path under --dump-logprobs: each event's choices[0].logprobs as text, read on the writer
-// thread, with steps the client read itself after it kept in line; a request whose text is not JSON is not
-// written, counted and named; one whose logprobs hold no step is not written either.
+// thread (with steps the client read itself after it, kept in line) or, when all of a request's steps are
+// JSON, spooled and read in close(); a request whose text is not JSON is not written, counted and named; one
+// whose logprobs hold no step is not written either. No spool file is left behind.
 TEST(LogprobsDump, JsonFromTheClientIsReadOnTheWriterThreadInOrder) {
   const auto dir = testing_paths::fresh_test_dir("logprobs_dump_json_");
   const std::string path = (dir / "lp.h5").string();
-  std::vector<WorkItem> items(3);
-  for (int i = 0; i < 3; ++i) {
+  std::vector<WorkItem> items(4);
+  for (int i = 0; i < 4; ++i) {
     items[i].index = i;
     items[i].sample_id = 20 + i;
     items[i].prompt_tokens = {1, 2};
@@ -99,23 +100,52 @@ TEST(LogprobsDump, JsonFromTheClientIsReadOnTheWriterThreadInOrder) {
                           R"( {"content":[{"token":"token_id:3","logprob":-2.0,"top_logprobs":[{"token":"token_id:3","logprob":-2.0}]}]})");
     dump.on_logprobs_json(1, LogprobsLayout::kCompletion, R"({"tokens":["a"],"token_logprobs":[-0.5e]})");
     dump.on_logprobs_json(2, LogprobsLayout::kCompletion, R"({"tokens":[],"token_logprobs":[]})");
+    dump.on_logprobs_json(3, LogprobsLayout::kChat,
+                          R"({"content":[{"token":"token_id:8","logprob":-1.0,"top_logprobs":[{"token":"token_id:8","logprob":-1.0},{"token":"zz","logprob":-3.0}]}]})");
+    dump.on_logprobs_json(3, LogprobsLayout::kCompletion, R"({"tokens":["token_id:4"],"token_logprobs":[-0.75]})");
     Outcome ok;
-    dump.on_done(0, ok);
-    dump.on_done(1, ok);
-    dump.on_done(2, ok);
+    for (uint64_t i = 0; i < 4; ++i) dump.on_done(i, ok);
     dump.close();
-    EXPECT_EQ(dump.written(), 1);
+    EXPECT_FALSE(std::filesystem::exists(path + ".spool.tmp"));
+    EXPECT_EQ(dump.written(), 2);
+    EXPECT_EQ(dump.unmapped(), 1);
     EXPECT_EQ(dump.malformed(), 1);
     EXPECT_EQ(dump.first_malformed(), R"(request 21: malformed logprobs: {"tokens":["a"],"token_logprobs":[-0.5e]})");
   }
   accuracy::LogitsReader rd(path);
-  EXPECT_EQ(rd.ids(), (std::vector<std::string>{"20"}));
+  EXPECT_EQ(rd.ids(), (std::vector<std::string>{"20", "23"}));  // 23 spooled: written in close()
   const accuracy::RequestLogits r = rd.read("20");
   const float inf = std::numeric_limits<float>::infinity();
   EXPECT_EQ(r.tokens, (std::vector<int32_t>{5, 9, 3}));
   EXPECT_EQ(r.token_logprobs, (std::vector<float>{-0.25f, -0.5f, -2.0f}));
   EXPECT_EQ(r.top_ids, (std::vector<int32_t>{5, 7, 9, accuracy::kNoToken, 3, accuracy::kNoToken}));
   EXPECT_EQ(r.top_logprobs, (std::vector<float>{-0.25f, -1.5f, -0.5f, -inf, -2.0f, -inf}));
+  const accuracy::RequestLogits spooled = rd.read("23");
+  EXPECT_EQ(spooled.tokens, (std::vector<int32_t>{8, 4}));
+  EXPECT_EQ(spooled.token_logprobs, (std::vector<float>{-1.0f, -0.75f}));
+  EXPECT_EQ(spooled.top_ids, (std::vector<int32_t>{8, accuracy::kUnmapped, accuracy::kNoToken, accuracy::kNoToken}));
+  EXPECT_EQ(spooled.top_logprobs, (std::vector<float>{-1.0f, -3.0f, -inf, -inf}));
+  EXPECT_EQ(spooled.unmapped, 1);
+  std::filesystem::remove_all(dir);
+}
+
+// A dump destroyed without close() (the run failed) leaves neither the file nor its spool.
+TEST(LogprobsDump, WithoutCloseNothingIsLeftBehind) {
+  const auto dir = testing_paths::fresh_test_dir("logprobs_dump_abandon_");
+  const std::string path = (dir / "lp.h5").string();
+  std::vector<WorkItem> items(1);
+  items[0].prompt_tokens = {1};
+  items[0].max_new_tokens = 1;
+  items[0].top_logprobs = 1;
+  accuracy::FileInfo info;
+  info.vocab_size = 100;
+  info.top_k = 1;
+  {
+    LogprobsDump dump(path, info, items, TokenIdMap(), nullptr);
+    dump.on_logprobs_json(0, LogprobsLayout::kCompletion, R"({"tokens":["token_id:4"],"token_logprobs":[-0.75]})");
+    dump.on_done(0, Outcome{});
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
   std::filesystem::remove_all(dir);
 }
 
