@@ -65,7 +65,7 @@ void BM_StreamedRequest(benchmark::State& state) {
       rec.on_done(i, r.finish(t), t);
     }
     requests_s += common::this_thread_cpu_seconds() - loop0;
-    if (dump) dump->close();  // the writer thread's HDF5 writes are the client's cost too
+    if (dump) dump->close();  // reading the spooled JSON and the HDF5 writes: the client's cost too
     done += n;
   }
   const double cpu1 = common::process_cpu_seconds();

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include <unistd.h>
+
 #include "common/thread_name.h"
 #include "loadgen/clients/logprobs_deferred.h"
 
@@ -14,6 +16,21 @@ namespace {
 // The writer drains its queue every kWriterPeriod on its own, or at once when kWakeQueueLength requests wait.
 constexpr auto kWriterPeriod = std::chrono::milliseconds(20);
 constexpr size_t kWakeQueueLength = 256;
+
+/// The spool's memory for a run: its steps at a generous size each (~48 bytes an alternative: a token string
+/// or "token_id:N" and a float of up to 17 digits; 128 for the chosen token, the keys and the spool's own 16),
+/// in 2 MiB pages, at most 2 GiB or an eighth of the machine's memory.
+size_t spool_memory(const std::vector<WorkItem>& items, int k) {
+  const double per_step = 128.0 + 48.0 * (k + 1);
+  double steps = 0;
+  for (const WorkItem& item : items) steps += std::clamp(item.max_new_tokens, 1, 4096);
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  double cap = 2.0 * (1 << 30);
+  if (pages > 0 && page > 0) cap = std::min(cap, static_cast<double>(pages) * static_cast<double>(page) / 8);
+  constexpr size_t kHuge = size_t{2} << 20;
+  const auto want = static_cast<size_t>(std::min(steps * per_step, cap));
+  return (want + kHuge - 1) / kHuge * kHuge;
+}
 }  // namespace
 
 LogprobsDump::LogprobsDump(const std::string& path, const accuracy::FileInfo& info, const std::vector<WorkItem>& items,
@@ -23,7 +40,7 @@ LogprobsDump::LogprobsDump(const std::string& path, const accuracy::FileInfo& in
       map_(std::move(map)),
       tokenize_(std::move(tokenize)),
       writer_(std::make_unique<accuracy::LogitsWriter>(path, info)),
-      spool_(std::make_unique<LogprobsSpool>(path + ".spool.tmp")),
+      spool_(std::make_unique<LogprobsSpool>(path + ".spool.tmp", spool_memory(items, info.top_k))),
       pending_(items.size()) {
   thread_ = std::thread([this] {
     common::name_this_thread("lg-logprobs");
@@ -44,8 +61,8 @@ LogprobsDump::~LogprobsDump() {
 void LogprobsDump::on_logprobs(uint64_t index, int step, const StepLogprobs& lp) {
   if (index >= pending_.size()) return;
   Pending& p = pending_[index];
-  if (!p.parts.empty()) {  // after JSON: in line behind it, read on the writer thread
-    p.parts.push_back({Pending::Part::kRead, {}, static_cast<uint32_t>(p.read_steps.size()), 0});
+  if (p.last != LogprobsSpool::kNone) {  // after JSON: in line behind it, read in close()
+    p.last = spool_->append_read(p.last, static_cast<uint32_t>(p.read_steps.size()));
     p.read_steps.push_back(lp);
     return;
   }
@@ -56,26 +73,7 @@ void LogprobsDump::on_logprobs(uint64_t index, int step, const StepLogprobs& lp)
 void LogprobsDump::on_logprobs_json(uint64_t index, LogprobsLayout layout, std::string_view json) {
   if (index >= pending_.size()) return;
   Pending& p = pending_[index];
-  if (p.parts.empty()) {
-    // A buffer the writer has finished with, else room for the events asked for (a server may send more:
-    // they grow). Recycled rather than freed on the writer's thread and allocated again on this one: with a
-    // fresh 10 KB string a request (K=20) the client thread's CPU a request rose ~12 % with the capture on,
-    // without it not measurably (chat_stream_bench TopLogprobs, 16 cores, 2026-12-03).
-    {
-      std::lock_guard lk(mu_);
-      if (!spare_.empty()) {
-        p.json = std::move(spare_.back().json);
-        p.parts = std::move(spare_.back().parts);
-        spare_.pop_back();
-      }
-    }
-    const auto expect = static_cast<size_t>(std::clamp(items_[index].max_new_tokens, 1, 4096));
-    p.json.reserve(expect * (json.size() + 16));
-    p.parts.reserve(expect);
-  }
-  const auto begin = static_cast<uint32_t>(p.json.size());
-  p.json.append(json);
-  p.parts.push_back({Pending::Part::kJson, layout, begin, static_cast<uint32_t>(p.json.size())});
+  p.last = spool_->append_json(p.last, layout, json);
 }
 
 void LogprobsDump::append_step(Pending& p, const StepLogprobs& lp, int max_new_tokens) const {
@@ -105,8 +103,13 @@ void LogprobsDump::append_step(Pending& p, const StepLogprobs& lp, int max_new_t
 void LogprobsDump::on_done(uint64_t index, const Outcome& outcome) {
   if (index >= pending_.size()) return;
   std::lock_guard lk(mu_);
-  if (outcome.status != Status::kOk || (pending_[index].tokens.empty() && pending_[index].parts.empty())) {
-    pending_[index] = {};
+  Pending& p = pending_[index];
+  if (outcome.status != Status::kOk || (p.tokens.empty() && p.last == LogprobsSpool::kNone)) {
+    p = {};
+    return;
+  }
+  if (p.last != LogprobsSpool::kNone) {
+    spooled_.push_back(index);
     return;
   }
   ready_.push_back(index);
@@ -168,17 +171,8 @@ void LogprobsDump::write_request(uint64_t index, Pending& p) {
   unmapped_ += r->unmapped;
 }
 
-void LogprobsDump::recycle(Pending& p) {
-  if (p.parts.capacity() == 0) return;
-  p.json.clear();
-  p.parts.clear();
-  std::lock_guard lk(mu_);
-  if (spare_.size() < kMaxSpare) spare_.push_back({std::move(p.json), std::move(p.parts)});
-}
-
 void LogprobsDump::writer_loop() {
   std::vector<uint64_t> batch;
-  std::vector<LogprobsSpool::Span> spans;
   for (;;) {
     {
       std::unique_lock lk(mu_);
@@ -199,14 +193,7 @@ void LogprobsDump::writer_loop() {
       }
       if (error_) continue;
       try {
-        if (steps.tokens.empty() && steps.read_steps.empty()) {  // all JSON: spooled, read in close()
-          spans.clear();
-          for (const Pending::Part& part : steps.parts) spans.push_back({part.begin, part.end, part.layout});
-          spool_->append(index, spans, steps.json);
-        } else {
-          write_request(index, steps);
-        }
-        recycle(steps);
+        write_request(index, steps);
       } catch (...) {
         error_ = std::current_exception();
       }
@@ -222,12 +209,12 @@ void LogprobsDump::close() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (error_) std::rethrow_exception(error_);
-  spool_->for_each([&](uint64_t index, const std::vector<LogprobsSpool::Span>& spans, std::string_view json) {
-    Pending p;
-    p.json.assign(json);
-    for (const LogprobsSpool::Span& s : spans) p.parts.push_back({Pending::Part::kJson, s.layout, s.begin, s.end});
+  for (uint64_t index : spooled_) {
+    Pending p = std::move(pending_[index]);
+    pending_[index] = {};
+    spool_->chain(p.last, p.parts, p.json);
     write_request(index, p);
-  });
+  }
   spool_.reset();
   writer_->close();
 }

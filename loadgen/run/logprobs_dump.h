@@ -2,16 +2,14 @@
 // top-K logits file (accuracy/logits_file.h, version 3: batched appends). Ids the server gave are kept; token
 // strings are mapped through TokenIdMap (ambiguous or unknown: kUnmapped, counted in the request's `unmapped`).
 // Rows with fewer than K alternatives are padded with kNoToken / -inf.
-// The client hands over each event's logprobs as the JSON text the server sent (takes_logprobs_json): it is
-// appended to the request's pending bytes, and the client's thread pays only for finding where the field ends.
-// While the run goes on, a writer thread appends each finished request's bytes to a spool file
-// (logprobs_spool.h) and nothing more; close() reads them — checked, parsed, turned into rows, strings mapped —
-// and writes the file, after the run's last request. On two cores that reading had cost the client a fifth of
-// its requests/s (bench/chat_stream_bench TopLogprobs). A request whose logprobs are not JSON is not written;
-// it is counted in malformed(), the first one named.
+// The client hands over each event's logprobs as the JSON text the server sent (takes_logprobs_json), having
+// only found where the field ends; the text is copied into the spool (logprobs_spool.h: memory faulted in
+// before the run) and nothing more is done with it until close(), after the run's last request, reads it —
+// checked, parsed, turned into rows, strings mapped — and writes the file. A request whose logprobs are not
+// JSON is not written; it is counted in malformed(), the first one named.
 // Steps the client read itself (on_logprobs: TGI, or an event the client's scanner left to the DOM) go
-// straight into the rows as they arrive, in order with the JSON ones; such requests are written by the writer
-// thread during the run, since there is nothing left to read.
+// straight into the rows as they arrive, in order with the JSON ones; a request with no JSON at all is
+// written during the run by a writer thread, since there is nothing left to read.
 #pragma once
 
 #include <condition_variable>
@@ -61,12 +59,15 @@ class LogprobsDump : public RequestObserver {
     std::vector<float> token_logprobs, top_logprobs;
     struct Text { bool top; size_t at; std::string text; };  ///< tokens[at] or top_ids[at], named by text
     std::vector<Text> texts;
-    /// Once JSON has come: what is still to read, in arrival order — json[begin, end) in `layout`, or (kRead)
-    /// read_steps[begin], a step the client read after the first JSON.
-    struct Part { enum Kind : uint8_t { kJson, kRead } kind; LogprobsLayout layout; uint32_t begin, end; };
+    /// Once JSON has come: its last event in the spool (steps the client read after the first JSON are in
+    /// read_steps, their places marked in the spool).
+    uint64_t last = LogprobsSpool::kNone;
+    std::vector<StepLogprobs> read_steps;
+    /// In close(): what is still to read, in arrival order, from the spool — json[begin, end) in `layout`, or
+    /// (kRead) read_steps[begin].
+    using Part = LogprobsSpool::Event;
     std::string json;
     std::vector<Part> parts;
-    std::vector<StepLogprobs> read_steps;
     int steps() const { return static_cast<int>(tokens.size()); }
   };
   void append_step(Pending& p, const StepLogprobs& lp, int max_new_tokens) const;
@@ -75,23 +76,18 @@ class LogprobsDump : public RequestObserver {
   std::optional<accuracy::RequestLogits> to_request(uint64_t index, Pending& p, std::string& error) const;
   /// to_request and the write, counted (written, unmapped, malformed); on the writer thread, or in close().
   void write_request(uint64_t index, Pending& p);
-  /// Hands p's JSON buffers back for the next requests' first chunks.
-  void recycle(Pending& p);
 
   const std::vector<WorkItem>& items_;
   int k_;
   TokenIdMap map_;
   TokenizeFn tokenize_;
   std::unique_ptr<accuracy::LogitsWriter> writer_;
-  std::unique_ptr<LogprobsSpool> spool_;  ///< requests whose steps are all JSON, until close()
+  std::unique_ptr<LogprobsSpool> spool_;  ///< the JSON events, until close()
   std::vector<Pending> pending_;  ///< per request; touched only by its callbacks until on_done
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<uint64_t> ready_;
-  /// JSON buffers the writer has read, for the next requests' first chunks (under mu_).
-  struct Spare { std::string json; std::vector<Pending::Part> parts; };
-  std::vector<Spare> spare_;
-  static constexpr size_t kMaxSpare = 256;
+  std::deque<uint64_t> ready_;   ///< ended requests without JSON, for the writer thread
+  std::vector<uint64_t> spooled_;  ///< ended requests with JSON, in the order they ended, for close()
   bool stop_ = false;
   int64_t written_ = 0, unmapped_ = 0, malformed_ = 0;
   std::string first_malformed_;

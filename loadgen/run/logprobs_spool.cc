@@ -1,72 +1,197 @@
 #include "loadgen/run/logprobs_spool.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
+#include <new>
 #include <stdexcept>
-#include <type_traits>
 
 namespace loadgen {
 
 namespace {
 
-struct RecordHeader {
-  uint64_t index;
-  uint32_t spans;
-  uint32_t bytes;
+struct Header {
+  uint64_t prev;
+  uint32_t value;  ///< kJson: the text's bytes (they follow); kRead: the caller's step number
+  uint8_t kind, layout;
+  uint16_t unused;
 };
-static_assert(std::is_trivially_copyable_v<RecordHeader> && std::is_trivially_copyable_v<LogprobsSpool::Span>);
+static_assert(sizeof(Header) == 16);
 
-constexpr size_t kBufferBytes = size_t{1} << 20;
+constexpr size_t kFileBuffer = size_t{1} << 20;
 
 /// "--dump-logprobs: spool file <path>: <what>[: <errno's text>]".
-[[noreturn]] void fail(const std::string& path, const std::string& what, bool with_errno = true) {
+[[noreturn]] void fail(const std::string& path, const std::string& what, int err = 0) {
   throw std::runtime_error("--dump-logprobs: spool file " + path + ": " + what +
-                           (with_errno ? std::string(": ") + std::strerror(errno) : std::string()));
+                           (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
 }
 
 }  // namespace
 
-LogprobsSpool::LogprobsSpool(std::string path) : path_(std::move(path)), buffer_(kBufferBytes) {
-  f_ = std::fopen(path_.c_str(), "w+b");
-  if (!f_) fail(path_, "cannot create it");
-  std::setvbuf(f_, buffer_.data(), _IOFBF, buffer_.size());
+LogprobsSpool::LogprobsSpool(std::string path, size_t memory_bytes) : path_(std::move(path)) {
+  if (memory_bytes > 0) {
+    void* m = mmap(nullptr, memory_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw std::runtime_error("--dump-logprobs: cannot map " + std::to_string(memory_bytes) +
+                                                  " bytes for the spool: " + std::strerror(errno));
+    memory_ = static_cast<char*>(m);
+    memory_bytes_ = memory_bytes;
+    madvise(memory_, memory_bytes_, MADV_HUGEPAGE);  // fewer faults below, where the kernel allows it
+    const long page = sysconf(_SC_PAGESIZE);
+    for (size_t at = 0; at < memory_bytes_; at += static_cast<size_t>(page)) memory_[at] = 0;  // faulted in now
+  }
 }
 
 LogprobsSpool::~LogprobsSpool() {
-  if (f_) std::fclose(f_);
-  std::error_code ec;
-  std::filesystem::remove(path_, ec);
-}
-
-void LogprobsSpool::append(uint64_t index, const std::vector<Span>& spans, std::string_view json) {
-  if (json.size() > UINT32_MAX) fail(path_, "request " + std::to_string(index) + "'s logprobs are over 4 GiB", false);
-  const RecordHeader h{index, static_cast<uint32_t>(spans.size()), static_cast<uint32_t>(json.size())};
-  if (std::fwrite(&h, sizeof h, 1, f_) != 1 ||
-      (!spans.empty() && std::fwrite(spans.data(), sizeof(Span), spans.size(), f_) != spans.size()) ||
-      (!json.empty() && std::fwrite(json.data(), 1, json.size(), f_) != json.size()))
-    fail(path_, "cannot write to it");
-  ++records_;
-}
-
-void LogprobsSpool::for_each(const std::function<void(uint64_t, const std::vector<Span>&, std::string_view)>& fn) {
-  if (std::fflush(f_) != 0) fail(path_, "cannot write to it");
-  const long end = std::ftell(f_);
-  if (end < 0 || std::fseek(f_, 0, SEEK_SET) != 0) fail(path_, "cannot rewind it");
-  std::vector<Span> spans;
-  std::string json;
-  for (int64_t r = 0; r < records_; ++r) {
-    RecordHeader h{};
-    if (std::fread(&h, sizeof h, 1, f_) != 1) fail(path_, "record " + std::to_string(r) + " is cut short", false);
-    spans.resize(h.spans);
-    json.resize(h.bytes);
-    if ((h.spans > 0 && std::fread(spans.data(), sizeof(Span), h.spans, f_) != h.spans) ||
-        (h.bytes > 0 && std::fread(json.data(), 1, h.bytes, f_) != h.bytes))
-      fail(path_, "record " + std::to_string(r) + " is cut short", false);
-    fn(h.index, spans, json);
+  if (memory_) munmap(memory_, memory_bytes_);
+  if (fd_.load() >= 0) {
+    ::close(fd_.load());
+    ::unlink(path_.c_str());
   }
-  // Appends after this one go to the end again.
-  if (std::fseek(f_, end, SEEK_SET) != 0) fail(path_, "cannot seek in it");
+}
+
+uint64_t LogprobsSpool::append_json(uint64_t prev, LogprobsLayout layout, std::string_view json) {
+  const size_t n = std::min<size_t>(json.size(), UINT32_MAX);  // an event of 4 GiB is not a real one
+  return append(prev, Event::kJson, layout, static_cast<uint32_t>(n), json.substr(0, n));
+}
+
+uint64_t LogprobsSpool::append_read(uint64_t prev, uint32_t n) {
+  return append(prev, Event::kRead, LogprobsLayout::kCompletion, n, {});
+}
+
+uint64_t LogprobsSpool::append(uint64_t prev, Event::Kind kind, LogprobsLayout layout, uint32_t value,
+                               std::string_view json) {
+  const Header h{prev, value, kind, static_cast<uint8_t>(layout), 0};
+  const uint64_t pos = end_.fetch_add(sizeof h + json.size(), std::memory_order_relaxed);
+  if (pos + sizeof h + json.size() <= memory_bytes_) {  // the common case: two copies
+    std::memcpy(memory_ + pos, &h, sizeof h);
+    std::memcpy(memory_ + pos + sizeof h, json.data(), json.size());
+    return pos;
+  }
+  write_at(pos, &h, sizeof h);
+  write_at(pos + sizeof h, json.data(), json.size());
+  return pos;
+}
+
+void LogprobsSpool::write_at(uint64_t pos, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  if (pos < memory_bytes_) {
+    const size_t m = std::min<size_t>(n, memory_bytes_ - pos);
+    std::memcpy(memory_ + pos, p, m);
+    p += m;
+    pos += m;
+    n -= m;
+  }
+  if (n == 0) return;
+  std::lock_guard lk(file_mu_);
+  if (buffer_.empty()) {
+    buffer_.resize(kFileBuffer);
+    window_ = pos;
+  }
+  while (n > 0) {
+    if (pos < window_) {  // another thread's bytes, reserved before the window moved past them
+      pwrite_locked(pos, p, n);
+      return;
+    }
+    if (pos >= window_ + buffer_.size()) {
+      flush_locked();
+      window_ = pos;
+    }
+    const size_t at = pos - window_, m = std::min(n, buffer_.size() - at);
+    std::memcpy(buffer_.data() + at, p, m);
+    filled_ = std::max(filled_, at + m);
+    p += m;
+    pos += m;
+    n -= m;
+  }
+}
+
+void LogprobsSpool::flush_locked() {
+  if (filled_ > 0) pwrite_locked(window_, buffer_.data(), filled_);
+  filled_ = 0;
+}
+
+void LogprobsSpool::pwrite_locked(uint64_t pos, const char* p, size_t n) {
+  if (write_errno_.load(std::memory_order_relaxed) != 0) return;
+  int fd = fd_.load();
+  if (fd < 0) {
+    fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      write_errno_.store(errno);
+      return;
+    }
+    fd_.store(fd);
+  }
+  for (off_t at = static_cast<off_t>(pos - memory_bytes_); n > 0;) {
+    const ssize_t w = ::pwrite(fd, p, n, at);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      write_errno_.store(w < 0 ? errno : EIO);
+      return;
+    }
+    p += w;
+    at += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void LogprobsSpool::read_at(uint64_t pos, void* data, size_t n) const {
+  char* p = static_cast<char*>(data);
+  if (pos + n > end_.load()) fail(path_, "a chain runs past the end (at byte " + std::to_string(pos) + ")");
+  if (pos < memory_bytes_) {
+    const size_t m = std::min<size_t>(n, memory_bytes_ - pos);
+    std::memcpy(p, memory_ + pos, m);
+    p += m;
+    pos += m;
+    n -= m;
+  }
+  for (off_t at = static_cast<off_t>(pos - memory_bytes_); n > 0;) {
+    const ssize_t r = ::pread(fd_.load(), p, n, at);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) fail(path_, "cannot read it back", r < 0 ? errno : EIO);
+    p += r;
+    at += r;
+    n -= static_cast<size_t>(r);
+  }
+}
+
+void LogprobsSpool::chain(uint64_t last, std::vector<Event>& events, std::string& json) {
+  {
+    std::lock_guard lk(file_mu_);
+    flush_locked();
+  }
+  if (const int err = write_errno_.load(); err != 0) fail(path_, "cannot write to it", err);
+  events.clear();
+  std::vector<std::pair<uint64_t, Header>> back;  // last event first
+  for (uint64_t pos = last; pos != kNone;) {
+    Header h{};
+    read_at(pos, &h, sizeof h);
+    if (h.prev != kNone && h.prev >= pos) fail(path_, "a chain goes forward (at byte " + std::to_string(pos) + ")");
+    back.emplace_back(pos, h);
+    pos = h.prev;
+  }
+  size_t bytes = 0;
+  for (const auto& [pos, h] : back) bytes += h.kind == Event::kJson ? h.value : 0;
+  json.resize(bytes);
+  size_t at = 0;
+  for (auto it = back.rbegin(); it != back.rend(); ++it) {
+    const auto& [pos, h] = *it;
+    Event e;
+    e.kind = static_cast<Event::Kind>(h.kind);
+    e.layout = static_cast<LogprobsLayout>(h.layout);
+    if (e.kind == Event::kRead) {
+      e.begin = h.value;
+    } else {
+      read_at(pos + sizeof h, json.data() + at, h.value);
+      e.begin = static_cast<uint32_t>(at);
+      at += h.value;
+      e.end = static_cast<uint32_t>(at);
+    }
+    events.push_back(e);
+  }
 }
 
 }  // namespace loadgen

@@ -1,12 +1,14 @@
 // test-deps: loadgen_lib
-// LogprobsSpool: what a run appends (a request's index, its events' spans, the JSON bytes as sent, any bytes
-// at all) is read back whole and in order, appending goes on after a read, and the file is gone once the
-// spool is; a file it cannot create is named.
+// LogprobsSpool: requests' events appended interleaved (JSON text with any bytes in it, and markers for steps
+// kept elsewhere) come back per request, whole and in order — from memory, from the file past it, and across
+// the two; appends from several threads at once keep their chains; the file appears only once memory is
+// used up and is gone with the spool; a file it cannot write is named when the chains are read.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "loadgen/run/logprobs_spool.h"
@@ -16,63 +18,108 @@ using namespace loadgen;
 
 namespace {
 
-struct Record {
-  uint64_t index;
-  std::vector<LogprobsSpool::Span> spans;
-  std::string json;
-};
+using Event = LogprobsSpool::Event;
 
-std::vector<Record> read_all(LogprobsSpool& s) {
-  std::vector<Record> out;
-  s.for_each([&](uint64_t index, const std::vector<LogprobsSpool::Span>& spans, std::string_view json) {
-    out.push_back({index, spans, std::string(json)});
-  });
-  return out;
+/// request r's event e: text of a length that varies, with NUL and high bytes.
+std::string text(int r, int e) {
+  std::string s(static_cast<size_t>(1 + (r * 7 + e * 13) % 300), '\0');
+  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>(r * 31 + e * 17 + static_cast<int>(i));
+  return s;
 }
 
-TEST(LogprobsSpool, RecordsComeBackWholeAndInOrderAndTheFileGoesWithTheSpool) {
-  const auto dir = testing_paths::fresh_test_dir("logprobs_spool_");
-  const std::string path = (dir / "lp.h5.spool.tmp").string();
-  std::string binary(3000, '\0');  // past stdio's small writes; NUL and high bytes kept as they are
-  for (size_t i = 0; i < binary.size(); ++i) binary[i] = static_cast<char>(i * 37);
-  {
-    LogprobsSpool s(path);
-    EXPECT_TRUE(std::filesystem::exists(path));
-    s.append(7, {{0, 5, LogprobsLayout::kCompletion}, {5, 9, LogprobsLayout::kChat}}, "{\"a\":1}[]x");
-    s.append(3, {}, "");
-    for (int i = 0; i < 2000; ++i) s.append(100 + i, {{0, 3000, LogprobsLayout::kChat}}, binary);  // > 1 MiB
-    EXPECT_EQ(s.records(), 2002);
-    std::vector<Record> r = read_all(s);
-    ASSERT_EQ(r.size(), 2002u);
-    EXPECT_EQ(r[0].index, 7u);
-    ASSERT_EQ(r[0].spans.size(), 2u);
-    EXPECT_EQ(r[0].spans[1].begin, 5u);
-    EXPECT_EQ(r[0].spans[1].end, 9u);
-    EXPECT_EQ(r[0].spans[1].layout, LogprobsLayout::kChat);
-    EXPECT_EQ(r[0].json, "{\"a\":1}[]x");
-    EXPECT_EQ(r[1].index, 3u);
-    EXPECT_TRUE(r[1].spans.empty());
-    EXPECT_EQ(r[1].json, "");
-    for (int i = 0; i < 2000; ++i) {
-      ASSERT_EQ(r[2 + i].index, static_cast<uint64_t>(100 + i));
-      ASSERT_EQ(r[2 + i].json, binary);
+/// Appends 6 requests' events round-robin (every third a read marker) and checks every chain.
+void round_trip(LogprobsSpool& s) {
+  constexpr int kRequests = 6, kEvents = 40;
+  std::vector<uint64_t> last(kRequests, LogprobsSpool::kNone);
+  for (int e = 0; e < kEvents; ++e)
+    for (int r = 0; r < kRequests; ++r)
+      last[r] = e % 3 == 2 ? s.append_read(last[r], static_cast<uint32_t>(100 * r + e))
+                           : s.append_json(last[r], r % 2 ? LogprobsLayout::kChat : LogprobsLayout::kCompletion,
+                                           text(r, e));
+  std::vector<Event> events;
+  std::string json;
+  for (int r = 0; r < kRequests; ++r) {
+    s.chain(last[r], events, json);
+    ASSERT_EQ(events.size(), static_cast<size_t>(kEvents));
+    std::string want;
+    for (int e = 0; e < kEvents; ++e) {
+      const Event& ev = events[e];
+      if (e % 3 == 2) {
+        ASSERT_EQ(ev.kind, Event::kRead);
+        EXPECT_EQ(ev.begin, static_cast<uint32_t>(100 * r + e));
+        continue;
+      }
+      ASSERT_EQ(ev.kind, Event::kJson);
+      EXPECT_EQ(ev.layout, r % 2 ? LogprobsLayout::kChat : LogprobsLayout::kCompletion);
+      ASSERT_EQ(json.substr(ev.begin, ev.end - ev.begin), text(r, e)) << "request " << r << " event " << e;
+      want += text(r, e);
     }
-    s.append(9, {}, "after");  // after a read, at the end again
-    r = read_all(s);
-    ASSERT_EQ(r.size(), 2003u);
-    EXPECT_EQ(r.back().index, 9u);
-    EXPECT_EQ(r.back().json, "after");
-    EXPECT_EQ(r[2001].json, binary);
+    EXPECT_EQ(json, want);
   }
-  EXPECT_FALSE(std::filesystem::exists(path));
+  s.chain(LogprobsSpool::kNone, events, json);  // a request with no events
+  EXPECT_TRUE(events.empty());
+  EXPECT_TRUE(json.empty());
+}
+
+TEST(LogprobsSpool, ChainsComeBackWholeAndInOrderFromMemory) {
+  const auto dir = testing_paths::fresh_test_dir("logprobs_spool_mem_");
+  const std::string path = (dir / "lp.h5.spool.tmp").string();
+  {
+    LogprobsSpool s(path, size_t{1} << 20);
+    round_trip(s);
+    EXPECT_FALSE(s.spilled());
+    EXPECT_FALSE(std::filesystem::exists(path));
+  }
   std::filesystem::remove_all(dir);
 }
 
-TEST(LogprobsSpool, AFileItCannotCreateIsNamed) {
+TEST(LogprobsSpool, PastItsMemoryTheFileTakesTheRestAndGoesWithTheSpool) {
+  for (size_t memory : {size_t{0}, size_t{4099}}) {  // all in the file; records across the edge
+    const auto dir = testing_paths::fresh_test_dir("logprobs_spool_file_");
+    const std::string path = (dir / "lp.h5.spool.tmp").string();
+    {
+      LogprobsSpool s(path, memory);
+      round_trip(s);
+      EXPECT_TRUE(s.spilled());
+      EXPECT_TRUE(std::filesystem::exists(path));
+    }
+    EXPECT_FALSE(std::filesystem::exists(path));
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST(LogprobsSpool, AppendsFromSeveralThreadsKeepTheirChains) {
+  const auto dir = testing_paths::fresh_test_dir("logprobs_spool_threads_");
+  LogprobsSpool s((dir / "lp.h5.spool.tmp").string(), 64 << 10);  // a part of them in the file
+  constexpr int kThreads = 4, kEvents = 4000;  // ~2.4 MB: the file buffer written out twice
+  std::vector<uint64_t> last(kThreads, LogprobsSpool::kNone);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int e = 0; e < kEvents; ++e) last[t] = s.append_json(last[t], LogprobsLayout::kChat, text(t, e));
+    });
+  for (auto& th : threads) th.join();
+  std::vector<Event> events;
+  std::string json;
+  for (int t = 0; t < kThreads; ++t) {
+    s.chain(last[t], events, json);
+    ASSERT_EQ(events.size(), static_cast<size_t>(kEvents));
+    for (int e = 0; e < kEvents; ++e)
+      ASSERT_EQ(json.substr(events[e].begin, events[e].end - events[e].begin), text(t, e));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LogprobsSpool, AFileItCannotWriteIsNamedWhenTheChainsAreRead) {
   const std::string path = "/nonexistent-dir/lp.h5.spool.tmp";
+  LogprobsSpool s(path, 64);
+  uint64_t last = LogprobsSpool::kNone;
+  for (int e = 0; e < 10; ++e) last = s.append_json(last, LogprobsLayout::kChat, text(0, e));  // no throw here
+  std::vector<Event> events;
+  std::string json;
   try {
-    LogprobsSpool s(path);
-    FAIL() << "created " << path;
+    s.chain(last, events, json);
+    FAIL() << "read back a chain " << path << " never held";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("--dump-logprobs"), std::string::npos) << e.what();
