@@ -357,7 +357,14 @@ TEST(HttpEndToEnd, SigtermAbortsInFlightAndExitsZero) {
       EXPECT_NE(out.reason.find("shutting down"), std::string::npos) << out.reason;
       continue;
     }
-    EXPECT_EQ(out.reason.rfind("server error: aborted", 0), 0u) << out.reason;
+    // Or still in the listener's queue when it closed (seen once on the 2-core CI machine): reset or refused
+    // before any byte of a response, never after one.
+    if ((out.reason == "connection reset" || out.reason == "connection refused") &&
+        cb.get(i).chunk_tokens.empty()) {
+      EXPECT_NE(i, 0u) << "request 0 had streamed, yet ended " << out.reason;
+      continue;
+    }
+    EXPECT_EQ(out.reason.rfind("server error: aborted", 0), 0u) << "request " << i << ": " << out.reason;
     ++aborted;
   }
   EXPECT_GE(aborted, 1);  // request 0 was streaming when SIGTERM came
