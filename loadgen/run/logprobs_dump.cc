@@ -17,13 +17,16 @@ namespace {
 constexpr auto kWriterPeriod = std::chrono::milliseconds(20);
 constexpr size_t kWakeQueueLength = 256;
 
+/// The steps a request is expected to bring (a server may send more or fewer), for sizing its buffers.
+size_t expected_steps(int max_new_tokens) { return static_cast<size_t>(std::clamp(max_new_tokens, 1, 4096)); }
+
 /// The spool's memory for a run: its steps at a generous size each (~48 bytes an alternative: a token string
 /// or "token_id:N" and a float of up to 17 digits; 128 for the chosen token, the keys and the spool's own 16),
 /// in 2 MiB pages, at most 2 GiB or an eighth of the machine's memory.
 size_t spool_memory(const std::vector<WorkItem>& items, int k) {
   const double per_step = 128.0 + 48.0 * (k + 1);
   double steps = 0;
-  for (const WorkItem& item : items) steps += std::clamp(item.max_new_tokens, 1, 4096);
+  for (const WorkItem& item : items) steps += static_cast<double>(expected_steps(item.max_new_tokens));
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   double cap = 2.0 * (1 << 30);
   if (pages > 0 && page > 0) cap = std::min(cap, static_cast<double>(pages) * static_cast<double>(page) / 8);
@@ -79,7 +82,7 @@ void LogprobsDump::on_logprobs_json(uint64_t index, LogprobsLayout layout, std::
 void LogprobsDump::append_step(Pending& p, const StepLogprobs& lp, int max_new_tokens) const {
   const auto k = static_cast<size_t>(k_);
   if (p.tokens.empty()) {  // room for the steps asked for (bounded: a server may send more or fewer)
-    const auto expect = static_cast<size_t>(std::clamp(max_new_tokens, 1, 4096));
+    const size_t expect = expected_steps(max_new_tokens);
     p.tokens.reserve(expect);
     p.token_logprobs.reserve(expect);
     p.top_ids.reserve(expect * k);

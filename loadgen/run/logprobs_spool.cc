@@ -66,26 +66,23 @@ uint64_t LogprobsSpool::append(uint64_t prev, Event::Kind kind, LogprobsLayout l
                                std::string_view json) {
   const Header h{prev, value, kind, static_cast<uint8_t>(layout), 0};
   const uint64_t pos = end_.fetch_add(sizeof h + json.size(), std::memory_order_relaxed);
-  if (pos + sizeof h + json.size() <= memory_bytes_) {  // the common case: two copies
-    std::memcpy(memory_ + pos, &h, sizeof h);
-    std::memcpy(memory_ + pos + sizeof h, json.data(), json.size());
-    return pos;
-  }
-  write_at(pos, &h, sizeof h);
+  write_at(pos, &h, sizeof h);  // within memory (the common case): a copy, no lock
   write_at(pos + sizeof h, json.data(), json.size());
   return pos;
 }
 
+size_t LogprobsSpool::in_memory(uint64_t pos, size_t n) const {
+  return pos < memory_bytes_ ? std::min<size_t>(n, memory_bytes_ - pos) : 0;
+}
+
 void LogprobsSpool::write_at(uint64_t pos, const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
-  if (pos < memory_bytes_) {
-    const size_t m = std::min<size_t>(n, memory_bytes_ - pos);
-    std::memcpy(memory_ + pos, p, m);
-    p += m;
-    pos += m;
-    n -= m;
-  }
-  if (n == 0) return;
+  const size_t m = in_memory(pos, n);
+  if (m > 0) std::memcpy(memory_ + pos, p, m);
+  if (m == n) return;
+  p += m;
+  pos += m;
+  n -= m;
   std::lock_guard lk(file_mu_);
   if (buffer_.empty()) {
     buffer_.resize(kFileBuffer);
@@ -141,13 +138,11 @@ void LogprobsSpool::pwrite_locked(uint64_t pos, const char* p, size_t n) {
 void LogprobsSpool::read_at(uint64_t pos, void* data, size_t n) const {
   char* p = static_cast<char*>(data);
   if (pos + n > end_.load()) fail(path_, "a chain runs past the end (at byte " + std::to_string(pos) + ")");
-  if (pos < memory_bytes_) {
-    const size_t m = std::min<size_t>(n, memory_bytes_ - pos);
-    std::memcpy(p, memory_ + pos, m);
-    p += m;
-    pos += m;
-    n -= m;
-  }
+  const size_t m = in_memory(pos, n);
+  if (m > 0) std::memcpy(p, memory_ + pos, m);
+  p += m;
+  pos += m;
+  n -= m;
   for (off_t at = static_cast<off_t>(pos - memory_bytes_); n > 0;) {
     const ssize_t r = ::pread(fd_.load(), p, n, at);
     if (r < 0 && errno == EINTR) continue;

@@ -50,13 +50,13 @@ class LogprobsSpool {
   /// replaced). Throws std::runtime_error naming the file where a write had failed or a read fails.
   void chain(uint64_t last, std::vector<Event>& events, std::string& json);
 
-  size_t memory_bytes() const { return memory_bytes_; }
   bool spilled() const { return end_.load() > memory_bytes_; }  ///< whether appends went past memory
-  const std::string& path() const { return path_; }
 
  private:
   uint64_t append(uint64_t prev, Event::Kind kind, LogprobsLayout layout, uint32_t value, std::string_view json);
-  /// Past memory: into the file's buffer (under file_mu_), the buffer written out when a write goes past it.
+  /// Of n bytes at pos, how many lie in memory (the rest follow in the file).
+  size_t in_memory(uint64_t pos, size_t n) const;
+  /// In memory, and past it into the file's buffer (under file_mu_), the buffer written out when a write goes past it.
   void write_at(uint64_t pos, const void* data, size_t n);
   void flush_locked();
   void pwrite_locked(uint64_t pos, const char* data, size_t n);

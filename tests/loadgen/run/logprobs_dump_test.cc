@@ -23,6 +23,14 @@ namespace {
 TokenLogprob by_id(int32_t id, double lp) { return TokenLogprob{id, "", lp}; }
 TokenLogprob by_text(std::string text, double lp) { return TokenLogprob{-1, std::move(text), lp}; }
 
+/// A top-K file of a 100-token vocabulary.
+accuracy::FileInfo top_k_file(int k) {
+  accuracy::FileInfo info;
+  info.vocab_size = 100;
+  info.top_k = k;
+  return info;
+}
+
 TEST(LogprobsDump, StepsBecomeRowsPaddedAndMappedAndOnlyOkRequestsAreWritten) {
   const auto dir = testing_paths::fresh_test_dir("logprobs_dump_");
   const std::string path = (dir / "lp.h5").string();
@@ -35,9 +43,7 @@ TEST(LogprobsDump, StepsBecomeRowsPaddedAndMappedAndOnlyOkRequestsAreWritten) {
     items[i].max_new_tokens = 2;  // fewer than what request 0 sends: the rows grow past it
     items[i].top_logprobs = 3;
   }
-  accuracy::FileInfo info;
-  info.vocab_size = 100;
-  info.top_k = 3;
+  const accuracy::FileInfo info = top_k_file(3);
   {
     LogprobsDump dump(path, info, items, TokenIdMap(), nullptr);
     dump.on_logprobs(0, 0, StepLogprobs{by_id(5, -0.25), {by_id(5, -0.25), by_id(7, -1.5)}});
@@ -72,11 +78,11 @@ TEST(LogprobsDump, StepsBecomeRowsPaddedAndMappedAndOnlyOkRequestsAreWritten) {
   std::filesystem::remove_all(dir);
 }
 
-// The client's path under --dump-logprobs: each event's choices[0].logprobs as text, read on the writer
-// thread (with steps the client read itself after it, kept in line) or, when all of a request's steps are
-// JSON, spooled and read in close(); a request whose text is not JSON is not written, counted and named; one
-// whose logprobs hold no step is not written either. No spool file is left behind.
-TEST(LogprobsDump, JsonFromTheClientIsReadOnTheWriterThreadInOrder) {
+// The client's path under --dump-logprobs: each event's choices[0].logprobs as text, spooled and read in
+// close(), with steps the client read itself after it kept in line; a request whose text is not JSON is not
+// written, counted and named; one whose logprobs hold no step is not written either. No spool file is left
+// behind.
+TEST(LogprobsDump, JsonFromTheClientIsReadInCloseInOrder) {
   const auto dir = testing_paths::fresh_test_dir("logprobs_dump_json_");
   const std::string path = (dir / "lp.h5").string();
   std::vector<WorkItem> items(4);
@@ -87,9 +93,7 @@ TEST(LogprobsDump, JsonFromTheClientIsReadOnTheWriterThreadInOrder) {
     items[i].max_new_tokens = 3;
     items[i].top_logprobs = 2;
   }
-  accuracy::FileInfo info;
-  info.vocab_size = 100;
-  info.top_k = 2;
+  const accuracy::FileInfo info = top_k_file(2);
   {
     LogprobsDump dump(path, info, items, TokenIdMap(), nullptr);
     ASSERT_TRUE(dump.takes_logprobs_json(0));
@@ -113,7 +117,7 @@ TEST(LogprobsDump, JsonFromTheClientIsReadOnTheWriterThreadInOrder) {
     EXPECT_EQ(dump.first_malformed(), R"(request 21: malformed logprobs: {"tokens":["a"],"token_logprobs":[-0.5e]})");
   }
   accuracy::LogitsReader rd(path);
-  EXPECT_EQ(rd.ids(), (std::vector<std::string>{"20", "23"}));  // 23 spooled: written in close()
+  EXPECT_EQ(rd.ids(), (std::vector<std::string>{"20", "23"}));  // in the order they ended
   const accuracy::RequestLogits r = rd.read("20");
   const float inf = std::numeric_limits<float>::infinity();
   EXPECT_EQ(r.tokens, (std::vector<int32_t>{5, 9, 3}));
@@ -137,9 +141,7 @@ TEST(LogprobsDump, WithoutCloseNothingIsLeftBehind) {
   items[0].prompt_tokens = {1};
   items[0].max_new_tokens = 1;
   items[0].top_logprobs = 1;
-  accuracy::FileInfo info;
-  info.vocab_size = 100;
-  info.top_k = 1;
+  const accuracy::FileInfo info = top_k_file(1);
   {
     LogprobsDump dump(path, info, items, TokenIdMap(), nullptr);
     dump.on_logprobs_json(0, LogprobsLayout::kCompletion, R"({"tokens":["token_id:4"],"token_logprobs":[-0.75]})");
@@ -162,9 +164,7 @@ TEST(LogprobsDump, ARepeatedRecordIsWrittenUnderItsOwnId) {
     items[i].top_logprobs = 1;
   }
   assign_logits_ids(items);
-  accuracy::FileInfo info;
-  info.vocab_size = 100;
-  info.top_k = 1;
+  const accuracy::FileInfo info = top_k_file(1);
   {
     LogprobsDump dump(path, info, items, TokenIdMap(), nullptr);
     for (uint64_t i = 0; i < 2; ++i) {
