@@ -8,7 +8,8 @@
 #                         timeout of what is left
 #     bench    cuda_decode_bench once per VARIANTS entry ("def;LLM_CUDA_X=1;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_Y=8":
 #              ';' between variants, ' ' between one variant's variables, "def" for none), FILTER (the
-#              benchmark regex, default BM_DecodeStep/(1|16|64|256)/): one line each, step ms and floor / step
+#              benchmark regex, default BM_DecodeStep/(1|16|64|256)/): one line each, step ms and floor / step;
+#              PROFILE ("16|64": batch sizes) adds the eager per-stage profile lines of those batches
 #     loadgen  LGRUNS ("name|loadgen args;name@ENV=V,ENV2=W|args"; default offline|-X inf -n 1500) against
 #              dummy:llama-2-7b at batch 256 on alpaca_200, TTFT / TPOT / ITL lines of each
 #   LLM_SHARED_DIR (assets; default <repo>/../shared), BUILD (<repo>/build/gpu), OUT (/tmp/lease), CUDA_ARCH (90a)
@@ -60,6 +61,7 @@ for b in d["benchmarks"]:
 print(f'{sys.argv[2]:<58} rc={sys.argv[3]} ' + " ".join(cells))
 EOF
     [[ $rc != 0 ]] && tail -5 "$O/bench.log"
+    [[ -n ${PROFILE:-} ]] && grep -E "^profile batch (${PROFILE}) " "$O/bench.log"
   done
 fi
 

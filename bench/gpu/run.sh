@@ -34,7 +34,7 @@ if has build; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLM_ENABLE_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90a}" -DLLM_SHARED_DIR="$SHARED" >"$OUT/build.log" 2>&1 \
     || { log "cmake failed"; tail -30 "$OUT/build.log"; exit 1; }
-  targets="cuda_layer_kernels_test cuda_attention_test cuda_gemm_test cuda_backend_test cuda_batch_invariance_test cuda_decode_bench"
+  targets="cuda_layer_kernels_test cuda_attention_test cuda_gemm_test cuda_backend_test cuda_batch_invariance_test cuda_decode_bench cuda_gemm_bench"
   cmake --build "$BUILD" --target $targets -j"$(nproc)" >>"$OUT/build.log" 2>&1 \
     || { log "build failed"; grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
   # The end-to-end tools are other modules: a failure there skips the stages that need them.

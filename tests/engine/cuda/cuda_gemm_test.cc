@@ -1,6 +1,6 @@
 // test-deps: engine_internals
 // The GEMMs and GEMVs (skinny, ordered and tuned GEMMs, the one-row and unit-layout GEMVs, the tensor-core
-// GEMV, the fused SwiGLU / RMSNorm GEMVs) against float64 on random inputs, and the bit-level properties the
+// GEMV, the TMA + wgmma stream, the fused SwiGLU / RMSNorm GEMVs) against float64 on random inputs, and the bit-level properties the
 // deterministic mode relies on (a row's result independent of M). Skips when no CUDA device is present.
 #include <gtest/gtest.h>
 
@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "backend/cuda/gemm_tma.h"
 #include "backend/cuda/gemm_tuned.h"
 #include "backend/cuda/kernels.h"
 #include "support/cuda_test_util.h"
@@ -453,6 +454,103 @@ TEST(CudaGemm, GemvMmaMatchesFloat64AndOneRow) {
   ec::set_gemv_mma_x_shared(true);
   ec::set_gemv_mma_pingpong(true);
   std::printf("gemv_mma vs float64, worst relative error over all M and shapes: bf16 out %.3g, f32 out %.3g\n",
+              worst_b, worst_f);
+}
+
+// gemm_tma (Hopper: TMA + wgmma) against float64. Shapes: N below one tile and not a multiple of 64, K not a
+// multiple of the 64-k chunk (the TMA's zero fill past K), fewer units than SMs (a tile cut into one-unit
+// pieces over many blocks), tiles cut between two and three blocks (K = 11008), the 7B shapes; M at both
+// sides of every padding step (8, 16, 32, 64). Every output is checked, rows past M stay as they were, a
+// second run gives the same bits (the tile counters are back at zero), so does the unpipelined consumer, and at M <= 8 each row is the same
+// bits as the row alone (the same n8 instruction; the cut does not depend on M).
+TEST(CudaGemm, GemmTmaMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  {
+    DevBuf<bf16> probe(size_t(64));
+    if (!ec::gemm_tma_supported(1, 64, 64, probe.p, probe.p)) GTEST_SKIP() << "gemm_tma needs an sm_90 device";
+    EXPECT_FALSE(ec::gemm_tma_supported(ec::kTmaMaxM + 1, 64, 64, probe.p, probe.p));
+    EXPECT_FALSE(ec::gemm_tma_supported(4, 64, 1001, probe.p, probe.p));
+    EXPECT_FALSE(ec::gemm_tma_supported(4, 64, 64, probe.p + 1, probe.p));
+  }
+  ec::TmaScratch scratch;
+  struct Case { int N, K, max_m; };
+  const std::vector<Case> cases = {{77, 1000, 64},   {3001, 1000, 64},  {64, 64, 64},     {4096, 4096, 33},
+                                   {4096, 11008, 17}, {12288, 4096, 16}, {32000, 4096, 9}};
+  const std::vector<int> ms = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64};
+  double worst_b = 0, worst_f = 0;
+  for (const auto& c : cases) {
+    const int N = c.N, K = c.K, kM = c.max_m;
+    std::mt19937_64 rng(12000 + N + K);
+    const auto x = rand_bf16(size_t(kM) * K, rng), w = rand_bf16(size_t(N) * K, rng);
+    std::vector<double> xd(x.size()), wd(w.size()), ref(size_t(kM) * N);
+    for (size_t i = 0; i < x.size(); ++i) xd[i] = f(x[i]);
+    for (size_t i = 0; i < w.size(); ++i) wd[i] = f(w[i]);
+    for (int n = 0; n < N; ++n)
+      for (int m = 0; m < kM; ++m) {
+        double acc = 0;
+        for (int k = 0; k < K; ++k) acc += xd[size_t(m) * K + k] * wd[size_t(n) * K + k];
+        ref[size_t(m) * N + n] = acc;
+      }
+    DevBuf<bf16> dx(x), dw(w), dyb(size_t(kM) * N);
+    DevBuf<float> dyf(size_t(kM) * N);
+    for (bool f32 : {false, true}) {
+      void* y = f32 ? static_cast<void*>(dyf.p) : static_cast<void*>(dyb.p);
+      std::vector<float> alone_f;
+      std::vector<bf16> alone_b;
+      for (int M : ms) {
+        if (M > kM) continue;
+        const std::string what =
+            "M " + std::to_string(M) + " N " + std::to_string(N) + " K " + std::to_string(K) + (f32 ? " f32" : " bf16");
+        // Runs 0 and 1 pipelined (the default), run 2 the first version's consumer: the same bits.
+        std::vector<float> got_f[3];
+        std::vector<bf16> got_b[3];
+        for (int run = 0; run < 3; ++run) {
+          dyb.poison();
+          dyf.poison();
+          ec::set_gemm_tma_pipelined(run < 2);
+          ec::gemm_tma(dx.p, dw.p, y, f32, M, N, K, scratch, nullptr);
+          CK(cudaDeviceSynchronize());
+          CK(cudaGetLastError());
+          if (f32) got_f[run] = dyf.download();
+          else got_b[run] = dyb.download();
+        }
+        const std::vector<double> ref_m(ref.begin(), ref.begin() + size_t(M) * N);
+        if (f32) {
+          const auto& g = got_f[0];
+          const double err = rel_err(std::vector<float>(g.begin(), g.begin() + size_t(M) * N), ref_m);
+          EXPECT_LT(err, 1e-5) << what;
+          EXPECT_FALSE(std::isnan(err)) << what;
+          worst_f = std::max(worst_f, err);
+          EXPECT_EQ(std::memcmp(g.data(), got_f[1].data(), 4 * g.size()), 0) << what << ": two runs differ";
+          EXPECT_EQ(std::memcmp(g.data(), got_f[2].data(), 4 * g.size()), 0) << what << ": pipelined or not differ";
+          if (M < kM) {
+            EXPECT_TRUE(std::isnan(g[size_t(M) * N]) && std::isnan(g.back())) << what << ": rows past M written";
+          }
+          if (M == 1) alone_f.assign(g.begin(), g.begin() + N);
+          if (M <= 8) {
+            EXPECT_EQ(std::memcmp(g.data(), alone_f.data(), 4 * N), 0) << what << ": row 0 differs from alone";
+          }
+        } else {
+          const auto& g = got_b[0];
+          const double err = rel_err(std::vector<bf16>(g.begin(), g.begin() + size_t(M) * N), ref_m);
+          EXPECT_LT(err, 5e-3) << what;
+          EXPECT_FALSE(std::isnan(err)) << what;
+          worst_b = std::max(worst_b, err);
+          EXPECT_EQ(std::memcmp(g.data(), got_b[1].data(), 2 * g.size()), 0) << what << ": two runs differ";
+          EXPECT_EQ(std::memcmp(g.data(), got_b[2].data(), 2 * g.size()), 0) << what << ": pipelined or not differ";
+          if (M < kM) {
+            EXPECT_TRUE(std::isnan(f(g[size_t(M) * N])) && std::isnan(f(g.back()))) << what << ": rows past M written";
+          }
+          if (M == 1) alone_b.assign(g.begin(), g.begin() + N);
+          if (M <= 8) {
+            EXPECT_EQ(std::memcmp(g.data(), alone_b.data(), 2 * N), 0) << what << ": row 0 differs from alone";
+          }
+        }
+      }
+    }
+  }
+  ec::set_gemm_tma_pipelined(true);
+  std::printf("gemm_tma vs float64, worst relative error over all M and shapes: bf16 out %.3g, f32 out %.3g\n",
               worst_b, worst_f);
 }
 

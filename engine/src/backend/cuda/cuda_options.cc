@@ -1,6 +1,7 @@
 // The CUDA backend's switches (cuda_options.h): the one place that reads LLM_CUDA_* from the environment.
 #include "backend/cuda/cuda_options.h"
 
+#include "backend/cuda/gemm_tma.h"
 #include "backend/cuda/kernels.h"
 
 #include <algorithm>
@@ -61,6 +62,15 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   if (const char* m = std::getenv("LLM_CUDA_GEMV_MMA_MAX_M")) o.gemv_mma_max_m = std::clamp(std::atoi(m), 1, kMmaMaxM);
   o.gemv_mma_xsmem = !switched_off("LLM_CUDA_GEMV_MMA_XSMEM");
   o.gemv_mma_pp = !switched_off("LLM_CUDA_GEMV_MMA_PP");
+  if (const char* q = std::getenv("LLM_CUDA_GEMM_TMA")) {
+    if (std::string(q) == "1") o.gemm_tma = true;
+    if (std::string(q) == "0") o.gemm_tma = false;
+  }
+  o.gemm_tma_pipe = !switched_off("LLM_CUDA_GEMM_TMA_PIPE");
+  o.gemm_tma_hint = !switched_off("LLM_CUDA_GEMM_TMA_HINT");
+  o.gemm_tma_pdl = !switched_off("LLM_CUDA_GEMM_TMA_PDL");
+  if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MIN_M")) o.gemm_tma_min_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
+  if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MAX_M")) o.gemm_tma_max_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   // Off unless LLM_CUDA_SKINNY=1: measured slower than cuBLAS at batch 4..64 on the H200 (docs/cuda-notes.md, v8).
   const char* sk = std::getenv("LLM_CUDA_SKINNY");
   o.skinny = sk && std::string(sk) == "1";
@@ -86,6 +96,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     o.gemv = false;  // a GEMV at one row and cuBLAS at more would sum in different orders
     o.skinny = false;  // likewise: the skinny kernel at <= 64 rows and cuBLAS beyond
     o.gemv_mma = false;  // likewise: gemv_mma at its rows and cuBLAS at the others
+    o.gemm_tma = false;  // likewise
     // A token's attention must take the same path whatever else is in the step; the prefill kernel sums in
     // another order than the paged kernel, and a tile's boundaries depend on the chunking of the prompt, so
     // this mode keeps the paged kernel for every token.

@@ -132,6 +132,20 @@ struct CudaOptions {
   bool gemv_mma_xsmem = true;
   /// gemv_mma's two-set weight pipeline (v13); LLM_CUDA_GEMV_MMA_PP=0: the first version's single set.
   bool gemv_mma_pp = true;
+  /// GEMMs of gemm_tma_min_m..gemm_tma_max_m rows through gemm_tma (gemm_tma.h: the weights streamed by TMA
+  /// into shared memory, wgmma; docs/cuda-notes.md, v19), ahead of every other path; the bf16 mode on an
+  /// sm_90 device only, never in the deterministic mode. LLM_CUDA_GEMM_TMA=1 / 0 turns it on / off;
+  /// LLM_CUDA_GEMM_TMA_MIN_M and LLM_CUDA_GEMM_TMA_MAX_M (clamped to 1..kTmaMaxM = 64) set the range.
+  bool gemm_tma = false;
+  int gemm_tma_min_m = 2;
+  int gemm_tma_max_m = 64;
+  /// gemm_tma's consumer keeps a stage's wgmmas in flight while issuing the next; LLM_CUDA_GEMM_TMA_PIPE=0:
+  /// it waits for each stage's (v19's first version).
+  bool gemm_tma_pipe = true;
+  /// LLM_CUDA_GEMM_TMA_HINT=0: no L2 evict-first hint on its weight loads; LLM_CUDA_GEMM_TMA_PDL=0: launched
+  /// without programmatic dependent launch (for measurements).
+  bool gemm_tma_hint = true;
+  bool gemm_tma_pdl = true;
 
   /// Bytes of one stored element (weights, KV cache, E activations): 4 in the f32 mode, else 2 (bf16).
   size_t elem_bytes() const { return f32 ? 4 : 2; }
@@ -139,7 +153,8 @@ struct CudaOptions {
 
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
 /// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT,
-/// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP, LLM_CUDA_MERGE_IN_KERNEL, LLM_CUDA_GRAPHS_AT_LOAD (each off only when set to "0"), LLM_CUDA_GEMV_MMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
+/// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP, LLM_CUDA_GEMM_TMA_PIPE, LLM_CUDA_GEMM_TMA_HINT, LLM_CUDA_GEMM_TMA_PDL, LLM_CUDA_MERGE_IN_KERNEL, LLM_CUDA_GRAPHS_AT_LOAD (each off only when set to "0"), LLM_CUDA_GEMV_MMA and LLM_CUDA_GEMM_TMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
+/// LLM_CUDA_GEMM_TMA_MIN_M, LLM_CUDA_GEMM_TMA_MAX_M,
 /// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
 /// LLM_CUDA_DET_ATTN_WARPS, LLM_CUDA_DET_ATTN_R (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8

@@ -29,6 +29,7 @@ Gemm::Gemm(cudaStream_t stream, const CudaOptions& opt) : stream_(stream), opt_(
   // which keeps f32 arithmetic whatever the math mode or the environment (NVIDIA_TF32_OVERRIDE, emulation
   // strategy) say. bf16 inputs use the tensor cores with f32 accumulation in either math mode.
   LLM_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+  if (!opt_.f32 && opt_.gemm_tma) tma_ = std::make_unique<TmaScratch>();
   if (!opt_.f32 && opt_.det_rows > 0 && opt_.det_fixed)
     tuned_ = std::make_unique<TunedGemm>(stream_, TunedGemm::Policy::kOrdered, opt_.gemm_log);
   else if (!opt_.f32 && opt_.det_rows == 0 && opt_.tuned_gemm != CudaOptions::TunedGemmMode::kOff)
@@ -60,6 +61,11 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
   // The same stream on the tensor cores (v13): the work per weight byte does not grow with M. Only where x
   // fits in shared memory (at K = 11008 up to M = 9; x read through L1 measured far slower), unless
   // LLM_CUDA_GEMV_MMA_XSMEM=0 asks for the L1 path everywhere.
+  // Hopper: the weights streamed by TMA, wgmma on them (gemm_tma.h, docs/cuda-notes.md v19).
+  if (tma_ && M >= opt_.gemm_tma_min_m && M <= opt_.gemm_tma_max_m && gemm_tma_supported(M, N, K, x, w)) {
+    cuda::gemm_tma(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, *tma_, stream_);
+    return;
+  }
   if (!opt_.f32 && opt_.gemv && opt_.gemv_mma && M >= opt_.gemv_mma_min_m && M <= opt_.gemv_mma_max_m &&
       (opt_.gemv_mma_xsmem ? gemv_mma_x_in_shared(M, N, K) : gemv_mma_supported(M, N, K))) {
     cuda::gemv_mma(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);

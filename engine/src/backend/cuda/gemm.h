@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_options.h"
+#include "backend/cuda/gemm_tma.h"
 #include "backend/cuda/gemm_tuned.h"
 
 namespace engine::cuda {
@@ -43,6 +44,7 @@ class Gemm {
   CudaOptions opt_;
   cublasHandle_t cublas_ = nullptr;
   void* workspace_ = nullptr;
+  std::unique_ptr<TmaScratch> tma_;  ///< gemm_tma's partial tiles and counters, when CudaOptions::gemm_tma is on
   std::unique_ptr<TunedGemm> tuned_;  ///< bf16: kOrdered when deterministic (unless LLM_CUDA_DET_FIXED=0), else per LLM_CUDA_TUNED_GEMM
 };
 

@@ -1,0 +1,129 @@
+// The decode GEMMs alone, side by side in one process: cuBLAS (the backend's path at M >= 3 by default),
+// gemm_tma (TMA + wgmma, gemm_tma.h) and gemv_mma (v13), for Llama-2-7B's four weight shapes at M rows,
+// weights cycled through copies that together exceed L2 (so every call streams them from memory). Reports
+// ms per call and the weights' GB/s next to the device copy bandwidth (bytes read + written per second).
+// LLM_CUDA_GEMM_TMA_PIPE=0 times gemm_tma's first (unpipelined) consumer, LLM_CUDA_GEMM_TMA_HINT=0 its loads
+// without the L2 evict-first hint.
+//   BM_Gemm/<path 0 cuBLAS, 1 gemm_tma, 2 gemv_mma>/<shape 0 QKV, 1 O, 2 gate/up, 3 down>/<M>
+#include <benchmark/benchmark.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <memory>
+#include <vector>
+
+#include "backend/cuda/cuda_options.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/gemm_tma.h"
+#include "backend/cuda/kernels.h"
+
+namespace {
+
+namespace ec = engine::cuda;
+using bf16 = __nv_bfloat16;
+
+struct Shape { int N, K; };
+constexpr Shape kShapes[] = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
+
+struct Fixture {
+  cudaStream_t s = nullptr;
+  std::unique_ptr<ec::Gemm> cublas;
+  std::unique_ptr<ec::TmaScratch> tma;
+  double copy_gbps = 0;
+  Fixture() {
+    cudaStreamCreate(&s);
+    ec::CudaOptions o;
+    o.gemv = false;  // cuBLAS at every M
+    cublas = std::make_unique<ec::Gemm>(s, o);
+    tma = std::make_unique<ec::TmaScratch>();
+    const char* pipe = std::getenv("LLM_CUDA_GEMM_TMA_PIPE");
+    ec::set_gemm_tma_pipelined(!(pipe && std::string(pipe) == "0"));
+    const char* hint = std::getenv("LLM_CUDA_GEMM_TMA_HINT");
+    ec::set_gemm_tma_evict_first(!(hint && std::string(hint) == "0"));
+    const size_t bytes = size_t(1) << 30;
+    void *a = nullptr, *b = nullptr;
+    cudaMalloc(&a, bytes);
+    cudaMalloc(&b, bytes);
+    cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    cudaEventRecord(e0);
+    for (int i = 0; i < 10; ++i) cudaMemcpy(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    copy_gbps = 2.0 * bytes * 10 / (ms * 1e-3) / 1e9;
+    cudaFree(a);
+    cudaFree(b);
+  }
+};
+
+Fixture& fixture() {
+  static Fixture f;
+  return f;
+}
+
+void BM_Gemm(benchmark::State& state) {
+  Fixture& f = fixture();
+  const int path = static_cast<int>(state.range(0)), M = static_cast<int>(state.range(2));
+  const Shape sh = kShapes[state.range(1)];
+  const size_t wn = size_t(sh.N) * sh.K;
+  const int copies = std::max<int>(2, static_cast<int>((size_t(512) << 20) / (wn * sizeof(bf16))) + 1);
+  bf16 *w = nullptr, *x = nullptr, *y = nullptr;
+  cudaMalloc(reinterpret_cast<void**>(&w), wn * copies * sizeof(bf16));
+  cudaMalloc(reinterpret_cast<void**>(&x), size_t(M) * sh.K * sizeof(bf16));
+  cudaMalloc(reinterpret_cast<void**>(&y), size_t(M) * sh.N * sizeof(bf16));
+  ec::fill_random_bf16(w, wn * copies, 1, 0.05f, f.s);
+  ec::fill_random_bf16(x, size_t(M) * sh.K, 2, 1.f, f.s);
+  if (path == 2 && !ec::gemv_mma_x_in_shared(M, sh.N, sh.K)) {
+    state.SkipWithError("gemv_mma: x does not fit in shared memory");
+  } else {
+    auto one = [&](int i) {
+      const bf16* wi = w + (i % copies) * wn;
+      if (path == 0) f.cublas->run(x, wi, y, false, M, sh.N, sh.K);
+      else if (path == 1) ec::gemm_tma(x, wi, y, false, M, sh.N, sh.K, *f.tma, f.s);
+      else ec::gemv_mma(x, wi, y, false, M, sh.N, sh.K, f.s);
+    };
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    constexpr int kCalls = 64;
+    for (int i = 0; i < 8; ++i) one(i);
+    for (auto _ : state) {
+      cudaEventRecord(e0, f.s);
+      for (int i = 0; i < kCalls; ++i) one(i);
+      cudaEventRecord(e1, f.s);
+      cudaEventSynchronize(e1);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, e0, e1);
+      state.SetIterationTime(ms * 1e-3 / kCalls);
+    }
+    if (cudaGetLastError() != cudaSuccess) state.SkipWithError("CUDA error");
+    state.counters["weight_GBps"] = benchmark::Counter(double(wn * sizeof(bf16)), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["copy_GBps"] = f.copy_gbps;
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+  }
+  cudaFree(w);
+  cudaFree(x);
+  cudaFree(y);
+}
+
+void Args(benchmark::internal::Benchmark* b) {
+  for (int shape = 0; shape < 4; ++shape)
+    for (int M : {2, 4, 8, 16, 32, 64, 128})
+      for (int path = 0; path < 3; ++path) {
+        if (path == 1 && M > ec::kTmaMaxM) continue;
+        if (path == 2 && M > ec::kMmaMaxM) continue;
+        b->Args({path, shape, M});
+      }
+}
+BENCHMARK(BM_Gemm)->Apply(Args)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

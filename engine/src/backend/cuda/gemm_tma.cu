@@ -1,0 +1,346 @@
+// gemm_tma (gemm_tma.h): the TMA + wgmma stream for decode GEMMs of up to 64 rows.
+//
+// The work is units: (tile, chunk), a tile 64 weight rows (wgmma's m), a chunk 64 k (one 128-byte swizzle row).
+// Units go tile-major; block b of G takes [b U / G, (b + 1) U / G), so each block streams the same number of
+// weight bytes (+- one unit) whatever N is: no tail of blocks with a tile more than the others (the unit
+// layout of gemv_units and gemv_mma, v11-v13). Within a block:
+//   - one producer thread (warp 4) issues, per unit, a TMA load of the weight tile (64 rows x 64 k, 8 KB) and
+//     one of x (NP rows x 64 k; rows past M and k past K arrive as zeros) into a ring of kStages stages, each
+//     with a "full" mbarrier (the bytes landed) and an "empty" one (the consumers are done with it). The
+//     weights of the first stages are asked for before pdl_wait (they are not written by earlier kernels);
+//     x only after it;
+//   - one consumer warpgroup (warps 0-3) waits for a stage, runs four m64nNPk16 wgmmas on it (the weights as
+//     A, x as B, both K-major, 128-byte swizzle) into fp32 registers, and frees the stage. Where its range
+//     leaves a tile: a tile it covered whole goes straight to y; a part of a tile goes to the block's partial
+//     slot (0: the range's first tile, 1: its last), then a counter per tile says who came last, and that
+//     block adds the tile's partials in block order and writes y (the counter back at zero for the next call).
+// The cut depends on N, K and G only; a tile's sum over its blocks is in block order: the same bits every run.
+#include "backend/cuda/gemm_tma.h"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_devices.h"
+#include "backend/cuda/hopper.cuh"
+#include "backend/cuda/pdl.cuh"
+
+namespace engine::cuda {
+namespace {
+
+using bf16 = __nv_bfloat16;
+namespace hp = hopper;
+
+constexpr int kRows = 64;    // weight rows a tile (wgmma m)
+constexpr int kChunk = 64;   // k a unit: 128 bytes, the swizzle's row
+constexpr int kConsumers = 128;
+constexpr int kThreads = kConsumers + 32;
+
+// Stages of the ring: 144-160 KB a block (16 x 9 KB at NP = 8, 16 x 10 KB, 12 x 12 KB, 10 x 16 KB at NP = 64).
+template <int NP>
+constexpr int stages_of() {
+  return NP <= 16 ? 16 : NP <= 32 ? 12 : 10;
+}
+
+template <int NP>
+struct TmaSmem {
+  static constexpr int kStages = stages_of<NP>();
+  bf16 w[kStages][kRows * kChunk];  // each 8 KB: 1,024-aligned (the swizzle's period)
+  bf16 x[kStages][NP * kChunk];     // each NP x 128 B: a multiple of 1,024
+  uint64_t full[kStages];
+  uint64_t empty[kStages];
+  int last;
+};
+
+std::atomic<bool> g_pipelined{true};
+std::atomic<bool> g_evict_first{true};
+std::atomic<bool> g_pdl{true};
+
+struct TmaArgs {
+  void* y = nullptr;
+  float* partials = nullptr;
+  unsigned* counters = nullptr;
+  int M = 0, N = 0, K = 0;
+  int chunks = 0;  // per tile: ceil(K / 64)
+  long long units = 0;
+  int evict_first = 1;  // the weights' loads carry the L2 evict-first hint
+};
+
+__device__ __forceinline__ long long unit_begin(long long b, long long U, int G) { return b * U / G; }
+__device__ __forceinline__ int block_of_unit(long long u, long long U, int G) {
+  return static_cast<int>(((u + 1) * G - 1) / U);
+}
+
+__device__ __forceinline__ void put(float* y, float v) { *y = v; }
+__device__ __forceinline__ void put(bf16* y, float v) { *y = __float2bfloat16(v); }
+
+// The fragment's outputs into y (rows n0 + r of the weights are y's columns; x's rows are y's rows).
+template <int NP, typename OutT>
+__device__ __forceinline__ void store_tile(const float (&acc)[NP / 2], const TmaArgs& a, int n0, int tid) {
+  OutT* y = static_cast<OutT*>(a.y);
+  const int warp = tid / 32, lane = tid % 32;
+#pragma unroll
+  for (int j = 0; j < NP / 8; ++j)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int n = n0 + warp * 16 + lane / 4 + (r >> 1) * 8;
+      const int m = j * 8 + (lane % 4) * 2 + (r & 1);
+      if (m < a.M && n < a.N) put(y + static_cast<size_t>(m) * a.N + n, acc[j * 4 + r]);
+    }
+}
+
+// PIPE: the consumer keeps one stage's wgmmas in flight while it issues the next stage's (wgmma.wait_group 1)
+// and frees a stage one unit late; without it, it waits for each stage's wgmmas before the next (the first
+// version; set_gemm_tma_pipelined(false)). The same sums either way.
+template <int NP, bool PIPE, typename OutT>
+__global__ void __launch_bounds__(kThreads, 1)
+    gemm_tma_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUtensorMap xmap,
+                    const TmaArgs a) {
+  extern __shared__ uint8_t tma_raw[];
+  auto& sm = *reinterpret_cast<TmaSmem<NP>*>((reinterpret_cast<uintptr_t>(tma_raw) + 1023) & ~uintptr_t(1023));
+  const int tid = threadIdx.x, G = gridDim.x;
+  const long long U = a.units;
+  const long long u0 = unit_begin(blockIdx.x, U, G), u1 = unit_begin(blockIdx.x + 1, U, G);
+  const int C = a.chunks;
+  constexpr int kStages = TmaSmem<NP>::kStages;
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      hp::mbar_init(&sm.full[s], 1);
+      hp::mbar_init(&sm.empty[s], kConsumers / 32);
+    }
+    hp::fence_barrier_init();
+  }
+  __syncthreads();
+  pdl_launch_dependents();
+
+  if (tid >= kConsumers) {  // the producer warp: one thread issues every copy
+    if (tid != kConsumers) return;
+    const uint32_t bytes = (kRows + NP) * kChunk * sizeof(bf16);
+    const uint64_t policy = hp::l2_evict_first_policy();
+    const int n = static_cast<int>(u1 - u0), pre = n < kStages ? n : kStages;
+    for (int i = 0; i < pre; ++i) {
+      const long long u = u0 + i;
+      hp::mbar_arrive_expect_tx(&sm.full[i], bytes);
+      if (a.evict_first)
+        hp::tma_load_2d_stream(sm.w[i], &wmap, &sm.full[i], static_cast<int>(u % C) * kChunk,
+                               static_cast<int>(u / C) * kRows, policy);
+      else
+        hp::tma_load_2d(sm.w[i], &wmap, &sm.full[i], static_cast<int>(u % C) * kChunk, static_cast<int>(u / C) * kRows);
+    }
+    pdl_wait();  // x is the previous kernel's output
+    for (int i = 0; i < pre; ++i)
+      hp::tma_load_2d(sm.x[i], &xmap, &sm.full[i], static_cast<int>((u0 + i) % C) * kChunk, 0);
+    for (int i = pre; i < n; ++i) {
+      const int s = i % kStages;
+      hp::mbar_wait(&sm.empty[s], ((i / kStages) + 1) & 1);
+      const long long u = u0 + i;
+      const int k0 = static_cast<int>(u % C) * kChunk;
+      hp::mbar_arrive_expect_tx(&sm.full[s], bytes);
+      if (a.evict_first)
+        hp::tma_load_2d_stream(sm.w[s], &wmap, &sm.full[s], k0, static_cast<int>(u / C) * kRows, policy);
+      else
+        hp::tma_load_2d(sm.w[s], &wmap, &sm.full[s], k0, static_cast<int>(u / C) * kRows);
+      hp::tma_load_2d(sm.x[s], &xmap, &sm.full[s], k0, 0);
+    }
+    return;
+  }
+
+  pdl_wait();  // y, the partials and the counters: after every earlier kernel
+  float acc[NP / 2];
+#pragma unroll
+  for (int i = 0; i < NP / 2; ++i) acc[i] = 0.f;
+  const int first_tile = static_cast<int>(u0 / C);
+  int seg_chunk0 = static_cast<int>(u0 % C);  // the first chunk of the tile this block holds
+  int pending = -1;                           // PIPE: the stage whose wgmmas may still be in flight
+  for (long long u = u0; u < u1; ++u) {
+    const int i = static_cast<int>(u - u0), s = i % kStages;
+    const int tile = static_cast<int>(u / C), chunk = static_cast<int>(u % C);
+    if (chunk == 0) seg_chunk0 = 0;
+    hp::mbar_wait(&sm.full[s], (i / kStages) & 1);
+    hp::wgmma_fence();
+    const uint64_t da = hp::sw128_desc(sm.w[s]), db = hp::sw128_desc(sm.x[s]);
+#pragma unroll
+    for (int kk = 0; kk < kChunk / 16; ++kk)
+      hp::wgmma_bf16<NP>(acc, da + 2 * kk, db + 2 * kk, (u == u0 || chunk == 0) && kk == 0 ? 0 : 1);
+    hp::wgmma_commit();
+    const bool seg_end = chunk == C - 1 || u == u1 - 1;
+    if (PIPE) {
+      // The previous stage's group is done once at most this one is pending: free that stage. At the end of
+      // a segment wait for this one too (its sums are read next).
+      if (pending >= 0) {
+        hp::wgmma_wait<1>();
+        if (tid % 32 == 0) hp::mbar_arrive(&sm.empty[pending]);
+      }
+      pending = s;
+      if (!seg_end) continue;
+      hp::wgmma_wait<0>();
+      if (tid % 32 == 0) hp::mbar_arrive(&sm.empty[s]);
+      pending = -1;
+    } else {
+      hp::wgmma_wait<0>();
+      if (tid % 32 == 0) hp::mbar_arrive(&sm.empty[s]);
+      if (!seg_end) continue;
+    }
+
+    // The block's range leaves this tile.
+    const int n0 = tile * kRows;
+    if (seg_chunk0 == 0 && chunk == C - 1) {
+      store_tile<NP, OutT>(acc, a, n0, tid);
+      continue;
+    }
+    const int slot = tile == first_tile ? 0 : 1;
+    float* mine = a.partials + ((static_cast<size_t>(blockIdx.x) * 2 + slot) * kConsumers + tid) * (NP / 2);
+#pragma unroll
+    for (int q = 0; q < NP / 2; q += 4)
+      *reinterpret_cast<float4*>(mine + q) = make_float4(acc[q], acc[q + 1], acc[q + 2], acc[q + 3]);
+    __threadfence();
+    hp::named_barrier(1, kConsumers);
+    const long long tu0 = static_cast<long long>(tile) * C, tu1 = tu0 + C - 1;
+    const int b0 = block_of_unit(tu0, U, G), b1 = block_of_unit(tu1, U, G);
+    if (tid == 0) {
+      const unsigned before = atomicAdd(&a.counters[tile], 1u);
+      const bool last = before == static_cast<unsigned>(b1 - b0);
+      if (last) a.counters[tile] = 0;
+      sm.last = last;
+    }
+    hp::named_barrier(1, kConsumers);
+    if (!sm.last) continue;
+    __threadfence();
+    float sum[NP / 2];
+#pragma unroll
+    for (int q = 0; q < NP / 2; ++q) sum[q] = 0.f;
+    for (int b = b0; b <= b1; ++b) {
+      const int bslot = tile == static_cast<int>(unit_begin(b, U, G) / C) ? 0 : 1;
+      const float* p = a.partials + ((static_cast<size_t>(b) * 2 + bslot) * kConsumers + tid) * (NP / 2);
+#pragma unroll
+      for (int q = 0; q < NP / 2; q += 4) {
+        const float4 v = __ldcg(reinterpret_cast<const float4*>(p + q));
+        sum[q] += v.x;
+        sum[q + 1] += v.y;
+        sum[q + 2] += v.z;
+        sum[q + 3] += v.w;
+      }
+    }
+    store_tile<NP, OutT>(sum, a, n0, tid);
+  }
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    LLM_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q));
+    if (q != cudaDriverEntryPointSuccess || !p)
+      throw std::runtime_error("gemm_tma: the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+  }();
+  return fn;
+}
+
+// A row-major bf16 [rows, K] matrix as 2-D tiles of box_rows x 64, 128-byte swizzle, zeros past its edges.
+CUtensorMap tile_map(const void* base, int rows, int K, int box_rows) {
+  CUtensorMap m;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(K) * sizeof(bf16)};
+  const cuuint32_t box[2] = {kChunk, static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t elem[2] = {1, 1};
+  const CUresult r = encode_tiled()(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, strides,
+                                    box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw std::runtime_error("gemm_tma: cuTensorMapEncodeTiled failed (" + std::to_string(static_cast<int>(r)) +
+                             ") for " + std::to_string(rows) + " x " + std::to_string(K));
+  return m;
+}
+
+int tiles_of(int N) { return (N + kRows - 1) / kRows; }
+
+template <int NP, bool PIPE, typename OutT>
+void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& scratch, cudaStream_t s) {
+  auto kernel = gemm_tma_kernel<NP, PIPE, OutT>;
+  const size_t smem = sizeof(TmaSmem<NP>) + 1024;
+  static const bool attr_set = [&] {
+    LLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    return true;
+  }();
+  (void)attr_set;
+  TmaArgs a;
+  a.y = y;
+  a.partials = scratch.partials();
+  a.counters = scratch.counters();
+  a.M = M;
+  a.N = N;
+  a.K = K;
+  a.chunks = (K + kChunk - 1) / kChunk;
+  a.units = static_cast<long long>(tiles_of(N)) * a.chunks;
+  a.evict_first = g_evict_first.load(std::memory_order_relaxed) ? 1 : 0;
+  const int G = static_cast<int>(std::min<long long>(device_sm_count(), a.units));
+  const CUtensorMap wm = tile_map(w, N, K, kRows), xm = tile_map(x, M, K, NP);
+  if (g_pdl.load(std::memory_order_relaxed)) {
+    launch_pdl(kernel, dim3(G), dim3(kThreads), smem, s, wm, xm, a);
+  } else {
+    kernel<<<G, kThreads, smem, s>>>(wm, xm, a);
+    LLM_CUDA_CHECK(cudaGetLastError());
+  }
+}
+
+template <bool PIPE, typename OutT>
+void dispatch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& sc, cudaStream_t s) {
+  if (M <= 8) launch<8, PIPE, OutT>(x, w, y, M, N, K, sc, s);
+  else if (M <= 16) launch<16, PIPE, OutT>(x, w, y, M, N, K, sc, s);
+  else if (M <= 32) launch<32, PIPE, OutT>(x, w, y, M, N, K, sc, s);
+  else launch<64, PIPE, OutT>(x, w, y, M, N, K, sc, s);
+}
+
+bool device_is_sm90() {
+  static const bool yes = [] {
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+    return major == 9;
+  }();
+  return yes;
+}
+
+}  // namespace
+
+TmaScratch::TmaScratch() {
+  const size_t floats = static_cast<size_t>(device_sm_count()) * 2 * kConsumers * (kTmaMaxM / 2);
+  LLM_CUDA_CHECK(cudaMalloc(&partials_, floats * sizeof(float)));
+  LLM_CUDA_CHECK(cudaMalloc(&counters_, kMaxTiles * sizeof(unsigned)));
+  LLM_CUDA_CHECK(cudaMemset(counters_, 0, kMaxTiles * sizeof(unsigned)));
+}
+
+TmaScratch::~TmaScratch() {
+  cudaFree(partials_);
+  cudaFree(counters_);
+}
+
+bool gemm_tma_supported(int M, int N, int K, const void* x, const void* w) {
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return M >= 1 && M <= kTmaMaxM && N >= 1 && K >= 8 && K % 8 == 0 && tiles_of(N) <= TmaScratch::kMaxTiles &&
+         aligned(x) && aligned(w) && device_is_sm90();
+}
+
+void gemm_tma(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, const TmaScratch& scratch,
+              cudaStream_t s) {
+  if (!gemm_tma_supported(M, N, K, x, w))
+    throw std::invalid_argument("gemm_tma: unsupported shape M " + std::to_string(M) + " N " + std::to_string(N) +
+                                " K " + std::to_string(K) + " (needs an sm_90 device, M <= 64, K % 8 == 0, 16-byte "
+                                "aligned x and w)");
+  const bool pipe = g_pipelined.load(std::memory_order_relaxed);
+  if (y_f32) pipe ? dispatch<true, float>(x, w, y, M, N, K, scratch, s) : dispatch<false, float>(x, w, y, M, N, K, scratch, s);
+  else pipe ? dispatch<true, bf16>(x, w, y, M, N, K, scratch, s) : dispatch<false, bf16>(x, w, y, M, N, K, scratch, s);
+}
+
+void set_gemm_tma_pipelined(bool on) { g_pipelined.store(on, std::memory_order_relaxed); }
+void set_gemm_tma_evict_first(bool on) { g_evict_first.store(on, std::memory_order_relaxed); }
+void set_gemm_tma_pdl(bool on) { g_pdl.store(on, std::memory_order_relaxed); }
+
+}  // namespace engine::cuda
