@@ -3,7 +3,8 @@
 // weights cycled through copies that together exceed L2 (so every call streams them from memory). Reports
 // ms per call and the weights' GB/s next to the device copy bandwidth (bytes read + written per second).
 // LLM_CUDA_GEMM_TMA_PIPE=0 times gemm_tma's first (unpipelined) consumer, LLM_CUDA_GEMM_TMA_HINT=0 its loads
-// without the L2 evict-first hint.
+// without the L2 evict-first hint, LLM_CUDA_GEMM_TMA_ACC=1 with one accumulator set,
+// LLM_CUDA_GEMM_TMA_ORDER=0 with each block's units in order.
 //   BM_Gemm/<path 0 cuBLAS, 1 gemm_tma, 2 gemv_mma>/<shape 0 QKV, 1 O, 2 gate/up, 3 down>/<M>
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
@@ -42,6 +43,10 @@ struct Fixture {
     ec::set_gemm_tma_pipelined(!(pipe && std::string(pipe) == "0"));
     const char* hint = std::getenv("LLM_CUDA_GEMM_TMA_HINT");
     ec::set_gemm_tma_evict_first(!(hint && std::string(hint) == "0"));
+    const char* acc = std::getenv("LLM_CUDA_GEMM_TMA_ACC");
+    ec::set_gemm_tma_accumulators(acc ? std::atoi(acc) : 4);
+    const char* order = std::getenv("LLM_CUDA_GEMM_TMA_ORDER");
+    ec::set_gemm_tma_partials_first(!(order && std::string(order) == "0"));
     const size_t bytes = size_t(1) << 30;
     void *a = nullptr, *b = nullptr;
     cudaMalloc(&a, bytes);

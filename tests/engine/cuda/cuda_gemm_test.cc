@@ -501,13 +501,17 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
         if (M > kM) continue;
         const std::string what =
             "M " + std::to_string(M) + " N " + std::to_string(N) + " K " + std::to_string(K) + (f32 ? " f32" : " bf16");
-        // Runs 0 and 1 pipelined (the default), run 2 the first version's consumer: the same bits.
-        std::vector<float> got_f[3];
-        std::vector<bf16> got_b[3];
-        for (int run = 0; run < 3; ++run) {
+        // Runs 0 and 1 pipelined with shared tiles first (the defaults), run 2 the first version's consumer
+        // with each block's units in order: the same bits; run 3 with
+        // one accumulator set (another order of the same sums): within the same bounds.
+        std::vector<float> got_f[4];
+        std::vector<bf16> got_b[4];
+        for (int run = 0; run < 4; ++run) {
           dyb.poison();
           dyf.poison();
-          ec::set_gemm_tma_pipelined(run < 2);
+          ec::set_gemm_tma_pipelined(run != 2);
+          ec::set_gemm_tma_partials_first(run != 2);
+          ec::set_gemm_tma_accumulators(run == 3 ? 1 : 4);
           ec::gemm_tma(dx.p, dw.p, y, f32, M, N, K, scratch, nullptr);
           CK(cudaDeviceSynchronize());
           CK(cudaGetLastError());
@@ -521,6 +525,9 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
           EXPECT_LT(err, 1e-5) << what;
           EXPECT_FALSE(std::isnan(err)) << what;
           worst_f = std::max(worst_f, err);
+          const double err1 = rel_err(std::vector<float>(got_f[3].begin(), got_f[3].begin() + size_t(M) * N), ref_m);
+          EXPECT_LT(err1, 1e-5) << what << " one accumulator set";
+          worst_f = std::max(worst_f, err1);
           EXPECT_EQ(std::memcmp(g.data(), got_f[1].data(), 4 * g.size()), 0) << what << ": two runs differ";
           EXPECT_EQ(std::memcmp(g.data(), got_f[2].data(), 4 * g.size()), 0) << what << ": pipelined or not differ";
           if (M < kM) {
@@ -536,6 +543,9 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
           EXPECT_LT(err, 5e-3) << what;
           EXPECT_FALSE(std::isnan(err)) << what;
           worst_b = std::max(worst_b, err);
+          const double err1 = rel_err(std::vector<bf16>(got_b[3].begin(), got_b[3].begin() + size_t(M) * N), ref_m);
+          EXPECT_LT(err1, 5e-3) << what << " one accumulator set";
+          worst_b = std::max(worst_b, err1);
           EXPECT_EQ(std::memcmp(g.data(), got_b[1].data(), 2 * g.size()), 0) << what << ": two runs differ";
           EXPECT_EQ(std::memcmp(g.data(), got_b[2].data(), 2 * g.size()), 0) << what << ": pipelined or not differ";
           if (M < kM) {
@@ -550,6 +560,8 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
     }
   }
   ec::set_gemm_tma_pipelined(true);
+  ec::set_gemm_tma_partials_first(true);
+  ec::set_gemm_tma_accumulators(4);
   std::printf("gemm_tma vs float64, worst relative error over all M and shapes: bf16 out %.3g, f32 out %.3g\n",
               worst_b, worst_f);
 }

@@ -49,6 +49,8 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg), opt_(read_cuda_op
   set_gemm_tma_pipelined(opt_.gemm_tma_pipe);
   set_gemm_tma_evict_first(opt_.gemm_tma_hint);
   set_gemm_tma_pdl(opt_.gemm_tma_pdl && opt_.pdl);
+  set_gemm_tma_accumulators(opt_.gemm_tma_acc);
+  set_gemm_tma_partials_first(opt_.gemm_tma_order);
   LLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   gemm_.emplace(stream_, opt_);
 }

@@ -69,6 +69,8 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.gemm_tma_pipe = !switched_off("LLM_CUDA_GEMM_TMA_PIPE");
   o.gemm_tma_hint = !switched_off("LLM_CUDA_GEMM_TMA_HINT");
   o.gemm_tma_pdl = !switched_off("LLM_CUDA_GEMM_TMA_PDL");
+  o.gemm_tma_order = !switched_off("LLM_CUDA_GEMM_TMA_ORDER");
+  if (const char* a = std::getenv("LLM_CUDA_GEMM_TMA_ACC")) o.gemm_tma_acc = std::atoi(a) == 1 ? 1 : 4;
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MIN_M")) o.gemm_tma_min_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MAX_M")) o.gemm_tma_max_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   // Off unless LLM_CUDA_SKINNY=1: measured slower than cuBLAS at batch 4..64 on the H200 (docs/cuda-notes.md, v8).

@@ -61,6 +61,8 @@ struct TmaSmem {
 std::atomic<bool> g_pipelined{true};
 std::atomic<bool> g_evict_first{true};
 std::atomic<bool> g_pdl{true};
+std::atomic<int> g_sets{4};
+std::atomic<bool> g_partials_first{true};
 
 struct TmaArgs {
   void* y = nullptr;
@@ -69,13 +71,35 @@ struct TmaArgs {
   int M = 0, N = 0, K = 0;
   int chunks = 0;  // per tile: ceil(K / 64)
   long long units = 0;
-  int evict_first = 1;  // the weights' loads carry the L2 evict-first hint
+  int evict_first = 1;     // the weights' loads carry the L2 evict-first hint
+  int partials_first = 1;  // UnitOrder
 };
 
 __device__ __forceinline__ long long unit_begin(long long b, long long U, int G) { return b * U / G; }
 __device__ __forceinline__ int block_of_unit(long long u, long long U, int G) {
   return static_cast<int>(((u + 1) * G - 1) / U);
 }
+
+// The order a block takes its units in. Its range [u0, u1) touches tiles t0..tl; with partials_first, the
+// pieces of t0 and tl (shared with the neighbouring blocks) come first and the whole tiles after them, so the
+// sums of a cut tile meet while the blocks still have work, not in the kernel's tail.
+struct UnitOrder {
+  long long u0, u1, tl_begin, len0, lenl;
+  bool two;  // the range touches more than one tile and partials come first
+  __device__ UnitOrder(long long b0, long long b1, int C, bool partials_first) : u0(b0), u1(b1) {
+    const long long t0 = b0 / C, tl = (b1 - 1) / C;
+    tl_begin = tl * C;
+    len0 = (t0 + 1) * C < b1 ? (t0 + 1) * C - b0 : b1 - b0;
+    lenl = b1 - tl_begin;
+    two = partials_first && tl != t0;
+  }
+  /// The block's i-th unit.
+  __device__ long long unit(long long i) const {
+    if (!two || i < len0) return u0 + i;
+    if (i < len0 + lenl) return tl_begin + (i - len0);
+    return u0 + (i - lenl);
+  }
+};
 
 __device__ __forceinline__ void put(float* y, float v) { *y = v; }
 __device__ __forceinline__ void put(bf16* y, float v) { *y = __float2bfloat16(v); }
@@ -98,7 +122,10 @@ __device__ __forceinline__ void store_tile(const float (&acc)[NP / 2], const Tma
 // PIPE: the consumer keeps one stage's wgmmas in flight while it issues the next stage's (wgmma.wait_group 1)
 // and frees a stage one unit late; without it, it waits for each stage's wgmmas before the next (the first
 // version; set_gemm_tma_pipelined(false)). The same sums either way.
-template <int NP, bool PIPE, typename OutT>
+// SETS: independent accumulator sets, the unit's k16 slice kk going to set kk % SETS (1: one chain of dependent
+// wgmmas; 4: four chains, each one wgmma a unit, added in set order when the tile is done). A different, fixed
+// order of the same sums.
+template <int NP, bool PIPE, int SETS, typename OutT>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_tma_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUtensorMap xmap,
                     const TmaArgs a) {
@@ -123,74 +150,94 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (tid != kConsumers) return;
     const uint32_t bytes = (kRows + NP) * kChunk * sizeof(bf16);
     const uint64_t policy = hp::l2_evict_first_policy();
+    const UnitOrder ord(u0, u1, C, a.partials_first != 0);
     const int n = static_cast<int>(u1 - u0), pre = n < kStages ? n : kStages;
-    for (int i = 0; i < pre; ++i) {
-      const long long u = u0 + i;
-      hp::mbar_arrive_expect_tx(&sm.full[i], bytes);
+    auto load_w = [&](int s, long long u) {
       if (a.evict_first)
-        hp::tma_load_2d_stream(sm.w[i], &wmap, &sm.full[i], static_cast<int>(u % C) * kChunk,
+        hp::tma_load_2d_stream(sm.w[s], &wmap, &sm.full[s], static_cast<int>(u % C) * kChunk,
                                static_cast<int>(u / C) * kRows, policy);
       else
-        hp::tma_load_2d(sm.w[i], &wmap, &sm.full[i], static_cast<int>(u % C) * kChunk, static_cast<int>(u / C) * kRows);
+        hp::tma_load_2d(sm.w[s], &wmap, &sm.full[s], static_cast<int>(u % C) * kChunk, static_cast<int>(u / C) * kRows);
+    };
+    for (int i = 0; i < pre; ++i) {
+      hp::mbar_arrive_expect_tx(&sm.full[i], bytes);
+      load_w(i, ord.unit(i));
     }
     pdl_wait();  // x is the previous kernel's output
     for (int i = 0; i < pre; ++i)
-      hp::tma_load_2d(sm.x[i], &xmap, &sm.full[i], static_cast<int>((u0 + i) % C) * kChunk, 0);
+      hp::tma_load_2d(sm.x[i], &xmap, &sm.full[i], static_cast<int>(ord.unit(i) % C) * kChunk, 0);
     for (int i = pre; i < n; ++i) {
       const int s = i % kStages;
       hp::mbar_wait(&sm.empty[s], ((i / kStages) + 1) & 1);
-      const long long u = u0 + i;
-      const int k0 = static_cast<int>(u % C) * kChunk;
+      const long long u = ord.unit(i);
       hp::mbar_arrive_expect_tx(&sm.full[s], bytes);
-      if (a.evict_first)
-        hp::tma_load_2d_stream(sm.w[s], &wmap, &sm.full[s], k0, static_cast<int>(u / C) * kRows, policy);
-      else
-        hp::tma_load_2d(sm.w[s], &wmap, &sm.full[s], k0, static_cast<int>(u / C) * kRows);
-      hp::tma_load_2d(sm.x[s], &xmap, &sm.full[s], k0, 0);
+      load_w(s, u);
+      hp::tma_load_2d(sm.x[s], &xmap, &sm.full[s], static_cast<int>(u % C) * kChunk, 0);
     }
     return;
   }
 
   pdl_wait();  // y, the partials and the counters: after every earlier kernel
+  float sets[SETS][NP / 2];
+#pragma unroll
+  for (int k = 0; k < SETS; ++k)
+#pragma unroll
+    for (int i = 0; i < NP / 2; ++i) sets[k][i] = 0.f;
   float acc[NP / 2];
-#pragma unroll
-  for (int i = 0; i < NP / 2; ++i) acc[i] = 0.f;
   const int first_tile = static_cast<int>(u0 / C);
-  int seg_chunk0 = static_cast<int>(u0 % C);  // the first chunk of the tile this block holds
-  int pending = -1;                           // PIPE: the stage whose wgmmas may still be in flight
-  for (long long u = u0; u < u1; ++u) {
-    const int i = static_cast<int>(u - u0), s = i % kStages;
-    const int tile = static_cast<int>(u / C), chunk = static_cast<int>(u % C);
-    if (chunk == 0) seg_chunk0 = 0;
-    hp::mbar_wait(&sm.full[s], (i / kStages) & 1);
-    hp::wgmma_fence();
-    const uint64_t da = hp::sw128_desc(sm.w[s]), db = hp::sw128_desc(sm.x[s]);
+  // The block's units as segments, one a tile, in UnitOrder: units i0 .. i0 + len - 1 of the block are
+  // [ub, ub + len) of tile `tile`.
+  const UnitOrder ord(u0, u1, C, a.partials_first != 0);
+  for (long long i0 = 0; i0 < u1 - u0;) {
+    const long long ub = ord.unit(i0);
+    const int tile = static_cast<int>(ub / C);
+    const long long tile_end = static_cast<long long>(tile + 1) * C;
+    const long long len = (u1 < tile_end ? u1 : tile_end) - ub;
+    const bool whole = ub % C == 0 && len == C;
+    // The block's j-th unit (ub + j - i0): wait for its stage, four wgmmas (the first of each set in the
+    // segment overwrites it).
+    auto issue = [&](long long j) {
+      const int s = static_cast<int>(j % kStages);
+      hp::mbar_wait(&sm.full[s], static_cast<uint32_t>((j / kStages) & 1));
+      hp::wgmma_fence();
+      const uint64_t da = hp::sw128_desc(sm.w[s]), db = hp::sw128_desc(sm.x[s]);
 #pragma unroll
-    for (int kk = 0; kk < kChunk / 16; ++kk)
-      hp::wgmma_bf16<NP>(acc, da + 2 * kk, db + 2 * kk, (u == u0 || chunk == 0) && kk == 0 ? 0 : 1);
-    hp::wgmma_commit();
-    const bool seg_end = chunk == C - 1 || u == u1 - 1;
+      for (int kk = 0; kk < kChunk / 16; ++kk)
+        hp::wgmma_bf16<NP>(sets[kk % SETS], da + 2 * kk, db + 2 * kk, j == i0 && kk < SETS ? 0 : 1);
+      hp::wgmma_commit();
+      return s;
+    };
     if (PIPE) {
-      // The previous stage's group is done once at most this one is pending: free that stage. At the end of
-      // a segment wait for this one too (its sums are read next).
-      if (pending >= 0) {
+      // One unit's group stays in flight while the next is issued; a stage is freed once its group is done.
+      // No branch but the loop's own while a group is in flight (ptxas serializes wgmmas across divergent code).
+      int prev = issue(i0);
+      for (long long j = i0 + 1; j < i0 + len; ++j) {
+        const int s = issue(j);
         hp::wgmma_wait<1>();
-        if (tid % 32 == 0) hp::mbar_arrive(&sm.empty[pending]);
+        hp::mbar_arrive_if(&sm.empty[prev], tid % 32 == 0);
+        prev = s;
       }
-      pending = s;
-      if (!seg_end) continue;
       hp::wgmma_wait<0>();
-      if (tid % 32 == 0) hp::mbar_arrive(&sm.empty[s]);
-      pending = -1;
+      hp::mbar_arrive_if(&sm.empty[prev], tid % 32 == 0);
     } else {
-      hp::wgmma_wait<0>();
-      if (tid % 32 == 0) hp::mbar_arrive(&sm.empty[s]);
-      if (!seg_end) continue;
+      for (long long j = i0; j < i0 + len; ++j) {
+        const int s = issue(j);
+        hp::wgmma_wait<0>();
+        hp::mbar_arrive_if(&sm.empty[s], tid % 32 == 0);
+      }
     }
+    i0 += len;
 
     // The block's range leaves this tile.
+#pragma unroll
+    for (int i = 0; i < NP / 2; ++i) {
+      float v = sets[0][i];
+#pragma unroll
+      for (int k = 1; k < SETS; ++k) v += sets[k][i];
+      acc[i] = v;
+    }
     const int n0 = tile * kRows;
-    if (seg_chunk0 == 0 && chunk == C - 1) {
+    if (whole) {
       store_tile<NP, OutT>(acc, a, n0, tid);
       continue;
     }
@@ -261,9 +308,9 @@ CUtensorMap tile_map(const void* base, int rows, int K, int box_rows) {
 
 int tiles_of(int N) { return (N + kRows - 1) / kRows; }
 
-template <int NP, bool PIPE, typename OutT>
+template <int NP, bool PIPE, int SETS, typename OutT>
 void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& scratch, cudaStream_t s) {
-  auto kernel = gemm_tma_kernel<NP, PIPE, OutT>;
+  auto kernel = gemm_tma_kernel<NP, PIPE, SETS, OutT>;
   const size_t smem = sizeof(TmaSmem<NP>) + 1024;
   static const bool attr_set = [&] {
     LLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
@@ -280,6 +327,7 @@ void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const Tm
   a.chunks = (K + kChunk - 1) / kChunk;
   a.units = static_cast<long long>(tiles_of(N)) * a.chunks;
   a.evict_first = g_evict_first.load(std::memory_order_relaxed) ? 1 : 0;
+  a.partials_first = g_partials_first.load(std::memory_order_relaxed) ? 1 : 0;
   const int G = static_cast<int>(std::min<long long>(device_sm_count(), a.units));
   const CUtensorMap wm = tile_map(w, N, K, kRows), xm = tile_map(x, M, K, NP);
   if (g_pdl.load(std::memory_order_relaxed)) {
@@ -290,12 +338,20 @@ void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const Tm
   }
 }
 
-template <bool PIPE, typename OutT>
+template <bool PIPE, int SETS, typename OutT>
 void dispatch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& sc, cudaStream_t s) {
-  if (M <= 8) launch<8, PIPE, OutT>(x, w, y, M, N, K, sc, s);
-  else if (M <= 16) launch<16, PIPE, OutT>(x, w, y, M, N, K, sc, s);
-  else if (M <= 32) launch<32, PIPE, OutT>(x, w, y, M, N, K, sc, s);
-  else launch<64, PIPE, OutT>(x, w, y, M, N, K, sc, s);
+  if (M <= 8) launch<8, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, s);
+  else if (M <= 16) launch<16, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, s);
+  else if (M <= 32) launch<32, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, s);
+  else launch<64, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, s);
+}
+
+template <typename OutT>
+void dispatch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& sc, cudaStream_t s) {
+  const bool pipe = g_pipelined.load(std::memory_order_relaxed);
+  const bool four = g_sets.load(std::memory_order_relaxed) == 4;
+  if (pipe) four ? dispatch<true, 4, OutT>(x, w, y, M, N, K, sc, s) : dispatch<true, 1, OutT>(x, w, y, M, N, K, sc, s);
+  else four ? dispatch<false, 4, OutT>(x, w, y, M, N, K, sc, s) : dispatch<false, 1, OutT>(x, w, y, M, N, K, sc, s);
 }
 
 bool device_is_sm90() {
@@ -334,13 +390,14 @@ void gemm_tma(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, i
     throw std::invalid_argument("gemm_tma: unsupported shape M " + std::to_string(M) + " N " + std::to_string(N) +
                                 " K " + std::to_string(K) + " (needs an sm_90 device, M <= 64, K % 8 == 0, 16-byte "
                                 "aligned x and w)");
-  const bool pipe = g_pipelined.load(std::memory_order_relaxed);
-  if (y_f32) pipe ? dispatch<true, float>(x, w, y, M, N, K, scratch, s) : dispatch<false, float>(x, w, y, M, N, K, scratch, s);
-  else pipe ? dispatch<true, bf16>(x, w, y, M, N, K, scratch, s) : dispatch<false, bf16>(x, w, y, M, N, K, scratch, s);
+  if (y_f32) dispatch<float>(x, w, y, M, N, K, scratch, s);
+  else dispatch<bf16>(x, w, y, M, N, K, scratch, s);
 }
 
 void set_gemm_tma_pipelined(bool on) { g_pipelined.store(on, std::memory_order_relaxed); }
 void set_gemm_tma_evict_first(bool on) { g_evict_first.store(on, std::memory_order_relaxed); }
 void set_gemm_tma_pdl(bool on) { g_pdl.store(on, std::memory_order_relaxed); }
+void set_gemm_tma_partials_first(bool on) { g_partials_first.store(on, std::memory_order_relaxed); }
+void set_gemm_tma_accumulators(int sets) { g_sets.store(sets == 1 ? 1 : 4, std::memory_order_relaxed); }
 
 }  // namespace engine::cuda

@@ -48,5 +48,12 @@ void set_gemm_tma_evict_first(bool on);
 /// Whether gemm_tma is launched with programmatic dependent launch (default, where CudaOptions::pdl is on) or
 /// in plain stream order (LLM_CUDA_GEMM_TMA_PDL=0). The same values either way.
 void set_gemm_tma_pdl(bool on);
+/// Whether a block takes the pieces of the tiles it shares with its neighbours first (the default: their sums
+/// meet while the blocks still have whole tiles to do) or its units in order (LLM_CUDA_GEMM_TMA_ORDER=0).
+/// The same values either way.
+void set_gemm_tma_partials_first(bool on);
+/// Independent accumulator sets a tile: 4 (the default: four chains of wgmmas, one a unit each, added when the
+/// tile is done) or 1 (one chain; LLM_CUDA_GEMM_TMA_ACC=1, for measurements). Other bits (another fixed order).
+void set_gemm_tma_accumulators(int sets);
 
 }  // namespace engine::cuda

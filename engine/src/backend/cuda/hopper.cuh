@@ -47,18 +47,26 @@ __device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
 #endif
 }
 
+/// mbar_arrive from the threads where `pred` holds, as one predicated instruction: no branch, so a warpgroup
+/// with wgmmas in flight does not diverge (ptxas serializes wgmmas around divergent code).
+__device__ __forceinline__ void mbar_arrive_if(uint64_t* bar, bool pred) {
+#if LLM_HOPPER_ASYNC
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %1, 0;\n@p mbarrier.arrive.shared::cta.b64 _, [%0];\n}\n" ::"r"(
+                   smem_addr(bar)),
+               "r"(static_cast<int>(pred))
+               : "memory");
+#endif
+}
+
 /// Waits until the phase of parity `parity` has completed.
 __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
 #if LLM_HOPPER_ASYNC
-  const uint32_t a = smem_addr(bar);
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(a), "r"(parity)
-        : "memory");
-  } while (!done);
+  // The retry loop inside the asm: one instruction stream for the compiler, no C++ branch around it.
+  asm volatile(
+      "{\n.reg .pred p;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra WAIT;\n}\n" ::"r"(
+          smem_addr(bar)),
+      "r"(parity)
+      : "memory");
 #endif
 }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# gemm_tma's A/B in one lent-GPU call (docs/cuda-notes.md, v19): build, its kernel test, the GEMMs alone
+# (cuda_gemm_bench: cuBLAS / gemm_tma / gemv_mma, then gemm_tma's switches), the decode step with each
+# switch (lease.sh's bench stage), and the backend's tests with gemm_tma on.
+#   LLM_SHARED_DIR (assets), MS (GEMM rows, default "4|16|64"), VARIANTS (lease.sh's, default below),
+#   FIRST=1 also times the first version's consumer (one set, unpipelined) alone
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+B=${BUILD:-$ROOT/build/gpu}
+MS=${MS:-4|16|64}
+STAGES=build bash "$ROOT/bench/gpu/lease.sh" 2>&1 | tail -2
+timeout 150 "$B/tests/cuda_gemm_test" --gtest_filter='*GemmTma*' 2>&1 | grep -E 'OK|FAIL|Failure|worst|differ' | head -20
+gb() { timeout 150 "$B/engine/cuda_gemm_bench" --benchmark_filter="$1" --benchmark_min_time=0.05 2>&1 |
+       grep -E '^BM_' | sed -E 's/ +/ /g; s#/manual_time##' | cut -d' ' -f1,2,7-; }
+echo "== GEMMs alone (path 0 cuBLAS, 1 gemm_tma, 2 gemv_mma / shape 0 QKV, 1 O, 2 gate-up, 3 down / M)"
+gb "BM_Gemm/[0-2]/[0-3]/($MS)/"
+echo "== gemm_tma, each block's units in order"
+LLM_CUDA_GEMM_TMA_ORDER=0 gb "BM_Gemm/1/[0-3]/($MS)/"
+echo "== gemm_tma, one accumulator set"
+LLM_CUDA_GEMM_TMA_ACC=1 gb "BM_Gemm/1/[0-3]/($MS)/"
+if [[ -n ${FIRST:-} ]]; then
+  echo "== gemm_tma, one accumulator set, unpipelined (the first version)"
+  LLM_CUDA_GEMM_TMA_ACC=1 LLM_CUDA_GEMM_TMA_PIPE=0 gb "BM_Gemm/1/[0-3]/($MS)/"
+fi
+echo "== decode step"
+DEADLINE=${DEADLINE:-300} STAGES=bench PROFILE=${PROFILE:-16} FILTER=${FILTER:-'BM_DecodeStep/(1|2|4|8|16|64)/'} \
+  VARIANTS=${VARIANTS:-"def;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_PDL=0"} \
+  bash "$ROOT/bench/gpu/lease.sh" 2>&1 | grep -v '^\[' | awk '!/^profile/ || ++n % 2'
+echo "== cuda_backend_test with gemm_tma on"
+LLM_CUDA_GEMM_TMA=1 timeout 100 "$B/tests/cuda_backend_test" 2>&1 | grep -E '^\[  (PASSED|FAILED)|Failure' | head -20
