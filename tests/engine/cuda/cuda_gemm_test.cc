@@ -457,6 +457,31 @@ TEST(CudaGemm, GemvMmaMatchesFloat64AndOneRow) {
               worst_b, worst_f);
 }
 
+// One M of GemmTmaMatchesFloat64 in output type T: run 0 within `bound` of float64, runs 1 and 2 its bits, run 3
+// (one accumulator set) within the bound, rows past M untouched (poisoned), and at M <= 8 row 0 the bits of the
+// row alone (M = 1, kept in `alone`). Returns the worse of the two errors.
+template <typename T>
+double check_tma_runs(const std::vector<T> (&runs)[4], const std::vector<double>& ref_m, int M, int N, int kM,
+                      double bound, std::vector<T>& alone, const std::string& what) {
+  const auto& g = runs[0];
+  const size_t n = size_t(M) * N;
+  const double err = rel_err(std::vector<T>(g.begin(), g.begin() + n), ref_m);
+  const double err1 = rel_err(std::vector<T>(runs[3].begin(), runs[3].begin() + n), ref_m);
+  EXPECT_LT(err, bound) << what;
+  EXPECT_FALSE(std::isnan(err)) << what;
+  EXPECT_LT(err1, bound) << what << " one accumulator set";
+  EXPECT_EQ(std::memcmp(g.data(), runs[1].data(), sizeof(T) * g.size()), 0) << what << ": two runs differ";
+  EXPECT_EQ(std::memcmp(g.data(), runs[2].data(), sizeof(T) * g.size()), 0) << what << ": pipelined or not differ";
+  if (M < kM) {
+    EXPECT_TRUE(std::isnan(f(g[n])) && std::isnan(f(g.back()))) << what << ": rows past M written";
+  }
+  if (M == 1) alone.assign(g.begin(), g.begin() + N);
+  if (M <= 8) {
+    EXPECT_EQ(std::memcmp(g.data(), alone.data(), sizeof(T) * N), 0) << what << ": row 0 differs from alone";
+  }
+  return std::max(err, err1);
+}
+
 // gemm_tma (Hopper: TMA + wgmma) against float64. Shapes: N below one tile and not a multiple of 64, K not a
 // multiple of the 64-k chunk (the TMA's zero fill past K), fewer units than SMs (a tile cut into one-unit
 // pieces over many blocks), tiles cut between two and three blocks (K = 11008), the 7B shapes; M at both
@@ -502,8 +527,7 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
         const std::string what =
             "M " + std::to_string(M) + " N " + std::to_string(N) + " K " + std::to_string(K) + (f32 ? " f32" : " bf16");
         // Runs 0 and 1 pipelined with shared tiles first (the defaults), run 2 the first version's consumer
-        // with each block's units in order: the same bits; run 3 with
-        // one accumulator set (another order of the same sums): within the same bounds.
+        // with each block's units in order (the same bits), run 3 one accumulator set (another order).
         std::vector<float> got_f[4];
         std::vector<bf16> got_b[4];
         for (int run = 0; run < 4; ++run) {
@@ -519,43 +543,8 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
           else got_b[run] = dyb.download();
         }
         const std::vector<double> ref_m(ref.begin(), ref.begin() + size_t(M) * N);
-        if (f32) {
-          const auto& g = got_f[0];
-          const double err = rel_err(std::vector<float>(g.begin(), g.begin() + size_t(M) * N), ref_m);
-          EXPECT_LT(err, 1e-5) << what;
-          EXPECT_FALSE(std::isnan(err)) << what;
-          worst_f = std::max(worst_f, err);
-          const double err1 = rel_err(std::vector<float>(got_f[3].begin(), got_f[3].begin() + size_t(M) * N), ref_m);
-          EXPECT_LT(err1, 1e-5) << what << " one accumulator set";
-          worst_f = std::max(worst_f, err1);
-          EXPECT_EQ(std::memcmp(g.data(), got_f[1].data(), 4 * g.size()), 0) << what << ": two runs differ";
-          EXPECT_EQ(std::memcmp(g.data(), got_f[2].data(), 4 * g.size()), 0) << what << ": pipelined or not differ";
-          if (M < kM) {
-            EXPECT_TRUE(std::isnan(g[size_t(M) * N]) && std::isnan(g.back())) << what << ": rows past M written";
-          }
-          if (M == 1) alone_f.assign(g.begin(), g.begin() + N);
-          if (M <= 8) {
-            EXPECT_EQ(std::memcmp(g.data(), alone_f.data(), 4 * N), 0) << what << ": row 0 differs from alone";
-          }
-        } else {
-          const auto& g = got_b[0];
-          const double err = rel_err(std::vector<bf16>(g.begin(), g.begin() + size_t(M) * N), ref_m);
-          EXPECT_LT(err, 5e-3) << what;
-          EXPECT_FALSE(std::isnan(err)) << what;
-          worst_b = std::max(worst_b, err);
-          const double err1 = rel_err(std::vector<bf16>(got_b[3].begin(), got_b[3].begin() + size_t(M) * N), ref_m);
-          EXPECT_LT(err1, 5e-3) << what << " one accumulator set";
-          worst_b = std::max(worst_b, err1);
-          EXPECT_EQ(std::memcmp(g.data(), got_b[1].data(), 2 * g.size()), 0) << what << ": two runs differ";
-          EXPECT_EQ(std::memcmp(g.data(), got_b[2].data(), 2 * g.size()), 0) << what << ": pipelined or not differ";
-          if (M < kM) {
-            EXPECT_TRUE(std::isnan(f(g[size_t(M) * N])) && std::isnan(f(g.back()))) << what << ": rows past M written";
-          }
-          if (M == 1) alone_b.assign(g.begin(), g.begin() + N);
-          if (M <= 8) {
-            EXPECT_EQ(std::memcmp(g.data(), alone_b.data(), 2 * N), 0) << what << ": row 0 differs from alone";
-          }
-        }
+        if (f32) worst_f = std::max(worst_f, check_tma_runs(got_f, ref_m, M, N, kM, 1e-5, alone_f, what));
+        else worst_b = std::max(worst_b, check_tma_runs(got_b, ref_m, M, N, kM, 5e-3, alone_b, what));
       }
     }
   }
