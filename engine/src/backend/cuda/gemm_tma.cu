@@ -10,10 +10,15 @@
 //     weights of the first stages are asked for before pdl_wait (they are not written by earlier kernels);
 //     x only after it;
 //   - one consumer warpgroup (warps 0-3) waits for a stage, runs four m64nNPk16 wgmmas on it (the weights as
-//     A, x as B, both K-major, 128-byte swizzle) into fp32 registers, and frees the stage. Where its range
-//     leaves a tile: a tile it covered whole goes straight to y; a part of a tile goes to the block's partial
-//     slot (0: the range's first tile, 1: its last), then a counter per tile says who came last, and that
-//     block adds the tile's partials in block order and writes y (the counter back at zero for the next call).
+//     A, x as B, both K-major, 128-byte swizzle) into fp32 registers (four independent sets, added when the
+//     tile is done), keeps that group in flight while it issues the next stage's, and frees a stage once its
+//     group is done. A block takes the (at most two) tiles it shares with its neighbours first, its whole
+//     tiles after (UnitOrder). A tile it covered whole goes straight to y; its part of a shared tile goes to
+//     the block's partial slot (0: the range's first tile, 1: its last), then a counter per tile says who came
+//     last, and that block adds the tile's partials in block order and writes y (the counter back at zero for
+//     the next call).
+// Switches for measurements (gemm_tma.h): the first version's consumer (one set, a wait per stage), units in
+// order, no L2 hint, no PDL. docs/cuda-notes.md v19 has what the first version measured.
 // The cut depends on N, K and G only; a tile's sum over its blocks is in block order: the same bits every run.
 #include "backend/cuda/gemm_tma.h"
 
