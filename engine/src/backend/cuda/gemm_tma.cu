@@ -212,6 +212,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       hp::wgmma_commit();
       return s;
     };
+    auto fence_sets = [&] {
+#pragma unroll
+      for (int k = 0; k < SETS; ++k)
+#pragma unroll
+        for (int q = 0; q < NP / 2; ++q) hp::fence_operand(sets[k][q]);
+    };
+    fence_sets();  // the last segment's reads of the sets stay before this one's first wgmma
     if (PIPE) {
       // One unit's group stays in flight while the next is issued; a stage is freed once its group is done.
       // No branch but the loop's own while a group is in flight (ptxas serializes wgmmas across divergent code).
@@ -231,6 +238,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         hp::mbar_arrive_if(&sm.empty[s], tid % 32 == 0);
       }
     }
+    fence_sets();  // and this segment's reads stay after its last wait
     i0 += len;
 
     // The block's range leaves this tile.
@@ -317,11 +325,15 @@ template <int NP, bool PIPE, int SETS, typename OutT>
 void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& scratch, cudaStream_t s) {
   auto kernel = gemm_tma_kernel<NP, PIPE, SETS, OutT>;
   const size_t smem = sizeof(TmaSmem<NP>) + 1024;
-  static const bool attr_set = [&] {
+  // The shared-memory opt-in is per device: set it once on each device this process launches on.
+  static std::atomic<uint64_t> attr_set{0};
+  int dev = 0;
+  LLM_CUDA_CHECK(cudaGetDevice(&dev));
+  const uint64_t bit = uint64_t(1) << (dev & 63);
+  if (!(attr_set.load(std::memory_order_acquire) & bit)) {
     LLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    return true;
-  }();
-  (void)attr_set;
+    attr_set.fetch_or(bit, std::memory_order_acq_rel);
+  }
   TmaArgs a;
   a.y = y;
   a.partials = scratch.partials();

@@ -128,6 +128,10 @@ __device__ __forceinline__ void wgmma_wait() {
 #endif
 }
 
+/// Pins an accumulator register in place for the compiler (CUTLASS's warpgroup_fence_operand): reads and
+/// writes of it are not moved across this point, so none lands between a wgmma and the wait for it.
+__device__ __forceinline__ void fence_operand(float& r) { asm volatile("" : "+f"(r)::"memory"); }
+
 /// d[64 x n] (+)= a[64 x 16] * b[16 x n]^T for one warpgroup, a and b K-major in shared memory (descriptors
 /// above), f32 accumulators in the wgmma fragment layout (thread t of the warpgroup: rows 16 (t / 32) + (t % 32)
 /// / 4 and + 8, columns 8 j + 2 (t % 4) + {0, 1}; d[4 j + 2 h + c] is row + 8 h, column 8 j + 2 (t % 4) + c).
