@@ -10,8 +10,6 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 #include <memory>
 #include <vector>
 
@@ -39,14 +37,8 @@ struct Fixture {
     o.gemv = false;  // cuBLAS at every M
     cublas = std::make_unique<ec::Gemm>(s, o);
     tma = std::make_unique<ec::TmaScratch>();
-    const char* pipe = std::getenv("LLM_CUDA_GEMM_TMA_PIPE");
-    ec::set_gemm_tma_pipelined(!(pipe && std::string(pipe) == "0"));
-    const char* hint = std::getenv("LLM_CUDA_GEMM_TMA_HINT");
-    ec::set_gemm_tma_evict_first(!(hint && std::string(hint) == "0"));
-    const char* acc = std::getenv("LLM_CUDA_GEMM_TMA_ACC");
-    ec::set_gemm_tma_accumulators(acc ? std::atoi(acc) : 4);
-    const char* order = std::getenv("LLM_CUDA_GEMM_TMA_ORDER");
-    ec::set_gemm_tma_partials_first(!(order && std::string(order) == "0"));
+    // gemm_tma's variants from the backend's own switches (LLM_CUDA_GEMM_TMA_PIPE, _ACC, _ORDER, _HINT).
+    ec::set_gemm_tma_tuning(ec::read_cuda_options(engine::EngineConfig{}).gemm_tma_tuning);
     const size_t bytes = size_t(1) << 30;
     void *a = nullptr, *b = nullptr;
     cudaMalloc(&a, bytes);

@@ -507,15 +507,7 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
     const int N = c.N, K = c.K, kM = c.max_m;
     std::mt19937_64 rng(12000 + N + K);
     const auto x = rand_bf16(size_t(kM) * K, rng), w = rand_bf16(size_t(N) * K, rng);
-    std::vector<double> xd(x.size()), wd(w.size()), ref(size_t(kM) * N);
-    for (size_t i = 0; i < x.size(); ++i) xd[i] = f(x[i]);
-    for (size_t i = 0; i < w.size(); ++i) wd[i] = f(w[i]);
-    for (int n = 0; n < N; ++n)
-      for (int m = 0; m < kM; ++m) {
-        double acc = 0;
-        for (int k = 0; k < K; ++k) acc += xd[size_t(m) * K + k] * wd[size_t(n) * K + k];
-        ref[size_t(m) * N + n] = acc;
-      }
+    const std::vector<double> ref = gemm_f64(x, w, kM, N, K);
     DevBuf<bf16> dx(x), dw(w), dyb(size_t(kM) * N);
     DevBuf<float> dyf(size_t(kM) * N);
     for (bool f32 : {false, true}) {
@@ -533,9 +525,10 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
         for (int run = 0; run < 4; ++run) {
           dyb.poison();
           dyf.poison();
-          ec::set_gemm_tma_pipelined(run != 2);
-          ec::set_gemm_tma_partials_first(run != 2);
-          ec::set_gemm_tma_accumulators(run == 3 ? 1 : 4);
+          ec::GemmTmaTuning t;
+          t.pipelined = t.partials_first = run != 2;
+          t.accumulator_sets = run == 3 ? 1 : 4;
+          ec::set_gemm_tma_tuning(t);
           ec::gemm_tma(dx.p, dw.p, y, f32, M, N, K, scratch, nullptr);
           CK(cudaDeviceSynchronize());
           CK(cudaGetLastError());
@@ -548,9 +541,7 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
       }
     }
   }
-  ec::set_gemm_tma_pipelined(true);
-  ec::set_gemm_tma_partials_first(true);
-  ec::set_gemm_tma_accumulators(4);
+  ec::set_gemm_tma_tuning(ec::GemmTmaTuning{});
   std::printf("gemm_tma vs float64, worst relative error over all M and shapes: bf16 out %.3g, f32 out %.3g\n",
               worst_b, worst_f);
 }

@@ -18,8 +18,6 @@
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
-
-#include "backend/cuda/gemm_tma.h"
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_devices.h"
@@ -46,11 +44,7 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg), opt_(read_cuda_op
   set_ordered_gemv_shape(opt_.det_gemv_shape);
   set_gemv_mma_x_shared(opt_.gemv_mma_xsmem);
   set_gemv_mma_pingpong(opt_.gemv_mma_pp);
-  set_gemm_tma_pipelined(opt_.gemm_tma_pipe);
-  set_gemm_tma_evict_first(opt_.gemm_tma_hint);
-  set_gemm_tma_pdl(opt_.gemm_tma_pdl && opt_.pdl);
-  set_gemm_tma_accumulators(opt_.gemm_tma_acc);
-  set_gemm_tma_partials_first(opt_.gemm_tma_order);
+  set_gemm_tma_tuning(opt_.gemm_tma_tuning);
   LLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   gemm_.emplace(stream_, opt_);
 }

@@ -1,7 +1,6 @@
 // The CUDA backend's switches (cuda_options.h): the one place that reads LLM_CUDA_* from the environment.
 #include "backend/cuda/cuda_options.h"
 
-#include "backend/cuda/gemm_tma.h"
 #include "backend/cuda/kernels.h"
 
 #include <algorithm>
@@ -66,11 +65,11 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     if (std::string(q) == "1") o.gemm_tma = true;
     if (std::string(q) == "0") o.gemm_tma = false;
   }
-  o.gemm_tma_pipe = !switched_off("LLM_CUDA_GEMM_TMA_PIPE");
-  o.gemm_tma_hint = !switched_off("LLM_CUDA_GEMM_TMA_HINT");
-  o.gemm_tma_pdl = !switched_off("LLM_CUDA_GEMM_TMA_PDL");
-  o.gemm_tma_order = !switched_off("LLM_CUDA_GEMM_TMA_ORDER");
-  if (const char* a = std::getenv("LLM_CUDA_GEMM_TMA_ACC")) o.gemm_tma_acc = std::atoi(a) == 1 ? 1 : 4;
+  o.gemm_tma_tuning.pipelined = !switched_off("LLM_CUDA_GEMM_TMA_PIPE");
+  o.gemm_tma_tuning.evict_first = !switched_off("LLM_CUDA_GEMM_TMA_HINT");
+  o.gemm_tma_tuning.pdl = !switched_off("LLM_CUDA_GEMM_TMA_PDL");
+  o.gemm_tma_tuning.partials_first = !switched_off("LLM_CUDA_GEMM_TMA_ORDER");
+  if (const char* a = std::getenv("LLM_CUDA_GEMM_TMA_ACC")) o.gemm_tma_tuning.accumulator_sets = std::atoi(a) == 1 ? 1 : 4;
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MIN_M")) o.gemm_tma_min_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MAX_M")) o.gemm_tma_max_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   // Off unless LLM_CUDA_SKINNY=1: measured slower than cuBLAS at batch 4..64 on the H200 (docs/cuda-notes.md, v8).

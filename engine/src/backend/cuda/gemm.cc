@@ -54,6 +54,12 @@ std::string Gemm::describe_tuned() const { return tuned_ ? tuned_->describe() : 
 bool Gemm::uses_gemv(int M, int K) const { return !opt_.f32 && opt_.gemv && M == 1 && gemv_supported(M, K); }
 
 void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, int K) const {
+  // Hopper, when asked for (LLM_CUDA_GEMM_TMA=1): the weights streamed by TMA, wgmma on them (gemm_tma.h,
+  // docs/cuda-notes.md v19).
+  if (tma_ && M >= opt_.gemm_tma_min_m && M <= opt_.gemm_tma_max_m && gemm_tma_supported(M, N, K, x, w)) {
+    cuda::gemm_tma(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, *tma_, stream_);
+    return;
+  }
   // Decode at small batch (bf16 mode): the unit-layout GEMV (one block per SM, rows cut into 1024-value units)
   // streams the weights faster than cuBLAS at M = 1 (docs/cuda-notes.md, v11) and, with the M rows of x in
   // shared memory, up to M = gemv_max_m (v12 has the measurement that chose it). The GEMV is bf16-only: the
@@ -61,11 +67,6 @@ void Gemm::run(const void* x, const void* w, void* y, bool y_f32, int M, int N, 
   // The same stream on the tensor cores (v13): the work per weight byte does not grow with M. Only where x
   // fits in shared memory (at K = 11008 up to M = 9; x read through L1 measured far slower), unless
   // LLM_CUDA_GEMV_MMA_XSMEM=0 asks for the L1 path everywhere.
-  // Hopper: the weights streamed by TMA, wgmma on them (gemm_tma.h, docs/cuda-notes.md v19).
-  if (tma_ && M >= opt_.gemm_tma_min_m && M <= opt_.gemm_tma_max_m && gemm_tma_supported(M, N, K, x, w)) {
-    cuda::gemm_tma(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, *tma_, stream_);
-    return;
-  }
   if (!opt_.f32 && opt_.gemv && opt_.gemv_mma && M >= opt_.gemv_mma_min_m && M <= opt_.gemv_mma_max_m &&
       (opt_.gemv_mma_xsmem ? gemv_mma_x_in_shared(M, N, K) : gemv_mma_supported(M, N, K))) {
     cuda::gemv_mma(static_cast<const bf16*>(x), static_cast<const bf16*>(w), y, y_f32, M, N, K, stream_);

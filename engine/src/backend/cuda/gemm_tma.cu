@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -63,11 +64,14 @@ struct TmaSmem {
   int last;
 };
 
-std::atomic<bool> g_pipelined{true};
-std::atomic<bool> g_evict_first{true};
-std::atomic<bool> g_pdl{true};
-std::atomic<int> g_sets{4};
-std::atomic<bool> g_partials_first{true};
+// Set by the backend at construction (or a test or bench between calls), read on the host at each launch.
+std::mutex g_tuning_mutex;
+GemmTmaTuning g_tuning;
+
+GemmTmaTuning tuning() {
+  std::lock_guard<std::mutex> lock(g_tuning_mutex);
+  return g_tuning;
+}
 
 struct TmaArgs {
   void* y = nullptr;
@@ -126,7 +130,7 @@ __device__ __forceinline__ void store_tile(const float (&acc)[NP / 2], const Tma
 
 // PIPE: the consumer keeps one stage's wgmmas in flight while it issues the next stage's (wgmma.wait_group 1)
 // and frees a stage one unit late; without it, it waits for each stage's wgmmas before the next (the first
-// version; set_gemm_tma_pipelined(false)). The same sums either way.
+// version; GemmTmaTuning::pipelined = false). The same sums either way.
 // SETS: independent accumulator sets, the unit's k16 slice kk going to set kk % SETS (1: one chain of dependent
 // wgmmas; 4: four chains, each one wgmma a unit, added in set order when the tile is done). A different, fixed
 // order of the same sums.
@@ -322,7 +326,8 @@ CUtensorMap tile_map(const void* base, int rows, int K, int box_rows) {
 int tiles_of(int N) { return (N + kRows - 1) / kRows; }
 
 template <int NP, bool PIPE, int SETS, typename OutT>
-void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& scratch, cudaStream_t s) {
+void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& scratch,
+            const GemmTmaTuning& t, cudaStream_t s) {
   auto kernel = gemm_tma_kernel<NP, PIPE, SETS, OutT>;
   const size_t smem = sizeof(TmaSmem<NP>) + 1024;
   // The shared-memory opt-in is per device: set it once on each device this process launches on.
@@ -343,11 +348,11 @@ void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const Tm
   a.K = K;
   a.chunks = (K + kChunk - 1) / kChunk;
   a.units = static_cast<long long>(tiles_of(N)) * a.chunks;
-  a.evict_first = g_evict_first.load(std::memory_order_relaxed) ? 1 : 0;
-  a.partials_first = g_partials_first.load(std::memory_order_relaxed) ? 1 : 0;
+  a.evict_first = t.evict_first ? 1 : 0;
+  a.partials_first = t.partials_first ? 1 : 0;
   const int G = static_cast<int>(std::min<long long>(device_sm_count(), a.units));
   const CUtensorMap wm = tile_map(w, N, K, kRows), xm = tile_map(x, M, K, NP);
-  if (g_pdl.load(std::memory_order_relaxed)) {
+  if (t.pdl) {
     launch_pdl(kernel, dim3(G), dim3(kThreads), smem, s, wm, xm, a);
   } else {
     kernel<<<G, kThreads, smem, s>>>(wm, xm, a);
@@ -356,19 +361,22 @@ void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const Tm
 }
 
 template <bool PIPE, int SETS, typename OutT>
-void dispatch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& sc, cudaStream_t s) {
-  if (M <= 8) launch<8, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, s);
-  else if (M <= 16) launch<16, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, s);
-  else if (M <= 32) launch<32, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, s);
-  else launch<64, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, s);
+void dispatch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& sc,
+              const GemmTmaTuning& t, cudaStream_t s) {
+  if (M <= 8) launch<8, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, t, s);
+  else if (M <= 16) launch<16, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, t, s);
+  else if (M <= 32) launch<32, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, t, s);
+  else launch<64, PIPE, SETS, OutT>(x, w, y, M, N, K, sc, t, s);
 }
 
 template <typename OutT>
 void dispatch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& sc, cudaStream_t s) {
-  const bool pipe = g_pipelined.load(std::memory_order_relaxed);
-  const bool four = g_sets.load(std::memory_order_relaxed) == 4;
-  if (pipe) four ? dispatch<true, 4, OutT>(x, w, y, M, N, K, sc, s) : dispatch<true, 1, OutT>(x, w, y, M, N, K, sc, s);
-  else four ? dispatch<false, 4, OutT>(x, w, y, M, N, K, sc, s) : dispatch<false, 1, OutT>(x, w, y, M, N, K, sc, s);
+  const GemmTmaTuning t = tuning();
+  const bool four = t.accumulator_sets != 1;
+  if (t.pipelined)
+    four ? dispatch<true, 4, OutT>(x, w, y, M, N, K, sc, t, s) : dispatch<true, 1, OutT>(x, w, y, M, N, K, sc, t, s);
+  else
+    four ? dispatch<false, 4, OutT>(x, w, y, M, N, K, sc, t, s) : dispatch<false, 1, OutT>(x, w, y, M, N, K, sc, t, s);
 }
 
 bool device_is_sm90() {
@@ -411,10 +419,9 @@ void gemm_tma(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, i
   else dispatch<bf16>(x, w, y, M, N, K, scratch, s);
 }
 
-void set_gemm_tma_pipelined(bool on) { g_pipelined.store(on, std::memory_order_relaxed); }
-void set_gemm_tma_evict_first(bool on) { g_evict_first.store(on, std::memory_order_relaxed); }
-void set_gemm_tma_pdl(bool on) { g_pdl.store(on, std::memory_order_relaxed); }
-void set_gemm_tma_partials_first(bool on) { g_partials_first.store(on, std::memory_order_relaxed); }
-void set_gemm_tma_accumulators(int sets) { g_sets.store(sets == 1 ? 1 : 4, std::memory_order_relaxed); }
+void set_gemm_tma_tuning(const GemmTmaTuning& t) {
+  std::lock_guard<std::mutex> lock(g_tuning_mutex);
+  g_tuning = t;
+}
 
 }  // namespace engine::cuda

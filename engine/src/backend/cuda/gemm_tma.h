@@ -40,20 +40,15 @@ class TmaScratch {
 void gemm_tma(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, bool y_f32, int M, int N, int K,
               const TmaScratch& scratch, cudaStream_t s);
 
-/// Whether the consumer keeps one stage's wgmmas in flight while it issues the next (the default) or waits for
-/// each stage's (the first version; LLM_CUDA_GEMM_TMA_PIPE=0, for measurements). The same values either way.
-void set_gemm_tma_pipelined(bool on);
-/// Whether the weights' TMA loads carry the L2 evict-first hint (default) or none (LLM_CUDA_GEMM_TMA_HINT=0).
-void set_gemm_tma_evict_first(bool on);
-/// Whether gemm_tma is launched with programmatic dependent launch (default, where CudaOptions::pdl is on) or
-/// in plain stream order (LLM_CUDA_GEMM_TMA_PDL=0). The same values either way.
-void set_gemm_tma_pdl(bool on);
-/// Whether a block takes the pieces of the tiles it shares with its neighbours first (the default: their sums
-/// meet while the blocks still have whole tiles to do) or its units in order (LLM_CUDA_GEMM_TMA_ORDER=0).
-/// The same values either way.
-void set_gemm_tma_partials_first(bool on);
-/// Independent accumulator sets a tile: 4 (the default: four chains of wgmmas, one a unit each, added when the
-/// tile is done) or 1 (one chain; LLM_CUDA_GEMM_TMA_ACC=1, for measurements). Other bits (another fixed order).
-void set_gemm_tma_accumulators(int sets);
+/// How gemm_tma runs (all for measurements; the defaults are the kernel as described above).
+struct GemmTmaTuning {
+  bool pipelined = true;       ///< one stage's wgmmas in flight while the next is issued; false: a wait per stage (the first version)
+  int accumulator_sets = 4;    ///< 4 independent chains added at the tile's end, or 1 (another fixed order of the sums)
+  bool partials_first = true;  ///< a block's shared tiles before its whole tiles; false: its units in order
+  bool evict_first = true;     ///< the weights' TMA loads carry the L2 evict-first hint
+  bool pdl = true;             ///< launched with programmatic dependent launch (where pdl_enabled()); false: plain stream order
+};
+/// Sets the tuning of every later gemm_tma call in the process. Only accumulator_sets changes the bits.
+void set_gemm_tma_tuning(const GemmTmaTuning& t);
 
 }  // namespace engine::cuda

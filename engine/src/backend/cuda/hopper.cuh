@@ -41,13 +41,7 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(uint64_t* bar, uint32_t by
 #endif
 }
 
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-#if LLM_HOPPER_ASYNC
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
-#endif
-}
-
-/// mbar_arrive from the threads where `pred` holds, as one predicated instruction: no branch, so a warpgroup
+/// One arrival on the barrier from the threads where `pred` holds, as one predicated instruction: no branch, so a warpgroup
 /// with wgmmas in flight does not diverge (ptxas serializes wgmmas around divergent code).
 __device__ __forceinline__ void mbar_arrive_if(uint64_t* bar, bool pred) {
 #if LLM_HOPPER_ASYNC
