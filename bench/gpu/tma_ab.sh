@@ -3,7 +3,8 @@
 # (cuda_gemm_bench: cuBLAS / gemm_tma / gemv_mma, then gemm_tma's switches), the decode step with each
 # switch (lease.sh's bench stage), and the backend's tests with gemm_tma on.
 #   LLM_SHARED_DIR (assets), MS (GEMM rows, default "4|16|64"), VARIANTS (lease.sh's, default below),
-#   FIRST=1 also times the first version's consumer (one set, unpipelined) alone
+#   RINGS (ring sizes for the GEMMs alone, default "4 8"), FIRST=1 also times the first version's consumer
+#   (one set, unpipelined) alone
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 B=${BUILD:-$ROOT/build/gpu}
@@ -18,13 +19,17 @@ echo "== gemm_tma, each block's units in order"
 LLM_CUDA_GEMM_TMA_ORDER=0 gb "BM_Gemm/1/[0-3]/($MS)/"
 echo "== gemm_tma, one accumulator set"
 LLM_CUDA_GEMM_TMA_ACC=1 gb "BM_Gemm/1/[0-3]/($MS)/"
+for st in ${RINGS:-4 8}; do
+  echo "== gemm_tma, a ring of $st stages"
+  LLM_CUDA_GEMM_TMA_STAGES=$st gb "BM_Gemm/1/[0-3]/($MS)/"
+done
 if [[ -n ${FIRST:-} ]]; then
   echo "== gemm_tma, one accumulator set, unpipelined (the first version)"
   LLM_CUDA_GEMM_TMA_ACC=1 LLM_CUDA_GEMM_TMA_PIPE=0 gb "BM_Gemm/1/[0-3]/($MS)/"
 fi
 echo "== decode step"
 DEADLINE=${DEADLINE:-300} STAGES=bench PROFILE=${PROFILE:-16} FILTER=${FILTER:-'BM_DecodeStep/(1|2|4|8|16|64)/'} \
-  VARIANTS=${VARIANTS:-"def;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_PDL=0"} \
+  VARIANTS=${VARIANTS:-"def;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_STAGES=6;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_PDL=0"} \
   bash "$ROOT/bench/gpu/lease.sh" 2>&1 | grep -v '^\[' | awk '!/^profile/ || ++n % 2'
 echo "== cuda_backend_test with gemm_tma on"
 LLM_CUDA_GEMM_TMA=1 timeout 100 "$B/tests/cuda_backend_test" 2>&1 | grep -E '^\[  (PASSED|FAILED)|Failure' | head -20

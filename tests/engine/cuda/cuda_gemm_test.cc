@@ -470,7 +470,7 @@ double check_tma_runs(const std::vector<T> (&runs)[4], const std::vector<double>
   EXPECT_LT(err, bound) << what;
   EXPECT_FALSE(std::isnan(err)) << what;
   EXPECT_LT(err1, bound) << what << " one accumulator set";
-  EXPECT_EQ(std::memcmp(g.data(), runs[1].data(), sizeof(T) * g.size()), 0) << what << ": two runs differ";
+  EXPECT_EQ(std::memcmp(g.data(), runs[1].data(), sizeof(T) * g.size()), 0) << what << ": two runs (16 / 3 stages) differ";
   EXPECT_EQ(std::memcmp(g.data(), runs[2].data(), sizeof(T) * g.size()), 0) << what << ": pipelined or not differ";
   if (M < kM) {
     EXPECT_TRUE(std::isnan(f(g[n])) && std::isnan(f(g.back()))) << what << ": rows past M written";
@@ -518,8 +518,9 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
         if (M > kM) continue;
         const std::string what =
             "M " + std::to_string(M) + " N " + std::to_string(N) + " K " + std::to_string(K) + (f32 ? " f32" : " bf16");
-        // Runs 0 and 1 pipelined with shared tiles first (the defaults), run 2 the first version's consumer
-        // with each block's units in order (the same bits), run 3 one accumulator set (another order).
+        // Runs 0 and 1 pipelined with shared tiles first (the defaults; run 1 with a ring of 3 stages), run 2
+        // the first version's consumer with each block's units in order and 2 stages (the same bits), run 3
+        // one accumulator set (another order).
         std::vector<float> got_f[4];
         std::vector<bf16> got_b[4];
         for (int run = 0; run < 4; ++run) {
@@ -528,6 +529,7 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
           ec::GemmTmaTuning t;
           t.pipelined = t.partials_first = run != 2;
           t.accumulator_sets = run == 3 ? 1 : 4;
+          t.stages = run == 1 ? 3 : run == 2 ? 2 : 0;  // small rings wrap many times: the same bits
           ec::set_gemm_tma_tuning(t);
           ec::gemm_tma(dx.p, dw.p, y, f32, M, N, K, scratch, nullptr);
           CK(cudaDeviceSynchronize());

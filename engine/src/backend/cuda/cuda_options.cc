@@ -70,6 +70,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.gemm_tma_tuning.pdl = !switched_off("LLM_CUDA_GEMM_TMA_PDL");
   o.gemm_tma_tuning.partials_first = !switched_off("LLM_CUDA_GEMM_TMA_ORDER");
   if (const char* a = std::getenv("LLM_CUDA_GEMM_TMA_ACC")) o.gemm_tma_tuning.accumulator_sets = std::atoi(a) == 1 ? 1 : 4;
+  if (const char* st = std::getenv("LLM_CUDA_GEMM_TMA_STAGES")) o.gemm_tma_tuning.stages = std::clamp(std::atoi(st), 0, 16);
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MIN_M")) o.gemm_tma_min_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MAX_M")) o.gemm_tma_max_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   // Off unless LLM_CUDA_SKINNY=1: measured slower than cuBLAS at batch 4..64 on the H200 (docs/cuda-notes.md, v8).

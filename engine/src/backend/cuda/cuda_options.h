@@ -142,7 +142,8 @@ struct CudaOptions {
   int gemm_tma_max_m = 64;
   /// gemm_tma's variants for measurements (gemm_tma.h): LLM_CUDA_GEMM_TMA_PIPE=0 (a wait per stage, the first
   /// version), LLM_CUDA_GEMM_TMA_ACC=1 (one accumulator set), LLM_CUDA_GEMM_TMA_ORDER=0 (a block's units in
-  /// order), LLM_CUDA_GEMM_TMA_HINT=0 (no L2 evict-first hint), LLM_CUDA_GEMM_TMA_PDL=0 (no PDL).
+  /// order), LLM_CUDA_GEMM_TMA_HINT=0 (no L2 evict-first hint), LLM_CUDA_GEMM_TMA_PDL=0 (no PDL),
+  /// LLM_CUDA_GEMM_TMA_STAGES=n (a ring of n stages, 2..16).
   GemmTmaTuning gemm_tma_tuning;
 
   /// Bytes of one stored element (weights, KV cache, E activations): 4 in the f32 mode, else 2 (bf16).
@@ -154,7 +155,7 @@ struct CudaOptions {
 /// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP, LLM_CUDA_GEMM_TMA_PIPE, LLM_CUDA_GEMM_TMA_HINT, LLM_CUDA_GEMM_TMA_PDL,
 /// LLM_CUDA_GEMM_TMA_ORDER, LLM_CUDA_MERGE_IN_KERNEL, LLM_CUDA_GRAPHS_AT_LOAD (each off only when set to "0"), LLM_CUDA_GEMV_MMA and LLM_CUDA_GEMM_TMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
 /// LLM_CUDA_GEMM_TMA_MIN_M, LLM_CUDA_GEMM_TMA_MAX_M,
-/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE, LLM_CUDA_GEMM_TMA_ACC (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
+/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE, LLM_CUDA_GEMM_TMA_ACC, LLM_CUDA_GEMM_TMA_STAGES (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
 /// LLM_CUDA_DET_ATTN_WARPS, LLM_CUDA_DET_ATTN_R (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8
 /// KV cache in the f32 mode.

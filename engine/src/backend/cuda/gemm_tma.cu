@@ -5,7 +5,7 @@
 // weight bytes (+- one unit) whatever N is: no tail of blocks with a tile more than the others (the unit
 // layout of gemv_units and gemv_mma, v11-v13). Within a block:
 //   - one producer thread (warp 4) issues, per unit, a TMA load of the weight tile (64 rows x 64 k, 8 KB) and
-//     one of x (NP rows x 64 k; rows past M and k past K arrive as zeros) into a ring of kStages stages, each
+//     one of x (NP rows x 64 k; rows past M and k past K arrive as zeros) into a ring of stages, each
 //     with a "full" mbarrier (the bytes landed) and an "empty" one (the consumers are done with it). The
 //     weights of the first stages are asked for before pdl_wait (they are not written by earlier kernels);
 //     x only after it;
@@ -48,20 +48,28 @@ constexpr int kChunk = 64;   // k a unit: 128 bytes, the swizzle's row
 constexpr int kConsumers = 128;
 constexpr int kThreads = kConsumers + 32;
 
-// Stages of the ring: 144-160 KB a block (16 x 9 KB at NP = 8, 16 x 10 KB, 12 x 12 KB, 10 x 16 KB at NP = 64).
+// Stages of the ring by default: 144-160 KB a block (16 x 9 KB at NP = 8, 16 x 10 KB, 12 x 12 KB, 10 x 16 KB at
+// NP = 64). GemmTmaTuning::stages (2..kMaxStages) sets another count for measurements.
+constexpr int kMaxStages = 16;
 template <int NP>
 constexpr int stages_of() {
   return NP <= 16 ? 16 : NP <= 32 ? 12 : 10;
 }
 
+// The block's shared memory for S stages: S weight tiles (8 KB each, 1,024-aligned: the swizzle's period), S x
+// tiles (NP x 128 B, a multiple of 1,024), then the full and empty barriers and the finisher flag.
 template <int NP>
 struct TmaSmem {
-  static constexpr int kStages = stages_of<NP>();
-  bf16 w[kStages][kRows * kChunk];  // each 8 KB: 1,024-aligned (the swizzle's period)
-  bf16 x[kStages][NP * kChunk];     // each NP x 128 B: a multiple of 1,024
-  uint64_t full[kStages];
-  uint64_t empty[kStages];
-  int last;
+  uint8_t* base;
+  int S;
+  __host__ __device__ static constexpr size_t w_bytes() { return kRows * kChunk * sizeof(bf16); }
+  __host__ __device__ static constexpr size_t x_bytes() { return NP * kChunk * sizeof(bf16); }
+  __host__ __device__ static size_t bytes(int S) { return S * (w_bytes() + x_bytes()) + 2 * kMaxStages * 8 + 16; }
+  __device__ bf16* w(int s) const { return reinterpret_cast<bf16*>(base + s * w_bytes()); }
+  __device__ bf16* x(int s) const { return reinterpret_cast<bf16*>(base + S * w_bytes() + s * x_bytes()); }
+  __device__ uint64_t* full(int s) const { return reinterpret_cast<uint64_t*>(base + S * (w_bytes() + x_bytes())) + s; }
+  __device__ uint64_t* empty(int s) const { return full(kMaxStages) + s; }
+  __device__ int& last() const { return *reinterpret_cast<int*>(full(2 * kMaxStages)); }
 };
 
 // Set by the backend at construction (or a test or bench between calls), read on the host at each launch.
@@ -80,6 +88,7 @@ struct TmaArgs {
   int M = 0, N = 0, K = 0;
   int chunks = 0;  // per tile: ceil(K / 64)
   long long units = 0;
+  int stages = 0;          // the ring's stages
   int evict_first = 1;     // the weights' loads carry the L2 evict-first hint
   int partials_first = 1;  // UnitOrder
 };
@@ -139,16 +148,17 @@ __global__ void __launch_bounds__(kThreads, 1)
     gemm_tma_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUtensorMap xmap,
                     const TmaArgs a) {
   extern __shared__ uint8_t tma_raw[];
-  auto& sm = *reinterpret_cast<TmaSmem<NP>*>((reinterpret_cast<uintptr_t>(tma_raw) + 1023) & ~uintptr_t(1023));
+  const TmaSmem<NP> sm{reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(tma_raw) + 1023) & ~uintptr_t(1023)),
+                       a.stages};
   const int tid = threadIdx.x, G = gridDim.x;
   const long long U = a.units;
   const long long u0 = unit_begin(blockIdx.x, U, G), u1 = unit_begin(blockIdx.x + 1, U, G);
   const int C = a.chunks;
-  constexpr int kStages = TmaSmem<NP>::kStages;
+  const int S = a.stages;
   if (tid == 0) {
-    for (int s = 0; s < kStages; ++s) {
-      hp::mbar_init(&sm.full[s], 1);
-      hp::mbar_init(&sm.empty[s], kConsumers / 32);
+    for (int s = 0; s < S; ++s) {
+      hp::mbar_init(sm.full(s), 1);
+      hp::mbar_init(sm.empty(s), kConsumers / 32);
     }
     hp::fence_barrier_init();
   }
@@ -160,28 +170,28 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint32_t bytes = (kRows + NP) * kChunk * sizeof(bf16);
     const uint64_t policy = hp::l2_evict_first_policy();
     const UnitOrder ord(u0, u1, C, a.partials_first != 0);
-    const int n = static_cast<int>(u1 - u0), pre = n < kStages ? n : kStages;
+    const int n = static_cast<int>(u1 - u0), pre = n < S ? n : S;
     auto load_w = [&](int s, long long u) {
       if (a.evict_first)
-        hp::tma_load_2d_stream(sm.w[s], &wmap, &sm.full[s], static_cast<int>(u % C) * kChunk,
+        hp::tma_load_2d_stream(sm.w(s), &wmap, sm.full(s), static_cast<int>(u % C) * kChunk,
                                static_cast<int>(u / C) * kRows, policy);
       else
-        hp::tma_load_2d(sm.w[s], &wmap, &sm.full[s], static_cast<int>(u % C) * kChunk, static_cast<int>(u / C) * kRows);
+        hp::tma_load_2d(sm.w(s), &wmap, sm.full(s), static_cast<int>(u % C) * kChunk, static_cast<int>(u / C) * kRows);
     };
     for (int i = 0; i < pre; ++i) {
-      hp::mbar_arrive_expect_tx(&sm.full[i], bytes);
+      hp::mbar_arrive_expect_tx(sm.full(i), bytes);
       load_w(i, ord.unit(i));
     }
     pdl_wait();  // x is the previous kernel's output
     for (int i = 0; i < pre; ++i)
-      hp::tma_load_2d(sm.x[i], &xmap, &sm.full[i], static_cast<int>(ord.unit(i) % C) * kChunk, 0);
+      hp::tma_load_2d(sm.x(i), &xmap, sm.full(i), static_cast<int>(ord.unit(i) % C) * kChunk, 0);
     for (int i = pre; i < n; ++i) {
-      const int s = i % kStages;
-      hp::mbar_wait(&sm.empty[s], ((i / kStages) + 1) & 1);
+      const int s = i % S;
+      hp::mbar_wait(sm.empty(s), ((i / S) + 1) & 1);
       const long long u = ord.unit(i);
-      hp::mbar_arrive_expect_tx(&sm.full[s], bytes);
+      hp::mbar_arrive_expect_tx(sm.full(s), bytes);
       load_w(s, u);
-      hp::tma_load_2d(sm.x[s], &xmap, &sm.full[s], static_cast<int>(u % C) * kChunk, 0);
+      hp::tma_load_2d(sm.x(s), &xmap, sm.full(s), static_cast<int>(u % C) * kChunk, 0);
     }
     return;
   }
@@ -206,10 +216,11 @@ __global__ void __launch_bounds__(kThreads, 1)
     // The block's j-th unit (ub + j - i0): wait for its stage, four wgmmas (the first of each set in the
     // segment overwrites it).
     auto issue = [&](long long j) {
-      const int s = static_cast<int>(j % kStages);
-      hp::mbar_wait(&sm.full[s], static_cast<uint32_t>((j / kStages) & 1));
+      const int jj = static_cast<int>(j);  // a block's units fit an int
+      const int s = jj % S;
+      hp::mbar_wait(sm.full(s), static_cast<uint32_t>((jj / S) & 1));
       hp::wgmma_fence();
-      const uint64_t da = hp::sw128_desc(sm.w[s]), db = hp::sw128_desc(sm.x[s]);
+      const uint64_t da = hp::sw128_desc(sm.w(s)), db = hp::sw128_desc(sm.x(s));
 #pragma unroll
       for (int kk = 0; kk < kChunk / 16; ++kk)
         hp::wgmma_bf16<NP>(sets[kk % SETS], da + 2 * kk, db + 2 * kk, j == i0 && kk < SETS ? 0 : 1);
@@ -230,16 +241,16 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (long long j = i0 + 1; j < i0 + len; ++j) {
         const int s = issue(j);
         hp::wgmma_wait<1>();
-        hp::mbar_arrive_if(&sm.empty[prev], tid % 32 == 0);
+        hp::mbar_arrive_if(sm.empty(prev), tid % 32 == 0);
         prev = s;
       }
       hp::wgmma_wait<0>();
-      hp::mbar_arrive_if(&sm.empty[prev], tid % 32 == 0);
+      hp::mbar_arrive_if(sm.empty(prev), tid % 32 == 0);
     } else {
       for (long long j = i0; j < i0 + len; ++j) {
         const int s = issue(j);
         hp::wgmma_wait<0>();
-        hp::mbar_arrive_if(&sm.empty[s], tid % 32 == 0);
+        hp::mbar_arrive_if(sm.empty(s), tid % 32 == 0);
       }
     }
     fence_sets();  // and this segment's reads stay after its last wait
@@ -271,10 +282,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       const unsigned before = atomicAdd(&a.counters[tile], 1u);
       const bool last = before == static_cast<unsigned>(b1 - b0);
       if (last) a.counters[tile] = 0;
-      sm.last = last;
+      sm.last() = last;
     }
     hp::named_barrier(1, kConsumers);
-    if (!sm.last) continue;
+    if (!sm.last()) continue;
     __threadfence();
     float sum[NP / 2];
 #pragma unroll
@@ -329,14 +340,17 @@ template <int NP, bool PIPE, int SETS, typename OutT>
 void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& scratch,
             const GemmTmaTuning& t, cudaStream_t s) {
   auto kernel = gemm_tma_kernel<NP, PIPE, SETS, OutT>;
-  const size_t smem = sizeof(TmaSmem<NP>) + 1024;
+  const int S = t.stages >= 2 && t.stages <= kMaxStages ? t.stages : stages_of<NP>();
+  const size_t smem = TmaSmem<NP>::bytes(S) + 1024;
   // The shared-memory opt-in is per device: set it once on each device this process launches on.
   static std::atomic<uint64_t> attr_set{0};
   int dev = 0;
   LLM_CUDA_CHECK(cudaGetDevice(&dev));
   const uint64_t bit = uint64_t(1) << (dev & 63);
   if (!(attr_set.load(std::memory_order_acquire) & bit)) {
-    LLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    // The largest ring any tuning asks for, so a later call with more stages than this one still launches.
+    const int most = static_cast<int>(TmaSmem<NP>::bytes(kMaxStages) + 1024);
+    LLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most));
     attr_set.fetch_or(bit, std::memory_order_acq_rel);
   }
   TmaArgs a;
@@ -348,6 +362,7 @@ void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const Tm
   a.K = K;
   a.chunks = (K + kChunk - 1) / kChunk;
   a.units = static_cast<long long>(tiles_of(N)) * a.chunks;
+  a.stages = S;
   a.evict_first = t.evict_first ? 1 : 0;
   a.partials_first = t.partials_first ? 1 : 0;
   const int G = static_cast<int>(std::min<long long>(device_sm_count(), a.units));

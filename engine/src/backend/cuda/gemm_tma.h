@@ -46,6 +46,7 @@ struct GemmTmaTuning {
   int accumulator_sets = 4;    ///< 4 independent chains added at the tile's end, or 1 (another fixed order of the sums)
   bool partials_first = true;  ///< a block's shared tiles before its whole tiles; false: its units in order
   bool evict_first = true;     ///< the weights' TMA loads carry the L2 evict-first hint
+  int stages = 0;              ///< the ring's stages, 2..16; 0: by M (16 at M <= 16, 12 at <= 32, 10 at <= 64)
   bool pdl = true;             ///< launched with programmatic dependent launch (where pdl_enabled()); false: plain stream order
 };
 /// Sets the tuning of every later gemm_tma call in the process. Only accumulator_sets changes the bits.
