@@ -28,8 +28,8 @@ if [[ -n ${FIRST:-} ]]; then
   LLM_CUDA_GEMM_TMA_ACC=1 LLM_CUDA_GEMM_TMA_PIPE=0 gb "BM_Gemm/1/[0-3]/($MS)/"
 fi
 echo "== decode step"
-DEADLINE=${DEADLINE:-300} STAGES=bench PROFILE=${PROFILE:-16} FILTER=${FILTER:-'BM_DecodeStep/(1|2|4|8|16|64)/'} \
-  VARIANTS=${VARIANTS:-"def;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_STAGES=6;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_PDL=0"} \
+DEADLINE=${DEADLINE:-330} STAGES=bench PROFILE=${PROFILE:-16} FILTER=${FILTER:-'BM_DecodeStep/(1|2|4|8|16|64)/'} \
+  VARIANTS=${VARIANTS:-"def;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_CARVEOUT=100;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_STAGES=6;LLM_CUDA_CARVEOUT=100;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_PDL=0"} \
   bash "$ROOT/bench/gpu/lease.sh" 2>&1 | grep -v '^\[' | awk '!/^profile/ || ++n % 2'
 echo "== cuda_backend_test with gemm_tma on"
 LLM_CUDA_GEMM_TMA=1 timeout 100 "$B/tests/cuda_backend_test" 2>&1 | grep -E '^\[  (PASSED|FAILED)|Failure' | head -20

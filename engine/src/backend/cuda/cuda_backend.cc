@@ -39,6 +39,7 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg), opt_(read_cuda_op
   LLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   num_sms_ = prop.multiProcessorCount;
   set_pdl_enabled(opt_.pdl && prop.major >= 9);
+  set_kernel_carveout(opt_.smem_carveout);
   set_gemv_int_convert(opt_.gemv_int_cvt);
   set_gemv_l2_ahead(opt_.gemv_l2_ahead);
   set_ordered_gemv_shape(opt_.det_gemv_shape);

@@ -6,7 +6,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <unordered_set>
+
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/cuda_check.h"
 
 namespace engine::cuda {
 namespace {
@@ -15,10 +21,24 @@ bool switched_off(const char* name) {
   return v && std::string(v) == "0";
 }
 std::atomic<bool> g_pdl{false};
+std::atomic<int> g_carveout{-1};
 }  // namespace
 
 void set_pdl_enabled(bool on) { g_pdl.store(on, std::memory_order_relaxed); }
 bool pdl_enabled() { return g_pdl.load(std::memory_order_relaxed); }
+
+void set_kernel_carveout(int percent) { g_carveout.store(percent, std::memory_order_relaxed); }
+int kernel_carveout() { return g_carveout.load(std::memory_order_relaxed); }
+
+void apply_kernel_carveout(const void* kernel) {
+  const int c = kernel_carveout();
+  if (c < 0) return;
+  static std::mutex mu;
+  static std::unordered_set<const void*> done;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!done.insert(kernel).second) return;
+  LLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, c));
+}
 
 CudaOptions read_cuda_options(const EngineConfig& cfg) {
   CudaOptions o;
@@ -70,6 +90,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.gemm_tma_tuning.pdl = !switched_off("LLM_CUDA_GEMM_TMA_PDL");
   o.gemm_tma_tuning.partials_first = !switched_off("LLM_CUDA_GEMM_TMA_ORDER");
   if (const char* a = std::getenv("LLM_CUDA_GEMM_TMA_ACC")) o.gemm_tma_tuning.accumulator_sets = std::atoi(a) == 1 ? 1 : 4;
+  if (const char* c = std::getenv("LLM_CUDA_CARVEOUT")) o.smem_carveout = std::clamp(std::atoi(c), -1, 100);
   if (const char* st = std::getenv("LLM_CUDA_GEMM_TMA_STAGES")) o.gemm_tma_tuning.stages = std::clamp(std::atoi(st), 0, 16);
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MIN_M")) o.gemm_tma_min_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MAX_M")) o.gemm_tma_max_m = std::clamp(std::atoi(m), 1, kTmaMaxM);

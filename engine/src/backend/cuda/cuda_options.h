@@ -102,6 +102,11 @@ struct CudaOptions {
   /// The decode path's own kernels launched with programmatic dependent launch (pdl.cuh): each may start while
   /// the one before it finishes (the GEMV fetches its first weights then). LLM_CUDA_PDL=0: ordinary launches.
   bool pdl = true;
+  /// The shared-memory carveout (percent of the SM's unified L1 / shared memory) asked for every kernel
+  /// launched through launch_pdl (pdl.cuh), set once a kernel; -1 (the default): none, the driver picks per
+  /// kernel. LLM_CUDA_CARVEOUT=100 measures whether kernels that need different splits (gemm_tma's 144-160 KB
+  /// rings against small kernels') cost a drain of the SM between them.
+  int smem_carveout = -1;
   /// At batch 1 (where the GEMV runs) the SwiGLU is made by the down-projection GEMV from the gate/up output
   /// (gemv_swiglu), one launch instead of two. LLM_CUDA_FUSE_SWIGLU=0: the SwiGLU kernel, then the GEMV.
   bool fuse_swiglu = true;
@@ -155,7 +160,7 @@ struct CudaOptions {
 /// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP, LLM_CUDA_GEMM_TMA_PIPE, LLM_CUDA_GEMM_TMA_HINT, LLM_CUDA_GEMM_TMA_PDL,
 /// LLM_CUDA_GEMM_TMA_ORDER, LLM_CUDA_MERGE_IN_KERNEL, LLM_CUDA_GRAPHS_AT_LOAD (each off only when set to "0"), LLM_CUDA_GEMV_MMA and LLM_CUDA_GEMM_TMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
 /// LLM_CUDA_GEMM_TMA_MIN_M, LLM_CUDA_GEMM_TMA_MAX_M,
-/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE, LLM_CUDA_GEMM_TMA_ACC, LLM_CUDA_GEMM_TMA_STAGES (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
+/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE, LLM_CUDA_GEMM_TMA_ACC, LLM_CUDA_GEMM_TMA_STAGES, LLM_CUDA_CARVEOUT (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
 /// LLM_CUDA_DET_ATTN_WARPS, LLM_CUDA_DET_ATTN_R (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8
 /// KV cache in the f32 mode.

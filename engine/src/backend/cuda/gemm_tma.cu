@@ -370,6 +370,7 @@ void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const Tm
   if (t.pdl) {
     launch_pdl(kernel, dim3(G), dim3(kThreads), smem, s, wm, xm, a);
   } else {
+    if (kernel_carveout() >= 0) apply_kernel_carveout(reinterpret_cast<const void*>(kernel));
     kernel<<<G, kThreads, smem, s>>>(wm, xm, a);
     LLM_CUDA_CHECK(cudaGetLastError());
   }

@@ -32,6 +32,8 @@ using bf16 = __nv_bfloat16;
 /// Programmatic dependent launch for the launchers below (pdl.cuh): off until the backend turns it on
 /// (CudaOptions::pdl on an sm_90+ device); process-wide, like the environment switch it comes from.
 void set_pdl_enabled(bool on);
+/// The shared-memory carveout asked for every launch_pdl kernel (CudaOptions::smem_carveout; -1: none).
+void set_kernel_carveout(int percent);
 
 /// x[t, :] = float(table[tokens[t], :]).                                   table: E [vocab, dim]
 template <typename E>

@@ -33,9 +33,16 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 /// Whether launch_pdl() asks for the overlap (set once per process from CudaOptions::pdl).
 bool pdl_enabled();
 
+/// The carveout every launch_pdl kernel asks for (CudaOptions::smem_carveout; -1: none) and its one-time setter
+/// per kernel (cuda_options.cc).
+void set_kernel_carveout(int percent);
+int kernel_carveout();
+void apply_kernel_carveout(const void* kernel);
+
 /// kernel<<<grid, block, smem, s>>>(args...), with programmatic stream serialization when pdl_enabled().
 template <typename... Params, typename... Args>
 void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, Args&&... args) {
+  if (kernel_carveout() >= 0) apply_kernel_carveout(reinterpret_cast<const void*>(kernel));
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = grid;
   cfg.blockDim = block;
