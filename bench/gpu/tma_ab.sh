@@ -27,6 +27,17 @@ if [[ -n ${FIRST:-} ]]; then
   echo "== gemm_tma, one accumulator set, unpipelined (the first version)"
   LLM_CUDA_GEMM_TMA_ACC=1 LLM_CUDA_GEMM_TMA_PIPE=0 gb "BM_Gemm/1/[0-3]/($MS)/"
 fi
+if [[ ${NCU:-1} == 1 ]] && command -v ncu >/dev/null; then
+  # Each kernel alone from an idle GPU (ncu serializes): its own duration, DRAM bytes and shared-memory split.
+  echo "== ncu: one kernel alone (path/shape/M: duration ns, DRAM bytes read, smem config bytes, grid)"
+  for b in 0/1/16 1/1/16 0/2/16 1/2/16 1/2/4 1/1/64; do
+    timeout 60 ncu --clock-control none --print-kernel-base function --launch-skip 12 --launch-count 2 --csv --print-units base \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__shared_mem_config_size,launch__grid_size \
+      "$B/engine/cuda_gemm_bench" --benchmark_filter="BM_Gemm/$b/" --benchmark_min_time=0.001 2>/dev/null |
+      awk -F'","' -v b="$b" '/gpu__time_duration|dram__bytes_read|shared_mem_config|grid_size/ {
+        gsub(/"/, "", $NF); k = $(NF-2); sub(/.*__/, "", k); printf "%s %s %s=%s\n", b, substr($5, 1, 40), k, $NF }' | head -8
+  done
+fi
 echo "== decode step"
 DEADLINE=${DEADLINE:-330} STAGES=bench PROFILE=${PROFILE:-16} FILTER=${FILTER:-'BM_DecodeStep/(1|2|4|8|16|64)/'} \
   VARIANTS=${VARIANTS:-"def;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_CARVEOUT=100;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_STAGES=6;LLM_CUDA_CARVEOUT=100;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_PDL=0"} \
