@@ -3,6 +3,9 @@
 # (cuda_gemm_bench: cuBLAS / gemm_tma / gemv_mma, then gemm_tma's switches), the decode step with each
 # switch (lease.sh's bench stage), and the backend's tests with gemm_tma on.
 #   LLM_SHARED_DIR (assets), MS (GEMM rows, default "4|16|64"), VARIANTS (lease.sh's, default below),
+#   The decode variants: the default; gemm_tma; with carveout 100; with a 6-stage ring; carveout 100 alone;
+#   gemm_tma from M = 1 with batch 1's norm and SwiGLU fusions off (every batch-1 GEMM through it) against the
+#   same fusions off without it (gemv_units).
 #   RINGS (ring sizes for the GEMMs alone, default "4 8"), FIRST=1 also times the first version's consumer
 #   (one set, unpipelined) alone
 set -uo pipefail
@@ -40,7 +43,7 @@ if [[ ${NCU:-1} == 1 ]] && command -v ncu >/dev/null; then
 fi
 echo "== decode step"
 DEADLINE=${DEADLINE:-330} STAGES=bench PROFILE=${PROFILE:-16} FILTER=${FILTER:-'BM_DecodeStep/(1|2|4|8|16|64)/'} \
-  VARIANTS=${VARIANTS:-"def;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_CARVEOUT=100;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_STAGES=6;LLM_CUDA_CARVEOUT=100;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_PDL=0"} \
+  VARIANTS=${VARIANTS:-"def;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_CARVEOUT=100;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_STAGES=6;LLM_CUDA_CARVEOUT=100;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_MIN_M=1 LLM_CUDA_FUSE_NORM=0 LLM_CUDA_FUSE_SWIGLU=0;LLM_CUDA_FUSE_NORM=0 LLM_CUDA_FUSE_SWIGLU=0"} \
   bash "$ROOT/bench/gpu/lease.sh" 2>&1 | grep -v '^\[' | awk '!/^profile/ || ++n % 2'
 echo "== cuda_backend_test with gemm_tma on"
 LLM_CUDA_GEMM_TMA=1 timeout 100 "$B/tests/cuda_backend_test" 2>&1 | grep -E '^\[  (PASSED|FAILED)|Failure' | head -20
