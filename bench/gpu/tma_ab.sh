@@ -6,6 +6,7 @@
 #   The decode variants: the default; gemm_tma; with carveout 100; with a 6-stage ring; carveout 100 alone;
 #   gemm_tma from M = 1 with batch 1's norm and SwiGLU fusions off (every batch-1 GEMM through it) against the
 #   same fusions off without it (gemv_units).
+#   ACC1=0 skips the one-set timing, NCU=0 the ncu stage, NCU_GEMMS the path/shape/M it profiles;
 #   RINGS (ring sizes for the GEMMs alone, default "4 8"), FIRST=1 also times the first version's consumer
 #   (one set, unpipelined) alone
 set -uo pipefail
@@ -20,8 +21,10 @@ echo "== GEMMs alone (path 0 cuBLAS, 1 gemm_tma, 2 gemv_mma / shape 0 QKV, 1 O, 
 gb "BM_Gemm/[0-2]/[0-3]/($MS)/"
 echo "== gemm_tma, each block's units in order"
 LLM_CUDA_GEMM_TMA_ORDER=0 gb "BM_Gemm/1/[0-3]/($MS)/"
-echo "== gemm_tma, one accumulator set"
-LLM_CUDA_GEMM_TMA_ACC=1 gb "BM_Gemm/1/[0-3]/($MS)/"
+if [[ ${ACC1:-1} == 1 ]]; then
+  echo "== gemm_tma, one accumulator set"
+  LLM_CUDA_GEMM_TMA_ACC=1 gb "BM_Gemm/1/[0-3]/($MS)/"
+fi
 for st in ${RINGS:-4 8}; do
   echo "== gemm_tma, a ring of $st stages"
   LLM_CUDA_GEMM_TMA_STAGES=$st gb "BM_Gemm/1/[0-3]/($MS)/"
@@ -33,7 +36,7 @@ fi
 if [[ ${NCU:-1} == 1 ]] && command -v ncu >/dev/null; then
   # Each kernel alone from an idle GPU (ncu serializes): its own duration, DRAM bytes and shared-memory split.
   echo "== ncu: one kernel alone (path/shape/M: duration ns, DRAM bytes read, smem config bytes, grid)"
-  for b in 0/1/16 1/1/16 0/2/16 1/2/16 1/2/4 1/1/64; do
+  for b in ${NCU_GEMMS:-0/1/16 1/1/16 0/2/16 1/2/16 1/2/4 1/1/64}; do
     timeout 60 ncu --clock-control none --print-kernel-base function --launch-skip 12 --launch-count 2 --csv --print-units base \
       --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__shared_mem_config_size,launch__grid_size \
       "$B/engine/cuda_gemm_bench" --benchmark_filter="BM_Gemm/$b/" --benchmark_min_time=0.001 2>/dev/null |
