@@ -340,7 +340,18 @@ template <int NP, bool PIPE, int SETS, typename OutT>
 void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const TmaScratch& scratch,
             const GemmTmaTuning& t, cudaStream_t s) {
   auto kernel = gemm_tma_kernel<NP, PIPE, SETS, OutT>;
-  const int S = t.stages >= 2 && t.stages <= kMaxStages ? t.stages : stages_of<NP>();
+  // The most stages a block's shared memory holds (13 at NP = 64), and the opt-in for them: set once, so a later
+  // call with a larger ring than this one still launches.
+  static const int fit = [] {
+    int dev = 0, optin = 0;
+    LLM_CUDA_CHECK(cudaGetDevice(&dev));
+    LLM_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    int n = kMaxStages;
+    while (n > 2 && TmaSmem<NP>::bytes(n) + 1024 > static_cast<size_t>(optin)) --n;
+    return n;
+  }();
+  const int want = t.stages >= 2 && t.stages <= kMaxStages ? t.stages : stages_of<NP>();
+  const int S = std::min(want, fit);
   const size_t smem = TmaSmem<NP>::bytes(S) + 1024;
   // The shared-memory opt-in is per device: set it once on each device this process launches on.
   static std::atomic<uint64_t> attr_set{0};
@@ -348,8 +359,7 @@ void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const Tm
   LLM_CUDA_CHECK(cudaGetDevice(&dev));
   const uint64_t bit = uint64_t(1) << (dev & 63);
   if (!(attr_set.load(std::memory_order_acquire) & bit)) {
-    // The largest ring any tuning asks for, so a later call with more stages than this one still launches.
-    const int most = static_cast<int>(TmaSmem<NP>::bytes(kMaxStages) + 1024);
+    const int most = static_cast<int>(TmaSmem<NP>::bytes(fit) + 1024);
     LLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most));
     attr_set.fetch_or(bit, std::memory_order_acq_rel);
   }
