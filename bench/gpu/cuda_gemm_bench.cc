@@ -4,7 +4,7 @@
 // ms per call and the weights' GB/s next to the device copy bandwidth (bytes read + written per second).
 // LLM_CUDA_GEMM_TMA_PIPE=0 times gemm_tma's first (unpipelined) consumer, LLM_CUDA_GEMM_TMA_HINT=0 its loads
 // without the L2 evict-first hint, LLM_CUDA_GEMM_TMA_ACC=1 with one accumulator set,
-// LLM_CUDA_GEMM_TMA_ORDER=0 with each block's units in order.
+// LLM_CUDA_GEMM_TMA_ORDER=0 with each block's units in order, LLM_CUDA_GEMM_TMA_STAGES=n with a ring of n stages.
 //   BM_Gemm/<path 0 cuBLAS, 1 gemm_tma, 2 gemv_mma>/<shape 0 QKV, 1 O, 2 gate/up, 3 down>/<M>
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
@@ -25,20 +25,43 @@ using bf16 = __nv_bfloat16;
 
 struct Shape { int N, K; };
 constexpr Shape kShapes[] = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
+constexpr int kMaxM = 128;  // the largest M Args() asks for
+
+// Weight copies of a shape that together pass 512 MB (so every call streams them from memory, not L2).
+int copies_of(const Shape& sh) {
+  const size_t wn = size_t(sh.N) * sh.K;
+  return std::max<int>(2, static_cast<int>((size_t(512) << 20) / (wn * sizeof(bf16))) + 1);
+}
 
 struct Fixture {
   cudaStream_t s = nullptr;
   std::unique_ptr<ec::Gemm> cublas;
   std::unique_ptr<ec::TmaScratch> tma;
   double copy_gbps = 0;
+  // One pool for every shape's weight copies, x and y, allocated and filled once, not per benchmark (with ~600
+  // MB allocated and filled per benchmark, 36 of them ran past tma_ab.sh's 150 s limit on an H100; which part
+  // was slow was not measured).
+  bf16 *w = nullptr, *x = nullptr, *y = nullptr;
   Fixture() {
     cudaStreamCreate(&s);
     ec::CudaOptions o;
     o.gemv = false;  // cuBLAS at every M
     cublas = std::make_unique<ec::Gemm>(s, o);
     tma = std::make_unique<ec::TmaScratch>();
-    // gemm_tma's variants from the backend's own switches (LLM_CUDA_GEMM_TMA_PIPE, _ACC, _ORDER, _HINT).
+    // gemm_tma's variants from the backend's own switches (LLM_CUDA_GEMM_TMA_PIPE, _ACC, _ORDER, _HINT, _STAGES).
     ec::set_gemm_tma_tuning(ec::read_cuda_options(engine::EngineConfig{}).gemm_tma_tuning);
+    size_t wmax = 0, xmax = 0, ymax = 0;
+    for (const Shape& sh : kShapes) {
+      wmax = std::max(wmax, size_t(sh.N) * sh.K * copies_of(sh));
+      xmax = std::max(xmax, size_t(kMaxM) * sh.K);
+      ymax = std::max(ymax, size_t(kMaxM) * sh.N);
+    }
+    cudaMalloc(reinterpret_cast<void**>(&w), wmax * sizeof(bf16));
+    cudaMalloc(reinterpret_cast<void**>(&x), xmax * sizeof(bf16));
+    cudaMalloc(reinterpret_cast<void**>(&y), ymax * sizeof(bf16));
+    ec::fill_random_bf16(w, wmax, 1, 0.05f, s);
+    ec::fill_random_bf16(x, xmax, 2, 1.f, s);
+    cudaStreamSynchronize(s);
     const size_t bytes = size_t(1) << 30;
     void *a = nullptr, *b = nullptr;
     cudaMalloc(&a, bytes);
@@ -69,13 +92,8 @@ void BM_Gemm(benchmark::State& state) {
   const int path = static_cast<int>(state.range(0)), M = static_cast<int>(state.range(2));
   const Shape sh = kShapes[state.range(1)];
   const size_t wn = size_t(sh.N) * sh.K;
-  const int copies = std::max<int>(2, static_cast<int>((size_t(512) << 20) / (wn * sizeof(bf16))) + 1);
-  bf16 *w = nullptr, *x = nullptr, *y = nullptr;
-  cudaMalloc(reinterpret_cast<void**>(&w), wn * copies * sizeof(bf16));
-  cudaMalloc(reinterpret_cast<void**>(&x), size_t(M) * sh.K * sizeof(bf16));
-  cudaMalloc(reinterpret_cast<void**>(&y), size_t(M) * sh.N * sizeof(bf16));
-  ec::fill_random_bf16(w, wn * copies, 1, 0.05f, f.s);
-  ec::fill_random_bf16(x, size_t(M) * sh.K, 2, 1.f, f.s);
+  const int copies = copies_of(sh);
+  bf16 *w = f.w, *x = f.x, *y = f.y;
   if (path == 2 && !ec::gemv_mma_x_in_shared(M, sh.N, sh.K)) {
     state.SkipWithError("gemv_mma: x does not fit in shared memory");
   } else {
@@ -105,9 +123,6 @@ void BM_Gemm(benchmark::State& state) {
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
   }
-  cudaFree(w);
-  cudaFree(x);
-  cudaFree(y);
 }
 
 void Args(benchmark::internal::Benchmark* b) {

@@ -6,7 +6,7 @@
 #   The decode variants: the default; gemm_tma; with carveout 100; with a 6-stage ring; carveout 100 alone;
 #   gemm_tma from M = 1 with batch 1's norm and SwiGLU fusions off (every batch-1 GEMM through it) against the
 #   same fusions off without it (gemv_units).
-#   ACC1=0 skips the one-set timing, NCU=0 the ncu stage, NCU_GEMMS the path/shape/M it profiles;
+#   GB_LIMIT (seconds for one cuda_gemm_bench run, 240), ACC1=0 skips the one-set timing, NCU=0 the ncu stage, NCU_GEMMS the path/shape/M it profiles;
 #   RINGS (ring sizes for the GEMMs alone, default "4 8"), FIRST=1 also times the first version's consumer
 #   (one set, unpipelined) alone
 set -uo pipefail
@@ -15,7 +15,7 @@ B=${BUILD:-$ROOT/build/gpu}
 MS=${MS:-4|16|64}
 STAGES=build bash "$ROOT/bench/gpu/lease.sh" 2>&1 | tail -2
 timeout 150 "$B/tests/cuda_gemm_test" --gtest_filter='*GemmTma*' 2>&1 | grep -E 'OK|FAIL|Failure|worst|differ' | head -20
-gb() { timeout 150 "$B/engine/cuda_gemm_bench" --benchmark_filter="$1" --benchmark_min_time=0.05 2>&1 |
+gb() { timeout ${GB_LIMIT:-240} "$B/engine/cuda_gemm_bench" --benchmark_filter="$1" --benchmark_min_time=0.05 2>&1 |
        grep -E '^BM_' | sed -E 's/ +/ /g; s#/manual_time##' | cut -d' ' -f1,2,7-; }
 echo "== GEMMs alone (path 0 cuBLAS, 1 gemm_tma, 2 gemv_mma / shape 0 QKV, 1 O, 2 gate-up, 3 down / M)"
 gb "BM_Gemm/[0-2]/[0-3]/($MS)/"
