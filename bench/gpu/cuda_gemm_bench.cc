@@ -6,11 +6,13 @@
 // without the L2 evict-first hint, LLM_CUDA_GEMM_TMA_ACC=1 with one accumulator set,
 // LLM_CUDA_GEMM_TMA_ORDER=0 with each block's units in order, LLM_CUDA_GEMM_TMA_STAGES=n with a ring of n stages.
 //   BM_Gemm/<path 0 cuBLAS, 1 gemm_tma, 2 gemv_mma>/<shape 0 QKV, 1 O, 2 gate/up, 3 down>/<M>
+//   BM_GemmTmaPhases/<shape>/<M>: where a gemm_tma call's time goes (per-block timestamps; see below)
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_options.h"
@@ -125,6 +127,79 @@ void BM_Gemm(benchmark::State& state) {
   }
 }
 
+// Where a gemm_tma call's time goes, from the per-block timestamps of the last of 64 back-to-back calls
+// (TmaScratch::record_phases; gemm_tma.h lists the slots). Counters in us: spread of the blocks' entries and
+// exits (%globaltimer), the call's span (first entry to last exit), and per block (clock64 at the device's
+// clock rate, mean and max over blocks): entry to first loads issued (after the PDL wait), to the first stage
+// landed, to the last load issued, to the consumers' end.
+//   BM_GemmTmaPhases/<shape>/<M>
+void BM_GemmTmaPhases(benchmark::State& state) {
+  Fixture& f = fixture();
+  const Shape sh = kShapes[state.range(0)];
+  const int M = static_cast<int>(state.range(1));
+  const size_t wn = size_t(sh.N) * sh.K;
+  const int copies = copies_of(sh);
+  int dev = 0, sms = 0, khz = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev);
+  const size_t slots = size_t(sms) * ec::kTmaPhaseSlots;
+  unsigned long long* d = nullptr;
+  cudaMalloc(reinterpret_cast<void**>(&d), slots * sizeof(unsigned long long));
+  cudaMemset(d, 0, slots * sizeof(unsigned long long));
+  f.tma->record_phases(d);
+  constexpr int kCalls = 64;
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  for (auto _ : state) {
+    cudaEventRecord(e0, f.s);
+    for (int i = 0; i < kCalls; ++i) ec::gemm_tma(f.x, f.w + (i % copies) * wn, f.y, false, M, sh.N, sh.K, *f.tma, f.s);
+    cudaEventRecord(e1, f.s);
+    cudaEventSynchronize(e1);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    state.SetIterationTime(ms * 1e-3 / kCalls);
+  }
+  f.tma->record_phases(nullptr);
+  std::vector<unsigned long long> h(slots);
+  cudaMemcpy(h.data(), d, slots * sizeof(unsigned long long), cudaMemcpyDeviceToHost);
+  cudaFree(d);
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  if (cudaGetLastError() != cudaSuccess) {
+    state.SkipWithError("CUDA error");
+    return;
+  }
+  // The blocks of the last call: those that wrote an entry.
+  const long long units = static_cast<long long>((sh.N + 63) / 64) * ((sh.K + 63) / 64);
+  const int G = static_cast<int>(std::min<long long>(sms, units));
+  unsigned long long in0 = ~0ull, in1 = 0, out0 = ~0ull, out1 = 0;
+  double sum[4] = {0, 0, 0, 0}, mx[4] = {0, 0, 0, 0};
+  const double us_per_cycle = 1e3 / khz;
+  for (int b = 0; b < G; ++b) {
+    const unsigned long long* p = h.data() + size_t(b) * ec::kTmaPhaseSlots;
+    in0 = std::min(in0, p[0]);
+    in1 = std::max(in1, p[0]);
+    out0 = std::min(out0, p[6]);
+    out1 = std::max(out1, p[6]);
+    const double v[4] = {(p[2] - p[1]) * us_per_cycle, (p[3] - p[1]) * us_per_cycle, (p[4] - p[1]) * us_per_cycle,
+                         (p[5] - p[1]) * us_per_cycle};
+    for (int k = 0; k < 4; ++k) {
+      sum[k] += v[k];
+      mx[k] = std::max(mx[k], v[k]);
+    }
+  }
+  state.counters["entry_spread_us"] = (in1 - in0) * 1e-3;
+  state.counters["exit_spread_us"] = (out1 - out0) * 1e-3;
+  state.counters["span_us"] = (out1 - in0) * 1e-3;
+  const char* names[4] = {"issued", "first_landed", "last_issued", "done"};
+  for (int k = 0; k < 4; ++k) {
+    state.counters[std::string(names[k]) + "_us"] = sum[k] / G;
+    state.counters[std::string(names[k]) + "_max_us"] = mx[k];
+  }
+}
+
 void Args(benchmark::internal::Benchmark* b) {
   for (int shape = 0; shape < 4; ++shape)
     for (int M : {2, 4, 8, 16, 32, 64, 128})
@@ -135,6 +210,10 @@ void Args(benchmark::internal::Benchmark* b) {
       }
 }
 BENCHMARK(BM_Gemm)->Apply(Args)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemmTmaPhases)
+    ->ArgsProduct({{0, 1, 2, 3}, {4, 16, 64}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

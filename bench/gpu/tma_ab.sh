@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # gemm_tma's A/B in one lent-GPU call (docs/cuda-notes.md, v19): build, its kernel test, the GEMMs alone
+# with the per-block phases of a call (BM_GemmTmaPhases),
 # (cuda_gemm_bench: cuBLAS / gemm_tma / gemv_mma, then gemm_tma's switches), the decode step with each
 # switch (lease.sh's bench stage), and the backend's tests with gemm_tma on.
 #   LLM_SHARED_DIR (assets), MS (GEMM rows, default "4|16|64"), VARIANTS (lease.sh's, default below),
@@ -19,6 +20,14 @@ gb() { timeout ${GB_LIMIT:-240} "$B/engine/cuda_gemm_bench" --benchmark_filter="
        grep -E '^BM_' | sed -E 's/ +/ /g; s#/manual_time##' | cut -d' ' -f1,2,7-; }
 echo "== GEMMs alone (path 0 cuBLAS, 1 gemm_tma, 2 gemv_mma / shape 0 QKV, 1 O, 2 gate-up, 3 down / M)"
 gb "BM_Gemm/[0-2]/[0-3]/($MS)/"
+ph() { timeout ${GB_LIMIT:-240} "$B/engine/cuda_gemm_bench" --benchmark_filter="BM_GemmTmaPhases/" --benchmark_min_time=0.05 \
+       --benchmark_counters_tabular=false 2>&1 | grep -E "^BM_" | sed -E "s/ +/ /g; s#/manual_time##" | cut -d" " -f1,2,7-; }
+echo "== gemm_tma's phases (us; per block: mean and max over blocks, from entry)"
+ph
+echo "== gemm_tma's phases, descriptors prefetched"
+LLM_CUDA_GEMM_TMA_PREFETCH=1 ph
+echo "== gemm_tma, descriptors prefetched"
+LLM_CUDA_GEMM_TMA_PREFETCH=1 gb "BM_Gemm/1/[0-3]/($MS)/"
 echo "== gemm_tma, each block's units in order"
 LLM_CUDA_GEMM_TMA_ORDER=0 gb "BM_Gemm/1/[0-3]/($MS)/"
 if [[ ${ACC1:-1} == 1 ]]; then

@@ -548,6 +548,53 @@ TEST(CudaGemm, GemmTmaMatchesFloat64) {
               worst_b, worst_f);
 }
 
+// gemm_tma with its per-block timestamps on (the measurement cuda_gemm_bench's BM_GemmTmaPhases reads): the
+// same bits as without them, the same descriptors prefetched or not, and every block's stamps in the order the
+// kernel passes them (entry, first loads issued, first stage landed, last load issued, done).
+TEST(CudaGemm, GemmTmaPhasesKeepTheBitsAndComeInOrder) {
+  SKIP_WITHOUT_DEVICE();
+  {
+    DevBuf<bf16> probe(size_t(64));
+    if (!ec::gemm_tma_supported(1, 64, 64, probe.p, probe.p)) GTEST_SKIP() << "gemm_tma needs an sm_90 device";
+  }
+  const int M = 16, N = 4096, K = 11008;
+  std::mt19937_64 rng(4242);
+  const auto x = rand_bf16(size_t(M) * K, rng), w = rand_bf16(size_t(N) * K, rng);
+  DevBuf<bf16> dx(x), dw(w), dy(size_t(M) * N);
+  ec::TmaScratch scratch;
+  int dev = 0, sms = 0;
+  CK(cudaGetDevice(&dev));
+  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  DevBuf<unsigned long long> ph(size_t(sms) * ec::kTmaPhaseSlots);
+  std::vector<bf16> got[3];
+  for (int run = 0; run < 3; ++run) {
+    ec::GemmTmaTuning t;
+    t.prefetch_descriptors = run == 2;
+    ec::set_gemm_tma_tuning(t);
+    scratch.record_phases(run == 0 ? nullptr : ph.p);
+    dy.poison();
+    ec::gemm_tma(dx.p, dw.p, dy.p, false, M, N, K, scratch, nullptr);
+    CK(cudaDeviceSynchronize());
+    CK(cudaGetLastError());
+    got[run] = dy.download();
+  }
+  scratch.record_phases(nullptr);
+  ec::set_gemm_tma_tuning(ec::GemmTmaTuning{});
+  EXPECT_EQ(std::memcmp(got[0].data(), got[1].data(), got[0].size() * sizeof(bf16)), 0) << "phases on";
+  EXPECT_EQ(std::memcmp(got[0].data(), got[2].data(), got[0].size() * sizeof(bf16)), 0) << "descriptors prefetched";
+  const std::vector<unsigned long long> p = ph.download();
+  const int G = std::min(sms, (N / 64) * ((K + 63) / 64));
+  for (int b = 0; b < G; ++b) {
+    const unsigned long long* q = p.data() + size_t(b) * ec::kTmaPhaseSlots;
+    EXPECT_GT(q[0], 0u) << "block " << b;
+    EXPECT_LE(q[1], q[2]) << "block " << b;
+    EXPECT_LE(q[2], q[3]) << "block " << b;
+    EXPECT_LE(q[3], q[4]) << "block " << b;
+    EXPECT_LE(q[4], q[5]) << "block " << b;
+    EXPECT_LE(q[0], q[6]) << "block " << b;
+  }
+}
+
 // The fused GEMVs (M = 1) against float64 and against the two kernels they replace, on the same inputs.
 // The unfused pair rounds its intermediate (the SwiGLU / norm output) to bf16 once, and the fused kernel
 // rounds at the same point, so both sit the same distance from float64; the fused sums are cut into other

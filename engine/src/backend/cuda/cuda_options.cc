@@ -91,6 +91,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.gemm_tma_tuning.partials_first = !switched_off("LLM_CUDA_GEMM_TMA_ORDER");
   if (const char* a = std::getenv("LLM_CUDA_GEMM_TMA_ACC")) o.gemm_tma_tuning.accumulator_sets = std::atoi(a) == 1 ? 1 : 4;
   if (const char* c = std::getenv("LLM_CUDA_CARVEOUT")) o.smem_carveout = std::clamp(std::atoi(c), -1, 100);
+  if (const char* pf = std::getenv("LLM_CUDA_GEMM_TMA_PREFETCH")) o.gemm_tma_tuning.prefetch_descriptors = std::string(pf) == "1";
   if (const char* st = std::getenv("LLM_CUDA_GEMM_TMA_STAGES")) o.gemm_tma_tuning.stages = std::clamp(std::atoi(st), 0, 16);
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MIN_M")) o.gemm_tma_min_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MAX_M")) o.gemm_tma_max_m = std::clamp(std::atoi(m), 1, kTmaMaxM);

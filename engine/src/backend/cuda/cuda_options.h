@@ -148,7 +148,8 @@ struct CudaOptions {
   /// gemm_tma's variants for measurements (gemm_tma.h): LLM_CUDA_GEMM_TMA_PIPE=0 (a wait per stage, the first
   /// version), LLM_CUDA_GEMM_TMA_ACC=1 (one accumulator set), LLM_CUDA_GEMM_TMA_ORDER=0 (a block's units in
   /// order), LLM_CUDA_GEMM_TMA_HINT=0 (no L2 evict-first hint), LLM_CUDA_GEMM_TMA_PDL=0 (no PDL),
-  /// LLM_CUDA_GEMM_TMA_STAGES=n (a ring of n stages, 2..16).
+  /// LLM_CUDA_GEMM_TMA_STAGES=n (a ring of n stages, 2..16), LLM_CUDA_GEMM_TMA_PREFETCH=1 (the tensor maps'
+  /// descriptors prefetched at the kernel's start).
   GemmTmaTuning gemm_tma_tuning;
 
   /// Bytes of one stored element (weights, KV cache, E activations): 4 in the f32 mode, else 2 (bf16).
@@ -158,7 +159,7 @@ struct CudaOptions {
 /// Reads the switches: `cfg` for the mode, the environment for LLM_CUDA_GRAPHS, LLM_CUDA_GEMV,
 /// LLM_CUDA_PREFILL_KERNEL, LLM_CUDA_ATTN_V2, LLM_CUDA_PDL, LLM_CUDA_FUSE_SWIGLU, LLM_CUDA_FUSE_NORM, LLM_CUDA_GEMV_UNITS, LLM_CUDA_GEMV_INT_CVT,
 /// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP, LLM_CUDA_GEMM_TMA_PIPE, LLM_CUDA_GEMM_TMA_HINT, LLM_CUDA_GEMM_TMA_PDL,
-/// LLM_CUDA_GEMM_TMA_ORDER, LLM_CUDA_MERGE_IN_KERNEL, LLM_CUDA_GRAPHS_AT_LOAD (each off only when set to "0"), LLM_CUDA_GEMV_MMA and LLM_CUDA_GEMM_TMA ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
+/// LLM_CUDA_GEMM_TMA_ORDER, LLM_CUDA_MERGE_IN_KERNEL, LLM_CUDA_GRAPHS_AT_LOAD (each off only when set to "0"), LLM_CUDA_GEMV_MMA, LLM_CUDA_GEMM_TMA and LLM_CUDA_GEMM_TMA_PREFETCH ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
 /// LLM_CUDA_GEMM_TMA_MIN_M, LLM_CUDA_GEMM_TMA_MAX_M,
 /// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE, LLM_CUDA_GEMM_TMA_ACC, LLM_CUDA_GEMM_TMA_STAGES, LLM_CUDA_CARVEOUT (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,

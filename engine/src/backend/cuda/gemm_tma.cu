@@ -89,6 +89,8 @@ struct TmaArgs {
   int chunks = 0;  // per tile: ceil(K / 64)
   long long units = 0;
   int stages = 0;          // the ring's stages
+  int prefetch = 0;        // prefetch.tensormap both maps first
+  unsigned long long* phases = nullptr;  // kTmaPhaseSlots timestamps a block (TmaScratch::record_phases)
   int evict_first = 1;     // the weights' loads carry the L2 evict-first hint
   int partials_first = 1;  // UnitOrder
 };
@@ -155,6 +157,17 @@ __global__ void __launch_bounds__(kThreads, 1)
   const long long u0 = unit_begin(blockIdx.x, U, G), u1 = unit_begin(blockIdx.x + 1, U, G);
   const int C = a.chunks;
   const int S = a.stages;
+  unsigned long long* ph = a.phases ? a.phases + static_cast<size_t>(blockIdx.x) * kTmaPhaseSlots : nullptr;
+  if (tid == kConsumers) {
+    if (ph) {
+      ph[0] = hp::global_ns();
+      ph[1] = clock64();
+    }
+    if (a.prefetch) {
+      hp::prefetch_tensormap(&wmap);
+      hp::prefetch_tensormap(&xmap);
+    }
+  }
   if (tid == 0) {
     for (int s = 0; s < S; ++s) {
       hp::mbar_init(sm.full(s), 1);
@@ -185,6 +198,11 @@ __global__ void __launch_bounds__(kThreads, 1)
     pdl_wait();  // x is the previous kernel's output
     for (int i = 0; i < pre; ++i)
       hp::tma_load_2d(sm.x(i), &xmap, sm.full(i), static_cast<int>(ord.unit(i) % C) * kChunk, 0);
+    if (ph) {  // measurements only: the producer waits for the first stage itself (it has nothing to issue yet)
+      ph[2] = clock64();
+      if (pre > 0) hp::mbar_wait(sm.full(0), 0);
+      ph[3] = clock64();
+    }
     for (int i = pre; i < n; ++i) {
       const int s = i % S;
       hp::mbar_wait(sm.empty(s), ((i / S) + 1) & 1);
@@ -193,6 +211,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       load_w(s, u);
       hp::tma_load_2d(sm.x(s), &xmap, sm.full(s), static_cast<int>(u % C) * kChunk, 0);
     }
+    if (ph) ph[4] = clock64();
     return;
   }
 
@@ -304,6 +323,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     store_tile<NP, OutT>(sum, a, n0, tid);
   }
+  if (ph && tid == 0) {
+    ph[5] = clock64();
+    ph[6] = hp::global_ns();
+  }
 }
 
 PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
@@ -373,6 +396,8 @@ void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const Tm
   a.chunks = (K + kChunk - 1) / kChunk;
   a.units = static_cast<long long>(tiles_of(N)) * a.chunks;
   a.stages = S;
+  a.prefetch = t.prefetch_descriptors ? 1 : 0;
+  a.phases = scratch.phases();
   a.evict_first = t.evict_first ? 1 : 0;
   a.partials_first = t.partials_first ? 1 : 0;
   const int G = static_cast<int>(std::min<long long>(device_sm_count(), a.units));

@@ -28,12 +28,23 @@ class TmaScratch {
   TmaScratch& operator=(const TmaScratch&) = delete;
   float* partials() const { return partials_; }
   unsigned* counters() const { return counters_; }
+  /// For measurements: while set, every call writes kTmaPhaseSlots timestamps per block into `device_buffer`
+  /// (at least kTmaPhaseSlots x the SM count; see gemm_tma.cu); nullptr (the default) records nothing.
+  void record_phases(unsigned long long* device_buffer) { phases_ = device_buffer; }
+  unsigned long long* phases() const { return phases_; }
   static constexpr int kMaxTiles = 8192;  ///< N <= 8192 * 64
 
  private:
   float* partials_ = nullptr;
   unsigned* counters_ = nullptr;
+  unsigned long long* phases_ = nullptr;
 };
+
+/// A block's timestamps when TmaScratch::record_phases is set: [0] %globaltimer (ns) at entry, [1] clock64 at
+/// entry, [2] clock64 once the first stages' loads are issued (after the PDL wait), [3] once the first stage
+/// has landed, [4] once the last load is issued, [5] once the consumers are done (their last store), [6]
+/// %globaltimer then. Clock64 counts the block's own SM's cycles: compare [1]..[5] within a block only.
+constexpr int kTmaPhaseSlots = 8;
 
 /// y [M, N]: f32 when y_f32, else bf16 (rounded once). Throws std::invalid_argument where gemm_tma_supported
 /// is false.
@@ -46,6 +57,7 @@ struct GemmTmaTuning {
   int accumulator_sets = 4;    ///< 4 independent chains added at the tile's end, or 1 (another fixed order of the sums)
   bool partials_first = true;  ///< a block's shared tiles before its whole tiles; false: its units in order
   bool evict_first = true;     ///< the weights' TMA loads carry the L2 evict-first hint
+  bool prefetch_descriptors = false;  ///< the producer asks for both tensor maps' descriptors at its start
   int stages = 0;              ///< the ring's stages, 2..16; 0: by M (16 at M <= 16, 12 at <= 32, 10 at <= 64)
   bool pdl = true;             ///< launched with programmatic dependent launch (where pdl_enabled()); false: plain stream order
 };

@@ -88,6 +88,20 @@ __device__ __forceinline__ void tma_load_2d_stream(void* dst, const void* map, u
 #endif
 }
 
+/// Asks for a tensor map's descriptor ahead of the first copy that uses it (a kernel's parameter, by address).
+__device__ __forceinline__ void prefetch_tensormap(const void* map) {
+#if LLM_HOPPER_ASYNC
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
+#endif
+}
+
+/// The device's nanosecond clock (%globaltimer: one clock for every SM, in coarse ticks), for measurements.
+__device__ __forceinline__ uint64_t global_ns() {
+  uint64_t t = 0;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
 __device__ __forceinline__ uint64_t l2_evict_first_policy() {
   uint64_t p = 0;
 #if LLM_HOPPER_ASYNC
