@@ -23,7 +23,6 @@
 #include "backend/cuda/gemm_tma.h"
 
 #include <cuda.h>
-#include <cudaTypedefs.h>
 
 #include <algorithm>
 #include <atomic>
@@ -34,8 +33,10 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_devices.h"
+#include "backend/cuda/gemm_tma_order.cuh"
 #include "backend/cuda/hopper.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/tensor_map.h"
 
 namespace engine::cuda {
 namespace {
@@ -93,32 +94,6 @@ struct TmaArgs {
   unsigned long long* phases = nullptr;  // kTmaPhaseSlots timestamps a block (TmaScratch::record_phases)
   int evict_first = 1;     // the weights' loads carry the L2 evict-first hint
   int partials_first = 1;  // UnitOrder
-};
-
-__device__ __forceinline__ long long unit_begin(long long b, long long U, int G) { return b * U / G; }
-__device__ __forceinline__ int block_of_unit(long long u, long long U, int G) {
-  return static_cast<int>(((u + 1) * G - 1) / U);
-}
-
-// The order a block takes its units in. Its range [u0, u1) touches tiles t0..tl; with partials_first, the
-// pieces of t0 and tl (shared with the neighbouring blocks) come first and the whole tiles after them, so the
-// sums of a cut tile meet while the blocks still have work, not in the kernel's tail.
-struct UnitOrder {
-  long long u0, u1, tl_begin, len0, lenl;
-  bool two;  // the range touches more than one tile and partials come first
-  __device__ UnitOrder(long long b0, long long b1, int C, bool partials_first) : u0(b0), u1(b1) {
-    const long long t0 = b0 / C, tl = (b1 - 1) / C;
-    tl_begin = tl * C;
-    len0 = (t0 + 1) * C < b1 ? (t0 + 1) * C - b0 : b1 - b0;
-    lenl = b1 - tl_begin;
-    two = partials_first && tl != t0;
-  }
-  /// The block's i-th unit.
-  __device__ long long unit(long long i) const {
-    if (!two || i < len0) return u0 + i;
-    if (i < len0 + lenl) return tl_begin + (i - len0);
-    return u0 + (i - lenl);
-  }
 };
 
 __device__ __forceinline__ void put(float* y, float v) { *y = v; }
@@ -329,34 +304,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    LLM_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q));
-    if (q != cudaDriverEntryPointSuccess || !p)
-      throw std::runtime_error("gemm_tma: the driver has no cuTensorMapEncodeTiled");
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
-  }();
-  return fn;
-}
-
-// A row-major bf16 [rows, K] matrix as 2-D tiles of box_rows x 64, 128-byte swizzle, zeros past its edges.
-CUtensorMap tile_map(const void* base, int rows, int K, int box_rows) {
-  CUtensorMap m;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(K) * sizeof(bf16)};
-  const cuuint32_t box[2] = {kChunk, static_cast<cuuint32_t>(box_rows)};
-  const cuuint32_t elem[2] = {1, 1};
-  const CUresult r = encode_tiled()(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, strides,
-                                    box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS)
-    throw std::runtime_error("gemm_tma: cuTensorMapEncodeTiled failed (" + std::to_string(static_cast<int>(r)) +
-                             ") for " + std::to_string(rows) + " x " + std::to_string(K));
-  return m;
-}
-
 int tiles_of(int N) { return (N + kRows - 1) / kRows; }
 
 template <int NP, bool PIPE, int SETS, typename OutT>
@@ -401,7 +348,8 @@ void launch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const Tm
   a.evict_first = t.evict_first ? 1 : 0;
   a.partials_first = t.partials_first ? 1 : 0;
   const int G = static_cast<int>(std::min<long long>(device_sm_count(), a.units));
-  const CUtensorMap wm = tile_map(w, N, K, kRows), xm = tile_map(x, M, K, NP);
+  const CUtensorMap wm = bf16_tile_map(w, N, K, kRows, kChunk, "gemm_tma"),
+                    xm = bf16_tile_map(x, M, K, NP, kChunk, "gemm_tma");
   if (t.pdl) {
     launch_pdl(kernel, dim3(G), dim3(kThreads), smem, s, wm, xm, a);
   } else {
