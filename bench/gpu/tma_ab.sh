@@ -18,7 +18,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 B=${BUILD:-$ROOT/build/gpu}
 MS=${MS:-4|16|64}
 EXTRA=" ${EXTRA:-} "
-STAGES=build bash "$ROOT/bench/gpu/lease.sh" 2>&1 | tail -2
+BUILD_TARGETS=${BUILD_TARGETS:-"cuda_gemm_test cuda_backend_test cuda_decode_bench cuda_gemm_bench"} STAGES=build \
+  bash "$ROOT/bench/gpu/lease.sh" 2>&1 | tail -2
 timeout 150 "$B/tests/cuda_gemm_test" --gtest_filter='*GemmTma*' 2>&1 | grep -E 'OK|FAIL|Failure|worst|differ' | head -20
 
 echo "== decode step"
