@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/cuda_options.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/gemm_tma.h"
@@ -89,6 +90,28 @@ Fixture& fixture() {
   return f;
 }
 
+// Times `one(i)` (the i-th call, i cycling the weight copies): 8 calls to warm up, then per iteration 64 calls
+// back to back on `s` between two events, reported per call.
+template <typename Call>
+void time_calls(benchmark::State& state, cudaStream_t s, Call one) {
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  constexpr int kCalls = 64;
+  for (int i = 0; i < 8; ++i) one(i);
+  for (auto _ : state) {
+    cudaEventRecord(e0, s);
+    for (int i = 0; i < kCalls; ++i) one(i);
+    cudaEventRecord(e1, s);
+    cudaEventSynchronize(e1);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    state.SetIterationTime(ms * 1e-3 / kCalls);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+}
+
 void BM_Gemm(benchmark::State& state) {
   Fixture& f = fixture();
   const int path = static_cast<int>(state.range(0)), M = static_cast<int>(state.range(2));
@@ -105,25 +128,10 @@ void BM_Gemm(benchmark::State& state) {
       else if (path == 1) ec::gemm_tma(x, wi, y, false, M, sh.N, sh.K, *f.tma, f.s);
       else ec::gemv_mma(x, wi, y, false, M, sh.N, sh.K, f.s);
     };
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    constexpr int kCalls = 64;
-    for (int i = 0; i < 8; ++i) one(i);
-    for (auto _ : state) {
-      cudaEventRecord(e0, f.s);
-      for (int i = 0; i < kCalls; ++i) one(i);
-      cudaEventRecord(e1, f.s);
-      cudaEventSynchronize(e1);
-      float ms = 0;
-      cudaEventElapsedTime(&ms, e0, e1);
-      state.SetIterationTime(ms * 1e-3 / kCalls);
-    }
+    time_calls(state, f.s, one);
     if (cudaGetLastError() != cudaSuccess) state.SkipWithError("CUDA error");
     state.counters["weight_GBps"] = benchmark::Counter(double(wn * sizeof(bf16)), benchmark::Counter::kIsIterationInvariantRate);
     state.counters["copy_GBps"] = f.copy_gbps;
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
   }
 }
 
@@ -139,41 +147,27 @@ void BM_GemmTmaPhases(benchmark::State& state) {
   const int M = static_cast<int>(state.range(1));
   const size_t wn = size_t(sh.N) * sh.K;
   const int copies = copies_of(sh);
-  int dev = 0, sms = 0, khz = 0;
+  int dev = 0, khz = 0;
   cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
   cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev);
-  const size_t slots = size_t(sms) * ec::kTmaPhaseSlots;
+  const size_t slots = size_t(ec::device_sm_count()) * ec::kTmaPhaseSlots;
   unsigned long long* d = nullptr;
   cudaMalloc(reinterpret_cast<void**>(&d), slots * sizeof(unsigned long long));
   cudaMemset(d, 0, slots * sizeof(unsigned long long));
   f.tma->record_phases(d);
-  constexpr int kCalls = 64;
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  for (auto _ : state) {
-    cudaEventRecord(e0, f.s);
-    for (int i = 0; i < kCalls; ++i) ec::gemm_tma(f.x, f.w + (i % copies) * wn, f.y, false, M, sh.N, sh.K, *f.tma, f.s);
-    cudaEventRecord(e1, f.s);
-    cudaEventSynchronize(e1);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, e0, e1);
-    state.SetIterationTime(ms * 1e-3 / kCalls);
-  }
+  time_calls(state, f.s, [&](int i) { ec::gemm_tma(f.x, f.w + (i % copies) * wn, f.y, false, M, sh.N, sh.K, *f.tma, f.s); });
   f.tma->record_phases(nullptr);
   std::vector<unsigned long long> h(slots);
   cudaMemcpy(h.data(), d, slots * sizeof(unsigned long long), cudaMemcpyDeviceToHost);
   cudaFree(d);
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
   if (cudaGetLastError() != cudaSuccess) {
     state.SkipWithError("CUDA error");
     return;
   }
-  // The blocks of the last call: those that wrote an entry.
-  const long long units = static_cast<long long>((sh.N + 63) / 64) * ((sh.K + 63) / 64);
-  const int G = static_cast<int>(std::min<long long>(sms, units));
+  // The blocks of the last call: those that wrote an entry (the buffer starts at zero; every call of a shape
+  // runs the same blocks).
+  int G = 0;
+  while (G < static_cast<int>(slots / ec::kTmaPhaseSlots) && h[size_t(G) * ec::kTmaPhaseSlots] != 0) ++G;
   unsigned long long in0 = ~0ull, in1 = 0, out0 = ~0ull, out1 = 0;
   double sum[4] = {0, 0, 0, 0}, mx[4] = {0, 0, 0, 0};
   const double us_per_cycle = 1e3 / khz;

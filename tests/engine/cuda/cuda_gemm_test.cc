@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/gemm_tma.h"
 #include "backend/cuda/gemm_tuned.h"
 #include "backend/cuda/kernels.h"
@@ -562,9 +563,7 @@ TEST(CudaGemm, GemmTmaPhasesKeepTheBitsAndComeInOrder) {
   const auto x = rand_bf16(size_t(M) * K, rng), w = rand_bf16(size_t(N) * K, rng);
   DevBuf<bf16> dx(x), dw(w), dy(size_t(M) * N);
   ec::TmaScratch scratch;
-  int dev = 0, sms = 0;
-  CK(cudaGetDevice(&dev));
-  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  const int sms = ec::device_sm_count();
   DevBuf<unsigned long long> ph(size_t(sms) * ec::kTmaPhaseSlots);
   std::vector<bf16> got[3];
   for (int run = 0; run < 3; ++run) {

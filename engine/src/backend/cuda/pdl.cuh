@@ -33,9 +33,8 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 /// Whether launch_pdl() asks for the overlap (set once per process from CudaOptions::pdl).
 bool pdl_enabled();
 
-/// The carveout every launch_pdl kernel asks for (CudaOptions::smem_carveout; -1: none) and its one-time setter
-/// per kernel (cuda_options.cc).
-void set_kernel_carveout(int percent);
+/// The carveout every launch_pdl kernel asks for (CudaOptions::smem_carveout, set by set_kernel_carveout in
+/// kernels.h; -1: none) and its one-time setter per kernel (cuda_options.cc).
 int kernel_carveout();
 void apply_kernel_carveout(const void* kernel);
 
