@@ -39,6 +39,8 @@ struct AttnCase {
   bool merge_in_kernel = false;   // the last split block merges (AttentionArgs::split_count)
   bool l2_prefetch = false;       // the kernel also prefetches a read-only range into L2 (the K cache here)
   int fp8_lane_bytes = 16;        // decode_attention's fp8 loads per lane (16 or 8)
+  int ring_stages = 0;            // decode_attention's loads through a shared-memory ring (0, 2, 3, 4)
+  int warps = 4;                  // decode_attention's warps per block (4, 8, 16)
 };
 
 // Which kernel reads the cache: attention.cu's paged kernel, attention_decode.cu's (version 2) over the same
@@ -119,6 +121,8 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
   a.scale = 1.0f / std::sqrt(float(c.hd));
   a.tokens_in_flight = c.tokens_in_flight;
   a.fp8_lane_bytes = c.fp8_lane_bytes;
+  a.ring_stages = c.ring_stages;
+  a.warps = c.warps;
   DevBuf<int32_t> dcount(std::vector<int32_t>(size_t(T) * c.nh, 0));
   if (c.merge_in_kernel) a.split_count = dcount.p;
   if (c.l2_prefetch) {
@@ -342,6 +346,56 @@ TEST(CudaAttention, SplitMergeInKernelGivesTheCombineKernelsBits) {
   check_attention<float>(c, seed, true, AttnKernel::kDecode, &merged);
   ASSERT_EQ(combined.size(), merged.size());
   EXPECT_EQ(std::memcmp(combined.data(), merged.data(), combined.size() * sizeof(float)), 0) << "float, tiled";
+}
+
+// decode_attention's loads through a ring of shared-memory stages (cp.async, AttentionArgs::ring_stages) take
+// the same tokens in the same order as its loads into registers: the same bits, for the bf16 and fp8 caches, at
+// 4 and 8 warps, 4 and 8 tokens in flight, with splits (empty ones included), merged in the kernel or not, over
+// a token list after prefill tiles; each result is also checked against float64 inside check_attention. The
+// caches without 16-byte lane loads (float, fp8 at 8 bytes a lane) refuse a ring with an error.
+TEST(CudaAttention, DecodeAttentionRingGivesTheRegisterPathsBits) {
+  SKIP_WITHOUT_DEVICE();
+  uint64_t seed = 1300;
+  for (AttnKernel k : {AttnKernel::kDecode, AttnKernel::kDecodeFp8}) {
+    for (int splits : {1, 3, 16}) {
+      for (int warps : {4, 8}) {
+        const int r = splits == 3 ? 8 : 4;
+        AttnCase mha{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits, 0, r};
+        AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, splits, 0, 12 - r};
+        mha.warps = gqa.warps = warps;
+        mha.merge_in_kernel = splits == 16;
+        for (AttnCase* c : {&mha, &gqa}) {
+          std::vector<bf16> regs, ring;
+          c->ring_stages = 0;
+          check_attention<bf16>(*c, seed, false, k, &regs);
+          for (int st : {2, 3, 4}) {
+            c->ring_stages = st;
+            check_attention<bf16>(*c, seed, false, k, &ring);
+            ASSERT_EQ(regs.size(), ring.size());
+            EXPECT_EQ(std::memcmp(regs.data(), ring.data(), regs.size() * sizeof(bf16)), 0)
+                << "kernel " << int(k) << " hd " << c->hd << " splits " << splits << " warps " << warps << " tokens "
+                << c->tokens_in_flight << " ring " << st;
+          }
+          ++seed;
+        }
+      }
+    }
+  }
+  // A mixed step's decode rows after the prefill tiles (bf16 cache).
+  AttnCase c{8, 4, 128, 16, {37, 300, 1, 90}, {37, 20, 1, 1}, 3};
+  std::vector<bf16> regs, ring;
+  check_attention<bf16>(c, seed, true, AttnKernel::kDecode, &regs);
+  c.ring_stages = 3;
+  check_attention<bf16>(c, seed, true, AttnKernel::kDecode, &ring);
+  ASSERT_EQ(regs.size(), ring.size());
+  EXPECT_EQ(std::memcmp(regs.data(), ring.data(), regs.size() * sizeof(bf16)), 0) << "tiled";
+  AttnCase f32{4, 2, 64, 16, {5, 40}, {1, 1}, 1};
+  f32.ring_stages = 2;
+  EXPECT_THROW(check_attention<float>(f32, seed, false, AttnKernel::kDecode), std::invalid_argument);
+  AttnCase narrow{4, 2, 64, 16, {5, 40}, {1, 1}, 1};
+  narrow.ring_stages = 2;
+  narrow.fp8_lane_bytes = 8;
+  EXPECT_THROW(check_attention<bf16>(narrow, seed, false, AttnKernel::kDecodeFp8), std::invalid_argument);
 }
 
 // The paged kernel over an fp8 cache: the head dims version 2 has no kernel for (tiny-llama's 24,

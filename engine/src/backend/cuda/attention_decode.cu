@@ -15,6 +15,12 @@
 // At the end the G groups' (m, l, acc) merge through shared memory into the output row (one split) or into
 // the split's partial (acc, m, l) that attention.cu's combine kernel merges (num_splits > 1).
 //
+// Loads (AttentionArgs::ring_stages). 0: step 1 loads into registers, so a lane has one iteration's kR tokens in
+// flight and none while it computes. n = 2..4: each lane copies its slices of K and V (and, fp8, lane 0 of a
+// group the token's scales) by cp.async into its own slots of a ring of n stages in shared memory, n - 1
+// iterations ahead of the one it computes; tokens past the split's end are zero-filled instead of read. The
+// tokens, their order and the arithmetic are the register path's, so the bits are too (for finite caches).
+//
 // Cache types: E (bf16 or float) as the activations, or fp8 e4m3 with one float scale per (token, kv head)
 // of each of K and V (AttentionArgs::k_fp8 ...): a value is fp8 * scale.
 #include <cuda_bf16.h>
@@ -23,7 +29,9 @@
 #include <string>
 
 #include "backend/cuda/attention_splits.cuh"
+#include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/fp8.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/paged_index.h"
@@ -47,6 +55,9 @@ struct CacheTraits<E, E> {  // bf16 or float, as the activations
   static __device__ __forceinline__ Raw load(const void* base, int64_t elem) {
     return ld8(static_cast<const E*>(base) + elem);
   }
+  static __device__ __forceinline__ const void* addr(const void* base, int64_t elem) {
+    return static_cast<const E*>(base) + elem;
+  }
   static __device__ __forceinline__ void unpack(const Raw& r, float* f) { unpack8(r, f); }
 };
 template <>
@@ -56,6 +67,9 @@ struct CacheTraits<bf16, Fp8> {
   using Raw = uint4;
   static __device__ __forceinline__ Raw load(const void* base, int64_t elem) {
     return *reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(base) + elem);
+  }
+  static __device__ __forceinline__ const void* addr(const void* base, int64_t elem) {
+    return static_cast<const uint8_t*>(base) + elem;
   }
   // Unscaled: the kernel multiplies a token's score by its K scale and its softmax weight by its V scale (two
   // multiplies per token instead of one per element).
@@ -79,8 +93,22 @@ struct CacheTraits<bf16, Fp8Narrow> {
   static __device__ __forceinline__ void unpack(const Raw& r, float* f) { e4m3x8_to_f32(r, f); }
 };
 
-// W: warps per block (AttentionArgs::warps); kR: tokens in flight per lane group (AttentionArgs::tokens_in_flight).
-template <typename E, typename C, int HD, int W, int kR>
+// Dynamic shared memory of the ring of kD stages (0 without): per stage, kR tokens' K and V slices of every lane
+// (16 bytes each), then the scales of each group's kR tokens (fp8).
+template <typename C, int HD, int W, int kR, int kD>
+constexpr size_t ring_bytes() {
+  if constexpr (kD == 0) {
+    return 0;
+  } else {
+    using CT = CacheTraits<bf16, C>;
+    constexpr int G = W * (32 / (HD / CT::EPL));
+    return size_t(kD) * kR * 2 * (W * 32) * sizeof(uint4) + (CT::kScaled ? size_t(kD) * kR * 2 * G * sizeof(float) : 0);
+  }
+}
+
+// W: warps per block (AttentionArgs::warps); kR: tokens in flight per lane group (AttentionArgs::tokens_in_flight);
+// kD: the ring's stages (AttentionArgs::ring_stages; 0: loads into registers).
+template <typename E, typename C, int HD, int W, int kR, int kD>
 __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const AttentionArgs<E> a) {
   pdl_launch_dependents();
   pdl_wait();
@@ -92,7 +120,16 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
   constexpr int G = W * TPW;       // token groups per block
   static_assert(HD % EPL == 0 && 32 % LPT == 0, "head_dim must split into a power-of-two number of lanes");
   __shared__ float s_m[G], s_l[G];
-  __shared__ float s_acc[G][HD];
+  extern __shared__ __align__(16) uint4 ring_smem[];
+  float* s_acc;  // [G][HD]: the groups' acc for the merge; with a ring, on the ring once it is drained
+  if constexpr (kD > 0) {
+    static_assert(sizeof(typename CT::Raw) == sizeof(uint4), "the ring moves 16-byte lane slices");
+    static_assert(size_t(G) * HD * sizeof(float) <= size_t(kD) * kR * 2 * W * 32 * sizeof(uint4), "s_acc fits the ring");
+    s_acc = reinterpret_cast<float*>(ring_smem);
+  } else {
+    __shared__ float s_acc_own[G * HD];
+    s_acc = s_acc_own;
+  }
 
   const int h = blockIdx.x, i_tok = blockIdx.y, split = blockIdx.z;
   const int t = a.tokens ? a.tokens[i_tok] : i_tok;
@@ -124,41 +161,26 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
   for (int k = 0; k < EPL; ++k) acc[k] = 0.f;
   float m = -INFINITY, l = 0.f;
 
-  // The loop runs the same number of times in every lane of a warp (its bound depends on the warp only), so
-  // the score shuffles always see the whole warp; a group's own tokens are base + lane / LPT + r * G.
-  for (int base = tok0 + warp * TPW; base < tok1; base += G * kR) {
-    typename CT::Raw kr[kR], vr[kR];
-    float ks[kR], vs[kR];
-    bool ok[kR];
-#pragma unroll
-    for (int r = 0; r < kR; ++r) {
-      const int tok = base + lane / LPT + r * G;
-      ok[r] = tok < tok1;
-      const int tk = ok[r] ? tok : tok0;  // an in-range row (tok0 < tok1 inside the loop), loaded and ignored
-      const int64_t slot = pi.row_of(bt, tk, a.nkv, kvh);
-      kr[r] = CT::load(kc, slot * HD + part * EPL);
-      vr[r] = CT::load(vc, slot * HD + part * EPL);
-      if constexpr (CT::kScaled) {
-        ks[r] = a.k_scale[slot];
-        vs[r] = a.v_scale[slot];
-      }
-    }
+  // One iteration's update from its kR tokens (starting at base): K and V slices, and their scales (fp8), from
+  // the accessors of either load path.
+  auto consume = [&](int base, auto&& k_raw, auto&& v_raw, auto&& k_sc, auto&& v_sc) {
     float s[kR];
     float m_new = m;
 #pragma unroll
     for (int r = 0; r < kR; ++r) {
+      const bool ok = base + lane / LPT + r * G < tok1;
       float kf[EPL];
-      CT::unpack(kr[r], kf);
+      CT::unpack(k_raw(r), kf);
       float dot = 0.f;
 #pragma unroll
       for (int k = 0; k < EPL; ++k) dot = fmaf(q[k], kf[k], dot);
 #pragma unroll
       for (int o = LPT / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-      if constexpr (CT::kScaled) dot *= ks[r];
-      s[r] = ok[r] ? dot : -INFINITY;
+      if constexpr (CT::kScaled) dot *= k_sc(r);
+      s[r] = ok ? dot : -INFINITY;
       m_new = fmaxf(m_new, s[r]);
     }
-    if (m_new == -INFINITY) continue;  // none of this group's tokens yet (no shuffle follows in this iteration)
+    if (m_new == -INFINITY) return;  // none of this group's tokens yet (no shuffle follows in this iteration)
     const float corr = __expf(m - m_new);  // 0 while m = -inf
     l *= corr;
 #pragma unroll
@@ -168,18 +190,92 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
       const float p = __expf(s[r] - m_new);  // 0 for a token out of range
       l += p;
       float vf[EPL];
-      CT::unpack(vr[r], vf);
+      CT::unpack(v_raw(r), vf);
       float pv = p;
-      if constexpr (CT::kScaled) pv *= vs[r];
+      if constexpr (CT::kScaled) pv *= v_sc(r);
 #pragma unroll
       for (int k = 0; k < EPL; ++k) acc[k] = fmaf(pv, vf[k], acc[k]);
     }
     m = m_new;
+  };
+
+  // The loop runs the same number of times in every lane of a warp (its bound depends on the warp only), so
+  // the score shuffles always see the whole warp; a group's own tokens are base + lane / LPT + r * G.
+  constexpr int kStep = G * kR;
+  const int base0 = tok0 + warp * TPW;
+  if constexpr (kD == 0) {
+    for (int base = base0; base < tok1; base += kStep) {
+      typename CT::Raw kr[kR], vr[kR];
+      float ks[kR] = {}, vs[kR] = {};  // fp8 only
+#pragma unroll
+      for (int r = 0; r < kR; ++r) {
+        const int tok = base + lane / LPT + r * G;
+        const int tk = tok < tok1 ? tok : tok0;  // an in-range row (tok0 < tok1 inside the loop), loaded and ignored
+        const int64_t slot = pi.row_of(bt, tk, a.nkv, kvh);
+        kr[r] = CT::load(kc, slot * HD + part * EPL);
+        vr[r] = CT::load(vc, slot * HD + part * EPL);
+        if constexpr (CT::kScaled) {
+          ks[r] = a.k_scale[slot];
+          vs[r] = a.v_scale[slot];
+        }
+      }
+      consume(base, [&](int r) { return kr[r]; }, [&](int r) { return vr[r]; }, [&](int r) { return ks[r]; },
+              [&](int r) { return vs[r]; });
+    }
+  } else {
+    // The ring: [kD][kR][K, V][lane] 16-byte slices, then (fp8) [kD][kR][K, V][group] scales, written by each
+    // group's lane 0. A lane reads back its own slices (visible after its wait) and its group's scales (after
+    // the warp's __syncwarp as well). Iteration it uses stage it % kD; the stage refilled in an iteration is the
+    // one the warp finished in the one before.
+    constexpr int kLanes = W * 32;
+    float* const ring_sc = reinterpret_cast<float*>(ring_smem + size_t(kD) * kR * 2 * kLanes);
+    const int n_it = base0 < tok1 ? (tok1 - base0 + kStep - 1) / kStep : 0;
+    auto issue = [&](int it, int st) {
+      const int b = base0 + it * kStep;
+#pragma unroll
+      for (int r = 0; r < kR; ++r) {
+        const int tok = b + lane / LPT + r * G;
+        const bool in = tok < tok1;
+        const int64_t slot = pi.row_of(bt, in ? tok : tok0, a.nkv, kvh);
+        uint4* dst = ring_smem + size_t((st * kR + r) * 2) * kLanes + threadIdx.x;
+        cp_async16_or_zero(dst, CT::addr(kc, slot * HD + part * EPL), in);
+        cp_async16_or_zero(dst + kLanes, CT::addr(vc, slot * HD + part * EPL), in);
+        if constexpr (CT::kScaled) {
+          if (part == 0) {
+            float* sc = ring_sc + (st * kR + r) * 2 * G + grp;
+            cp_async4_or_zero(sc, a.k_scale + slot, in);
+            cp_async4_or_zero(sc + G, a.v_scale + slot, in);
+          }
+        }
+      }
+    };
+#pragma unroll
+    for (int i = 0; i < kD - 1; ++i) {
+      if (i < n_it) issue(i, i);
+      cp_async_commit();
+    }
+    int st = 0;
+    for (int it = 0; it < n_it; ++it) {
+      cp_async_wait<kD - 2>();  // this lane's copies of stage st have landed
+      __syncwarp();             // and its group's scales; every lane is past its reads of the stage refilled next
+      if (it + kD - 1 < n_it) issue(it + kD - 1, st == 0 ? kD - 1 : st - 1);
+      cp_async_commit();
+      const uint4* sl = ring_smem + size_t(st * kR * 2) * kLanes + threadIdx.x;
+      const float* sc = ring_sc + st * kR * 2 * G + grp;
+      using Raw = typename CT::Raw;
+      consume(
+          base0 + it * kStep, [&](int r) { return *reinterpret_cast<const Raw*>(sl + (2 * r) * kLanes); },
+          [&](int r) { return *reinterpret_cast<const Raw*>(sl + (2 * r + 1) * kLanes); },
+          [&](int r) { return sc[(2 * r) * G]; }, [&](int r) { return sc[(2 * r + 1) * G]; });
+      st = st + 1 == kD ? 0 : st + 1;
+    }
+    cp_async_wait<0>();
+    __syncthreads();  // every warp is done with the ring before s_acc, on it, is written
   }
 
   // Merge the groups: M = max m_g; sum = sum_g e^(m_g - M) acc_g; L = sum_g e^(m_g - M) l_g.
 #pragma unroll
-  for (int k = 0; k < EPL; ++k) s_acc[grp][part * EPL + k] = acc[k];
+  for (int k = 0; k < EPL; ++k) s_acc[grp * HD + part * EPL + k] = acc[k];
   if (part == 0) {
     s_m[grp] = m;
     s_l[grp] = l;
@@ -194,7 +290,7 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
 #pragma unroll
       for (int g = 0; g < G; ++g) {
         const float w = __expf(s_m[g] - M);  // 0 for a group that saw no token
-        sum = fmaf(w, s_acc[g][d], sum);
+        sum = fmaf(w, s_acc[g * HD + d], sum);
         L = fmaf(w, s_l[g], L);
       }
     }
@@ -216,15 +312,54 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
   }
 }
 
-template <typename E, typename C, int HD, int R>
-void launch_r(const AttentionArgs<E>& a, cudaStream_t s) {
+// One instantiation's launch; a ring past 48 KB asks for the opt-in once per instantiation (graph capture allows
+// it: no stream work), and one past what a block may have is an error naming the arguments.
+template <typename E, typename C, int HD, int W, int R, int D>
+void launch_one(const AttentionArgs<E>& a, dim3 grid, cudaStream_t s) {
+  auto* kernel = decode_attention_kernel<E, C, HD, W, R, D>;
+  constexpr size_t smem = ring_bytes<C, HD, W, R, D>();
+  if constexpr (smem > 48 * 1024) {
+    static const bool fits = [&] {
+      cudaFuncAttributes fa{};
+      LLM_CUDA_CHECK(cudaFuncGetAttributes(&fa, kernel));
+      if (smem + fa.sharedSizeBytes > size_t(device_smem_optin())) return false;
+      LLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+      return true;
+    }();
+    if (!fits)
+      throw std::invalid_argument("decode_attention: a ring of " + std::to_string(D) + " stages at " +
+                                  std::to_string(W) + " warps and " + std::to_string(R) + " tokens in flight needs " +
+                                  std::to_string(smem) + " bytes of shared memory a block, more than the device has");
+  }
+  launch_pdl(kernel, grid, W * 32, smem, s, a);
+}
+
+template <typename E, typename C, int HD, int R, int D>
+void launch_w(const AttentionArgs<E>& a, cudaStream_t s) {
   const dim3 grid(a.nh, a.T, a.num_splits);
   switch (a.warps) {
-    case 4: launch_pdl(decode_attention_kernel<E, C, HD, 4, R>, grid, 4 * 32, 0, s, a); break;
-    case 8: launch_pdl(decode_attention_kernel<E, C, HD, 8, R>, grid, 8 * 32, 0, s, a); break;
-    case 16: launch_pdl(decode_attention_kernel<E, C, HD, 16, R>, grid, 16 * 32, 0, s, a); break;
+    case 4: launch_one<E, C, HD, 4, R, D>(a, grid, s); break;
+    case 8: launch_one<E, C, HD, 8, R, D>(a, grid, s); break;
+    case 16: launch_one<E, C, HD, 16, R, D>(a, grid, s); break;
     default: throw std::invalid_argument("decode_attention: warps = " + std::to_string(a.warps) + " (4, 8 or 16)");
   }
+}
+
+// The ring exists for the caches read in 16-byte lane slices (bf16, fp8 at 16 bytes a lane).
+template <typename E, typename C, int HD, int R>
+void launch_r(const AttentionArgs<E>& a, cudaStream_t s) {
+  if (a.ring_stages == 0) return launch_w<E, C, HD, R, 0>(a, s);
+  if constexpr (sizeof(typename CacheTraits<E, C>::Raw) == sizeof(uint4)) {
+    switch (a.ring_stages) {
+      case 2: return launch_w<E, C, HD, R, 2>(a, s);
+      case 3: return launch_w<E, C, HD, R, 3>(a, s);
+      case 4: return launch_w<E, C, HD, R, 4>(a, s);
+      default: break;
+    }
+    throw std::invalid_argument("decode_attention: ring_stages = " + std::to_string(a.ring_stages) + " (0, 2, 3 or 4)");
+  }
+  throw std::invalid_argument("decode_attention: ring_stages = " + std::to_string(a.ring_stages) +
+                              " needs 16-byte lane loads (a bf16 cache, or fp8 at 16 bytes a lane); this cache has none");
 }
 
 template <typename E, typename C, int HD>

@@ -56,6 +56,10 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   }
   if (const char* r = std::getenv("LLM_CUDA_ATTN_R")) o.attn_tokens = std::atoi(r) >= 8 ? 8 : 4;
   if (const char* b = std::getenv("LLM_CUDA_FP8_LANE_BYTES")) o.fp8_lane_bytes = std::atoi(b) == 8 ? 8 : 16;
+  if (const char* r = std::getenv("LLM_CUDA_ATTN_RING")) {
+    const int v = std::atoi(r);
+    o.attn_ring = v >= 4 ? 4 : v >= 2 ? v : 0;
+  }
   if (const char* r = std::getenv("LLM_CUDA_L2_PREFETCH_ROWS")) o.l2_prefetch_rows = std::max(0, std::atoi(r));
   if (const char* k = std::getenv("LLM_CUDA_GEMV_L2_AHEAD_KB")) o.gemv_l2_ahead = std::clamp(std::atoi(k), 0, 4096) * 1024;
   o.merge_in_kernel = !switched_off("LLM_CUDA_MERGE_IN_KERNEL");

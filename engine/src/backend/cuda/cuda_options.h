@@ -82,6 +82,10 @@ struct CudaOptions {
   /// registers and occupancy of the bf16 kernel; docs/cuda-notes.md, v18: 8 measured slower on an H100 from
   /// batch 16, +4 % at 256). LLM_CUDA_FP8_LANE_BYTES=8.
   int fp8_lane_bytes = 16;
+  /// decode_attention's loads through a ring of n shared-memory stages by cp.async (AttentionArgs::ring_stages:
+  /// 2, 3 or 4; 0 = into registers, the default until measured). Used where the kernel has it (bf16 activations
+  /// with a bf16 cache, or fp8 at 16 bytes a lane); the same bits either way. LLM_CUDA_ATTN_RING=n.
+  int attn_ring = 0;
   /// Decode steps of at most this many rows (no prefill tiles) have their attention kernel prefetch the O
   /// projection's weights into L2 (AttentionArgs::l2_prefetch) when they fit in 3/4 of it: at small batch the
   /// attention leaves the memory bus idle, and the O GEMV would then read from L2 (docs/cuda-notes.md, v18).
@@ -161,7 +165,7 @@ struct CudaOptions {
 /// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP, LLM_CUDA_GEMM_TMA_PIPE, LLM_CUDA_GEMM_TMA_HINT, LLM_CUDA_GEMM_TMA_PDL,
 /// LLM_CUDA_GEMM_TMA_ORDER, LLM_CUDA_MERGE_IN_KERNEL, LLM_CUDA_GRAPHS_AT_LOAD (each off only when set to "0"), LLM_CUDA_GEMV_MMA, LLM_CUDA_GEMM_TMA and LLM_CUDA_GEMM_TMA_PREFETCH ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
 /// LLM_CUDA_GEMM_TMA_MIN_M, LLM_CUDA_GEMM_TMA_MAX_M,
-/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE, LLM_CUDA_GEMM_TMA_ACC, LLM_CUDA_GEMM_TMA_STAGES, LLM_CUDA_CARVEOUT (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
+/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_ATTN_RING, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE, LLM_CUDA_GEMM_TMA_ACC, LLM_CUDA_GEMM_TMA_STAGES, LLM_CUDA_CARVEOUT (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
 /// LLM_CUDA_DET_ATTN_WARPS, LLM_CUDA_DET_ATTN_R (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8
 /// KV cache in the f32 mode.

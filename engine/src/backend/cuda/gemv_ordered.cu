@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/kernels.h"
@@ -51,16 +52,6 @@ struct OrderedArgs {
   float eps = 0.f;
   int l2_ahead = 0;               // bytes per block prefetched into L2 before the wait (set_gemv_l2_ahead)
 };
-
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
 
 __device__ __forceinline__ void ldmatrix_x4(const void* smem, uint32_t (&r)[4]) {
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));

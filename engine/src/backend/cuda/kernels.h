@@ -106,6 +106,10 @@ struct AttentionArgs {
   /// lanes per token as bf16, half the registers; attention_decode.cu). The sums differ (the lanes split a row
   /// differently), so a mode keeps one value.
   int fp8_lane_bytes = 16;
+  /// decode_attention only: 0 loads each iteration's K/V into registers; 2, 3 or 4 copies them by cp.async into a
+  /// ring of that many stages in shared memory, that many less one iterations ahead (a bf16 cache, or fp8 at 16
+  /// bytes a lane; std::invalid_argument for the others). The same tokens and sums either way: speed only.
+  int ring_stages = 0;
   /// Optional: a read-only range (the next GEMV's weights) the kernel's blocks prefetch into L2 after their
   /// wait on the kernel before (l2_prefetch.cuh), while the step's attention leaves the memory bus mostly idle.
   /// Speed only: nothing reads it here.
