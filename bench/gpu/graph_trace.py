@@ -3,6 +3,7 @@
 # --cuda-graph-trace=node) and prints, for the steps of the most common kernel count (each starting at the
 # embedding kernel), the median span and, per kernel name, the summed median duration and the summed gap before
 # each launch (negative: overlap under PDL).   graph_trace.py b1_cuda_gpu_trace.csv.gz
+import csv, gzip, sys, statistics, collections
 rows = list(csv.DictReader(gzip.open(sys.argv[1], 'rt')))
 ks = []
 for r in rows:
