@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # v20's A/B in one lent-GPU call (docs/cuda-notes.md), most wanted first so that a call cut short keeps it:
 # build; the ring's kernel test; batch 256 with the ring (fp8, bf16); batch 1/16/64 with the ring, gemm_tma and
-# carveout 100; one batch-1 graph step under nsys (its kernel trace comes back gzipped in OUT; bench/gpu/graph_trace.py reads it); cuBLAS alone at
-# M = 128 / 256; ncu of the fp8 decode attention with and without the ring; gemm_tma's phases.
-#   LLM_SHARED_DIR (assets), DL (seconds the whole script may take, 400), OUT (/tmp/o)
+# carveout 100; one batch-1 graph step under nsys (its kernel trace comes back gzipped in OUT, for
+# bench/gpu/graph_trace.py); cuBLAS alone at M = 128 / 256; ncu of the fp8 decode attention with and without
+# the ring; gemm_tma's phases.
+#   LLM_SHARED_DIR (assets), DL (seconds the whole script may take, 400), OUT (/tmp/o), BUILD (build/gpu)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 T0=$(date +%s); left() { echo $(( ${DL:-400} - ($(date +%s) - T0) )); }
 export LLM_SHARED_DIR=${LLM_SHARED_DIR:-$PWD/../shared}
 B=${BUILD:-$PWD/build/gpu}; O=${OUT:-/tmp/o}; mkdir -p $O
+. bench/gpu/gemm_bench_fns.sh
 BUILD_TARGETS="cuda_attention_test cuda_decode_bench cuda_gemm_bench" STAGES=build \
   DEADLINE=300 bash bench/gpu/lease.sh 2>&1 | tail -3
 echo "[$(( $(date +%s) - T0 ))s] built"
@@ -24,28 +26,27 @@ DEADLINE=$(( $(left) - 80 )) STAGES=bench FILTER='BM_DecodeStep/(1|16|64)/' \
 NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
 echo "nsys: ${NSYS:-none}"
 if [[ -n $NSYS && $(left) -gt 60 ]]; then
-  timeout 60 $NSYS profile --cuda-graph-trace=node -t cuda -o $O/b1 -f true $B/engine/cuda_decode_bench     --benchmark_filter='BM_DecodeStep/1/' --benchmark_min_time=0.05 > $O/nsys.log 2>&1; echo "nsys rc=$?"
+  timeout 60 $NSYS profile --cuda-graph-trace=node -t cuda -o $O/b1 -f true $B/engine/cuda_decode_bench \
+    --benchmark_filter='BM_DecodeStep/1/' --benchmark_min_time=0.05 > $O/nsys.log 2>&1; echo "nsys rc=$?"
   timeout 40 $NSYS stats --report cuda_gpu_trace --format csv --output $O/b1 $O/b1.nsys-rep > /dev/null 2>&1; echo "stats rc=$?"
   ls -la $O | grep b1; rm -f $O/b1.nsys-rep $O/b1.sqlite
   [[ -f $O/b1_cuda_gpu_trace.csv ]] && { gzip -f $O/b1_cuda_gpu_trace.csv; ls -la $O/b1_cuda_gpu_trace.csv.gz; }
 fi
 if [[ $(left) -gt 25 ]]; then
   echo "== cuBLAS at M = 128 / 256 (shape 0 QKV, 1 O, 2 gate-up, 3 down)"
-  timeout $(( $(left) - 5 )) $B/engine/cuda_gemm_bench --benchmark_filter="BM_Gemm/0/[0-3]/(128|256)/" --benchmark_min_time=0.05 2>&1 | grep -E "^BM_" | sed -E "s/ +/ /g; s#/manual_time##" | cut -d" " -f1,2,7-
+  GB_LIMIT=$(( $(left) - 5 )) gb "BM_Gemm/0/[0-3]/(128|256)/"
 fi
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-for v in "fp8:0" "fp8:3"; do
-  kv=${v%:*}; rg=${v#*:}
-  [[ $(left) -lt 35 || -z $NCU ]] && { echo "skip ncu $v"; continue; }
-  LLM_CUDA_ATTN_RING=$rg LLM_CUDA_GRAPHS=0 LLM_CUDA_GRAPHS_AT_LOAD=0 LLM_BENCH_KV_DTYPE=$kv timeout $(( $(left) - 10 )) $NCU --clock-control none \
+for rg in 0 3; do
+  [[ $(left) -lt 35 || -z $NCU ]] && { echo "skip ncu fp8, ring $rg"; continue; }
+  LLM_CUDA_ATTN_RING=$rg LLM_CUDA_GRAPHS=0 LLM_CUDA_GRAPHS_AT_LOAD=0 LLM_BENCH_KV_DTYPE=fp8 timeout $(( $(left) - 10 )) $NCU --clock-control none \
     -k regex:decode_attention -s 40 -c 1 --section SpeedOfLight --section Occupancy --section WarpStateStats \
     --section MemoryWorkloadAnalysis --section LaunchStats --section SchedulerStats \
-    $B/engine/cuda_decode_bench --benchmark_filter='BM_DecodeStep/256/' --benchmark_min_time=0.01 > $O/ncu_${kv}_$rg.txt 2>&1
-  echo "ncu $v rc=$?"; grep -E "Duration|DRAM Throughput|Achieved Occupancy|Registers Per|Warp Cycles Per Issued|Issue Slots Busy|No Eligible|Block Limit|Dynamic Shared" $O/ncu_${kv}_$rg.txt | sed -E 's/ +/ /g' | head -16
+    $B/engine/cuda_decode_bench --benchmark_filter='BM_DecodeStep/256/' --benchmark_min_time=0.01 > $O/ncu_fp8_$rg.txt 2>&1
+  echo "ncu fp8, ring $rg: rc=$?"; grep -E "Duration|DRAM Throughput|Achieved Occupancy|Registers Per|Warp Cycles Per Issued|Issue Slots Busy|No Eligible|Block Limit|Dynamic Shared" $O/ncu_fp8_$rg.txt | sed -E 's/ +/ /g' | head -16
 done
 if [[ $(left) -gt 25 ]]; then
   echo "== gemm_tma phases"
-  timeout $(( $(left) - 5 )) $B/engine/cuda_gemm_bench --benchmark_filter="BM_GemmTmaPhases/" --benchmark_min_time=0.05 \
-    --benchmark_counters_tabular=false 2>&1 | grep -E "^BM_" | sed -E "s/ +/ /g; s#/manual_time##" | cut -d" " -f1,2,7-
+  GB_LIMIT=$(( $(left) - 5 )) ph
 fi
 echo "[$(( $(date +%s) - T0 ))s] end"

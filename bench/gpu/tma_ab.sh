@@ -27,10 +27,7 @@ DEADLINE=${DEADLINE:-250} STAGES=bench PROFILE=${PROFILE:-16} FILTER=${FILTER:-'
   VARIANTS=${VARIANTS:-"def;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_PREFETCH=1;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_CARVEOUT=100;LLM_CUDA_CARVEOUT=100;LLM_CUDA_GEMM_TMA=1 LLM_CUDA_GEMM_TMA_MIN_M=1 LLM_CUDA_FUSE_NORM=0 LLM_CUDA_FUSE_SWIGLU=0;LLM_CUDA_FUSE_NORM=0 LLM_CUDA_FUSE_SWIGLU=0"} \
   bash "$ROOT/bench/gpu/lease.sh" 2>&1 | grep -v '^\[' | awk '!/^profile/ || ++n % 2'
 
-gb() { timeout ${GB_LIMIT:-240} "$B/engine/cuda_gemm_bench" --benchmark_filter="$1" --benchmark_min_time=0.05 2>&1 |
-       grep -E '^BM_' | sed -E 's/ +/ /g; s#/manual_time##' | cut -d' ' -f1,2,7-; }
-ph() { timeout ${GB_LIMIT:-240} "$B/engine/cuda_gemm_bench" --benchmark_filter="BM_GemmTmaPhases/" --benchmark_min_time=0.05 \
-       --benchmark_counters_tabular=false 2>&1 | grep -E "^BM_" | sed -E "s/ +/ /g; s#/manual_time##" | cut -d" " -f1,2,7-; }
+. "$ROOT/bench/gpu/gemm_bench_fns.sh"
 echo "== gemm_tma's phases (BM_GemmTmaPhases/shape/M; us from a block's entry, mean and max over blocks)"
 ph
 echo "== the same, descriptors prefetched"

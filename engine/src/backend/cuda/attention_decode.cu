@@ -27,6 +27,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "backend/cuda/attention_splits.cuh"
 #include "backend/cuda/cp_async.cuh"
@@ -93,16 +94,25 @@ struct CacheTraits<bf16, Fp8Narrow> {
   static __device__ __forceinline__ void unpack(const Raw& r, float* f) { e4m3x8_to_f32(r, f); }
 };
 
-// Dynamic shared memory of the ring of kD stages (0 without): per stage, kR tokens' K and V slices of every lane
-// (16 bytes each), then the scales of each group's kR tokens (fp8).
-template <typename C, int HD, int W, int kR, int kD>
+// The ring exists for the caches a lane reads in 16-byte slices (bf16, fp8 at 16 bytes a lane).
+template <typename E, typename C>
+constexpr bool kHasRing = sizeof(typename CacheTraits<E, C>::Raw) == sizeof(uint4);
+
+// The ring of kD stages in dynamic shared memory: per stage, kR tokens' K and V slices of every lane (16 bytes
+// each), then (fp8) the K and V scales of each group's kR tokens. ring_slices_bytes: the slices' part;
+// ring_bytes: the whole (0 without a ring).
+template <int W, int kR, int kD>
+constexpr size_t ring_slices_bytes() {
+  return size_t(kD) * kR * 2 * (W * 32) * sizeof(uint4);
+}
+template <typename E, typename C, int HD, int W, int kR, int kD>
 constexpr size_t ring_bytes() {
   if constexpr (kD == 0) {
     return 0;
   } else {
-    using CT = CacheTraits<bf16, C>;
+    using CT = CacheTraits<E, C>;
     constexpr int G = W * (32 / (HD / CT::EPL));
-    return size_t(kD) * kR * 2 * (W * 32) * sizeof(uint4) + (CT::kScaled ? size_t(kD) * kR * 2 * G * sizeof(float) : 0);
+    return ring_slices_bytes<W, kR, kD>() + (CT::kScaled ? size_t(kD) * kR * 2 * G * sizeof(float) : 0);
   }
 }
 
@@ -123,8 +133,8 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
   extern __shared__ __align__(16) uint4 ring_smem[];
   float* s_acc;  // [G][HD]: the groups' acc for the merge; with a ring, on the ring once it is drained
   if constexpr (kD > 0) {
-    static_assert(sizeof(typename CT::Raw) == sizeof(uint4), "the ring moves 16-byte lane slices");
-    static_assert(size_t(G) * HD * sizeof(float) <= size_t(kD) * kR * 2 * W * 32 * sizeof(uint4), "s_acc fits the ring");
+    static_assert(kHasRing<E, C>, "the ring moves 16-byte lane slices");
+    static_assert(size_t(G) * HD * sizeof(float) <= ring_slices_bytes<W, kR, kD>(), "s_acc fits the ring");
     s_acc = reinterpret_cast<float*>(ring_smem);
   } else {
     __shared__ float s_acc_own[G * HD];
@@ -228,7 +238,7 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
     // the warp's __syncwarp as well). Iteration it uses stage it % kD; the stage refilled in an iteration is the
     // one the warp finished in the one before.
     constexpr int kLanes = W * 32;
-    float* const ring_sc = reinterpret_cast<float*>(ring_smem + size_t(kD) * kR * 2 * kLanes);
+    float* const ring_sc = reinterpret_cast<float*>(reinterpret_cast<char*>(ring_smem) + ring_slices_bytes<W, kR, kD>());
     const int n_it = base0 < tok1 ? (tok1 - base0 + kStep - 1) / kStep : 0;
     auto issue = [&](int it, int st) {
       const int b = base0 + it * kStep;
@@ -317,7 +327,7 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
 template <typename E, typename C, int HD, int W, int R, int D>
 void launch_one(const AttentionArgs<E>& a, dim3 grid, cudaStream_t s) {
   auto* kernel = decode_attention_kernel<E, C, HD, W, R, D>;
-  constexpr size_t smem = ring_bytes<C, HD, W, R, D>();
+  constexpr size_t smem = ring_bytes<E, C, HD, W, R, D>();
   if constexpr (smem > 48 * 1024) {
     static const bool fits = [&] {
       cudaFuncAttributes fa{};
@@ -345,11 +355,10 @@ void launch_w(const AttentionArgs<E>& a, cudaStream_t s) {
   }
 }
 
-// The ring exists for the caches read in 16-byte lane slices (bf16, fp8 at 16 bytes a lane).
 template <typename E, typename C, int HD, int R>
 void launch_r(const AttentionArgs<E>& a, cudaStream_t s) {
   if (a.ring_stages == 0) return launch_w<E, C, HD, R, 0>(a, s);
-  if constexpr (sizeof(typename CacheTraits<E, C>::Raw) == sizeof(uint4)) {
+  if constexpr (kHasRing<E, C>) {
     switch (a.ring_stages) {
       case 2: return launch_w<E, C, HD, R, 2>(a, s);
       case 3: return launch_w<E, C, HD, R, 3>(a, s);
@@ -386,6 +395,16 @@ void launch_hd(const AttentionArgs<E>& a, cudaStream_t s) {
 }  // namespace
 
 bool decode_attention_supports_head_dim(int hd) { return hd == 64 || hd == 128; }
+
+template <typename E>
+bool decode_attention_has_ring(const AttentionArgs<E>& a) {
+  if constexpr (std::is_same_v<E, bf16>) {
+    if (a.k_fp8) return a.fp8_lane_bytes == 16 ? kHasRing<bf16, Fp8> : kHasRing<bf16, Fp8Narrow>;
+  }
+  return kHasRing<E, E>;
+}
+template bool decode_attention_has_ring<bf16>(const AttentionArgs<bf16>&);
+template bool decode_attention_has_ring<float>(const AttentionArgs<float>&);
 
 template <typename E>
 void decode_attention(const AttentionArgs<E>& a, cudaStream_t s) {

@@ -126,7 +126,7 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     else a.warps = int64_t(a.T) * nh * st.num_splits <= 4 * int64_t(num_sms_) ? 8 : 4;
     a.tokens_in_flight = opt_.det_rows > 0 ? opt_.det_attn_tokens : opt_.attn_tokens;
     a.fp8_lane_bytes = opt_.fp8_lane_bytes;
-    if (std::is_same_v<E, bf16> && (!opt_.fp8_kv || opt_.fp8_lane_bytes == 16)) a.ring_stages = opt_.attn_ring;
+    if (decode_attention_has_ring(a)) a.ring_stages = opt_.attn_ring;
     if (prefetch_wo) {
       a.l2_prefetch = L.wo;
       a.l2_prefetch_bytes = wo_bytes;

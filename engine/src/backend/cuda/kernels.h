@@ -132,6 +132,10 @@ void combine_attention_splits(const AttentionArgs<E>& a, cudaStream_t s);
 /// more bytes in flight and no block-wide barrier per tile. Head dims 64 and 128; with AttentionArgs::k_fp8
 /// set, an fp8 cache (bf16 activations only). Throws std::invalid_argument otherwise.
 bool decode_attention_supports_head_dim(int hd);
+/// True when decode_attention can take AttentionArgs::ring_stages > 0 for these arguments' cache (its lanes read
+/// 16-byte slices: a bf16 cache, or fp8 at 16 bytes a lane); otherwise a ring is an std::invalid_argument.
+template <typename E>
+bool decode_attention_has_ring(const AttentionArgs<E>& a);
 template <typename E>
 void decode_attention(const AttentionArgs<E>& a, cudaStream_t s);
 
