@@ -26,6 +26,8 @@ using namespace cuda_test;
 
 namespace {
 
+double fp8_value(uint8_t byte) { return double(__half2float(__half(__nv_cvt_fp8_to_halfraw(byte, __NV_E4M3)))); }
+
 // Every templated kernel runs in both storage types: bf16 (the fast path) against bf16-level bounds, float
 // (the f32 reference mode) against ~1e-5, tight enough that only f32 arithmetic is left.
 
@@ -41,6 +43,11 @@ struct AttnCase {
   int fp8_lane_bytes = 16;        // decode_attention's fp8 loads per lane (16 or 8)
   int ring_stages = 0;            // decode_attention's loads through a shared-memory ring (0, 2, 3, 4)
   int warps = 4;                  // decode_attention's warps per block (4, 8, 16)
+  // The step's own K/V rows (each token's position) and q are written by rope_kv_write (an identity rotation
+  // of q and of the cache's values) just before the attention on one stream, as the backend does; on device
+  // those rows start as NaN, and the reference reads the cache as the kernels left it. Needs q_pad == 0.
+  bool kv_by_kernel = false;
+  bool kv_before_wait = false;    // AttentionArgs::kv_before_wait (decode rows only)
 };
 
 // Which kernel reads the cache: attention.cu's paged kernel, attention_decode.cu's (version 2) over the same
@@ -96,9 +103,37 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
       for (int i = 0; i < c.hd; ++i) kref[r * c.hd + i] = kr[i], vref[r * c.hd + i] = vr[i];
     }
   }
-  DevBuf<E> dq(q), dk(kc), dv(vc), dout(size_t(T) * c.nh * c.hd);
+  // kv_by_kernel: the slot of each token's own row, and its inputs to rope_kv_write (q, k, v as f32).
+  const int qkv_row = (c.nh + 2 * c.nkv) * c.hd;
+  std::vector<int32_t> slots(T);
+  std::vector<float> qkv;
+  auto cache_row = [&](int32_t slot, int kvh) { return (size_t(slot / c.bs) * c.nkv + kvh) * c.bs + slot % c.bs; };
+  DevBuf<E> dk(kc), dv(vc);
   DevBuf<uint8_t> dk8(k8), dv8(v8);
   DevBuf<float> dks(ks), dvs(vs);
+  if (c.kv_by_kernel) {
+    if (c.q_pad != 0) throw std::invalid_argument("kv_by_kernel needs q_pad == 0");
+    qkv.resize(size_t(T) * qkv_row);
+    auto kn = kc, vn = vc;
+    auto k8n = k8, v8n = v8;
+    auto ksn = ks, vsn = vs;
+    for (int t = 0; t < T; ++t) {
+      slots[t] = bt[bt_start[t] + pos[t] / c.bs] * c.bs + pos[t] % c.bs;
+      for (int i = 0; i < c.nh * c.hd; ++i) qkv[size_t(t) * qkv_row + i] = f(q[size_t(t) * row + i]);
+      for (int h = 0; h < c.nkv; ++h) {
+        const size_t r = cache_row(slots[t], h);
+        for (int i = 0; i < c.hd; ++i) {
+          qkv[size_t(t) * qkv_row + (c.nh + h) * c.hd + i] = f(kc[r * c.hd + i]);
+          qkv[size_t(t) * qkv_row + (c.nh + c.nkv + h) * c.hd + i] = f(vc[r * c.hd + i]);
+          kn[r * c.hd + i] = vn[r * c.hd + i] = E(NAN);
+          k8n[r * c.hd + i] = v8n[r * c.hd + i] = 0x7f;  // e4m3 NaN
+        }
+        ksn[r] = vsn[r] = NAN;
+      }
+    }
+    dk.upload(kn), dv.upload(vn), dk8.upload(k8n), dv8.upload(v8n), dks.upload(ksn), dvs.upload(vsn);
+  }
+  DevBuf<E> dq(q), dout(size_t(T) * c.nh * c.hd);
   DevBuf<int32_t> dpos(pos), dbts(bt_start), dbt(bt);
   DevBuf<float> dpart(size_t(T) * c.nh * c.splits * (c.hd + 2));
   dout.poison();
@@ -135,9 +170,28 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
     a.k_scale = dks.p;
     a.v_scale = dvs.p;
   }
+  a.kv_before_wait = c.kv_before_wait;
+  cudaStream_t stream = nullptr;
+  int max_pos = 0;
+  for (int p : pos) max_pos = std::max(max_pos, p);
+  DevBuf<float2> drope(std::vector<float2>(size_t(max_pos + 1) * c.hd / 2, make_float2(1.f, 0.f)));
+  DevBuf<float> dqkv(qkv);
+  DevBuf<int32_t> dslots(slots);
+  DevBuf<E> dqk(size_t(T) * c.nh * c.hd);
+  if (c.kv_by_kernel) {
+    CK(cudaStreamCreate(&stream));
+    a.q = dqk.p;
+    if (reads_fp8(kernel)) {
+      if constexpr (std::is_same_v<E, bf16>)
+        ec::rope_kv_write_fp8(dqkv.p, dpos.p, dslots.p, drope.p, dqk.p, dk8.p, dv8.p, dks.p, dvs.p, T, c.nh, c.nkv,
+                              c.hd, c.bs, stream);
+    } else {
+      ec::rope_kv_write<E>(dqkv.p, dpos.p, dslots.p, drope.p, dqk.p, dk.p, dv.p, T, c.nh, c.nkv, c.hd, c.bs, stream);
+    }
+  }
   auto decode = [&] {
-    if (kernel == AttnKernel::kPaged || kernel == AttnKernel::kPagedFp8) ec::paged_attention(a, nullptr);
-    else ec::decode_attention(a, nullptr);
+    if (kernel == AttnKernel::kPaged || kernel == AttnKernel::kPagedFp8) ec::paged_attention(a, stream);
+    else ec::decode_attention(a, stream);
   };
   std::vector<int32_t> tiles, dec;
   if (tiled) {
@@ -153,7 +207,7 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
     }
     // The launch order of the backend: prefill tiles, then the decode list.
     DevBuf<int32_t> dtiles(tiles), ddec(dec);
-    ec::paged_attention_prefill(a, dtiles.p, int(tiles.size()), nullptr);
+    ec::paged_attention_prefill(a, dtiles.p, int(tiles.size()), stream);
     a.tokens = ddec.p;
     a.T = int(dec.size());
     decode();
@@ -162,8 +216,23 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
     decode();
     CK(cudaDeviceSynchronize());
   }
+  if (stream) CK(cudaStreamDestroy(stream));
   const auto out = dout.download();
   if (result) *result = out;
+  if (c.kv_by_kernel) {
+    // The reference reads the cache as the kernels left it.
+    const auto kd = dk.download(), vd = dv.download();
+    const auto k8d = dk8.download(), v8d = dv8.download();
+    const auto ksd = dks.download(), vsd = dvs.download();
+    for (size_t i = 0; i < cache_n; ++i) {
+      if (reads_fp8(kernel)) {
+        kref[i] = fp8_value(k8d[i]) * ksd[i / c.hd];
+        vref[i] = fp8_value(v8d[i]) * vsd[i / c.hd];
+      } else {
+        kref[i] = f(kd[i]), vref[i] = f(vd[i]);
+      }
+    }
+  }
   if (c.merge_in_kernel) {
     // Every launch leaves its counters at 0 for the next one (graphs replay the same buffer).
     const auto counts = dcount.download();
@@ -396,6 +465,55 @@ TEST(CudaAttention, DecodeAttentionRingGivesTheRegisterPathsBits) {
   narrow.ring_stages = 2;
   narrow.fp8_lane_bytes = 8;
   EXPECT_THROW(check_attention<bf16>(narrow, seed, false, AttnKernel::kDecodeFp8), std::invalid_argument);
+}
+
+// decode_attention with AttentionArgs::kv_before_wait issues the K/V loads of its first iterations before it
+// waits on the kernel before it, here rope_kv_write writing each row's new K/V (NaN on the device until then)
+// and q, launched just before it on one stream as in the backend: the same bits as loading after the wait and
+// float64's result on the cache as left, in both load paths, bf16 and fp8 caches, with splits that end at a
+// row's new token (block size 7 at lengths 1, 5, 33, 100, 1000), merged in the kernel or not, and over a mixed
+// step's decode list after prefill tiles whose rows the same kernel writes.
+TEST(CudaAttention, DecodeAttentionLoadsBeforeTheWaitGiveTheSameBits) {
+  SKIP_WITHOUT_DEVICE();
+  uint64_t seed = 1700;
+  for (AttnKernel k : {AttnKernel::kDecode, AttnKernel::kDecodeFp8}) {
+    for (int ring : {0, 3}) {
+      for (int splits : {1, 3, 16}) {
+        AttnCase mha{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits};
+        AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5, 1}, {1, 1, 1, 1, 1}, splits, 0, 8};
+        mha.merge_in_kernel = splits == 16;
+        for (AttnCase* c : {&mha, &gqa}) {
+          c->ring_stages = ring;
+          c->kv_by_kernel = true;
+          std::vector<bf16> after, before;
+          c->kv_before_wait = false;
+          check_attention<bf16>(*c, seed, false, k, &after);
+          c->kv_before_wait = true;
+          check_attention<bf16>(*c, seed, false, k, &before);
+          ASSERT_EQ(after.size(), before.size());
+          EXPECT_EQ(std::memcmp(after.data(), before.data(), after.size() * sizeof(bf16)), 0)
+              << "kernel " << int(k) << " hd " << c->hd << " splits " << splits << " ring " << ring;
+          ++seed;
+        }
+      }
+    }
+  }
+  AttnCase c{8, 4, 128, 16, {37, 300, 1, 90}, {37, 20, 1, 1}, 3};
+  c.kv_by_kernel = true;
+  for (int ring : {0, 3}) {
+    c.ring_stages = ring;
+    std::vector<bf16> after, before;
+    c.kv_before_wait = false;
+    check_attention<bf16>(c, seed, true, AttnKernel::kDecode, &after);
+    c.kv_before_wait = true;
+    check_attention<bf16>(c, seed, true, AttnKernel::kDecode, &before);
+    ASSERT_EQ(after.size(), before.size());
+    EXPECT_EQ(std::memcmp(after.data(), before.data(), after.size() * sizeof(bf16)), 0) << "tiled, ring " << ring;
+  }
+  // float activations (register path only).
+  AttnCase f32{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, 3};
+  f32.kv_by_kernel = f32.kv_before_wait = true;
+  check_attention<float>(f32, seed, false, AttnKernel::kDecode);
 }
 
 // The paged kernel over an fp8 cache: the head dims version 2 has no kernel for (tiny-llama's 24,

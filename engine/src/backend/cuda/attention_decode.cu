@@ -20,6 +20,9 @@
 // group the token's scales) by cp.async into its own slots of a ring of n stages in shared memory, n - 1
 // iterations ahead of the one it computes; tokens past the split's end are zero-filled instead of read. The
 // tokens, their order and the arithmetic are the register path's, so the bits are too (for finite caches).
+// AttentionArgs::kv_before_wait (decode rows): the kernel starts on its first iterations' K/V before it waits on
+// the kernel before it (the ring: their copies, n - 1 stages; registers: prefetches into L2 of two), except the
+// iteration that holds the row's new token, which that kernel writes; q is read after the wait.
 //
 // Cache types: E (bf16 or float) as the activations, or fp8 e4m3 with one float scale per (token, kv head)
 // of each of K and V (AttentionArgs::k_fp8 ...): a value is fp8 * scale.
@@ -91,6 +94,9 @@ struct CacheTraits<bf16, Fp8Narrow> {
   static __device__ __forceinline__ Raw load(const void* base, int64_t elem) {
     return *reinterpret_cast<const uint2*>(static_cast<const uint8_t*>(base) + elem);
   }
+  static __device__ __forceinline__ const void* addr(const void* base, int64_t elem) {
+    return static_cast<const uint8_t*>(base) + elem;
+  }
   static __device__ __forceinline__ void unpack(const Raw& r, float* f) { e4m3x8_to_f32(r, f); }
 };
 
@@ -121,8 +127,9 @@ constexpr size_t ring_bytes() {
 template <typename E, typename C, int HD, int W, int kR, int kD>
 __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const AttentionArgs<E> a) {
   pdl_launch_dependents();
-  pdl_wait();
-  l2_prefetch_share(a.l2_prefetch, a.l2_prefetch_bytes);
+  // Without kv_before_wait everything below follows the wait; with it, the indices and the K/V loads of the
+  // iterations before the one that holds the row's new token come first (see `early`).
+  if (!a.kv_before_wait) pdl_wait();
   using CT = CacheTraits<E, C>;
   constexpr int EPL = CT::EPL;
   constexpr int LPT = HD / EPL;    // lanes per token
@@ -158,6 +165,80 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
   const int part = lane % LPT;                             // its slice: elements part*EPL ..
   const void* kc = a.k_fp8 ? static_cast<const void*>(a.k_fp8) : static_cast<const void*>(a.k_cache);
   const void* vc = a.v_fp8 ? static_cast<const void*>(a.v_fp8) : static_cast<const void*>(a.v_cache);
+
+  // The loop runs the same number of times in every lane of a warp (its bound depends on the warp only), so
+  // the score shuffles always see the whole warp; a group's own tokens are base + lane / LPT + r * G.
+  constexpr int kStep = G * kR;
+  const int base0 = tok0 + warp * TPW;
+  const int n_it = base0 < tok1 ? (tok1 - base0 + kStep - 1) / kStep : 0;
+  // kv_before_wait: the iterations whose tokens were all written by earlier steps, loaded before the wait. Only
+  // a split that ends at the row's length holds its new token (position len - 1), and only in this warp's last
+  // iteration (the warp's tokens below base0 + (n_it - 1) * kStep are its earlier iterations'). The rows an
+  // early iteration reads in place of tokens past the split's end (tok0) are old too: tok0 == len - 1 leaves
+  // only a last iteration.
+  const int early = !a.kv_before_wait ? 0 : tok1 == len ? n_it - 1 : n_it;
+
+  // Register path: loads into registers before the wait would hold them across it (measured in ptxas: bf16
+  // 64 -> 80 registers, fp8 96 -> 119), so its early iterations (at most kEarlyRegs) are prefetched into L2
+  // instead, by one lane per 128-byte line, and loaded after the wait as before.
+  constexpr int kEarlyRegs = 2;
+  auto prefetch_l2 = [&](int it) {
+    const int b = base0 + it * kStep;
+    constexpr int kLaneBytes = int(sizeof(typename CT::Raw));  // a lane's slice of a row
+#pragma unroll
+    for (int r = 0; r < kR; ++r) {
+      const int tok = b + lane / LPT + r * G;
+      if (tok >= tok1) continue;
+      const int64_t slot = pi.row_of(bt, tok, a.nkv, kvh);
+      if ((part * kLaneBytes) % 128 == 0) {
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(CT::addr(kc, slot * HD + part * EPL)));
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(CT::addr(vc, slot * HD + part * EPL)));
+      }
+      if constexpr (CT::kScaled) {
+        if (part == 0) {
+          asm volatile("prefetch.global.L2 [%0];" ::"l"(a.k_scale + slot));
+          asm volatile("prefetch.global.L2 [%0];" ::"l"(a.v_scale + slot));
+        }
+      }
+    }
+  };
+  // Ring path: [kD][kR][K, V][lane] 16-byte slices, then (fp8) [kD][kR][K, V][group] scales, written by each
+  // group's lane 0. A lane reads back its own slices (visible after its wait) and its group's scales (after the
+  // warp's __syncwarp as well). Iteration it uses stage it % kD; the stage refilled in an iteration is the one
+  // the warp finished in the one before. The first kD - 1 stages are copied ahead of the loop, the early ones
+  // before the wait; one commit group per stage, in stage order, either way.
+  constexpr int kLanes = W * 32;
+  float* const ring_sc = reinterpret_cast<float*>(reinterpret_cast<char*>(ring_smem) + ring_slices_bytes<W, kR, kD>());
+  auto issue = [&](int it, int st) {
+    const int b = base0 + it * kStep;
+#pragma unroll
+    for (int r = 0; r < kR; ++r) {
+      const int tok = b + lane / LPT + r * G;
+      const bool in = tok < tok1;
+      const int64_t slot = pi.row_of(bt, in ? tok : tok0, a.nkv, kvh);
+      uint4* dst = ring_smem + size_t((st * kR + r) * 2) * kLanes + threadIdx.x;
+      cp_async16_or_zero(dst, CT::addr(kc, slot * HD + part * EPL), in);
+      cp_async16_or_zero(dst + kLanes, CT::addr(vc, slot * HD + part * EPL), in);
+      if constexpr (CT::kScaled) {
+        if (part == 0) {
+          float* sc = ring_sc + (st * kR + r) * 2 * G + grp;
+          cp_async4_or_zero(sc, a.k_scale + slot, in);
+          cp_async4_or_zero(sc + G, a.v_scale + slot, in);
+        }
+      }
+    }
+  };
+  int issued = 0;  // ring stages copied ahead of the loop so far
+  if constexpr (kD == 0) {
+    for (int it = 0; it < kEarlyRegs && it < early; ++it) prefetch_l2(it);
+  } else {
+    for (; issued < kD - 1 && issued < early; ++issued) {
+      issue(issued, issued);
+      cp_async_commit();
+    }
+  }
+  if (a.kv_before_wait) pdl_wait();
+  l2_prefetch_share(a.l2_prefetch, a.l2_prefetch_bytes);
 
   float q[EPL];
   const E* qrow = a.q + static_cast<int64_t>(t) * a.q_stride + h * HD + part * EPL;
@@ -209,10 +290,6 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
     m = m_new;
   };
 
-  // The loop runs the same number of times in every lane of a warp (its bound depends on the warp only), so
-  // the score shuffles always see the whole warp; a group's own tokens are base + lane / LPT + r * G.
-  constexpr int kStep = G * kR;
-  const int base0 = tok0 + warp * TPW;
   if constexpr (kD == 0) {
     for (int base = base0; base < tok1; base += kStep) {
       typename CT::Raw kr[kR], vr[kR];
@@ -233,35 +310,8 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
               [&](int r) { return vs[r]; });
     }
   } else {
-    // The ring: [kD][kR][K, V][lane] 16-byte slices, then (fp8) [kD][kR][K, V][group] scales, written by each
-    // group's lane 0. A lane reads back its own slices (visible after its wait) and its group's scales (after
-    // the warp's __syncwarp as well). Iteration it uses stage it % kD; the stage refilled in an iteration is the
-    // one the warp finished in the one before.
-    constexpr int kLanes = W * 32;
-    float* const ring_sc = reinterpret_cast<float*>(reinterpret_cast<char*>(ring_smem) + ring_slices_bytes<W, kR, kD>());
-    const int n_it = base0 < tok1 ? (tok1 - base0 + kStep - 1) / kStep : 0;
-    auto issue = [&](int it, int st) {
-      const int b = base0 + it * kStep;
-#pragma unroll
-      for (int r = 0; r < kR; ++r) {
-        const int tok = b + lane / LPT + r * G;
-        const bool in = tok < tok1;
-        const int64_t slot = pi.row_of(bt, in ? tok : tok0, a.nkv, kvh);
-        uint4* dst = ring_smem + size_t((st * kR + r) * 2) * kLanes + threadIdx.x;
-        cp_async16_or_zero(dst, CT::addr(kc, slot * HD + part * EPL), in);
-        cp_async16_or_zero(dst + kLanes, CT::addr(vc, slot * HD + part * EPL), in);
-        if constexpr (CT::kScaled) {
-          if (part == 0) {
-            float* sc = ring_sc + (st * kR + r) * 2 * G + grp;
-            cp_async4_or_zero(sc, a.k_scale + slot, in);
-            cp_async4_or_zero(sc + G, a.v_scale + slot, in);
-          }
-        }
-      }
-    };
-#pragma unroll
-    for (int i = 0; i < kD - 1; ++i) {
-      if (i < n_it) issue(i, i);
+    for (; issued < kD - 1; ++issued) {
+      if (issued < n_it) issue(issued, issued);
       cp_async_commit();
     }
     int st = 0;
@@ -322,13 +372,15 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
   }
 }
 
-// One instantiation's launch; a ring past 48 KB asks for the opt-in once per instantiation (graph capture allows
-// it: no stream work), and one past what a block may have is an error naming the arguments.
+// One instantiation's launch; a ring sets its dynamic shared memory size once per instantiation (graph capture
+// allows it: no stream work): past 48 KB with the static part (s_m, s_l) a launch needs that opt-in, and a bf16
+// ring of 3 stages at 4 warps is 48 KB alone (the first version asked only above 48 KB of ring and failed there
+// with an invalid argument). One past what a block may have is an error naming the arguments.
 template <typename E, typename C, int HD, int W, int R, int D>
 void launch_one(const AttentionArgs<E>& a, dim3 grid, cudaStream_t s) {
   auto* kernel = decode_attention_kernel<E, C, HD, W, R, D>;
   constexpr size_t smem = ring_bytes<E, C, HD, W, R, D>();
-  if constexpr (smem > 48 * 1024) {
+  if constexpr (smem > 0) {
     static const bool fits = [&] {
       cudaFuncAttributes fa{};
       LLM_CUDA_CHECK(cudaFuncGetAttributes(&fa, kernel));

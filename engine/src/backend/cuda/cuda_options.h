@@ -86,6 +86,9 @@ struct CudaOptions {
   /// 2, 3 or 4; 0 = into registers, the default until measured). Used where the kernel has it (bf16 activations
   /// with a bf16 cache, or fp8 at 16 bytes a lane); the same bits either way. LLM_CUDA_ATTN_RING=n.
   int attn_ring = 0;
+  /// decode_attention over decode rows loads its first iterations' K/V before it waits on the kernel before it
+  /// (AttentionArgs::kv_before_wait; pdl.cuh): off until measured. LLM_CUDA_ATTN_EARLY_KV=1.
+  bool attn_early_kv = false;
   /// Decode steps of at most this many rows (no prefill tiles) have their attention kernel prefetch the O
   /// projection's weights into L2 (AttentionArgs::l2_prefetch) when they fit in 3/4 of it: at small batch the
   /// attention leaves the memory bus idle, and the O GEMV would then read from L2 (docs/cuda-notes.md, v18).

@@ -110,6 +110,12 @@ struct AttentionArgs {
   /// ring of that many stages in shared memory, that many less one iterations ahead (a bf16 cache, or fp8 at 16
   /// bytes a lane; std::invalid_argument for the others). The same tokens and sums either way: speed only.
   int ring_stages = 0;
+  /// decode_attention only: set when every row's one token written by this step is its last position
+  /// (positions[t]), i.e. decode rows, and the rows' inputs (positions, block tables, token list) come from the
+  /// host, not from a kernel. The kernel then issues the K/V loads of its tokens before that one before it waits
+  /// on the kernel ahead of it (pdl.cuh), which writes that token's K/V and q; the loads of the iteration that
+  /// holds the last position, and q, follow the wait. Speed only: the same bits.
+  bool kv_before_wait = false;
   /// Optional: a read-only range (the next GEMV's weights) the kernel's blocks prefetch into L2 after their
   /// wait on the kernel before (l2_prefetch.cuh), while the step's attention leaves the memory bus mostly idle.
   /// Speed only: nothing reads it here.

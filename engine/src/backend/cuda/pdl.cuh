@@ -2,7 +2,8 @@
 // the kernel before it on the stream is still running, so its launch and prologue overlap that kernel's tail
 // instead of following it. The contract every such kernel keeps:
 //   - before pdl_wait() it reads only what no earlier kernel of the step writes (weights, the rope table, its
-//     own arguments) and writes nothing;
+//     own arguments; decode_attention with AttentionArgs::kv_before_wait: the step's inputs, copied from the
+//     host before the step, and the K/V of earlier steps' tokens) and writes nothing but its own shared memory;
 //   - pdl_wait() returns once every earlier kernel on the stream has finished and its writes are visible;
 //   - pdl_launch_dependents() says the next kernel may be scheduled now (called early: that kernel's blocks
 //     only ever wait in their own pdl_wait()).

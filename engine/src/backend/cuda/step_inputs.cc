@@ -37,6 +37,8 @@ StagedInputs stage_step_inputs(const StepBatch& b, int pad_to, bool prefill_tile
     std::memcpy(in.positions, b.positions.data(), T * sizeof(int32_t));
   }
   StagedInputs st;
+  st.one_token_rows =
+      std::all_of(b.seqs.begin(), b.seqs.end(), [](const SeqSlice& s) { return s.query_len == 1; });
   // Lists only when some slice has more than one query token: else the step keeps the paged kernel over all
   // tokens, which is what graphs capture.
   if (prefill_tiles && std::any_of(b.seqs.begin(), b.seqs.end(), [](const SeqSlice& s) { return s.query_len > 1; }))
