@@ -216,7 +216,9 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
     decode();
     CK(cudaDeviceSynchronize());
   }
-  if (stream) CK(cudaStreamDestroy(stream));
+  if (stream) {
+    CK(cudaStreamDestroy(stream));
+  }
   const auto out = dout.download();
   if (result) *result = out;
   if (c.kv_by_kernel) {
@@ -421,9 +423,21 @@ TEST(CudaAttention, SplitMergeInKernelGivesTheCombineKernelsBits) {
 // the same tokens in the same order as its loads into registers: the same bits, for the bf16 and fp8 caches, at
 // 4 and 8 warps, 4 and 8 tokens in flight, with splits (empty ones included), merged in the kernel or not, over
 // a token list after prefill tiles; each result is also checked against float64 inside check_attention. The
-// caches without 16-byte lane loads (float, fp8 at 8 bytes a lane) refuse a ring with an error.
+// caches without 16-byte lane loads (float, fp8 at 8 bytes a lane) refuse a ring with an error, and so does a
+// ring larger than a block's shared memory (the first run found the opt-in missing at exactly 48 KB).
 TEST(CudaAttention, DecodeAttentionRingGivesTheRegisterPathsBits) {
   SKIP_WITHOUT_DEVICE();
+  int dev = 0, smem_optin = 0;
+  CK(cudaGetDevice(&dev));
+  CK(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  // The ring's bytes a block as attention_decode.cu lays them out (16-byte K and V slices of every lane, per
+  // token in flight and stage, then the fp8 scales of each lane group), plus its static merge arrays.
+  auto ring_bytes = [](const AttnCase& c, AttnKernel k) {
+    const int lanes_per_token = c.hd / (reads_fp8(k) ? 16 : 8), groups = c.warps * (32 / lanes_per_token);
+    return size_t(c.ring_stages) * c.tokens_in_flight * 2 *
+               (size_t(c.warps) * 32 * 16 + (reads_fp8(k) ? groups * sizeof(float) : 0)) +
+           2 * groups * sizeof(float);
+  };
   uint64_t seed = 1300;
   for (AttnKernel k : {AttnKernel::kDecode, AttnKernel::kDecodeFp8}) {
     for (int splits : {1, 3, 16}) {
@@ -439,6 +453,11 @@ TEST(CudaAttention, DecodeAttentionRingGivesTheRegisterPathsBits) {
           check_attention<bf16>(*c, seed, false, k, &regs);
           for (int st : {2, 3, 4}) {
             c->ring_stages = st;
+            if (ring_bytes(*c, k) > size_t(smem_optin)) {  // 8 warps x 8 tokens x 4 stages: 256 KB and more
+              EXPECT_THROW(check_attention<bf16>(*c, seed, false, k, &ring), std::invalid_argument)
+                  << "a ring past the device's shared memory: " << ring_bytes(*c, k) << " bytes";
+              continue;
+            }
             check_attention<bf16>(*c, seed, false, k, &ring);
             ASSERT_EQ(regs.size(), ring.size());
             EXPECT_EQ(std::memcmp(regs.data(), ring.data(), regs.size() * sizeof(bf16)), 0)

@@ -128,8 +128,8 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     a.fp8_lane_bytes = opt_.fp8_lane_bytes;
     if (decode_attention_has_ring(a)) a.ring_stages = opt_.attn_ring;
     // Decode rows only (the decode list after prefill tiles, or a step of one-token slices; padding rows read
-    // block 0 and are discarded either way).
-    a.kv_before_wait = opt_.attn_early_kv && (st.n_tiles > 0 || st.one_token_rows);
+    // block 0 and are discarded either way), in launches of at most attn_early_kv_rows rows.
+    a.kv_before_wait = (st.n_tiles > 0 || st.one_token_rows) && a.T <= opt_.attn_early_kv_rows;
     if (prefetch_wo) {
       a.l2_prefetch = L.wo;
       a.l2_prefetch_bytes = wo_bytes;

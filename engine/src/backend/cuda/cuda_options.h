@@ -86,9 +86,10 @@ struct CudaOptions {
   /// 2, 3 or 4; 0 = into registers, the default until measured). Used where the kernel has it (bf16 activations
   /// with a bf16 cache, or fp8 at 16 bytes a lane); the same bits either way. LLM_CUDA_ATTN_RING=n.
   int attn_ring = 0;
-  /// decode_attention over decode rows loads its first iterations' K/V before it waits on the kernel before it
-  /// (AttentionArgs::kv_before_wait; pdl.cuh): off until measured. LLM_CUDA_ATTN_EARLY_KV=1.
-  bool attn_early_kv = false;
+  /// Decode steps of at most this many rows have decode_attention start on its K/V before it waits on the kernel
+  /// before it (AttentionArgs::kv_before_wait; pdl.cuh). 1: on an H100 batch 1 -0.8 %, 4 and 16 a tie, 64 +0.2 %
+  /// and 256 +0.8 % with it (docs/cuda-notes.md, v21). LLM_CUDA_ATTN_EARLY_KV=N (0: never).
+  int attn_early_kv_rows = 1;
   /// Decode steps of at most this many rows (no prefill tiles) have their attention kernel prefetch the O
   /// projection's weights into L2 (AttentionArgs::l2_prefetch) when they fit in 3/4 of it: at small batch the
   /// attention leaves the memory bus idle, and the O GEMV would then read from L2 (docs/cuda-notes.md, v18).
