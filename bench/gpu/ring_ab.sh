@@ -17,11 +17,11 @@ echo "[$(( $(date +%s) - T0 ))s] built"
 timeout 90 $B/tests/cuda_attention_test --gtest_filter='*Ring*:*BeforeTheWait*:*V2*:*SplitMerge*' 2>&1 | grep -E '^\[  (PASSED|FAILED)|OK \]|Failure|Expected|Which is|ring|error' | head -20
 echo "== b256: bf16, fp8, the ring [$(( $(date +%s) - T0 ))s]"
 DEADLINE=$(( $(left) - 150 )) STAGES=bench FILTER='BM_DecodeStep/256/' \
-  VARIANTS="LLM_BENCH_KV_DTYPE=fp8;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=3;def;LLM_CUDA_ATTN_RING=3;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=3 LLM_CUDA_ATTN_EARLY_KV=1;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=2;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=4" \
+  VARIANTS="LLM_BENCH_KV_DTYPE=fp8;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=3;def;LLM_CUDA_ATTN_RING=3;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=3 LLM_CUDA_ATTN_EARLY_KV=256;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=2;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=4" \
   bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'
 echo "== b1/16/64 [$(( $(date +%s) - T0 ))s]"
 DEADLINE=$(( $(left) - 80 )) STAGES=bench FILTER='BM_DecodeStep/(1|16|64)/' \
-  VARIANTS="def;LLM_CUDA_ATTN_RING=3;LLM_CUDA_ATTN_EARLY_KV=1;LLM_CUDA_ATTN_RING=3 LLM_CUDA_ATTN_EARLY_KV=1;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_CARVEOUT=100" \
+  VARIANTS="def;LLM_CUDA_ATTN_RING=3;LLM_CUDA_ATTN_EARLY_KV=0;LLM_CUDA_ATTN_RING=3 LLM_CUDA_ATTN_EARLY_KV=256;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_CARVEOUT=100" \
   bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'
 NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
 echo "nsys: ${NSYS:-none}"

@@ -164,6 +164,9 @@ if has bench; then
     --benchmark_out="$OUT/decode_bench_nogemv.json" --benchmark_out_format=json >"$OUT/decode_bench_ablate.log" 2>&1
   [[ ${ABLATE:-1} == 1 ]] && LLM_CUDA_GRAPHS=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/1/' \
     --benchmark_out="$OUT/decode_bench_nographs.json" --benchmark_out_format=json >>"$OUT/decode_bench_ablate.log" 2>&1
+  # v21's early K/V loads off at batch 1 (on by default for one-row decode launches).
+  [[ ${ABLATE:-1} == 1 ]] && LLM_CUDA_ATTN_EARLY_KV=0 "$BUILD/engine/cuda_decode_bench" --benchmark_filter='BM_DecodeStep/1/' \
+    --benchmark_out="$OUT/decode_bench_noearlykv.json" --benchmark_out_format=json >>"$OUT/decode_bench_ablate.log" 2>&1
   # Programmatic dependent launch off (cuda-notes v10): every kernel waits for the one before it to finish.
   [[ ${ABLATE_PDL:-1} == 1 ]] && LLM_CUDA_PDL=0 "$BUILD/engine/cuda_decode_bench" \
     --benchmark_filter='BM_DecodeStep/(1|4|16|64|128|256)/' --benchmark_out="$OUT/decode_bench_nopdl.json" \

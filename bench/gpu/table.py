@@ -48,7 +48,8 @@ def main(out):
         if copy:
             print(f"floor = (weights + KV bytes read) / measured copy bandwidth {copy[0]:.0f} GB/s (read + write)")
         for fname, what in (("decode_bench_nogemv.json", "cuBLAS instead of the small-M GEMV"),
-                            ("decode_bench_nographs.json", "eager launches instead of a CUDA graph")):
+                            ("decode_bench_nographs.json", "eager launches instead of a CUDA graph"),
+                            ("decode_bench_noearlykv.json", "the attention's K/V loads after its PDL wait (v21 off)")):
             ab = load(os.path.join(out, fname))
             for b in (ab or {}).get("benchmarks", []):
                 if b["name"].startswith("BM_DecodeStep"):
