@@ -5,7 +5,9 @@
 // that ends with the token ids on the host. Also prints per-stage event timings of one eager step.
 // LLM_BENCH_DTYPE (default auto = bf16; f32 times the f32 reference mode: twice the bytes per weight and
 // KV value, plain f32 GEMMs). LLM_BENCH_DETERMINISTIC=1 times the batch-invariant mode (fixed-row GEMMs,
-// unsplit attention).
+// unsplit attention). LLM_BENCH_KERNEL_TRACE=PREFIX: after the timed steps of each batch, LLM_BENCH_TRACE_STEPS
+// (default 30) more steps under a CUPTI kernel trace (kernel_trace.h), written to PREFIX_b<batch>.csv for
+// bench/gpu/graph_trace.py (each kernel's duration and the gap before it inside the graph).
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
@@ -19,6 +21,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "bench/gpu/kernel_trace.h"
 #include "model/model.h"
 
 namespace {
@@ -141,6 +144,20 @@ void BM_DecodeStep(benchmark::State& state) {
   state.counters["copy_GBps"] = f.copy_gbps;
   state.counters["GB_per_step"] = (f.weight_bytes + kv_bytes) / 1e9;
   state.counters["tok_per_s"] = benchmark::Counter(B, benchmark::Counter::kIsIterationInvariantRate);
+
+  if (const char* prefix = std::getenv("LLM_BENCH_KERNEL_TRACE")) {
+    const char* n = std::getenv("LLM_BENCH_TRACE_STEPS");
+    const int steps = std::max(1, n ? std::atoi(n) : 30);
+    gpu_bench::kernel_trace_start();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < steps; ++i) f.be->forward_argmax(batch, ids.data());
+    const double traced_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / steps;
+    const auto recs = gpu_bench::kernel_trace_stop();
+    const std::string path = std::string(prefix) + "_b" + std::to_string(B) + ".csv";
+    gpu_bench::write_kernel_trace_csv(recs, path);
+    std::fprintf(stderr, "kernel trace batch %d: %zu kernels over %d steps in %s; %.3f ms a step while traced\n", B,
+                 recs.size(), steps, path.c_str(), traced_ms);
+  }
 
   // One eager step with events between stages: where the time goes.
   const auto stages = engine::cuda_profile_forward(*f.be, batch);

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-# Reads the gzipped cuda_gpu_trace CSV that bench/gpu/ring_ab.sh gets from nsys (one batch-1 decode bench under
-# --cuda-graph-trace=node) and prints, for the steps of the most common kernel count (each starting at the
+# Reads a kernel trace CSV, gzipped or not: nsys's cuda_gpu_trace report of a decode bench under
+# --cuda-graph-trace=node, or cuda_decode_bench's own CUPTI trace (LLM_BENCH_KERNEL_TRACE, the same column
+# names), and prints, for the steps of the most common kernel count (each starting at the
 # embedding kernel), the median span and, per kernel name, the summed median duration and the summed gap before
 # each launch (negative: overlap under PDL).   graph_trace.py b1_cuda_gpu_trace.csv.gz
 import csv, gzip, sys, statistics, collections
-rows = list(csv.DictReader(gzip.open(sys.argv[1], 'rt')))
+rows = list(csv.DictReader(gzip.open(sys.argv[1], 'rt') if sys.argv[1].endswith('.gz') else open(sys.argv[1])))
 ks = []
 for r in rows:
     n = r.get('Name', '')
@@ -22,7 +23,7 @@ steps = [s for s in steps if len(s) == n0][-20:]
 span = [s[-1][0] + s[-1][1] - s[0][0] for s in steps]
 print('span us median', statistics.median(span) / 1e3)
 def short(n):
-    n = n.split('(')[0].replace('void ', '').replace('engine::cuda::', '')
+    n = n.replace('(anonymous namespace)::', '').replace('void ', '').replace('engine::cuda::', '').split('(')[0]
     return n[:60]
 # per position: median duration and gap
 agg = collections.defaultdict(lambda: [0.0, 0.0, 0])

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # v20's A/B in one lent-GPU call (docs/cuda-notes.md), most wanted first so that a call cut short keeps it:
 # build; the ring's kernel test; batch 256 with the ring (fp8, bf16); batch 1/16/64 with the ring, gemm_tma and
-# carveout 100; one batch-1 graph step under nsys (its kernel trace comes back gzipped in OUT, for
-# bench/gpu/graph_trace.py); cuBLAS alone at M = 128 / 256; ncu of the fp8 decode attention with and without
+# carveout 100; batch-1 and -16 graph steps under a CUPTI kernel trace (LLM_BENCH_KERNEL_TRACE; read by
+# bench/gpu/graph_trace.py, and back gzipped in OUT); cuBLAS alone at M = 128 / 256; ncu of the fp8 decode attention with and without
 # the ring; gemm_tma's phases.
 #   LLM_SHARED_DIR (assets), DL (seconds the whole script may take, 400), OUT (/tmp/o), BUILD (build/gpu)
 set -uo pipefail
@@ -23,15 +23,7 @@ echo "== b1/16/64 [$(( $(date +%s) - T0 ))s]"
 DEADLINE=$(( $(left) - 80 )) STAGES=bench FILTER='BM_DecodeStep/(1|16|64)/' \
   VARIANTS="def;LLM_CUDA_ATTN_RING=3;LLM_CUDA_ATTN_EARLY_KV=0;LLM_CUDA_ATTN_RING=3 LLM_CUDA_ATTN_EARLY_KV=256;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_CARVEOUT=100" \
   bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'
-NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
-echo "nsys: ${NSYS:-none}"
-if [[ -n $NSYS && $(left) -gt 60 ]]; then
-  timeout 60 $NSYS profile --cuda-graph-trace=node -t cuda -o $O/b1 -f true $B/engine/cuda_decode_bench \
-    --benchmark_filter='BM_DecodeStep/1/' --benchmark_min_time=0.05 > $O/nsys.log 2>&1; echo "nsys rc=$?"
-  timeout 40 $NSYS stats --report cuda_gpu_trace --format csv --output $O/b1 $O/b1.nsys-rep > /dev/null 2>&1; echo "stats rc=$?"
-  ls -la $O | grep b1; rm -f $O/b1.nsys-rep $O/b1.sqlite
-  [[ -f $O/b1_cuda_gpu_trace.csv ]] && { gzip -f $O/b1_cuda_gpu_trace.csv; ls -la $O/b1_cuda_gpu_trace.csv.gz; }
-fi
+[[ $(left) -gt 60 ]] && BUILD=$B OUT=$O BATCHES="1 16" bash bench/gpu/graph_trace.sh
 if [[ $(left) -gt 25 ]]; then
   echo "== cuBLAS at M = 128 / 256 (shape 0 QKV, 1 O, 2 gate-up, 3 down)"
   GB_LIMIT=$(( $(left) - 5 )) gb "BM_Gemm/0/[0-3]/(128|256)/"
