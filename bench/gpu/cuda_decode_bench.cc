@@ -5,9 +5,10 @@
 // that ends with the token ids on the host. Also prints per-stage event timings of one eager step.
 // LLM_BENCH_DTYPE (default auto = bf16; f32 times the f32 reference mode: twice the bytes per weight and
 // KV value, plain f32 GEMMs). LLM_BENCH_DETERMINISTIC=1 times the batch-invariant mode (fixed-row GEMMs,
-// unsplit attention). LLM_BENCH_KERNEL_TRACE=PREFIX: after the timed steps of each batch, LLM_BENCH_TRACE_STEPS
-// (default 30) more steps under a CUPTI kernel trace (kernel_trace.h), written to PREFIX_b<batch>.csv for
-// bench/gpu/graph_trace.py (each kernel's duration and the gap before it inside the graph).
+// unsplit attention). LLM_BENCH_KERNEL_TRACE=PREFIX: the whole run under a CUPTI kernel trace (kernel_trace.h;
+// its timings are then traced ones), and after the timed steps of each batch the records of
+// LLM_BENCH_TRACE_STEPS (default 30) more steps written to PREFIX_b<batch>.csv for bench/gpu/graph_trace.py
+// (each kernel's duration and the gap before it inside the graph).
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
@@ -43,6 +44,9 @@ struct Fixture {
   int max_seqs = 0;              // sequences whose KV fits (kMaxBatch in bf16; fewer for a 7B model in f32)
 
   Fixture() {
+    // Traced runs record from before the backend exists (its graphs included); every step of such a run is
+    // traced, its timings too.
+    if (std::getenv("LLM_BENCH_KERNEL_TRACE")) gpu_bench::kernel_trace_start();
     const char* m = std::getenv("LLM_BENCH_MODEL");
     engine::ModelWeights w = engine::load_model(m ? m : "dummy:llama-2-7b", 0);
     mc = w.config;
@@ -148,11 +152,11 @@ void BM_DecodeStep(benchmark::State& state) {
   if (const char* prefix = std::getenv("LLM_BENCH_KERNEL_TRACE")) {
     const char* n = std::getenv("LLM_BENCH_TRACE_STEPS");
     const int steps = std::max(1, n ? std::atoi(n) : 30);
-    gpu_bench::kernel_trace_start();
+    gpu_bench::kernel_trace_clear();
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) f.be->forward_argmax(batch, ids.data());
     const double traced_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / steps;
-    const auto recs = gpu_bench::kernel_trace_stop();
+    const auto recs = gpu_bench::kernel_trace_take();
     const std::string path = std::string(prefix) + "_b" + std::to_string(B) + ".csv";
     gpu_bench::write_kernel_trace_csv(recs, path);
     std::fprintf(stderr, "kernel trace batch %d: %zu kernels over %d steps in %s; %.3f ms a step while traced\n", B,

@@ -81,10 +81,11 @@ void kernel_trace_start() {
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "cuptiActivityEnable(CONCURRENT_KERNEL)");
 }
 
-std::vector<KernelRecord> kernel_trace_stop() {
+void kernel_trace_clear() { (void)kernel_trace_take(); }
+
+std::vector<KernelRecord> kernel_trace_take() {
   cudaDeviceSynchronize();
   check(cuptiActivityFlushAll(1), "cuptiActivityFlushAll");
-  check(cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "cuptiActivityDisable(CONCURRENT_KERNEL)");
   std::vector<KernelRecord> out;
   {
     std::lock_guard<std::mutex> lk(g_mu);
@@ -96,7 +97,8 @@ std::vector<KernelRecord> kernel_trace_stop() {
 #else
 bool kernel_trace_available() { return false; }
 void kernel_trace_start() { throw std::runtime_error("kernel trace: this build has no CUPTI (CUDA::cupti not found)"); }
-std::vector<KernelRecord> kernel_trace_stop() { return {}; }
+void kernel_trace_clear() {}
+std::vector<KernelRecord> kernel_trace_take() { return {}; }
 #endif
 
 void write_kernel_trace_csv(const std::vector<KernelRecord>& records, const std::string& path) {

@@ -22,11 +22,15 @@ struct KernelRecord {
 /// True when this build has CUPTI (else start() throws std::runtime_error saying so).
 bool kernel_trace_available();
 
-/// Starts recording every kernel the process launches from now on. Throws std::runtime_error naming the CUPTI
-/// call that failed.
+/// Starts recording every kernel the process launches from now on; called before the CUDA context and any graph
+/// exist, so that every graph's kernel nodes are traced. Throws std::runtime_error naming the CUPTI call that
+/// failed.
 void kernel_trace_start();
-/// Waits for the device, stops recording and returns the records since kernel_trace_start(), ordered by start.
-std::vector<KernelRecord> kernel_trace_stop();
+/// Waits for the device and drops what was recorded so far (recording goes on).
+void kernel_trace_clear();
+/// Waits for the device and returns what was recorded since the last clear (or the start), ordered by start;
+/// recording goes on from an empty record.
+std::vector<KernelRecord> kernel_trace_take();
 
 /// Writes records as CSV with nsys's cuda_gpu_trace column names (Start (ns), Duration (ns), Name, and the graph
 /// ids), the form bench/gpu/graph_trace.py reads. Throws std::runtime_error naming the file when it cannot.
