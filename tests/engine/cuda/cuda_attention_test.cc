@@ -48,6 +48,10 @@ struct AttnCase {
   // those rows start as NaN, and the reference reads the cache as the kernels left it. Needs q_pad == 0.
   bool kv_by_kernel = false;
   bool kv_before_wait = false;    // AttentionArgs::kv_before_wait (decode rows only)
+  // With kv_by_kernel: a random rotation table instead of the identity (the reference rotates q itself), and
+  // the attention rotating q and writing the rows itself (AttentionArgs::qkv) instead of rope_kv_write.
+  bool random_rope = false;
+  bool fused_rope = false;
 };
 
 // Which kernel reads the cache: attention.cu's paged kernel, attention_decode.cu's (version 2) over the same
@@ -174,11 +178,27 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
   cudaStream_t stream = nullptr;
   int max_pos = 0;
   for (int p : pos) max_pos = std::max(max_pos, p);
-  DevBuf<float2> drope(std::vector<float2>(size_t(max_pos + 1) * c.hd / 2, make_float2(1.f, 0.f)));
+  std::vector<float2> rope(size_t(max_pos + 1) * c.hd / 2, make_float2(1.f, 0.f));
+  if (c.random_rope) {
+    std::mt19937_64 rr(seed ^ 0x9e3779b97f4a7c15ull);
+    std::uniform_real_distribution<float> angle(-3.14159f, 3.14159f);
+    for (float2& cs : rope) {
+      const float th = angle(rr);
+      cs = make_float2(std::cos(th), std::sin(th));
+    }
+  }
+  DevBuf<float2> drope(rope);
   DevBuf<float> dqkv(qkv);
   DevBuf<int32_t> dslots(slots);
   DevBuf<E> dqk(size_t(T) * c.nh * c.hd);
-  if (c.kv_by_kernel) {
+  if (c.fused_rope) {
+    CK(cudaStreamCreate(&stream));
+    a.q = nullptr;
+    a.qkv = dqkv.p;
+    a.q_stride = qkv_row;
+    a.rope = drope.p;
+    a.slots = dslots.p;
+  } else if (c.kv_by_kernel) {
     CK(cudaStreamCreate(&stream));
     a.q = dqk.p;
     if (reads_fp8(kernel)) {
@@ -242,6 +262,15 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
   }
   std::vector<double> ref(out.size());
   const int group = c.nh / c.nkv;
+  // The q the kernels read: as given, or (a random table) rotated from the f32 row as rope_kv_write does.
+  auto q_at = [&](int t, int h, int i) -> double {
+    if (!(c.kv_by_kernel && c.random_rope)) return f(q[size_t(t) * row + h * c.hd + i]);
+    const int half = c.hd / 2, j = i % half;
+    const float* x = &qkv[size_t(t) * qkv_row + h * c.hd];
+    const float2 cs = rope[size_t(pos[t]) * half + j];
+    const double lo = x[j], hi = x[j + half];
+    return i < half ? lo * cs.x - hi * cs.y : hi * cs.x + lo * cs.y;
+  };
   for (int t = 0; t < T; ++t) {
     const int len = pos[t] + 1;
     for (int h = 0; h < c.nh; ++h) {
@@ -254,7 +283,7 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
       };
       for (int j = 0; j < len; ++j) {
         double d = 0;
-        for (int i = 0; i < c.hd; ++i) d += double(f(q[size_t(t) * row + h * c.hd + i])) * kref[at(j) + i];
+        for (int i = 0; i < c.hd; ++i) d += q_at(t, h, i) * kref[at(j) + i];
         sc[j] = d / std::sqrt(double(c.hd));
         mx = std::max(mx, sc[j]);
       }
@@ -533,6 +562,51 @@ TEST(CudaAttention, DecodeAttentionLoadsBeforeTheWaitGiveTheSameBits) {
   AttnCase f32{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, 3};
   f32.kv_by_kernel = f32.kv_before_wait = true;
   check_attention<float>(f32, seed, false, AttnKernel::kDecode);
+}
+
+// decode_attention with the RoPE and K/V write fused in (AttentionArgs::qkv): q rotated from the QKV GEMM's f32
+// row and each row's new K/V written by the split that holds it, against rope_kv_write followed by the
+// attention on the same inputs and a random rotation table: the same bits, and float64's result (q rotated in
+// float64, the cache as left); both load paths, with and without the early loads, MHA and GQA (every block of a
+// kv head's group writes the same row), splits ending at a new token, float activations too. An fp8 cache
+// refuses it with an error.
+TEST(CudaAttention, DecodeAttentionFusedRopeGivesRopeKvWritesBits) {
+  SKIP_WITHOUT_DEVICE();
+  uint64_t seed = 1900;
+  for (int ring : {0, 3}) {
+    for (bool early : {false, true}) {
+      for (int splits : {1, 3, 16}) {
+        AttnCase mha{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits};
+        AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5, 1}, {1, 1, 1, 1, 1}, splits, 0, 8};
+        mha.merge_in_kernel = splits == 16;
+        for (AttnCase* c : {&mha, &gqa}) {
+          c->ring_stages = ring;
+          c->kv_by_kernel = c->random_rope = true;
+          c->kv_before_wait = early;
+          std::vector<bf16> apart, fused;
+          c->fused_rope = false;
+          check_attention<bf16>(*c, seed, false, AttnKernel::kDecode, &apart);
+          c->fused_rope = true;
+          check_attention<bf16>(*c, seed, false, AttnKernel::kDecode, &fused);
+          ASSERT_EQ(apart.size(), fused.size());
+          EXPECT_EQ(std::memcmp(apart.data(), fused.data(), apart.size() * sizeof(bf16)), 0)
+              << "hd " << c->hd << " splits " << splits << " ring " << ring << " early " << early;
+          ++seed;
+        }
+      }
+    }
+  }
+  AttnCase f32{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, 3};
+  f32.kv_by_kernel = f32.random_rope = true;
+  std::vector<float> apart, fused;
+  check_attention<float>(f32, seed, false, AttnKernel::kDecode, &apart);
+  f32.fused_rope = true;
+  check_attention<float>(f32, seed, false, AttnKernel::kDecode, &fused);
+  ASSERT_EQ(apart.size(), fused.size());
+  EXPECT_EQ(std::memcmp(apart.data(), fused.data(), apart.size() * sizeof(float)), 0) << "float";
+  AttnCase fp8{8, 2, 64, 7, {100, 33}, {1, 1}, 1};
+  fp8.kv_by_kernel = fp8.fused_rope = true;
+  EXPECT_THROW(check_attention<bf16>(fp8, seed, false, AttnKernel::kDecodeFp8), std::invalid_argument);
 }
 
 // The paged kernel over an fp8 cache: the head dims version 2 has no kernel for (tiny-llama's 24,

@@ -41,6 +41,7 @@
 #include "backend/cuda/paged_index.h"
 #include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope.cuh"
 #include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
@@ -241,9 +242,50 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
   l2_prefetch_share(a.l2_prefetch, a.l2_prefetch_bytes);
 
   float q[EPL];
-  const E* qrow = a.q + static_cast<int64_t>(t) * a.q_stride + h * HD + part * EPL;
+  if (!CT::kScaled && a.qkv) {  // an fp8 cache with qkv is refused on the host (decode_attention)
+    // Fused RoPE (AttentionArgs::qkv): this lane's EPL elements of a head of the f32 row, rotated as rope_kv.cu
+    // rotates them (they sit in one half of the head: EPL divides hd / 2).
+    constexpr int kHalf = HD / 2;
+    static_assert(kHalf % EPL == 0, "a lane's elements lie in one half of the head");
+    const float* row = a.qkv + static_cast<int64_t>(t) * a.q_stride;
+    const float2* cs = a.rope + static_cast<int64_t>(len - 1) * kHalf;
+    auto rotate = [&](const float* head, int e0, float* out) {
+      const bool second = e0 >= kHalf;
+      const int j0 = second ? e0 - kHalf : e0;
 #pragma unroll
-  for (int i = 0; i < EPL; i += 8) load8(qrow + i, q + i);
+      for (int k = 0; k < EPL; ++k) {
+        const float lo = head[j0 + k], hi = head[j0 + k + kHalf];
+        const float2 r = cs[j0 + k];
+        out[k] = second ? rope_hi(lo, hi, r.x, r.y) : rope_lo(lo, hi, r.x, r.y);
+      }
+    };
+    rotate(row + h * HD, part * EPL, q);
+#pragma unroll
+    for (int k = 0; k < EPL; ++k) q[k] = to_f32(from_f32<E>(q[k]));  // as rope_kv_write stores q
+    const int slot = a.slots[t];
+    if (tok1 == len && slot >= 0) {  // block-uniform: this split holds the row's new token
+      if (threadIdx.x < LPT) {       // lane group 0 of warp 0 writes its row
+        float kr[EPL], vr[EPL];
+        rotate(row + (a.nh + kvh) * HD, part * EPL, kr);
+        const float* v = row + (a.nh + a.nkv + kvh) * HD + part * EPL;
+#pragma unroll
+        for (int k = 0; k < EPL; ++k) vr[k] = v[k];
+        const int64_t at = pi.row(pi.block(slot), a.nkv, kvh, pi.offset(slot)) * HD + part * EPL;
+        E* kd = const_cast<E*>(a.k_cache) + at;
+        E* vd = const_cast<E*>(a.v_cache) + at;
+#pragma unroll
+        for (int i = 0; i < EPL; i += 8) {
+          store8(kd + i, kr + i);
+          store8(vd + i, vr + i);
+        }
+      }
+      __syncthreads();  // the row is in the cache (global writes are visible to the block after the barrier)
+    }
+  } else {
+    const E* qrow = a.q + static_cast<int64_t>(t) * a.q_stride + h * HD + part * EPL;
+#pragma unroll
+    for (int i = 0; i < EPL; i += 8) load8(qrow + i, q + i);
+  }
 #pragma unroll
   for (int k = 0; k < EPL; ++k) q[k] *= a.scale;
 
@@ -463,6 +505,10 @@ void decode_attention(const AttentionArgs<E>& a, cudaStream_t s) {
   if (a.T == 0) return;
   if (a.num_splits < 1 || (a.num_splits > 1 && a.part == nullptr))
     throw std::invalid_argument("decode_attention: num_splits > 1 needs a partials buffer");
+  if (a.qkv && (a.k_fp8 || !a.rope || !a.slots || a.q_stride != (a.nh + 2 * a.nkv) * a.hd))
+    throw std::invalid_argument(
+        "decode_attention: the fused RoPE (qkv) needs a bf16 or float cache, the rope table, the slots and "
+        "q_stride = (nh + 2 nkv) hd");
   if (a.k_fp8) {
     if constexpr (std::is_same_v<E, bf16>) {
       if (a.fp8_lane_bytes == 8) launch_hd<bf16, Fp8Narrow>(a, s);

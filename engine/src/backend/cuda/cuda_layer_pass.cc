@@ -75,6 +75,11 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
   const bool prefetch_wo =
       st.n_tiles == 0 && T <= opt_.l2_prefetch_rows && wo_bytes <= size_t(device_l2_bytes()) / 4 * 3;
 
+  // Decode steps with a bf16 / float cache may rotate q and write each row's new K/V inside the attention
+  // (AttentionArgs::qkv): one launch fewer a layer.
+  const bool fuse_rope =
+      opt_.fuse_rope_attn && use_decode_attention_ && !opt_.fp8_kv && st.n_tiles == 0 && st.one_token_rows;
+
   embedding<E>(in.tokens, static_cast<const E*>(w_.tok_emb), x_, T, dim, stream_);
   mark("embedding");
   for (int l = 0; l < mc_.n_layers; ++l) {
@@ -88,9 +93,9 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
                           static_cast<uint8_t*>(v_cache(l)), k_scale(l), v_scale(l), T, nh, nkv, hd, block_size_,
                           stream_);
     }
-    if (!opt_.fp8_kv)
+    if (!opt_.fp8_kv && !fuse_rope)
       rope_kv_write<E>(qkv_, in.positions, in.slots, w_.rope, q, kc, vc, T, nh, nkv, hd, block_size_, stream_);
-    mark("rope_kv_write");
+    if (!fuse_rope) mark("rope_kv_write");
     AttentionArgs<E> a;
     a.q = q;
     a.q_stride = nh * hd;
@@ -130,6 +135,12 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     // Decode rows only (the decode list after prefill tiles, or a step of one-token slices; padding rows read
     // block 0 and are discarded either way), in launches of at most attn_early_kv_rows rows.
     a.kv_before_wait = (st.n_tiles > 0 || st.one_token_rows) && a.T <= opt_.attn_early_kv_rows;
+    if (fuse_rope) {
+      a.qkv = qkv_;
+      a.q_stride = qkv_dim;
+      a.rope = w_.rope;
+      a.slots = in.slots;
+    }
     if (prefetch_wo) {
       a.l2_prefetch = L.wo;
       a.l2_prefetch_bytes = wo_bytes;

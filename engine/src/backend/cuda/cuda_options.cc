@@ -60,6 +60,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     const int v = std::atoi(r);
     o.attn_ring = v >= 4 ? 4 : v >= 2 ? v : 0;
   }
+  if (const char* e = std::getenv("LLM_CUDA_FUSE_ROPE_ATTN")) o.fuse_rope_attn = std::string(e) == "1";
   if (const char* e = std::getenv("LLM_CUDA_ATTN_EARLY_KV")) o.attn_early_kv_rows = std::max(0, std::atoi(e));
   if (const char* r = std::getenv("LLM_CUDA_L2_PREFETCH_ROWS")) o.l2_prefetch_rows = std::max(0, std::atoi(r));
   if (const char* k = std::getenv("LLM_CUDA_GEMV_L2_AHEAD_KB")) o.gemv_l2_ahead = std::clamp(std::atoi(k), 0, 4096) * 1024;

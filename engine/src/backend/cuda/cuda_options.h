@@ -90,6 +90,10 @@ struct CudaOptions {
   /// before it (AttentionArgs::kv_before_wait; pdl.cuh). 1: on an H100 batch 1 -0.8 %, 4 and 16 a tie, 64 +0.2 %
   /// and 256 +0.8 % with it (docs/cuda-notes.md, v21). LLM_CUDA_ATTN_EARLY_KV=N (0: never).
   int attn_early_kv_rows = 1;
+  /// Decode steps (bf16 or float cache) rotate q and write each row's new K/V inside decode_attention instead of
+  /// in rope_kv_write (AttentionArgs::qkv): one launch fewer a layer, the same bits. Off until measured
+  /// (docs/cuda-notes.md, v22). LLM_CUDA_FUSE_ROPE_ATTN=1.
+  bool fuse_rope_attn = false;
   /// Decode steps of at most this many rows (no prefill tiles) have their attention kernel prefetch the O
   /// projection's weights into L2 (AttentionArgs::l2_prefetch) when they fit in 3/4 of it: at small batch the
   /// attention leaves the memory bus idle, and the O GEMV would then read from L2 (docs/cuda-notes.md, v18).

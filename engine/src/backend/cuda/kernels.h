@@ -116,6 +116,15 @@ struct AttentionArgs {
   /// on the kernel ahead of it (pdl.cuh), which writes that token's K/V and q; the loads of the iteration that
   /// holds the last position, and q, follow the wait. Speed only: the same bits.
   bool kv_before_wait = false;
+  /// decode_attention only, a bf16 or float cache: RoPE and the K/V write fused into the attention (decode rows
+  /// only, no rope_kv_write before it). q is then read from the QKV GEMM's f32 output qkv [T, q_stride] (q_stride
+  /// = (nh + 2 nkv) hd; `q` unused) and rotated by rope [positions, hd/2] as rope_kv_write rotates it, rounded to
+  /// E as it stores it; the split that holds a row's new token first writes that token's rotated k and its v to
+  /// the cache at slots[t] (a negative slot: none; every block of a kv head's group writes the same bytes), then
+  /// reads them back like the other tokens. The same bits as rope_kv_write followed by the attention.
+  const float* qkv = nullptr;
+  const float2* rope = nullptr;
+  const int32_t* slots = nullptr;
   /// Optional: a read-only range (the next GEMV's weights) the kernel's blocks prefetch into L2 after their
   /// wait on the kernel before (l2_prefetch.cuh), while the step's attention leaves the memory bus mostly idle.
   /// Speed only: nothing reads it here.

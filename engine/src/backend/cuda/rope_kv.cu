@@ -12,6 +12,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/paged_index.h"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope.cuh"
 
 namespace engine::cuda {
 namespace {
@@ -44,8 +45,8 @@ __device__ __forceinline__ Quad rotate4(const float* x, const float2* cs, int ha
   Quad r;
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
-    r.a[j] = a[j] * c[j] - b[j] * sn[j];
-    r.b[j] = b[j] * c[j] + a[j] * sn[j];
+    r.a[j] = rope_lo(a[j], b[j], c[j], sn[j]);
+    r.b[j] = rope_hi(a[j], b[j], c[j], sn[j]);
   }
   return r;
 }
