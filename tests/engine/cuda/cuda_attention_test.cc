@@ -515,33 +515,45 @@ TEST(CudaAttention, DecodeAttentionRingGivesTheRegisterPathsBits) {
   EXPECT_THROW(check_attention<bf16>(narrow, seed, false, AttnKernel::kDecodeFp8), std::invalid_argument);
 }
 
+// The decode cases the load-path tests share: MHA at head dim 128, and GQA 4:1 at head dim 64 with block size 7,
+// whose splits end at a row's new token (lengths 1, 5, 33, 100, 1000); merged in the kernel at 16 splits.
+std::vector<AttnCase> new_token_cases(int splits) {
+  AttnCase mha{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits};
+  AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5, 1}, {1, 1, 1, 1, 1}, splits, 0, 8};
+  mha.merge_in_kernel = splits == 16;
+  return {mha, gqa};
+}
+
+// check_attention (against float64) of c, then of c after `change`: the two outputs must be the same bits.
+template <typename E, typename F>
+void expect_same_bits(AttnCase c, uint64_t seed, AttnKernel k, bool tiled, F change, const std::string& what) {
+  std::vector<E> before, after;
+  check_attention<E>(c, seed, tiled, k, &before);
+  change(c);
+  check_attention<E>(c, seed, tiled, k, &after);
+  ASSERT_EQ(before.size(), after.size());
+  EXPECT_EQ(std::memcmp(before.data(), after.data(), before.size() * sizeof(E)), 0) << what;
+}
+
 // decode_attention with AttentionArgs::kv_before_wait issues the K/V loads of its first iterations before it
 // waits on the kernel before it, here rope_kv_write writing each row's new K/V (NaN on the device until then)
 // and q, launched just before it on one stream as in the backend: the same bits as loading after the wait and
 // float64's result on the cache as left, in both load paths, bf16 and fp8 caches, with splits that end at a
-// row's new token (block size 7 at lengths 1, 5, 33, 100, 1000), merged in the kernel or not, and over a mixed
-// step's decode list after prefill tiles whose rows the same kernel writes.
+// row's new token, merged in the kernel or not, and over a mixed step's decode list after prefill tiles whose
+// rows the same kernel writes.
 TEST(CudaAttention, DecodeAttentionLoadsBeforeTheWaitGiveTheSameBits) {
   SKIP_WITHOUT_DEVICE();
   uint64_t seed = 1700;
+  auto early = [](AttnCase& c) { c.kv_before_wait = true; };
   for (AttnKernel k : {AttnKernel::kDecode, AttnKernel::kDecodeFp8}) {
     for (int ring : {0, 3}) {
       for (int splits : {1, 3, 16}) {
-        AttnCase mha{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits};
-        AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5, 1}, {1, 1, 1, 1, 1}, splits, 0, 8};
-        mha.merge_in_kernel = splits == 16;
-        for (AttnCase* c : {&mha, &gqa}) {
-          c->ring_stages = ring;
-          c->kv_by_kernel = true;
-          std::vector<bf16> after, before;
-          c->kv_before_wait = false;
-          check_attention<bf16>(*c, seed, false, k, &after);
-          c->kv_before_wait = true;
-          check_attention<bf16>(*c, seed, false, k, &before);
-          ASSERT_EQ(after.size(), before.size());
-          EXPECT_EQ(std::memcmp(after.data(), before.data(), after.size() * sizeof(bf16)), 0)
-              << "kernel " << int(k) << " hd " << c->hd << " splits " << splits << " ring " << ring;
-          ++seed;
+        for (AttnCase c : new_token_cases(splits)) {
+          c.ring_stages = ring;
+          c.kv_by_kernel = true;
+          expect_same_bits<bf16>(c, seed++, k, false, early,
+                                 "kernel " + std::to_string(int(k)) + " hd " + std::to_string(c.hd) + " splits " +
+                                     std::to_string(splits) + " ring " + std::to_string(ring));
         }
       }
     }
@@ -550,13 +562,7 @@ TEST(CudaAttention, DecodeAttentionLoadsBeforeTheWaitGiveTheSameBits) {
   c.kv_by_kernel = true;
   for (int ring : {0, 3}) {
     c.ring_stages = ring;
-    std::vector<bf16> after, before;
-    c.kv_before_wait = false;
-    check_attention<bf16>(c, seed, true, AttnKernel::kDecode, &after);
-    c.kv_before_wait = true;
-    check_attention<bf16>(c, seed, true, AttnKernel::kDecode, &before);
-    ASSERT_EQ(after.size(), before.size());
-    EXPECT_EQ(std::memcmp(after.data(), before.data(), after.size() * sizeof(bf16)), 0) << "tiled, ring " << ring;
+    expect_same_bits<bf16>(c, seed, AttnKernel::kDecode, true, early, "tiled, ring " + std::to_string(ring));
   }
   // float activations (register path only).
   AttnCase f32{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, 3};
@@ -573,37 +579,24 @@ TEST(CudaAttention, DecodeAttentionLoadsBeforeTheWaitGiveTheSameBits) {
 TEST(CudaAttention, DecodeAttentionFusedRopeGivesRopeKvWritesBits) {
   SKIP_WITHOUT_DEVICE();
   uint64_t seed = 1900;
+  auto fuse = [](AttnCase& c) { c.fused_rope = true; };
   for (int ring : {0, 3}) {
     for (bool early : {false, true}) {
       for (int splits : {1, 3, 16}) {
-        AttnCase mha{32, 32, 128, 16, {1, 17, 300, 531}, {1, 1, 1, 1}, splits};
-        AttnCase gqa{8, 2, 64, 7, {100, 33, 1000, 5, 1}, {1, 1, 1, 1, 1}, splits, 0, 8};
-        mha.merge_in_kernel = splits == 16;
-        for (AttnCase* c : {&mha, &gqa}) {
-          c->ring_stages = ring;
-          c->kv_by_kernel = c->random_rope = true;
-          c->kv_before_wait = early;
-          std::vector<bf16> apart, fused;
-          c->fused_rope = false;
-          check_attention<bf16>(*c, seed, false, AttnKernel::kDecode, &apart);
-          c->fused_rope = true;
-          check_attention<bf16>(*c, seed, false, AttnKernel::kDecode, &fused);
-          ASSERT_EQ(apart.size(), fused.size());
-          EXPECT_EQ(std::memcmp(apart.data(), fused.data(), apart.size() * sizeof(bf16)), 0)
-              << "hd " << c->hd << " splits " << splits << " ring " << ring << " early " << early;
-          ++seed;
+        for (AttnCase c : new_token_cases(splits)) {
+          c.ring_stages = ring;
+          c.kv_by_kernel = c.random_rope = true;
+          c.kv_before_wait = early;
+          expect_same_bits<bf16>(c, seed++, AttnKernel::kDecode, false, fuse,
+                                 "hd " + std::to_string(c.hd) + " splits " + std::to_string(splits) + " ring " +
+                                     std::to_string(ring) + " early " + std::to_string(early));
         }
       }
     }
   }
   AttnCase f32{8, 2, 64, 7, {100, 33, 1000, 5}, {1, 1, 1, 1}, 3};
   f32.kv_by_kernel = f32.random_rope = true;
-  std::vector<float> apart, fused;
-  check_attention<float>(f32, seed, false, AttnKernel::kDecode, &apart);
-  f32.fused_rope = true;
-  check_attention<float>(f32, seed, false, AttnKernel::kDecode, &fused);
-  ASSERT_EQ(apart.size(), fused.size());
-  EXPECT_EQ(std::memcmp(apart.data(), fused.data(), apart.size() * sizeof(float)), 0) << "float";
+  expect_same_bits<float>(f32, seed, AttnKernel::kDecode, false, fuse, "float");
   AttnCase fp8{8, 2, 64, 7, {100, 33}, {1, 1}, 1};
   fp8.kv_by_kernel = fp8.fused_rope = true;
   EXPECT_THROW(check_attention<bf16>(fp8, seed, false, AttnKernel::kDecodeFp8), std::invalid_argument);
