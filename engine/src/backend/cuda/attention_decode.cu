@@ -263,7 +263,7 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
 #pragma unroll
     for (int k = 0; k < EPL; ++k) q[k] = to_f32(from_f32<E>(q[k]));  // as rope_kv_write stores q
     const int slot = a.slots[t];
-    if (tok1 == len && slot >= 0) {  // block-uniform: this split holds the row's new token
+    if (tok0 < tok1 && tok1 == len && slot >= 0) {  // block-uniform: this split holds the row's new token
       if (threadIdx.x < LPT) {       // lane group 0 of warp 0 writes its row
         float kr[EPL], vr[EPL];
         rotate(row + (a.nh + kvh) * HD, part * EPL, kr);
