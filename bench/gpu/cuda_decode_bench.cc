@@ -42,11 +42,17 @@ struct Fixture {
   double weight_bytes = 0;       // matrices read by one decode step (all layers + lm_head)
   int blocks_per_seq = 0;
   int max_seqs = 0;              // sequences whose KV fits (kMaxBatch in bf16; fewer for a 7B model in f32)
+  std::string trace_prefix;      // LLM_BENCH_KERNEL_TRACE; empty: no trace
+  int trace_steps = 30;          // LLM_BENCH_TRACE_STEPS
 
   Fixture() {
     // Traced runs record from before the backend exists (its graphs included); every step of such a run is
     // traced, its timings too.
-    if (std::getenv("LLM_BENCH_KERNEL_TRACE")) gpu_bench::kernel_trace_start();
+    if (const char* p = std::getenv("LLM_BENCH_KERNEL_TRACE")) {
+      trace_prefix = p;
+      if (const char* n = std::getenv("LLM_BENCH_TRACE_STEPS")) trace_steps = std::max(1, std::atoi(n));
+      gpu_bench::kernel_trace_start();
+    }
     const char* m = std::getenv("LLM_BENCH_MODEL");
     engine::ModelWeights w = engine::load_model(m ? m : "dummy:llama-2-7b", 0);
     mc = w.config;
@@ -149,15 +155,14 @@ void BM_DecodeStep(benchmark::State& state) {
   state.counters["GB_per_step"] = (f.weight_bytes + kv_bytes) / 1e9;
   state.counters["tok_per_s"] = benchmark::Counter(B, benchmark::Counter::kIsIterationInvariantRate);
 
-  if (const char* prefix = std::getenv("LLM_BENCH_KERNEL_TRACE")) {
-    const char* n = std::getenv("LLM_BENCH_TRACE_STEPS");
-    const int steps = std::max(1, n ? std::atoi(n) : 30);
+  if (!f.trace_prefix.empty()) {
+    const int steps = f.trace_steps;
     gpu_bench::kernel_trace_clear();
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) f.be->forward_argmax(batch, ids.data());
     const double traced_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / steps;
     const auto recs = gpu_bench::kernel_trace_take();
-    const std::string path = std::string(prefix) + "_b" + std::to_string(B) + ".csv";
+    const std::string path = f.trace_prefix + "_b" + std::to_string(B) + ".csv";
     gpu_bench::write_kernel_trace_csv(recs, path);
     std::fprintf(stderr, "kernel trace batch %d: %zu kernels over %d steps in %s; %.3f ms a step while traced\n", B,
                  recs.size(), steps, path.c_str(), traced_ms);

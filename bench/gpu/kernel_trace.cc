@@ -66,8 +66,6 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
 
 }  // namespace
 
-bool kernel_trace_available() { return true; }
-
 void kernel_trace_start() {
   {
     std::lock_guard<std::mutex> lk(g_mu);
@@ -95,7 +93,6 @@ std::vector<KernelRecord> kernel_trace_take() {
   return out;
 }
 #else
-bool kernel_trace_available() { return false; }
 void kernel_trace_start() { throw std::runtime_error("kernel trace: this build has no CUPTI (CUDA::cupti not found)"); }
 void kernel_trace_clear() {}
 std::vector<KernelRecord> kernel_trace_take() { return {}; }

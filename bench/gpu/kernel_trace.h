@@ -19,12 +19,9 @@ struct KernelRecord {
   std::string name;                   // demangled
 };
 
-/// True when this build has CUPTI (else start() throws std::runtime_error saying so).
-bool kernel_trace_available();
-
 /// Starts recording every kernel the process launches from now on; called before the CUDA context and any graph
 /// exist, so that every graph's kernel nodes are traced. Throws std::runtime_error naming the CUPTI call that
-/// failed.
+/// failed, or saying that the build has no CUPTI.
 void kernel_trace_start();
 /// Waits for the device and drops what was recorded so far (recording goes on).
 void kernel_trace_clear();

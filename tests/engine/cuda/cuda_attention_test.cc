@@ -262,19 +262,27 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
   }
   std::vector<double> ref(out.size());
   const int group = c.nh / c.nkv;
-  // The q the kernels read: as given, or (a random table) rotated from the f32 row as rope_kv_write does.
-  auto q_at = [&](int t, int h, int i) -> double {
-    if (!(c.kv_by_kernel && c.random_rope)) return f(q[size_t(t) * row + h * c.hd + i]);
-    const int half = c.hd / 2, j = i % half;
-    const float* x = &qkv[size_t(t) * qkv_row + h * c.hd];
-    const float2 cs = rope[size_t(pos[t]) * half + j];
-    const double lo = x[j], hi = x[j + half];
-    return i < half ? lo * cs.x - hi * cs.y : hi * cs.x + lo * cs.y;
+  // The q head the kernels read: as given, or (a random table) rotated from the f32 row as rope_kv_write does.
+  std::vector<double> qh(c.hd);
+  auto q_head = [&](int t, int h) {
+    const int half = c.hd / 2;
+    for (int i = 0; i < c.hd; ++i) {
+      if (!(c.kv_by_kernel && c.random_rope)) {
+        qh[i] = f(q[size_t(t) * row + h * c.hd + i]);
+        continue;
+      }
+      const int j = i % half;
+      const float* x = &qkv[size_t(t) * qkv_row + h * c.hd];
+      const float2 cs = rope[size_t(pos[t]) * half + j];
+      const double lo = x[j], hi = x[j + half];
+      qh[i] = i < half ? lo * cs.x - hi * cs.y : hi * cs.x + lo * cs.y;
+    }
   };
   for (int t = 0; t < T; ++t) {
     const int len = pos[t] + 1;
     for (int h = 0; h < c.nh; ++h) {
       const int kvh = h / group;
+      q_head(t, h);
       std::vector<double> sc(len);
       double mx = -INFINITY;
       auto at = [&](int tok) {
@@ -283,7 +291,7 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
       };
       for (int j = 0; j < len; ++j) {
         double d = 0;
-        for (int i = 0; i < c.hd; ++i) d += q_at(t, h, i) * kref[at(j) + i];
+        for (int i = 0; i < c.hd; ++i) d += qh[i] * kref[at(j) + i];
         sc[j] = d / std::sqrt(double(c.hd));
         mx = std::max(mx, sc[j]);
       }

@@ -192,13 +192,13 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
       if (tok >= tok1) continue;
       const int64_t slot = pi.row_of(bt, tok, a.nkv, kvh);
       if ((part * kLaneBytes) % 128 == 0) {
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(CT::addr(kc, slot * HD + part * EPL)));
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(CT::addr(vc, slot * HD + part * EPL)));
+        l2_prefetch_line(CT::addr(kc, slot * HD + part * EPL));
+        l2_prefetch_line(CT::addr(vc, slot * HD + part * EPL));
       }
       if constexpr (CT::kScaled) {
         if (part == 0) {
-          asm volatile("prefetch.global.L2 [%0];" ::"l"(a.k_scale + slot));
-          asm volatile("prefetch.global.L2 [%0];" ::"l"(a.v_scale + slot));
+          l2_prefetch_line(a.k_scale + slot);
+          l2_prefetch_line(a.v_scale + slot);
         }
       }
     }
@@ -252,11 +252,16 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
     auto rotate = [&](const float* head, int e0, float* out) {
       const bool second = e0 >= kHalf;
       const int j0 = second ? e0 - kHalf : e0;
+      float lo[EPL], hi[EPL];
+#pragma unroll
+      for (int i = 0; i < EPL; i += 8) {
+        load8(head + j0 + i, lo + i);
+        load8(head + j0 + kHalf + i, hi + i);
+      }
 #pragma unroll
       for (int k = 0; k < EPL; ++k) {
-        const float lo = head[j0 + k], hi = head[j0 + k + kHalf];
         const float2 r = cs[j0 + k];
-        out[k] = second ? rope_hi(lo, hi, r.x, r.y) : rope_lo(lo, hi, r.x, r.y);
+        out[k] = second ? rope_hi(lo[k], hi[k], r.x, r.y) : rope_lo(lo[k], hi[k], r.x, r.y);
       }
     };
     rotate(row + h * HD, part * EPL, q);
@@ -269,7 +274,7 @@ __global__ void __launch_bounds__(W * 32) decode_attention_kernel(const Attentio
         rotate(row + (a.nh + kvh) * HD, part * EPL, kr);
         const float* v = row + (a.nh + a.nkv + kvh) * HD + part * EPL;
 #pragma unroll
-        for (int k = 0; k < EPL; ++k) vr[k] = v[k];
+        for (int i = 0; i < EPL; i += 8) load8(v + i, vr + i);
         const int64_t at = pi.row(pi.block(slot), a.nkv, kvh, pi.offset(slot)) * HD + part * EPL;
         E* kd = const_cast<E*>(a.k_cache) + at;
         E* vd = const_cast<E*>(a.v_cache) + at;

@@ -78,7 +78,7 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
   // Decode steps with a bf16 / float cache may rotate q and write each row's new K/V inside the attention
   // (AttentionArgs::qkv): one launch fewer a layer.
   const bool fuse_rope =
-      opt_.fuse_rope_attn && use_decode_attention_ && !opt_.fp8_kv && st.n_tiles == 0 && st.one_token_rows;
+      opt_.fuse_rope_attn && use_decode_attention_ && !opt_.fp8_kv && st.one_token_rows;
 
   embedding<E>(in.tokens, static_cast<const E*>(w_.tok_emb), x_, T, dim, stream_);
   mark("embedding");

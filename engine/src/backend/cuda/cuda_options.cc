@@ -20,6 +20,11 @@ bool switched_off(const char* name) {
   const char* v = std::getenv(name);
   return v && std::string(v) == "0";
 }
+// For the switches that are off by default: set to "1".
+bool switched_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == "1";
+}
 std::atomic<bool> g_pdl{false};
 std::atomic<int> g_carveout{-1};
 }  // namespace
@@ -60,7 +65,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     const int v = std::atoi(r);
     o.attn_ring = v >= 4 ? 4 : v >= 2 ? v : 0;
   }
-  if (const char* e = std::getenv("LLM_CUDA_FUSE_ROPE_ATTN")) o.fuse_rope_attn = std::string(e) == "1";
+  o.fuse_rope_attn = switched_on("LLM_CUDA_FUSE_ROPE_ATTN");
   if (const char* e = std::getenv("LLM_CUDA_ATTN_EARLY_KV")) o.attn_early_kv_rows = std::max(0, std::atoi(e));
   if (const char* r = std::getenv("LLM_CUDA_L2_PREFETCH_ROWS")) o.l2_prefetch_rows = std::max(0, std::atoi(r));
   if (const char* k = std::getenv("LLM_CUDA_GEMV_L2_AHEAD_KB")) o.gemv_l2_ahead = std::clamp(std::atoi(k), 0, 4096) * 1024;
@@ -76,8 +81,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
     if (v == "fastest") o.tuned_gemm = CudaOptions::TunedGemmMode::kFastest;
     if (v == "ordered") o.tuned_gemm = CudaOptions::TunedGemmMode::kOrdered;
   }
-  const char* lg = std::getenv("LLM_CUDA_GEMM_LOG");
-  o.gemm_log = lg && std::string(lg) == "1";
+  o.gemm_log = switched_on("LLM_CUDA_GEMM_LOG");
   if (const char* m = std::getenv("LLM_CUDA_GEMV_MAX_M")) o.gemv_max_m = std::clamp(std::atoi(m), 1, kUnitsMaxM);
   if (const char* q = std::getenv("LLM_CUDA_GEMV_MMA")) {
     if (std::string(q) == "1") o.gemv_mma = true;
@@ -97,13 +101,12 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.gemm_tma_tuning.partials_first = !switched_off("LLM_CUDA_GEMM_TMA_ORDER");
   if (const char* a = std::getenv("LLM_CUDA_GEMM_TMA_ACC")) o.gemm_tma_tuning.accumulator_sets = std::atoi(a) == 1 ? 1 : 4;
   if (const char* c = std::getenv("LLM_CUDA_CARVEOUT")) o.smem_carveout = std::clamp(std::atoi(c), -1, 100);
-  if (const char* pf = std::getenv("LLM_CUDA_GEMM_TMA_PREFETCH")) o.gemm_tma_tuning.prefetch_descriptors = std::string(pf) == "1";
+  o.gemm_tma_tuning.prefetch_descriptors = switched_on("LLM_CUDA_GEMM_TMA_PREFETCH");
   if (const char* st = std::getenv("LLM_CUDA_GEMM_TMA_STAGES")) o.gemm_tma_tuning.stages = std::clamp(std::atoi(st), 0, 16);
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MIN_M")) o.gemm_tma_min_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   if (const char* m = std::getenv("LLM_CUDA_GEMM_TMA_MAX_M")) o.gemm_tma_max_m = std::clamp(std::atoi(m), 1, kTmaMaxM);
   // Off unless LLM_CUDA_SKINNY=1: measured slower than cuBLAS at batch 4..64 on the H200 (docs/cuda-notes.md, v8).
-  const char* sk = std::getenv("LLM_CUDA_SKINNY");
-  o.skinny = sk && std::string(sk) == "1";
+  o.skinny = switched_on("LLM_CUDA_SKINNY");
   if (cfg.kv_cache_dtype == KvCacheDType::kFp8) {
     if (o.f32) throw ModelLoadError("kv_cache_dtype fp8 needs the bf16 mode (dtype auto or bf16), not f32");
     o.fp8_kv = true;  // every attention kernel reads it (the tiled prefill kernel dequantizes while staging)

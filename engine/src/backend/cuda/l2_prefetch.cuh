@@ -9,6 +9,9 @@
 
 namespace engine::cuda {
 
+/// The 128-byte line holding p into L2.
+__device__ __forceinline__ void l2_prefetch_line(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
 /// The block's threads prefetch the 128-byte lines of [base, base + bytes) into L2, one line each in turn.
 __device__ __forceinline__ void l2_prefetch_block(const void* base, size_t bytes) {
   constexpr size_t kLine = 128;
@@ -16,14 +19,14 @@ __device__ __forceinline__ void l2_prefetch_block(const void* base, size_t bytes
   const size_t lines = (bytes + kLine - 1) / kLine;
   const size_t tid = threadIdx.x + size_t(blockDim.x) * (threadIdx.y + size_t(blockDim.y) * threadIdx.z);
   const size_t nthreads = size_t(blockDim.x) * blockDim.y * blockDim.z;
-  for (size_t l = tid; l < lines; l += nthreads) asm volatile("prefetch.global.L2 [%0];" ::"l"(p + l * kLine));
+  for (size_t l = tid; l < lines; l += nthreads) l2_prefetch_line(p + l * kLine);
 }
 
 /// The calling warp's 32 lanes prefetch the 128-byte lines of [base, base + bytes) into L2, one line each in turn.
 __device__ __forceinline__ void l2_prefetch_warp(const void* base, size_t bytes) {
   constexpr size_t kLine = 128;
   const char* p = static_cast<const char*>(base);
-  for (size_t l = threadIdx.x % 32; l * kLine < bytes; l += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(p + l * kLine));
+  for (size_t l = threadIdx.x % 32; l * kLine < bytes; l += 32) l2_prefetch_line(p + l * kLine);
 }
 
 /// Every block of the grid prefetches one contiguous share of [base, base + bytes) (nothing when base is null).

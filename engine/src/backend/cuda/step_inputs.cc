@@ -38,11 +38,10 @@ StagedInputs stage_step_inputs(const StepBatch& b, int pad_to, bool prefill_tile
   }
   StagedInputs st;
   st.one_token_rows =
-      std::all_of(b.seqs.begin(), b.seqs.end(), [](const SeqSlice& s) { return s.query_len == 1; });
+      std::none_of(b.seqs.begin(), b.seqs.end(), [](const SeqSlice& s) { return s.query_len > 1; });
   // Lists only when some slice has more than one query token: else the step keeps the paged kernel over all
   // tokens, which is what graphs capture.
-  if (prefill_tiles && std::any_of(b.seqs.begin(), b.seqs.end(), [](const SeqSlice& s) { return s.query_len > 1; }))
-    plan_attention_lists(b, in.lists, st);
+  if (prefill_tiles && !st.one_token_rows) plan_attention_lists(b, in.lists, st);
   int r = 0;
   for (const SeqSlice& s : b.seqs) {
     for (int j = 0; j < s.query_len; ++j) {

@@ -52,8 +52,8 @@ struct StagedInputs {
   /// prefill kernel switched off): the paged kernel runs over all T tokens and n_dec is 0.
   int n_tiles = 0;
   int n_dec = 0;
-  /// Every slice has query_len 1 (a decode step: each token's K/V row is the only one its sequence writes, at
-  /// its last position; AttentionArgs::kv_before_wait).
+  /// No slice has more than one query token (a decode step: each token's K/V row is the only one its sequence
+  /// writes, at its last position; AttentionArgs::kv_before_wait). n_tiles > 0 only when this is false.
   bool one_token_rows = false;
   size_t copy_ints = 0;  ///< the prefix of the buffer that holds this step's inputs (one host-to-device copy)
 };
