@@ -75,10 +75,10 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
   const bool prefetch_wo =
       st.n_tiles == 0 && T <= opt_.l2_prefetch_rows && wo_bytes <= size_t(device_l2_bytes()) / 4 * 3;
 
-  // Decode steps with a bf16 / float cache may rotate q and write each row's new K/V inside the attention
-  // (AttentionArgs::qkv): one launch fewer a layer.
+  // Decode steps of up to fuse_rope_attn_rows rows with a bf16 / float cache rotate q and write each row's new
+  // K/V inside the attention (AttentionArgs::qkv): one launch fewer a layer.
   const bool fuse_rope =
-      opt_.fuse_rope_attn && use_decode_attention_ && !opt_.fp8_kv && st.one_token_rows;
+      T <= opt_.fuse_rope_attn_rows && use_decode_attention_ && !opt_.fp8_kv && st.one_token_rows;
 
   embedding<E>(in.tokens, static_cast<const E*>(w_.tok_emb), x_, T, dim, stream_);
   mark("embedding");
