@@ -92,7 +92,7 @@ struct CudaOptions {
   int attn_early_kv_rows = 1;
   /// Decode steps (bf16 or float cache) of at most this many rows rotate q and write each row's new K/V inside
   /// decode_attention instead of in rope_kv_write (AttentionArgs::qkv): one launch fewer a layer, the same bits.
-  /// 16: on an H100 batch 1 -1.0 %, 16 -0.3 %, 64 +0.3 % and 256 +0.9 % with it (docs/cuda-notes.md, v22).
+  /// 16: on an H100 batch 1 -0.9 %, 16 -0.1 to -0.6 %, 64 +0.3 % and 256 +0.9 % with it (docs/cuda-notes.md, v22).
   /// LLM_CUDA_FUSE_ROPE_ATTN=N (0: never).
   int fuse_rope_attn_rows = 16;
   /// Decode steps of at most this many rows (no prefill tiles) have their attention kernel prefetch the O
@@ -108,9 +108,6 @@ struct CudaOptions {
   /// the kernel before it (set_gemv_l2_ahead): the bus kept busy through that kernel's tail (docs/cuda-notes.md,
   /// v18). 0: 128 KB measured +0.8 % at batch 1 on an H100; LLM_CUDA_GEMV_L2_AHEAD_KB=N.
   int gemv_l2_ahead = 0;
-  /// Registers a thread of the one-row GEMVs (set_gemv_max_regs): 0 = 64, or 56 / 48, so the next kernel's block
-  /// can be resident beside a GEMV block (docs/cuda-notes.md, v23). LLM_CUDA_GEMV_MAX_REGS=56|48.
-  int gemv_max_regs = 0;
   /// GEMMs of 2..64 rows (and of 1 without the GEMV) through skinny_gemm (gemm_skinny.cu; the bf16 mode only)
   /// when LLM_CUDA_SKINNY=1: an experiment that measured slower than cuBLAS (docs/cuda-notes.md, v8); never in
   /// the deterministic mode.

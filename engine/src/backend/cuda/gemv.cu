@@ -160,7 +160,7 @@ __device__ __forceinline__ void cvt8(const uint4& v, float* f) {
 }
 
 template <FusedIn In, int M, typename OutT, bool IntCvt>
-__device__ __forceinline__ void gemv_fused_body(const FusedArgs& a) {
+__global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArgs a) {
   static_assert(M == 1 || In == FusedIn::kPlain, "the fused inputs are made for one row");
   extern __shared__ uint4 smem[];
   bf16* xs = reinterpret_cast<bf16*>(smem);
@@ -243,21 +243,6 @@ __device__ __forceinline__ void gemv_fused_body(const FusedArgs& a) {
   }
 }
 
-template <FusedIn In, int M, typename OutT, bool IntCvt>
-__global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArgs a) {
-  gemv_fused_body<In, M, OutT, IntCvt>(a);
-}
-
-// The same one-row kernel held to Regs registers a thread (set_gemv_max_regs): a block of 1,024 threads at the
-// launch bound's 64 takes the whole register file, so under PDL the kernel after it (the attention after the
-// QKV GEMV, the O GEMV after the attention) starts on an SM only once this block has left it. At 56 one 4-warp
-// block of 64 registers fits beside it, at 48 one 8-warp block: it can be resident, past its own prologue and
-// waiting, when this kernel ends.
-template <FusedIn In, typename OutT, int Regs>
-__global__ void __maxnreg__(Regs) gemv_fused_lean_kernel(const FusedArgs a) {
-  gemv_fused_body<In, 1, OutT, true>(a);
-}
-
 // Shared memory a block of M > 1 rows may take (the opt-in limit, less the static part); M = 1 keeps the
 // default 48 KB, as before v12.
 size_t units_smem_limit() { return static_cast<size_t>(device_smem_optin()) - kFWarps * sizeof(float); }
@@ -281,18 +266,10 @@ void launch_fused_cvt(const FusedArgs& a, size_t smem, int grid, cudaStream_t s)
 
 std::atomic<bool> g_int_cvt{true};
 std::atomic<int> g_l2_ahead{0};
-std::atomic<int> g_max_regs{0};
 
 template <FusedIn In, int M, typename OutT>
 void launch_fused_as(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) {
-  const bool int_cvt = g_int_cvt.load(std::memory_order_relaxed);
-  if constexpr (M == 1) {
-    // One row fits the default 48 KB of shared memory (gemv_fused_supported), so no opt-in is set here.
-    const int regs = g_max_regs.load(std::memory_order_relaxed);
-    if (int_cvt && regs == 48) return launch_pdl(gemv_fused_lean_kernel<In, OutT, 48>, grid, kFThreads, smem, s, a);
-    if (int_cvt && regs == 56) return launch_pdl(gemv_fused_lean_kernel<In, OutT, 56>, grid, kFThreads, smem, s, a);
-  }
-  if (int_cvt) launch_fused_cvt<In, M, OutT, true>(a, smem, grid, s);
+  if (g_int_cvt.load(std::memory_order_relaxed)) launch_fused_cvt<In, M, OutT, true>(a, smem, grid, s);
   else launch_fused_cvt<In, M, OutT, false>(a, smem, grid, s);
 }
 
@@ -321,9 +298,6 @@ void gemv(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K
 }
 
 void set_gemv_int_convert(bool on) { g_int_cvt.store(on, std::memory_order_relaxed); }
-
-void set_gemv_max_regs(int regs) { g_max_regs.store(regs == 48 || regs == 56 ? regs : 0, std::memory_order_relaxed); }
-int gemv_max_regs() { return g_max_regs.load(std::memory_order_relaxed); }
 
 void set_gemv_l2_ahead(int bytes) { g_l2_ahead.store(bytes > 0 ? bytes : 0, std::memory_order_relaxed); }
 int gemv_l2_ahead() { return g_l2_ahead.load(std::memory_order_relaxed); }

@@ -203,12 +203,6 @@ void set_gemv_int_convert(bool on);
 /// changes. CudaOptions::gemv_l2_ahead.
 void set_gemv_l2_ahead(int bytes);
 int gemv_l2_ahead();
-/// Registers a thread of the one-row unit-layout GEMVs (gemv_units at M = 1, gemv_swiglu, gemv_rmsnorm) may use:
-/// 0 (the default) the launch bound's 64, which leaves no room on the SM for a block of the next kernel while a
-/// GEMV block runs; 56 or 48 hold them to that many (with the integer bf16 conversion only) so one attention
-/// block of 4 or 8 warps can be resident beside it. Speed only: no result changes. CudaOptions::gemv_max_regs.
-void set_gemv_max_regs(int regs);
-int gemv_max_regs();
 bool gemv_units_supported(int M, int N, int K);
 void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
 void gemv_rmsnorm(const float* x_in, const float* delta, const float* norm_w, float eps, float* x_out, const bf16* w,
