@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -176,6 +177,8 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
   }
   a.kv_before_wait = c.kv_before_wait;
   cudaStream_t stream = nullptr;
+  // Destroyed on every way out, a refused launch's exception included.
+  std::unique_ptr<CUstream_st, cudaError_t (*)(cudaStream_t)> own_stream(nullptr, cudaStreamDestroy);
   int max_pos = 0;
   for (int p : pos) max_pos = std::max(max_pos, p);
   std::vector<float2> rope(size_t(max_pos + 1) * c.hd / 2, make_float2(1.f, 0.f));
@@ -193,6 +196,7 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
   DevBuf<E> dqk(size_t(T) * c.nh * c.hd);
   if (c.fused_rope) {
     CK(cudaStreamCreate(&stream));
+    own_stream.reset(stream);
     a.q = nullptr;
     a.qkv = dqkv.p;
     a.q_stride = qkv_row;
@@ -200,6 +204,7 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
     a.slots = dslots.p;
   } else if (c.kv_by_kernel) {
     CK(cudaStreamCreate(&stream));
+    own_stream.reset(stream);
     a.q = dqk.p;
     if (reads_fp8(kernel)) {
       if constexpr (std::is_same_v<E, bf16>)
@@ -235,9 +240,6 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
   } else {
     decode();
     CK(cudaDeviceSynchronize());
-  }
-  if (stream) {
-    CK(cudaStreamDestroy(stream));
   }
   const auto out = dout.download();
   if (result) *result = out;
