@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One lent-GPU call for issue #15's table (docs/cuda-notes.md), most wanted first, each part skipped once too
 # little of DL is left: build; the backend test; batch 1 and 16 with the attention's split rule and block size
-# moved and v21 / v22 each off, the default first and last; the decode table (1/16/64/128/256 + the mixed step),
+# moved and v21 / v22 each off, the default first; the decode table (1/16/64/128/256 + the mixed step),
 # the same with the fp8 cache; offline -X inf -n 1500 at batch 256 with the bf16 and the fp8 cache; the
 # deterministic table.
 #   LLM_SHARED_DIR (assets), DL (seconds, 290), OUT (/tmp/o), BUILD (build/gpu)
