@@ -5,22 +5,18 @@
 # (graph_trace.sh).
 #   LLM_SHARED_DIR (assets), DL (seconds the whole script may take, 380), OUT (/tmp/o), BUILD (build/gpu)
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-T0=$(date +%s); left() { echo $(( ${DL:-380} - ($(date +%s) - T0) )); }
-export LLM_SHARED_DIR=${LLM_SHARED_DIR:-$PWD/../shared}
-B=${BUILD:-$PWD/build/gpu}; O=${OUT:-/tmp/o}; mkdir -p $O
-BUILD_TARGETS="cuda_attention_test cuda_backend_test cuda_batch_invariance_test cuda_decode_bench" STAGES=build \
-  DEADLINE=220 bash bench/gpu/lease.sh 2>&1 | tail -2
-echo "[$(( $(date +%s) - T0 ))s] built"
+CALL_DL=380
+. "$(dirname "$0")/call_fns.sh"
+call_build "cuda_attention_test cuda_backend_test cuda_batch_invariance_test cuda_decode_bench" 220 2
 timeout 90 $B/tests/cuda_attention_test --gtest_filter='*FusedRope*:*Ring*:*BeforeTheWait*' 2>&1 |
   grep -E '^\[  (PASSED|FAILED)|OK \]|Failure|Expected|Which is|error' | head -12
 for t in cuda_backend_test cuda_batch_invariance_test; do
   LLM_CUDA_FUSE_ROPE_ATTN=1 timeout 60 $B/tests/$t 2>&1 | grep -E '^\[  (PASSED|FAILED)|FAILED|Failure' | head -6
 done
-echo "== decode steps [$(( $(date +%s) - T0 ))s]"
+echo "== decode steps [$(elapsed)s]"
 DEADLINE=$(( $(left) - 60 )) NEED=20 STAGES=bench FILTER='BM_DecodeStep/(1|16|64|256)/' \
   VARIANTS="def;LLM_CUDA_FUSE_ROPE_ATTN=1;def;LLM_CUDA_FUSE_ROPE_ATTN=1" \
   bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'
 [[ $(left) -gt 50 ]] && BUILD=$B OUT=$O BATCHES=1 TIMEOUT=25 bash bench/gpu/graph_trace.sh
 [[ $(left) -gt 30 ]] && LLM_CUDA_FUSE_ROPE_ATTN=1 BUILD=$B OUT=$O/fused BATCHES=1 TIMEOUT=25 bash bench/gpu/graph_trace.sh
-echo "[$(( $(date +%s) - T0 ))s] end"
+echo "[$(elapsed)s] end"

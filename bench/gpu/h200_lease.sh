@@ -6,22 +6,18 @@
 # deterministic table.
 #   LLM_SHARED_DIR (assets), DL (seconds, 290), OUT (/tmp/o), BUILD (build/gpu)
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-T0=$(date +%s); left() { echo $(( ${DL:-290} - ($(date +%s) - T0) )); }
-export LLM_SHARED_DIR=${LLM_SHARED_DIR:-$PWD/../shared}
-B=${BUILD:-$PWD/build/gpu}; O=${OUT:-/tmp/o}; mkdir -p $O
-BUILD_TARGETS="cuda_backend_test cuda_decode_bench loadgen" STAGES=build \
-  DEADLINE=240 bash bench/gpu/lease.sh 2>&1 | tail -3
-echo "[$(( $(date +%s) - T0 ))s] built"
+CALL_DL=290
+. "$(dirname "$0")/call_fns.sh"
+call_build "cuda_backend_test cuda_decode_bench loadgen" 240
 timeout 60 $B/tests/cuda_backend_test 2>&1 | grep -E '^\[  (PASSED|FAILED)|FAILED|Failure' | head -6
 bench() { DEADLINE=$(( $(left) + ${2:-0} )) STAGES=bench FILTER="$1" VARIANTS="$3" bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'; }
-echo "== batch 1 and 16 [$(( $(date +%s) - T0 ))s]"
+echo "== batch 1 and 16 [$(elapsed)s]"
 bench 'BM_DecodeStep/(1|16)/' -105 "def;LLM_CUDA_ATTN_SPLIT_BLOCKS=1;LLM_CUDA_ATTN_WARPS=4;LLM_CUDA_FUSE_ROPE_ATTN=0;LLM_CUDA_ATTN_EARLY_KV=0;LLM_CUDA_ATTN_SPLIT_BLOCKS=4"
-echo "== table [$(( $(date +%s) - T0 ))s]"
+echo "== table [$(elapsed)s]"
 bench 'BM_DecodeStep/(1|16|64|128|256)/|BM_MixedStep' -55 "def;LLM_BENCH_KV_DTYPE=fp8"
-echo "== offline [$(( $(date +%s) - T0 ))s]"
+echo "== offline [$(elapsed)s]"
 DEADLINE=$(( $(left) + 10 )) LGNEED=40 STAGES=loadgen \
   LGRUNS="offline|-X inf -n 1500;offline_fp8|-X inf -n 1500 --kv-cache-dtype fp8" bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'
-echo "== deterministic [$(( $(date +%s) - T0 ))s]"
+echo "== deterministic [$(elapsed)s]"
 bench 'BM_DecodeStep/(1|16|64|128|256)/|BM_MixedStep' 20 "LLM_BENCH_DETERMINISTIC=1"
-echo "[$(( $(date +%s) - T0 ))s] end"
+echo "[$(elapsed)s] end"

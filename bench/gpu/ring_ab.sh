@@ -6,20 +6,16 @@
 # the ring; gemm_tma's phases.
 #   LLM_SHARED_DIR (assets), DL (seconds the whole script may take, 400), OUT (/tmp/o), BUILD (build/gpu)
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-T0=$(date +%s); left() { echo $(( ${DL:-400} - ($(date +%s) - T0) )); }
-export LLM_SHARED_DIR=${LLM_SHARED_DIR:-$PWD/../shared}
-B=${BUILD:-$PWD/build/gpu}; O=${OUT:-/tmp/o}; mkdir -p $O
+CALL_DL=400
+. "$(dirname "$0")/call_fns.sh"
 . bench/gpu/gemm_bench_fns.sh
-BUILD_TARGETS="cuda_attention_test cuda_decode_bench cuda_gemm_bench" STAGES=build \
-  DEADLINE=300 bash bench/gpu/lease.sh 2>&1 | tail -3
-echo "[$(( $(date +%s) - T0 ))s] built"
+call_build "cuda_attention_test cuda_decode_bench cuda_gemm_bench" 300
 timeout 90 $B/tests/cuda_attention_test --gtest_filter='*Ring*:*BeforeTheWait*:*V2*:*SplitMerge*' 2>&1 | grep -E '^\[  (PASSED|FAILED)|OK \]|Failure|Expected|Which is|ring|error' | head -20
-echo "== b256: bf16, fp8, the ring [$(( $(date +%s) - T0 ))s]"
+echo "== b256: bf16, fp8, the ring [$(elapsed)s]"
 DEADLINE=$(( $(left) - 150 )) STAGES=bench FILTER='BM_DecodeStep/256/' \
   VARIANTS="LLM_BENCH_KV_DTYPE=fp8;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=3;def;LLM_CUDA_ATTN_RING=3;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=3 LLM_CUDA_ATTN_EARLY_KV=256;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=2;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_ATTN_RING=4" \
   bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'
-echo "== b1/16/64 [$(( $(date +%s) - T0 ))s]"
+echo "== b1/16/64 [$(elapsed)s]"
 DEADLINE=$(( $(left) - 80 )) STAGES=bench FILTER='BM_DecodeStep/(1|16|64)/' \
   VARIANTS="def;LLM_CUDA_ATTN_RING=3;LLM_CUDA_ATTN_EARLY_KV=0;LLM_CUDA_ATTN_RING=3 LLM_CUDA_ATTN_EARLY_KV=256;LLM_CUDA_GEMM_TMA=1;LLM_CUDA_CARVEOUT=100" \
   bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'
@@ -41,4 +37,4 @@ if [[ $(left) -gt 25 ]]; then
   echo "== gemm_tma phases"
   GB_LIMIT=$(( $(left) - 5 )) ph
 fi
-echo "[$(( $(date +%s) - T0 ))s] end"
+echo "[$(elapsed)s] end"

@@ -716,8 +716,8 @@ TEST(CudaGemm, GemvRmsNormMatchesFloat64AndUnfused) {
 }
 
 // set_gemv_l2_ahead (the GEMV blocks prefetch the start of their weights into L2 before their wait) is speed
-// only: every batch-1 GEMV gives the same bits with it on, at a size past a block's rows and one inside them.
-// The L2 prefetch ahead of the wait changes no bit of any batch-1 GEMV's output, f32 or bf16.
+// only: every batch-1 GEMV gives the same bits with it on, f32 or bf16 out, at a size past a block's rows and one
+// inside them.
 TEST(CudaGemm, GemvL2AheadChangesNoBit) {
   SKIP_WITHOUT_DEVICE();
   const int N = 4096, K = 4096;
