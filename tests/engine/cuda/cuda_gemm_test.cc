@@ -765,6 +765,44 @@ TEST(CudaGemm, GemvL2AheadChangesNoBit) {
   ec::set_gemv_l2_ahead(0);
 }
 
+// gemv_preload (the first bytes of a block's rows copied into shared memory before its wait) is gemv_units at
+// M = 1 bit for bit, f32 or bf16 out, whatever it preloads: nothing, less than one unit, a chunk and a bit
+// (a unit across two chunks), most of a block, and more than a block holds; K a multiple of 1,024 or not (a
+// row's last unit shorter), N that leaves the last block short.
+TEST(CudaGemm, GemvPreloadGivesGemvUnitsBits) {
+  SKIP_WITHOUT_DEVICE();
+  if (!ec::gemv_preload_supported(4096, 4096, 0)) GTEST_SKIP() << "gemv_preload needs an sm_90 device";
+  std::mt19937_64 rng(91);
+  struct Shape { int N, K; };
+  for (const Shape sh : {Shape{4096, 4096}, Shape{4096, 11008}, Shape{1001, 1000}, Shape{77, 96}, Shape{12288, 4096}}) {
+    const int N = sh.N, K = sh.K;
+    const auto w = rand_bf16(size_t(N) * K, rng), x = rand_bf16(K, rng);
+    DevBuf<bf16> dw(w), dx(x);
+    DevBuf<float> dy(N), dref(N);
+    for (const bool f32 : {true, false}) {
+      dref.poison();
+      ec::gemv_units(dx.p, dw.p, dref.p, f32, 1, N, K, nullptr);
+      CK(cudaDeviceSynchronize());
+      const auto ref = dref.download();
+      for (const int pre : {0, 1000, 16 * 1024 + 4096, 160 * 1024, 200 * 1024, 256 * 1024}) {
+        const std::string what = "N " + std::to_string(N) + " K " + std::to_string(K) + " preload " +
+                                 std::to_string(pre) + (f32 ? " f32" : " bf16");
+        if (!ec::gemv_preload_supported(N, K, pre)) {
+          EXPECT_THROW(ec::gemv_preload(dx.p, dw.p, dy.p, f32, N, K, pre, nullptr), std::invalid_argument) << what;
+          continue;
+        }
+        dy.poison();
+        ec::gemv_preload(dx.p, dw.p, dy.p, f32, N, K, pre, nullptr);
+        CK(cudaDeviceSynchronize());
+        CK(cudaGetLastError());
+        const auto got = dy.download();
+        EXPECT_EQ(std::memcmp(got.data(), ref.data(), (f32 ? N * sizeof(float) : N * sizeof(bf16))), 0) << what;
+      }
+    }
+  }
+  EXPECT_FALSE(ec::gemv_preload_supported(4096, 4092, 0));  // K % 8
+}
+
 }  // namespace
 
 #else

@@ -39,4 +39,14 @@ int device_l2_bytes() {
   return n;
 }
 
+bool device_is_sm90() {
+  static const bool yes = [] {
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+    return major == 9;
+  }();
+  return yes;
+}
+
 }  // namespace engine::cuda

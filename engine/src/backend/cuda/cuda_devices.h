@@ -12,5 +12,8 @@ int device_sm_count();
 int device_smem_optin();
 /// The current device's L2 cache size in bytes (read once per process).
 int device_l2_bytes();
+/// Whether the current device is compute capability 9.x (Hopper: wgmma, TMA, bulk copies); false where the
+/// runtime reports an error. Read once per process.
+bool device_is_sm90();
 
 }  // namespace engine::cuda

@@ -75,6 +75,12 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
   const bool prefetch_wo =
       st.n_tiles == 0 && T <= opt_.l2_prefetch_rows && wo_bytes <= size_t(device_l2_bytes()) / 4 * 3;
 
+  // One-row decode steps (bf16) may take the O projection through gemv_preload (CudaOptions::gemv_preload).
+  bool preload_wo = false;
+  if constexpr (std::is_same_v<E, bf16>)
+    preload_wo = T == 1 && st.n_tiles == 0 && !ordered && opt_.gemv && opt_.gemv_preload > 0 &&
+                 gemv_preload_supported(dim, nh * hd, opt_.gemv_preload);
+
   // Decode steps of up to fuse_rope_attn_rows rows with a bf16 / float cache rotate q and write each row's new
   // K/V inside the attention (AttentionArgs::qkv): one launch fewer a layer.
   const bool fuse_rope =
@@ -150,6 +156,8 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     mark("attention");
     if (ordered) ordered_gemv(reinterpret_cast<const bf16*>(attn), static_cast<const bf16*>(L.wo), delta_, true, dim,
                               nh * hd, stream_);
+    else if (preload_wo) gemv_preload(reinterpret_cast<const bf16*>(attn), static_cast<const bf16*>(L.wo), delta_, true,
+                                      dim, nh * hd, opt_.gemv_preload, stream_);
     else gemm_->run(attn, L.wo, delta_, true, T, dim, nh * hd);
     mark("o_gemm");
     norm_gemm(delta_, L.ffn_norm, L.wgu, gu, false, 2 * hid, "gate_up_gemm");

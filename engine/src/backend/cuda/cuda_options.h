@@ -108,6 +108,10 @@ struct CudaOptions {
   /// the kernel before it (set_gemv_l2_ahead): the bus kept busy through that kernel's tail (docs/cuda-notes.md,
   /// v18). 0: 128 KB measured +0.8 % at batch 1 on an H100; LLM_CUDA_GEMV_L2_AHEAD_KB=N.
   int gemv_l2_ahead = 0;
+  /// Bytes of its weights each block of the O projection's GEMV copies into shared memory before its PDL wait in
+  /// one-row decode steps (gemv_preload: resident beside the attention, so the weights stream while it runs; the
+  /// same bits as gemv_units). 0 (the default until measured): gemv_units. LLM_CUDA_GEMV_PRELOAD_KB=N.
+  int gemv_preload = 0;
   /// GEMMs of 2..64 rows (and of 1 without the GEMV) through skinny_gemm (gemm_skinny.cu; the bf16 mode only)
   /// when LLM_CUDA_SKINNY=1: an experiment that measured slower than cuBLAS (docs/cuda-notes.md, v8); never in
   /// the deterministic mode.

@@ -378,16 +378,6 @@ void dispatch(const bf16* x, const bf16* w, void* y, int M, int N, int K, const 
     four ? dispatch<false, 4, OutT>(x, w, y, M, N, K, sc, t, s) : dispatch<false, 1, OutT>(x, w, y, M, N, K, sc, t, s);
 }
 
-bool device_is_sm90() {
-  static const bool yes = [] {
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
-    return major == 9;
-  }();
-  return yes;
-}
-
 }  // namespace
 
 TmaScratch::TmaScratch() {

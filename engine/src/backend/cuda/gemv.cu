@@ -139,20 +139,6 @@ size_t fused_smem(int M, int K, int rows_per_block) {
   return static_cast<size_t>(M) * K * sizeof(bf16) + static_cast<size_t>(rows_per_block) * fused_units(K) * M * 4;
 }
 
-// 8 bf16 -> 8 floats with integer operations: a bf16 is the top half of the float with the same bits, so the
-// low element of each 32-bit pair is the word shifted left 16 and the high one the word with its low half
-// cleared. Exact, the same values as bf16x8_to_f32 (vec8.cuh), whose cvt.f32.bf16 limited these kernels at
-// M >= 2 (v12: M = 2 / 4 / 8 took ~1.2 / 2.1 / 4.2x the M = 1 GEMV time with it, ~1.0 / 1.2 / 2.1x with this;
-// M = 1 unchanged).
-__device__ __forceinline__ void bf16x8_to_f32_int(const uint4& v, float* f) {
-  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    f[2 * k] = __uint_as_float(w[k] << 16);
-    f[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
-  }
-}
-
 template <bool IntCvt>
 __device__ __forceinline__ void cvt8(const uint4& v, float* f) {
   if constexpr (IntCvt) bf16x8_to_f32_int(v, f);

@@ -64,6 +64,17 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
 #endif
 }
 
+/// `bytes` (a multiple of 16) contiguous bytes from global memory into shared memory by the bulk-copy unit,
+/// completing them on `bar`; both addresses 16-byte aligned.
+__device__ __forceinline__ void bulk_load(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+#if LLM_HOPPER_ASYNC
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                   smem_addr(dst)),
+               "l"(src), "r"(bytes), "r"(smem_addr(bar))
+               : "memory");
+#endif
+}
+
 /// A 2-D tile of the tensor map into shared memory, completing `bytes` on `bar` (coordinates: c0 the inner
 /// dimension's element, c1 the row). Rows or columns past the tensor's edge arrive as zeros.
 __device__ __forceinline__ void tma_load_2d(void* dst, const void* map, uint64_t* bar, int c0, int c1) {

@@ -207,6 +207,13 @@ bool gemv_units_supported(int M, int N, int K);
 void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
 void gemv_rmsnorm(const float* x_in, const float* delta, const float* norm_w, float eps, float* x_out, const bf16* w,
                   void* y, bool y_f32, int N, int K, cudaStream_t s);
+/// gemv_units at M = 1 (the same bits) in blocks of 512 threads that copy the first `preload` bytes (<= 256 KB, a
+/// multiple of 16) of their weight rows into shared memory by bulk copies before their PDL wait, so that behind a
+/// kernel that leaves room on the SM (the batch-1 decode attention) the weights stream while it runs
+/// (gemv_preload.cu; docs/cuda-notes.md, v24). Needs gemv_preload_supported: an sm_90 device, K % 8 == 0, the
+/// preload, x and the row sums within a block's shared memory.
+bool gemv_preload_supported(int N, int K, int preload);
+void gemv_preload(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, int preload, cudaStream_t s);
 
 /// The same product for up to kSkinnyMaxM rows on the tensor cores (gemm_skinny.cu): decode GEMMs at batch
 /// 1..64 as a stream over the weights, f32 accumulation; y f32 when y_f32 else bf16. Each row's result is

@@ -1,0 +1,226 @@
+// gemv_preload (kernels.h; docs/cuda-notes.md, v24): the one-row product y[n] = sum_k x[k] * w[n, k] of
+// gemv_units (M = 1, x read from memory), in a block small enough to be resident beside the decode attention,
+// that copies the first bytes of its weights into shared memory before its PDL wait.
+//
+// Why. At batch 1 the attention between the QKV and O GEMVs is a latency chain (~10 us a layer) that reads ~2 MB:
+// the memory bus is idle while it runs, and the O GEMV, a block of 1,024 threads at 64 registers (the whole
+// register file), cannot start an SM's share of its 33.5 MB until the attention's blocks there have left. This
+// kernel's block is 512 threads (<= 64 registers: half the register file), so under PDL it is scheduled while the
+// attention runs, and its one elected thread asks the bulk-copy unit for the first `preload` bytes of the block's
+// rows (contiguous in memory; chunks of 16 KB, an mbarrier each). No registers are held for those bytes while
+// they are in flight, and they are not in L2, where v18's prefetch of the same weights lost them.
+//
+// After the wait: x to shared memory (bf16, as gemv_units), then each warp computes its units from shared memory
+// (the preloaded prefix of the block's units) while its loads of the rest, issued first, are in flight, then the
+// rest as gemv_units does (kUnroll 16-byte loads a lane in flight). A unit is gemv_units' (a row's 1,024 values:
+// kUnroll 16-byte slices a lane, one fmaf chain, the warp's shuffle sum), its sum goes to shared memory and a row
+// adds its units in order, so y has gemv_units' bits at M = 1 whatever the preload and the block count.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_devices.h"
+#include "backend/cuda/hopper.cuh"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/pdl.cuh"
+#include "backend/cuda/vec8.cuh"
+
+namespace engine::cuda {
+namespace {
+
+namespace hp = hopper;
+
+constexpr int kThreads = 512;
+constexpr int kWarps = kThreads / 32;
+constexpr int kUnroll = 4;                // 16-byte slices a lane a unit, as gemv_units
+constexpr int kUnit = kUnroll * 32 * 8;   // values of a row a unit
+constexpr int kChunk = 16 * 1024;         // bytes a bulk copy (and an mbarrier)
+constexpr int kMaxChunks = 16;
+
+struct PreloadArgs {
+  const bf16* x = nullptr;  // [K]
+  const bf16* w = nullptr;  // [N, K]
+  void* y = nullptr;        // [N]
+  int N = 0, K = 0, rows_per_block = 0;
+  int preload = 0;          // bytes of a block's rows copied before the wait (a multiple of 16, <= kMaxChunks chunks)
+};
+
+__device__ __forceinline__ void put(float* y, float v) { *y = v; }
+__device__ __forceinline__ void put(bf16* y, float v) { *y = __float2bfloat16(v); }
+
+__host__ __device__ inline int units_of(int K) { return (K + kUnit - 1) / kUnit; }
+
+// Shared memory: the preloaded weights (preload bytes, 128-aligned), x (K bf16), the units' sums, the barriers.
+__host__ __device__ inline size_t x_offset(int preload) { return (static_cast<size_t>(preload) + 127) / 128 * 128; }
+__host__ __device__ inline size_t part_offset(int preload, int K) { return x_offset(preload) + size_t(K) * 2; }
+__host__ __device__ inline size_t bar_offset(int preload, int K, int rows) {
+  return (part_offset(preload, K) + size_t(rows) * units_of(K) * 4 + 7) / 8 * 8;
+}
+size_t smem_bytes(int preload, int K, int rows) { return bar_offset(preload, K, rows) + kMaxChunks * 8; }
+
+// The block's units [0, pre) lie whole within its first `bytes` bytes (units go row by row, 2 KB each but a row's
+// last when K % 1024 != 0).
+__device__ __forceinline__ int units_within(long long bytes, int K, int R) {
+  const long long row_bytes = 2LL * K;
+  const int S = units_of(K);
+  const long long rows = min(static_cast<long long>(R), bytes / row_bytes);
+  if (rows == R) return R * S;
+  const long long rem = bytes - rows * row_bytes;
+  return static_cast<int>(rows) * S + static_cast<int>(min(static_cast<long long>(S - 1), rem / (2LL * kUnit)));
+}
+
+// One unit's sum, its kUnroll slices already in registers (gemv_units' fmaf order and shuffle sum).
+__device__ __forceinline__ float unit_sum(const uint4 (&wv)[kUnroll], const bf16* xs, int k0, int K) {
+  float acc = 0.f;
+#pragma unroll
+  for (int q = 0; q < kUnroll; ++q) {
+    const int k = k0 + q * 256;
+    if (k >= K) break;
+    float wf[8], xf[8];
+    bf16x8_to_f32_int(wv[q], wf);
+    bf16x8_to_f32_int(*reinterpret_cast<const uint4*>(xs + k), xf);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc = fmaf(wf[j], xf[j], acc);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+  return acc;
+}
+
+template <typename OutT>
+__global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const PreloadArgs a) {
+  extern __shared__ __align__(128) uint8_t smem[];
+  const int K = a.K, S = units_of(K);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int r0 = blockIdx.x * a.rows_per_block;
+  const int R = max(0, min(a.rows_per_block, a.N - r0));
+  const int units = R * S;
+  const uint8_t* wblock = reinterpret_cast<const uint8_t*>(a.w + static_cast<int64_t>(r0) * K);
+  const long long pre_bytes = min(static_cast<long long>(a.preload), 2LL * R * K) / 16 * 16;
+  const int chunks = static_cast<int>((pre_bytes + kChunk - 1) / kChunk);
+  const int pre = units_within(pre_bytes, K, R);
+  bf16* xs = reinterpret_cast<bf16*>(smem + x_offset(a.preload));
+  float* part = reinterpret_cast<float*>(smem + part_offset(a.preload, K));
+  uint64_t* bar = reinterpret_cast<uint64_t*>(smem + bar_offset(a.preload, K, a.rows_per_block));
+  pdl_launch_dependents();
+
+  // Before the wait: the bulk copies of the prefix (weights are constant), and each warp's first unit past it
+  // into registers.
+  if (threadIdx.x == 0) {
+    for (int c = 0; c < chunks; ++c) hp::mbar_init(&bar[c], 1);
+    hp::fence_barrier_init();
+    for (int c = 0; c < chunks; ++c) {
+      const uint32_t n = static_cast<uint32_t>(min(static_cast<long long>(kChunk), pre_bytes - 1LL * c * kChunk));
+      hp::mbar_arrive_expect_tx(&bar[c], n);
+      hp::bulk_load(smem + size_t(c) * kChunk, wblock + size_t(c) * kChunk, n, &bar[c]);
+    }
+  }
+  uint4 wv[kUnroll];
+  const auto fetch = [&](int u) {
+    const bf16* wr = a.w + static_cast<int64_t>(r0 + u / S) * K;
+    const int k0 = (u % S) * kUnit + lane * 8;
+#pragma unroll
+    for (int q = 0; q < kUnroll; ++q) {
+      const int k = k0 + q * 256;
+      wv[q] = k < K ? *reinterpret_cast<const uint4*>(wr + k) : make_uint4(0, 0, 0, 0);
+    }
+  };
+  if (pre + warp < units) fetch(pre + warp);
+  __syncthreads();  // the barriers' initialisation before anyone waits on them
+  pdl_wait();
+
+  for (int c = threadIdx.x; c < K / 8; c += kThreads)
+    *reinterpret_cast<uint4*>(xs + c * 8) = *reinterpret_cast<const uint4*>(a.x + c * 8);
+  __syncthreads();
+
+  // The preloaded units, read from shared memory while the first global unit is in flight.
+  for (int u = warp; u < pre; u += kWarps) {
+    const int r = u / S, k0 = (u % S) * kUnit + lane * 8;
+    const long long first = 2LL * (static_cast<long long>(r) * K + (u % S) * kUnit);
+    const long long last = 2LL * (static_cast<long long>(r) * K + min(K, (u % S + 1) * kUnit)) - 1;
+    hp::mbar_wait(&bar[first / kChunk], 0);
+    hp::mbar_wait(&bar[last / kChunk], 0);
+    const bf16* ws = reinterpret_cast<const bf16*>(smem) + static_cast<int64_t>(r) * K;
+    uint4 sv[kUnroll];
+#pragma unroll
+    for (int q = 0; q < kUnroll; ++q) {
+      const int k = k0 + q * 256;
+      sv[q] = k < K ? *reinterpret_cast<const uint4*>(ws + k) : make_uint4(0, 0, 0, 0);
+    }
+    const float s = unit_sum(sv, xs, k0, K);
+    if (lane == 0) part[u] = s;
+  }
+  // The rest, kUnroll slices a lane in flight ahead.
+  for (int u = pre + warp; u < units; u += kWarps) {
+    uint4 cur[kUnroll];
+#pragma unroll
+    for (int q = 0; q < kUnroll; ++q) cur[q] = wv[q];
+    if (u + kWarps < units) fetch(u + kWarps);
+    const float s = unit_sum(cur, xs, (u % S) * kUnit + lane * 8, K);
+    if (lane == 0) part[u] = s;
+  }
+  __syncthreads();
+  OutT* y = static_cast<OutT*>(a.y);
+  for (int r = threadIdx.x; r < R; r += kThreads) {
+    float s = 0.f;
+    for (int q = 0; q < S; ++q) s += part[r * S + q];
+    put(y + r0 + r, s);
+  }
+}
+
+int rows_per_block(int N) { return (N + device_sm_count() - 1) / device_sm_count(); }
+
+// The bytes a block copies: at most kMaxChunks chunks and its rows' bytes, a multiple of 16.
+int clamp_preload(int preload, int N, int K) {
+  const long long block = 2LL * rows_per_block(N) * K;
+  return static_cast<int>(std::min<long long>(std::clamp(preload, 0, kMaxChunks * kChunk), block) / 16 * 16);
+}
+
+template <typename OutT>
+void launch(const PreloadArgs& a, size_t smem, cudaStream_t s) {
+  // Once per instantiation (graph capture allows it: no stream work): the opt-in up to the device's limit, and
+  // the largest shared-memory carveout, so an SM running the attention has room for this block beside it.
+  static const bool set = [] {
+    LLM_CUDA_CHECK(cudaFuncSetAttribute(gemv_preload_kernel<OutT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        device_smem_optin()));
+    LLM_CUDA_CHECK(cudaFuncSetAttribute(gemv_preload_kernel<OutT>,
+                                        cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+    return true;
+  }();
+  (void)set;
+  const int grid = (a.N + a.rows_per_block - 1) / a.rows_per_block;
+  launch_pdl(gemv_preload_kernel<OutT>, grid, kThreads, smem, s, a);
+}
+
+}  // namespace
+
+bool gemv_preload_supported(int N, int K, int preload) {
+  if (N < 1 || K < 8 || K % 8 != 0 || preload < 0) return false;
+  if (!device_is_sm90()) return false;
+  return smem_bytes(clamp_preload(preload, N, K), K, rows_per_block(N)) <= static_cast<size_t>(device_smem_optin());
+}
+
+void gemv_preload(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, int preload, cudaStream_t s) {
+  if (!gemv_preload_supported(N, K, preload))
+    throw std::invalid_argument("gemv_preload: unsupported N " + std::to_string(N) + " K " + std::to_string(K) +
+                                " preload " + std::to_string(preload) +
+                                " (needs an sm_90 device, K % 8 == 0 and the preload, x and the row sums within a "
+                                "block's shared memory)");
+  PreloadArgs a;
+  a.x = x;
+  a.w = w;
+  a.y = y;
+  a.N = N;
+  a.K = K;
+  a.rows_per_block = rows_per_block(N);
+  a.preload = clamp_preload(preload, N, K);
+  const size_t smem = smem_bytes(a.preload, K, a.rows_per_block);
+  if (y_f32) launch<float>(a, smem, s);
+  else launch<bf16>(a, smem, s);
+}
+
+}  // namespace engine::cuda
