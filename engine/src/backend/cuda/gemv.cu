@@ -17,6 +17,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_devices.h"
+#include "backend/cuda/gemv_unit.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/l2_prefetch.cuh"
 #include "backend/cuda/pdl.cuh"
@@ -115,7 +116,8 @@ void launch(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, cud
 // that row (the same units, the same fmaf order), so it does not depend on M.
 constexpr int kFThreads = 1024;
 constexpr int kFWarps = kFThreads / 32;
-constexpr int kUnit = kUnroll * 32 * 8;  // values of a row per unit
+constexpr int kUnit = kUnitValues;  // values of a row per unit (gemv_unit.cuh)
+static_assert(kUnroll == kUnitSlices);
 
 enum class FusedIn { kPlain, kSwiglu, kNorm };
 
@@ -160,15 +162,7 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
   pdl_launch_dependents();
 
   uint4 wv[kUnroll];
-  const auto fetch = [&](int u) {
-    const bf16* wr = a.w + static_cast<int64_t>(r0 + u / S) * K;
-    const int k0 = (u % S) * kUnit + lane * 8;
-#pragma unroll
-    for (int q = 0; q < kUnroll; ++q) {
-      const int k = k0 + q * 256;
-      wv[q] = k < K ? *reinterpret_cast<const uint4*>(wr + k) : make_uint4(0, 0, 0, 0);
-    }
-  };
+  const auto fetch = [&](int u) { load_unit(wv, a.w + static_cast<int64_t>(r0 + u / S) * K, u % S, lane, K); };
   // Weights are constant: the first unit's loads are in flight before the wait, as in the plain GEMV, and
   // with l2_ahead the start of the block's rows (contiguous, walked in order) is prefetched into L2.
   if (warp < units) fetch(warp);

@@ -25,6 +25,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/hopper.cuh"
+#include "backend/cuda/gemv_unit.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vec8.cuh"
@@ -36,8 +37,8 @@ namespace hp = hopper;
 
 constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
-constexpr int kUnroll = 4;                // 16-byte slices a lane a unit, as gemv_units
-constexpr int kUnit = kUnroll * 32 * 8;   // values of a row a unit
+constexpr int kUnroll = kUnitSlices;      // 16-byte slices a lane a unit, as gemv_units (gemv_unit.cuh)
+constexpr int kUnit = kUnitValues;        // values of a row a unit
 constexpr int kChunk = 16 * 1024;         // bytes a bulk copy (and an mbarrier)
 constexpr int kMaxChunks = 16;
 
@@ -120,15 +121,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
     }
   }
   uint4 wv[kUnroll];
-  const auto fetch = [&](int u) {
-    const bf16* wr = a.w + static_cast<int64_t>(r0 + u / S) * K;
-    const int k0 = (u % S) * kUnit + lane * 8;
-#pragma unroll
-    for (int q = 0; q < kUnroll; ++q) {
-      const int k = k0 + q * 256;
-      wv[q] = k < K ? *reinterpret_cast<const uint4*>(wr + k) : make_uint4(0, 0, 0, 0);
-    }
-  };
+  const auto fetch = [&](int u) { load_unit(wv, a.w + static_cast<int64_t>(r0 + u / S) * K, u % S, lane, K); };
   if (pre + warp < units) fetch(pre + warp);
   __syncthreads();  // the barriers' initialisation before anyone waits on them
   pdl_wait();
