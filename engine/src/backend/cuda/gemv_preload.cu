@@ -156,6 +156,10 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
     const float s = unit_sum(cur, xs, (u % S) * kUnit + lane * 8, K);
     if (lane == 0) part[u] = s;
   }
+  // Every copy landed before the block may exit (a chunk can hold only bytes of a unit past the prefix, which
+  // no warp waited for): a block must not leave with bulk copies into its shared memory in flight.
+  if (threadIdx.x == 0)
+    for (int c = 0; c < chunks; ++c) hp::mbar_wait(&bar[c], 0);
   __syncthreads();
   OutT* y = static_cast<OutT*>(a.y);
   for (int r = threadIdx.x; r < R; r += kThreads) {
