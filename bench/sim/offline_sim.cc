@@ -1,10 +1,12 @@
 #include "bench/sim/offline_sim.h"
 
 #include <algorithm>
-#include <fstream>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
+
+#include "results/files.h"
+#include "results/requests_csv.h"
 
 namespace bench {
 
@@ -54,66 +56,26 @@ double StepModel::step_seconds(int rows, int64_t context_tokens) const {
   return scale * (fixed + double(context_tokens) * kv_bytes_per_token / bandwidth);
 }
 
-namespace {
-
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') quoted = !quoted;
-    else if (c == ',' && !quoted) out.push_back(std::move(cur)), cur.clear();
-    else cur += c;
-  }
-  out.push_back(cur);
-  return out;
-}
-
-}  // namespace
-
 std::vector<SimRequest> read_requests_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open");
-  std::string line;
-  if (!std::getline(in, line)) throw std::runtime_error(path + ": empty (no header)");
-  const auto header = split_csv_line(line);
-  const auto column = [&](const std::string& name) {
-    const auto it = std::find(header.begin(), header.end(), name);
-    if (it == header.end()) throw std::runtime_error(path + ": no column '" + name + "' in the header");
-    return static_cast<size_t>(it - header.begin());
-  };
-  const size_t c_index = column("index"), c_status = column("status"), c_prompt = column("prompt_tokens"),
-               c_output = column("output_tokens");
-  std::vector<std::pair<long long, SimRequest>> rows;
-  for (int ln = 2; std::getline(in, line); ++ln) {
-    if (line.empty()) continue;
-    const auto f = split_csv_line(line);
-    const auto num = [&](size_t c, const char* name) {
-      if (c >= f.size()) throw std::runtime_error(path + ":" + std::to_string(ln) + ": no " + name + " field");
-      size_t used = 0;
-      long long v = 0;
-      try {
-        v = std::stoll(f[c], &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != f[c].size() || v < 0)
-        throw std::runtime_error(path + ":" + std::to_string(ln) + ": " + name + " '" + f[c] + "' is not a count");
-      return v;
-    };
-    if (c_status >= f.size()) throw std::runtime_error(path + ":" + std::to_string(ln) + ": no status field");
-    if (f[c_status] != "ok") continue;
-    SimRequest r;
-    r.prompt_tokens = static_cast<int>(num(c_prompt, "prompt_tokens"));
-    r.output_tokens = static_cast<int>(num(c_output, "output_tokens"));
-    if (r.prompt_tokens < 1 || r.output_tokens < 1)
-      throw std::runtime_error(path + ":" + std::to_string(ln) + ": a request needs >= 1 prompt and output token");
-    rows.emplace_back(num(c_index, "index"), r);
-  }
-  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  // results' own reader (RFC 4180 records, every field checked); the columns this needs checked by name first,
+  // since the reader takes a file without them as rows without those values.
+  const std::string text = results::read_text_file(path);
+  size_t pos = 0;
+  const std::vector<std::string> header = results::next_csv_record(text, &pos);
+  for (const char* name : {"index", "status", "prompt_tokens", "output_tokens"})
+    if (std::find(header.begin(), header.end(), name) == header.end())
+      throw std::runtime_error(path + ": no column '" + name + "' in the header");
+  std::vector<results::RequestRow> rows = results::parse_requests_csv(text, path);
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
   std::vector<SimRequest> out;
   out.reserve(rows.size());
-  for (auto& [i, r] : rows) out.push_back(r);
+  for (const results::RequestRow& r : rows) {
+    if (r.status != results::Status::kOk) continue;
+    if (r.prompt_tokens.value_or(0) < 1 || r.output_tokens.value_or(0) < 1)
+      throw std::runtime_error(path + ": request " + std::to_string(r.index) +
+                               ": a request needs >= 1 prompt and output token");
+    out.push_back({*r.prompt_tokens, *r.output_tokens});
+  }
   return out;
 }
 

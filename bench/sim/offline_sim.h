@@ -41,8 +41,8 @@ struct SimRequest {
   int output_tokens = 0;
 };
 
-/// The ok rows of a loadgen requests.csv, in send order (its index column). Throws std::runtime_error naming the
-/// file, and the line and column where a row is malformed.
+/// The ok rows of a loadgen requests.csv, in send order (its index column), read by results::parse_requests_csv.
+/// Throws std::runtime_error naming the file, and the record and field where a row is malformed.
 std::vector<SimRequest> read_requests_csv(const std::string& path);
 
 struct SimResult {

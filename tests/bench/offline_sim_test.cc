@@ -96,7 +96,7 @@ std::string write_tmp(const std::string& name, const std::string& text) {
 
 TEST(OfflineSim, ReadsLoadgenRequestsInSendOrderAndNamesBadRows) {
   const std::string header = "index,sample_id,status,error,prompt_tokens,output_tokens\n";
-  const auto good = write_tmp("req_good.csv", header + "2,9,ok,,30,7\n0,4,ok,,10,5\n1,5,error,\"boom, again\",20,0\n");
+  const auto good = write_tmp("req_good.csv", header + "2,9,ok,,30,7\n0,4,ok,,10,5\n1,5,failed,\"boom, again\",20,0\n");
   const auto reqs = bench::read_requests_csv(good);
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(reqs[0].prompt_tokens, 10);
@@ -110,9 +110,9 @@ TEST(OfflineSim, ReadsLoadgenRequestsInSendOrderAndNamesBadRows) {
       EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
     }
   };
-  expect_error(write_tmp("req_bad.csv", header + "0,4,ok,,10,5\n1,5,ok,,12,x7\n"), "req_bad.csv:3: output_tokens 'x7'");
+  expect_error(write_tmp("req_bad.csv", header + "0,4,ok,,10,5\n1,5,ok,,12,x7\n"), "req_bad.csv record 3: field \"output_tokens\" is not a number");
   expect_error(write_tmp("req_nocol.csv", "index,status,prompt_tokens\n0,ok,3\n"), "no column 'output_tokens'");
-  expect_error(write_tmp("req_zero.csv", header + "0,4,ok,,10,0\n"), "req_zero.csv:2: a request needs");
+  expect_error(write_tmp("req_zero.csv", header + "0,4,ok,,10,0\n"), "req_zero.csv: request 0: a request needs");
   expect_error(::testing::TempDir() + "no_such_requests.csv", "cannot open");
 }
 
