@@ -227,8 +227,6 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
 // default 48 KB, as before v12.
 size_t units_smem_limit() { return static_cast<size_t>(device_smem_optin()) - kFWarps * sizeof(float); }
 
-int fused_rows_per_block(int N) { return (N + device_sm_count() - 1) / device_sm_count(); }
-
 template <FusedIn In, int M, typename OutT, bool IntCvt>
 void launch_fused_cvt(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) {
   if (smem > 48 * 1024) {
@@ -255,7 +253,7 @@ void launch_fused_as(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) 
 
 template <FusedIn In, int M>
 void launch_fused(FusedArgs a, bool y_f32, cudaStream_t s) {
-  a.rows_per_block = fused_rows_per_block(a.N);
+  a.rows_per_block = unit_rows_per_block(a.N);
   a.l2_ahead = g_l2_ahead.load(std::memory_order_relaxed);
   const size_t smem = fused_smem(M, a.K, a.rows_per_block);
   const int grid = (a.N + a.rows_per_block - 1) / a.rows_per_block;
@@ -285,14 +283,14 @@ int gemv_l2_ahead() { return g_l2_ahead.load(std::memory_order_relaxed); }
 bool gemv_fused_supported(int N, int K, bool norm) {
   if (N < 1 || K < 8 || K % 8 != 0) return false;
   if (norm && K > 8 * kNormThreads * kNormMaxChunks) return false;
-  return fused_smem(1, K, fused_rows_per_block(N)) <= 48 * 1024;
+  return fused_smem(1, K, unit_rows_per_block(N)) <= 48 * 1024;
 }
 
 bool gemv_units_supported(int M, int N, int K) {
   if (M < 1 || M > kUnitsMaxM) return false;
   if (M == 1) return gemv_fused_supported(N, K, false);
   if (N < 1 || K < 8 || K % 8 != 0) return false;
-  return fused_smem(M, K, fused_rows_per_block(N)) <= units_smem_limit();
+  return fused_smem(M, K, unit_rows_per_block(N)) <= units_smem_limit();
 }
 
 void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s) {

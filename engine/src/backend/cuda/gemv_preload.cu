@@ -139,11 +139,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
     hp::mbar_wait(&bar[last / kChunk], 0);
     const bf16* ws = reinterpret_cast<const bf16*>(smem) + static_cast<int64_t>(r) * K;
     uint4 sv[kUnroll];
-#pragma unroll
-    for (int q = 0; q < kUnroll; ++q) {
-      const int k = k0 + q * 256;
-      sv[q] = k < K ? *reinterpret_cast<const uint4*>(ws + k) : make_uint4(0, 0, 0, 0);
-    }
+    load_unit(sv, ws, u % S, lane, K);
     const float s = unit_sum(sv, xs, k0, K);
     if (lane == 0) part[u] = s;
   }
@@ -169,11 +165,9 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
   }
 }
 
-int rows_per_block(int N) { return (N + device_sm_count() - 1) / device_sm_count(); }
-
 // The bytes a block copies: at most kMaxChunks chunks and its rows' bytes, a multiple of 16.
 int clamp_preload(int preload, int N, int K) {
-  const long long block = 2LL * rows_per_block(N) * K;
+  const long long block = 2LL * unit_rows_per_block(N) * K;
   return static_cast<int>(std::min<long long>(std::clamp(preload, 0, kMaxChunks * kChunk), block) / 16 * 16);
 }
 
@@ -198,7 +192,8 @@ void launch(const PreloadArgs& a, size_t smem, cudaStream_t s) {
 bool gemv_preload_supported(int N, int K, int preload) {
   if (N < 1 || K < 8 || K % 8 != 0 || preload < 0) return false;
   if (!device_is_sm90()) return false;
-  return smem_bytes(clamp_preload(preload, N, K), K, rows_per_block(N)) <= static_cast<size_t>(device_smem_optin());
+  return smem_bytes(clamp_preload(preload, N, K), K, unit_rows_per_block(N)) <=
+         static_cast<size_t>(device_smem_optin());
 }
 
 void gemv_preload(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, int preload, cudaStream_t s) {
@@ -213,7 +208,7 @@ void gemv_preload(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int 
   a.y = y;
   a.N = N;
   a.K = K;
-  a.rows_per_block = rows_per_block(N);
+  a.rows_per_block = unit_rows_per_block(N);
   a.preload = clamp_preload(preload, N, K);
   const size_t smem = smem_bytes(a.preload, K, a.rows_per_block);
   if (y_f32) launch<float>(a, smem, s);

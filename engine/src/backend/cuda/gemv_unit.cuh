@@ -7,12 +7,17 @@
 
 #include <cstdint>
 
+#include "backend/cuda/cuda_devices.h"
+
 namespace engine::cuda {
 
 constexpr int kUnitSlices = 4;
 constexpr int kUnitValues = kUnitSlices * 32 * 8;
 
-/// Lane `lane`'s slices of unit `seg` of `row` (K values) into wv.
+/// Rows a block of a unit-layout GEMV owns: one block per SM (host side).
+inline int unit_rows_per_block(int N) { return (N + device_sm_count() - 1) / device_sm_count(); }
+
+/// Lane `lane`'s slices of unit `seg` of `row` (K values; global or shared memory) into wv.
 __device__ __forceinline__ void load_unit(uint4 (&wv)[kUnitSlices], const __nv_bfloat16* row, int seg, int lane,
                                           int K) {
   const int k0 = seg * kUnitValues + lane * 8;
