@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     if (reqs.empty()) throw std::runtime_error(csv + ": no ok request");
     if (cfg.num_kv_blocks == 0) {
       int64_t tokens = 0;
-      for (const auto& r : reqs) tokens += r.prompt_tokens + r.output_tokens;
+      for (const auto& r : reqs) tokens += total(r);
       cfg.num_kv_blocks = tokens / cfg.block_size + int64_t(reqs.size()) + 1;
     }
     const auto r = bench::simulate_offline(reqs, model, cfg);
