@@ -765,6 +765,60 @@ TEST(CudaGemm, GemvL2AheadChangesNoBit) {
   ec::set_gemv_l2_ahead(0);
 }
 
+// set_gemv_bulk_prefix (each block of the one-row unit-layout GEMVs copies the first bytes of its rows into shared
+// memory before its wait, v25) is speed only: gemv_units at M = 1, gemv_swiglu and gemv_rmsnorm (its y and its
+// x_out) give the same bits with any prefix (none, less than a unit, a unit across two chunks, most of a block,
+// more than fits beside x), f32 or bf16 out; K a multiple of 1,024 or not, N that leaves the last block short;
+// M = 2 takes no prefix and is unchanged.
+TEST(CudaGemm, GemvBulkPrefixChangesNoBit) {
+  SKIP_WITHOUT_DEVICE();
+  std::mt19937_64 rng(93);
+  struct Shape { int N, K; };
+  for (const Shape sh : {Shape{4096, 4096}, Shape{4096, 11008}, Shape{1001, 1000}, Shape{77, 96}, Shape{12288, 4096}}) {
+    const int N = sh.N, K = sh.K;
+    const auto w = rand_bf16(size_t(N) * K, rng), x = rand_bf16(size_t(2) * K, rng), gu = rand_bf16(size_t(2) * K, rng);
+    const auto x0 = rand_f32(K, rng, -3, 3), d0 = rand_f32(K, rng, -1, 1), nw = rand_f32(K, rng, 0.5f, 1.5f);
+    DevBuf<bf16> dw(w), dx(x), dgu(gu);
+    DevBuf<float> dx0(x0), dd0(d0), dnw(nw), dxo(K), dy(size_t(2) * N);
+    auto run_all = [&] {
+      std::vector<std::vector<float>> out;
+      auto take = [&](DevBuf<float>& b) {
+        CK(cudaDeviceSynchronize());
+        CK(cudaGetLastError());
+        out.push_back(b.download());
+        b.poison();
+      };
+      dy.poison();
+      dxo.poison();
+      for (const bool f32 : {true, false}) {
+        ec::gemv_units(dx.p, dw.p, dy.p, f32, 1, N, K, nullptr);
+        take(dy);
+        ec::gemv_units(dx.p, dw.p, dy.p, f32, 2, N, K, nullptr);
+        take(dy);
+        ec::gemv_swiglu(dgu.p, dw.p, dy.p, f32, N, K, nullptr);
+        take(dy);
+        if (!ec::gemv_fused_supported(N, K, true)) continue;  // the norm's row past its threads' chunks
+        ec::gemv_rmsnorm(dx0.p, dd0.p, dnw.p, 1e-5f, dxo.p, dw.p, dy.p, f32, N, K, nullptr);
+        take(dy);
+        take(dxo);
+      }
+      return out;
+    };
+    ec::set_gemv_bulk_prefix(0);
+    const auto off = run_all();
+    for (const int bytes : {1000, 16 * 1024 + 4096, 160 * 1024, 256 * 1024}) {
+      ec::set_gemv_bulk_prefix(bytes);
+      EXPECT_EQ(ec::gemv_bulk_prefix(), bytes);
+      const auto on = run_all();
+      ASSERT_EQ(on.size(), off.size());
+      for (size_t i = 0; i < on.size(); ++i)
+        EXPECT_EQ(std::memcmp(on[i].data(), off[i].data(), on[i].size() * sizeof(float)), 0)
+            << "N " << N << " K " << K << ": output " << i << " with a " << bytes << "-byte prefix";
+    }
+    ec::set_gemv_bulk_prefix(0);
+  }
+}
+
 // gemv_preload (the first bytes of a block's rows copied into shared memory before its wait) is gemv_units at
 // M = 1 bit for bit, f32 or bf16 out, whatever it preloads: nothing, less than one unit, a chunk and a bit
 // (a unit across two chunks), most of a block, and more than a block holds; K a multiple of 1,024 or not (a

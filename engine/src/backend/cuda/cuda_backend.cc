@@ -42,6 +42,7 @@ CudaBackend::CudaBackend(const EngineConfig& cfg) : cfg_(cfg), opt_(read_cuda_op
   set_kernel_carveout(opt_.smem_carveout);
   set_gemv_int_convert(opt_.gemv_int_cvt);
   set_gemv_l2_ahead(opt_.gemv_l2_ahead);
+  set_gemv_bulk_prefix(opt_.gemv_bulk_prefix);
   set_ordered_gemv_shape(opt_.det_gemv_shape);
   set_gemv_mma_x_shared(opt_.gemv_mma_xsmem);
   set_gemv_mma_pingpong(opt_.gemv_mma_pp);

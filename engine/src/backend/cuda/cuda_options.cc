@@ -69,6 +69,7 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   if (const char* e = std::getenv("LLM_CUDA_ATTN_EARLY_KV")) o.attn_early_kv_rows = std::max(0, std::atoi(e));
   if (const char* r = std::getenv("LLM_CUDA_L2_PREFETCH_ROWS")) o.l2_prefetch_rows = std::max(0, std::atoi(r));
   if (const char* k = std::getenv("LLM_CUDA_GEMV_PRELOAD_KB")) o.gemv_preload = std::clamp(std::atoi(k), 0, 256) * 1024;
+  if (const char* k = std::getenv("LLM_CUDA_GEMV_BULK_KB")) o.gemv_bulk_prefix = std::clamp(std::atoi(k), 0, 256) * 1024;
   if (const char* k = std::getenv("LLM_CUDA_GEMV_L2_AHEAD_KB")) o.gemv_l2_ahead = std::clamp(std::atoi(k), 0, 4096) * 1024;
   o.merge_in_kernel = !switched_off("LLM_CUDA_MERGE_IN_KERNEL");
   o.pdl = !switched_off("LLM_CUDA_PDL");

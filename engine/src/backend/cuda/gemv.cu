@@ -9,6 +9,7 @@
 // LLM_CUDA_GEMV_UNITS=0.
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <stdexcept>
@@ -17,6 +18,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_devices.h"
+#include "backend/cuda/gemv_bulk.cuh"
 #include "backend/cuda/gemv_unit.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/l2_prefetch.cuh"
@@ -116,7 +118,6 @@ void launch(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int K, cud
 // that row (the same units, the same fmaf order), so it does not depend on M.
 constexpr int kFThreads = 1024;
 constexpr int kFWarps = kFThreads / 32;
-constexpr int kUnit = kUnitValues;  // values of a row per unit (gemv_unit.cuh)
 static_assert(kUnroll == kUnitSlices);
 
 enum class FusedIn { kPlain, kSwiglu, kNorm };
@@ -133,42 +134,57 @@ struct FusedArgs {
   float* x_out = nullptr;         // kNorm: x_in + delta, written by block 0
   float eps = 0.f;
   int l2_ahead = 0;               // bytes of its rows each block prefetches into L2 before its wait (set_gemv_l2_ahead)
+  int bulk = 0;                   // Bulk: bytes of its rows each block copies into shared memory before its wait
 };
 
-__host__ __device__ inline int fused_units(int K) { return (K + kUnit - 1) / kUnit; }
-
+// Shared memory: [the bulk prefix, 128-aligned (Bulk only)] [x: M rows of K bf16] [the units' sums] [the bulk
+// prefix's barriers (Bulk only)].
+__host__ __device__ inline size_t fused_x_offset(int bulk) { return (static_cast<size_t>(bulk) + 127) / 128 * 128; }
+__host__ __device__ inline size_t fused_part_offset(int bulk, int M, int K) {
+  return fused_x_offset(bulk) + static_cast<size_t>(M) * K * sizeof(bf16);  // K % 8 == 0: 16-byte aligned
+}
+__host__ __device__ inline size_t fused_bar_offset(int bulk, int M, int K, int rows_per_block) {
+  return (fused_part_offset(bulk, M, K) + static_cast<size_t>(rows_per_block) * unit_count(K) * M * 4 + 7) / 8 * 8;
+}
 size_t fused_smem(int M, int K, int rows_per_block) {
-  return static_cast<size_t>(M) * K * sizeof(bf16) + static_cast<size_t>(rows_per_block) * fused_units(K) * M * 4;
+  return fused_part_offset(0, M, K) + static_cast<size_t>(rows_per_block) * unit_count(K) * M * 4;
+}
+size_t fused_bulk_smem(int bulk, int K, int rows_per_block) {
+  return fused_bar_offset(bulk, 1, K, rows_per_block) + kBulkBarBytes;
 }
 
-template <bool IntCvt>
-__device__ __forceinline__ void cvt8(const uint4& v, float* f) {
-  if constexpr (IntCvt) bf16x8_to_f32_int(v, f);
-  else bf16x8_to_f32(v, f);
-}
-
-template <FusedIn In, int M, typename OutT, bool IntCvt>
+template <FusedIn In, int M, typename OutT, bool IntCvt, bool Bulk>
 __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArgs a) {
   static_assert(M == 1 || In == FusedIn::kPlain, "the fused inputs are made for one row");
-  extern __shared__ uint4 smem[];
-  bf16* xs = reinterpret_cast<bf16*>(smem);
-  float* part = reinterpret_cast<float*>(xs + M * a.K);  // K % 8 == 0: 16-byte aligned
+  static_assert(M == 1 || !Bulk, "the bulk prefix is for one-row GEMVs");
+  extern __shared__ __align__(128) uint8_t smem[];
+  bf16* xs = reinterpret_cast<bf16*>(smem + fused_x_offset(a.bulk));
+  float* part = reinterpret_cast<float*>(smem + fused_part_offset(a.bulk, M, a.K));
   __shared__ float red[kFWarps];
-  const int K = a.K, S = fused_units(K);
+  const int K = a.K, S = unit_count(K);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int r0 = blockIdx.x * a.rows_per_block;
   const int R = max(0, min(a.rows_per_block, a.N - r0));
   const int units = R * S;
   pdl_launch_dependents();
 
+  // Weights are constant: before the wait, the bulk prefix's copies (Bulk) and each warp's first unit past it
+  // into registers, as in the plain GEMV; with l2_ahead the start of the block's rows (contiguous, walked in
+  // order) is prefetched into L2.
+  BulkPrefix pre;
+  uint64_t* bar = reinterpret_cast<uint64_t*>(smem + fused_bar_offset(a.bulk, M, K, a.rows_per_block));
+  if constexpr (Bulk) {
+    pre = bulk_prefix(a.bulk, K, R);
+    if (threadIdx.x == 0)
+      bulk_issue(smem, reinterpret_cast<const uint8_t*>(a.w + static_cast<int64_t>(r0) * K), pre, bar);
+  }
   uint4 wv[kUnroll];
   const auto fetch = [&](int u) { load_unit(wv, a.w + static_cast<int64_t>(r0 + u / S) * K, u % S, lane, K); };
-  // Weights are constant: the first unit's loads are in flight before the wait, as in the plain GEMV, and
-  // with l2_ahead the start of the block's rows (contiguous, walked in order) is prefetched into L2.
-  if (warp < units) fetch(warp);
+  if (pre.units + warp < units) fetch(pre.units + warp);
   if (a.l2_ahead > 0 && R > 0)
     l2_prefetch_block(a.w + static_cast<int64_t>(r0) * K,
                       min(static_cast<size_t>(R) * K * sizeof(bf16), static_cast<size_t>(a.l2_ahead)));
+  if constexpr (Bulk) __syncthreads();  // the barriers' initialisation before anyone waits on them
   pdl_wait();
 
   if constexpr (In == FusedIn::kPlain) {
@@ -181,37 +197,32 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
   }
   __syncthreads();
 
-  for (int u = warp; u < units; u += kFWarps) {
+  if constexpr (Bulk) {
+    // The preloaded units, from shared memory, while each warp's first global unit is in flight.
+    const bf16* wsm = reinterpret_cast<const bf16*>(smem);
+    for (int u = warp; u < pre.units; u += kFWarps) {
+      bulk_wait_unit(bar, u, S, K);
+      uint4 sv[kUnroll];
+      load_unit(sv, wsm + static_cast<int64_t>(u / S) * K, u % S, lane, K);
+      float acc[1];
+      unit_dot<1, IntCvt>(sv, xs, u % S, lane, K, acc);
+      if (lane == 0) part[u] = acc[0];
+    }
+  }
+  for (int u = pre.units + warp; u < units; u += kFWarps) {
     uint4 cur[kUnroll];
 #pragma unroll
     for (int q = 0; q < kUnroll; ++q) cur[q] = wv[q];
     if (u + kFWarps < units) fetch(u + kFWarps);
-    const int k0 = (u % S) * kUnit + lane * 8;
     float acc[M];
-#pragma unroll
-    for (int m = 0; m < M; ++m) acc[m] = 0.f;
-#pragma unroll
-    for (int q = 0; q < kUnroll; ++q) {
-      const int k = k0 + q * 256;
-      if (k >= K) break;
-      float wf[8];
-      cvt8<IntCvt>(cur[q], wf);
-#pragma unroll
-      for (int m = 0; m < M; ++m) {
-        float xf[8];
-        cvt8<IntCvt>(*reinterpret_cast<const uint4*>(xs + m * K + k), xf);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[m] = fmaf(wf[j], xf[j], acc[m]);
-      }
-    }
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-      for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
-    }
+    unit_dot<M, IntCvt>(cur, xs, u % S, lane, K, acc);
     if (lane == 0) {
 #pragma unroll
       for (int m = 0; m < M; ++m) part[u * M + m] = acc[m];
     }
+  }
+  if constexpr (Bulk) {
+    if (threadIdx.x == 0) bulk_drain(bar, pre);
   }
   __syncthreads();
   OutT* y = static_cast<OutT*>(a.y);
@@ -229,21 +240,39 @@ size_t units_smem_limit() { return static_cast<size_t>(device_smem_optin()) - kF
 
 template <FusedIn In, int M, typename OutT, bool IntCvt>
 void launch_fused_cvt(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) {
+  if constexpr (M == 1) {
+    if (a.bulk > 0) {
+      // Once per instantiation (graph capture allows it; no stream work): the opt-in limit, and the largest
+      // shared-memory carveout, as gemv_preload.
+      static const bool set = [] {
+        LLM_CUDA_CHECK(cudaFuncSetAttribute(gemv_fused_kernel<In, M, OutT, IntCvt, true>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(units_smem_limit())));
+        LLM_CUDA_CHECK(cudaFuncSetAttribute(gemv_fused_kernel<In, M, OutT, IntCvt, true>,
+                                            cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+        return true;
+      }();
+      (void)set;
+      launch_pdl(gemv_fused_kernel<In, M, OutT, IntCvt, true>, grid, kFThreads, smem, s, a);
+      return;
+    }
+  }
   if (smem > 48 * 1024) {
     // Once per instantiation (graph capture allows it; no stream work).
     static const bool set = [] {
-      LLM_CUDA_CHECK(cudaFuncSetAttribute(gemv_fused_kernel<In, M, OutT, IntCvt>,
+      LLM_CUDA_CHECK(cudaFuncSetAttribute(gemv_fused_kernel<In, M, OutT, IntCvt, false>,
                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(units_smem_limit())));
       return true;
     }();
     (void)set;
   }
-  launch_pdl(gemv_fused_kernel<In, M, OutT, IntCvt>, grid, kFThreads, smem, s, a);
+  launch_pdl(gemv_fused_kernel<In, M, OutT, IntCvt, false>, grid, kFThreads, smem, s, a);
 }
 
 std::atomic<bool> g_int_cvt{true};
 std::atomic<int> g_l2_ahead{0};
+std::atomic<int> g_bulk{0};
 
 template <FusedIn In, int M, typename OutT>
 void launch_fused_as(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) {
@@ -251,11 +280,25 @@ void launch_fused_as(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) 
   else launch_fused_cvt<In, M, OutT, false>(a, smem, grid, s);
 }
 
+// The bulk prefix a one-row block of R rows of K values takes for a request of `bytes`: at most kBulkMaxChunks
+// chunks and the block's rows, within the opt-in limit beside x, the sums and the barriers, a multiple of 16;
+// 0 off sm_90 (the bulk copies need it) or where not even 16 bytes fit.
+int fused_bulk_bytes(int bytes, int K, int rows_per_block) {
+  if (bytes <= 0 || !device_is_sm90()) return 0;
+  long long b = std::min<long long>({static_cast<long long>(bytes), 1LL * kBulkMaxChunks * kBulkChunk,
+                                     2LL * rows_per_block * K});
+  const long long room = static_cast<long long>(units_smem_limit()) -
+                         static_cast<long long>(fused_bulk_smem(0, K, rows_per_block)) - 128;
+  b = std::min(b, room) / 16 * 16;
+  return b > 0 ? static_cast<int>(b) : 0;
+}
+
 template <FusedIn In, int M>
 void launch_fused(FusedArgs a, bool y_f32, cudaStream_t s) {
   a.rows_per_block = unit_rows_per_block(a.N);
   a.l2_ahead = g_l2_ahead.load(std::memory_order_relaxed);
-  const size_t smem = fused_smem(M, a.K, a.rows_per_block);
+  a.bulk = M == 1 ? fused_bulk_bytes(g_bulk.load(std::memory_order_relaxed), a.K, a.rows_per_block) : 0;
+  const size_t smem = a.bulk > 0 ? fused_bulk_smem(a.bulk, a.K, a.rows_per_block) : fused_smem(M, a.K, a.rows_per_block);
   const int grid = (a.N + a.rows_per_block - 1) / a.rows_per_block;
   if (y_f32) launch_fused_as<In, M, float>(a, smem, grid, s);
   else launch_fused_as<In, M, bf16>(a, smem, grid, s);
@@ -279,6 +322,9 @@ void set_gemv_int_convert(bool on) { g_int_cvt.store(on, std::memory_order_relax
 
 void set_gemv_l2_ahead(int bytes) { g_l2_ahead.store(bytes > 0 ? bytes : 0, std::memory_order_relaxed); }
 int gemv_l2_ahead() { return g_l2_ahead.load(std::memory_order_relaxed); }
+
+void set_gemv_bulk_prefix(int bytes) { g_bulk.store(bytes > 0 ? bytes : 0, std::memory_order_relaxed); }
+int gemv_bulk_prefix() { return g_bulk.load(std::memory_order_relaxed); }
 
 bool gemv_fused_supported(int N, int K, bool norm) {
   if (N < 1 || K < 8 || K % 8 != 0) return false;

@@ -24,7 +24,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_devices.h"
-#include "backend/cuda/hopper.cuh"
+#include "backend/cuda/gemv_bulk.cuh"
 #include "backend/cuda/gemv_unit.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pdl.cuh"
@@ -33,77 +33,40 @@
 namespace engine::cuda {
 namespace {
 
-namespace hp = hopper;
-
 constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
 constexpr int kUnroll = kUnitSlices;      // 16-byte slices a lane a unit, as gemv_units (gemv_unit.cuh)
-constexpr int kUnit = kUnitValues;        // values of a row a unit
-constexpr int kChunk = 16 * 1024;         // bytes a bulk copy (and an mbarrier)
-constexpr int kMaxChunks = 16;
 
 struct PreloadArgs {
   const bf16* x = nullptr;  // [K]
   const bf16* w = nullptr;  // [N, K]
   void* y = nullptr;        // [N]
   int N = 0, K = 0, rows_per_block = 0;
-  int preload = 0;          // bytes of a block's rows copied before the wait (a multiple of 16, <= kMaxChunks chunks)
+  int preload = 0;          // bytes of a block's rows copied before the wait (a multiple of 16, <= kBulkMaxChunks chunks)
 };
 
 __device__ __forceinline__ void put(float* y, float v) { *y = v; }
 __device__ __forceinline__ void put(bf16* y, float v) { *y = __float2bfloat16(v); }
 
-__host__ __device__ inline int units_of(int K) { return (K + kUnit - 1) / kUnit; }
-
 // Shared memory: the preloaded weights (preload bytes, 128-aligned), x (K bf16), the units' sums, the barriers.
 __host__ __device__ inline size_t x_offset(int preload) { return (static_cast<size_t>(preload) + 127) / 128 * 128; }
 __host__ __device__ inline size_t part_offset(int preload, int K) { return x_offset(preload) + size_t(K) * 2; }
 __host__ __device__ inline size_t bar_offset(int preload, int K, int rows) {
-  return (part_offset(preload, K) + size_t(rows) * units_of(K) * 4 + 7) / 8 * 8;
+  return (part_offset(preload, K) + size_t(rows) * unit_count(K) * 4 + 7) / 8 * 8;
 }
-size_t smem_bytes(int preload, int K, int rows) { return bar_offset(preload, K, rows) + kMaxChunks * 8; }
-
-// The block's units [0, pre) lie whole within its first `bytes` bytes (units go row by row, 2 KB each but a row's
-// last when K % 1024 != 0).
-__device__ __forceinline__ int units_within(long long bytes, int K, int R) {
-  const long long row_bytes = 2LL * K;
-  const int S = units_of(K);
-  const long long rows = min(static_cast<long long>(R), bytes / row_bytes);
-  if (rows == R) return R * S;
-  const long long rem = bytes - rows * row_bytes;
-  return static_cast<int>(rows) * S + static_cast<int>(min(static_cast<long long>(S - 1), rem / (2LL * kUnit)));
-}
-
-// One unit's sum, its kUnroll slices already in registers (gemv_units' fmaf order and shuffle sum).
-__device__ __forceinline__ float unit_sum(const uint4 (&wv)[kUnroll], const bf16* xs, int k0, int K) {
-  float acc = 0.f;
-#pragma unroll
-  for (int q = 0; q < kUnroll; ++q) {
-    const int k = k0 + q * 256;
-    if (k >= K) break;
-    float wf[8], xf[8];
-    bf16x8_to_f32_int(wv[q], wf);
-    bf16x8_to_f32_int(*reinterpret_cast<const uint4*>(xs + k), xf);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc = fmaf(wf[j], xf[j], acc);
-  }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-  return acc;
-}
+size_t smem_bytes(int preload, int K, int rows) { return bar_offset(preload, K, rows) + kBulkBarBytes; }
 
 template <typename OutT>
 __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const PreloadArgs a) {
   extern __shared__ __align__(128) uint8_t smem[];
-  const int K = a.K, S = units_of(K);
+  const int K = a.K, S = unit_count(K);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int r0 = blockIdx.x * a.rows_per_block;
   const int R = max(0, min(a.rows_per_block, a.N - r0));
   const int units = R * S;
   const uint8_t* wblock = reinterpret_cast<const uint8_t*>(a.w + static_cast<int64_t>(r0) * K);
-  const long long pre_bytes = min(static_cast<long long>(a.preload), 2LL * R * K) / 16 * 16;
-  const int chunks = static_cast<int>((pre_bytes + kChunk - 1) / kChunk);
-  const int pre = units_within(pre_bytes, K, R);
+  const BulkPrefix bp = bulk_prefix(a.preload, K, R);
+  const int pre = bp.units;
   bf16* xs = reinterpret_cast<bf16*>(smem + x_offset(a.preload));
   float* part = reinterpret_cast<float*>(smem + part_offset(a.preload, K));
   uint64_t* bar = reinterpret_cast<uint64_t*>(smem + bar_offset(a.preload, K, a.rows_per_block));
@@ -111,15 +74,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
 
   // Before the wait: the bulk copies of the prefix (weights are constant), and each warp's first unit past it
   // into registers.
-  if (threadIdx.x == 0) {
-    for (int c = 0; c < chunks; ++c) hp::mbar_init(&bar[c], 1);
-    hp::fence_barrier_init();
-    for (int c = 0; c < chunks; ++c) {
-      const uint32_t n = static_cast<uint32_t>(min(static_cast<long long>(kChunk), pre_bytes - 1LL * c * kChunk));
-      hp::mbar_arrive_expect_tx(&bar[c], n);
-      hp::bulk_load(smem + size_t(c) * kChunk, wblock + size_t(c) * kChunk, n, &bar[c]);
-    }
-  }
+  if (threadIdx.x == 0) bulk_issue(smem, wblock, bp, bar);
   uint4 wv[kUnroll];
   const auto fetch = [&](int u) { load_unit(wv, a.w + static_cast<int64_t>(r0 + u / S) * K, u % S, lane, K); };
   if (pre + warp < units) fetch(pre + warp);
@@ -132,16 +87,13 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
 
   // The preloaded units, read from shared memory while the first global unit is in flight.
   for (int u = warp; u < pre; u += kWarps) {
-    const int r = u / S, k0 = (u % S) * kUnit + lane * 8;
-    const long long first = 2LL * (static_cast<long long>(r) * K + (u % S) * kUnit);
-    const long long last = 2LL * (static_cast<long long>(r) * K + min(K, (u % S + 1) * kUnit)) - 1;
-    hp::mbar_wait(&bar[first / kChunk], 0);
-    hp::mbar_wait(&bar[last / kChunk], 0);
-    const bf16* ws = reinterpret_cast<const bf16*>(smem) + static_cast<int64_t>(r) * K;
+    bulk_wait_unit(bar, u, S, K);
+    const bf16* ws = reinterpret_cast<const bf16*>(smem) + static_cast<int64_t>(u / S) * K;
     uint4 sv[kUnroll];
     load_unit(sv, ws, u % S, lane, K);
-    const float s = unit_sum(sv, xs, k0, K);
-    if (lane == 0) part[u] = s;
+    float acc[1];
+    unit_dot<1, true>(sv, xs, u % S, lane, K, acc);
+    if (lane == 0) part[u] = acc[0];
   }
   // The rest, kUnroll slices a lane in flight ahead.
   for (int u = pre + warp; u < units; u += kWarps) {
@@ -149,13 +101,11 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
 #pragma unroll
     for (int q = 0; q < kUnroll; ++q) cur[q] = wv[q];
     if (u + kWarps < units) fetch(u + kWarps);
-    const float s = unit_sum(cur, xs, (u % S) * kUnit + lane * 8, K);
-    if (lane == 0) part[u] = s;
+    float acc[1];
+    unit_dot<1, true>(cur, xs, u % S, lane, K, acc);
+    if (lane == 0) part[u] = acc[0];
   }
-  // Every copy landed before the block may exit (a chunk can hold only bytes of a unit past the prefix, which
-  // no warp waited for): a block must not leave with bulk copies into its shared memory in flight.
-  if (threadIdx.x == 0)
-    for (int c = 0; c < chunks; ++c) hp::mbar_wait(&bar[c], 0);
+  if (threadIdx.x == 0) bulk_drain(bar, bp);
   __syncthreads();
   OutT* y = static_cast<OutT*>(a.y);
   for (int r = threadIdx.x; r < R; r += kThreads) {
@@ -165,10 +115,10 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
   }
 }
 
-// The bytes a block copies: at most kMaxChunks chunks and its rows' bytes, a multiple of 16.
+// The bytes a block copies: at most kBulkMaxChunks chunks and its rows' bytes, a multiple of 16.
 int clamp_preload(int preload, int N, int K) {
   const long long block = 2LL * unit_rows_per_block(N) * K;
-  return static_cast<int>(std::min<long long>(std::clamp(preload, 0, kMaxChunks * kChunk), block) / 16 * 16);
+  return static_cast<int>(std::min<long long>(std::clamp(preload, 0, kBulkMaxChunks * kBulkChunk), block) / 16 * 16);
 }
 
 template <typename OutT>

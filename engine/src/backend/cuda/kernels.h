@@ -203,6 +203,13 @@ void set_gemv_int_convert(bool on);
 /// changes. CudaOptions::gemv_l2_ahead.
 void set_gemv_l2_ahead(int bytes);
 int gemv_l2_ahead();
+/// Bytes of its weights each block of the one-row unit-layout GEMVs (gemv_units at M = 1, gemv_swiglu,
+/// gemv_rmsnorm) copies into shared memory by bulk copies before its PDL wait (gemv_bulk.cuh; docs/cuda-notes.md,
+/// v25), so ~3x the bytes of the register loads alone are in flight through the kernel before it's tail; clamped
+/// to 256 KB and what shared memory holds beside x; 0 (the default) or a device before sm_90: none. Speed only:
+/// no result changes. CudaOptions::gemv_bulk_prefix.
+void set_gemv_bulk_prefix(int bytes);
+int gemv_bulk_prefix();
 bool gemv_units_supported(int M, int N, int K);
 void gemv_units(const bf16* x, const bf16* w, void* y, bool y_f32, int M, int N, int K, cudaStream_t s);
 void gemv_rmsnorm(const float* x_in, const float* delta, const float* norm_w, float eps, float* x_out, const bf16* w,
