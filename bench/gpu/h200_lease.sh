@@ -9,8 +9,8 @@
 set -uo pipefail
 CALL_DL=480
 . "$(dirname "$0")/call_fns.sh"
-call_build "cuda_backend_test cuda_gemm_test cuda_decode_bench loadgen" 220
-timeout 40 $B/tests/cuda_gemm_test --gtest_filter="*Preload*:*BulkPrefix*" 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED|Failure|Expected|Which|preload|prefix" | head -10
+call_build "cuda_backend_test cuda_gemv_test cuda_decode_bench loadgen" 220
+timeout 40 $B/tests/cuda_gemv_test --gtest_filter="*Preload*:*BulkPrefix*" 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED|Failure|Expected|Which|preload|prefix" | head -10
 timeout 60 $B/tests/cuda_backend_test 2>&1 | grep -E '^\[  (PASSED|FAILED)|FAILED|Failure' | head -6
 bench() { DEADLINE=$(( $(left) + ${2:-0} )) STAGES=bench FILTER="$1" VARIANTS="$3" bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'; }
 echo "== batch 1, v24 and v25 [$(elapsed)s]"

@@ -55,6 +55,14 @@ inline float f(bf16 x) { return __bfloat162float(x); }
 inline float f(float x) { return x; }
 inline bf16 b(float x) { return __float2bfloat16(x); }
 
+/// A GEMM's or GEMV's y read back as floats from whichever of the two buffers the output type used.
+inline std::vector<float> y_as_floats(bool f32, const DevBuf<float>& yf, const DevBuf<bf16>& yb) {
+  if (f32) return yf.download();
+  std::vector<float> y;
+  for (const bf16 v : yb.download()) y.push_back(f(v));
+  return y;
+}
+
 inline std::vector<bf16> rand_bf16(size_t n, std::mt19937_64& rng, float amp = 1.f) {
   std::uniform_real_distribution<float> d(-amp, amp);
   std::vector<bf16> v(n);
