@@ -9,7 +9,8 @@
 #     bench    cuda_decode_bench once per VARIANTS entry ("def;LLM_CUDA_X=1;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_Y=8":
 #              ';' between variants, ' ' between one variant's variables, "def" for none), FILTER (the
 #              benchmark regex, default BM_DecodeStep/(1|16|64|256)/): one line each, step ms and floor / step;
-#              PROFILE ("16|64": batch sizes) adds the eager per-stage profile lines of those batches
+#              PROFILE ("16|64": batch sizes) adds the eager per-stage profile lines of those batches; a variant
+#              starts only with NEED seconds (45) of DEADLINE left
 #     loadgen  LGRUNS ("name|loadgen args;name@ENV=V,ENV2=W|args"; default offline|-X inf -n 1500) against
 #              dummy:llama-2-7b at batch 256 on alpaca_200, TTFT / TPOT / ITL lines of each
 #   LLM_SHARED_DIR (assets; default <repo>/../shared), BUILD (<repo>/build/gpu), OUT (/tmp/lease), CUDA_ARCH (90a)
@@ -40,7 +41,7 @@ done
 if has bench; then
   IFS=';' read -ra VS <<<"${VARIANTS:-def}"
   for v in "${VS[@]}"; do
-    [[ $(left) -lt 45 ]] && { log "deadline: skipped $v"; continue; }
+    [[ $(left) -lt ${NEED:-45} ]] && { log "deadline: skipped $v"; continue; }
     e=()
     [[ $v != def ]] && read -ra e <<<"$v"
     env "${e[@]}" "$B/engine/cuda_decode_bench" --benchmark_filter="${FILTER:-BM_DecodeStep/(1|16|64|256)/}" \
