@@ -110,12 +110,13 @@ struct CudaOptions {
   int gemv_l2_ahead = 0;
   /// Bytes of its weights each block of the O projection's GEMV copies into shared memory before its PDL wait in
   /// one-row decode steps (gemv_preload: resident beside the attention, so the weights stream while it runs; the
-  /// same bits as gemv_units). 0 (the default until measured): gemv_units. LLM_CUDA_GEMV_PRELOAD_KB=N.
+  /// same bits as gemv_units). 0: gemv_units; 160 KB measured +1.9 % at batch 1 on an H100 (docs/cuda-notes.md,
+  /// v24). LLM_CUDA_GEMV_PRELOAD_KB=N.
   int gemv_preload = 0;
   /// Bytes of its weights each block of the other one-row GEMVs (QKV with its RMSNorm, gate/up with its RMSNorm,
   /// down with its SwiGLU, the O projection without gemv_preload, the LM head) copies into shared memory before
-  /// its PDL wait (set_gemv_bulk_prefix; the same bits). 0 (the default until measured): none.
-  /// LLM_CUDA_GEMV_BULK_KB=N.
+  /// its PDL wait (set_gemv_bulk_prefix; the same bits). 0: none; 160 KB measured +1.5 % at batch 1 on an H100
+  /// (docs/cuda-notes.md, v25). LLM_CUDA_GEMV_BULK_KB=N.
   int gemv_bulk_prefix = 0;
   /// GEMMs of 2..64 rows (and of 1 without the GEMV) through skinny_gemm (gemm_skinny.cu; the bf16 mode only)
   /// when LLM_CUDA_SKINNY=1: an experiment that measured slower than cuBLAS (docs/cuda-notes.md, v8); never in

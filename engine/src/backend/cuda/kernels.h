@@ -205,9 +205,9 @@ void set_gemv_l2_ahead(int bytes);
 int gemv_l2_ahead();
 /// Bytes of its weights each block of the one-row unit-layout GEMVs (gemv_units at M = 1, gemv_swiglu,
 /// gemv_rmsnorm) copies into shared memory by bulk copies before its PDL wait (gemv_bulk.cuh; docs/cuda-notes.md,
-/// v25), so ~3x the bytes of the register loads alone are in flight through the kernel before it's tail; clamped
-/// to 256 KB and what shared memory holds beside x; 0 (the default) or a device before sm_90: none. Speed only:
-/// no result changes. CudaOptions::gemv_bulk_prefix.
+/// v25), so more bytes are in flight through the tail of the kernel before it than the register loads alone hold
+/// (measured slower at batch 1 on an H100); clamped to 256 KB and what shared memory holds beside x; 0 (the
+/// default) or a device before sm_90: none. Speed only: no result changes. CudaOptions::gemv_bulk_prefix.
 void set_gemv_bulk_prefix(int bytes);
 int gemv_bulk_prefix();
 bool gemv_units_supported(int M, int N, int K);
