@@ -137,20 +137,9 @@ struct FusedArgs {
   int bulk = 0;                   // Bulk: bytes of its rows each block copies into shared memory before its wait
 };
 
-// Shared memory: [the bulk prefix, 128-aligned (Bulk only)] [x: M rows of K bf16] [the units' sums] [the bulk
-// prefix's barriers (Bulk only)].
-__host__ __device__ inline size_t fused_x_offset(int bulk) { return (static_cast<size_t>(bulk) + 127) / 128 * 128; }
-__host__ __device__ inline size_t fused_part_offset(int bulk, int M, int K) {
-  return fused_x_offset(bulk) + static_cast<size_t>(M) * K * sizeof(bf16);  // K % 8 == 0: 16-byte aligned
-}
-__host__ __device__ inline size_t fused_bar_offset(int bulk, int M, int K, int rows_per_block) {
-  return (fused_part_offset(bulk, M, K) + static_cast<size_t>(rows_per_block) * unit_count(K) * M * 4 + 7) / 8 * 8;
-}
+// Shared memory: gemv_bulk.cuh's layout, the prefix (and its barriers) only in the Bulk form.
 size_t fused_smem(int M, int K, int rows_per_block) {
-  return fused_part_offset(0, M, K) + static_cast<size_t>(rows_per_block) * unit_count(K) * M * 4;
-}
-size_t fused_bulk_smem(int bulk, int K, int rows_per_block) {
-  return fused_bar_offset(bulk, 1, K, rows_per_block) + kBulkBarBytes;
+  return bulk_part_offset(0, M, K) + static_cast<size_t>(rows_per_block) * unit_count(K) * M * 4;
 }
 
 template <FusedIn In, int M, typename OutT, bool IntCvt, bool Bulk>
@@ -158,8 +147,8 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
   static_assert(M == 1 || In == FusedIn::kPlain, "the fused inputs are made for one row");
   static_assert(M == 1 || !Bulk, "the bulk prefix is for one-row GEMVs");
   extern __shared__ __align__(128) uint8_t smem[];
-  bf16* xs = reinterpret_cast<bf16*>(smem + fused_x_offset(a.bulk));
-  float* part = reinterpret_cast<float*>(smem + fused_part_offset(a.bulk, M, a.K));
+  bf16* xs = reinterpret_cast<bf16*>(smem + bulk_x_offset(a.bulk));
+  float* part = reinterpret_cast<float*>(smem + bulk_part_offset(a.bulk, M, a.K));
   __shared__ float red[kFWarps];
   const int K = a.K, S = unit_count(K);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -172,7 +161,7 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
   // into registers, as in the plain GEMV; with l2_ahead the start of the block's rows (contiguous, walked in
   // order) is prefetched into L2.
   BulkPrefix pre;
-  uint64_t* bar = reinterpret_cast<uint64_t*>(smem + fused_bar_offset(a.bulk, M, K, a.rows_per_block));
+  uint64_t* bar = reinterpret_cast<uint64_t*>(smem + bulk_bar_offset(a.bulk, M, K, a.rows_per_block));
   if constexpr (Bulk) {
     pre = bulk_prefix(a.bulk, K, R);
     if (threadIdx.x == 0)
@@ -197,18 +186,9 @@ __global__ void __launch_bounds__(kFThreads, 1) gemv_fused_kernel(const FusedArg
   }
   __syncthreads();
 
-  if constexpr (Bulk) {
-    // The preloaded units, from shared memory, while each warp's first global unit is in flight.
-    const bf16* wsm = reinterpret_cast<const bf16*>(smem);
-    for (int u = warp; u < pre.units; u += kFWarps) {
-      bulk_wait_unit(bar, u, S, K);
-      uint4 sv[kUnroll];
-      load_unit(sv, wsm + static_cast<int64_t>(u / S) * K, u % S, lane, K);
-      float acc[1];
-      unit_dot<1, IntCvt>(sv, xs, u % S, lane, K, acc);
-      if (lane == 0) part[u] = acc[0];
-    }
-  }
+  // The preloaded units, from shared memory, while each warp's first global unit is in flight.
+  if constexpr (Bulk)
+    bulk_units<IntCvt>(pre, bar, reinterpret_cast<const bf16*>(smem), xs, part, S, K, warp, kFWarps, lane);
   for (int u = pre.units + warp; u < units; u += kFWarps) {
     uint4 cur[kUnroll];
 #pragma unroll
@@ -285,11 +265,9 @@ void launch_fused_as(const FusedArgs& a, size_t smem, int grid, cudaStream_t s) 
 // 0 off sm_90 (the bulk copies need it) or where not even 16 bytes fit.
 int fused_bulk_bytes(int bytes, int K, int rows_per_block) {
   if (bytes <= 0 || !device_is_sm90()) return 0;
-  long long b = std::min<long long>({static_cast<long long>(bytes), 1LL * kBulkMaxChunks * kBulkChunk,
-                                     2LL * rows_per_block * K});
   const long long room = static_cast<long long>(units_smem_limit()) -
-                         static_cast<long long>(fused_bulk_smem(0, K, rows_per_block)) - 128;
-  b = std::min(b, room) / 16 * 16;
+                         static_cast<long long>(bulk_smem(0, K, rows_per_block)) - 128;
+  const long long b = std::min<long long>(clamp_bulk_bytes(bytes, K, rows_per_block), room) / 16 * 16;
   return b > 0 ? static_cast<int>(b) : 0;
 }
 
@@ -298,7 +276,7 @@ void launch_fused(FusedArgs a, bool y_f32, cudaStream_t s) {
   a.rows_per_block = unit_rows_per_block(a.N);
   a.l2_ahead = g_l2_ahead.load(std::memory_order_relaxed);
   a.bulk = M == 1 ? fused_bulk_bytes(g_bulk.load(std::memory_order_relaxed), a.K, a.rows_per_block) : 0;
-  const size_t smem = a.bulk > 0 ? fused_bulk_smem(a.bulk, a.K, a.rows_per_block) : fused_smem(M, a.K, a.rows_per_block);
+  const size_t smem = a.bulk > 0 ? bulk_smem(a.bulk, a.K, a.rows_per_block) : fused_smem(M, a.K, a.rows_per_block);
   const int grid = (a.N + a.rows_per_block - 1) / a.rows_per_block;
   if (y_f32) launch_fused_as<In, M, float>(a, smem, grid, s);
   else launch_fused_as<In, M, bf16>(a, smem, grid, s);

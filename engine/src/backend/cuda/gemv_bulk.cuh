@@ -7,6 +7,7 @@
 // which no warp waits for; a block must not leave with copies into its shared memory in flight).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "backend/cuda/gemv_unit.cuh"
@@ -17,6 +18,28 @@ namespace engine::cuda {
 constexpr int kBulkChunk = 16 * 1024;  // bytes a bulk copy (and an mbarrier)
 constexpr int kBulkMaxChunks = 16;     // so at most 256 KB a block
 constexpr size_t kBulkBarBytes = kBulkMaxChunks * sizeof(uint64_t);
+
+/// A bulk-prefix block's shared memory: [the prefix, 128-aligned] [x: M rows of K bf16] [the units' sums, M a
+/// unit] [the barriers]. With a prefix of 0 the first two offsets are those of a block without one.
+__host__ __device__ inline size_t bulk_x_offset(int bulk) { return (static_cast<size_t>(bulk) + 127) / 128 * 128; }
+__host__ __device__ inline size_t bulk_part_offset(int bulk, int M, int K) {
+  return bulk_x_offset(bulk) + static_cast<size_t>(M) * K * sizeof(__nv_bfloat16);  // K % 8 == 0: 16-byte aligned
+}
+__host__ __device__ inline size_t bulk_bar_offset(int bulk, int M, int K, int rows_per_block) {
+  return (bulk_part_offset(bulk, M, K) + static_cast<size_t>(rows_per_block) * unit_count(K) * M * 4 + 7) / 8 * 8;
+}
+/// The whole of it for one row of x.
+inline size_t bulk_smem(int bulk, int K, int rows_per_block) {
+  return bulk_bar_offset(bulk, 1, K, rows_per_block) + kBulkBarBytes;
+}
+
+/// The bytes a block of rows_per_block rows of K values copies for a request of `bytes` (host side): none for a
+/// negative request, at most kBulkMaxChunks chunks and the block's rows, a multiple of 16.
+inline int clamp_bulk_bytes(int bytes, int K, int rows_per_block) {
+  const long long b = std::min<long long>({static_cast<long long>(std::max(bytes, 0)),
+                                           1LL * kBulkMaxChunks * kBulkChunk, 2LL * rows_per_block * K});
+  return static_cast<int>(b / 16 * 16);
+}
 
 /// What a block of R rows of K values copies for a requested prefix of `preload` bytes.
 struct BulkPrefix {
@@ -62,6 +85,23 @@ __device__ __forceinline__ void bulk_wait_unit(uint64_t* bar, int u, int S, int 
   const long long last = 2LL * (r * K + min(static_cast<long long>(K), (seg + 1) * kUnitValues)) - 1;
   hopper::mbar_wait(&bar[first / kBulkChunk], 0);
   hopper::mbar_wait(&bar[last / kBulkChunk], 0);
+}
+
+/// Each warp of `warps` computes its share of the preloaded units [0, p.units) from shared memory (wsm, the
+/// block's rows from its first), x in xs, each unit's sum to part[u]: the units and arithmetic of the streamed
+/// ones (load_unit, unit_dot), so the same bits.
+template <bool IntCvt>
+__device__ __forceinline__ void bulk_units(const BulkPrefix& p, uint64_t* bar, const __nv_bfloat16* wsm,
+                                           const __nv_bfloat16* xs, float* part, int S, int K, int warp, int warps,
+                                           int lane) {
+  for (int u = warp; u < p.units; u += warps) {
+    bulk_wait_unit(bar, u, S, K);
+    uint4 sv[kUnitSlices];
+    load_unit(sv, wsm + static_cast<int64_t>(u / S) * K, u % S, lane, K);
+    float acc[1];
+    unit_dot<1, IntCvt>(sv, xs, u % S, lane, K, acc);
+    if (lane == 0) part[u] = acc[0];
+  }
 }
 
 /// One thread, before the block's last __syncthreads(): every chunk has landed.

@@ -48,14 +48,6 @@ struct PreloadArgs {
 __device__ __forceinline__ void put(float* y, float v) { *y = v; }
 __device__ __forceinline__ void put(bf16* y, float v) { *y = __float2bfloat16(v); }
 
-// Shared memory: the preloaded weights (preload bytes, 128-aligned), x (K bf16), the units' sums, the barriers.
-__host__ __device__ inline size_t x_offset(int preload) { return (static_cast<size_t>(preload) + 127) / 128 * 128; }
-__host__ __device__ inline size_t part_offset(int preload, int K) { return x_offset(preload) + size_t(K) * 2; }
-__host__ __device__ inline size_t bar_offset(int preload, int K, int rows) {
-  return (part_offset(preload, K) + size_t(rows) * unit_count(K) * 4 + 7) / 8 * 8;
-}
-size_t smem_bytes(int preload, int K, int rows) { return bar_offset(preload, K, rows) + kBulkBarBytes; }
-
 template <typename OutT>
 __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const PreloadArgs a) {
   extern __shared__ __align__(128) uint8_t smem[];
@@ -67,9 +59,10 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
   const uint8_t* wblock = reinterpret_cast<const uint8_t*>(a.w + static_cast<int64_t>(r0) * K);
   const BulkPrefix bp = bulk_prefix(a.preload, K, R);
   const int pre = bp.units;
-  bf16* xs = reinterpret_cast<bf16*>(smem + x_offset(a.preload));
-  float* part = reinterpret_cast<float*>(smem + part_offset(a.preload, K));
-  uint64_t* bar = reinterpret_cast<uint64_t*>(smem + bar_offset(a.preload, K, a.rows_per_block));
+  // Shared memory: gemv_bulk.cuh's layout for one row of x.
+  bf16* xs = reinterpret_cast<bf16*>(smem + bulk_x_offset(a.preload));
+  float* part = reinterpret_cast<float*>(smem + bulk_part_offset(a.preload, 1, K));
+  uint64_t* bar = reinterpret_cast<uint64_t*>(smem + bulk_bar_offset(a.preload, 1, K, a.rows_per_block));
   pdl_launch_dependents();
 
   // Before the wait: the bulk copies of the prefix (weights are constant), and each warp's first unit past it
@@ -86,15 +79,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
   __syncthreads();
 
   // The preloaded units, read from shared memory while the first global unit is in flight.
-  for (int u = warp; u < pre; u += kWarps) {
-    bulk_wait_unit(bar, u, S, K);
-    const bf16* ws = reinterpret_cast<const bf16*>(smem) + static_cast<int64_t>(u / S) * K;
-    uint4 sv[kUnroll];
-    load_unit(sv, ws, u % S, lane, K);
-    float acc[1];
-    unit_dot<1, true>(sv, xs, u % S, lane, K, acc);
-    if (lane == 0) part[u] = acc[0];
-  }
+  bulk_units<true>(bp, bar, reinterpret_cast<const bf16*>(smem), xs, part, S, K, warp, kWarps, lane);
   // The rest, kUnroll slices a lane in flight ahead.
   for (int u = pre + warp; u < units; u += kWarps) {
     uint4 cur[kUnroll];
@@ -115,11 +100,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_preload_kernel(const Preload
   }
 }
 
-// The bytes a block copies: at most kBulkMaxChunks chunks and its rows' bytes, a multiple of 16.
-int clamp_preload(int preload, int N, int K) {
-  const long long block = 2LL * unit_rows_per_block(N) * K;
-  return static_cast<int>(std::min<long long>(std::clamp(preload, 0, kBulkMaxChunks * kBulkChunk), block) / 16 * 16);
-}
+// The bytes a block copies (clamp_bulk_bytes for the block's rows).
+int clamp_preload(int preload, int N, int K) { return clamp_bulk_bytes(preload, K, unit_rows_per_block(N)); }
 
 template <typename OutT>
 void launch(const PreloadArgs& a, size_t smem, cudaStream_t s) {
@@ -142,7 +124,7 @@ void launch(const PreloadArgs& a, size_t smem, cudaStream_t s) {
 bool gemv_preload_supported(int N, int K, int preload) {
   if (N < 1 || K < 8 || K % 8 != 0 || preload < 0) return false;
   if (!device_is_sm90()) return false;
-  return smem_bytes(clamp_preload(preload, N, K), K, unit_rows_per_block(N)) <=
+  return bulk_smem(clamp_preload(preload, N, K), K, unit_rows_per_block(N)) <=
          static_cast<size_t>(device_smem_optin());
 }
 
@@ -160,7 +142,7 @@ void gemv_preload(const bf16* x, const bf16* w, void* y, bool y_f32, int N, int 
   a.K = K;
   a.rows_per_block = unit_rows_per_block(N);
   a.preload = clamp_preload(preload, N, K);
-  const size_t smem = smem_bytes(a.preload, K, a.rows_per_block);
+  const size_t smem = bulk_smem(a.preload, K, a.rows_per_block);
   if (y_f32) launch<float>(a, smem, s);
   else launch<bf16>(a, smem, s);
 }
