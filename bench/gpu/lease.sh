@@ -9,7 +9,7 @@
 #     bench    cuda_decode_bench once per VARIANTS entry ("def;LLM_CUDA_X=1;LLM_BENCH_KV_DTYPE=fp8 LLM_CUDA_Y=8":
 #              ';' between variants, ' ' between one variant's variables, "def" for none), FILTER (the
 #              benchmark regex, default BM_DecodeStep/(1|16|64|256)/): one line each, step ms and floor / step;
-#              PROFILE ("16|64": batch sizes) adds the eager per-stage profile lines of those batches; a variant
+#              PROFILE ("16|64": batch sizes; "mixed": the mixed step) adds the eager per-stage profile lines of those; a variant
 #              starts only with NEED seconds (45) of DEADLINE left
 #     loadgen  LGRUNS ("name|loadgen args;name@ENV=V,ENV2=W|args"; default offline|-X inf -n 1500) against
 #              dummy:llama-2-7b at batch 256 on alpaca_200, TTFT / TPOT / ITL lines of each
@@ -62,7 +62,7 @@ for b in d["benchmarks"]:
 print(f'{sys.argv[2]:<58} rc={sys.argv[3]} ' + " ".join(cells))
 EOF
     [[ $rc != 0 ]] && tail -5 "$O/bench.log"
-    [[ -n ${PROFILE:-} ]] && grep -E "^profile batch (${PROFILE}) " "$O/bench.log"
+    [[ -n ${PROFILE:-} ]] && grep -E "^profile batch (${PROFILE}) |^profile (${PROFILE}) step" "$O/bench.log"
   done
 fi
 

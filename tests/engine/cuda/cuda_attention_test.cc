@@ -53,6 +53,7 @@ struct AttnCase {
   // the attention rotating q and writing the rows itself (AttentionArgs::qkv) instead of rope_kv_write.
   bool random_rope = false;
   bool fused_rope = false;
+  bool prefill_mma = false;       // the prefill tiles through the tensor-core kernel (AttentionArgs::prefill_mma)
 };
 
 // Which kernel reads the cache: attention.cu's paged kernel, attention_decode.cu's (version 2) over the same
@@ -176,6 +177,7 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
     a.v_scale = dvs.p;
   }
   a.kv_before_wait = c.kv_before_wait;
+  a.prefill_mma = c.prefill_mma;
   cudaStream_t stream = nullptr;
   // Destroyed on every way out, a refused launch's exception included.
   std::unique_ptr<CUstream_st, cudaError_t (*)(cudaStream_t)> own_stream(nullptr, cudaStreamDestroy);
@@ -382,6 +384,45 @@ TEST(CudaAttention, PrefillTileAttentionMatchesFloat64) {
     check_attention<bf16>({8, 2, hd, 7, {70, 300, 129, 2}, {37, 20, 1, 2}, 1}, seed++, true, AttnKernel::kPagedFp8);
   }
   check_attention<bf16>({32, 32, 128, 16, {65, 65, 16, 200}, {65, 65, 16, 1}, 3}, seed++, true, AttnKernel::kDecodeFp8);
+}
+
+// The tensor-core prefill kernel (attention_prefill_mma.cu) on the tiled kernel's cases: bf16 activations over a
+// bf16 cache and an fp8 one, whole prompts with decodes among them and chunks after cached tokens, MHA and GQA,
+// block sizes that do and do not divide its 32-key tiles, every head dim it takes; the same row-by-row bounds.
+TEST(CudaAttention, PrefillTileMmaAttentionMatchesFloat64) {
+  SKIP_WITHOUT_DEVICE();
+  for (int hd : {16, 48, 64, 80, 128}) ASSERT_TRUE(ec::prefill_attention_mma_supports_head_dim(hd)) << hd;
+  for (int hd : {8, 24, 136, 256}) ASSERT_FALSE(ec::prefill_attention_mma_supports_head_dim(hd)) << hd;
+  uint64_t seed = 400;
+  for (int hd : {128, 64, 16, 80}) {
+    for (auto [nh, nkv] : {std::pair{8, 4}, std::pair{8, 1}, std::pair{4, 4}}) {
+      for (int bs : {7, 16}) {
+        AttnCase whole{nh, nkv, hd, bs, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3};
+        AttnCase chunked{nh, nkv, hd, bs, {70, 300, 129, 2}, {37, 20, 1, 2}, 1};
+        whole.prefill_mma = chunked.prefill_mma = true;
+        for (AttnKernel k : {AttnKernel::kPaged, AttnKernel::kPagedFp8}) {
+          check_attention<bf16>(whole, seed++, true, k);
+          check_attention<bf16>(chunked, seed++, true, k);
+        }
+      }
+    }
+  }
+  // The mixed step's shape (MHA at 32 heads, 65-token prompts) and a long prompt in chunks of 512 after 1,000
+  // cached tokens, with the decode rows through version 2; head dim 48 (three 16-dim value groups).
+  AttnCase mixed{32, 32, 128, 16, {65, 65, 16, 200}, {65, 65, 16, 1}, 3};
+  AttnCase longp{8, 8, 128, 16, {1512, 3}, {512, 1}, 2};
+  AttnCase odd{4, 2, 48, 5, {23, 50, 1}, {23, 20, 1}, 1};
+  mixed.prefill_mma = longp.prefill_mma = odd.prefill_mma = true;
+  check_attention<bf16>(mixed, seed++, true, AttnKernel::kDecode);
+  check_attention<bf16>(mixed, seed++, true, AttnKernel::kDecodeFp8);
+  check_attention<bf16>(longp, seed++, true, AttnKernel::kDecode);
+  check_attention<bf16>(odd, seed++, true);
+  check_attention<bf16>(odd, seed++, true, AttnKernel::kPagedFp8);
+  // A head dim it has no kernel for is refused by name when asked for directly.
+  ec::AttentionArgs<bf16> a;
+  a.hd = 24;
+  const int32_t tile = 0;
+  EXPECT_THROW(ec::paged_attention_prefill_mma(a, &tile, 1, nullptr), std::invalid_argument);
 }
 
 // Version 2 of the decode kernel (attention_decode.cu) on the decode cases of the paged kernel, in both

@@ -320,6 +320,12 @@ bool prefill_attention_supports_head_dim(int hd) {
 template <typename E>
 void paged_attention_prefill(const AttentionArgs<E>& a, const int32_t* tiles, int n_tiles, cudaStream_t s) {
   if (n_tiles == 0) return;
+  if constexpr (std::is_same_v<E, bf16>) {
+    if (a.prefill_mma && prefill_attention_mma_supports_head_dim(a.hd)) {
+      paged_attention_prefill_mma(a, tiles, n_tiles, s);
+      return;
+    }
+  }
   if (a.k_fp8 && (!std::is_same_v<E, bf16> || !a.v_fp8 || !a.k_scale || !a.v_scale))
     throw std::invalid_argument("paged_attention_prefill: an fp8 KV cache needs bf16 activations, v_fp8 and both scales");
   switch (a.hd) {

@@ -130,6 +130,10 @@ struct AttentionArgs {
   /// Speed only: nothing reads it here.
   const void* l2_prefetch = nullptr;
   size_t l2_prefetch_bytes = 0;
+  /// paged_attention_prefill only, bf16 activations: the tiles through the tensor-core kernel
+  /// (attention_prefill_mma.cu) where it has the head dim (multiples of 16 up to 128); the f32 kernel otherwise.
+  /// Not the same bits: its products are bf16 x bf16 and its probabilities bf16 (both within the bf16 bounds).
+  bool prefill_mma = false;
 };
 /// Throws std::invalid_argument for a head_dim without a kernel (attention_supports_head_dim), or an fp8
 /// cache with float activations. Any block_size works.
@@ -168,6 +172,11 @@ inline int32_t prefill_tile(int t0, int n) { return (t0 << kPrefillTileShift) | 
 bool prefill_attention_supports_head_dim(int hd);
 template <typename E>
 void paged_attention_prefill(const AttentionArgs<E>& a, const int32_t* tiles, int n_tiles, cudaStream_t s);
+/// The same tiles on the tensor cores (attention_prefill_mma.cu; flash attention 2's arithmetic): one warp per
+/// (query head, tile), bf16 activations with a bf16 or fp8 cache, head dims multiples of 16 up to 128 (others:
+/// std::invalid_argument). paged_attention_prefill<bf16> runs it when AttentionArgs::prefill_mma is set.
+bool prefill_attention_mma_supports_head_dim(int hd);
+void paged_attention_prefill_mma(const AttentionArgs<bf16>& a, const int32_t* tiles, int n_tiles, cudaStream_t s);
 
 /// y[m, n] = sum_k x[m, k] * w[n, k] for a few rows (decode at batch <= kGemvMaxM), f32 accumulation.
 /// x: bf16 [M, K]; w: bf16 [N, K]; y: [M, N], f32 when y_f32 else bf16. Needs gemv_supported(M, K).
