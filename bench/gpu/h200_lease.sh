@@ -10,8 +10,8 @@
 set -uo pipefail
 CALL_DL=480
 . "$(dirname "$0")/call_fns.sh"
-call_build "cuda_backend_test cuda_gemv_test cuda_attention_test cuda_decode_bench loadgen" 230
-timeout 60 $B/tests/cuda_attention_test --gtest_filter="*Prefill*" 2>&1 |
+call_build "cuda_backend_test cuda_gemv_test cuda_attention_prefill_test cuda_decode_bench loadgen" 230
+timeout 60 $B/tests/cuda_attention_prefill_test --gtest_filter="*Prefill*" 2>&1 |
   grep -E "^\[  (PASSED|FAILED)|FAILED|Failure|Expected|Which|tiled" | head -10
 timeout 40 $B/tests/cuda_gemv_test --gtest_filter="*Preload*:*BulkPrefix*" 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED|Failure|Expected|Which|preload|prefix" | head -10
 LLM_CUDA_PREFILL_MMA=1 timeout 60 $B/tests/cuda_backend_test 2>&1 | grep -E '^\[  (PASSED|FAILED)|FAILED|Failure' |

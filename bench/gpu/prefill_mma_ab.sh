@@ -8,8 +8,8 @@
 set -uo pipefail
 CALL_DL=420
 . "$(dirname "$0")/call_fns.sh"
-call_build "cuda_attention_test cuda_backend_test cuda_decode_bench loadgen" 230 2
-timeout 60 $B/tests/cuda_attention_test --gtest_filter="*Prefill*" 2>&1 |
+call_build "cuda_attention_prefill_test cuda_backend_test cuda_decode_bench loadgen" 230 2
+timeout 60 $B/tests/cuda_attention_prefill_test --gtest_filter="*Prefill*" 2>&1 |
   grep -E "^\[  (PASSED|FAILED)|FAILED|Failure|Expected|Which|rel_err|tiled" | head -12
 LLM_CUDA_PREFILL_MMA=1 timeout 45 $B/tests/cuda_backend_test 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED" |
   sed "s/^/prefill mma: /" | head -4
