@@ -9,15 +9,17 @@ set -uo pipefail
 CALL_DL=420
 . "$(dirname "$0")/call_fns.sh"
 call_build "cuda_attention_prefill_test cuda_backend_test cuda_decode_bench loadgen" 230 2
-timeout 60 $B/tests/cuda_attention_prefill_test --gtest_filter="*Prefill*" 2>&1 |
+timeout 120 $B/tests/cuda_attention_prefill_test --gtest_filter="*Prefill*" 2>&1 |
   grep -E "^\[  (PASSED|FAILED)|FAILED|Failure|Expected|Which|rel_err|tiled" | head -12
-LLM_CUDA_PREFILL_MMA=1 timeout 45 $B/tests/cuda_backend_test 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED" |
-  sed "s/^/prefill mma: /" | head -4
+for w in 1 4; do
+  LLM_CUDA_PREFILL_MMA=$w timeout 45 $B/tests/cuda_backend_test 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED" |
+    sed "s/^/prefill mma $w: /" | head -4
+done
 echo "== mixed and prefill steps [$(elapsed)s]"
-M=LLM_CUDA_PREFILL_MMA=1; F=LLM_BENCH_KV_DTYPE=fp8
+M=LLM_CUDA_PREFILL_MMA; F=LLM_BENCH_KV_DTYPE=fp8
 DEADLINE=$(( $(left) - 90 )) NEED=25 STAGES=bench PROFILE=mixed FILTER='BM_MixedStep|BM_PrefillStep' \
-  VARIANTS="def;$M;$F;$F $M;def" bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'
+  VARIANTS="def;$M=1;$M=4;$F;$F $M=4;$F $M=1;def" bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'
 echo "== offline [$(elapsed)s]"
-DEADLINE=$(left) LGNEED=40 STAGES=loadgen LGRUNS="offline|-X inf -n 1500;offline_mma@$M|-X inf -n 1500" \
+DEADLINE=$(left) LGNEED=40 STAGES=loadgen LGRUNS="offline|-X inf -n 1500;offline_mma4@$M=4|-X inf -n 1500;offline_mma1@$M=1|-X inf -n 1500" \
   bash bench/gpu/lease.sh 2>&1 | grep -v 'done$'
 echo "[$(elapsed)s] end"

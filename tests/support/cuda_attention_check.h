@@ -51,7 +51,7 @@ struct AttnCase {
   // the attention rotating q and writing the rows itself (AttentionArgs::qkv) instead of rope_kv_write.
   bool random_rope = false;
   bool fused_rope = false;
-  bool prefill_mma = false;       // the prefill tiles through the tensor-core kernel (AttentionArgs::prefill_mma)
+  int prefill_mma = 0;            // prefill tiles through the tensor-core kernel with 1 or 4 warps (prefill_mma_warps)
 };
 
 // Which kernel reads the cache: attention.cu's paged kernel, attention_decode.cu's (version 2) over the same
@@ -60,7 +60,7 @@ enum class AttnKernel { kPaged, kDecode, kDecodeFp8, kPagedFp8 };
 inline bool reads_fp8(AttnKernel k) { return k == AttnKernel::kDecodeFp8 || k == AttnKernel::kPagedFp8; }
 
 // tiled: the backend's split of a mixed step: every sequence with more than one query token through the
-// prefill kernel (tiles of up to kPrefillTileQ tokens), the others through the paged kernel over a token
+// prefill kernel (tiles of up to prefill_tile_queries tokens), the others through the paged kernel over a token
 // list (with c.splits), both writing rows of the same output.
 // `result`, when given, receives the output (after it is checked), so that callers can compare two ways of
 // computing it bit for bit.
@@ -175,7 +175,7 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
     a.v_scale = dvs.p;
   }
   a.kv_before_wait = c.kv_before_wait;
-  a.prefill_mma = c.prefill_mma;
+  a.prefill_mma_warps = c.prefill_mma;
   cudaStream_t stream = nullptr;
   // Destroyed on every way out, a refused launch's exception included.
   std::unique_ptr<CUstream_st, cudaError_t (*)(cudaStream_t)> own_stream(nullptr, cudaStreamDestroy);
@@ -219,12 +219,14 @@ void check_attention(const AttnCase& c, uint64_t seed, bool tiled = false, AttnK
     else engine::cuda::decode_attention(a, stream);
   };
   std::vector<int32_t> tiles, dec;
+  // The backend's tile size for this dispatch: 16 tokens, or 16 x the tensor-core kernel's warps.
+  const int tile_q = engine::cuda::prefill_tile_queries(c.prefill_mma, std::is_same_v<E, bf16>, c.hd);
   if (tiled) {
     int t = 0;
     for (int s = 0; s < nseq; ++s) {
       if (c.qlen[s] > 1) {
-        for (int j0 = 0; j0 < c.qlen[s]; j0 += engine::cuda::kPrefillTileQ)
-          tiles.push_back(engine::cuda::prefill_tile(t + j0, std::min(engine::cuda::kPrefillTileQ, c.qlen[s] - j0)));
+        for (int j0 = 0; j0 < c.qlen[s]; j0 += tile_q)
+          tiles.push_back(engine::cuda::prefill_tile(t + j0, std::min(tile_q, c.qlen[s] - j0)));
       } else {
         for (int j = 0; j < c.qlen[s]; ++j) dec.push_back(t + j);
       }

@@ -7,6 +7,7 @@
 
 #ifdef LLM_HAVE_CUDA
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -66,43 +67,76 @@ TEST(CudaAttentionPrefill, PrefillTileAttentionMatchesFloat64) {
   check_attention<bf16>({32, 32, 128, 16, {65, 65, 16, 200}, {65, 65, 16, 1}, 3}, seed++, true, AttnKernel::kDecodeFp8);
 }
 
-// The tensor-core prefill kernel (attention_prefill_mma.cu) on the tiled kernel's cases: bf16 activations over a
-// bf16 cache and an fp8 one, whole prompts with decodes among them and chunks after cached tokens, MHA and GQA,
+// The tensor-core prefill kernel (attention_prefill_mma.cu), one warp a 16-token tile and four warps a 64-token
+// tile, on the tiled kernel's cases: bf16 activations over a bf16 cache and an fp8 one, whole prompts with
+// decodes among them and chunks after cached tokens (one starting inside a 64-token tile's span), MHA and GQA,
 // block sizes that do and do not divide its 32-key tiles, every head dim it takes; the same row-by-row bounds.
 TEST(CudaAttentionPrefill, PrefillTileMmaAttentionMatchesFloat64) {
   SKIP_WITHOUT_DEVICE();
   for (int hd : {16, 48, 64, 80, 128}) ASSERT_TRUE(ec::prefill_attention_mma_supports_head_dim(hd)) << hd;
   for (int hd : {8, 24, 136, 256}) ASSERT_FALSE(ec::prefill_attention_mma_supports_head_dim(hd)) << hd;
+  EXPECT_EQ(ec::prefill_tile_queries(4, true, 128), 64);
+  EXPECT_EQ(ec::prefill_tile_queries(1, true, 128), 16);
+  EXPECT_EQ(ec::prefill_tile_queries(4, true, 24), ec::kPrefillTileQ);   // no kernel: the f32 kernel's tiles
+  EXPECT_EQ(ec::prefill_tile_queries(4, false, 128), ec::kPrefillTileQ);  // float activations: likewise
   uint64_t seed = 400;
-  for (int hd : {128, 64, 16, 80}) {
-    for (auto [nh, nkv] : {std::pair{8, 4}, std::pair{8, 1}, std::pair{4, 4}}) {
-      for (int bs : {7, 16}) {
-        AttnCase whole{nh, nkv, hd, bs, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3};
-        AttnCase chunked{nh, nkv, hd, bs, {70, 300, 129, 2}, {37, 20, 1, 2}, 1};
-        whole.prefill_mma = chunked.prefill_mma = true;
-        for (AttnKernel k : {AttnKernel::kPaged, AttnKernel::kPagedFp8}) {
-          check_attention<bf16>(whole, seed++, true, k);
-          check_attention<bf16>(chunked, seed++, true, k);
+  for (int warps : {1, 4}) {
+    for (int hd : {128, 64, 16, 80}) {
+      for (auto [nh, nkv] : {std::pair{8, 4}, std::pair{8, 1}, std::pair{4, 4}}) {
+        for (int bs : {7, 16}) {
+          AttnCase whole{nh, nkv, hd, bs, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3};
+          AttnCase chunked{nh, nkv, hd, bs, {70, 300, 129, 2}, {37, 20, 1, 2}, 1};
+          whole.prefill_mma = chunked.prefill_mma = warps;
+          for (AttnKernel k : {AttnKernel::kPaged, AttnKernel::kPagedFp8}) {
+            check_attention<bf16>(whole, seed++, true, k);
+            check_attention<bf16>(chunked, seed++, true, k);
+          }
         }
       }
     }
+    // The mixed step's shape (MHA at 32 heads, 65-token prompts) and a long prompt in a chunk of 512 after 1,000
+    // cached tokens, with the decode rows through version 2; head dim 48 (three 16-dim value groups).
+    AttnCase mixed{32, 32, 128, 16, {65, 65, 16, 200}, {65, 65, 16, 1}, 3};
+    AttnCase longp{8, 8, 128, 16, {1512, 3}, {512, 1}, 2};
+    AttnCase odd{4, 2, 48, 5, {23, 50, 1}, {23, 20, 1}, 1};
+    mixed.prefill_mma = longp.prefill_mma = odd.prefill_mma = warps;
+    check_attention<bf16>(mixed, seed++, true, AttnKernel::kDecode);
+    check_attention<bf16>(mixed, seed++, true, AttnKernel::kDecodeFp8);
+    check_attention<bf16>(longp, seed++, true, AttnKernel::kDecode);
+    check_attention<bf16>(longp, seed++, true, AttnKernel::kPagedFp8);
+    check_attention<bf16>(odd, seed++, true);
+    check_attention<bf16>(odd, seed++, true, AttnKernel::kPagedFp8);
   }
-  // The mixed step's shape (MHA at 32 heads, 65-token prompts) and a long prompt in chunks of 512 after 1,000
-  // cached tokens, with the decode rows through version 2; head dim 48 (three 16-dim value groups).
-  AttnCase mixed{32, 32, 128, 16, {65, 65, 16, 200}, {65, 65, 16, 1}, 3};
-  AttnCase longp{8, 8, 128, 16, {1512, 3}, {512, 1}, 2};
-  AttnCase odd{4, 2, 48, 5, {23, 50, 1}, {23, 20, 1}, 1};
-  mixed.prefill_mma = longp.prefill_mma = odd.prefill_mma = true;
-  check_attention<bf16>(mixed, seed++, true, AttnKernel::kDecode);
-  check_attention<bf16>(mixed, seed++, true, AttnKernel::kDecodeFp8);
-  check_attention<bf16>(longp, seed++, true, AttnKernel::kDecode);
-  check_attention<bf16>(odd, seed++, true);
-  check_attention<bf16>(odd, seed++, true, AttnKernel::kPagedFp8);
-  // A head dim it has no kernel for is refused by name when asked for directly.
+  // Head dims and warp counts it has no kernel for are refused by name when asked for directly.
   ec::AttentionArgs<bf16> a;
   a.hd = 24;
   const int32_t tile = 0;
-  EXPECT_THROW(ec::paged_attention_prefill_mma(a, &tile, 1, nullptr), std::invalid_argument);
+  EXPECT_THROW(ec::paged_attention_prefill_mma(a, &tile, 1, 4, nullptr), std::invalid_argument);
+  a.hd = 128;
+  EXPECT_THROW(ec::paged_attention_prefill_mma(a, &tile, 1, 2, nullptr), std::invalid_argument);
+}
+
+// A row's sums do not depend on how many warps share its tile, nor on the other rows there: a key tile past a
+// warp's rows adds exactly nothing, so one warp on 16-token tiles and four on 64-token tiles give the same bits
+// (bf16 and fp8 caches, whole prompts and chunks, a long chunk).
+TEST(CudaAttentionPrefill, PrefillTileMmaWarpsGiveTheSameBits) {
+  SKIP_WITHOUT_DEVICE();
+  uint64_t seed = 450;
+  for (AttnKernel k : {AttnKernel::kPaged, AttnKernel::kPagedFp8}) {
+    for (AttnCase c : {AttnCase{8, 4, 128, 16, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3},
+                       AttnCase{4, 4, 64, 7, {70, 300, 129, 2}, {37, 20, 1, 2}, 1},
+                       AttnCase{8, 8, 128, 16, {1512, 3}, {512, 1}, 2}}) {
+      std::vector<bf16> one, four;
+      c.prefill_mma = 1;
+      check_attention<bf16>(c, seed, true, k, &one);
+      c.prefill_mma = 4;
+      check_attention<bf16>(c, seed, true, k, &four);
+      ASSERT_EQ(one.size(), four.size());
+      EXPECT_EQ(std::memcmp(one.data(), four.data(), one.size() * sizeof(bf16)), 0)
+          << "head dim " << c.hd << " kernel " << int(k);
+      ++seed;
+    }
+  }
 }
 
 }  // namespace

@@ -321,8 +321,8 @@ template <typename E>
 void paged_attention_prefill(const AttentionArgs<E>& a, const int32_t* tiles, int n_tiles, cudaStream_t s) {
   if (n_tiles == 0) return;
   if constexpr (std::is_same_v<E, bf16>) {
-    if (a.prefill_mma && prefill_attention_mma_supports_head_dim(a.hd)) {
-      paged_attention_prefill_mma(a, tiles, n_tiles, s);
+    if (prefill_mma_used(a.prefill_mma_warps, true, a.hd)) {
+      paged_attention_prefill_mma(a, tiles, n_tiles, a.prefill_mma_warps, s);
       return;
     }
   }

@@ -220,9 +220,10 @@ int CudaBackend::splits_for(int T) const {
 
 CudaBackend::Step CudaBackend::stage_inputs(const StepBatch& b, int pad_to) {
   ensure_capacity(std::max(pad_to, b.num_tokens()), static_cast<int64_t>(b.block_tables.size()) + 1);
-  const bool prefill_tiles = opt_.prefill_kernel && prefill_attention_supports_head_dim(mc_.head_dim);
-  const StagedInputs staged =
-      stage_step_inputs(b, pad_to, prefill_tiles, block_size_, w_.rope_len, input_layout(), in_host_);
+  const int tile_q = opt_.prefill_kernel && prefill_attention_supports_head_dim(mc_.head_dim)
+                         ? prefill_tile_queries(opt_.prefill_mma, !opt_.f32, mc_.head_dim)
+                         : 0;
+  const StagedInputs staged = stage_step_inputs(b, pad_to, tile_q, block_size_, w_.rope_len, input_layout(), in_host_);
   LLM_CUDA_CHECK(cudaMemcpyAsync(in_dev_, in_host_, staged.copy_ints * 4, cudaMemcpyHostToDevice, stream_));
   // With prefill tiles the paged kernel runs over the decode list only, and part_ is indexed by its entries.
   const int splits =

@@ -128,7 +128,7 @@ void CudaBackend::run_layers_as(const Step& st, ProfileMarks* mk) {
     }
     if (st.n_tiles > 0) {
       // Prefill tiles and decode rows write disjoint rows of attn.
-      a.prefill_mma = opt_.prefill_mma;
+      a.prefill_mma_warps = opt_.prefill_mma;
       paged_attention_prefill(a, in.lists, st.n_tiles, stream_);
       a.tokens = in.lists + st.n_tiles;
       a.T = st.n_dec;

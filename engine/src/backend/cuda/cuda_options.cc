@@ -53,7 +53,10 @@ CudaOptions read_cuda_options(const EngineConfig& cfg) {
   o.graphs_at_load = !switched_off("LLM_CUDA_GRAPHS_AT_LOAD");
   o.gemv = !switched_off("LLM_CUDA_GEMV");
   o.prefill_kernel = !switched_off("LLM_CUDA_PREFILL_KERNEL");
-  o.prefill_mma = switched_on("LLM_CUDA_PREFILL_MMA") && !o.f32;
+  if (const char* m = std::getenv("LLM_CUDA_PREFILL_MMA"); m && !o.f32) {
+    const int w = std::atoi(m);
+    o.prefill_mma = w >= 4 ? 4 : w >= 1 ? 1 : 0;
+  }
   o.attn_v2 = !switched_off("LLM_CUDA_ATTN_V2");
   if (const char* b = std::getenv("LLM_CUDA_ATTN_SPLIT_BLOCKS")) o.attn_split_blocks = std::clamp(std::atoi(b), 1, 8);
   if (const char* w = std::getenv("LLM_CUDA_ATTN_WARPS")) {

@@ -29,9 +29,10 @@ struct CudaOptions {
   /// LLM_CUDA_PREFILL_KERNEL=0 or the deterministic mode: the per-token paged kernel for every token.
   bool prefill_kernel = true;
   /// With prefill_kernel, bf16: the tiles through the tensor-core kernel (attention_prefill_mma.cu, flash
-  /// attention 2's arithmetic) where it has the head dim. Off until measured (docs/cuda-notes.md, v26);
-  /// LLM_CUDA_PREFILL_MMA=1.
-  bool prefill_mma = false;
+  /// attention 2's arithmetic) where it has the head dim, with this many warps a block (AttentionArgs::
+  /// prefill_mma_warps): 1 (v26: a warp a 16-token tile) or 4 (v27: 64-token tiles whose warps share each K/V
+  /// tile, double-buffered). 0, off until measured (docs/cuda-notes.md, v26 / v27); LLM_CUDA_PREFILL_MMA=1 or 4.
+  int prefill_mma = 0;
   /// EngineConfig::deterministic (batch invariance): > 0 runs every GEMM as cuBLAS calls of exactly this many
   /// rows (the last one padded), so the kernel cuBLAS picks, and with it each row's order of sums, never depends
   /// on how many tokens share the step; attention then runs unsplit. 128 (LLM_CUDA_DET_ROWS=N: N, at least 1,
@@ -188,7 +189,7 @@ struct CudaOptions {
 /// LLM_CUDA_GEMV_MMA_XSMEM, LLM_CUDA_GEMV_MMA_PP, LLM_CUDA_GEMM_TMA_PIPE, LLM_CUDA_GEMM_TMA_HINT, LLM_CUDA_GEMM_TMA_PDL,
 /// LLM_CUDA_GEMM_TMA_ORDER, LLM_CUDA_MERGE_IN_KERNEL, LLM_CUDA_GRAPHS_AT_LOAD (each off only when set to "0"), LLM_CUDA_GEMV_MMA, LLM_CUDA_GEMM_TMA and LLM_CUDA_GEMM_TMA_PREFETCH ("1" on, "0" off), LLM_CUDA_GEMV_MAX_M,
 /// LLM_CUDA_GEMM_TMA_MIN_M, LLM_CUDA_GEMM_TMA_MAX_M,
-/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_ATTN_RING, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE, LLM_CUDA_GEMM_TMA_ACC, LLM_CUDA_GEMM_TMA_STAGES, LLM_CUDA_CARVEOUT (numbers), LLM_CUDA_SKINNY, LLM_CUDA_PREFILL_MMA and LLM_CUDA_GEMM_LOG (on only when
+/// LLM_CUDA_GEMV_MMA_MIN_M, LLM_CUDA_GEMV_MMA_MAX_M, LLM_CUDA_ATTN_SPLIT_BLOCKS, LLM_CUDA_ATTN_WARPS, LLM_CUDA_ATTN_R, LLM_CUDA_ATTN_RING, LLM_CUDA_FP8_LANE_BYTES, LLM_CUDA_L2_PREFETCH_ROWS, LLM_CUDA_GEMV_L2_AHEAD_KB, LLM_CUDA_DET_GEMV_SHAPE, LLM_CUDA_GEMM_TMA_ACC, LLM_CUDA_GEMM_TMA_STAGES, LLM_CUDA_CARVEOUT, LLM_CUDA_PREFILL_MMA (numbers), LLM_CUDA_SKINNY and LLM_CUDA_GEMM_LOG (on only when
 /// "1"), LLM_CUDA_TUNED_GEMM ("0", "fastest" or "ordered") and, in the deterministic mode, LLM_CUDA_DET_ROWS,
 /// LLM_CUDA_DET_ATTN_WARPS, LLM_CUDA_DET_ATTN_R (numbers), LLM_CUDA_DET_FIXED and LLM_CUDA_DET_GEMV (off only when "0"). Throws ModelLoadError for an fp8
 /// KV cache in the f32 mode.

@@ -130,10 +130,11 @@ struct AttentionArgs {
   /// Speed only: nothing reads it here.
   const void* l2_prefetch = nullptr;
   size_t l2_prefetch_bytes = 0;
-  /// paged_attention_prefill only, bf16 activations: the tiles through the tensor-core kernel
-  /// (attention_prefill_mma.cu) where it has the head dim (multiples of 16 up to 128); the f32 kernel otherwise.
-  /// Not the same bits: its products are bf16 x bf16 and its probabilities bf16 (both within the bf16 bounds).
-  bool prefill_mma = false;
+  /// paged_attention_prefill only, bf16 activations: 1 or 4 sends the tiles through the tensor-core kernel
+  /// (attention_prefill_mma.cu) with that many warps a block, where it has the head dim (multiples of 16 up to
+  /// 128; prefill_mma_used); the tiles then hold up to 16 x that many tokens (prefill_tile_queries). 0: the f32
+  /// kernel. Not the same bits: its products are bf16 x bf16 and its probabilities bf16 (within the bf16 bounds).
+  int prefill_mma_warps = 0;
 };
 /// Throws std::invalid_argument for a head_dim without a kernel (attention_supports_head_dim), or an fp8
 /// cache with float activations. Any block_size works.
@@ -167,16 +168,27 @@ void decode_attention(const AttentionArgs<E>& a, cudaStream_t s);
 /// block_size, scale of `a` (not T, num_splits, part or tokens). Head dims: multiples of 8 up to 128; throws std::invalid_argument for
 /// others (!prefill_attention_supports_head_dim(hd)).
 constexpr int kPrefillTileQ = 16;
-constexpr int kPrefillTileShift = 5;  ///< tile = (t0 << shift) | (n - 1); n - 1 < 2^shift
+constexpr int kPrefillTileShift = 7;  ///< tile = (t0 << shift) | (n - 1); n - 1 < 2^shift (tiles of up to 128)
 inline int32_t prefill_tile(int t0, int n) { return (t0 << kPrefillTileShift) | (n - 1); }
 bool prefill_attention_supports_head_dim(int hd);
 template <typename E>
 void paged_attention_prefill(const AttentionArgs<E>& a, const int32_t* tiles, int n_tiles, cudaStream_t s);
-/// The same tiles on the tensor cores (attention_prefill_mma.cu; flash attention 2's arithmetic): one warp per
-/// (query head, tile), bf16 activations with a bf16 or fp8 cache, head dims multiples of 16 up to 128 (others:
-/// std::invalid_argument). paged_attention_prefill<bf16> runs it when AttentionArgs::prefill_mma is set.
+/// The same tiles on the tensor cores (attention_prefill_mma.cu; flash attention 2's arithmetic): `warps` warps a
+/// block (1 or 4), 16 query rows a warp, so tiles of up to 16 x warps tokens; bf16 activations with a bf16 or
+/// fp8 cache, head dims multiples of 16 up to 128 (others, or another warp count: std::invalid_argument).
+/// paged_attention_prefill<bf16> runs it when prefill_mma_used(a.prefill_mma_warps, true, a.hd).
 bool prefill_attention_mma_supports_head_dim(int hd);
-void paged_attention_prefill_mma(const AttentionArgs<bf16>& a, const int32_t* tiles, int n_tiles, cudaStream_t s);
+void paged_attention_prefill_mma(const AttentionArgs<bf16>& a, const int32_t* tiles, int n_tiles, int warps,
+                                 cudaStream_t s);
+/// Whether paged_attention_prefill takes the tensor-core kernel for these arguments (mma_warps 1 or 4, bf16
+/// activations, a head dim it has), and the most tokens a tile may then hold: whoever builds the tiles and the
+/// dispatch agree through these two.
+inline bool prefill_mma_used(int mma_warps, bool bf16_activations, int hd) {
+  return (mma_warps == 1 || mma_warps == 4) && bf16_activations && hd % 16 == 0 && hd >= 16 && hd <= 128;
+}
+inline int prefill_tile_queries(int mma_warps, bool bf16_activations, int hd) {
+  return prefill_mma_used(mma_warps, bf16_activations, hd) ? 16 * mma_warps : kPrefillTileQ;
+}
 
 /// y[m, n] = sum_k x[m, k] * w[n, k] for a few rows (decode at batch <= kGemvMaxM), f32 accumulation.
 /// x: bf16 [M, K]; w: bf16 [N, K]; y: [M, N], f32 when y_f32 else bf16. Needs gemv_supported(M, K).

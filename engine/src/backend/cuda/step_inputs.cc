@@ -11,20 +11,20 @@
 namespace engine::cuda {
 namespace {
 
-// The attention lists: slices with query_len > 1 in tiles of up to kPrefillTileQ tokens, then the token of
-// every one-token slice (the decode list, for the paged kernel).
-void plan_attention_lists(const StepBatch& b, int32_t* lists, StagedInputs& st) {
+// The attention lists: slices with query_len > 1 in tiles of up to tile_q tokens, then the token of every
+// one-token slice (the decode list, for the paged kernel).
+void plan_attention_lists(const StepBatch& b, int tile_q, int32_t* lists, StagedInputs& st) {
   for (const SeqSlice& s : b.seqs)
     if (s.query_len > 1)
-      for (int j0 = 0; j0 < s.query_len; j0 += kPrefillTileQ)
-        lists[st.n_tiles++] = prefill_tile(s.query_start + j0, std::min(kPrefillTileQ, s.query_len - j0));
+      for (int j0 = 0; j0 < s.query_len; j0 += tile_q)
+        lists[st.n_tiles++] = prefill_tile(s.query_start + j0, std::min(tile_q, s.query_len - j0));
   for (const SeqSlice& s : b.seqs)
     if (s.query_len == 1) lists[st.n_tiles + st.n_dec++] = s.query_start;
 }
 
 }  // namespace
 
-StagedInputs stage_step_inputs(const StepBatch& b, int pad_to, bool prefill_tiles, int block_size, int rope_len,
+StagedInputs stage_step_inputs(const StepBatch& b, int pad_to, int prefill_tile_q, int block_size, int rope_len,
                                const InputLayout& layout, int32_t* host) {
   const int T = b.num_tokens();
   const int n_logits = b.num_logits();
@@ -41,7 +41,7 @@ StagedInputs stage_step_inputs(const StepBatch& b, int pad_to, bool prefill_tile
       std::none_of(b.seqs.begin(), b.seqs.end(), [](const SeqSlice& s) { return s.query_len > 1; });
   // Lists only when some slice has more than one query token: else the step keeps the paged kernel over all
   // tokens, which is what graphs capture.
-  if (prefill_tiles && !st.one_token_rows) plan_attention_lists(b, in.lists, st);
+  if (prefill_tile_q > 0 && !st.one_token_rows) plan_attention_lists(b, prefill_tile_q, in.lists, st);
   int r = 0;
   for (const SeqSlice& s : b.seqs) {
     for (int j = 0; j < s.query_len; ++j) {
