@@ -355,8 +355,6 @@ void launch(const AttentionArgs<bf16>& a, const int32_t* tiles, int n_tiles, int
 
 }  // namespace
 
-bool prefill_attention_mma_supports_head_dim(int hd) { return hd % 16 == 0 && hd >= 16 && hd <= 128; }
-
 void paged_attention_prefill_mma(const AttentionArgs<bf16>& a, const int32_t* tiles, int n_tiles, int warps,
                                  cudaStream_t s) {
   if (n_tiles == 0) return;

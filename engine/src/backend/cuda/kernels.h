@@ -177,14 +177,14 @@ void paged_attention_prefill(const AttentionArgs<E>& a, const int32_t* tiles, in
 /// block (1 or 4), 16 query rows a warp, so tiles of up to 16 x warps tokens; bf16 activations with a bf16 or
 /// fp8 cache, head dims multiples of 16 up to 128 (others, or another warp count: std::invalid_argument).
 /// paged_attention_prefill<bf16> runs it when prefill_mma_used(a.prefill_mma_warps, true, a.hd).
-bool prefill_attention_mma_supports_head_dim(int hd);
+inline bool prefill_attention_mma_supports_head_dim(int hd) { return hd % 16 == 0 && hd >= 16 && hd <= 128; }
 void paged_attention_prefill_mma(const AttentionArgs<bf16>& a, const int32_t* tiles, int n_tiles, int warps,
                                  cudaStream_t s);
 /// Whether paged_attention_prefill takes the tensor-core kernel for these arguments (mma_warps 1 or 4, bf16
 /// activations, a head dim it has), and the most tokens a tile may then hold: whoever builds the tiles and the
 /// dispatch agree through these two.
 inline bool prefill_mma_used(int mma_warps, bool bf16_activations, int hd) {
-  return (mma_warps == 1 || mma_warps == 4) && bf16_activations && hd % 16 == 0 && hd >= 16 && hd <= 128;
+  return (mma_warps == 1 || mma_warps == 4) && bf16_activations && prefill_attention_mma_supports_head_dim(hd);
 }
 inline int prefill_tile_queries(int mma_warps, bool bf16_activations, int hd) {
   return prefill_mma_used(mma_warps, bf16_activations, hd) ? 16 * mma_warps : kPrefillTileQ;
