@@ -35,7 +35,7 @@ if has build; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLM_ENABLE_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90a}" -DLLM_SHARED_DIR="$SHARED" >"$OUT/build.log" 2>&1 \
     || { log "cmake failed"; tail -30 "$OUT/build.log"; exit 1; }
-  targets=${BUILD_TARGETS:-"cuda_layer_kernels_test cuda_attention_test cuda_attention_prefill_test cuda_gemm_test cuda_gemv_test cuda_backend_test cuda_batch_invariance_test cuda_decode_bench cuda_gemm_bench"}
+  targets=${BUILD_TARGETS:-"step_inputs_test cuda_layer_kernels_test cuda_attention_test cuda_attention_prefill_test cuda_gemm_test cuda_gemv_test cuda_backend_test cuda_batch_invariance_test cuda_decode_bench cuda_gemm_bench"}
   cmake --build "$BUILD" --target $targets -j"$(nproc)" >>"$OUT/build.log" 2>&1 \
     || { log "build failed"; grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
   # The end-to-end tools are other modules: a failure there skips the stages that need them.
@@ -49,7 +49,7 @@ if has build; then
 fi
 
 if has check; then
-  for t in cuda_layer_kernels_test cuda_attention_test cuda_attention_prefill_test cuda_gemm_test cuda_gemv_test cuda_backend_test cuda_batch_invariance_test; do
+  for t in step_inputs_test cuda_layer_kernels_test cuda_attention_test cuda_attention_prefill_test cuda_gemm_test cuda_gemv_test cuda_backend_test cuda_batch_invariance_test; do
     log "check: $t"
     "$BUILD/tests/$t" --gtest_brief=0 >"$OUT/$t.log" 2>&1
     rc=$?
