@@ -8,7 +8,8 @@
 set -uo pipefail
 CALL_DL=420
 . "$(dirname "$0")/call_fns.sh"
-call_build "cuda_attention_prefill_test cuda_backend_test cuda_decode_bench loadgen" 230 2
+call_build "step_inputs_test cuda_attention_prefill_test cuda_backend_test cuda_decode_bench loadgen" 230 2
+$B/tests/step_inputs_test 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED|Failure" | head -4
 timeout 120 $B/tests/cuda_attention_prefill_test --gtest_filter="*Prefill*" 2>&1 |
   grep -E "^\[  (PASSED|FAILED)|FAILED|Failure|Expected|Which|rel_err|tiled" | head -12
 for w in 1 4; do
