@@ -62,9 +62,9 @@ struct CudaOptions {
   TunedGemmMode tuned_gemm = TunedGemmMode::kOff;
   /// LLM_CUDA_GEMM_LOG=1: what TunedGemm timed and chose for each shape and row bucket (stderr, at load).
   bool gemm_log = false;
-  /// EngineConfig::kv_cache_dtype fp8: K and V stored as e4m3 with a float scale per (token, kv head); read by
-  /// decode_attention (head dims 64, 128) or paged_attention (the others), so prompt tokens take that kernel too
-  /// (no tiled prefill kernel in this mode).
+  /// EngineConfig::kv_cache_dtype fp8: K and V stored as e4m3 with a float scale per (token, kv head); decode rows
+  /// read by decode_attention (head dims 64, 128) or paged_attention (the others), prompt tiles by the tiled
+  /// prefill kernel (or its tensor-core form), which dequantize while staging (docs/cuda-notes.md, v17, v26).
   bool fp8_kv = false;
   /// Decode rows through decode_attention (attention_decode.cu) where it has a kernel for the head dim.
   /// LLM_CUDA_ATTN_V2=0: attention.cu's kernel (which reads an fp8 cache too).
