@@ -23,7 +23,7 @@
 // the other rows of its tile. Rows of a tile past its n tokens are computed as copies of its last token (finite,
 // never stored).
 //
-// Registers (ptxas, sm_90a, HD = 128): W = 1 142 (fp8 128), W = 4 168 (held to 3 blocks an SM). Shared memory,
+// Registers (ptxas, sm_90a, HD = 128): W = 1 150, W = 4 168 (held to 3 blocks an SM). Shared memory,
 // HD = 128: W = 1 21,760 bytes (10 warps an SM), W = 4 52,224 (dynamic, past the 48 KB default: 12 warps an SM).
 #include <cuda_bf16.h>
 
@@ -36,6 +36,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma_frag.cuh"
 #include "backend/cuda/paged_index.h"
+#include "backend/cuda/vec8.cuh"
 
 namespace engine::cuda {
 namespace {
@@ -76,7 +77,7 @@ struct MSmem {
   static constexpr size_t bytes = size_t(q_elems + 2 * S * kv_elems) * sizeof(bf16);
 };
 
-// One key tile's K and V, fp8 cache: the bytes and scales a thread loads (CH chunks), held until stored as bf16.
+// Chunks of a key tile's K and V, fp8 cache: the bytes and scales a thread loads, held until stored as bf16.
 template <int CH>
 struct Fp8Chunks {
   uint2 k[CH], v[CH];
@@ -178,13 +179,10 @@ __global__ void __launch_bounds__(32 * W, W == 4 ? 3 : 1) prefill_attention_mma_
       float fk[8], fv[8];
       e4m3x8_to_f32(f.k[u], fk);
       e4m3x8_to_f32(f.v[u], fv);
-      uint4 pk, pv;
-      pk.x = pack_bf16(fk[0] * f.ks[u], fk[1] * f.ks[u]), pk.y = pack_bf16(fk[2] * f.ks[u], fk[3] * f.ks[u]);
-      pk.z = pack_bf16(fk[4] * f.ks[u], fk[5] * f.ks[u]), pk.w = pack_bf16(fk[6] * f.ks[u], fk[7] * f.ks[u]);
-      pv.x = pack_bf16(fv[0] * f.vs[u], fv[1] * f.vs[u]), pv.y = pack_bf16(fv[2] * f.vs[u], fv[3] * f.vs[u]);
-      pv.z = pack_bf16(fv[4] * f.vs[u], fv[5] * f.vs[u]), pv.w = pack_bf16(fv[6] * f.vs[u], fv[7] * f.vs[u]);
-      *reinterpret_cast<uint4*>(sK(st) + j * LD + c * 8) = pk;
-      *reinterpret_cast<uint4*>(sV(st) + j * LD + c * 8) = pv;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) fk[e] *= f.ks[u], fv[e] *= f.vs[u];
+      store8(sK(st) + j * LD + c * 8, fk);
+      store8(sV(st) + j * LD + c * 8, fv);
     }
   };
   auto stage = [&](int k0, int st) {

@@ -60,9 +60,9 @@ struct StagedInputs {
 
 /// Writes the inputs of `b` into `host`, laid out by `layout` (room for max(pad_to, T) tokens and
 /// b.block_tables.size() + 1 block-table entries). Rows T .. pad_to-1 are padding: token 0 at position 0, no
-/// KV write, the padding block table, logits row i read from row i. `prefill_tile_q` > 0: slices with query_len > 1
-/// go through the prefill kernel in tiles of up to that many tokens (prefill_tile_queries); 0: none do. block_size: the KV cache's;
-/// rope_len: positions the model has a RoPE table for. Throws std::out_of_range for a token position outside
+/// KV write, the padding block table, logits row i read from row i. `prefill_tile_q` > 0: slices with
+/// query_len > 1 go through the prefill kernel in tiles of up to that many tokens (prefill_tile_queries); 0: none
+/// do. block_size: the KV cache's; rope_len: positions the model has a RoPE table for. Throws std::out_of_range for a token position outside
 /// its sequence's blocks or the model's context.
 StagedInputs stage_step_inputs(const StepBatch& b, int pad_to, int prefill_tile_q, int block_size, int rope_len,
                                const InputLayout& layout, int32_t* host);
