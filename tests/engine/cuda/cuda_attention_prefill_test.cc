@@ -21,6 +21,21 @@ using namespace cuda_test;
 
 namespace {
 
+// The prompt cases every tiled kernel runs. Whole prompts (lengths 1 .. 300, not multiples of a tile) with decodes
+// among them (split 3).
+AttnCase whole_prompts(int nh, int nkv, int hd, int bs) {
+  return {nh, nkv, hd, bs, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3};
+}
+// Chunked prefill: chunks starting at positions > 0 (the earlier context already cached), one of them not
+// tile-aligned and spanning several key tiles; a decode without splits.
+AttnCase chunked_prompts(int nh, int nkv, int hd, int bs) {
+  return {nh, nkv, hd, bs, {70, 300, 129, 2}, {37, 20, 1, 2}, 1};
+}
+// The mixed step's shape: MHA at 32 heads, 65-token prompts, decodes (split 3).
+AttnCase mixed_step() { return {32, 32, 128, 16, {65, 65, 16, 200}, {65, 65, 16, 1}, 3}; }
+// A long prompt: a chunk of 512 after 1,000 cached tokens, beside a decode (split 2).
+AttnCase long_chunk() { return {8, 8, 128, 16, {1512, 3}, {512, 1}, 2}; }
+
 TEST(CudaAttentionPrefill, PagedAttentionPrefillMatchesFloat64) {
   SKIP_WITHOUT_DEVICE();
   // Prefill (whole prompts) and chunked prefill (a chunk after cached tokens) mixed with a decode.
@@ -40,13 +55,9 @@ TEST(CudaAttentionPrefill, PrefillTileAttentionMatchesFloat64) {
   for (int hd : {64, 128, 24, 80}) {
     for (auto [nh, nkv] : {std::pair{8, 4}, std::pair{8, 1}, std::pair{4, 4}}) {
       for (int bs : {7, 16}) {
-        // Whole prompts (lengths 1 .. 300, not multiples of the tile) with decodes among them (split 3).
-        AttnCase whole{nh, nkv, hd, bs, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3};
+        const AttnCase whole = whole_prompts(nh, nkv, hd, bs), chunked = chunked_prompts(nh, nkv, hd, bs);
         check_attention<bf16>(whole, seed, true);
         check_attention<float>(whole, seed++, true);
-        // Chunked prefill: chunks starting at positions > 0 (the earlier context already cached), one of
-        // them not tile-aligned and spanning several key tiles; a decode without splits.
-        AttnCase chunked{nh, nkv, hd, bs, {70, 300, 129, 2}, {37, 20, 1, 2}, 1};
         check_attention<bf16>(chunked, seed, true);
         check_attention<float>(chunked, seed++, true);
       }
@@ -60,11 +71,10 @@ TEST(CudaAttentionPrefill, PrefillTileAttentionMatchesFloat64) {
   // An fp8 cache: the tiles dequantize while staging (against the reference on the dequantized values), the
   // decode rows through the paged kernel's fp8 path or version 2's.
   for (int hd : {128, 24, 8}) {
-    check_attention<bf16>({8, 4, hd, 16, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3}, seed++,
-                          true, AttnKernel::kPagedFp8);
-    check_attention<bf16>({8, 2, hd, 7, {70, 300, 129, 2}, {37, 20, 1, 2}, 1}, seed++, true, AttnKernel::kPagedFp8);
+    check_attention<bf16>(whole_prompts(8, 4, hd, 16), seed++, true, AttnKernel::kPagedFp8);
+    check_attention<bf16>(chunked_prompts(8, 2, hd, 7), seed++, true, AttnKernel::kPagedFp8);
   }
-  check_attention<bf16>({32, 32, 128, 16, {65, 65, 16, 200}, {65, 65, 16, 1}, 3}, seed++, true, AttnKernel::kDecodeFp8);
+  check_attention<bf16>(mixed_step(), seed++, true, AttnKernel::kDecodeFp8);
 }
 
 // The tensor-core prefill kernel (attention_prefill_mma.cu), one warp a 16-token tile and four warps a 64-token
@@ -84,8 +94,7 @@ TEST(CudaAttentionPrefill, PrefillTileMmaAttentionMatchesFloat64) {
     for (int hd : {128, 64, 16, 80}) {
       for (auto [nh, nkv] : {std::pair{8, 4}, std::pair{8, 1}, std::pair{4, 4}}) {
         for (int bs : {7, 16}) {
-          AttnCase whole{nh, nkv, hd, bs, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3};
-          AttnCase chunked{nh, nkv, hd, bs, {70, 300, 129, 2}, {37, 20, 1, 2}, 1};
+          AttnCase whole = whole_prompts(nh, nkv, hd, bs), chunked = chunked_prompts(nh, nkv, hd, bs);
           whole.prefill_mma = chunked.prefill_mma = warps;
           for (AttnKernel k : {AttnKernel::kPaged, AttnKernel::kPagedFp8}) {
             check_attention<bf16>(whole, seed++, true, k);
@@ -94,10 +103,9 @@ TEST(CudaAttentionPrefill, PrefillTileMmaAttentionMatchesFloat64) {
         }
       }
     }
-    // The mixed step's shape (MHA at 32 heads, 65-token prompts) and a long prompt in a chunk of 512 after 1,000
-    // cached tokens, with the decode rows through version 2; head dim 48 (three 16-dim value groups).
-    AttnCase mixed{32, 32, 128, 16, {65, 65, 16, 200}, {65, 65, 16, 1}, 3};
-    AttnCase longp{8, 8, 128, 16, {1512, 3}, {512, 1}, 2};
+    // The mixed step's shape and a long chunk, with the decode rows through version 2; head dim 48 (three
+    // 16-dim value groups).
+    AttnCase mixed = mixed_step(), longp = long_chunk();
     AttnCase odd{4, 2, 48, 5, {23, 50, 1}, {23, 20, 1}, 1};
     mixed.prefill_mma = longp.prefill_mma = odd.prefill_mma = warps;
     check_attention<bf16>(mixed, seed++, true, AttnKernel::kDecode);
@@ -123,9 +131,7 @@ TEST(CudaAttentionPrefill, PrefillTileMmaWarpsGiveTheSameBits) {
   SKIP_WITHOUT_DEVICE();
   uint64_t seed = 450;
   for (AttnKernel k : {AttnKernel::kPaged, AttnKernel::kPagedFp8}) {
-    for (AttnCase c : {AttnCase{8, 4, 128, 16, {1, 5, 17, 40, 33, 100, 9, 300}, {1, 5, 17, 1, 33, 100, 1, 300}, 3},
-                       AttnCase{4, 4, 64, 7, {70, 300, 129, 2}, {37, 20, 1, 2}, 1},
-                       AttnCase{8, 8, 128, 16, {1512, 3}, {512, 1}, 2}}) {
+    for (AttnCase c : {whole_prompts(8, 4, 128, 16), chunked_prompts(4, 4, 64, 7), long_chunk()}) {
       std::vector<bf16> one, four;
       c.prefill_mma = 1;
       check_attention<bf16>(c, seed, true, k, &one);
